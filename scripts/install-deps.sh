@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every build and run dependency of qcal from Debian's apt, plus onnxruntime-node
+# (npm) into third_party/node. Quick no-op when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev prometheus-cpp-dev libcivetweb-dev
+  libonnx-dev python3-onnx
+  libgtest-dev libgmock-dev libbenchmark-dev
+  pybind11-dev python3-dev python3-numpy python3-pytest
+  libcli11-dev nlohmann-json3-dev libspdlog-dev
+  libtorch-dev python3-torch python3-torchvision
+  python3-grpcio
+  dataset-fashion-mnist
+  clang-format
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Node.js 20 and npm come with the machine (Debian's nodejs conflicts with that npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: Node.js and npm are required (for onnxruntime-node)" >&2
+  exit 1
+fi
+
+# ONNX Runtime has no Debian package; the npm one ships a CPU binary. Without
+# ONNXRUNTIME_NODE_INSTALL=skip its install script tries to download GPU parts and fails offline.
+if [[ ! -d third_party/node/node_modules/onnxruntime-node ]]; then
+  echo "install-deps: installing onnxruntime-node into third_party/node"
+  mkdir -p third_party/node
+  (cd third_party/node &&
+    { [[ -f package.json ]] || echo '{"name":"qcal-node-deps","private":true}' >package.json; } &&
+    ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1)
+fi
+echo "install-deps: all dependencies present"
