@@ -1,0 +1,139 @@
+#include "client/cli/commands.h"
+
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/cli/format.h"
+#include "client/status_macros.h"
+#include "qcal/npy.h"
+
+namespace qcal::cli {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out || !out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) ||
+      !out.flush()) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseMaps(const std::vector<std::string>& maps) {
+  std::map<std::string, std::string> tensor_map;
+  for (const std::string& pair : maps) {
+    const size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("--map '", pair, "' is not QUANTIZER=TENSOR"));
+    }
+    tensor_map[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return tensor_map;
+}
+
+}  // namespace
+
+absl::Status ListModels(Client& client, const std::string& format, std::ostream& out) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(std::vector<v1::ModelInfo> models, client.ListModels());
+  if (format == "json") {
+    out << ModelsJson(models).dump(2) << "\n";
+  } else {
+    out << FormatModels(models);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CreateModel(Client& client, const std::string& model, std::ostream& out) {
+  QCAL_CLIENT_RETURN_IF_ERROR(client.CreateModel(model).status());
+  out << "created model '" << model << "'\n";
+  return absl::OkStatus();
+}
+
+absl::Status ShowModel(Client& client, const std::string& model, const std::string& format,
+                       std::ostream& out) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::ModelInfo info, client.GetModel(model));
+  if (format == "json") {
+    out << ModelInfoJson(info).dump(2) << "\n";
+  } else {
+    out << FormatModelInfo(info);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResetModel(Client& client, const std::string& model, std::ostream& out) {
+  QCAL_CLIENT_RETURN_IF_ERROR(client.ResetModel(model).status());
+  out << "reset model '" << model << "'\n";
+  return absl::OkStatus();
+}
+
+absl::Status DeleteModel(Client& client, const std::string& model, std::ostream& out) {
+  QCAL_CLIENT_RETURN_IF_ERROR(client.DeleteModel(model));
+  out << "deleted model '" << model << "'\n";
+  return absl::OkStatus();
+}
+
+absl::Status RecordNpy(Client& client, const std::string& model, const std::string& quantizer,
+                       const std::string& npy_path, std::ostream& out) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const NpyArray array, ReadNpy(npy_path));
+  std::unique_ptr<ModelSession> session = client.Model(model);
+  QCAL_CLIENT_RETURN_IF_ERROR(session->Record(quantizer, array.view()));
+  QCAL_CLIENT_RETURN_IF_ERROR(session->Flush());
+  const SessionStats stats = session->Stats();
+  out << "recorded " << npy_path << " into " << model << " / " << quantizer << ": "
+      << DTypeName(array.dtype) << " [" << absl::StrJoin(array.shape, ", ") << "], "
+      << stats.applied_elements << " elements, " << stats.applied_nonfinite << " non-finite\n";
+  return absl::OkStatus();
+}
+
+absl::Status ComputeAmax(Client& client, const std::string& model,
+                         const ComputeAmaxOptions& options, const std::string& format,
+                         std::ostream& out) {
+  std::unique_ptr<ModelSession> session = client.Model(model);
+  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::AmaxTable table, session->ComputeAmax(options));
+  if (format == "table") {
+    out << FormatAmaxTable(table);
+    return absl::OkStatus();
+  }
+  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::GetAmaxTableResponse stored, session->AmaxTable());
+  const std::string& text = format == "json" ? stored.json() : stored.trt_cache();
+  out << text;
+  if (!text.empty() && text.back() != '\n') out << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status ShowHistogram(Client& client, const std::string& model, const std::string& quantizer,
+                           const std::string& format, std::ostream& out) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::Histogram histogram, client.Model(model)->Histogram(quantizer));
+  if (format == "json") {
+    out << HistogramJson(histogram).dump() << "\n";
+  } else {
+    out << FormatHistogram(histogram);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
+                        std::ostream& err) {
+  ExportOptions options;
+  options.compute = args.compute;
+  options.target = args.target;
+  QCAL_CLIENT_ASSIGN_OR_RETURN(options.tensor_map, ParseMaps(args.maps));
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const std::string onnx, ReadFile(args.onnx_in));
+  QCAL_CLIENT_ASSIGN_OR_RETURN(ExportResult result,
+                               client.Model(args.model)->ExportOnnx(onnx, options));
+  for (const std::string& warning : result.warnings) err << "warning: " << warning << "\n";
+  QCAL_CLIENT_RETURN_IF_ERROR(WriteFile(args.onnx_out, result.onnx));
+  out << "wrote " << args.onnx_out << " (" << result.onnx.size() << " bytes, "
+      << result.warnings.size() << " warnings)\n";
+  return absl::OkStatus();
+}
+
+}  // namespace qcal::cli

@@ -1,0 +1,54 @@
+// The `qcal` subcommands, each one function over a connected Client: it prints its result on
+// `out` (warnings on `err`) and returns the status the CLI reports.
+#ifndef QCAL_CLIENT_CLI_COMMANDS_H_
+#define QCAL_CLIENT_CLI_COMMANDS_H_
+
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "qcal/client.h"
+
+namespace qcal::cli {
+
+// --format of models/info: "text" or "json".
+absl::Status ListModels(Client& client, const std::string& format, std::ostream& out);
+absl::Status CreateModel(Client& client, const std::string& model, std::ostream& out);
+absl::Status ShowModel(Client& client, const std::string& model, const std::string& format,
+                       std::ostream& out);
+absl::Status ResetModel(Client& client, const std::string& model, std::ostream& out);
+absl::Status DeleteModel(Client& client, const std::string& model, std::ostream& out);
+
+// Sends the array of a .npy file as one batch and waits until the server applied it.
+absl::Status RecordNpy(Client& client, const std::string& model, const std::string& quantizer,
+                       const std::string& npy_path, std::ostream& out);
+
+// ComputeAmax, printed as "table" (from the computed table), "json" or "trt" (the stored table's
+// JSON / TensorRT calibration cache).
+absl::Status ComputeAmax(Client& client, const std::string& model,
+                         const ComputeAmaxOptions& options, const std::string& format,
+                         std::ostream& out);
+
+// --format "text" or "json".
+absl::Status ShowHistogram(Client& client, const std::string& model, const std::string& quantizer,
+                           const std::string& format, std::ostream& out);
+
+struct ExportArgs {
+  std::string model;
+  std::string onnx_in;
+  std::string onnx_out;
+  // Computes the table first when set; the stored one otherwise.
+  std::optional<ComputeAmaxOptions> compute;
+  // "QUANTIZER=TENSOR" pairs.
+  std::vector<std::string> maps;
+  std::string target;
+};
+// Uploads onnx_in, exports and writes onnx_out; warnings go to `err`.
+absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
+                        std::ostream& err);
+
+}  // namespace qcal::cli
+
+#endif  // QCAL_CLIENT_CLI_COMMANDS_H_

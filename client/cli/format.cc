@@ -1,0 +1,157 @@
+#include "client/cli/format.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace qcal::cli {
+namespace {
+
+std::string CalibratorName(v1::CalibratorKind kind) {
+  switch (kind) {
+    case v1::CALIBRATOR_MAX:
+      return "max";
+    case v1::CALIBRATOR_HISTOGRAM:
+      return "histogram";
+    default:
+      return "default";
+  }
+}
+
+std::string AxisText(const v1::QuantizerSpec& spec) {
+  return spec.has_axis() ? absl::StrCat(spec.axis()) : "-";
+}
+
+std::string SpecText(const v1::QuantizerSpec& spec) {
+  return absl::StrCat(CalibratorName(spec.calibrator()), ", ",
+                      spec.num_bits() == 0 ? "8 (default)" : absl::StrCat(spec.num_bits()), "-bit",
+                      spec.is_unsigned() ? " unsigned" : "", ", ",
+                      spec.has_axis() ? absl::StrCat("axis ", spec.axis()) : "per-tensor");
+}
+
+nlohmann::json SpecJson(const v1::QuantizerSpec& spec) {
+  nlohmann::json json = {{"calibrator", CalibratorName(spec.calibrator())},
+                         {"num_bits", spec.num_bits()},
+                         {"unsigned", spec.is_unsigned()},
+                         {"axis", nullptr}};
+  if (spec.has_axis()) json["axis"] = spec.axis();
+  return json;
+}
+
+std::string AmaxText(const v1::QuantizerAmax& amax) {
+  if (amax.amax_size() == 1) return absl::StrFormat("%.6g", amax.amax(0));
+  if (amax.amax_size() == 0) return "-";
+  const auto [lo, hi] = std::minmax_element(amax.amax().begin(), amax.amax().end());
+  return absl::StrFormat("%d ch in [%.4g, %.4g]", amax.amax_size(), *lo, *hi);
+}
+
+}  // namespace
+
+std::string FormatModels(const std::vector<v1::ModelInfo>& models) {
+  std::string out = absl::StrFormat("%-32s %10s %5s %s\n", "MODEL", "QUANTIZERS", "ONNX", "AMAX");
+  for (const v1::ModelInfo& model : models) {
+    absl::StrAppendFormat(&out, "%-32s %10d %5s %s\n", model.name(), model.quantizers_size(),
+                          model.has_onnx() ? "yes" : "no",
+                          model.amax_method().empty() ? "-" : model.amax_method());
+  }
+  return out;
+}
+
+nlohmann::json ModelsJson(const std::vector<v1::ModelInfo>& models) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const v1::ModelInfo& model : models) json.push_back(ModelInfoJson(model));
+  return json;
+}
+
+std::string FormatModelInfo(const v1::ModelInfo& info) {
+  std::string out;
+  absl::StrAppendFormat(&out, "model           %s\n", info.name());
+  absl::StrAppendFormat(&out, "onnx            %s\n", info.has_onnx() ? "uploaded" : "none");
+  absl::StrAppendFormat(&out, "amax table      %s\n",
+                        info.amax_method().empty() ? "none" : info.amax_method());
+  absl::StrAppendFormat(&out, "default input   %s\n", SpecText(info.default_input()));
+  absl::StrAppendFormat(&out, "default weight  %s\n", SpecText(info.default_weight()));
+  absl::StrAppendFormat(&out, "quantizers      %d\n", info.quantizers_size());
+  if (info.quantizers_size() == 0) return out;
+  absl::StrAppendFormat(&out, "  %-40s %-10s %4s %4s %8s %12s %9s %12s\n", "QUANTIZER",
+                        "CALIBRATOR", "BITS", "AXIS", "BATCHES", "ELEMENTS", "NONFINITE", "BYTES");
+  for (const v1::QuantizerStats& q : info.quantizers()) {
+    absl::StrAppendFormat(&out, "  %-40s %-10s %4d %4s %8d %12d %9d %12d\n", q.spec().name(),
+                          CalibratorName(q.spec().calibrator()), q.spec().num_bits(),
+                          AxisText(q.spec()), q.batches(), q.elements(), q.nonfinite(), q.bytes());
+  }
+  return out;
+}
+
+nlohmann::json ModelInfoJson(const v1::ModelInfo& info) {
+  nlohmann::json quantizers = nlohmann::json::array();
+  for (const v1::QuantizerStats& q : info.quantizers()) {
+    nlohmann::json entry = SpecJson(q.spec());
+    entry["name"] = q.spec().name();
+    entry["batches"] = q.batches();
+    entry["elements"] = q.elements();
+    entry["nonfinite"] = q.nonfinite();
+    entry["bytes"] = q.bytes();
+    quantizers.push_back(entry);
+  }
+  return {{"name", info.name()},
+          {"has_onnx", info.has_onnx()},
+          {"amax_method", info.amax_method()},
+          {"default_input", SpecJson(info.default_input())},
+          {"default_weight", SpecJson(info.default_weight())},
+          {"quantizers", quantizers}};
+}
+
+std::string FormatAmaxTable(const v1::AmaxTable& table) {
+  std::string out = absl::StrFormat("model %s, method %s\n", table.model(), table.method());
+  absl::StrAppendFormat(&out, "%-40s %-10s %-28s %4s %4s %8s %12s %9s\n", "QUANTIZER", "METHOD",
+                        "AMAX", "BITS", "AXIS", "BATCHES", "ELEMENTS", "NONFINITE");
+  for (const v1::QuantizerAmax& q : table.quantizers()) {
+    absl::StrAppendFormat(&out, "%-40s %-10s %-28s %4d %4s %8d %12d %9d\n", q.name(), q.method(),
+                          AmaxText(q), q.num_bits(), q.has_axis() ? absl::StrCat(q.axis()) : "-",
+                          q.batches(), q.elements(), q.nonfinite());
+  }
+  return out;
+}
+
+std::string FormatHistogram(const v1::Histogram& histogram, int rows) {
+  const int bins = histogram.counts_size();
+  std::string out = absl::StrFormat(
+      "model %s, quantizer %s\nbins %d, range [0, %.6g], abs_max %.6g, total %d, nonfinite %d\n",
+      histogram.model(), histogram.quantizer(), bins,
+      histogram.edges_size() > 0 ? histogram.edges(histogram.edges_size() - 1) : 0.0f,
+      histogram.abs_max(), histogram.total(), histogram.nonfinite());
+  if (bins == 0 || histogram.edges_size() != bins + 1 || rows <= 0) return out;
+  const int group = (bins + rows - 1) / rows;
+  std::vector<uint64_t> sums;
+  for (int start = 0; start < bins; start += group) {
+    uint64_t sum = 0;
+    for (int i = start; i < std::min(bins, start + group); ++i) sum += histogram.counts(i);
+    sums.push_back(sum);
+  }
+  const uint64_t peak = std::max<uint64_t>(1, *std::max_element(sums.begin(), sums.end()));
+  constexpr int kWidth = 50;
+  for (size_t r = 0; r < sums.size(); ++r) {
+    const int lo = static_cast<int>(r) * group;
+    const int hi = std::min(bins, lo + group);
+    const int bar = static_cast<int>(sums[r] * kWidth / peak);
+    absl::StrAppendFormat(&out, "[%10.4g, %10.4g) %12d %s\n", histogram.edges(lo),
+                          histogram.edges(hi), sums[r], std::string(bar, '#'));
+  }
+  return out;
+}
+
+nlohmann::json HistogramJson(const v1::Histogram& histogram) {
+  return {{"model", histogram.model()},
+          {"quantizer", histogram.quantizer()},
+          {"counts", std::vector<uint64_t>(histogram.counts().begin(), histogram.counts().end())},
+          {"edges", std::vector<float>(histogram.edges().begin(), histogram.edges().end())},
+          {"abs_max", histogram.abs_max()},
+          {"total", histogram.total()},
+          {"nonfinite", histogram.nonfinite()}};
+}
+
+}  // namespace qcal::cli

@@ -1,0 +1,35 @@
+// How `qcal` prints server answers: human-readable tables and JSON documents.
+#ifndef QCAL_CLIENT_CLI_FORMAT_H_
+#define QCAL_CLIENT_CLI_FORMAT_H_
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "qcal/v1/calibration.pb.h"
+
+namespace qcal::cli {
+
+// One line per model: name, quantizer count, whether an ONNX is uploaded, amax method.
+std::string FormatModels(const std::vector<v1::ModelInfo>& models);
+nlohmann::json ModelsJson(const std::vector<v1::ModelInfo>& models);
+
+// A model's defaults and per-quantizer statistics.
+std::string FormatModelInfo(const v1::ModelInfo& info);
+// {"name", "has_onnx", "amax_method", "default_input", "default_weight",
+//  "quantizers": [{"name", "calibrator", "num_bits", "unsigned", "axis", "batches",
+//                  "elements", "nonfinite", "bytes"}]}
+nlohmann::json ModelInfoJson(const v1::ModelInfo& info);
+
+// One row per quantizer: name, method, amax (per-channel: count, min and max), bits, axis,
+// batches, elements, non-finite values.
+std::string FormatAmaxTable(const v1::AmaxTable& table);
+
+// Summary line, then `rows` coarse bars (bins summed in groups) over [0, last edge].
+std::string FormatHistogram(const v1::Histogram& histogram, int rows = 16);
+// {"model", "quantizer", "counts": [...], "edges": [...], "abs_max", "total", "nonfinite"}
+nlohmann::json HistogramJson(const v1::Histogram& histogram);
+
+}  // namespace qcal::cli
+
+#endif  // QCAL_CLIENT_CLI_FORMAT_H_

@@ -1,0 +1,84 @@
+#include "client/cli/format.h"
+
+#include <gtest/gtest.h>
+
+namespace qcal::cli {
+namespace {
+
+v1::Histogram FourBins() {
+  v1::Histogram histogram;
+  histogram.set_model("m");
+  histogram.set_quantizer("conv1._input_quantizer");
+  for (uint64_t count : {10u, 0u, 5u, 1u}) histogram.add_counts(count);
+  for (float edge : {0.0f, 0.5f, 1.0f, 1.5f, 2.0f}) histogram.add_edges(edge);
+  histogram.set_abs_max(1.75f);
+  histogram.set_total(16);
+  return histogram;
+}
+
+TEST(FormatTest, HistogramJsonKeepsCountsEdgesAndTotals) {
+  const nlohmann::json json = HistogramJson(FourBins());
+  EXPECT_EQ(json["counts"], nlohmann::json({10, 0, 5, 1}));
+  EXPECT_EQ(json["edges"], nlohmann::json({0.0, 0.5, 1.0, 1.5, 2.0}));
+  EXPECT_EQ(json["abs_max"], 1.75);
+  EXPECT_EQ(json["total"], 16);
+  EXPECT_EQ(json["quantizer"], "conv1._input_quantizer");
+}
+
+TEST(FormatTest, HistogramTextSumsBinsIntoRows) {
+  const std::string text = FormatHistogram(FourBins(), /*rows=*/2);
+  EXPECT_NE(text.find("bins 4, range [0, 2], abs_max 1.75, total 16, nonfinite 0"),
+            std::string::npos)
+      << text;
+  // Rows of two bins: 10 + 0 (the peak, a full bar) and 5 + 1 (3/5 of it).
+  EXPECT_NE(text.find("10 " + std::string(50, '#') + "\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(" 6 " + std::string(30, '#') + "\n"), std::string::npos) << text;
+}
+
+TEST(FormatTest, AmaxTableShowsPerTensorValueAndPerChannelRange) {
+  v1::AmaxTable table;
+  table.set_model("m");
+  table.set_method("entropy");
+  v1::QuantizerAmax* input = table.add_quantizers();
+  input->set_name("conv1._input_quantizer");
+  input->set_method("entropy");
+  input->add_amax(2.64f);
+  input->set_num_bits(8);
+  input->set_batches(2);
+  input->set_elements(123);
+  v1::QuantizerAmax* weight = table.add_quantizers();
+  weight->set_name("conv1._weight_quantizer");
+  weight->set_method("max");
+  for (float amax : {0.78f, 0.25f, 1.5f}) weight->add_amax(amax);
+  weight->set_axis(0);
+  weight->set_num_bits(8);
+  const std::string text = FormatAmaxTable(table);
+  EXPECT_NE(text.find("model m, method entropy"), std::string::npos) << text;
+  EXPECT_NE(text.find("2.64 "), std::string::npos) << text;
+  EXPECT_NE(text.find("3 ch in [0.25, 1.5]"), std::string::npos) << text;
+}
+
+TEST(FormatTest, ModelInfoJsonHasStatisticsPerQuantizer) {
+  v1::ModelInfo info;
+  info.set_name("m");
+  info.set_amax_method("max");
+  v1::QuantizerStats* q = info.add_quantizers();
+  q->mutable_spec()->set_name("fc._weight_quantizer");
+  q->mutable_spec()->set_calibrator(v1::CALIBRATOR_MAX);
+  q->mutable_spec()->set_axis(0);
+  q->set_batches(1);
+  q->set_elements(40);
+  q->set_bytes(160);
+  const nlohmann::json json = ModelInfoJson(info);
+  EXPECT_EQ(json["name"], "m");
+  EXPECT_EQ(json["has_onnx"], false);
+  ASSERT_EQ(json["quantizers"].size(), 1u);
+  EXPECT_EQ(json["quantizers"][0]["name"], "fc._weight_quantizer");
+  EXPECT_EQ(json["quantizers"][0]["calibrator"], "max");
+  EXPECT_EQ(json["quantizers"][0]["axis"], 0);
+  EXPECT_EQ(json["quantizers"][0]["elements"], 40);
+  EXPECT_EQ(json["default_input"]["axis"], nullptr);
+}
+
+}  // namespace
+}  // namespace qcal::cli

@@ -1,0 +1,149 @@
+// qcal: the command line of the qcal calibration service (see README.md).
+//
+//   qcal [--server ADDR] [--timeout SECONDS] COMMAND ...
+//
+// On an error it prints "error: CODE: message" (CODE as gRPC names it, e.g. INVALID_ARGUMENT)
+// on stderr and exits with 1; usage errors exit with CLI11's code.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "client/cli/commands.h"
+#include "qcal/client.h"
+
+namespace {
+
+// The method options shared by `amax` and `export`.
+struct MethodFlags {
+  std::string method;
+  double percentile = 0;
+  int start_bin = 0;
+  int stride = 0;
+  CLI::Option* percentile_option = nullptr;
+  CLI::Option* start_bin_option = nullptr;
+  CLI::Option* stride_option = nullptr;
+
+  void AddTo(CLI::App* command, bool method_required) {
+    CLI::Option* method_option =
+        command->add_option("--method", method, "max, entropy, mse or percentile");
+    if (method_required) method_option->required();
+    percentile_option =
+        command->add_option("--percentile", percentile, "percentile method: in (0, 100]");
+    start_bin_option =
+        command->add_option("--start-bin", start_bin, "entropy and mse: first candidate bin");
+    stride_option = command->add_option("--stride", stride, "entropy and mse: candidate step");
+  }
+
+  qcal::ComputeAmaxOptions Options() const {
+    qcal::ComputeAmaxOptions options;
+    options.method = method;
+    if (percentile_option->count() > 0) options.percentile = percentile;
+    if (start_bin_option->count() > 0) options.start_bin = start_bin;
+    if (stride_option->count() > 0) options.stride = stride;
+    return options;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"qcal: stream calibration data to qcal-server, query amax, export QDQ ONNX"};
+  app.require_subcommand(1);
+  std::string server = qcal::DefaultAddress();
+  app.add_option("--server", server,
+                 "qcal-server address (default: $QCAL_SERVER, else " +
+                     std::string(qcal::kDefaultAddress) + ")");
+  double timeout_seconds = 0;
+  CLI::Option* timeout_option =
+      app.add_option("--timeout", timeout_seconds, "deadline of each call, in seconds")
+          ->check(CLI::PositiveNumber);
+
+  std::string model, quantizer, path, format;
+
+  CLI::App* models = app.add_subcommand("models", "list the models");
+  models->add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  CLI::App* create = app.add_subcommand("create", "create an empty model");
+  create->add_option("MODEL", model)->required();
+
+  CLI::App* info = app.add_subcommand("info", "show a model's quantizers and statistics");
+  info->add_option("MODEL", model)->required();
+  info->add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  CLI::App* record = app.add_subcommand("record", "stream a .npy array into a quantizer");
+  record->add_option("MODEL", model)->required();
+  record->add_option("QUANTIZER", quantizer, "e.g. conv1._input_quantizer")->required();
+  record->add_option("FILE", path, ".npy file: float32, float16 or float64, C order")->required();
+
+  CLI::App* amax = app.add_subcommand("amax", "compute and print the amax table");
+  amax->add_option("MODEL", model)->required();
+  MethodFlags amax_flags;
+  amax_flags.AddTo(amax, /*method_required=*/true);
+  std::string amax_format = "table";
+  amax->add_option("--format", amax_format, "table, json or trt (TensorRT calibration cache)")
+      ->check(CLI::IsMember({"table", "json", "trt"}));
+
+  CLI::App* histogram = app.add_subcommand("histogram", "print a quantizer's histogram of |x|");
+  histogram->add_option("MODEL", model)->required();
+  histogram->add_option("QUANTIZER", quantizer)->required();
+  histogram->add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+
+  CLI::App* export_onnx = app.add_subcommand("export", "write a QDQ ONNX model");
+  qcal::cli::ExportArgs export_args;
+  export_onnx->add_option("MODEL", export_args.model)->required();
+  export_onnx->add_option("--onnx", export_args.onnx_in, "float ONNX model (opset >= 13)")
+      ->required();
+  export_onnx->add_option("--out", export_args.onnx_out, "QDQ ONNX to write")->required();
+  MethodFlags export_flags;
+  export_flags.AddTo(export_onnx, /*method_required=*/false);
+  export_onnx->add_option("--map", export_args.maps,
+                          "QUANTIZER=TENSOR: bind a quantizer to an ONNX tensor explicitly");
+  export_onnx->add_option("--target", export_args.target,
+                          "tensorrt (default) or onnxruntime: ConvTranspose weight axis");
+
+  CLI::App* reset = app.add_subcommand("reset", "drop a model's data, keep its configuration");
+  reset->add_option("MODEL", model)->required();
+
+  CLI::App* remove = app.add_subcommand("delete", "delete a model");
+  remove->add_option("MODEL", model)->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  qcal::ClientOptions options;
+  if (timeout_option->count() > 0) options.timeout = absl::Seconds(timeout_seconds);
+  absl::StatusOr<std::unique_ptr<qcal::Client>> connected = qcal::Client::Create(server, options);
+  absl::Status status = connected.status();
+  if (status.ok()) {
+    qcal::Client& client = **connected;
+    std::ostream& out = std::cout;
+    if (*models) {
+      status = qcal::cli::ListModels(client, format, out);
+    } else if (*create) {
+      status = qcal::cli::CreateModel(client, model, out);
+    } else if (*info) {
+      status = qcal::cli::ShowModel(client, model, format, out);
+    } else if (*record) {
+      status = qcal::cli::RecordNpy(client, model, quantizer, path, out);
+    } else if (*amax) {
+      status = qcal::cli::ComputeAmax(client, model, amax_flags.Options(), amax_format, out);
+    } else if (*histogram) {
+      status = qcal::cli::ShowHistogram(client, model, quantizer, format, out);
+    } else if (*export_onnx) {
+      if (!export_flags.method.empty()) export_args.compute = export_flags.Options();
+      status = qcal::cli::ExportOnnx(client, export_args, out, std::cerr);
+    } else if (*reset) {
+      status = qcal::cli::ResetModel(client, model, out);
+    } else if (*remove) {
+      status = qcal::cli::DeleteModel(client, model, out);
+    }
+  }
+  if (!status.ok()) {
+    std::cerr << "error: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
+              << "\n";
+    return 1;
+  }
+  return 0;
+}

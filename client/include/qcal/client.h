@@ -1,0 +1,249 @@
+// The qcal client: talks to qcal-server over gRPC (the contract in
+// proto/qcal/v1/calibration.proto).
+//
+// A Client holds one channel to a server and manages models; a ModelSession streams activation
+// tensors into one model and asks for its amax table, histograms and QDQ ONNX export.
+//
+//   auto client = qcal::Client::Create("127.0.0.1:50051");      // StatusOr<unique_ptr<Client>>
+//   if (!client.ok()) return client.status();
+//   (*client)->CreateModel("resnet18");                         // ALREADY_EXISTS if it exists
+//   std::unique_ptr<qcal::ModelSession> session = (*client)->Model("resnet18");
+//   session->Record("conv1._input_quantizer", view);            // copies, returns at once
+//   session->Flush();                                           // everything applied (or error)
+//   auto table = session->ComputeAmax({.method = "entropy"});   // v1::AmaxTable
+//   auto cache = session->AmaxTable();                          // JSON and TensorRT cache text
+//   auto qdq = session->ExportOnnx(float_onnx_bytes);           // QDQ model bytes + warnings
+//
+// Errors. Every call returns absl::Status / absl::StatusOr. A server error keeps its gRPC code and
+// message unchanged (absl::StatusCode and grpc::StatusCode use the same google.rpc numbers):
+// NOT_FOUND (unknown model or quantizer), ALREADY_EXISTS, INVALID_ARGUMENT (bad dtype, shape,
+// byte count, axis, method, percentile, start_bin, malformed or opset < 13 ONNX),
+// FAILED_PRECONDITION (no data yet, no ONNX or amax table yet), RESOURCE_EXHAUSTED (a batch above
+// the server's --max-batch-bytes), UNAVAILABLE (no server at the address), DEADLINE_EXCEEDED
+// (ClientOptions::timeout ran out). The client itself returns INVALID_ARGUMENT for arguments it
+// cannot put on the wire (a byte count that does not match shape x dtype, an explicit percentile,
+// start_bin or stride of 0, which the wire reads as "default").
+//
+// Threading. Client and ModelSession are thread-safe. Each ModelSession owns one background sender
+// thread and at most one open Record stream; several sessions (in one or many processes) may feed
+// the same model at once.
+#ifndef QCAL_CLIENT_CLIENT_H_
+#define QCAL_CLIENT_CLIENT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "qcal/tensor.h"
+#include "qcal/v1/calibration.grpc.pb.h"
+#include "qcal/v1/calibration.pb.h"
+
+namespace qcal {
+
+namespace internal {
+struct Connection;
+class RecordSender;
+}  // namespace internal
+
+// "127.0.0.1:50051": the default port of qcal-server.
+inline constexpr std::string_view kDefaultAddress = "127.0.0.1:50051";
+
+// $QCAL_SERVER when set and not empty, else kDefaultAddress.
+std::string DefaultAddress();
+
+struct ClientOptions {
+  // Deadline of each unary call and each UploadOnnx / ExportOnnx stream; unset means none.
+  // Record streams have no deadline (they live as long as data keeps coming).
+  std::optional<absl::Duration> timeout;
+  // Largest message the client accepts (ExportOnnx chunks, large histograms).
+  int max_receive_message_bytes = 256 << 20;
+};
+
+struct SessionOptions {
+  // Bytes of recorded tensors the session may hold before Record() blocks. A single tensor larger
+  // than this is still accepted when the queue is empty (it then waits for nothing else).
+  size_t max_queue_bytes = size_t{256} << 20;
+  // Data bytes per Record message: 1 .. kMaxChunkBytes. Small values only make sense in tests
+  // (the result never depends on the chunking, see calibration.proto).
+  size_t chunk_bytes = size_t{4} << 20;
+};
+
+// Largest data chunk of one Record / UploadOnnx message: 4 MiB, well inside the server's 16 MiB
+// message limit.
+inline constexpr size_t kMaxChunkBytes = size_t{4} << 20;
+
+// One amax method and its parameters (ComputeAmaxRequest / MethodOverride).
+struct AmaxMethod {
+  // "max", "entropy", "mse" or "percentile" (the server checks it).
+  std::string method = "max";
+  // percentile: in (0, 100]; unset means 99.99.
+  std::optional<double> percentile;
+  // entropy and mse: first candidate bin (unset means 128) and step (unset means 1).
+  std::optional<int32_t> start_bin;
+  std::optional<int32_t> stride;
+};
+
+struct ComputeAmaxOptions {
+  std::string method = "max";
+  std::optional<double> percentile;
+  std::optional<int32_t> start_bin;
+  std::optional<int32_t> stride;
+  // Quantizer name -> method replacing the one above for that quantizer.
+  std::map<std::string, AmaxMethod> overrides;
+};
+
+struct ExportOptions {
+  // When set, the server computes (and stores) the amax table first, as ComputeAmax would;
+  // otherwise it uses the stored table (FAILED_PRECONDITION when there is none).
+  std::optional<ComputeAmaxOptions> compute;
+  // Per-channel axis of ConvTranspose weights: "tensorrt" (the default when empty; axis 0) or
+  // "onnxruntime" (axis 1).
+  std::string target;
+  // Quantizer -> ONNX tensor pairs overriding the automatic matching; sent with the ONNX upload,
+  // so only used when ExportOnnx is given ONNX bytes.
+  std::map<std::string, std::string> tensor_map;
+};
+
+struct ExportResult {
+  // Serialized ModelProto with QuantizeLinear/DequantizeLinear pairs.
+  std::string onnx;
+  // E.g. an amax of 0 replaced by scale 1, naming the tensor and channel.
+  std::vector<std::string> warnings;
+};
+
+// What a session's sender did so far (observability; the numbers only grow, except the queue).
+struct SessionStats {
+  // Tensors recorded but not yet fully written to a stream, and their bytes.
+  size_t queued_batches = 0;
+  size_t queued_bytes = 0;
+  // Record() calls waiting for room in the queue right now.
+  size_t blocked_records = 0;
+  // Batches thrown away because an earlier send failed (see ModelSession::Record).
+  int64_t dropped_batches = 0;
+  // Totals the server reported applied when it closed each Record stream (RecordResponse).
+  int64_t applied_batches = 0;
+  int64_t applied_elements = 0;
+  int64_t applied_nonfinite = 0;
+  int64_t applied_bytes = 0;
+};
+
+class ModelSession;
+
+// A connection to one qcal-server. Creating it does not contact the server: the first call does
+// (UNAVAILABLE when nothing listens there).
+class Client {
+ public:
+  // `address` is "host:port" (gRPC target syntax). INVALID_ARGUMENT when empty.
+  static absl::StatusOr<std::unique_ptr<Client>> Create(std::string address,
+                                                        ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const std::string& address() const;
+
+  // ALREADY_EXISTS when the name is taken. The request may declare quantizers and defaults.
+  absl::StatusOr<v1::ModelInfo> CreateModel(std::string_view model);
+  absl::StatusOr<v1::ModelInfo> CreateModel(const v1::CreateModelRequest& request);
+  // NOT_FOUND for an unknown model (also for the three below).
+  absl::StatusOr<v1::ModelInfo> GetModel(std::string_view model);
+  absl::StatusOr<std::vector<v1::ModelInfo>> ListModels();
+  absl::Status DeleteModel(std::string_view model);
+  // Drops collected data, amax table and statistics; keeps configuration and uploaded ONNX.
+  absl::StatusOr<v1::ModelInfo> ResetModel(std::string_view model);
+
+  // A session on `model`; it does not check that the model exists (Record into an unknown model
+  // fails with NOT_FOUND at the next Record() or Flush()). May outlive the Client.
+  std::unique_ptr<ModelSession> Model(std::string_view model, SessionOptions options = {});
+
+ private:
+  explicit Client(std::shared_ptr<internal::Connection> connection);
+
+  std::shared_ptr<internal::Connection> connection_;
+};
+
+// Streams tensors into one model and queries it. Thread-safe.
+//
+// Record() only queues; a background thread sends. Calls that read or change the model's state
+// (Info, Reset, ComputeAmax, AmaxTable, Histogram, UploadOnnx, ExportOnnx) first Flush(), so they
+// see every tensor recorded before them, and return Flush()'s error if it fails.
+class ModelSession {
+ public:
+  // Sends what is still queued and closes the stream (as Flush(), whose status is then lost:
+  // call Flush() to see it).
+  ~ModelSession();
+  ModelSession(const ModelSession&) = delete;
+  ModelSession& operator=(const ModelSession&) = delete;
+
+  const std::string& model() const;
+
+  // Copies `tensor` into the send queue and returns; the background sender streams it as one
+  // batch into `quantizer` (created by the server on first use with the model's defaults), in
+  // chunks of at most SessionOptions::chunk_bytes.
+  //
+  // Blocks while the queue holds max_queue_bytes (never drops data to make room).
+  // Returns INVALID_ARGUMENT at once, queuing nothing, when `quantizer` is empty or the byte
+  // count is not prod(shape) * DTypeSize(dtype) (a negative dimension included); other checks
+  // (empty tensor, axis against the rank, size limit, unknown model) are the server's.
+  //
+  // An error of a background send is returned by the next Record() or Flush() (exactly once; the
+  // tensor of that Record() call is then not queued). The server ends a Record stream at its
+  // first error: batches completed before it stay applied, the failing one changes nothing,
+  // batches sent after it are not applied and what was still queued is dropped
+  // (SessionStats::dropped_batches). Record streams are not retried, because a broken stream does
+  // not say which batches were applied.
+  absl::Status Record(std::string_view quantizer, const TensorView& tensor);
+
+  // Waits until every tensor recorded before the call is sent and applied by the server (the
+  // stream is closed and its status checked); returns the first error since the last Record() or
+  // Flush() that returned one.
+  absl::Status Flush();
+
+  SessionStats Stats() const;
+
+  absl::StatusOr<v1::ModelInfo> Info();
+  absl::StatusOr<v1::ModelInfo> Reset();
+
+  // Computes amax for every quantizer with data and stores the table in the model.
+  // FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown method, a percentile
+  // outside (0, 100], or start_bin beyond a histogram's bins.
+  absl::StatusOr<v1::AmaxTable> ComputeAmax(const ComputeAmaxOptions& options);
+
+  // The stored table as a message, as JSON and as a TensorRT calibration cache.
+  // FAILED_PRECONDITION when no table was computed since the last reset.
+  absl::StatusOr<v1::GetAmaxTableResponse> AmaxTable();
+
+  // Histogram of |x| of a histogram quantizer. NOT_FOUND for an unknown quantizer.
+  absl::StatusOr<v1::Histogram> Histogram(std::string_view quantizer);
+
+  // Uploads a float ONNX model (opset >= 13), sent in kMaxChunkBytes chunks. INVALID_ARGUMENT
+  // when it does not parse, fails the checker or has an older opset; the previous upload stays.
+  absl::StatusOr<v1::UploadOnnxResponse> UploadOnnx(
+      std::string_view onnx, const std::map<std::string, std::string>& tensor_map = {});
+
+  // The uploaded ONNX with Q/DQ pairs; when `onnx` is given it is uploaded first (with
+  // options.tensor_map).
+  absl::StatusOr<ExportResult> ExportOnnx(std::optional<std::string_view> onnx = std::nullopt,
+                                          const ExportOptions& options = {});
+
+ private:
+  friend class Client;
+  ModelSession(std::shared_ptr<internal::Connection> connection, std::string model,
+               SessionOptions options);
+
+  const std::shared_ptr<internal::Connection> connection_;
+  const std::string model_;
+  const std::unique_ptr<internal::RecordSender> sender_;
+};
+
+}  // namespace qcal
+
+#endif  // QCAL_CLIENT_CLIENT_H_

@@ -1,0 +1,161 @@
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/absl_string_view.h"
+#include "client/connection.h"
+#include "client/record_sender.h"
+#include "client/status_macros.h"
+#include "qcal/client.h"
+
+namespace qcal {
+namespace {
+
+// Fills the method fields of a ComputeAmaxRequest or MethodOverride. On the wire 0 means "the
+// default", so an explicit 0 cannot be sent: it is refused here with the server's wording.
+template <typename Message>
+absl::Status FillMethod(const std::string& what, const std::string& method,
+                        const std::optional<double>& percentile,
+                        const std::optional<int32_t>& start_bin,
+                        const std::optional<int32_t>& stride, Message* message) {
+  if (percentile.has_value() && *percentile == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, "percentile 0 is outside (0, 100]"));
+  }
+  if (start_bin.has_value() && *start_bin == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, "start_bin must be >= 1, got 0"));
+  }
+  if (stride.has_value() && *stride == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, "stride must be >= 1, got 0"));
+  }
+  message->set_method(method);
+  message->set_percentile(percentile.value_or(0));
+  message->set_start_bin(start_bin.value_or(0));
+  message->set_stride(stride.value_or(0));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ComputeAmaxRequest> ToRequest(const std::string& model,
+                                                 const ComputeAmaxOptions& options) {
+  const std::string what = absl::StrCat("model '", model, "': ");
+  v1::ComputeAmaxRequest request;
+  request.set_model(model);
+  QCAL_CLIENT_RETURN_IF_ERROR(FillMethod(what, options.method, options.percentile,
+                                         options.start_bin, options.stride, &request));
+  for (const auto& [quantizer, method] : options.overrides) {
+    v1::MethodOverride& entry = (*request.mutable_overrides())[quantizer];
+    QCAL_CLIENT_RETURN_IF_ERROR(
+        FillMethod(absl::StrCat(what, "override of quantizer '", quantizer, "': "), method.method,
+                   method.percentile, method.start_bin, method.stride, &entry));
+  }
+  return request;
+}
+
+}  // namespace
+
+ModelSession::ModelSession(std::shared_ptr<internal::Connection> connection, std::string model,
+                           SessionOptions options)
+    : connection_(std::move(connection)),
+      model_(std::move(model)),
+      sender_(std::make_unique<internal::RecordSender>(connection_, model_, options)) {}
+
+ModelSession::~ModelSession() = default;
+
+const std::string& ModelSession::model() const { return model_; }
+
+absl::Status ModelSession::Record(std::string_view quantizer, const TensorView& tensor) {
+  return sender_->Record(quantizer, tensor);
+}
+
+absl::Status ModelSession::Flush() { return sender_->Flush(); }
+
+SessionStats ModelSession::Stats() const { return sender_->Stats(); }
+
+absl::StatusOr<v1::ModelInfo> ModelSession::Info() {
+  QCAL_CLIENT_RETURN_IF_ERROR(Flush());
+  v1::GetModelRequest request;
+  request.set_model(model_);
+  return connection_->Call(&v1::Calibration::StubInterface::GetModel, request);
+}
+
+absl::StatusOr<v1::ModelInfo> ModelSession::Reset() {
+  QCAL_CLIENT_RETURN_IF_ERROR(Flush());
+  v1::ResetModelRequest request;
+  request.set_model(model_);
+  return connection_->Call(&v1::Calibration::StubInterface::ResetModel, request);
+}
+
+absl::StatusOr<v1::AmaxTable> ModelSession::ComputeAmax(const ComputeAmaxOptions& options) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::ComputeAmaxRequest request, ToRequest(model_, options));
+  QCAL_CLIENT_RETURN_IF_ERROR(Flush());
+  return connection_->Call(&v1::Calibration::StubInterface::ComputeAmax, request);
+}
+
+absl::StatusOr<v1::GetAmaxTableResponse> ModelSession::AmaxTable() {
+  QCAL_CLIENT_RETURN_IF_ERROR(Flush());
+  v1::GetAmaxTableRequest request;
+  request.set_model(model_);
+  return connection_->Call(&v1::Calibration::StubInterface::GetAmaxTable, request);
+}
+
+absl::StatusOr<v1::Histogram> ModelSession::Histogram(std::string_view quantizer) {
+  QCAL_CLIENT_RETURN_IF_ERROR(Flush());
+  v1::GetHistogramRequest request;
+  request.set_model(model_);
+  request.set_quantizer(std::string(quantizer));
+  return connection_->Call(&v1::Calibration::StubInterface::GetHistogram, request);
+}
+
+absl::StatusOr<v1::UploadOnnxResponse> ModelSession::UploadOnnx(
+    std::string_view onnx, const std::map<std::string, std::string>& tensor_map) {
+  QCAL_CLIENT_RETURN_IF_ERROR(Flush());
+  grpc::ClientContext context;
+  connection_->ApplyTimeout(&context);
+  v1::UploadOnnxResponse response;
+  std::unique_ptr<grpc::ClientWriterInterface<v1::UploadOnnxRequest>> writer =
+      connection_->stub->UploadOnnx(&context, &response);
+  v1::UploadOnnxRequest message;
+  message.set_model(model_);
+  message.mutable_tensor_map()->insert(tensor_map.begin(), tensor_map.end());
+  size_t offset = 0;
+  do {  // at least one message, so that an empty upload still names the model
+    const size_t n = std::min(kMaxChunkBytes, onnx.size() - offset);
+    message.set_data(std::string(onnx.substr(offset, n)));
+    if (!writer->Write(message)) break;  // the server ended the stream; Finish() says why
+    offset += n;
+    message.clear_model();
+    message.clear_tensor_map();
+  } while (offset < onnx.size());
+  writer->WritesDone();
+  QCAL_CLIENT_RETURN_IF_ERROR(internal::FromGrpcStatus(writer->Finish()));
+  return response;
+}
+
+absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_view> onnx,
+                                                      const ExportOptions& options) {
+  v1::ExportOnnxRequest request;
+  request.set_model(model_);
+  request.set_target(options.target);
+  if (options.compute.has_value()) {
+    QCAL_CLIENT_ASSIGN_OR_RETURN(*request.mutable_compute(), ToRequest(model_, *options.compute));
+  }
+  if (onnx.has_value()) {
+    QCAL_CLIENT_RETURN_IF_ERROR(UploadOnnx(*onnx, options.tensor_map).status());
+  } else {
+    QCAL_CLIENT_RETURN_IF_ERROR(Flush());
+  }
+  grpc::ClientContext context;
+  connection_->ApplyTimeout(&context);
+  std::unique_ptr<grpc::ClientReaderInterface<v1::ExportOnnxResponse>> reader =
+      connection_->stub->ExportOnnx(&context, request);
+  ExportResult result;
+  v1::ExportOnnxResponse message;
+  while (reader->Read(&message)) {
+    result.onnx += message.data();
+    result.warnings.insert(result.warnings.end(), message.warnings().begin(),
+                           message.warnings().end());
+  }
+  QCAL_CLIENT_RETURN_IF_ERROR(internal::FromGrpcStatus(reader->Finish()));
+  return result;
+}
+
+}  // namespace qcal

@@ -1,0 +1,310 @@
+// ModelSession against an in-process fake of the Calibration service (fake_calibration_service.h):
+// what goes over the wire, the queue's blocking, and where errors surface.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "client/fake_calibration_service.h"
+#include "qcal/client.h"
+
+namespace qcal {
+namespace {
+
+using testing::FakeServer;
+
+void WaitUntil(const std::function<bool()>& condition) {
+  while (!condition()) absl::SleepFor(absl::Milliseconds(1));
+}
+
+std::unique_ptr<Client> Connect(const FakeServer& server) {
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(server.address());
+  EXPECT_TRUE(client.ok()) << client.status();
+  return *std::move(client);
+}
+
+std::vector<float> Ramp(size_t n, float scale) {
+  std::vector<float> values(n);
+  for (size_t i = 0; i < n; ++i) values[i] = scale * static_cast<float>(i % 1000) - 3.0f;
+  return values;
+}
+
+std::string Bytes(std::span<const float> values) {
+  return std::string(reinterpret_cast<const char*>(values.data()), values.size_bytes());
+}
+
+TensorView View(const std::vector<float>& values, const std::vector<int64_t>& shape) {
+  return TensorView{DType::kFloat32, shape, std::as_bytes(std::span(values))};
+}
+
+TEST(ModelSessionTest, RecordThenFlushDeliversEachBatchIntact) {
+  FakeServer server;
+  auto session = Connect(server)->Model("resnet");
+  const std::vector<float> a = Ramp(6, 0.5f);
+  const std::vector<int64_t> a_shape = {2, 3};
+  const std::vector<uint16_t> b = {0x3c00, 0xbc00, 0x4000, 0x0000};  // float16 bits
+  const std::vector<int64_t> b_shape = {4};
+  ASSERT_TRUE(session->Record("conv1._input_quantizer", View(a, a_shape)).ok());
+  ASSERT_TRUE(session
+                  ->Record("fc._input_quantizer",
+                           TensorView{DType::kFloat16, b_shape, std::as_bytes(std::span(b))})
+                  .ok());
+  ASSERT_TRUE(session->Flush().ok());
+
+  const auto batches = server.service().batches();
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[0].model, "resnet");
+  EXPECT_EQ(batches[0].quantizer, "conv1._input_quantizer");
+  EXPECT_EQ(batches[0].header.dtype(), v1::DTYPE_FLOAT32);
+  EXPECT_EQ(batches[0].header.shape_size(), 2);
+  EXPECT_EQ(batches[0].data, Bytes(a));
+  EXPECT_EQ(batches[1].quantizer, "fc._input_quantizer");
+  EXPECT_EQ(batches[1].header.dtype(), v1::DTYPE_FLOAT16);
+  EXPECT_EQ(batches[1].data, std::string(reinterpret_cast<const char*>(b.data()), 8));
+  EXPECT_EQ(server.service().record_streams_started(), 1);  // both batches on one stream
+  const SessionStats stats = session->Stats();
+  EXPECT_EQ(stats.applied_batches, 2);
+  EXPECT_EQ(stats.applied_bytes, 32);
+  EXPECT_EQ(stats.queued_batches, 0u);
+}
+
+TEST(ModelSessionTest, RecordCopiesTheTensor) {
+  FakeServer server;
+  server.service().Hold();  // nothing is sent before the buffer is overwritten
+  auto session = Connect(server)->Model("m");
+  std::vector<float> values = Ramp(100, 1.0f);
+  const std::string original = Bytes(values);
+  const std::vector<int64_t> shape = {100};
+  ASSERT_TRUE(session->Record("x._input_quantizer", View(values, shape)).ok());
+  std::fill(values.begin(), values.end(), 42.0f);
+  server.service().Release();
+  ASSERT_TRUE(session->Flush().ok());
+  ASSERT_EQ(server.service().batches().size(), 1u);
+  EXPECT_EQ(server.service().batches()[0].data, original);
+}
+
+TEST(ModelSessionTest, TenMiBTensorGoesInChunksOfAtMostFourMiB) {
+  FakeServer server;
+  auto session = Connect(server)->Model("m");
+  const std::vector<float> values = Ramp((size_t{10} << 20) / 4, 0.25f);
+  const std::vector<int64_t> shape = {static_cast<int64_t>(values.size())};
+  ASSERT_TRUE(session->Record("x._input_quantizer", View(values, shape)).ok());
+  ASSERT_TRUE(session->Flush().ok());
+  const auto batches = server.service().batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0].chunk_sizes,
+            (std::vector<size_t>{size_t{4} << 20, size_t{4} << 20, size_t{2} << 20}));
+  EXPECT_EQ(batches[0].data, Bytes(values));
+}
+
+TEST(ModelSessionTest, ChunkSizeOptionSplitsFiner) {
+  FakeServer server;
+  SessionOptions options;
+  options.chunk_bytes = 7;
+  auto session = Connect(server)->Model("m", options);
+  const std::vector<float> values = Ramp(5, 1.0f);  // 20 bytes: 7 + 7 + 6
+  const std::vector<int64_t> shape = {5};
+  ASSERT_TRUE(session->Record("x._input_quantizer", View(values, shape)).ok());
+  ASSERT_TRUE(session->Flush().ok());
+  ASSERT_EQ(server.service().batches().size(), 1u);
+  EXPECT_EQ(server.service().batches()[0].chunk_sizes, (std::vector<size_t>{7, 7, 6}));
+  EXPECT_EQ(server.service().batches()[0].data, Bytes(values));
+}
+
+TEST(ModelSessionTest, ByteCountNotMatchingTheShapeIsRefusedBeforeSending) {
+  FakeServer server;
+  auto session = Connect(server)->Model("m");
+  const std::vector<float> values = Ramp(5, 1.0f);
+  const std::vector<int64_t> shape = {2, 3};
+  const absl::Status status = session->Record("x._input_quantizer", View(values, shape));
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("20 data bytes, but shape x dtype (float32) needs 24"),
+            absl::string_view::npos)
+      << status;
+  const std::vector<int64_t> negative = {-5};
+  EXPECT_EQ(session->Record("x._input_quantizer", View(values, negative)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(session->Record("", View(values, {5})).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(session->Flush().ok());
+  EXPECT_TRUE(server.service().batches().empty());
+}
+
+TEST(ModelSessionTest, ServerErrorSurfacesAtFlushWithCodeAndMessage) {
+  FakeServer server;
+  server.service().Refuse("bad._input_quantizer",
+                          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                       "model 'm', quantizer 'bad._input_quantizer': axis 3 is "
+                                       "out of range for rank 2"));
+  auto session = Connect(server)->Model("m");
+  const std::vector<float> values = Ramp(4, 1.0f);
+  const std::vector<int64_t> shape = {2, 2};
+  ASSERT_TRUE(session->Record("good._input_quantizer", View(values, shape)).ok());
+  ASSERT_TRUE(session->Record("bad._input_quantizer", View(values, shape)).ok());
+  const absl::Status flushed = session->Flush();
+  EXPECT_EQ(flushed, absl::InvalidArgumentError("model 'm', quantizer 'bad._input_quantizer': "
+                                                "axis 3 is out of range for rank 2"));
+  // The batch before the refused one was applied, the refused one was not.
+  ASSERT_EQ(server.service().batches().size(), 1u);
+  EXPECT_EQ(server.service().batches()[0].quantizer, "good._input_quantizer");
+
+  // The error was returned once; the session works again on a new stream.
+  ASSERT_TRUE(session->Record("good._input_quantizer", View(values, shape)).ok());
+  EXPECT_TRUE(session->Flush().ok());
+  EXPECT_EQ(server.service().batches().size(), 2u);
+  EXPECT_EQ(server.service().record_streams_started(), 2);
+}
+
+TEST(ModelSessionTest, ServerErrorSurfacesAtALaterRecord) {
+  FakeServer server;
+  server.service().Refuse("bad._input_quantizer",
+                          grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "batch too large"));
+  auto session = Connect(server)->Model("m");
+  const std::vector<float> values = Ramp(1024, 1.0f);
+  const std::vector<int64_t> shape = {1024};
+  ASSERT_TRUE(session->Record("bad._input_quantizer", View(values, shape)).ok());
+  // The refusal reaches the sender when it next writes to the dead stream; some Record() after
+  // that returns it instead of queuing.
+  absl::Status status;
+  int records = 0;
+  while (status.ok()) {
+    status = session->Record("good._input_quantizer", View(values, shape));
+    ++records;
+  }
+  EXPECT_EQ(status, absl::ResourceExhaustedError("batch too large"));
+  EXPECT_TRUE(session->Flush().ok());  // already reported
+  // Nothing recorded after the refused batch on that stream was applied; the failing Record()
+  // queued nothing.
+  EXPECT_TRUE(server.service().batches().empty());
+  EXPECT_EQ(session->Stats().queued_batches, 0u);
+  EXPECT_GE(records, 1);
+}
+
+TEST(ModelSessionTest, RecordBlocksWhenTheQueueIsFullAndDropsNothing) {
+  FakeServer server;
+  server.service().Hold();
+  SessionOptions options;
+  options.max_queue_bytes = size_t{1} << 20;
+  auto session = Connect(server)->Model("m", options);
+  constexpr int kBatches = 32;
+  std::vector<std::vector<float>> tensors;
+  for (int i = 0; i < kBatches; ++i) tensors.push_back(Ramp((size_t{1} << 20) / 4, 1.0f + i));
+  const std::vector<int64_t> shape = {static_cast<int64_t>(tensors[0].size())};
+  std::thread producer([&] {
+    for (const auto& tensor : tensors) {
+      EXPECT_TRUE(session->Record("x._input_quantizer", View(tensor, shape)).ok());
+    }
+  });
+  // The held server reads nothing, so the transport fills and a Record() call has to wait.
+  WaitUntil([&] { return session->Stats().blocked_records == 1; });
+  EXPECT_LE(session->Stats().queued_bytes, size_t{1} << 20);
+  server.service().Release();
+  producer.join();
+  ASSERT_TRUE(session->Flush().ok());
+  const auto batches = server.service().batches();
+  ASSERT_EQ(batches.size(), static_cast<size_t>(kBatches));
+  for (int i = 0; i < kBatches; ++i) EXPECT_EQ(batches[i].data, Bytes(tensors[i])) << i;
+  EXPECT_EQ(session->Stats().dropped_batches, 0);
+}
+
+TEST(ModelSessionTest, UnaryErrorsKeepCodeAndMessage) {
+  FakeServer server;
+  auto client = Connect(server);
+  absl::StatusOr<v1::ModelInfo> info = client->GetModel("missing");
+  EXPECT_EQ(info.status(), absl::NotFoundError("model 'missing' not found"));
+  // A server the fake does not implement answers UNIMPLEMENTED; nothing listening, UNAVAILABLE.
+  EXPECT_EQ(client->ListModels().status().code(), absl::StatusCode::kUnimplemented);
+  auto nowhere = Client::Create("127.0.0.1:1");
+  ASSERT_TRUE(nowhere.ok());
+  EXPECT_EQ((*nowhere)->ListModels().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(Client::Create("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ModelSessionTest, ComputeAmaxSendsMethodParametersAndOverrides) {
+  FakeServer server;
+  auto session = Connect(server)->Model("m");
+  ComputeAmaxOptions options;
+  options.method = "entropy";
+  options.start_bin = 64;
+  options.stride = 2;
+  AmaxMethod percentile;
+  percentile.method = "percentile";
+  percentile.percentile = 99.9;
+  options.overrides["fc._input_quantizer"] = percentile;
+  absl::StatusOr<v1::AmaxTable> table = session->ComputeAmax(options);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->method(), "entropy");
+  const auto requests = server.service().compute_requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].model(), "m");
+  EXPECT_EQ(requests[0].start_bin(), 64);
+  EXPECT_EQ(requests[0].stride(), 2);
+  EXPECT_EQ(requests[0].percentile(), 0);  // unset: the server's default
+  ASSERT_EQ(requests[0].overrides().count("fc._input_quantizer"), 1u);
+  EXPECT_EQ(requests[0].overrides().at("fc._input_quantizer").method(), "percentile");
+  EXPECT_EQ(requests[0].overrides().at("fc._input_quantizer").percentile(), 99.9);
+}
+
+TEST(ModelSessionTest, ExplicitZeroParametersAreRefusedBecauseTheWireReadsZeroAsDefault) {
+  FakeServer server;
+  auto session = Connect(server)->Model("m");
+  ComputeAmaxOptions options;
+  options.method = "percentile";
+  options.percentile = 0.0;
+  EXPECT_EQ(session->ComputeAmax(options).status(),
+            absl::InvalidArgumentError("model 'm': percentile 0 is outside (0, 100]"));
+  options = ComputeAmaxOptions();
+  options.method = "entropy";
+  AmaxMethod mse;
+  mse.method = "mse";
+  mse.stride = 0;
+  options.overrides["q"] = mse;
+  EXPECT_EQ(session->ComputeAmax(options).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(server.service().compute_requests().empty());
+}
+
+TEST(ModelSessionTest, UploadOnnxSendsChunksAndTheTensorMapOnce) {
+  FakeServer server;
+  auto session = Connect(server)->Model("m");
+  std::string onnx((size_t{9} << 20) + 5, '\0');
+  for (size_t i = 0; i < onnx.size(); ++i) onnx[i] = static_cast<char>(i * 7919 % 256);
+  absl::StatusOr<v1::UploadOnnxResponse> response =
+      session->UploadOnnx(onnx, {{"fc._input_quantizer", "input.7"}});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->bytes(), static_cast<int64_t>(onnx.size()));
+  const auto messages = server.service().upload_messages();
+  ASSERT_EQ(messages.size(), 3u);
+  std::string joined;
+  for (const auto& message : messages) {
+    EXPECT_LE(message.data().size(), kMaxChunkBytes);
+    joined += message.data();
+  }
+  EXPECT_EQ(joined, onnx);
+  EXPECT_EQ(messages[0].model(), "m");
+  EXPECT_EQ(messages[0].tensor_map().at("fc._input_quantizer"), "input.7");
+  EXPECT_TRUE(messages[1].model().empty());
+  EXPECT_TRUE(messages[1].tensor_map().empty());
+}
+
+TEST(ModelSessionTest, ExportOnnxJoinsChunksAndWarnings) {
+  FakeServer server;
+  std::vector<v1::ExportOnnxResponse> messages(3);
+  messages[0].set_data("abc");
+  messages[0].add_warnings("conv1.weight channel 3: amax 0, scale 1");
+  messages[1].set_data("defg");
+  messages[2].set_data("h");
+  server.service().SetExportMessages(messages);
+  auto session = Connect(server)->Model("m");
+  absl::StatusOr<ExportResult> result = session->ExportOnnx();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->onnx, "abcdefgh");
+  EXPECT_EQ(result->warnings,
+            (std::vector<std::string>{"conv1.weight channel 3: amax 0, scale 1"}));
+}
+
+}  // namespace
+}  // namespace qcal

@@ -1,0 +1,130 @@
+#include "qcal/npy.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace qcal {
+namespace {
+
+// The files in testdata/ were written by numpy 1.24 (np.save, numpy.lib.format.write_array).
+std::string TestFile(const std::string& name) {
+  return std::string(QCAL_SOURCE_DIR) + "/client/testdata/" + name;
+}
+
+template <typename T>
+std::vector<T> Values(const NpyArray& array) {
+  std::vector<T> values(array.data.size() / sizeof(T));
+  std::memcpy(values.data(), array.data.data(), array.data.size());
+  return values;
+}
+
+// A version 1.0 file around `header` (the dict text) and `data`.
+std::string NpyBytes(const std::string& header, const std::string& data) {
+  std::string file("\x93NUMPY\x01\x00", 8);
+  file += static_cast<char>(header.size() & 0xff);
+  file += static_cast<char>(header.size() >> 8);
+  return file + header + data;
+}
+
+TEST(NpyTest, ReadsFloat32InCOrder) {
+  absl::StatusOr<NpyArray> array = ReadNpy(TestFile("float32_2x3.npy"));
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_EQ(array->dtype, DType::kFloat32);
+  EXPECT_EQ(array->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(Values<float>(*array), (std::vector<float>{1.5f, -2.25f, 3.0f, -4.0f, 0.5f, 6.125f}));
+  const TensorView view = array->view();
+  EXPECT_EQ(view.data.size(), 24u);
+  EXPECT_EQ(view.shape.size(), 2u);
+}
+
+TEST(NpyTest, ReadsFloat16Bits) {
+  absl::StatusOr<NpyArray> array = ReadNpy(TestFile("float16_4.npy"));
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_EQ(array->dtype, DType::kFloat16);
+  EXPECT_EQ(array->shape, (std::vector<int64_t>{4}));
+  // IEEE half bits of 0.5, -1.0, 65504 and -0.25.
+  EXPECT_EQ(Values<uint16_t>(*array), (std::vector<uint16_t>{0x3800, 0xBC00, 0x7BFF, 0xB400}));
+}
+
+TEST(NpyTest, ReadsAFloat64Scalar) {
+  absl::StatusOr<NpyArray> array = ReadNpy(TestFile("float64_scalar.npy"));
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_EQ(array->dtype, DType::kFloat64);
+  EXPECT_TRUE(array->shape.empty());
+  EXPECT_EQ(Values<double>(*array), (std::vector<double>{-7.75}));
+}
+
+TEST(NpyTest, ReadsFormatVersion2) {
+  absl::StatusOr<NpyArray> array = ReadNpy(TestFile("float32_v2_2.npy"));
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_EQ(Values<float>(*array), (std::vector<float>{2.0f, -3.0f}));
+}
+
+TEST(NpyTest, ReadsAnEmptyArray) {
+  // Valid .npy; the server, not the reader, refuses empty tensors.
+  absl::StatusOr<NpyArray> array = ReadNpy(TestFile("float32_empty_0x3.npy"));
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_EQ(array->shape, (std::vector<int64_t>{0, 3}));
+  EXPECT_TRUE(array->data.empty());
+}
+
+void ExpectRefused(const absl::StatusOr<NpyArray>& array, const std::string& reason) {
+  ASSERT_EQ(array.status().code(), absl::StatusCode::kInvalidArgument) << array.status();
+  EXPECT_NE(array.status().message().find(reason), absl::string_view::npos) << array.status();
+}
+
+TEST(NpyTest, RefusesFortranOrder) {
+  ExpectRefused(ReadNpy(TestFile("fortran_2x3.npy")), "Fortran order");
+}
+
+TEST(NpyTest, RefusesIntegerAndBigEndianData) {
+  ExpectRefused(ReadNpy(TestFile("int32_3.npy")), "dtype '<i4' is not supported");
+  ExpectRefused(ReadNpy(TestFile("bigendian_3.npy")), "big-endian");
+}
+
+TEST(NpyTest, ErrorsNameTheFile) {
+  const std::string path = TestFile("int32_3.npy");
+  absl::StatusOr<NpyArray> array = ReadNpy(path);
+  EXPECT_EQ(std::string(array.status().message()).rfind(path + ": ", 0), 0u) << array.status();
+}
+
+TEST(NpyTest, MissingFileIsNotFound) {
+  EXPECT_EQ(ReadNpy(TestFile("no_such.npy")).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(NpyTest, RefusesADataSizeOtherThanTheShapeSays) {
+  const std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }\n";
+  ExpectRefused(ParseNpy(NpyBytes(header, std::string(12, '\0'))), "12 bytes");
+  ExpectRefused(ParseNpy(NpyBytes(header, std::string(20, '\0'))), "20 bytes");
+  EXPECT_TRUE(ParseNpy(NpyBytes(header, std::string(16, '\0'))).ok());
+}
+
+TEST(NpyTest, AcceptsAnyKeyOrderAndDoubleQuotes) {
+  const std::string header = "{\"shape\": (3,), \"fortran_order\": False, \"descr\": \"<f2\"}";
+  absl::StatusOr<NpyArray> array = ParseNpy(NpyBytes(header, std::string(6, '\0')));
+  ASSERT_TRUE(array.ok()) << array.status();
+  EXPECT_EQ(array->dtype, DType::kFloat16);
+  EXPECT_EQ(array->shape, (std::vector<int64_t>{3}));
+}
+
+TEST(NpyTest, RefusesMalformedHeaders) {
+  ExpectRefused(ParseNpy("PK\x03\x04 not numpy"), "not a .npy file");
+  ExpectRefused(ParseNpy(std::string("\x93NUMPY\x04\x00", 8) + "xx"), "version 4");
+  ExpectRefused(ParseNpy(NpyBytes("{'descr': '<f4', 'shape': (2,), }", "")), "missing");
+  ExpectRefused(
+      ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", "")),
+      "dimension");
+  ExpectRefused(ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (), }", "")),
+                "True or False");
+  ExpectRefused(ParseNpy(NpyBytes("{'descr': '<f4'", "")), "expected");
+  // The header length points past the end of the file.
+  std::string truncated = NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", "");
+  truncated.resize(20);
+  ExpectRefused(ParseNpy(truncated), "ends inside its header");
+}
+
+}  // namespace
+}  // namespace qcal

@@ -1,0 +1,113 @@
+#include "client/record_sender.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/absl_string_view.h"
+#include "client/record_chunker.h"
+#include "client/status_macros.h"
+
+namespace qcal::internal {
+namespace {
+
+// chunk_bytes limited to 1 .. kMaxChunkBytes (0 would never make progress).
+SessionOptions Normalized(SessionOptions options) {
+  options.chunk_bytes = std::clamp<size_t>(options.chunk_bytes, 1, kMaxChunkBytes);
+  return options;
+}
+
+}  // namespace
+
+RecordSender::RecordSender(std::shared_ptr<Connection> connection, std::string model,
+                           SessionOptions options)
+    : connection_(std::move(connection)),
+      model_(std::move(model)),
+      options_(Normalized(options)),
+      queue_(options.max_queue_bytes),
+      thread_([this] { Run(); }) {}
+
+RecordSender::~RecordSender() {
+  queue_.Close();
+  thread_.join();
+}
+
+absl::Status RecordSender::Record(std::string_view quantizer, const TensorView& tensor) {
+  if (quantizer.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model_, "': Record needs a quantizer name"));
+  }
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const uint64_t expected, TensorBytes(tensor.dtype, tensor.shape));
+  if (tensor.data.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model_, "', quantizer '", ToAbsl(quantizer), "': ", tensor.data.size(),
+        " data bytes, but shape x dtype (", ToAbsl(DTypeName(tensor.dtype)), ") needs ", expected));
+  }
+  Batch batch;
+  batch.quantizer = std::string(quantizer);
+  batch.dtype = tensor.dtype;
+  batch.shape.assign(tensor.shape.begin(), tensor.shape.end());
+  batch.data.resize(tensor.data.size());
+  if (!tensor.data.empty()) std::memcpy(batch.data.data(), tensor.data.data(), tensor.data.size());
+  return queue_.Push(std::move(batch));
+}
+
+absl::Status RecordSender::Flush() { return queue_.Flush(); }
+
+void RecordSender::Run() {
+  for (;;) {
+    const SendQueue::Work work = queue_.Next();
+    switch (work.kind) {
+      case SendQueue::Work::kBatch:
+        queue_.BatchDone(Send(*work.batch));
+        break;
+      case SendQueue::Work::kFlush: {
+        v1::RecordResponse applied;
+        absl::Status status = Finish(&applied);
+        queue_.FlushDone(status, applied);
+        break;
+      }
+      case SendQueue::Work::kClose: {
+        v1::RecordResponse applied;
+        Finish(&applied).IgnoreError();  // nobody is left to tell; Flush() first to see it
+        return;
+      }
+    }
+  }
+}
+
+absl::Status RecordSender::Send(const Batch& batch) {
+  const bool new_stream = writer_ == nullptr;
+  if (new_stream) {
+    context_ = std::make_unique<grpc::ClientContext>();
+    response_.Clear();
+    writer_ = connection_->stub->Record(context_.get(), &response_);
+  }
+  const bool written = ForEachRecordMessage(
+      batch, new_stream ? std::string_view(model_) : std::string_view(), options_.chunk_bytes,
+      [&](const v1::RecordRequest& message) { return writer_->Write(message); });
+  if (written) return absl::OkStatus();
+  // The stream broke: its status says why (usually the server refused an earlier or this batch).
+  v1::RecordResponse applied;
+  absl::Status status = Finish(&applied);
+  if (status.ok()) {
+    status = absl::UnavailableError(absl::StrCat("model '", model_,
+                                                 "': the server closed the Record stream before "
+                                                 "quantizer '",
+                                                 batch.quantizer, "' was sent"));
+  }
+  return status;
+}
+
+absl::Status RecordSender::Finish(v1::RecordResponse* applied) {
+  if (writer_ == nullptr) return absl::OkStatus();
+  writer_->WritesDone();
+  const grpc::Status status = writer_->Finish();
+  writer_.reset();
+  context_.reset();
+  if (status.ok()) *applied = response_;
+  return FromGrpcStatus(status);
+}
+
+}  // namespace qcal::internal
