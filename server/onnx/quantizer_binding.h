@@ -1,12 +1,22 @@
-// Which ONNX node and tensor each pytorch-quantization quantizer belongs to, found the way
-// torch.onnx names things:
+// Which ONNX nodes and tensors each pytorch-quantization quantizer belongs to, found the way
+// torch.onnx (torch 1.13) names things (details in torch_onnx_names.h):
 //   - node scope: "/layer1/layer1.0/conv1/Conv" belongs to module "layer1.0.conv1";
-//   - weight initializer: "conv1.weight" belongs to module "conv1";
+//     "/classifier/classifier.1/Gemm" to "classifier.1"; "/fc_1/Gemm" (second call of fc) to
+//     "fc" unless a module "fc_1" has quantizers;
 //   - an eval-mode export folds BatchNorm into the conv and renames its weight "onnx::Conv_NN":
-//     the node scope still names the module.
+//     the node scope still names the module, so it binds all the same;
+//   - a node without scope (another exporter, "Conv_3") binds by its weight initializer's name:
+//     "conv1.weight" belongs to module "conv1".
 // "<module>._input_quantizer" binds to the data input (input 0) of that module's Conv,
-// ConvTranspose, Gemm or MatMul node(s); "<module>._weight_quantizer" to their weight input.
-// Explicit quantizer -> tensor pairs override the matching.
+// ConvTranspose, Gemm or MatMul node(s); "<module>._weight_quantizer" to their weight (input 1).
+// Only nodes of exactly that module count, not those of its children.
+//
+// Explicit quantizer -> tensor pairs override the matching: the quantizer binds to the
+// quantizable nodes reading that tensor in its slot (input 0 for an input quantizer, input 1 for
+// a weight quantizer), and those node inputs are taken away from any automatic binding.
+//
+//   auto bindings = BindQuantizers(model, {"conv1._input_quantizer"}, {});
+//   bindings->at("conv1._input_quantizer").tensor  // "input"
 #ifndef QCAL_SERVER_ONNX_QUANTIZER_BINDING_H_
 #define QCAL_SERVER_ONNX_QUANTIZER_BINDING_H_
 
@@ -21,18 +31,30 @@ namespace qcal::server {
 
 struct QuantizerBinding {
   std::string quantizer;
-  // Indices into graph.node of the quantizable nodes this quantizer feeds.
+  // Indices into graph.node of the quantizable nodes this quantizer feeds, ascending. More than
+  // one when the module ran more than once.
   std::vector<int> nodes;
   // The tensor it quantizes: the nodes' data input (input quantizers) or weight (weight
-  // quantizers).
+  // quantizers); that of nodes.front() when the calls read different tensors.
   std::string tensor;
+  // Every distinct tensor of `nodes`, in node order; tensors.front() == tensor.
+  std::vector<std::string> tensors;
 };
 
-// Binds every name of `quantizers` that can be matched; names that match nothing are left out.
-// Errors: INVALID_ARGUMENT when an explicit pair names a quantizer or tensor the model lacks.
+// Binds every name of `quantizers` that can be matched; names that match nothing, or that are
+// neither input nor weight quantizers, are left out.
+// Errors: INVALID_ARGUMENT when an explicit pair names a quantizer not in `quantizers` or of
+// neither kind, a tensor the model lacks or that no Conv/ConvTranspose/Gemm/MatMul reads in the
+// quantizer's slot, or a node input another explicit pair already claims.
 absl::StatusOr<std::map<std::string, QuantizerBinding>> BindQuantizers(
     const onnx::ModelProto& model, const std::vector<std::string>& quantizers,
     const std::map<std::string, std::string>& explicit_pairs);
+
+// For the TensorRT calibration cache, keyed by ONNX tensor names: activation tensor -> the input
+// quantizers that quantize it (several when one tensor feeds several modules; the cache takes
+// the largest amax). Weight quantizers are left out.
+std::map<std::string, std::vector<std::string>> ActivationTensorQuantizers(
+    const std::map<std::string, QuantizerBinding>& bindings);
 
 }  // namespace qcal::server
 

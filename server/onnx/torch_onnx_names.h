@@ -1,0 +1,63 @@
+// How torch.onnx.export (torch 1.13) names what the QDQ export looks for, and how
+// pytorch-quantization names its quantizers.
+//
+// torch.onnx gives every node the scope of the modules it ran in, one path component per module
+// call, then the op: "/layer1/layer1.0/conv1/Conv". A component is the module's qualified name cut
+// back to its last non-numeric atom (torch.onnx.utils._unqualified_variable_name), so
+// "layer1.0" stands for module layer1.0 and "conv1" under it for layer1.0.conv1; containers that
+// are never called (ModuleList) leave no component of their own ("/blocks.0/Gemm"). A module
+// called again gets "_N" appended to its component ("/fc_1/Gemm" is the second call of fc).
+//
+//   ModuleOfScope("/layer1/layer1.0/conv1/Conv")               -> "layer1.0.conv1"
+//   ModuleOfScope("/layer1/layer1.1/downsample/downsample.0/Conv") -> "layer1.1.downsample.0"
+//   ModuleOfScope("/Relu")                                      -> "" (the root module)
+//   ModuleOfScope("Conv_3")                                     -> nullopt (no scope)
+//   ModuleOfWeight("layer1.0.conv1.weight")                     -> "layer1.0.conv1"
+//   ParseQuantizerName("fc._input_quantizer")                   -> {"fc", kInput}
+#ifndef QCAL_SERVER_ONNX_TORCH_ONNX_NAMES_H_
+#define QCAL_SERVER_ONNX_TORCH_ONNX_NAMES_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "onnx/onnx_pb.h"
+
+namespace qcal::server {
+
+enum class QuantizerKind {
+  kInput,   // "<module>._input_quantizer": the node's data input (input 0)
+  kWeight,  // "<module>._weight_quantizer": the node's weight (input 1)
+};
+
+struct QuantizerName {
+  std::string module;  // "" for a quantizer of the root module itself
+  QuantizerKind kind;
+};
+
+// nullopt for names that end in neither "_input_quantizer" nor "_weight_quantizer".
+std::optional<QuantizerName> ParseQuantizerName(absl::string_view name);
+
+// "<module>._input_quantizer" / "<module>._weight_quantizer" ("_input_quantizer" for the root).
+std::string QuantizerNameOf(absl::string_view module, QuantizerKind kind);
+
+// The module a torch.onnx node name's scope names; nullopt when the name has no scope (does not
+// start with '/'). With strip_call_suffix, "_N" endings of components are dropped first (the
+// module of a repeated call; a module really named "fc_1" needs strip_call_suffix = false).
+std::optional<std::string> ModuleOfScope(absl::string_view node_name, bool strip_call_suffix);
+
+// "<module>.weight" -> "<module>"; nullopt for other names ("onnx::Conv_35").
+std::optional<std::string> ModuleOfWeight(absl::string_view initializer_name);
+
+// Modules the node may belong to, most likely first: its literal scope, then the scope without
+// repeated-call suffixes; for a node without scope, the module of its weight input's name.
+std::vector<std::string> CandidateModules(const onnx::NodeProto& node);
+
+// A default-domain Conv, ConvTranspose, Gemm or MatMul with a data input and a weight: the ops
+// whose inputs pytorch-quantization's Quant* modules quantize.
+bool IsQuantizableNode(const onnx::NodeProto& node);
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_ONNX_TORCH_ONNX_NAMES_H_
