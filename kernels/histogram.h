@@ -1,17 +1,24 @@
 // Histogram of |x| over [0, last edge]: pytorch-quantization's HistogramCalibrator collection
 // (torch_hist=True), with exact integer counts.
 //
-//   qcal::kernels::Histogram hist({.num_bins = 2048});
-//   auto stats = hist.Collect(values);      // float32 values of one batch
-//   hist.Counts(); hist.Edges();            // calib_hist, calib_bin_edges
+//   auto hist = qcal::kernels::Histogram::Create({.num_bins = 2048});
+//   auto stats = hist->Collect(values);     // float32 values of one batch
+//   hist->Counts(); hist->Edges();          // calib_hist, calib_bin_edges
 //
-// Growth rule (matches the reference): the first batch with a non-zero max m sets
-// edges = linspace(0, m, num_bins + 1) in float32; a later batch with a larger max appends bins
-// of the same width until it is covered, earlier counts stay in their bins.
+// Arithmetic (matches the reference bit for bit, see ../shared/golden/README.md): the first
+// batch with a non-zero max m sets edges = torch.linspace(0, m, num_bins + 1) in float32 and bins
+// v at trunc(float32(float32(v / m) * num_bins)), clamped to the last bin. A later batch whose max
+// lies above the last edge grows the range: width = edges[1], num_bins = ceil(max / width), edges
+// torch.arange(0, max + width, width); earlier counts stay in their bins. Every batch is binned
+// against the current last edge (histogram_edges.h reproduces the reference's edge values).
+//
 // Where qcal differs from the reference, on purpose: NaN and +-inf are counted and left out
-// (the reference raises or bins NaN); a first batch of only zeros is held as a count of zeros
-// and re-binned when the first non-zero range arrives (the reference fails then); counts are
-// uint64 (the reference's float counts saturate at 2^24).
+// (the reference raises or bins NaN); a batch of only zeros before any range exists is held as a
+// count of zeros and re-binned (into bin 0) when the first non-zero range arrives (the reference
+// fails then); counts are uint64 (the reference's float counts saturate at 2^24); a value that
+// rounding leaves above the last edge is counted in the last bin (torch.histc would drop it);
+// should the reference's ceil(max / width) bins and its arange edges ever disagree by rounding,
+// the edges decide.
 //
 // All histogram state lives behind this class, so a later layout (power-of-two bin widths,
 // order-invariant and exactly mergeable) can replace the growth rule without touching callers.
@@ -19,6 +26,7 @@
 #define QCAL_KERNELS_HISTOGRAM_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -30,16 +38,28 @@ namespace qcal::kernels {
 
 class Histogram {
  public:
+  // Bin indices must stay exact in float32.
+  static constexpr int64_t kMaxBinsLimit = int64_t{1} << 24;
+
   struct Options {
-    // Bins on the first non-zero batch; >= 1.
+    // Bins on the first non-zero batch; 1 <= num_bins <= max_bins.
     int num_bins = 2048;
     // Drop exact zeros before binning (the reference's skip_zeros).
     bool skip_zeros = false;
     // Growth beyond this many bins is refused with RESOURCE_EXHAUSTED (a single outlier far
-    // beyond the range would otherwise allocate without limit).
-    int64_t max_bins = int64_t{1} << 24;
+    // beyond the range would otherwise allocate without limit). At most kMaxBinsLimit.
+    int64_t max_bins = kMaxBinsLimit;
+    // Per-channel histograms are not supported (as in the reference): an axis is refused.
+    std::optional<int> axis;
   };
 
+  // Checks `options`: INVALID_ARGUMENT for num_bins or max_bins out of range, or an axis.
+  static absl::Status ValidateOptions(const Options& options);
+  // A histogram with valid options (ValidateOptions' errors otherwise).
+  static absl::StatusOr<Histogram> Create(Options options);
+
+  // Prefer Create. Options that ValidateOptions refuses make every Collect/Grow/Merge return
+  // that error.
   explicit Histogram(Options options);
 
   // Adds |x| of the finite values of one batch. Large batches use all cores.
@@ -47,31 +67,46 @@ class Histogram {
   // batch's max would grow the histogram past options.max_bins.
   absl::StatusOr<CollectStats> Collect(std::span<const float> x);
 
-  // Extends the range to cover `new_max` by appending bins of the current width.
+  // Extends the range to cover `new_max` by appending bins of the current width (on a histogram
+  // without bins yet: sets the first batch's edges for max `new_max`). No-op when covered.
+  // Errors (state unchanged): INVALID_ARGUMENT unless new_max is finite and >= 0;
+  // RESOURCE_EXHAUSTED past options.max_bins.
   absl::Status Grow(float new_max);
 
   // Adds another histogram's counts. FAILED_PRECONDITION unless both have the same bin width
-  // (or one of them is empty); the result covers the larger range.
+  // (or one of them has no bins yet); the result covers the larger range. RESOURCE_EXHAUSTED
+  // past options.max_bins. State unchanged on error.
   absl::Status Merge(const Histogram& other);
 
   // calib_hist: one count per bin; empty until a non-zero value has been binned.
   std::span<const uint64_t> Counts() const { return counts_; }
-  // calib_bin_edges: Counts().size() + 1 float32 edges, edges[0] == 0.
+  // calib_bin_edges: Counts().size() + 1 float32 edges, edges[0] == 0 (empty without bins).
   std::span<const float> Edges() const { return edges_; }
   // Exact running max of the finite |x| (the last edge can lie above it after growth).
   float abs_max() const { return abs_max_; }
   // Values binned (plus zeros held before the first non-zero batch).
-  uint64_t total() const;
+  uint64_t total() const { return total_; }
+  // Zeros held while no range exists yet (all of total() in that state).
+  uint64_t pending_zeros() const { return pending_zeros_; }
   // True until a batch has been collected.
-  bool empty() const { return total() == 0 && !collected_; }
+  bool empty() const { return total_ == 0 && !collected_; }
   const Options& options() const { return options_; }
   void Reset();
 
  private:
+  // Edges after growing to cover new_max (> last edge), or RESOURCE_EXHAUSTED.
+  absl::StatusOr<std::vector<float>> GrownEdges(float new_max) const;
+  // Installs the first range [0, max] with zero counts; pending zeros move to bin 0.
+  void StartRange(float max);
+
+  // Constant after construction.
   Options options_;
+  absl::Status options_status_;
+
   std::vector<uint64_t> counts_;
   std::vector<float> edges_;
   float abs_max_ = 0.0f;
+  uint64_t total_ = 0;
   // Zeros seen while the range was still [0, 0]; they go to bin 0 once bins exist.
   uint64_t pending_zeros_ = 0;
   bool collected_ = false;
