@@ -1,0 +1,190 @@
+// MseAmax and MseErrors of amax_search.h. Every candidate center c_i is tried as amax: all
+// centers are fake-quantized with it exactly as the reference's float32 fake_tensor_quant does
+// (narrow range), and the count-weighted squared errors are summed in double.
+//
+// Every center at or above c_i rounds to the bound, so its fake-quantized value is one constant
+// v and that part of the sum is v^2 W - 2 v S1 + S2 from suffix sums of w, w c, w c^2; only the
+// occupied bins below c_i are quantized one by one (vectorised, eight at a time).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kernels/amax_search.h"
+#include "kernels/amax_search_checks.h"
+#include "kernels/parallel.h"
+#include "kernels/quant_bound.h"
+#include "kernels/simd.h"
+
+namespace qcal::kernels {
+namespace {
+
+typedef float Float8 __attribute__((vector_size(32)));
+typedef float Float4 __attribute__((vector_size(16)));
+typedef double Double4 __attribute__((vector_size(32)));
+
+constexpr float kZeroAmax = 0x1p-24f;  // fake_tensor_quant's epsilon
+// Adding and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to the nearest
+// integer, ties to even (the default rounding mode), as torch.round; inputs are first limited
+// to +-2^22, far beyond any bound (<= 2^16 - 1), so clamping to the bound is unaffected.
+constexpr float kRoundMagic = 0x1.8p23f;
+constexpr float kRoundLimit = 0x1p22f;
+
+struct QuantGrid {
+  float round_scale;  // 0 where amax <= 2^-24
+  float scale;        // 1 there
+  float lo;
+  float hi;
+};
+
+float FakeQuantScalar(float c, const QuantGrid& g) {
+  float t = c * g.round_scale;
+  t = t < -kRoundLimit ? -kRoundLimit : t;
+  t = t > kRoundLimit ? kRoundLimit : t;
+  float q = (t + kRoundMagic) - kRoundMagic;
+  q = q < g.lo ? g.lo : q;
+  q = q > g.hi ? g.hi : q;
+  return q / g.scale;
+}
+
+// sum_k w_k (fake_quant(c_k) - c_k)^2 over k < n: blocks of eight in fixed lanes, then a scalar
+// tail, so the bits do not depend on the instruction set.
+QCAL_VECTOR_CLONES double QuantizedSquaredError(const float* centers, const double* weights,
+                                                int64_t n, const QuantGrid& g) {
+  const Float8 zero = {};
+  const Float8 round_scale = zero + g.round_scale;
+  const Float8 scale = zero + g.scale;
+  const Float8 lo = zero + g.lo;
+  const Float8 hi = zero + g.hi;
+  const Float8 limit = zero + kRoundLimit;
+  const Float8 magic = zero + kRoundMagic;
+  Double4 acc_lo = {};
+  Double4 acc_hi = {};
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    Float8 c;
+    Double4 w_lo, w_hi;
+    std::memcpy(&c, centers + k, sizeof(c));
+    std::memcpy(&w_lo, weights + k, sizeof(w_lo));
+    std::memcpy(&w_hi, weights + k + 4, sizeof(w_hi));
+    Float8 t = c * round_scale;
+    t = t < -limit ? -limit : t;
+    t = t > limit ? limit : t;
+    Float8 q = (t + magic) - magic;
+    q = q < lo ? lo : q;
+    q = q > hi ? hi : q;
+    const Float8 fake = q / scale;
+    const Double4 d_lo =
+        __builtin_convertvector(__builtin_shufflevector(fake, fake, 0, 1, 2, 3), Double4) -
+        __builtin_convertvector(__builtin_shufflevector(c, c, 0, 1, 2, 3), Double4);
+    const Double4 d_hi =
+        __builtin_convertvector(__builtin_shufflevector(fake, fake, 4, 5, 6, 7), Double4) -
+        __builtin_convertvector(__builtin_shufflevector(c, c, 4, 5, 6, 7), Double4);
+    acc_lo += w_lo * (d_lo * d_lo);
+    acc_hi += w_hi * (d_hi * d_hi);
+  }
+  const Double4 acc = acc_lo + acc_hi;
+  double sum = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+  for (; k < n; ++k) {
+    const double d = static_cast<double>(FakeQuantScalar(centers[k], g)) - centers[k];
+    sum += weights[k] * (d * d);
+  }
+  return sum;
+}
+
+// The histogram reorganised for the search.
+struct MseTables {
+  std::vector<float> centers;           // per bin
+  std::vector<float> occupied_centers;  // bins with a count, in bin order
+  std::vector<double> occupied_weights;
+  std::vector<int64_t> occupied_below;  // per bin i: occupied bins with index < i
+  // Sums over bins k >= i of w, w c and w c^2 (accumulated from the top).
+  std::vector<double> suffix_w, suffix_wc, suffix_wcc;
+};
+
+MseTables BuildTables(std::span<const uint64_t> counts, std::span<const float> edges) {
+  const size_t bins = counts.size();
+  MseTables t;
+  t.centers.resize(bins);
+  t.occupied_below.resize(bins + 1, 0);
+  t.suffix_w.assign(bins + 1, 0.0);
+  t.suffix_wc.assign(bins + 1, 0.0);
+  t.suffix_wcc.assign(bins + 1, 0.0);
+  for (size_t k = 0; k < bins; ++k) {
+    // centers = (edges[1:] + edges[:-1]) / 2 in float32, as the reference.
+    t.centers[k] = (edges[k + 1] + edges[k]) / 2.0f;
+    t.occupied_below[k + 1] = t.occupied_below[k] + (counts[k] != 0 ? 1 : 0);
+    if (counts[k] != 0) {
+      t.occupied_centers.push_back(t.centers[k]);
+      t.occupied_weights.push_back(static_cast<double>(counts[k]));
+    }
+  }
+  for (size_t k = bins; k-- > 0;) {
+    const double w = static_cast<double>(counts[k]);
+    const double c = t.centers[k];
+    t.suffix_w[k] = t.suffix_w[k + 1] + w;
+    t.suffix_wc[k] = t.suffix_wc[k + 1] + w * c;
+    t.suffix_wcc[k] = t.suffix_wcc[k + 1] + w * c * c;
+  }
+  return t;
+}
+
+// The summed squared error of candidate center index i.
+double CandidateError(const MseTables& t, int64_t i, float bound, float lo) {
+  const float amax = t.centers[i];
+  const bool zero = amax <= kZeroAmax;
+  const float scale = bound / amax;
+  const QuantGrid grid{zero ? 0.0f : scale, zero ? 1.0f : scale, lo, bound};
+  // Bins from `split` up all quantize to the same value: the bound (from c_i up, since
+  // c_k * scale >= c_i * scale rounds to the bound), or 0 everywhere for a zero amax.
+  const int64_t split = zero ? 0 : i;
+  const double v = zero ? 0.0 : static_cast<double>(bound / scale);
+  const double clipped =
+      v * v * t.suffix_w[split] - 2.0 * v * t.suffix_wc[split] + t.suffix_wcc[split];
+  const double below = QuantizedSquaredError(t.occupied_centers.data(), t.occupied_weights.data(),
+                                             t.occupied_below[split], grid);
+  return below + clipped;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
+                                              std::span<const float> edges,
+                                              const SearchOptions& options) {
+  absl::StatusOr<float> bound = QuantBound(options.num_bits, options.is_unsigned);
+  if (!bound.ok()) return bound.status();
+  if (absl::Status s = CheckEdges(counts, edges); !s.ok()) return s;
+  if (absl::Status s = CheckNotEmpty(counts); !s.ok()) return s;
+  const int64_t bins = static_cast<int64_t>(counts.size());
+  if (absl::Status s = CheckCandidates("mse", options.start_bin, options.stride, 0, bins - 1, bins);
+      !s.ok()) {
+    return s;
+  }
+  const MseTables tables = BuildTables(counts, edges);
+  const float lo = options.is_unsigned ? 0.0f : -*bound;  // fake_tensor_quant's narrow range
+  const int64_t candidates = (bins - 1 - options.start_bin) / options.stride + 1;
+  std::vector<double> errors(static_cast<size_t>(candidates));
+  const int64_t work = candidates * static_cast<int64_t>(tables.occupied_centers.size());
+  const int chunks = static_cast<int>(std::min<int64_t>(ChunksFor(work, 1 << 17), candidates));
+  ParallelFor(candidates, chunks, [&](int, int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t i = options.start_bin + k * options.stride;
+      errors[k] = CandidateError(tables, i, *bound, lo) / static_cast<double>(bins);
+    }
+  });
+  return errors;
+}
+
+absl::StatusOr<AmaxChoice> MseAmax(std::span<const uint64_t> counts, std::span<const float> edges,
+                                   const SearchOptions& options) {
+  absl::StatusOr<std::vector<double>> errors = MseErrors(counts, edges, options);
+  if (!errors.ok()) return errors.status();
+  int64_t best = 0;  // numpy argmin: the first minimum
+  for (int64_t k = 1; k < static_cast<int64_t>(errors->size()); ++k) {
+    if ((*errors)[k] < (*errors)[best]) best = k;
+  }
+  const int64_t index = options.start_bin + best * options.stride;
+  return AmaxChoice{(edges[index + 1] + edges[index]) / 2.0f, index, (*errors)[best]};
+}
+
+}  // namespace qcal::kernels
