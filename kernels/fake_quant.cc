@@ -1,0 +1,207 @@
+#include "kernels/fake_quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/quant_bound.h"
+
+namespace qcal::kernels {
+namespace {
+
+// amax at or below this is treated as zero (the smallest float16 subnormal): the reference's
+// epsilon = 1 / (1 << 24).
+constexpr float kZeroAmax = 0x1p-24f;
+
+std::string ShapeString(std::span<const int64_t> shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+absl::Status CheckView(const TensorView& t, const char* name) {
+  int64_t count = 1;
+  for (const int64_t d : t.shape) {
+    if (d < 0 || (d != 0 && count > INT64_MAX / d)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " shape ", ShapeString(t.shape), " is not a valid shape"));
+    }
+    count *= d;
+  }
+  if (count != static_cast<int64_t>(t.data.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(name, " has ", t.data.size(),
+                                                   " values but shape ", ShapeString(t.shape),
+                                                   " needs ", count));
+  }
+  return absl::OkStatus();
+}
+
+// numpy broadcasting of x and amax shapes.
+absl::StatusOr<std::vector<int64_t>> BroadcastShape(std::span<const int64_t> a,
+                                                    std::span<const int64_t> b) {
+  const size_t rank = std::max(a.size(), b.size());
+  std::vector<int64_t> out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("amax of shape ", ShapeString(b),
+                                                     " does not broadcast against x of shape ",
+                                                     ShapeString(a)));
+    }
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// Element strides of `shape` seen through the broadcast `out` shape (0 along broadcast axes).
+std::vector<int64_t> BroadcastStrides(std::span<const int64_t> shape,
+                                      std::span<const int64_t> out) {
+  std::vector<int64_t> strides(out.size(), 0);
+  int64_t stride = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const size_t d = shape.size() - 1 - i;
+    const size_t o = out.size() - 1 - i;
+    strides[o] = shape[d] == 1 ? 0 : stride;
+    stride *= shape[d];
+  }
+  return strides;
+}
+
+// Calls fn(out_index, x_index, amax_index) for every element of the broadcast shape, in order.
+template <typename Fn>
+void ForEachBroadcast(std::span<const int64_t> out, const std::vector<int64_t>& x_strides,
+                      const std::vector<int64_t>& a_strides, Fn fn) {
+  int64_t total = 1;
+  for (const int64_t d : out) total *= d;
+  if (total == 0) return;
+  if (out.empty()) {
+    fn(0, 0, 0);
+    return;
+  }
+  const size_t rank = out.size();
+  std::vector<int64_t> digit(rank, 0);
+  const int64_t inner = out[rank - 1];
+  int64_t xi = 0;
+  int64_t ai = 0;
+  for (int64_t o = 0; o < total; o += inner) {
+    for (int64_t k = 0; k < inner; ++k) {
+      fn(o + k, xi + k * x_strides[rank - 1], ai + k * a_strides[rank - 1]);
+    }
+    for (size_t d = rank - 1; d-- > 0;) {
+      xi += x_strides[d];
+      ai += a_strides[d];
+      if (++digit[d] < out[d]) break;
+      xi -= x_strides[d] * out[d];
+      ai -= a_strides[d] * out[d];
+      digit[d] = 0;
+    }
+  }
+}
+
+struct Grid {
+  float bound;
+  float lo;
+};
+
+absl::StatusOr<Grid> CheckInputs(const TensorView& x, const TensorView& amax,
+                                 const QuantParams& params) {
+  absl::StatusOr<float> bound = QuantBound(params.num_bits, params.is_unsigned);
+  if (!bound.ok()) return bound.status();
+  if (absl::Status s = CheckView(x, "x"); !s.ok()) return s;
+  if (absl::Status s = CheckView(amax, "amax"); !s.ok()) return s;
+  if (amax.data.empty()) return absl::InvalidArgumentError("amax is empty");
+  if (params.is_unsigned) {
+    // NaN is not negative, and -0.0 is not either.
+    if (std::any_of(x.data.begin(), x.data.end(), [](float v) { return v < 0.0f; })) {
+      return absl::InvalidArgumentError("negative values in x for unsigned quantization");
+    }
+  }
+  if (std::any_of(amax.data.begin(), amax.data.end(), [](float a) { return a < 0.0f; })) {
+    return absl::InvalidArgumentError("negative values in amax");
+  }
+  const float lo = params.is_unsigned ? 0.0f : params.narrow_range ? -*bound : -*bound - 1.0f;
+  return Grid{*bound, lo};
+}
+
+// The quantization of x (quantized values, or fake-quantized when `fake`).
+absl::StatusOr<QuantizedTensor> Quantize(const TensorView& x, const TensorView& amax,
+                                         const QuantParams& params, bool fake) {
+  absl::StatusOr<Grid> grid = CheckInputs(x, amax, params);
+  if (!grid.ok()) return grid.status();
+  absl::StatusOr<std::vector<int64_t>> out_shape = BroadcastShape(x.shape, amax.shape);
+  if (!out_shape.ok()) return out_shape.status();
+
+  // Per amax element: the scale used for rounding (0 for amax <= 2^-24) and the one reported
+  // and divided by (1 there).
+  std::vector<float> round_scale(amax.data.size());
+  QuantizedTensor result;
+  result.scale.shape.assign(amax.shape.begin(), amax.shape.end());
+  result.scale.data.resize(amax.data.size());
+  for (size_t k = 0; k < amax.data.size(); ++k) {
+    const float scale = grid->bound / amax.data[k];
+    const bool zero = amax.data[k] <= kZeroAmax;
+    round_scale[k] = zero ? 0.0f : scale;
+    result.scale.data[k] = zero ? 1.0f : scale;
+  }
+
+  int64_t total = 1;
+  for (const int64_t d : *out_shape) total *= d;
+  result.quantized.shape = *out_shape;
+  result.quantized.data.resize(static_cast<size_t>(total));
+  const float lo = grid->lo;
+  const float hi = grid->bound;
+  float* out = result.quantized.data.data();
+  const float* scale_out = result.scale.data.data();
+  ForEachBroadcast(*out_shape, BroadcastStrides(x.shape, *out_shape),
+                   BroadcastStrides(amax.shape, *out_shape),
+                   [&](int64_t o, int64_t xi, int64_t ai) {
+                     float q = std::nearbyint(x.data[xi] * round_scale[ai]);
+                     q = q < lo ? lo : q;  // NaN passes both comparisons unchanged
+                     q = q > hi ? hi : q;
+                     out[o] = fake ? q / scale_out[ai] : q;
+                   });
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<QuantizedTensor> TensorQuant(TensorView x, TensorView amax,
+                                            const QuantParams& params) {
+  return Quantize(x, amax, params, /*fake=*/false);
+}
+
+absl::StatusOr<Tensor> FakeTensorQuant(TensorView x, TensorView amax, const QuantParams& params) {
+  absl::StatusOr<QuantizedTensor> q = Quantize(x, amax, params, /*fake=*/true);
+  if (!q.ok()) return q.status();
+  return std::move(q->quantized);
+}
+
+absl::StatusOr<Tensor> StraightThroughGrad(TensorView x, TensorView amax, TensorView grad_output) {
+  if (absl::Status s = CheckView(x, "x"); !s.ok()) return s;
+  if (absl::Status s = CheckView(amax, "amax"); !s.ok()) return s;
+  if (absl::Status s = CheckView(grad_output, "grad_output"); !s.ok()) return s;
+  if (amax.data.empty()) return absl::InvalidArgumentError("amax is empty");
+  absl::StatusOr<std::vector<int64_t>> out_shape = BroadcastShape(x.shape, amax.shape);
+  if (!out_shape.ok()) return out_shape.status();
+  if (!std::equal(out_shape->begin(), out_shape->end(), x.shape.begin(), x.shape.end()) ||
+      !std::equal(x.shape.begin(), x.shape.end(), grad_output.shape.begin(),
+                  grad_output.shape.end())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "straight-through gradient needs x, grad_output and the broadcast of amax to share one "
+        "shape; got x ",
+        ShapeString(x.shape), ", amax ", ShapeString(amax.shape), ", grad_output ",
+        ShapeString(grad_output.shape)));
+  }
+  Tensor grad{std::vector<float>(x.data.size()),
+              std::vector<int64_t>(x.shape.begin(), x.shape.end())};
+  ForEachBroadcast(
+      *out_shape, BroadcastStrides(x.shape, *out_shape), BroadcastStrides(amax.shape, *out_shape),
+      [&](int64_t o, int64_t xi, int64_t ai) {
+        grad.data[o] = std::fabs(x.data[xi]) <= amax.data[ai] ? grad_output.data[o] : 0.0f;
+      });
+  return grad;
+}
+
+}  // namespace qcal::kernels

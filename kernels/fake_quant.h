@@ -1,0 +1,67 @@
+// pytorch-quantization's tensor_quant / fake_tensor_quant forward, bit for bit in float32, and
+// the straight-through-estimator backward of both.
+//
+//   const float amax = 2.5f;
+//   const std::vector<int64_t> x_shape = {4, 16}, scalar = {};
+//   auto fq = qcal::kernels::FakeTensorQuant({x, x_shape}, {{&amax, 1}, scalar}, {.num_bits = 8});
+//
+// Arithmetic: bound = 2^(num_bits-1+unsigned) - 1; scale = bound / amax; where amax <= 2^-24 the
+// scale is 0 for rounding and reported as 1; q = clamp(round_half_even(x * scale), lo, bound)
+// with lo = 0 (unsigned), -bound (narrow_range) or -bound - 1; the clamp keeps x when it equals
+// a bound (so -0.0 survives); fake = q / scale. NaN propagates (NaN amax gives NaN outputs).
+// amax broadcasts against x with numpy's rules: a scalar (shape []) per tensor, [C,1,1,1] for
+// axis 0 of a 4-D tensor, [1,C,1,1] for axis 1, [1,C] for the last axis of a 2-D tensor; the
+// output takes the broadcast shape.
+#ifndef QCAL_KERNELS_FAKE_QUANT_H_
+#define QCAL_KERNELS_FAKE_QUANT_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace qcal::kernels {
+
+// A float32 row-major tensor that someone else owns; shape [] is a scalar.
+struct TensorView {
+  std::span<const float> data;
+  std::span<const int64_t> shape;
+};
+
+struct Tensor {
+  std::vector<float> data;
+  std::vector<int64_t> shape;
+};
+
+struct QuantParams {
+  int num_bits = 8;
+  bool is_unsigned = false;
+  // The functions' own default (a QuantDescriptor's default is false).
+  bool narrow_range = true;
+};
+
+struct QuantizedTensor {
+  // Integer-valued floats on the quantization grid (NaN where x or amax is NaN).
+  Tensor quantized;
+  // bound / amax, shaped like amax; 1 where amax <= 2^-24.
+  Tensor scale;
+};
+
+// Errors: INVALID_ARGUMENT for num_bits outside QuantBound's range, a shape whose size does not
+// match its data or that has a negative dimension, an empty amax, any amax < 0, amax that does
+// not broadcast against x, or (unsigned) any x < 0. An empty x gives an empty output.
+absl::StatusOr<QuantizedTensor> TensorQuant(TensorView x, TensorView amax,
+                                            const QuantParams& params);
+
+// quantized / scale, same errors.
+absl::StatusOr<Tensor> FakeTensorQuant(TensorView x, TensorView amax, const QuantParams& params);
+
+// Gradient of either function with respect to x: grad_output where |x| <= amax, 0 elsewhere
+// (and for NaN x); amax gets none. x must already have the broadcast shape and grad_output the
+// same shape. Errors: INVALID_ARGUMENT for mismatched shapes or an empty amax.
+absl::StatusOr<Tensor> StraightThroughGrad(TensorView x, TensorView amax, TensorView grad_output);
+
+}  // namespace qcal::kernels
+
+#endif  // QCAL_KERNELS_FAKE_QUANT_H_
