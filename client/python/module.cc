@@ -1,0 +1,337 @@
+// qcal._qcal: the C++ client (qcal/client.h) for Python. The public, documented API is the
+// pure-Python layer in qcal/__init__.py, which turns numpy arrays and torch tensors into
+// (dtype, shape, buffer) and parses JSON; this module only crosses the language boundary.
+//
+// Every call that can wait (on the network, or on a full send queue) releases the GIL, so other
+// Python threads keep running. Errors raise qcal.QcalError(code, message) with the gRPC code name.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "qcal/client.h"
+
+namespace py = pybind11;
+
+namespace qcal::python {
+namespace {
+
+// Carries an absl::Status out of a binding; translated into qcal.QcalError.
+struct StatusError : std::exception {
+  explicit StatusError(absl::Status s) : status(std::move(s)) {}
+  const char* what() const noexcept override { return "qcal status error"; }
+  absl::Status status;
+};
+
+void Check(const absl::Status& status) {
+  if (!status.ok()) throw StatusError(status);
+}
+
+template <typename T>
+T Value(absl::StatusOr<T> result) {
+  Check(result.status());
+  return *std::move(result);
+}
+
+// Runs `call` without the GIL and returns its result; throws (with the GIL) on an error.
+template <typename Call>
+auto Released(Call&& call) {
+  using Result = decltype(call());
+  std::optional<Result> result;
+  {
+    py::gil_scoped_release release;
+    result.emplace(call());
+  }
+  if constexpr (std::is_same_v<Result, absl::Status>) {
+    Check(*result);
+  } else {
+    return Value(*std::move(result));
+  }
+}
+
+// A Python buffer held in C order for the duration of a call (raises BufferError otherwise).
+class ContiguousBuffer {
+ public:
+  explicit ContiguousBuffer(const py::handle& object) {
+    if (PyObject_GetBuffer(object.ptr(), &view_, PyBUF_C_CONTIGUOUS) != 0) {
+      throw py::error_already_set();
+    }
+  }
+  ~ContiguousBuffer() { PyBuffer_Release(&view_); }
+  ContiguousBuffer(const ContiguousBuffer&) = delete;
+  ContiguousBuffer& operator=(const ContiguousBuffer&) = delete;
+
+  std::span<const std::byte> bytes() const {
+    return {static_cast<const std::byte*>(view_.buf), static_cast<size_t>(view_.len)};
+  }
+
+ private:
+  Py_buffer view_;
+};
+
+py::object Axis(const v1::QuantizerSpec& spec) {
+  return spec.has_axis() ? py::object(py::int_(spec.axis())) : py::object(py::none());
+}
+
+py::str CalibratorName(v1::CalibratorKind kind) {
+  switch (kind) {
+    case v1::CALIBRATOR_MAX:
+      return py::str("max");
+    case v1::CALIBRATOR_HISTOGRAM:
+      return py::str("histogram");
+    default:
+      return py::str("default");
+  }
+}
+
+py::dict SpecDict(const v1::QuantizerSpec& spec) {
+  py::dict dict;
+  dict["calibrator"] = CalibratorName(spec.calibrator());
+  dict["num_bits"] = spec.num_bits();
+  dict["unsigned"] = spec.is_unsigned();
+  dict["axis"] = Axis(spec);
+  dict["num_bins"] = spec.num_bins();
+  dict["skip_zeros"] = spec.skip_zeros();
+  return dict;
+}
+
+py::dict InfoDict(const v1::ModelInfo& info) {
+  py::dict quantizers;
+  for (const v1::QuantizerStats& q : info.quantizers()) {
+    py::dict entry = SpecDict(q.spec());
+    entry["batches"] = q.batches();
+    entry["elements"] = q.elements();
+    entry["nonfinite"] = q.nonfinite();
+    entry["bytes"] = q.bytes();
+    quantizers[py::str(q.spec().name())] = entry;
+  }
+  py::dict dict;
+  dict["name"] = info.name();
+  dict["has_onnx"] = info.has_onnx();
+  dict["amax_method"] =
+      info.amax_method().empty() ? py::object(py::none()) : py::object(py::str(info.amax_method()));
+  dict["default_input"] = SpecDict(info.default_input());
+  dict["default_weight"] = SpecDict(info.default_weight());
+  dict["quantizers"] = quantizers;
+  return dict;
+}
+
+py::dict HistogramDict(const v1::Histogram& histogram) {
+  py::dict dict;
+  dict["model"] = histogram.model();
+  dict["quantizer"] = histogram.quantizer();
+  dict["counts"] = py::array_t<uint64_t>(histogram.counts_size(), histogram.counts().data());
+  dict["edges"] = py::array_t<float>(histogram.edges_size(), histogram.edges().data());
+  dict["abs_max"] = histogram.abs_max();
+  dict["total"] = histogram.total();
+  dict["nonfinite"] = histogram.nonfinite();
+  return dict;
+}
+
+py::dict StatsDict(const SessionStats& stats) {
+  py::dict dict;
+  dict["queued_batches"] = stats.queued_batches;
+  dict["queued_bytes"] = stats.queued_bytes;
+  dict["blocked_records"] = stats.blocked_records;
+  dict["dropped_batches"] = stats.dropped_batches;
+  dict["applied_batches"] = stats.applied_batches;
+  dict["applied_elements"] = stats.applied_elements;
+  dict["applied_nonfinite"] = stats.applied_nonfinite;
+  dict["applied_bytes"] = stats.applied_bytes;
+  return dict;
+}
+
+// (method, percentile, start_bin, stride) as the Python layer passes it.
+using MethodTuple =
+    std::tuple<std::string, std::optional<double>, std::optional<int32_t>, std::optional<int32_t>>;
+
+ComputeAmaxOptions ToOptions(const MethodTuple& method,
+                             const std::map<std::string, MethodTuple>& overrides) {
+  ComputeAmaxOptions options;
+  std::tie(options.method, options.percentile, options.start_bin, options.stride) = method;
+  for (const auto& [quantizer, entry] : overrides) {
+    AmaxMethod& override_method = options.overrides[quantizer];
+    std::tie(override_method.method, override_method.percentile, override_method.start_bin,
+             override_method.stride) = entry;
+  }
+  return options;
+}
+
+std::string_view BytesView(const py::bytes& bytes) {
+  char* data = nullptr;
+  Py_ssize_t size = 0;
+  if (PyBytes_AsStringAndSize(bytes.ptr(), &data, &size) != 0) throw py::error_already_set();
+  return std::string_view(data, static_cast<size_t>(size));
+}
+
+// Sessions are destroyed without the GIL: the destructor waits for the sender to close its
+// stream, which may need another Python thread (a server in the same process, say).
+struct ReleasingDeleter {
+  void operator()(ModelSession* session) const {
+    py::gil_scoped_release release;
+    delete session;
+  }
+};
+using SessionHolder = std::unique_ptr<ModelSession, ReleasingDeleter>;
+
+}  // namespace
+}  // namespace qcal::python
+
+PYBIND11_MODULE(_qcal, m) {
+  using namespace qcal;          // NOLINT: the binding table reads better unqualified
+  using namespace qcal::python;  // NOLINT
+  m.doc() = "C++ client of qcal-server; use the documented API in the qcal package.";
+
+  py::register_exception_translator([](std::exception_ptr error) {
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const StatusError& e) {
+      py::object cls = py::module_::import("qcal._errors").attr("QcalError");
+      py::object exception =
+          cls(absl::StatusCodeToString(e.status.code()), std::string(e.status.message()));
+      PyErr_SetObject(cls.ptr(), exception.ptr());
+    }
+  });
+
+  m.attr("MAX_CHUNK_BYTES") = kMaxChunkBytes;
+  m.def("default_address", &DefaultAddress, "$QCAL_SERVER, else 127.0.0.1:50051.");
+
+  py::class_<ModelSession, SessionHolder>(m, "Session")
+      .def_property_readonly("model", &ModelSession::model)
+      .def(
+          "record",
+          [](ModelSession& self, const std::string& quantizer, const std::string& dtype,
+             const std::vector<int64_t>& shape, const py::object& data) {
+            const DType parsed = Value(ParseDType(dtype));
+            ContiguousBuffer buffer(data);  // taken with the GIL, read without it
+            const TensorView view{parsed, shape, buffer.bytes()};
+            Released([&] { return self.Record(quantizer, view); });
+          },
+          py::arg("quantizer"), py::arg("dtype"), py::arg("shape"), py::arg("data"))
+      .def("flush", [](ModelSession& self) { Released([&] { return self.Flush(); }); })
+      .def("stats", [](ModelSession& self) { return StatsDict(self.Stats()); })
+      .def("info",
+           [](ModelSession& self) { return InfoDict(Released([&] { return self.Info(); })); })
+      .def("reset",
+           [](ModelSession& self) { return InfoDict(Released([&] { return self.Reset(); })); })
+      .def(
+          "compute_amax",
+          [](ModelSession& self, const MethodTuple& method,
+             const std::map<std::string, MethodTuple>& overrides) {
+            const ComputeAmaxOptions options = ToOptions(method, overrides);
+            // The table as JSON, read back after computing: the same document amax_table() gives.
+            const v1::GetAmaxTableResponse table =
+                Released([&]() -> absl::StatusOr<v1::GetAmaxTableResponse> {
+                  absl::StatusOr<v1::AmaxTable> computed = self.ComputeAmax(options);
+                  if (!computed.ok()) return computed.status();
+                  return self.AmaxTable();
+                });
+            return table.json();
+          },
+          py::arg("method"), py::arg("overrides"))
+      .def("amax_table",
+           [](ModelSession& self) {
+             const v1::GetAmaxTableResponse table = Released([&] { return self.AmaxTable(); });
+             return std::make_pair(table.json(), table.trt_cache());
+           })
+      .def(
+          "histogram",
+          [](ModelSession& self, const std::string& quantizer) {
+            return HistogramDict(Released([&] { return self.Histogram(quantizer); }));
+          },
+          py::arg("quantizer"))
+      .def(
+          "upload_onnx",
+          [](ModelSession& self, const py::bytes& onnx,
+             const std::map<std::string, std::string>& tensor_map) {
+            const std::string_view bytes = BytesView(onnx);
+            const v1::UploadOnnxResponse response =
+                Released([&] { return self.UploadOnnx(bytes, tensor_map); });
+            py::dict dict;
+            dict["bytes"] = response.bytes();
+            dict["opset"] = response.opset();
+            dict["bindings"] = std::map<std::string, std::string>(response.bindings().begin(),
+                                                                  response.bindings().end());
+            return dict;
+          },
+          py::arg("onnx"), py::arg("tensor_map"))
+      .def(
+          "export_onnx",
+          [](ModelSession& self, const std::optional<py::bytes>& onnx,
+             const std::optional<MethodTuple>& method,
+             const std::map<std::string, MethodTuple>& overrides,
+             const std::map<std::string, std::string>& tensor_map, const std::string& target) {
+            ExportOptions options;
+            if (method.has_value()) options.compute = ToOptions(*method, overrides);
+            options.tensor_map = tensor_map;
+            options.target = target;
+            std::optional<std::string_view> bytes;
+            if (onnx.has_value()) bytes = BytesView(*onnx);
+            ExportResult result = Released([&] { return self.ExportOnnx(bytes, options); });
+            return std::make_pair(py::bytes(result.onnx), result.warnings);
+          },
+          py::arg("onnx"), py::arg("method"), py::arg("overrides"), py::arg("tensor_map"),
+          py::arg("target"));
+
+  py::class_<Client>(m, "Client")
+      .def(py::init([](const std::string& address, std::optional<double> timeout) {
+             ClientOptions options;
+             if (timeout.has_value()) options.timeout = absl::Seconds(*timeout);
+             return Value(Client::Create(address, options));
+           }),
+           py::arg("address"), py::arg("timeout") = py::none())
+      .def_property_readonly("address", &Client::address)
+      .def(
+          "create_model",
+          [](Client& self, const std::string& model) {
+            return InfoDict(Released([&] { return self.CreateModel(model); }));
+          },
+          py::arg("model"))
+      .def(
+          "get_model",
+          [](Client& self, const std::string& model) {
+            return InfoDict(Released([&] { return self.GetModel(model); }));
+          },
+          py::arg("model"))
+      .def("list_models",
+           [](Client& self) {
+             py::list models;
+             for (const v1::ModelInfo& info : Released([&] { return self.ListModels(); })) {
+               models.append(InfoDict(info));
+             }
+             return models;
+           })
+      .def(
+          "delete_model",
+          [](Client& self, const std::string& model) {
+            Released([&] { return self.DeleteModel(model); });
+          },
+          py::arg("model"))
+      .def(
+          "reset_model",
+          [](Client& self, const std::string& model) {
+            return InfoDict(Released([&] { return self.ResetModel(model); }));
+          },
+          py::arg("model"))
+      .def(
+          "session",
+          [](Client& self, const std::string& model, std::optional<size_t> max_queue_bytes,
+             std::optional<size_t> chunk_bytes) {
+            SessionOptions options;
+            if (max_queue_bytes.has_value()) options.max_queue_bytes = *max_queue_bytes;
+            if (chunk_bytes.has_value()) options.chunk_bytes = *chunk_bytes;
+            return SessionHolder(self.Model(model, options).release());
+          },
+          py::arg("model"), py::arg("max_queue_bytes") = py::none(),
+          py::arg("chunk_bytes") = py::none());
+}

@@ -1,0 +1,263 @@
+"""qcal: stream calibration activations to qcal-server and get amax tables and QDQ ONNX models.
+
+    import qcal, qcal.torch
+
+    client = qcal.Client()                        # $QCAL_SERVER, else 127.0.0.1:50051
+    session = client.model("resnet18")            # created when missing
+    with qcal.torch.calibrate(model, session):    # streams Conv/ConvTranspose/Linear inputs
+        for images, _ in loader:
+            model(images)
+    table = session.compute_amax(method="entropy")
+    qdq = session.export_onnx("resnet18.onnx", out="resnet18_qdq.onnx")
+
+Quantizer names follow pytorch-quantization: "<module path>._input_quantizer",
+"<module path>._weight_quantizer".
+
+Errors raise qcal.QcalError, whose .code is the gRPC status code name ("NOT_FOUND",
+"INVALID_ARGUMENT", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "UNAVAILABLE", ...) and whose
+.message is the server's message. Every call that waits releases the GIL.
+"""
+
+import json
+import os
+import warnings
+
+from qcal import _qcal
+from qcal._errors import QcalError, QcalWarning
+from qcal._tensors import tensor_parts
+
+__all__ = ["Client", "ModelSession", "QcalError", "QcalWarning", "DEFAULT_ADDRESS"]
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+
+
+def _method_tuple(method, percentile=None, start_bin=None, stride=None):
+    return (str(method), percentile, start_bin, stride)
+
+
+def _overrides(overrides):
+    """{quantizer: "mse" | {"method": .., "percentile": .., "start_bin": .., "stride": ..}}."""
+    result = {}
+    for quantizer, spec in (overrides or {}).items():
+        if isinstance(spec, str):
+            result[quantizer] = _method_tuple(spec)
+        else:
+            unknown = set(spec) - {"method", "percentile", "start_bin", "stride"}
+            if unknown or "method" not in spec:
+                raise QcalError(
+                    "INVALID_ARGUMENT",
+                    f"override of quantizer '{quantizer}' needs 'method' and may have "
+                    f"'percentile', 'start_bin', 'stride' (got {sorted(spec)})",
+                )
+            result[quantizer] = _method_tuple(**spec)
+    return result
+
+
+class ModelSession:
+    """Streams tensors into one model of a qcal-server and queries it. Thread-safe.
+
+    record() copies the tensor into a bounded queue and returns; a background thread streams it.
+    Calls that read or change the model (info, reset, compute_amax, amax_table, trt_cache,
+    histogram, upload_onnx, export_onnx) flush first, so they see everything recorded before.
+    Use it as a context manager to flush on exit.
+    """
+
+    def __init__(self, session):
+        self._session = session
+        self.last_export_warnings = []
+
+    @property
+    def name(self):
+        """The model's name."""
+        return self._session.model
+
+    def record(self, quantizer, tensor):
+        """Queues one tensor as a batch of `quantizer` (e.g. "conv1._input_quantizer").
+
+        tensor: numpy array (float32, float16, float64) or torch tensor (float32, float16,
+        bfloat16, float64; any device, detached and copied to the CPU), any shape and strides;
+        every dimension >= 1 (the server refuses empty tensors), rank 0 is one value.
+        Blocks (GIL released) while the queue is full; never drops data.
+        Raises QcalError: INVALID_ARGUMENT for another dtype here; an error of an earlier
+        background send (unknown model NOT_FOUND, empty tensor / axis out of range
+        INVALID_ARGUMENT, batch above the server's limit RESOURCE_EXHAUSTED, ...) is raised by
+        the next record() or flush(), once; tensors queued after the failing one are dropped.
+        """
+        dtype, shape, buffer = tensor_parts(tensor)
+        self._session.record(quantizer, dtype, shape, buffer)
+
+    def flush(self):
+        """Waits until every recorded tensor is sent and applied; raises the first send error."""
+        self._session.flush()
+
+    def stats(self):
+        """Sender counters: queued_batches, queued_bytes, blocked_records, dropped_batches and
+        applied_batches / applied_elements / applied_nonfinite / applied_bytes (server totals)."""
+        return self._session.stats()
+
+    def info(self):
+        """The model: {"name", "has_onnx", "amax_method" (None before compute_amax),
+        "default_input", "default_weight", "quantizers": {name: {"calibrator", "num_bits",
+        "unsigned", "axis", "num_bins", "skip_zeros", "batches", "elements", "nonfinite",
+        "bytes"}}}."""
+        return self._session.info()
+
+    def reset(self):
+        """Drops collected data and the amax table; keeps configuration and ONNX. Returns info()."""
+        return self._session.reset()
+
+    def compute_amax(
+        self, method="max", percentile=None, start_bin=None, stride=None, overrides=None
+    ):
+        """Computes amax for every quantizer with data, stores the table, and returns it parsed:
+        {"model", "method", "quantizers": {name: {"amax": float or [per channel], "num_bits",
+        "unsigned", "axis", "batches", "elements", ...}}}.
+
+        method: "max", "entropy", "mse" or "percentile" (histogram quantizers; max quantizers
+        always report their max). percentile: in (0, 100], default 99.99. start_bin, stride:
+        entropy / mse candidates, default 128 and 1. overrides: {quantizer: method name, or
+        {"method", "percentile", "start_bin", "stride"}}.
+        Raises QcalError: FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown
+        method, a percentile outside (0, 100], a start_bin beyond a histogram's bins.
+        """
+        table = self._session.compute_amax(
+            _method_tuple(method, percentile, start_bin, stride), _overrides(overrides)
+        )
+        return json.loads(table)
+
+    def amax_table(self):
+        """The stored table (of the last compute_amax), parsed as in compute_amax().
+        Raises QcalError FAILED_PRECONDITION when none was computed."""
+        return json.loads(self._session.amax_table()[0])
+
+    def trt_cache(self):
+        """The stored table as a TensorRT calibration cache (text)."""
+        return self._session.amax_table()[1]
+
+    def histogram(self, quantizer):
+        """Histogram of |x| of a histogram quantizer: {"model", "quantizer", "counts" (numpy
+        uint64, n bins), "edges" (numpy float32, n + 1), "abs_max", "total", "nonfinite"}.
+        Raises QcalError NOT_FOUND for an unknown model or quantizer."""
+        return self._session.histogram(quantizer)
+
+    def upload_onnx(self, onnx, tensor_map=None):
+        """Uploads a float ONNX model (path, bytes or onnx.ModelProto; opset >= 13).
+        tensor_map: {quantizer: ONNX tensor} overriding the automatic matching.
+        Returns {"bytes", "opset", "bindings": {quantizer: tensor}}.
+        Raises QcalError INVALID_ARGUMENT for a malformed model or an opset below 13."""
+        return self._session.upload_onnx(_onnx_bytes(onnx), dict(tensor_map or {}))
+
+    def export_onnx(
+        self,
+        onnx=None,
+        out=None,
+        method=None,
+        percentile=None,
+        start_bin=None,
+        stride=None,
+        overrides=None,
+        tensor_map=None,
+        target=None,
+    ):
+        """The QDQ ONNX model (bytes): the uploaded float model with QuantizeLinear /
+        DequantizeLinear pairs, scale = amax / bound.
+
+        onnx: a float ONNX model (path, bytes or onnx.ModelProto) to upload first, with
+        tensor_map; None uses the uploaded one. out: also write the result to this path.
+        method (and percentile, start_bin, stride, overrides as in compute_amax): compute and
+        store the table first; None uses the table of the last compute_amax.
+        target: "tensorrt" (default) or "onnxruntime" (ConvTranspose weight axis).
+        Export warnings (e.g. an amax of 0 given scale 1) are issued as QcalWarning and kept in
+        .last_export_warnings.
+        Raises QcalError: FAILED_PRECONDITION without an uploaded ONNX or an amax table;
+        INVALID_ARGUMENT for a malformed or too old ONNX.
+        """
+        compute = None
+        if method is not None:
+            compute = _method_tuple(method, percentile, start_bin, stride)
+        data, warning_list = self._session.export_onnx(
+            None if onnx is None else _onnx_bytes(onnx),
+            compute,
+            _overrides(overrides),
+            dict(tensor_map or {}),
+            target or "",
+        )
+        self.last_export_warnings = list(warning_list)
+        for warning in warning_list:
+            warnings.warn(warning, QcalWarning, stacklevel=2)
+        if out is not None:
+            with open(out, "wb") as f:
+                f.write(data)
+        return data
+
+    def close(self):
+        """Flushes; the session's stream is closed when the object goes away."""
+        self.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.flush()
+        return False
+
+    def __repr__(self):
+        return f"qcal.ModelSession({self.name!r})"
+
+
+def _onnx_bytes(onnx):
+    if isinstance(onnx, (bytes, bytearray, memoryview)):
+        return bytes(onnx)
+    if hasattr(onnx, "SerializeToString"):
+        return onnx.SerializeToString()
+    with open(os.fspath(onnx), "rb") as f:
+        return f.read()
+
+
+class Client:
+    """A connection to qcal-server. Creating it contacts nothing; calls raise QcalError
+    UNAVAILABLE when no server answers.
+
+    addr: "host:port"; None means $QCAL_SERVER, else 127.0.0.1:50051.
+    timeout: seconds allowed for each call (not for record streams); None means no limit.
+    """
+
+    def __init__(self, addr=None, timeout=None):
+        self.address = addr or os.environ.get("QCAL_SERVER") or DEFAULT_ADDRESS
+        self._client = _qcal.Client(self.address, timeout)
+
+    def model(self, name, create=True, max_queue_bytes=None, chunk_bytes=None):
+        """A ModelSession on `name`. create: create the model when it does not exist (an
+        existing one is kept as is). max_queue_bytes: bytes record() may hold before it blocks
+        (default 256 MiB). chunk_bytes: data bytes per message (1 .. 4 MiB, default 4 MiB)."""
+        if create:
+            try:
+                self._client.create_model(name)
+            except QcalError as error:
+                if error.code != "ALREADY_EXISTS":
+                    raise
+        return ModelSession(self._client.session(name, max_queue_bytes, chunk_bytes))
+
+    def create(self, name):
+        """Creates an empty model; returns its info. Raises QcalError ALREADY_EXISTS."""
+        return self._client.create_model(name)
+
+    def info(self, name):
+        """A model's info (see ModelSession.info). Raises QcalError NOT_FOUND."""
+        return self._client.get_model(name)
+
+    def models(self):
+        """Info of every model on the server, a list."""
+        return self._client.list_models()
+
+    def delete(self, name):
+        """Deletes a model. Raises QcalError NOT_FOUND."""
+        self._client.delete_model(name)
+
+    def reset(self, name):
+        """Drops a model's data and amax table, keeps its configuration. Returns its info."""
+        return self._client.reset_model(name)
+
+    def __repr__(self):
+        return f"qcal.Client({self.address!r})"

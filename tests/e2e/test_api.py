@@ -1,0 +1,94 @@
+"""The Python API (the C++ client underneath) against the real qcal-server: torch hooks to QDQ
+ONNX, with values checked against what was sent."""
+
+import struct
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+import qcal
+import qcal.torch
+
+
+def test_calibrate_compute_and_export_through_the_api(client, model_name, onnx_models, tmp_path):
+    net = onnx_models["net"]
+    session = client.model(model_name)
+    torch.manual_seed(5)
+    batches = [torch.randn(16, 1, 8, 8) for _ in range(3)]
+    with torch.no_grad(), qcal.torch.calibrate(net, session):
+        for batch in batches:
+            net(batch)
+
+    info = session.info()
+    assert set(info["quantizers"]) == {"conv1._input_quantizer", "fc._input_quantizer"}
+    assert info["quantizers"]["conv1._input_quantizer"]["batches"] == 3
+    assert info["quantizers"]["conv1._input_quantizer"]["elements"] == 3 * 16 * 64
+    assert info["quantizers"]["fc._input_quantizer"]["elements"] == 3 * 16 * 64
+
+    conv_max = max(float(b.abs().max()) for b in batches)
+    table = session.compute_amax(method="max")
+    assert np.float32(table["quantizers"]["conv1._input_quantizer"]["amax"]) == np.float32(conv_max)
+    assert session.amax_table() == table
+    bits = struct.pack(">f", np.float32(conv_max) / np.float32(127)).hex()
+    assert f"conv1._input_quantizer: {bits}" in session.trt_cache().splitlines()
+
+    hist = session.histogram("conv1._input_quantizer")
+    assert hist["counts"].dtype == np.uint64 and hist["edges"].dtype == np.float32
+    assert len(hist["edges"]) == len(hist["counts"]) + 1
+    assert int(hist["counts"].sum()) == hist["total"] == 3 * 16 * 64
+    assert hist["abs_max"] == np.float32(conv_max)
+
+    out = tmp_path / "qdq.onnx"
+    qdq_bytes = session.export_onnx(onnx_models[13], out=out, method="entropy")
+    assert out.read_bytes() == qdq_bytes
+    entropy = session.amax_table()
+    assert entropy["method"] == "entropy"
+    model = onnx.load_from_string(qdq_bytes)
+    onnx.checker.check_model(model)
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    quantize = [n for n in model.graph.node if n.op_type == "QuantizeLinear"]
+    (q_input,) = [n for n in quantize if n.input[0] == "input"]
+    amax = np.float32(entropy["quantizers"]["conv1._input_quantizer"]["amax"])
+    assert inits[q_input.input[1]] == amax / np.float32(127)
+
+    # Without a method the stored (entropy) table is used again: the same bytes.
+    assert session.export_onnx() == qdq_bytes
+    assert session.info()["has_onnx"] is True
+
+
+def test_overrides_and_parameters(client, model_name):
+    session = client.model(model_name)
+    rng = np.random.default_rng(7)
+    session.record("a._input_quantizer", rng.laplace(size=4096).astype(np.float32))
+    session.record("b._input_quantizer", rng.laplace(size=4096).astype(np.float32))
+    table = session.compute_amax(
+        method="percentile",
+        percentile=99.0,
+        overrides={"b._input_quantizer": {"method": "mse", "start_bin": 64, "stride": 2}},
+    )
+    assert table["quantizers"]["a._input_quantizer"]["method"] == "percentile"
+    assert table["quantizers"]["b._input_quantizer"]["method"] == "mse"
+    short = session.compute_amax(method="entropy", overrides={"b._input_quantizer": "max"})
+    assert short["quantizers"]["b._input_quantizer"]["method"] == "max"
+    assert np.float32(short["quantizers"]["b._input_quantizer"]["amax"]) == session.histogram(
+        "b._input_quantizer"
+    )["abs_max"]
+
+
+def test_model_management(client, model_name):
+    created = client.create(model_name)
+    assert created["name"] == model_name and created["quantizers"] == {}
+    assert model_name in [m["name"] for m in client.models()]
+    session = client.model(model_name)  # exists: kept as is
+    session.record("x._input_quantizer", np.arange(6, dtype=np.float64).reshape(2, 3))
+    session.flush()
+    assert client.info(model_name)["quantizers"]["x._input_quantizer"]["elements"] == 6
+    assert client.reset(model_name)["amax_method"] is None
+    client.delete(model_name)
+    with pytest.raises(qcal.QcalError) as error:
+        client.info(model_name)
+    assert error.value.code == "NOT_FOUND"
+    assert model_name in error.value.message
