@@ -11,26 +11,28 @@
 
 namespace qcal::server {
 
+// Every member has a default initializer, so designated initializers may leave members out
+// without GCC's -Wmissing-field-initializers.
 struct QuantizerAmax {
-  std::string name;
+  std::string name{};
   // One value (per tensor) or one per channel along `axis`. Every value finite and >= 0.
-  std::vector<float> amax;
-  std::optional<int> axis;
+  std::vector<float> amax{};
+  std::optional<int> axis{};
   int num_bits = 8;
   bool is_unsigned = false;
   // "max", "entropy", "mse" or "percentile": what produced this amax.
-  std::string method;
+  std::string method{};
   int64_t batches = 0;
   int64_t elements = 0;
   int64_t nonfinite = 0;
 };
 
 struct AmaxTable {
-  std::string model;
+  std::string model{};
   // The method asked for (quantizers with a max calibrator report "max" in their own entry).
-  std::string method;
+  std::string method{};
   // Keyed (and so ordered) by quantizer name.
-  std::map<std::string, QuantizerAmax> quantizers;
+  std::map<std::string, QuantizerAmax> quantizers{};
 };
 
 // bound = 2^(num_bits - 1 + unsigned) - 1 (pytorch-quantization's), as float.

@@ -1,0 +1,72 @@
+#include "server/compute_amax.h"
+
+#include "absl/strings/str_cat.h"
+#include "kernels/amax_search.h"
+#include "server/status_util.h"
+
+namespace qcal::server {
+
+absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
+                                                   absl::string_view where) {
+  MethodParams out = params;
+  if (out.method != "max" && out.method != "entropy" && out.method != "mse" &&
+      out.method != "percentile") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": unknown method '", out.method,
+                     "'; expected one of max, entropy, mse, percentile"));
+  }
+  if (out.percentile == 0) out.percentile = kDefaultPercentile;
+  // Written so that NaN fails too.
+  if (!(out.percentile > 0 && out.percentile <= 100)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": percentile ", params.percentile, " is outside (0, 100]"));
+  }
+  if (out.start_bin < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": start_bin ", out.start_bin, " is negative"));
+  }
+  if (out.stride < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": stride ", out.stride, " is negative"));
+  }
+  if (out.start_bin == 0) out.start_bin = kDefaultStartBin;
+  if (out.stride == 0) out.stride = kDefaultStride;
+  return out;
+}
+
+absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const MethodParams& params,
+                                    int num_bits, bool is_unsigned, absl::string_view quantizer) {
+  if (histogram.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("quantizer '", quantizer, "' has no data"));
+  }
+  if (params.method == "max") return histogram.abs_max();
+  const auto counts = histogram.Counts();
+  // Only zeros or only non-finite values so far: there is no range to search.
+  if (counts.empty()) return 0.0f;
+
+  const int64_t bins = static_cast<int64_t>(counts.size());
+  const std::string where =
+      absl::StrCat("quantizer '", quantizer, "' (method ", params.method, ")");
+  if (params.method == "percentile") {
+    absl::StatusOr<kernels::AmaxChoice> choice =
+        kernels::PercentileAmax(counts, histogram.Edges(), params.percentile);
+    if (!choice.ok()) return Annotate(choice.status(), where);
+    return choice->amax;
+  }
+  const bool entropy = params.method == "entropy";
+  if (entropy ? params.start_bin > bins : params.start_bin >= bins) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": start_bin ", params.start_bin, " is beyond the histogram's ", bins, " bins (",
+        entropy ? "entropy needs start_bin <= bins" : "mse needs start_bin < bins", ")"));
+  }
+  const kernels::SearchOptions options{.num_bits = num_bits,
+                                       .is_unsigned = is_unsigned,
+                                       .start_bin = params.start_bin,
+                                       .stride = params.stride};
+  absl::StatusOr<kernels::AmaxChoice> choice =
+      entropy ? kernels::EntropyAmax(counts, histogram.Edges(), options)
+              : kernels::MseAmax(counts, histogram.Edges(), options);
+  if (!choice.ok()) return Annotate(choice.status(), where);
+  return choice->amax;
+}
+
+}  // namespace qcal::server
