@@ -1,0 +1,73 @@
+#include "server/calibration_core.h"
+
+#include <string>
+#include <utility>
+
+#include "server/status_util.h"
+
+namespace qcal::server {
+
+CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
+    : options_(options), metrics_(metrics) {}
+
+absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Create(std::move(config)));
+  metrics_.AddModel(model->name());
+  return model->Info();
+}
+
+absl::StatusOr<ModelInfo> CalibrationCore::GetModel(absl::string_view model) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  return found->Info();
+}
+
+std::vector<ModelInfo> CalibrationCore::ListModels() const {
+  std::vector<ModelInfo> out;
+  for (const std::shared_ptr<Model>& model : registry_.List()) out.push_back(model->Info());
+  return out;
+}
+
+absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
+  QCAL_RETURN_IF_ERROR(registry_.Delete(model));
+  metrics_.RemoveModel(std::string(model));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  found->Reset();
+  return found->Info();
+}
+
+absl::StatusOr<AmaxTable> CalibrationCore::ComputeAmax(absl::string_view model,
+                                                       const AmaxRequest& request) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  return found->ComputeAmax(request);
+}
+
+absl::StatusOr<AmaxTableForms> CalibrationCore::GetAmaxTable(absl::string_view model) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  return found->GetAmaxTable();
+}
+
+absl::StatusOr<HistogramSnapshot> CalibrationCore::GetHistogram(absl::string_view model,
+                                                                absl::string_view quantizer) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  return found->GetHistogram(quantizer);
+}
+
+absl::StatusOr<OnnxExportResult> CalibrationCore::ExportOnnx(
+    absl::string_view model, const std::optional<AmaxRequest>& compute, QdqTarget target) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  return found->ExportOnnx(compute, target);
+}
+
+std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream() {
+  return std::make_unique<RecordStream>(registry_, metrics_, options_.max_batch_bytes);
+}
+
+std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
+  return std::make_unique<OnnxUpload>(registry_, options_.max_batch_bytes);
+}
+
+}  // namespace qcal::server

@@ -1,0 +1,63 @@
+// The server's core API: what every front-end (gRPC now) calls, one function per operation.
+// Independent of gRPC and protobuf; owns the model registry and reports to the metrics.
+//
+//   CalibrationCore core({.max_batch_bytes = 1 << 30}, metrics);
+//   QCAL_ASSIGN_OR_RETURN(ModelInfo info, core.CreateModel({.name = "net"}));
+//   auto stream = core.OpenRecordStream();
+#ifndef QCAL_SERVER_CALIBRATION_CORE_H_
+#define QCAL_SERVER_CALIBRATION_CORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/metrics.h"
+#include "server/model.h"
+#include "server/model_registry.h"
+#include "server/onnx_upload.h"
+#include "server/record_stream.h"
+
+namespace qcal::server {
+
+struct CoreOptions {
+  // A batch larger than this is refused with RESOURCE_EXHAUSTED; also the ONNX upload limit.
+  int64_t max_batch_bytes = int64_t{1} << 30;
+};
+
+class CalibrationCore {
+ public:
+  CalibrationCore(CoreOptions options, Metrics& metrics);
+  CalibrationCore(const CalibrationCore&) = delete;
+  CalibrationCore& operator=(const CalibrationCore&) = delete;
+
+  // Each returns the errors of the Model / ModelRegistry function it calls; an unknown model is
+  // NOT_FOUND everywhere.
+  absl::StatusOr<ModelInfo> CreateModel(ModelConfig config);
+  absl::StatusOr<ModelInfo> GetModel(absl::string_view model) const;
+  std::vector<ModelInfo> ListModels() const;
+  absl::Status DeleteModel(absl::string_view model);
+  absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
+  absl::StatusOr<AmaxTable> ComputeAmax(absl::string_view model, const AmaxRequest& request);
+  absl::StatusOr<AmaxTableForms> GetAmaxTable(absl::string_view model) const;
+  absl::StatusOr<HistogramSnapshot> GetHistogram(absl::string_view model,
+                                                 absl::string_view quantizer) const;
+  absl::StatusOr<OnnxExportResult> ExportOnnx(absl::string_view model,
+                                              const std::optional<AmaxRequest>& compute,
+                                              QdqTarget target);
+  std::unique_ptr<RecordStream> OpenRecordStream();
+  std::unique_ptr<OnnxUpload> OpenOnnxUpload();
+
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  const CoreOptions options_;
+  Metrics& metrics_;
+  ModelRegistry registry_;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_CALIBRATION_CORE_H_

@@ -1,0 +1,96 @@
+// The server's Prometheus metrics. This class owns the registry and defines each family once;
+// callers report by model or RPC name and never touch prometheus-cpp types. Thread-safe.
+//
+//   qcal_record_bytes_total{model}       bytes of applied batches, in their wire dtype
+//   qcal_record_elements_total{model}    values of applied batches (finite or not)
+//   qcal_record_batches_total{model}     applied batches
+//   qcal_record_nonfinite_total{model}   NaN and +-inf values (counted, left out of calibration)
+//   qcal_rpc_duration_seconds{method}    histogram of RPC durations (a stream: its whole life)
+//   qcal_record_streams_active           Record streams open now
+//
+// Full histograms go over the API (GetHistogram), not as series: label cardinality.
+#ifndef QCAL_SERVER_METRICS_H_
+#define QCAL_SERVER_METRICS_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "server/quantizer_state.h"
+
+namespace qcal::server {
+
+class Metrics {
+ public:
+  Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // For the /metrics endpoint.
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // Creates the model's series at 0, so a scrape shows a model before its first batch.
+  void AddModel(const std::string& model);
+  // Adds applied batches to the model's counters.
+  void AddBatches(const std::string& model, const BatchStats& applied);
+  // Drops the model's series (a deleted model's counters do not linger).
+  void RemoveModel(const std::string& model);
+
+  void ObserveRpc(absl::string_view method, double seconds);
+  void StreamOpened() { active_streams_->Increment(); }
+  void StreamClosed() { active_streams_->Decrement(); }
+
+ private:
+  struct ModelCounters {
+    prometheus::Counter* bytes;
+    prometheus::Counter* elements;
+    prometheus::Counter* batches;
+    prometheus::Counter* nonfinite;
+  };
+  // The model's counters, created if missing.
+  ModelCounters CountersLocked(const std::string& model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* const bytes_;
+  prometheus::Family<prometheus::Counter>* const elements_;
+  prometheus::Family<prometheus::Counter>* const batches_;
+  prometheus::Family<prometheus::Counter>* const nonfinite_;
+  prometheus::Family<prometheus::Histogram>* const rpc_duration_;
+  prometheus::Gauge* const active_streams_;
+  const prometheus::Histogram::BucketBoundaries rpc_buckets_;
+
+  // Serializes creating, incrementing and removing per-model series, so no counter is
+  // incremented after its removal.
+  absl::Mutex mu_;
+};
+
+// Observes the duration of one RPC when it goes out of scope.
+class RpcTimer {
+ public:
+  RpcTimer(Metrics& metrics, absl::string_view method)
+      : metrics_(metrics), method_(method), start_(std::chrono::steady_clock::now()) {}
+  ~RpcTimer() {
+    metrics_.ObserveRpc(
+        method_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+  RpcTimer(const RpcTimer&) = delete;
+  RpcTimer& operator=(const RpcTimer&) = delete;
+
+ private:
+  Metrics& metrics_;
+  const absl::string_view method_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_METRICS_H_

@@ -1,0 +1,167 @@
+// One calibrated model: its default descriptors, its quantizers (declared up front or created by
+// their first Record), the amax table of the last ComputeAmax, and the uploaded float ONNX model.
+// Thread-safe. Every mutating call validates everything first: a refused call changes nothing.
+//
+//   QCAL_ASSIGN_OR_RETURN(auto model, Model::Create({.name = "net"}));
+//   QCAL_ASSIGN_OR_RETURN(BatchStats applied,
+//                         model->Record("conv1._input_quantizer", shape, values, bytes));
+//   QCAL_ASSIGN_OR_RETURN(AmaxTable table, model->ComputeAmax({.params = {.method = "mse"}}));
+#ifndef QCAL_SERVER_MODEL_H_
+#define QCAL_SERVER_MODEL_H_
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "onnx/onnx_pb.h"
+#include "server/amax_table.h"
+#include "server/compute_amax.h"
+#include "server/onnx/qdq_export.h"
+#include "server/quantizer_spec.h"
+#include "server/quantizer_state.h"
+
+namespace qcal::server {
+
+struct ModelConfig {
+  std::string name{};
+  // Descriptors of quantizers first seen by Record (their `name` is ignored).
+  QuantizerSpec default_input = DefaultInputSpec();
+  QuantizerSpec default_weight = DefaultWeightSpec();
+  // Quantizers declared up front; ResetModel keeps them.
+  std::vector<QuantizerSpec> quantizers{};
+};
+
+struct QuantizerInfo {
+  QuantizerSpec spec{};
+  BatchStats stats{};
+};
+
+struct ModelInfo {
+  std::string name{};
+  QuantizerSpec default_input{};
+  QuantizerSpec default_weight{};
+  // In name order.
+  std::vector<QuantizerInfo> quantizers{};
+  bool has_onnx = false;
+  // Method of the stored amax table; empty when there is none.
+  std::string amax_method{};
+};
+
+// GetAmaxTable's three forms of the stored table.
+struct AmaxTableForms {
+  AmaxTable table{};
+  std::string json{};
+  std::string trt_cache{};
+};
+
+struct OnnxUploadResult {
+  int64_t bytes = 0;
+  int64_t opset = 0;
+  // quantizer -> ONNX tensor, for the model's quantizers and the explicit pairs.
+  std::map<std::string, std::string> bindings{};
+};
+
+struct OnnxExportResult {
+  // Serialized ModelProto with the Q/DQ pairs.
+  std::string bytes{};
+  std::vector<std::string> warnings{};
+};
+
+class Model {
+ public:
+  // INVALID_ARGUMENT for an empty model name, a refused descriptor (ValidateSpec), or a declared
+  // quantizer without a name or declared twice.
+  static absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config);
+
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // Applies one decoded batch (float32, prod(shape) values; `bytes` is its size on the wire) to
+  // `quantizer`, creating it with the default descriptor of its role if it is new. Atomic: on
+  // error nothing changes (not even the quantizer's creation).
+  // Errors: INVALID_ARGUMENT for an axis outside the batch's rank or a channel count that differs
+  // from earlier batches; RESOURCE_EXHAUSTED for a histogram that would grow past its limit.
+  absl::StatusOr<BatchStats> Record(absl::string_view quantizer, std::span<const int64_t> shape,
+                                    std::span<const float> values, int64_t bytes);
+
+  ModelInfo Info() const;
+
+  // Drops the collected data, the quantizers Record created, the amax table and the statistics;
+  // keeps the defaults, the declared quantizers (emptied) and the uploaded ONNX.
+  void Reset();
+
+  // Computes amax for every quantizer with data and stores the table (replacing the previous one).
+  // Errors, all checked before anything is stored: those of NormalizeMethodParams for the request
+  // and each override; NOT_FOUND for an override naming a quantizer the model lacks;
+  // FAILED_PRECONDITION when no quantizer has data yet; those of QuantizerState::ComputeAmax.
+  absl::StatusOr<AmaxTable> ComputeAmax(const AmaxRequest& request);
+
+  // The stored table as message data, JSON and TensorRT cache (keyed by ONNX tensor names once an
+  // ONNX model is uploaded). FAILED_PRECONDITION when no table was computed since the last reset.
+  absl::StatusOr<AmaxTableForms> GetAmaxTable() const;
+
+  // NOT_FOUND for an unknown quantizer; FAILED_PRECONDITION for a max calibrator.
+  absl::StatusOr<HistogramSnapshot> GetHistogram(absl::string_view quantizer) const;
+
+  // Parses and checks a serialized float ONNX model and replaces the stored one only if it is
+  // valid; `tensor_map` (quantizer -> tensor) overrides the automatic matching.
+  // Errors: those of ParseOnnxModel (INVALID_ARGUMENT: malformed, refused by the checker, opset
+  // < 13) and BindQuantizers (INVALID_ARGUMENT: a pair naming a tensor the model lacks).
+  absl::StatusOr<OnnxUploadResult> UploadOnnx(const std::string& bytes,
+                                              std::map<std::string, std::string> tensor_map);
+
+  // The uploaded ONNX model with Q/DQ pairs, from a table computed now by `compute` (and stored,
+  // as ComputeAmax would) or from the stored one.
+  // Errors: FAILED_PRECONDITION without an uploaded ONNX model, or without `compute` and a stored
+  // table; those of ComputeAmax and ExportQdq.
+  absl::StatusOr<OnnxExportResult> ExportOnnx(const std::optional<AmaxRequest>& compute,
+                                              QdqTarget target);
+
+ private:
+  explicit Model(ModelConfig config);
+
+  // The quantizer named `name`, or nullptr.
+  std::shared_ptr<QuantizerState> FindLocked(absl::string_view name) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Record's path for a quantizer not seen before: create, apply, insert, under the writer lock.
+  absl::StatusOr<BatchStats> RecordNew(absl::string_view quantizer, std::span<const int64_t> shape,
+                                       std::span<const float> values, int64_t bytes);
+  // The table `request` gives now, nothing stored; errors as ComputeAmax.
+  absl::StatusOr<AmaxTable> ComputeTableLocked(const AmaxRequest& request) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Stores `table` unless a Reset happened since `generation` was read.
+  void StoreTable(const AmaxTable& table, uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
+  // Names of all quantizers plus those the explicit tensor map names.
+  std::vector<std::string> BindableNamesLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const std::string name_;
+  const QuantizerSpec default_input_;
+  const QuantizerSpec default_weight_;
+
+  // Record holds it shared while applying a batch, so Reset and ComputeAmax (exclusive) see each
+  // batch entirely or not at all. Each quantizer has its own mutex for its data.
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> quantizers_
+      ABSL_GUARDED_BY(mu_);
+  // nullopt until ComputeAmax; cleared by Reset.
+  std::optional<AmaxTable> table_ ABSL_GUARDED_BY(mu_);
+  // Immutable once stored; nullptr until UploadOnnx.
+  std::shared_ptr<const onnx::ModelProto> onnx_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> tensor_map_ ABSL_GUARDED_BY(mu_);
+  // Incremented by Reset, so a table computed before a Reset is not stored after it.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_MODEL_H_

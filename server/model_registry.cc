@@ -1,0 +1,50 @@
+#include "server/model_registry.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/status_util.h"
+
+namespace qcal::server {
+namespace {
+
+absl::Status UnknownModel(absl::string_view name) {
+  return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
+  absl::MutexLock lock(&mu_);
+  const auto [it, inserted] = models_.emplace(model->name(), model);
+  if (!inserted) {
+    return absl::AlreadyExistsError(absl::StrCat("model '", model->name(), "' already exists"));
+  }
+  return model;
+}
+
+absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Find(absl::string_view name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const auto it = models_.find(name);
+  if (it == models_.end()) return UnknownModel(name);
+  return it->second;
+}
+
+std::vector<std::shared_ptr<Model>> ModelRegistry::List() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Model>> out;
+  out.reserve(models_.size());
+  for (const auto& [name, model] : models_) out.push_back(model);
+  return out;
+}
+
+absl::Status ModelRegistry::Delete(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  const auto it = models_.find(name);
+  if (it == models_.end()) return UnknownModel(name);
+  models_.erase(it);
+  return absl::OkStatus();
+}
+
+}  // namespace qcal::server

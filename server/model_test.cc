@@ -1,0 +1,212 @@
+#include "server/model.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace qcal::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::shared_ptr<Model> NewModel(ModelConfig config = {.name = "net"}) {
+  absl::StatusOr<std::shared_ptr<Model>> model = Model::Create(std::move(config));
+  EXPECT_TRUE(model.ok()) << model.status();
+  return *model;
+}
+
+absl::StatusOr<BatchStats> Record(Model& model, const std::string& quantizer,
+                                  const std::vector<int64_t>& shape,
+                                  const std::vector<float>& values) {
+  return model.Record(quantizer, shape, values, static_cast<int64_t>(values.size() * 4));
+}
+
+const QuantizerInfo* FindQuantizer(const ModelInfo& info, const std::string& name) {
+  for (const QuantizerInfo& quantizer : info.quantizers) {
+    if (quantizer.spec.name == name) return &quantizer;
+  }
+  return nullptr;
+}
+
+TEST(ModelTest, FirstRecordCreatesQuantizersWithTheRoleDefaults) {
+  auto model = NewModel();
+  ASSERT_TRUE(Record(*model, "conv1._input_quantizer", {2, 2}, {1, -2, 3, -4}).ok());
+  ASSERT_TRUE(Record(*model, "conv1._weight_quantizer", {3, 2}, {1, -2, 0.5, 0.25, -7, 6}).ok());
+  const ModelInfo info = model->Info();
+  ASSERT_EQ(info.quantizers.size(), 2u);
+  const QuantizerInfo* input = FindQuantizer(info, "conv1._input_quantizer");
+  ASSERT_NE(input, nullptr);
+  EXPECT_EQ(input->spec.calibrator, CalibratorKind::kHistogram);
+  EXPECT_EQ(input->spec.num_bins, 2048);
+  EXPECT_EQ(input->spec.num_bits, 8);
+  EXPECT_FALSE(input->spec.axis.has_value());
+  EXPECT_EQ(input->stats, (BatchStats{.batches = 1, .elements = 4, .nonfinite = 0, .bytes = 16}));
+  const QuantizerInfo* weight = FindQuantizer(info, "conv1._weight_quantizer");
+  ASSERT_NE(weight, nullptr);
+  EXPECT_EQ(weight->spec.calibrator, CalibratorKind::kMax);
+  EXPECT_EQ(weight->spec.axis, 0);
+
+  const absl::StatusOr<AmaxTable> table = model->ComputeAmax({.params = {.method = "max"}});
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->quantizers.at("conv1._input_quantizer").amax, std::vector<float>{4.0f});
+  EXPECT_EQ(table->quantizers.at("conv1._weight_quantizer").amax,
+            (std::vector<float>{2.0f, 0.5f, 7.0f}));
+}
+
+TEST(ModelTest, RefusedRecordCreatesNothing) {
+  auto model = NewModel();
+  // Weight default: per-channel on axis 0, which a scalar does not have.
+  const absl::Status status = Record(*model, "fc._weight_quantizer", {}, {1.0f}).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("model 'net'"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("quantizer 'fc._weight_quantizer': axis 0 is out of "
+                        "range for a batch of rank 0"));
+  EXPECT_TRUE(model->Info().quantizers.empty());
+}
+
+TEST(ModelTest, ChannelCountChangeIsRefusedAndChangesNothing) {
+  auto model = NewModel();
+  ASSERT_TRUE(Record(*model, "fc._weight_quantizer", {2, 2}, {1, 2, 3, 4}).ok());
+  const absl::Status status = Record(*model, "fc._weight_quantizer", {3, 1}, {9, 9, 9}).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("3 channels"));
+  const ModelInfo info = model->Info();
+  EXPECT_EQ(info.quantizers.at(0).stats.batches, 1);
+  EXPECT_EQ(
+      model->ComputeAmax({.params = {.method = "max"}})->quantizers.at("fc._weight_quantizer").amax,
+      (std::vector<float>{2.0f, 4.0f}));
+}
+
+TEST(ModelTest, NonFiniteValuesAreCountedNotRefused) {
+  auto model = NewModel();
+  const float inf = std::numeric_limits<float>::infinity();
+  const absl::StatusOr<BatchStats> applied =
+      Record(*model, "a._input_quantizer", {5}, {1.0f, std::nanf(""), inf, -inf, -2.0f});
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->elements, 5);
+  EXPECT_EQ(applied->nonfinite, 3);
+  const absl::StatusOr<AmaxTable> table = model->ComputeAmax({.params = {.method = "max"}});
+  ASSERT_TRUE(table.ok());
+  EXPECT_EQ(table->quantizers.at("a._input_quantizer").amax, std::vector<float>{2.0f});
+  EXPECT_EQ(table->quantizers.at("a._input_quantizer").nonfinite, 3);
+  EXPECT_EQ(model->GetHistogram("a._input_quantizer")->total, 2u);
+}
+
+TEST(ModelTest, ComputeAmaxBeforeDataIsAPreconditionError) {
+  auto model = NewModel({.name = "net",
+                         .default_input = DefaultInputSpec(),
+                         .default_weight = DefaultWeightSpec(),
+                         .quantizers = {{.name = "a._input_quantizer"}}});
+  const absl::Status status = model->ComputeAmax({.params = {.method = "entropy"}}).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("model 'net' has no recorded data"));
+  EXPECT_EQ(model->GetAmaxTable().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(ModelTest, MaxCalibratorsReportMaxAndOverridesApply) {
+  auto model = NewModel();
+  std::vector<float> ramp(1000);
+  for (size_t i = 0; i < ramp.size(); ++i) ramp[i] = static_cast<float>(i) / 100.0f;
+  ASSERT_TRUE(Record(*model, "a._input_quantizer", {1000}, ramp).ok());
+  ASSERT_TRUE(Record(*model, "b._input_quantizer", {1000}, ramp).ok());
+  ASSERT_TRUE(Record(*model, "a._weight_quantizer", {2, 2}, {1, -3, 2, 0.5}).ok());
+  const absl::StatusOr<AmaxTable> table =
+      model->ComputeAmax({.params = {.method = "percentile", .percentile = 100},
+                          .overrides = {{"b._input_quantizer", {.method = "max"}}}});
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->method, "percentile");
+  EXPECT_EQ(table->quantizers.at("a._input_quantizer").method, "percentile");
+  EXPECT_EQ(table->quantizers.at("b._input_quantizer").method, "max");
+  EXPECT_EQ(table->quantizers.at("b._input_quantizer").amax, std::vector<float>{9.99f});
+  EXPECT_EQ(table->quantizers.at("a._weight_quantizer").method, "max");
+  EXPECT_EQ(table->quantizers.at("a._weight_quantizer").amax, (std::vector<float>{3.0f, 2.0f}));
+  EXPECT_EQ(model->Info().amax_method, "percentile");
+}
+
+TEST(ModelTest, RefusedComputeAmaxKeepsThePreviousTable) {
+  auto model = NewModel();
+  ASSERT_TRUE(Record(*model, "a._input_quantizer", {3}, {1, 2, 3}).ok());
+  ASSERT_TRUE(model->ComputeAmax({.params = {.method = "max"}}).ok());
+  const std::string json_before = model->GetAmaxTable()->json;
+
+  EXPECT_EQ(model->ComputeAmax({.params = {.method = "kl"}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      model->ComputeAmax({.params = {.method = "entropy", .start_bin = 4096}}).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  const absl::Status unknown_override =
+      model->ComputeAmax({.params = {.method = "max"}, .overrides = {{"zz", {.method = "max"}}}})
+          .status();
+  EXPECT_EQ(unknown_override.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(unknown_override.message()), HasSubstr("'zz'"));
+  const absl::Status bad_override =
+      model
+          ->ComputeAmax(
+              {.params = {.method = "max"},
+               .overrides = {{"a._input_quantizer", {.method = "percentile", .percentile = 101}}}})
+          .status();
+  EXPECT_EQ(bad_override.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad_override.message()),
+              HasSubstr("override for quantizer 'a._input_quantizer'"));
+
+  EXPECT_EQ(model->Info().amax_method, "max");
+  EXPECT_EQ(model->GetAmaxTable()->json, json_before);
+}
+
+TEST(ModelTest, ResetKeepsDeclaredQuantizersAndDropsTheRest) {
+  auto model = NewModel({.name = "net",
+                         .default_input = DefaultInputSpec(),
+                         .default_weight = DefaultWeightSpec(),
+                         .quantizers = {{.name = "a._input_quantizer", .num_bits = 6}}});
+  ASSERT_TRUE(Record(*model, "a._input_quantizer", {2}, {1, 2}).ok());
+  ASSERT_TRUE(Record(*model, "b._input_quantizer", {2}, {1, 2}).ok());
+  ASSERT_TRUE(model->ComputeAmax({.params = {.method = "max"}}).ok());
+  model->Reset();
+  const ModelInfo info = model->Info();
+  ASSERT_EQ(info.quantizers.size(), 1u);
+  EXPECT_EQ(info.quantizers[0].spec.name, "a._input_quantizer");
+  EXPECT_EQ(info.quantizers[0].spec.num_bits, 6);
+  EXPECT_EQ(info.quantizers[0].stats, BatchStats{});
+  EXPECT_EQ(info.amax_method, "");
+  EXPECT_TRUE(model->GetHistogram("a._input_quantizer")->counts.empty());
+  EXPECT_EQ(model->ComputeAmax({.params = {.method = "max"}}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(ModelTest, GetHistogramErrors) {
+  auto model = NewModel();
+  ASSERT_TRUE(Record(*model, "a._weight_quantizer", {1, 2}, {1, 2}).ok());
+  EXPECT_EQ(model->GetHistogram("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(model->GetHistogram("a._weight_quantizer").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(ModelTest, CreateRefusesBadDescriptors) {
+  const auto code = [](ModelConfig config) { return Model::Create(std::move(config)).status(); };
+  EXPECT_EQ(code({.name = ""}).code(), absl::StatusCode::kInvalidArgument);
+  QuantizerSpec histogram_with_axis = DefaultInputSpec();
+  histogram_with_axis.axis = 1;
+  const absl::Status axis_status = code({.name = "m", .default_input = histogram_with_axis});
+  EXPECT_EQ(axis_status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(axis_status.message()), HasSubstr("per-tensor only"));
+  for (int bits : {1, 17, 0}) {
+    QuantizerSpec spec = DefaultWeightSpec();
+    spec.num_bits = bits;
+    const absl::Status status = code({.name = "m", .default_weight = spec});
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bits;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("outside 2..16"));
+  }
+  const absl::Status twice = code({.name = "m",
+                                   .default_input = DefaultInputSpec(),
+                                   .default_weight = DefaultWeightSpec(),
+                                   .quantizers = {{.name = "a"}, {.name = "a"}}});
+  EXPECT_EQ(twice.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(twice.message()), HasSubstr("declared twice"));
+}
+
+}  // namespace
+}  // namespace qcal::server

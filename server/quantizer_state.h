@@ -1,0 +1,106 @@
+// One quantizer's calibration state: its spec, its calibrator (kernels::MaxCalibrator or
+// kernels::Histogram) and what it has taken in. Thread-safe; each batch is applied atomically
+// under the quantizer's own mutex, so concurrent Record streams lose nothing.
+//
+//   QCAL_ASSIGN_OR_RETURN(auto state, QuantizerState::Create(spec, /*declared=*/false));
+//   QCAL_RETURN_IF_ERROR(state->CheckShape(shape));          // before touching anything
+//   QCAL_ASSIGN_OR_RETURN(BatchStats applied, state->Apply(values, shape, bytes));
+#ifndef QCAL_SERVER_QUANTIZER_STATE_H_
+#define QCAL_SERVER_QUANTIZER_STATE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "kernels/histogram.h"
+#include "kernels/max_calibrator.h"
+#include "server/amax_table.h"
+#include "server/compute_amax.h"
+#include "server/quantizer_spec.h"
+
+namespace qcal::server {
+
+// What one or more applied batches brought.
+struct BatchStats {
+  int64_t batches = 0;
+  int64_t elements = 0;
+  // NaN and +-inf: counted and left out of the calibrator.
+  int64_t nonfinite = 0;
+  // Bytes on the wire (in the batch's dtype).
+  int64_t bytes = 0;
+
+  BatchStats& operator+=(const BatchStats& other);
+  friend bool operator==(const BatchStats&, const BatchStats&) = default;
+};
+
+// A copy of a histogram calibrator's state (GetHistogram).
+struct HistogramSnapshot {
+  std::vector<uint64_t> counts{};
+  // counts.size() + 1 float32 edges (empty while counts is).
+  std::vector<float> edges{};
+  float abs_max = 0.0f;
+  uint64_t total = 0;
+  int64_t nonfinite = 0;
+};
+
+class QuantizerState {
+ public:
+  // INVALID_ARGUMENT when ValidateSpec refuses `spec`. `declared`: declared at CreateModel (kept
+  // by ResetModel) rather than created by a first Record.
+  static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared);
+
+  QuantizerState(const QuantizerState&) = delete;
+  QuantizerState& operator=(const QuantizerState&) = delete;
+
+  const QuantizerSpec& spec() const { return spec_; }
+  bool declared() const { return declared_; }
+
+  // Checks a batch of `shape` against the spec, changing nothing: INVALID_ARGUMENT when the
+  // per-channel axis is outside the rank, or the channel count differs from earlier batches.
+  absl::Status CheckShape(std::span<const int64_t> shape) const;
+
+  // Folds one decoded batch (float32, row-major, prod(shape) values; `bytes` is its size on the
+  // wire) into the calibrator and the statistics, all or nothing.
+  // Errors (state unchanged): those of CheckShape; RESOURCE_EXHAUSTED when a histogram would grow
+  // past kMaxHistogramBins.
+  absl::StatusOr<BatchStats> Apply(std::span<const float> values, std::span<const int64_t> shape,
+                                   int64_t bytes);
+
+  BatchStats stats() const;
+
+  // FAILED_PRECONDITION for a max calibrator (it keeps no histogram).
+  absl::StatusOr<HistogramSnapshot> Histogram() const;
+
+  // This quantizer's entry of an amax table, by `params` (already normalized) for a histogram
+  // calibrator; a max calibrator always reports its max (method "max").
+  // Errors: FAILED_PRECONDITION without data; those of HistogramAmax.
+  absl::StatusOr<QuantizerAmax> ComputeAmax(const MethodParams& params) const;
+
+  // Drops the collected data and statistics; the spec stays.
+  void Reset();
+
+ private:
+  QuantizerState(QuantizerSpec spec, bool declared);
+
+  absl::Status CheckShapeLocked(std::span<const int64_t> shape) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const QuantizerSpec spec_;
+  const bool declared_;
+
+  mutable absl::Mutex mu_;
+  // Exactly one of the two is set, by spec_.calibrator.
+  std::optional<kernels::MaxCalibrator> max_ ABSL_GUARDED_BY(mu_);
+  std::optional<kernels::Histogram> histogram_ ABSL_GUARDED_BY(mu_);
+  BatchStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_QUANTIZER_STATE_H_
