@@ -1,0 +1,181 @@
+#include "server/calibration_service.h"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "server/grpc_status.h"
+#include "server/metrics.h"
+#include "server/proto_convert.h"
+#include "spdlog/spdlog.h"
+
+namespace qcal::server {
+namespace {
+
+// Logs a refused call (at debug: bad input is the caller's business) and converts it.
+grpc::Status Refuse(const char* method, const absl::Status& status) {
+  spdlog::debug("{} refused: {}", method, status.ToString());
+  return ToGrpcStatus(status);
+}
+
+}  // namespace
+
+grpc::Status CalibrationService::CreateModel(grpc::ServerContext*,
+                                             const v1::CreateModelRequest* request,
+                                             v1::ModelInfo* response) {
+  RpcTimer timer(core_.metrics(), "CreateModel");
+  absl::StatusOr<ModelConfig> config = ModelConfigFromProto(*request);
+  if (!config.ok()) return Refuse("CreateModel", config.status());
+  absl::StatusOr<ModelInfo> info = core_.CreateModel(std::move(*config));
+  if (!info.ok()) return Refuse("CreateModel", info.status());
+  spdlog::info("created model '{}'", info->name);
+  ModelInfoToProto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
+                                          v1::ModelInfo* response) {
+  RpcTimer timer(core_.metrics(), "GetModel");
+  absl::StatusOr<ModelInfo> info = core_.GetModel(request->model());
+  if (!info.ok()) return Refuse("GetModel", info.status());
+  ModelInfoToProto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+                                            v1::ListModelsResponse* response) {
+  RpcTimer timer(core_.metrics(), "ListModels");
+  for (const ModelInfo& info : core_.ListModels()) {
+    ModelInfoToProto(info, response->add_models());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::DeleteModel(grpc::ServerContext*,
+                                             const v1::DeleteModelRequest* request,
+                                             v1::DeleteModelResponse*) {
+  RpcTimer timer(core_.metrics(), "DeleteModel");
+  if (absl::Status status = core_.DeleteModel(request->model()); !status.ok()) {
+    return Refuse("DeleteModel", status);
+  }
+  spdlog::info("deleted model '{}'", request->model());
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::ResetModel(grpc::ServerContext*,
+                                            const v1::ResetModelRequest* request,
+                                            v1::ModelInfo* response) {
+  RpcTimer timer(core_.metrics(), "ResetModel");
+  absl::StatusOr<ModelInfo> info = core_.ResetModel(request->model());
+  if (!info.ok()) return Refuse("ResetModel", info.status());
+  ModelInfoToProto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::Record(grpc::ServerContext*,
+                                        grpc::ServerReader<v1::RecordRequest>* reader,
+                                        v1::RecordResponse* response) {
+  RpcTimer timer(core_.metrics(), "Record");
+  std::unique_ptr<RecordStream> stream = core_.OpenRecordStream();
+  v1::RecordRequest request;
+  while (reader->Read(&request)) {
+    absl::StatusOr<RecordChunk> chunk = RecordChunkFromProto(request);
+    if (!chunk.ok()) return Refuse("Record", chunk.status());
+    if (absl::Status status = stream->Add(std::move(*chunk)); !status.ok()) {
+      return Refuse("Record", status);
+    }
+  }
+  absl::StatusOr<BatchStats> applied = stream->Finish();
+  if (!applied.ok()) return Refuse("Record", applied.status());
+  response->set_batches(applied->batches);
+  response->set_elements(applied->elements);
+  response->set_nonfinite(applied->nonfinite);
+  response->set_bytes(applied->bytes);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext*,
+                                             const v1::ComputeAmaxRequest* request,
+                                             v1::AmaxTable* response) {
+  RpcTimer timer(core_.metrics(), "ComputeAmax");
+  absl::StatusOr<AmaxTable> table =
+      core_.ComputeAmax(request->model(), AmaxRequestFromProto(*request));
+  if (!table.ok()) return Refuse("ComputeAmax", table.status());
+  AmaxTableToProto(*table, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::GetAmaxTable(grpc::ServerContext*,
+                                              const v1::GetAmaxTableRequest* request,
+                                              v1::GetAmaxTableResponse* response) {
+  RpcTimer timer(core_.metrics(), "GetAmaxTable");
+  absl::StatusOr<AmaxTableForms> forms = core_.GetAmaxTable(request->model());
+  if (!forms.ok()) return Refuse("GetAmaxTable", forms.status());
+  AmaxTableToProto(forms->table, response->mutable_table());
+  response->set_json(std::move(forms->json));
+  response->set_trt_cache(std::move(forms->trt_cache));
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::GetHistogram(grpc::ServerContext*,
+                                              const v1::GetHistogramRequest* request,
+                                              v1::Histogram* response) {
+  RpcTimer timer(core_.metrics(), "GetHistogram");
+  absl::StatusOr<HistogramSnapshot> histogram =
+      core_.GetHistogram(request->model(), request->quantizer());
+  if (!histogram.ok()) return Refuse("GetHistogram", histogram.status());
+  HistogramToProto(request->model(), request->quantizer(), *histogram, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext*,
+                                            grpc::ServerReader<v1::UploadOnnxRequest>* reader,
+                                            v1::UploadOnnxResponse* response) {
+  RpcTimer timer(core_.metrics(), "UploadOnnx");
+  std::unique_ptr<OnnxUpload> upload = core_.OpenOnnxUpload();
+  v1::UploadOnnxRequest request;
+  while (reader->Read(&request)) {
+    OnnxUploadChunk chunk{.model = request.model(),
+                          .data = std::move(*request.mutable_data()),
+                          .tensor_map = {request.tensor_map().begin(), request.tensor_map().end()}};
+    if (absl::Status status = upload->Add(std::move(chunk)); !status.ok()) {
+      return Refuse("UploadOnnx", status);
+    }
+  }
+  absl::StatusOr<OnnxUploadResult> result = upload->Finish();
+  if (!result.ok()) return Refuse("UploadOnnx", result.status());
+  response->set_bytes(result->bytes);
+  response->set_opset(result->opset);
+  response->mutable_bindings()->insert(result->bindings.begin(), result->bindings.end());
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::ExportOnnx(grpc::ServerContext*,
+                                            const v1::ExportOnnxRequest* request,
+                                            grpc::ServerWriter<v1::ExportOnnxResponse>* writer) {
+  RpcTimer timer(core_.metrics(), "ExportOnnx");
+  absl::StatusOr<QdqTarget> target = QdqTargetFromProto(request->target());
+  if (!target.ok()) return Refuse("ExportOnnx", target.status());
+  absl::StatusOr<std::optional<AmaxRequest>> compute = ExportComputeFromProto(*request);
+  if (!compute.ok()) return Refuse("ExportOnnx", compute.status());
+  absl::StatusOr<OnnxExportResult> result = core_.ExportOnnx(request->model(), *compute, *target);
+  if (!result.ok()) return Refuse("ExportOnnx", result.status());
+
+  const absl::string_view bytes = result->bytes;
+  size_t offset = 0;
+  do {
+    v1::ExportOnnxResponse message;
+    if (offset == 0)
+      message.mutable_warnings()->Add(result->warnings.begin(), result->warnings.end());
+    const size_t size = std::min(kExportChunkBytes, bytes.size() - offset);
+    message.set_data(std::string(bytes.substr(offset, size)));
+    offset += size;
+    if (!writer->Write(message)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "ExportOnnx: the client went away");
+    }
+  } while (offset < bytes.size());
+  return grpc::Status::OK;
+}
+
+}  // namespace qcal::server

@@ -1,0 +1,804 @@
+// The real gRPC service, started in-process on loopback and called through the generated stub.
+// Covers the contract of proto/qcal/v1/calibration.proto: lifecycle, chunking, every bad input of
+// the issue (code, message, and no state change), non-finite values, concurrent streams, ONNX
+// upload / export, and /metrics + /healthz over HTTP.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels/histogram.h"
+#include "onnx/onnx_pb.h"
+#include "qcal/v1/calibration.grpc.pb.h"
+#include "server/qcal_server.h"
+
+namespace qcal::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string FloatBytes(const std::vector<float>& values) {
+  std::string bytes(values.size() * sizeof(float), '\0');
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string TestModelPath(const std::string& name) {
+  return std::string(QCAL_SOURCE_DIR) + "/server/onnx/testdata/" + name;
+}
+
+// One batch as Record messages: the header in the first, then `chunk`-byte pieces of data.
+std::vector<v1::RecordRequest> Batch(const std::string& model, const std::string& quantizer,
+                                     v1::DType dtype, const std::vector<int64_t>& shape,
+                                     const std::string& bytes, size_t chunk) {
+  std::vector<v1::RecordRequest> messages(1);
+  messages[0].set_model(model);
+  messages[0].set_quantizer(quantizer);
+  messages[0].mutable_header()->set_dtype(dtype);
+  for (int64_t dim : shape) messages[0].mutable_header()->add_shape(dim);
+  for (size_t offset = 0; offset < bytes.size(); offset += chunk) {
+    if (offset > 0) messages.emplace_back();
+    messages.back().set_data(bytes.substr(offset, chunk));
+  }
+  return messages;
+}
+
+std::vector<v1::RecordRequest> FloatBatch(const std::string& model, const std::string& quantizer,
+                                          const std::vector<int64_t>& shape,
+                                          const std::vector<float>& values,
+                                          size_t chunk = 1 << 20) {
+  return Batch(model, quantizer, v1::DTYPE_FLOAT32, shape, FloatBytes(values), chunk);
+}
+
+std::vector<v1::RecordRequest> Concat(std::vector<std::vector<v1::RecordRequest>> parts) {
+  std::vector<v1::RecordRequest> out;
+  for (auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+  return out;
+}
+
+struct RecordResult {
+  grpc::Status status;
+  v1::RecordResponse response;
+};
+
+// A raw HTTP/1.0 GET on 127.0.0.1:port; returns the whole response (status line, headers, body).
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return "connect failed";
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  EXPECT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  std::string response;
+  char buffer[4096];
+  for (ssize_t got; (got = recv(fd, buffer, sizeof(buffer), 0)) > 0;) response.append(buffer, got);
+  close(fd);
+  return response;
+}
+
+class CalibrationServiceTest : public ::testing::Test {
+ protected:
+  // Without HTTP: civetweb takes about 2 s to stop, so only the HTTP test starts it.
+  void SetUp() override { Start({.listen = "127.0.0.1:0"}); }
+
+  void Start(const ServerOptions& options) {
+    absl::StatusOr<std::unique_ptr<QcalServer>> server = QcalServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ = v1::Calibration::NewStub(
+        grpc::CreateChannel(server_->grpc_address(), grpc::InsecureChannelCredentials()));
+  }
+
+  grpc::Status CreateModel(const std::string& name, v1::CreateModelRequest request = {}) {
+    request.set_model(name);
+    grpc::ClientContext context;
+    v1::ModelInfo info;
+    return stub_->CreateModel(&context, request, &info);
+  }
+
+  RecordResult Record(const std::vector<v1::RecordRequest>& messages) {
+    RecordResult result;
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientWriter<v1::RecordRequest>> writer =
+        stub_->Record(&context, &result.response);
+    for (const v1::RecordRequest& message : messages) {
+      if (!writer->Write(message)) break;  // the server ended the stream
+    }
+    writer->WritesDone();
+    result.status = writer->Finish();
+    return result;
+  }
+
+  v1::ModelInfo GetModel(const std::string& name, grpc::Status* status = nullptr) {
+    v1::GetModelRequest request;
+    request.set_model(name);
+    grpc::ClientContext context;
+    v1::ModelInfo info;
+    const grpc::Status got = stub_->GetModel(&context, request, &info);
+    if (status != nullptr) {
+      *status = got;
+    } else {
+      EXPECT_TRUE(got.ok()) << got.error_message();
+    }
+    return info;
+  }
+
+  grpc::Status GetHistogram(const std::string& model, const std::string& quantizer,
+                            v1::Histogram* histogram) {
+    v1::GetHistogramRequest request;
+    request.set_model(model);
+    request.set_quantizer(quantizer);
+    grpc::ClientContext context;
+    return stub_->GetHistogram(&context, request, histogram);
+  }
+
+  grpc::Status ComputeAmax(v1::ComputeAmaxRequest request, v1::AmaxTable* table = nullptr) {
+    grpc::ClientContext context;
+    v1::AmaxTable ignored;
+    return stub_->ComputeAmax(&context, request, table != nullptr ? table : &ignored);
+  }
+
+  grpc::Status ComputeAmax(const std::string& model, const std::string& method,
+                           v1::AmaxTable* table = nullptr) {
+    v1::ComputeAmaxRequest request;
+    request.set_model(model);
+    request.set_method(method);
+    return ComputeAmax(request, table);
+  }
+
+  grpc::Status GetAmaxTable(const std::string& model, v1::GetAmaxTableResponse* response) {
+    v1::GetAmaxTableRequest request;
+    request.set_model(model);
+    grpc::ClientContext context;
+    return stub_->GetAmaxTable(&context, request, response);
+  }
+
+  grpc::Status UploadOnnx(const std::string& model, const std::string& bytes, size_t chunk,
+                          v1::UploadOnnxResponse* response,
+                          const std::map<std::string, std::string>& tensor_map = {}) {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientWriter<v1::UploadOnnxRequest>> writer =
+        stub_->UploadOnnx(&context, response);
+    size_t offset = 0;
+    do {
+      v1::UploadOnnxRequest request;
+      if (offset == 0) {
+        request.set_model(model);
+        request.mutable_tensor_map()->insert(tensor_map.begin(), tensor_map.end());
+      }
+      request.set_data(bytes.substr(offset, chunk));
+      offset += chunk;
+      if (!writer->Write(request)) break;
+    } while (offset < bytes.size());
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  grpc::Status ExportOnnx(const v1::ExportOnnxRequest& request, std::string* bytes,
+                          std::vector<std::string>* warnings) {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<v1::ExportOnnxResponse>> reader =
+        stub_->ExportOnnx(&context, request);
+    v1::ExportOnnxResponse message;
+    bool first = true;
+    while (reader->Read(&message)) {
+      bytes->append(message.data());
+      if (first) warnings->assign(message.warnings().begin(), message.warnings().end());
+      EXPECT_TRUE(first || message.warnings().empty()) << "warnings only in the first message";
+      first = false;
+    }
+    return reader->Finish();
+  }
+
+  // Everything observable about a model: its info and every histogram it has.
+  std::string StateOf(const std::string& model) {
+    const v1::ModelInfo info = GetModel(model);
+    std::string state = info.SerializeAsString();
+    for (const v1::QuantizerStats& quantizer : info.quantizers()) {
+      v1::Histogram histogram;
+      if (GetHistogram(model, quantizer.spec().name(), &histogram).ok()) {
+        state += histogram.SerializeAsString();
+      }
+    }
+    v1::GetAmaxTableResponse table;
+    if (GetAmaxTable(model, &table).ok()) state += table.SerializeAsString();
+    return state;
+  }
+
+  std::unique_ptr<QcalServer> server_;
+  std::unique_ptr<v1::Calibration::Stub> stub_;
+};
+
+// Asserts the code and a piece of the message of a refused call.
+#define EXPECT_REFUSED(status, code_, text)                                                \
+  do {                                                                                     \
+    const grpc::Status refused_ = (status);                                                \
+    EXPECT_EQ(refused_.error_code(), grpc::StatusCode::code_) << refused_.error_message(); \
+    EXPECT_THAT(refused_.error_message(), HasSubstr(text));                                \
+  } while (false)
+
+TEST_F(CalibrationServiceTest, ModelLifecycle) {
+  v1::CreateModelRequest request;
+  v1::QuantizerSpec* declared = request.add_quantizers();
+  declared->set_name("fc._input_quantizer");
+  declared->set_num_bits(6);
+  request.mutable_default_weight()->set_num_bits(4);
+  request.mutable_default_weight()->set_axis(0);
+  ASSERT_TRUE(CreateModel("b", request).ok());
+  ASSERT_TRUE(CreateModel("a").ok());
+  EXPECT_REFUSED(CreateModel("a"), ALREADY_EXISTS, "model 'a' already exists");
+  EXPECT_REFUSED(CreateModel(""), INVALID_ARGUMENT, "a model needs a name");
+
+  const v1::ModelInfo b = GetModel("b");
+  EXPECT_EQ(b.name(), "b");
+  ASSERT_EQ(b.quantizers_size(), 1);
+  EXPECT_EQ(b.quantizers(0).spec().name(), "fc._input_quantizer");
+  EXPECT_EQ(b.quantizers(0).spec().num_bits(), 6);
+  EXPECT_EQ(b.quantizers(0).spec().calibrator(), v1::CALIBRATOR_HISTOGRAM);
+  EXPECT_EQ(b.quantizers(0).spec().num_bins(), 2048);
+  EXPECT_EQ(b.default_weight().num_bits(), 4);
+  EXPECT_EQ(b.default_weight().calibrator(), v1::CALIBRATOR_MAX);
+  EXPECT_EQ(b.default_input().calibrator(), v1::CALIBRATOR_HISTOGRAM);
+  EXPECT_FALSE(b.default_input().has_axis());
+  EXPECT_FALSE(b.has_onnx());
+
+  {
+    grpc::ClientContext context;
+    v1::ListModelsResponse list;
+    ASSERT_TRUE(stub_->ListModels(&context, {}, &list).ok());
+    ASSERT_EQ(list.models_size(), 2);
+    EXPECT_EQ(list.models(0).name(), "a");
+    EXPECT_EQ(list.models(1).name(), "b");
+  }
+
+  // Reset drops data, the table and Record-created quantizers; keeps the declared one.
+  ASSERT_TRUE(Record(Concat({FloatBatch("b", "fc._input_quantizer", {2}, {1, 2}),
+                             FloatBatch("b", "fc._weight_quantizer", {2, 1}, {1, 2})}))
+                  .status.ok());
+  ASSERT_TRUE(ComputeAmax("b", "max").ok());
+  EXPECT_EQ(GetModel("b").amax_method(), "max");
+  {
+    grpc::ClientContext context;
+    v1::ResetModelRequest reset;
+    reset.set_model("b");
+    v1::ModelInfo info;
+    ASSERT_TRUE(stub_->ResetModel(&context, reset, &info).ok());
+    ASSERT_EQ(info.quantizers_size(), 1);
+    EXPECT_EQ(info.quantizers(0).spec().num_bits(), 6);
+    EXPECT_EQ(info.quantizers(0).batches(), 0);
+    EXPECT_EQ(info.amax_method(), "");
+  }
+
+  {
+    grpc::ClientContext context;
+    v1::DeleteModelRequest del;
+    del.set_model("a");
+    v1::DeleteModelResponse response;
+    ASSERT_TRUE(stub_->DeleteModel(&context, del, &response).ok());
+  }
+  grpc::Status status;
+  GetModel("a", &status);
+  EXPECT_REFUSED(status, NOT_FOUND, "unknown model 'a'");
+}
+
+// The same bytes chunked by 1 byte, 7 bytes and whole give bit-identical state, equal to the
+// kernel's histogram fed directly.
+TEST_F(CalibrationServiceTest, ChunkingNeverChangesTheResult) {
+  std::mt19937 random(7);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> first(600), second(400);
+  for (float& value : first) value = normal(random);
+  for (float& value : second) value = 3.0f * normal(random);
+
+  kernels::Histogram direct{kernels::Histogram::Options()};
+  ASSERT_TRUE(direct.Collect(first).ok());
+  ASSERT_TRUE(direct.Collect(second).ok());
+
+  std::vector<std::string> states;
+  for (size_t chunk : {size_t{1}, size_t{7}, size_t{1} << 20}) {
+    const std::string model = "m" + std::to_string(chunk);
+    ASSERT_TRUE(CreateModel(model).ok());
+    const RecordResult result =
+        Record(Concat({FloatBatch(model, "x._input_quantizer", {20, 30}, first, chunk),
+                       FloatBatch(model, "x._input_quantizer", {400}, second, chunk)}));
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    EXPECT_EQ(result.response.batches(), 2);
+    EXPECT_EQ(result.response.elements(), 1000);
+    EXPECT_EQ(result.response.bytes(), 4000);
+    EXPECT_EQ(result.response.nonfinite(), 0);
+
+    v1::Histogram histogram;
+    ASSERT_TRUE(GetHistogram(model, "x._input_quantizer", &histogram).ok());
+    EXPECT_THAT(histogram.counts(), ::testing::ElementsAreArray(direct.Counts()));
+    EXPECT_THAT(histogram.edges(), ::testing::ElementsAreArray(direct.Edges()));
+    EXPECT_EQ(histogram.abs_max(), direct.abs_max());
+    EXPECT_EQ(histogram.total(), 1000u);
+    EXPECT_EQ(histogram.model(), model);
+
+    v1::ModelInfo info = GetModel(model);
+    info.clear_name();
+    histogram.clear_model();
+    states.push_back(info.SerializeAsString() + histogram.SerializeAsString());
+  }
+  EXPECT_EQ(states[0], states[1]);
+  EXPECT_EQ(states[0], states[2]);
+}
+
+TEST_F(CalibrationServiceTest, OtherDtypesDecodeToTheSameValues) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  // float16 1.0, 2.0, -0.5 and bfloat16 -3.0, 0.25 (little-endian bit patterns).
+  const std::string half("\x00\x3c\x00\x40\x00\xb8", 6);
+  const std::string bfloat("\x40\xc0\x80\x3e", 4);
+  std::string float64(16, '\0');
+  const double doubles[2] = {0.125, -1e300};  // -1e300 is beyond float32: counted non-finite
+  std::memcpy(float64.data(), doubles, 16);
+  const RecordResult result =
+      Record(Concat({Batch("m", "a._input_quantizer", v1::DTYPE_FLOAT16, {3}, half, 1),
+                     Batch("m", "b._input_quantizer", v1::DTYPE_BFLOAT16, {2}, bfloat, 3),
+                     Batch("m", "c._input_quantizer", v1::DTYPE_FLOAT64, {2}, float64, 16)}));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.response.bytes(), 6 + 4 + 16);
+  EXPECT_EQ(result.response.nonfinite(), 1);
+  v1::AmaxTable table;
+  ASSERT_TRUE(ComputeAmax("m", "max", &table).ok());
+  ASSERT_EQ(table.quantizers_size(), 3);
+  EXPECT_EQ(table.quantizers(0).amax(0), 2.0f);
+  EXPECT_EQ(table.quantizers(1).amax(0), 3.0f);
+  EXPECT_EQ(table.quantizers(2).amax(0), 0.125f);
+  EXPECT_EQ(table.quantizers(2).nonfinite(), 1);
+}
+
+TEST_F(CalibrationServiceTest, NonFiniteValuesAreCountedNotRefused) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  const float inf = std::numeric_limits<float>::infinity();
+  const RecordResult result = Record(
+      FloatBatch("m", "x._input_quantizer", {6}, {1.5f, std::nanf(""), inf, -inf, -2.5f, 0.5f}, 5));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.response.elements(), 6);
+  EXPECT_EQ(result.response.nonfinite(), 3);
+  for (const char* method : {"max", "entropy", "mse", "percentile"}) {
+    v1::AmaxTable table;
+    v1::ComputeAmaxRequest request;
+    request.set_model("m");
+    request.set_method(method);
+    request.set_start_bin(1);
+    ASSERT_TRUE(ComputeAmax(request, &table).ok()) << method;
+    const float amax = table.quantizers(0).amax(0);
+    EXPECT_TRUE(std::isfinite(amax) && amax > 0.0f && amax <= 2.5f) << method << " " << amax;
+    EXPECT_EQ(table.quantizers(0).nonfinite(), 3);
+  }
+  v1::Histogram histogram;
+  ASSERT_TRUE(GetHistogram("m", "x._input_quantizer", &histogram).ok());
+  EXPECT_EQ(histogram.nonfinite(), 3);
+  EXPECT_EQ(histogram.total(), 3u);
+  EXPECT_EQ(histogram.abs_max(), 2.5f);
+}
+
+TEST_F(CalibrationServiceTest, RecordBadInputIsRefusedAndChangesNothing) {
+  v1::CreateModelRequest create;
+  v1::QuantizerSpec* declared = create.add_quantizers();
+  declared->set_name("w._weight_quantizer");
+  declared->set_axis(3);
+  ASSERT_TRUE(CreateModel("m", create).ok());
+  ASSERT_TRUE(Record(FloatBatch("m", "x._input_quantizer", {4}, {1, -2, 3, 0.5})).status.ok());
+  const std::string before = StateOf("m");
+
+  const std::string bytes16 = FloatBytes({1, 2, 3, 4});
+  EXPECT_REFUSED(Record(FloatBatch("nope", "x._input_quantizer", {4}, {1, 2, 3, 4})).status,
+                 NOT_FOUND, "unknown model 'nope'");
+  // Byte count != shape x dtype: too few (cut off), too many.
+  EXPECT_REFUSED(
+      Record(Batch("m", "x._input_quantizer", v1::DTYPE_FLOAT32, {4}, bytes16.substr(0, 12), 5))
+          .status,
+      INVALID_ARGUMENT, "got 12 of 16 bytes");
+  EXPECT_REFUSED(
+      Record(Batch("m", "x._input_quantizer", v1::DTYPE_FLOAT32, {4}, bytes16 + "abcd", 7)).status,
+      INVALID_ARGUMENT, "declare 16 bytes");
+  EXPECT_REFUSED(
+      Record(Batch("m", "x._input_quantizer", v1::DTYPE_FLOAT32, {3}, bytes16, 16)).status,
+      INVALID_ARGUMENT, "declare 12 bytes");
+  // Unknown dtype.
+  EXPECT_REFUSED(
+      Record(Batch("m", "x._input_quantizer", v1::DTYPE_UNSPECIFIED, {4}, bytes16, 16)).status,
+      INVALID_ARGUMENT, "unknown dtype 0");
+  EXPECT_REFUSED(
+      Record(Batch("m", "x._input_quantizer", static_cast<v1::DType>(9), {4}, bytes16, 16)).status,
+      INVALID_ARGUMENT, "unknown dtype 9");
+  // Empty tensor.
+  EXPECT_REFUSED(Record(Batch("m", "x._input_quantizer", v1::DTYPE_FLOAT32, {4, 0}, "", 1)).status,
+                 INVALID_ARGUMENT, "dimension 1 is 0");
+  // Axis out of range: the default weight descriptor (axis 0) on a scalar; a declared axis 3 on
+  // a rank-2 batch. Neither creates or touches a quantizer.
+  EXPECT_REFUSED(Record(FloatBatch("m", "v._weight_quantizer", {}, {1})).status, INVALID_ARGUMENT,
+                 "axis 0 is out of range for a batch of rank 0");
+  EXPECT_REFUSED(Record(FloatBatch("m", "w._weight_quantizer", {2, 2}, {1, 2, 3, 4})).status,
+                 INVALID_ARGUMENT, "axis 3 is out of range for a batch of rank 2");
+  // Chunking errors: a new header mid-batch, data without a header, a second model.
+  EXPECT_REFUSED(Record(Concat({Batch("m", "x._input_quantizer", v1::DTYPE_FLOAT32, {4},
+                                      bytes16.substr(0, 8), 8),
+                                FloatBatch("m", "x._input_quantizer", {4}, {1, 2, 3, 4})}))
+                     .status,
+                 INVALID_ARGUMENT, "a new batch header arrived before");
+  {
+    v1::RecordRequest data_only;
+    data_only.set_model("m");
+    data_only.set_data(bytes16);
+    EXPECT_REFUSED(Record({data_only}).status, INVALID_ARGUMENT, "without a batch header");
+  }
+  {
+    std::vector<v1::RecordRequest> messages =
+        Batch("m", "x._input_quantizer", v1::DTYPE_FLOAT32, {4}, bytes16, 8);
+    messages[1].set_model("other");
+    EXPECT_REFUSED(Record(messages).status, INVALID_ARGUMENT, "got a message for model 'other'");
+  }
+  {
+    std::vector<v1::RecordRequest> messages =
+        Batch("m", "x._input_quantizer", v1::DTYPE_FLOAT32, {4}, bytes16, 8);
+    messages[0].clear_quantizer();
+    EXPECT_REFUSED(Record(messages).status, INVALID_ARGUMENT, "needs a quantizer name");
+  }
+  EXPECT_EQ(StateOf("m"), before);
+
+  // Batches completed before the error stay applied; the refused one changes nothing.
+  const RecordResult partial = Record(
+      Concat({FloatBatch("m", "x._input_quantizer", {2}, {7, 8}, 3),
+              Batch("m", "x._input_quantizer", v1::DTYPE_FLOAT32, {4}, bytes16.substr(0, 12), 5)}));
+  EXPECT_REFUSED(partial.status, INVALID_ARGUMENT, "got 12 of 16 bytes");
+  const v1::ModelInfo after = GetModel("m");
+  ASSERT_EQ(after.quantizers_size(), 2);
+  EXPECT_EQ(after.quantizers(1).spec().name(), "x._input_quantizer");
+  EXPECT_EQ(after.quantizers(1).batches(), 2);
+  EXPECT_EQ(after.quantizers(1).elements(), 6);
+}
+
+// The stream looks the model up for each batch: once the model is deleted, it fails.
+TEST_F(CalibrationServiceTest, StreamIntoADeletedModelFails) {
+  ASSERT_TRUE(CreateModel("gone").ok());
+  grpc::ClientContext context;
+  v1::RecordResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::RecordRequest>> writer =
+      stub_->Record(&context, &response);
+  for (const v1::RecordRequest& message : FloatBatch("gone", "x._input_quantizer", {2}, {1, 2})) {
+    ASSERT_TRUE(writer->Write(message));
+  }
+  {
+    grpc::ClientContext delete_context;
+    v1::DeleteModelRequest del;
+    del.set_model("gone");
+    v1::DeleteModelResponse deleted;
+    ASSERT_TRUE(stub_->DeleteModel(&delete_context, del, &deleted).ok());
+  }
+  for (const v1::RecordRequest& message : FloatBatch("", "x._input_quantizer", {2}, {3, 4})) {
+    if (!writer->Write(message)) break;
+  }
+  writer->WritesDone();
+  EXPECT_REFUSED(writer->Finish(), NOT_FOUND, "unknown model 'gone'");
+}
+
+TEST_F(CalibrationServiceTest, OversizeBatchIsResourceExhausted) {
+  server_.reset();
+  Start({.listen = "127.0.0.1:0", .max_batch_bytes = 1024});
+  ASSERT_TRUE(CreateModel("m").ok());
+  ASSERT_TRUE(Record(FloatBatch("m", "x._input_quantizer", {256}, std::vector<float>(256, 1.0f)))
+                  .status.ok());
+  const std::string before = StateOf("m");
+  EXPECT_REFUSED(
+      Record(FloatBatch("m", "x._input_quantizer", {257}, std::vector<float>(257, 9.0f), 64))
+          .status,
+      RESOURCE_EXHAUSTED, "1028 bytes, more than the server's --max-batch-bytes 1024");
+  EXPECT_EQ(StateOf("m"), before);
+  // The ONNX upload obeys the same limit.
+  v1::UploadOnnxResponse response;
+  EXPECT_REFUSED(UploadOnnx("m", std::string(2000, 'x'), 500, &response), RESOURCE_EXHAUSTED,
+                 "larger than the server's limit of 1024 bytes");
+  EXPECT_EQ(StateOf("m"), before);
+}
+
+TEST_F(CalibrationServiceTest, ComputeAmaxBadInputIsRefusedAndChangesNothing) {
+  v1::CreateModelRequest create;
+  create.mutable_default_input()->set_num_bins(64);
+  ASSERT_TRUE(CreateModel("small", create).ok());
+  ASSERT_TRUE(CreateModel("m").ok());
+  EXPECT_REFUSED(ComputeAmax("m", "max"), FAILED_PRECONDITION, "no recorded data");
+  EXPECT_REFUSED(ComputeAmax("nope", "max"), NOT_FOUND, "unknown model 'nope'");
+
+  std::vector<float> values(500);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = std::sin(static_cast<float>(i));
+  ASSERT_TRUE(Record(FloatBatch("m", "x._input_quantizer", {500}, values)).status.ok());
+  ASSERT_TRUE(Record(FloatBatch("small", "x._input_quantizer", {500}, values)).status.ok());
+  ASSERT_TRUE(ComputeAmax("m", "mse").ok());
+  const std::string before = StateOf("m");
+  const std::string small_before = StateOf("small");
+
+  EXPECT_REFUSED(ComputeAmax("m", "kl"), INVALID_ARGUMENT, "unknown method 'kl'");
+  EXPECT_REFUSED(ComputeAmax("m", ""), INVALID_ARGUMENT, "unknown method ''");
+  for (double percentile : {-1.0, 100.01, 1000.0}) {
+    v1::ComputeAmaxRequest request;
+    request.set_model("m");
+    request.set_method("percentile");
+    request.set_percentile(percentile);
+    EXPECT_REFUSED(ComputeAmax(request), INVALID_ARGUMENT, "is outside (0, 100]");
+  }
+  {
+    v1::ComputeAmaxRequest request;
+    request.set_model("m");
+    request.set_method("entropy");
+    request.set_start_bin(2049);
+    EXPECT_REFUSED(ComputeAmax(request), INVALID_ARGUMENT,
+                   "start_bin 2049 is beyond the histogram's 2048 bins");
+    request.set_method("mse");
+    request.set_start_bin(2048);
+    EXPECT_REFUSED(ComputeAmax(request), INVALID_ARGUMENT,
+                   "start_bin 2048 is beyond the histogram's 2048 bins");
+  }
+  {
+    v1::ComputeAmaxRequest request;
+    request.set_model("m");
+    request.set_method("max");
+    (*request.mutable_overrides())["nope._input_quantizer"].set_method("max");
+    EXPECT_REFUSED(ComputeAmax(request), NOT_FOUND, "'nope._input_quantizer'");
+  }
+  // A 64-bin histogram asked for entropy with the default start_bin 128.
+  EXPECT_REFUSED(ComputeAmax("small", "entropy"), INVALID_ARGUMENT,
+                 "start_bin 128 is beyond the histogram's 64 bins");
+  EXPECT_EQ(StateOf("m"), before);
+  EXPECT_EQ(StateOf("small"), small_before);
+  EXPECT_EQ(GetModel("m").amax_method(), "mse");
+
+  // A percentile of 0 means the default 99.99.
+  v1::ComputeAmaxRequest request;
+  request.set_model("m");
+  request.set_method("percentile");
+  v1::AmaxTable zero, explicit_default;
+  ASSERT_TRUE(ComputeAmax(request, &zero).ok());
+  request.set_percentile(99.99);
+  ASSERT_TRUE(ComputeAmax(request, &explicit_default).ok());
+  EXPECT_EQ(zero.quantizers(0).amax(0), explicit_default.quantizers(0).amax(0));
+}
+
+TEST_F(CalibrationServiceTest, HistogramAndTableErrors) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  ASSERT_TRUE(Record(FloatBatch("m", "c._weight_quantizer", {2, 2}, {1, 2, 3, 4})).status.ok());
+  v1::Histogram histogram;
+  EXPECT_REFUSED(GetHistogram("m", "c._input_quantizer", &histogram), NOT_FOUND,
+                 "model 'm' has no quantizer 'c._input_quantizer'");
+  EXPECT_REFUSED(GetHistogram("m", "c._weight_quantizer", &histogram), FAILED_PRECONDITION,
+                 "max calibrator");
+  v1::GetAmaxTableResponse table;
+  EXPECT_REFUSED(GetAmaxTable("m", &table), FAILED_PRECONDITION, "call ComputeAmax first");
+  v1::ExportOnnxRequest request;
+  request.set_model("m");
+  std::string bytes;
+  std::vector<std::string> warnings;
+  EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings), FAILED_PRECONDITION,
+                 "no ONNX model was uploaded");
+}
+
+TEST_F(CalibrationServiceTest, BadOnnxIsRefusedAndChangesNothing) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  v1::UploadOnnxResponse response;
+  EXPECT_REFUSED(UploadOnnx("nope", "x", 1, &response), NOT_FOUND, "unknown model 'nope'");
+  EXPECT_REFUSED(UploadOnnx("m", "this is not a ModelProto", 4, &response), INVALID_ARGUMENT,
+                 "model 'm', UploadOnnx");
+  EXPECT_REFUSED(UploadOnnx("m", ReadFile(TestModelPath("opset11.onnx")), 100, &response),
+                 INVALID_ARGUMENT, "11");
+  EXPECT_FALSE(GetModel("m").has_onnx());
+
+  // A valid upload, then bad ones: the valid model stays.
+  const std::string good = ReadFile(TestModelPath("cnn_bn.onnx"));
+  ASSERT_TRUE(UploadOnnx("m", good, 1000, &response).ok());
+  ASSERT_TRUE(GetModel("m").has_onnx());
+  const std::string before = StateOf("m");
+  EXPECT_REFUSED(UploadOnnx("m", good.substr(0, good.size() / 2), 1000, &response),
+                 INVALID_ARGUMENT, "UploadOnnx");
+  EXPECT_REFUSED(UploadOnnx("m", good, 1000, &response, {{"conv1._input_quantizer", "nope"}}),
+                 INVALID_ARGUMENT, "nope");
+  EXPECT_EQ(StateOf("m"), before);
+
+  // With an ONNX model but no table.
+  v1::ExportOnnxRequest request;
+  request.set_model("m");
+  std::string bytes;
+  std::vector<std::string> warnings;
+  EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings), FAILED_PRECONDITION, "no amax table");
+  request.mutable_compute()->set_model("other");
+  request.mutable_compute()->set_method("max");
+  EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings), INVALID_ARGUMENT,
+                 "compute.model names model 'other'");
+  request.clear_compute();
+  request.set_target("tflite");
+  EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings), INVALID_ARGUMENT,
+                 "unknown target 'tflite'");
+}
+
+// UploadOnnx, Record, GetAmaxTable keyed by ONNX tensors, ExportOnnx with `compute`.
+TEST_F(CalibrationServiceTest, OnnxUploadAndExport) {
+  ASSERT_TRUE(CreateModel("cnn").ok());
+  ASSERT_TRUE(Record(Concat({FloatBatch("cnn", "conv1._input_quantizer", {1, 1, 2, 2},
+                                        {0.5f, -1.0f, 2.0f, 0.25f}),
+                             FloatBatch("cnn", "conv2._input_quantizer", {2}, {3.0f, -1.0f}),
+                             FloatBatch("cnn", "fc1._input_quantizer", {2}, {0.0f, 5.0f})}))
+                  .status.ok());
+  v1::UploadOnnxResponse uploaded;
+  const std::string onnx_bytes = ReadFile(TestModelPath("cnn_bn.onnx"));
+  ASSERT_TRUE(UploadOnnx("cnn", onnx_bytes, 333, &uploaded).ok());
+  EXPECT_EQ(uploaded.bytes(), static_cast<int64_t>(onnx_bytes.size()));
+  EXPECT_EQ(uploaded.opset(), 13);
+  EXPECT_EQ(uploaded.bindings().at("conv1._input_quantizer"), "input");
+  EXPECT_EQ(uploaded.bindings().at("conv2._input_quantizer"), "/pool/MaxPool_output_0");
+  EXPECT_EQ(uploaded.bindings().at("fc1._input_quantizer"), "/Flatten_output_0");
+
+  v1::ExportOnnxRequest request;
+  request.set_model("cnn");
+  request.mutable_compute()->set_method("max");
+  std::string bytes;
+  std::vector<std::string> warnings;
+  const grpc::Status exported = ExportOnnx(request, &bytes, &warnings);
+  ASSERT_TRUE(exported.ok()) << exported.error_message();
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromString(bytes));
+  int quantize = 0, dequantize = 0;
+  for (const onnx::NodeProto& node : model.graph().node()) {
+    quantize += node.op_type() == "QuantizeLinear";
+    dequantize += node.op_type() == "DequantizeLinear";
+  }
+  EXPECT_GE(quantize, 3);
+  EXPECT_EQ(quantize, dequantize);
+  // `compute` stored its table.
+  EXPECT_EQ(GetModel("cnn").amax_method(), "max");
+
+  v1::GetAmaxTableResponse table;
+  ASSERT_TRUE(GetAmaxTable("cnn", &table).ok());
+  const auto hex = [](float value) {
+    uint32_t bits = 0;
+    std::memcpy(&bits, &value, 4);
+    char text[16];
+    std::snprintf(text, sizeof(text), "%08x", bits);
+    return std::string(text);
+  };
+  EXPECT_EQ(table.trt_cache(),
+            "TRT-8601-EntropyCalibration2\n"
+            "/Flatten_output_0: " +
+                hex(5.0f / 127.0f) + "\n" + "/pool/MaxPool_output_0: " + hex(3.0f / 127.0f) + "\n" +
+                "input: " + hex(2.0f / 127.0f) + "\n");
+  EXPECT_THAT(table.json(), HasSubstr("\"model\": \"cnn\""));
+  EXPECT_EQ(table.table().quantizers_size(), 3);
+}
+
+// 8 concurrent streams into one model count every element once, and give the same max as one
+// stream sending all the data.
+TEST_F(CalibrationServiceTest, ConcurrentStreamsLoseNothing) {
+  constexpr int kStreams = 8;
+  constexpr int kBatches = 20;
+  constexpr int kValues = 1000;
+  ASSERT_TRUE(CreateModel("many").ok());
+  ASSERT_TRUE(CreateModel("one").ok());
+  std::vector<std::vector<v1::RecordRequest>> streams(kStreams);
+  std::vector<v1::RecordRequest> all;
+  for (int s = 0; s < kStreams; ++s) {
+    for (int b = 0; b < kBatches; ++b) {
+      std::vector<float> values(kValues);
+      for (int i = 0; i < kValues; ++i) {
+        values[i] = std::cos(static_cast<float>(s * 7919 + b * 104729 + i)) * (1.0f + s);
+      }
+      auto batch = FloatBatch("many", "x._input_quantizer", {kValues}, values, 1500);
+      streams[s].insert(streams[s].end(), batch.begin(), batch.end());
+      auto same = FloatBatch("one", "x._input_quantizer", {kValues}, values, 1500);
+      all.insert(all.end(), same.begin(), same.end());
+    }
+  }
+  std::vector<RecordResult> results(kStreams);
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kStreams; ++s) {
+    threads.emplace_back([&, s] { results[s] = Record(streams[s]); });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (const RecordResult& result : results) {
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    EXPECT_EQ(result.response.elements(), kBatches * kValues);
+  }
+  ASSERT_TRUE(Record(all).status.ok());
+
+  const v1::ModelInfo many = GetModel("many");
+  EXPECT_EQ(many.quantizers(0).elements(), int64_t{kStreams} * kBatches * kValues);
+  EXPECT_EQ(many.quantizers(0).batches(), kStreams * kBatches);
+  v1::Histogram histogram;
+  ASSERT_TRUE(GetHistogram("many", "x._input_quantizer", &histogram).ok());
+  EXPECT_EQ(histogram.total(), static_cast<uint64_t>(kStreams) * kBatches * kValues);
+  v1::AmaxTable many_table, one_table;
+  ASSERT_TRUE(ComputeAmax("many", "max", &many_table).ok());
+  ASSERT_TRUE(ComputeAmax("one", "max", &one_table).ok());
+  EXPECT_EQ(many_table.quantizers(0).amax(0), one_table.quantizers(0).amax(0));
+  EXPECT_EQ(many_table.quantizers(0).elements(), one_table.quantizers(0).elements());
+}
+
+TEST_F(CalibrationServiceTest, MetricsAndHealthOverHttp) {
+  server_.reset();
+  Start({.listen = "127.0.0.1:0", .http_listen = "127.0.0.1:0"});
+  const absl::StatusOr<std::pair<std::string, int>> http = SplitHostPort(server_->http_address());
+  ASSERT_TRUE(http.ok()) << http.status();
+  EXPECT_EQ(http->first, "127.0.0.1");
+  EXPECT_THAT(server_->ReadyLine(),
+              ::testing::MatchesRegex("qcal-server listening on 127\\.0\\.0\\.1:[0-9]+ http "
+                                      "127\\.0\\.0\\.1:[0-9]+"));
+
+  const std::string health = HttpGet(http->second, "/healthz");
+  EXPECT_THAT(health, HasSubstr("200 OK"));
+  EXPECT_THAT(health, HasSubstr("\r\n\r\nok\n"));
+
+  ASSERT_TRUE(CreateModel("m").ok());
+  ASSERT_TRUE(CreateModel("idle").ok());
+  const float nan = std::nanf("");
+  ASSERT_TRUE(Record(Concat({FloatBatch("m", "a._input_quantizer", {5}, {1, nan, 3, 4, 5}, 7),
+                             FloatBatch("m", "b._input_quantizer", {2}, {1, 2})}))
+                  .status.ok());
+  ASSERT_TRUE(Record(Batch("m", "a._input_quantizer", v1::DTYPE_FLOAT16, {3},
+                           std::string("\x00\x3c\x00\x7c\x00\x40", 6), 6))
+                  .status.ok());  // 1, +inf, 2 in float16
+
+  const std::string metrics = HttpGet(http->second, "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("200 OK"));
+  EXPECT_THAT(metrics, HasSubstr("qcal_record_batches_total{model=\"m\"} 3\n"));
+  EXPECT_THAT(metrics, HasSubstr("qcal_record_elements_total{model=\"m\"} 10\n"));
+  EXPECT_THAT(metrics, HasSubstr("qcal_record_nonfinite_total{model=\"m\"} 2\n"));
+  EXPECT_THAT(metrics, HasSubstr("qcal_record_bytes_total{model=\"m\"} 34\n"));
+  EXPECT_THAT(metrics, HasSubstr("qcal_record_elements_total{model=\"idle\"} 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("qcal_record_streams_active 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("qcal_rpc_duration_seconds_count{method=\"Record\"} 2\n"));
+  EXPECT_THAT(metrics, HasSubstr("qcal_rpc_duration_seconds_count{method=\"CreateModel\"} 2\n"));
+
+  // A deleted model's series go away.
+  grpc::ClientContext context;
+  v1::DeleteModelRequest del;
+  del.set_model("idle");
+  v1::DeleteModelResponse deleted;
+  ASSERT_TRUE(stub_->DeleteModel(&context, del, &deleted).ok());
+  EXPECT_THAT(HttpGet(http->second, "/metrics"), ::testing::Not(HasSubstr("idle")));
+  EXPECT_THAT(HttpGet(http->second, "/nothing-here"), HasSubstr("404"));
+}
+
+TEST(QcalServerTest, RefusesBadAddresses) {
+  EXPECT_EQ(QcalServer::Start({.listen = "no-port"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(QcalServer::Start({.listen = "127.0.0.1:70000"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      QcalServer::Start({.listen = "127.0.0.1:0", .http_listen = "127.0.0.1"}).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::unique_ptr<QcalServer>> first = QcalServer::Start({.listen = "127.0.0.1:0"});
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ((*first)->ReadyLine().substr((*first)->ReadyLine().size() - 8), "http off");
+  // The same port twice cannot be bound.
+  EXPECT_EQ(QcalServer::Start({.listen = (*first)->grpc_address()}).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace qcal::server

@@ -1,0 +1,87 @@
+// qcal-server: the calibration service (see ../shared/DESIGN.md).
+//
+//   qcal-server --listen 127.0.0.1:50051 --http-listen 127.0.0.1:9464 --device auto
+//
+// Once ready it prints exactly one line to stdout,
+//   qcal-server listening on HOST:PORT http HOST:PORT     (or "http off")
+// with the ports actually bound (port 0 picks a free one); logs go to stderr. SIGINT or SIGTERM
+// shut it down gracefully.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "server/qcal_server.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+struct Flags {
+  qcal::server::ServerOptions server;
+  std::string device = "auto";
+  std::string log_level = "info";
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  CLI::App app{"qcal-server: quantization calibration service (gRPC, Prometheus /metrics)"};
+  app.add_option("--listen", flags.server.listen, "gRPC address HOST:PORT; port 0 picks one")
+      ->capture_default_str();
+  app.add_option("--http-listen", flags.server.http_listen,
+                 "HTTP address HOST:PORT for /metrics and /healthz; empty: no HTTP");
+  app.add_option("--max-batch-bytes", flags.server.max_batch_bytes,
+                 "largest Record batch (and ONNX upload) accepted, in bytes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-message-bytes", flags.server.max_message_bytes,
+                 "largest gRPC message received, in bytes")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--device", flags.device, "where the kernels run")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, critical, off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  CLI11_PARSE(app, argc, argv);
+
+  // stdout carries only the ready line.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("qcal-server"));
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+
+  if (flags.device == "cuda") {
+    std::cerr << "qcal-server: --device cuda: qcal-server was built without CUDA support\n";
+    return 1;
+  }
+  spdlog::info("device: cpu");
+
+  // Block the shutdown signals before any thread starts, so every thread inherits the mask and
+  // sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<qcal::server::QcalServer>> server =
+      qcal::server::QcalServer::Start(flags.server);
+  if (!server.ok()) {
+    std::cerr << "qcal-server: " << server.status().message() << "\n";
+    return 1;
+  }
+  std::cout << (*server)->ReadyLine() << std::endl;
+
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("signal {}: shutting down", received);
+  (*server)->Shutdown();
+  (*server)->Wait();
+  spdlog::info("stopped");
+  return 0;
+}

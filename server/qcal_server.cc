@@ -1,0 +1,93 @@
+#include "server/qcal_server.h"
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include <charconv>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/status_util.h"
+#include "spdlog/spdlog.h"
+
+namespace qcal::server {
+
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  const absl::string_view port_text =
+      colon == absl::string_view::npos ? absl::string_view() : address.substr(colon + 1);
+  int port = -1;
+  const auto parsed = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (colon == absl::string_view::npos || colon == 0 || port_text.empty() ||
+      parsed.ec != std::errc() || parsed.ptr != port_text.data() + port_text.size() || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", address, "' is not HOST:PORT (port 0..65535; 0 picks one)"));
+  }
+  return std::make_pair(std::string(address.substr(0, colon)), port);
+}
+
+absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOptions& options) {
+  QCAL_ASSIGN_OR_RETURN(auto grpc_host_port, SplitHostPort(options.listen));
+  if (options.max_batch_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-batch-bytes ", options.max_batch_bytes, " must be >= 1"));
+  }
+  if (options.max_message_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-message-bytes ", options.max_message_bytes, " must be >= 1"));
+  }
+
+  std::unique_ptr<QcalServer> server(new QcalServer());
+  server->metrics_ = std::make_unique<Metrics>();
+  server->core_ = std::make_unique<CalibrationCore>(
+      CoreOptions{.max_batch_bytes = options.max_batch_bytes}, *server->metrics_);
+  server->service_ = std::make_unique<CalibrationService>(*server->core_);
+
+  if (!options.http_listen.empty()) {
+    QCAL_ASSIGN_OR_RETURN(auto http_host_port, SplitHostPort(options.http_listen));
+    QCAL_ASSIGN_OR_RETURN(server->http_,
+                          HttpServer::Start(options.http_listen, server->metrics_->registry()));
+    server->http_address_ = absl::StrCat(http_host_port.first, ":", server->http_->port());
+  }
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  // A second server on a busy port must fail, not silently share the port's traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(server->service_.get());
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || port <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve gRPC on '", options.listen, "' (address in use?)"));
+  }
+  server->grpc_address_ = absl::StrCat(grpc_host_port.first, ":", port);
+  spdlog::info(
+      "serving gRPC on {}{}", server->grpc_address_,
+      server->http_address_.empty() ? "" : absl::StrCat(", HTTP on ", server->http_address_));
+  return server;
+}
+
+QcalServer::~QcalServer() { Shutdown(); }
+
+std::string QcalServer::ReadyLine() const {
+  return absl::StrCat("qcal-server listening on ", grpc_address_, " http ",
+                      http_address_.empty() ? "off" : http_address_);
+}
+
+void QcalServer::Shutdown() {
+  if (grpc_server_ != nullptr) {
+    // Running calls get a few seconds to finish; open streams are cancelled after that.
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+  if (http_ != nullptr) http_.reset();
+}
+
+void QcalServer::Wait() {
+  if (grpc_server_ != nullptr) grpc_server_->Wait();
+}
+
+}  // namespace qcal::server

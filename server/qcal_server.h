@@ -1,0 +1,79 @@
+// A running qcal-server: the gRPC service, the optional HTTP server (/metrics, /healthz), the
+// core and the metrics, wired together. main() and the in-process tests both start it this way.
+//
+//   QCAL_ASSIGN_OR_RETURN(auto server, QcalServer::Start({.listen = "127.0.0.1:0"}));
+//   std::cout << server->ReadyLine() << std::endl;
+//   server->Wait();   // until Shutdown() from another thread
+#ifndef QCAL_SERVER_QCAL_SERVER_H_
+#define QCAL_SERVER_QCAL_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/calibration_core.h"
+#include "server/calibration_service.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+
+namespace qcal::server {
+
+struct ServerOptions {
+  // gRPC address "HOST:PORT"; port 0 picks a free port.
+  std::string listen = "127.0.0.1:50051";
+  // HTTP address for /metrics and /healthz; empty means no HTTP server.
+  std::string http_listen{};
+  // Larger batches (and ONNX uploads) are refused with RESOURCE_EXHAUSTED.
+  int64_t max_batch_bytes = int64_t{1} << 30;
+  // gRPC's limit on one received message.
+  int max_message_bytes = 16 << 20;
+};
+
+// Splits "HOST:PORT" (HOST may be a bracketed IPv6 address) at the last colon.
+// INVALID_ARGUMENT when there is no colon or the port is not a number in 0..65535.
+absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view address);
+
+class QcalServer {
+ public:
+  // INVALID_ARGUMENT for a malformed address or limit; UNAVAILABLE when a port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<QcalServer>> Start(const ServerOptions& options);
+
+  // Shuts down (as Shutdown) if still running.
+  ~QcalServer();
+  QcalServer(const QcalServer&) = delete;
+  QcalServer& operator=(const QcalServer&) = delete;
+
+  // "HOST:PORT" with the port actually bound.
+  const std::string& grpc_address() const { return grpc_address_; }
+  // Empty when HTTP is off.
+  const std::string& http_address() const { return http_address_; }
+  // "qcal-server listening on HOST:PORT http HOST:PORT" ("http off" without HTTP).
+  std::string ReadyLine() const;
+
+  CalibrationCore& core() { return *core_; }
+
+  // Stops taking calls, lets running ones finish (cancelling them after a grace period), then
+  // stops HTTP. Idempotent.
+  void Shutdown();
+  // Blocks until Shutdown.
+  void Wait();
+
+ private:
+  QcalServer() = default;
+
+  // Declared in dependency order: destroyed from the bottom up.
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<CalibrationCore> core_;
+  std::unique_ptr<CalibrationService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<HttpServer> http_;
+  std::string grpc_address_;
+  std::string http_address_;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_QCAL_SERVER_H_
