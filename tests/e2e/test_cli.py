@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from conftest import save_npy
+from conftest import REPO, save_npy
 
 
 def scale_hex(amax, num_bits=8):
@@ -192,3 +192,32 @@ def test_server_address_from_the_environment(cli_bin, server, model_name):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.startswith("error: UNAVAILABLE: ")
+
+
+def test_export_of_a_bn_folded_model_from_the_server_testdata(cli, model_name, tmp_path):
+    # cnn_bn.onnx: conv1/conv2 with BatchNorm folded (weights renamed onnx::Conv_NN), conv3,
+    # fc1, fc2 (Gemm). Each module's recorded input must quantize its node's data input.
+    source = REPO / "server" / "onnx" / "testdata" / "cnn_bn.onnx"
+    inputs = {
+        "conv1": ((2, 1, 8, 8), "input"),
+        "conv2": ((2, 4, 4, 4), "/pool/MaxPool_output_0"),
+        "conv3": ((2, 6, 2, 2), "/pool_1/MaxPool_output_0"),
+        "fc1": ((2, 24), "/Flatten_output_0"),
+        "fc2": ((2, 8), "/Relu_3_output_0"),
+    }
+    cli.ok("create", model_name)
+    for i, (module, (shape, _)) in enumerate(inputs.items()):
+        data = np.linspace(-1.0, 1.0 + i, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        cli.ok("record", model_name, f"{module}._input_quantizer",
+               save_npy(tmp_path, f"{module}.npy", data))
+    out = tmp_path / "cnn_bn_qdq.onnx"
+    cli.ok("export", model_name, "--onnx", source, "--out", out, "--method", "max")
+    qdq = onnx.load(str(out))
+    onnx.checker.check_model(qdq)
+    inits = {i.name: numpy_helper.to_array(i) for i in qdq.graph.initializer}
+    quantize = {n.input[0]: n for n in qdq.graph.node if n.op_type == "QuantizeLinear"}
+    for i, (module, (_, tensor)) in enumerate(inputs.items()):
+        assert inits[quantize[tensor].input[1]] == np.float32(1.0 + i) / np.float32(127), module
+    for weight in ("onnx::Conv_35", "onnx::Conv_38", "conv3.weight", "fc1.weight", "fc2.weight"):
+        scale = inits[quantize[weight].input[1]]
+        assert scale.ndim == 1 and np.all(scale > 0), weight
