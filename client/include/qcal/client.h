@@ -157,7 +157,8 @@ class Client {
   absl::StatusOr<v1::ModelInfo> GetModel(std::string_view model);
   absl::StatusOr<std::vector<v1::ModelInfo>> ListModels();
   absl::Status DeleteModel(std::string_view model);
-  // Drops collected data, amax table and statistics; keeps configuration and uploaded ONNX.
+  // Drops collected data, amax table and statistics; keeps configuration and uploaded ONNX
+  // (quantizers that Record created are removed, declared ones kept).
   absl::StatusOr<v1::ModelInfo> ResetModel(std::string_view model);
 
   // A session on `model`; it does not check that the model exists (Record into an unknown model
@@ -221,7 +222,8 @@ class ModelSession {
   // FAILED_PRECONDITION when no table was computed since the last reset.
   absl::StatusOr<v1::GetAmaxTableResponse> AmaxTable();
 
-  // Histogram of |x| of a histogram quantizer. NOT_FOUND for an unknown quantizer.
+  // Histogram of |x| of a histogram quantizer (counts and edges empty until a non-zero finite
+  // value arrived). NOT_FOUND for an unknown quantizer, FAILED_PRECONDITION for a max calibrator.
   absl::StatusOr<v1::Histogram> Histogram(std::string_view quantizer);
 
   // Uploads a float ONNX model (opset >= 13), sent in kMaxChunkBytes chunks. INVALID_ARGUMENT

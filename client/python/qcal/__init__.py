@@ -103,7 +103,8 @@ class ModelSession:
         return self._session.info()
 
     def reset(self):
-        """Drops collected data and the amax table; keeps configuration and ONNX. Returns info()."""
+        """Drops collected data and the amax table (and the quantizers record() created); keeps
+        configuration and ONNX. Returns info()."""
         return self._session.reset()
 
     def compute_amax(
@@ -137,7 +138,8 @@ class ModelSession:
     def histogram(self, quantizer):
         """Histogram of |x| of a histogram quantizer: {"model", "quantizer", "counts" (numpy
         uint64, n bins), "edges" (numpy float32, n + 1), "abs_max", "total", "nonfinite"}.
-        Raises QcalError NOT_FOUND for an unknown model or quantizer."""
+        Raises QcalError NOT_FOUND for an unknown model or quantizer, FAILED_PRECONDITION for a
+        max calibrator (weights by default)."""
         return self._session.histogram(quantizer)
 
     def upload_onnx(self, onnx, tensor_map=None):
