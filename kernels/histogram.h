@@ -50,7 +50,7 @@ class Histogram {
     // beyond the range would otherwise allocate without limit). At most kMaxBinsLimit.
     int64_t max_bins = kMaxBinsLimit;
     // Per-channel histograms are not supported (as in the reference): an axis is refused.
-    std::optional<int> axis;
+    std::optional<int> axis = std::nullopt;
   };
 
   // Checks `options`: INVALID_ARGUMENT for num_bins or max_bins out of range, or an axis.
