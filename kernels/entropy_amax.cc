@@ -89,6 +89,13 @@ class KlSearch {
     const double last = prefix_.count[i] - prefix_.count[i - 1];
     const double beyond = total - below;
     if (last == 0.0 && beyond > 0.0) return std::numeric_limits<double>::infinity();
+    if (levels_ >= i) {
+      // Each bin is a group of its own (j -> floor(j * nq / i) is one-to-one), so q = h below
+      // the last bin and only the folded last bin diverges.
+      const double folded_term =
+          last > 0.0 ? (last + beyond) * std::log((last + beyond) / last) : 0.0;
+      return folded_term / total + std::log(below / total);
+    }
 
     double* count_at = scratch.data();
     double* occupied_at = count_at + padded_ + 1;
