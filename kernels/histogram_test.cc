@@ -217,29 +217,39 @@ TEST(HistogramTest, MergeAddsHistogramsOfTheSameWidth) {
 }
 
 TEST(HistogramTest, LargeBatchesCountLikeTheReferenceFormula) {
-  // Enough values to split across cores, compared with the formula applied one by one.
+  // Enough values to split across cores, with runs of zeros (counted apart from the other
+  // bins) and of the max, compared with the formula applied one by one.
   const size_t n = 3'000'001;
   std::vector<float> x(n);
   uint32_t state = 12345;
   for (size_t i = 0; i < n; ++i) {
     state = state * 1664525u + 1013904223u;
     x[i] = (static_cast<float>(state >> 8) / 16777216.0f - 0.5f) * 10.0f;
+    if (i % 3 == 0) x[i] = (i % 2 == 0) ? 0.0f : -0.0f;
+    if (i % 1000 < 50) x[i] = -6.0f;
   }
   x[77] = kNaN;
-  x[n - 1] = 6.0f;
-  Histogram h = Make(1000);
-  const auto stats = h.Collect(x);
-  ASSERT_TRUE(stats.ok());
-  EXPECT_EQ(stats->nonfinite, 1);
-  std::vector<uint64_t> want(1000, 0);
-  for (const float v : x) {
-    if (std::isnan(v)) continue;
-    const float t = (std::fabs(v) / 6.0f) * 1000.0f;
-    want[std::min<int64_t>(static_cast<int64_t>(t), 999)]++;
+  x[n - 2] = kInf;
+  for (const bool skip_zeros : {false, true}) {
+    Histogram h = Make(1000, skip_zeros);
+    const auto stats = h.Collect(x);
+    ASSERT_TRUE(stats.ok());
+    EXPECT_EQ(stats->nonfinite, 2);
+    std::vector<uint64_t> want(1000, 0);
+    uint64_t total = 0;
+    for (const float v : x) {
+      if (!std::isfinite(v) || (skip_zeros && v == 0.0f)) continue;
+      const float t = (std::fabs(v) / 6.0f) * 1000.0f;
+      want[std::min<int64_t>(static_cast<int64_t>(t), 999)]++;
+      ++total;
+    }
+    ASSERT_EQ(h.Counts().size(), 1000u);
+    for (size_t b = 0; b < want.size(); ++b) {
+      ASSERT_EQ(h.Counts()[b], want[b]) << "bin " << b << " skip_zeros " << skip_zeros;
+    }
+    EXPECT_EQ(h.total(), total);
+    EXPECT_EQ(h.abs_max(), 6.0f);
   }
-  ASSERT_EQ(h.Counts().size(), 1000u);
-  for (size_t b = 0; b < want.size(); ++b) ASSERT_EQ(h.Counts()[b], want[b]) << "bin " << b;
-  EXPECT_EQ(h.total(), n - 1);
 }
 
 TEST(HistogramTest, ResetForgetsEverything) {
