@@ -9,8 +9,9 @@
 // batch with a non-zero max m sets edges = torch.linspace(0, m, num_bins + 1) in float32 and bins
 // v at trunc(float32(float32(v / m) * num_bins)), clamped to the last bin. A later batch whose max
 // lies above the last edge grows the range: width = edges[1], num_bins = ceil(max / width), edges
-// torch.arange(0, max + width, width); earlier counts stay in their bins. Every batch is binned
-// against the current last edge (histogram_edges.h reproduces the reference's edge values).
+// torch.arange(0, max + width, width); earlier counts stay in their bins. Later batches are
+// binned against the current last edge, the first against its own max (histogram_edges.h
+// reproduces the reference's edge values, which the last edge depends on).
 //
 // Where qcal differs from the reference, on purpose: NaN and +-inf are counted and left out
 // (the reference raises or bins NaN); a batch of only zeros before any range exists is held as a
@@ -19,6 +20,9 @@
 // rounding leaves above the last edge is counted in the last bin (torch.histc would drop it);
 // should the reference's ceil(max / width) bins and its arange edges ever disagree by rounding,
 // the edges decide.
+//
+// A Histogram is a value (copyable, movable) and not thread-safe: callers serialise access to
+// one instance; different instances may be used from different threads at once.
 //
 // All histogram state lives behind this class, so a later layout (power-of-two bin widths,
 // order-invariant and exactly mergeable) can replace the growth rule without touching callers.

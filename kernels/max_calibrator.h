@@ -7,7 +7,7 @@
 // amax is the max of |x| over every axis but the kept one(s), folded over batches with max.
 // Unlike the reference, NaN and +-inf are counted and left out (the reference lets NaN poison
 // amax), and an axis outside the tensor's rank is refused (the reference silently reduces
-// every axis).
+// every axis). Not thread-safe: callers serialise access to one instance.
 #ifndef QCAL_KERNELS_MAX_CALIBRATOR_H_
 #define QCAL_KERNELS_MAX_CALIBRATOR_H_
 
