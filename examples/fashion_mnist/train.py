@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import data
 import model as model_lib
 
 
@@ -24,7 +25,8 @@ class TrainConfig:
 
     def key(self):
         """Short hash of everything that determines the trained weights."""
-        blob = json.dumps({"arch": model_lib.ARCH_VERSION, **dataclasses.asdict(self)},
+        blob = json.dumps({"arch": model_lib.ARCH_VERSION, "input": data.NORMALIZATION,
+                           **dataclasses.asdict(self)},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
