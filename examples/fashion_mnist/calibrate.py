@@ -1,0 +1,82 @@
+"""Calibration through qcal-server: stream activations, then amax + QDQ export per method."""
+
+import json
+import os
+import sys
+import time
+import uuid
+
+import torch
+
+# (method, percentile) pairs of the example; percentile is only sent for "percentile".
+METHODS = (("max", None), ("entropy", None), ("mse", None), ("percentile", 99.99))
+
+
+def calibrate_on_server(client, net, batches, float_onnx, out_dir, log=print):
+    """Streams net's Conv/Linear inputs over batches into a fresh model on client's server,
+    uploads float_onnx, then for each of METHODS computes amax and exports
+    out_dir/model_qdq_<method>.onnx (and its table as amax_<method>.json).
+    Returns {method: {"path", "seconds" (compute + export), "table"}}. The model is deleted
+    on return, so a shared server keeps nothing of the run."""
+    # A fresh name per run: a shared server may hold data of earlier runs.
+    model_name = f"fashion_mnist-{uuid.uuid4().hex[:8]}"
+    session = client.model(model_name)
+    try:
+        stream_activations(net, session, batches, log)
+        bindings = session.upload_onnx(float_onnx)["bindings"]
+        log(f"  uploaded {os.path.basename(float_onnx)}, quantizer -> tensor: "
+            + ", ".join(f"{q} -> {t}" for q, t in bindings.items()))
+        results = {}
+        for method, percentile in METHODS:
+            table, path, seconds = compute_and_export(session, out_dir, method, percentile)
+            with open(os.path.join(out_dir, f"amax_{method}.json"), "w") as f:
+                json.dump(table, f, indent=1)
+            results[method] = {"path": path, "seconds": seconds, "table": table}
+            log(f"  {method}: amax + QDQ export in {seconds:.3f} s -> {path}")
+        return results
+    finally:
+        del session  # closes its Record stream, so a server stopped next need not wait for it
+        _delete_quietly(client, model_name, log)
+
+
+def stream_activations(net, session, batches, log=print):
+    """Runs net over batches (float32 [B, 1, 28, 28] arrays) inside qcal.torch.calibrate, which
+    records the input of every Conv/Linear module under pytorch-quantization names and
+    flushes on exit (the server has everything once it returns)."""
+    import qcal.torch
+
+    net.eval()
+    start = time.perf_counter()
+    with qcal.torch.calibrate(net, session), torch.no_grad():
+        for i, batch in enumerate(batches):
+            net(torch.from_numpy(batch))
+            log(f"  batch {i + 1}/{len(batches)}: {len(batch)} images recorded")
+    log(f"  flushed to the server ({time.perf_counter() - start:.2f} s)")
+
+
+def compute_and_export(session, out_dir, method, percentile=None):
+    """Computes amax by method on the server and exports the QDQ model of the uploaded float
+    ONNX to out_dir/model_qdq_<method>.onnx. Returns (amax table, onnx path, seconds of
+    compute + export)."""
+    out = os.path.join(out_dir, f"model_qdq_{method}.onnx")
+    start = time.perf_counter()
+    kwargs = {"method": method}
+    if percentile is not None:
+        kwargs["percentile"] = percentile
+    table = session.compute_amax(**kwargs)
+    session.export_onnx(out=out)  # the uploaded model, with the table just computed
+    return table, out, time.perf_counter() - start
+
+
+def input_amax(table):
+    """{"<module>._input_quantizer": float amax} of an amax table (DESIGN.md JSON layout)."""
+    return {name: float(q["amax"]) for name, q in table["quantizers"].items()
+            if name.endswith("._input_quantizer") and not isinstance(q["amax"], list)}
+
+
+def _delete_quietly(client, model_name, log):
+    """Removes the run's model; a failure here must not hide an earlier one."""
+    try:
+        client.delete(model_name)
+    except Exception as error:  # noqa: BLE001  (cleanup only)
+        log(f"  could not delete model {model_name} on the server: {error}", file=sys.stderr)
