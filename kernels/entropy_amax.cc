@@ -26,41 +26,42 @@ namespace {
 
 // Prefix sums over the counts with h[0] replaced by h[1], as the reference's working copy.
 struct Prefix {
-  std::vector<double> count;     // sum h
-  std::vector<double> h_log_h;   // sum h ln h
-  std::vector<double> occupied;  // number of bins with h != 0
+  std::vector<double> count;      // sum h
+  std::vector<double> h_log_h;    // sum h ln h
+  std::vector<int64_t> occupied;  // number of bins with h != 0
 };
 
 Prefix BuildPrefix(std::span<const uint64_t> counts) {
   const size_t n = counts.size();
   Prefix p{std::vector<double>(n + 1, 0.0), std::vector<double>(n + 1, 0.0),
-           std::vector<double>(n + 1, 0.0)};
+           std::vector<int64_t>(n + 1, 0)};
   for (size_t j = 0; j < n; ++j) {
     // The zero bin takes its neighbour's count (a histogram of one bin keeps its own).
     const double h = static_cast<double>(j == 0 && n > 1 ? counts[1] : counts[j]);
     p.count[j + 1] = p.count[j] + h;
     p.h_log_h[j + 1] = p.h_log_h[j] + (h > 0 ? h * std::log(h) : 0.0);
-    p.occupied[j + 1] = p.occupied[j] + (h > 0 ? 1.0 : 0.0);
+    p.occupied[j + 1] = p.occupied[j] + (h > 0 ? 1 : 0);
   }
   return p;
 }
 
-// sum_g G_g ln(G_g / n_g) over groups whose boundary prefix values are count_at[0..groups] and
-// occupied_at[0..groups] (groups a multiple of 4; padding groups have G = 0). Lane k sums the
-// groups g = k mod 4, then the lanes are added in a fixed order.
-QCAL_VECTOR_CLONES double GroupEntropyTerms(const double* count_at, const double* occupied_at,
+// sum_g G_g ln(G_g / n_g) = sum_g G_g (ln G_g - ln n_g) over groups whose boundary prefix
+// counts are count_at[0..groups] and whose ln n_g is log_occupied[g] (groups a multiple of 4;
+// padding groups have G = 0). Taking ln n_g from a table (n_g is a bin count) leaves one
+// division per log. Lane k sums the groups g = k mod 4, then the lanes are added in a fixed
+// order.
+QCAL_VECTOR_CLONES double GroupEntropyTerms(const double* count_at, const double* log_occupied,
                                             int groups) {
   Double4 acc = {0.0, 0.0, 0.0, 0.0};
   for (int g = 0; g < groups; g += 4) {
-    Double4 count_lo, count_hi, occupied_lo, occupied_hi;
+    Double4 count_lo, count_hi, log_n;
     std::memcpy(&count_lo, count_at + g, sizeof(Double4));
     std::memcpy(&count_hi, count_at + g + 1, sizeof(Double4));
-    std::memcpy(&occupied_lo, occupied_at + g, sizeof(Double4));
-    std::memcpy(&occupied_hi, occupied_at + g + 1, sizeof(Double4));
+    std::memcpy(&log_n, log_occupied + g, sizeof(Double4));
     const Double4 total = count_hi - count_lo;
-    Double4 log_ratio = total > 0.0 ? total / (occupied_hi - occupied_lo) : 1.0;
-    FastLogInPlace(log_ratio);
-    acc += total * log_ratio;
+    Double4 log_total = total > 0.0 ? total : 1.0;
+    FastLogInPlace(log_total);
+    acc += total > 0.0 ? total * (log_total - log_n) : 0.0;
   }
   return (acc[0] + acc[2]) + (acc[1] + acc[3]);
 }
@@ -78,9 +79,17 @@ class KlSearch {
         prefix_(BuildPrefix(counts)),
         shift_(shift),
         levels_(int64_t{1} << shift),
-        padded_(static_cast<int>((levels_ + 3) / 4 * 4)) {}
+        padded_(static_cast<int>((levels_ + 3) / 4 * 4)),
+        log_integer_(counts.size() + 1, 0.0) {
+    // Only needed where a candidate has more bins than groups (n_g <= bins / groups + 1).
+    const size_t needed = std::min(counts.size(), counts.size() / levels_ + 2);
+    for (size_t n = 1; n <= needed; ++n) log_integer_[n] = std::log(static_cast<double>(n));
+  }
 
-  // D_i for one candidate; scratch holds 2 * (padded_ + 1) doubles.
+  // Doubles of scratch space Divergence needs.
+  size_t ScratchSize() const { return 2 * (static_cast<size_t>(padded_) + 1); }
+
+  // D_i for one candidate; scratch holds ScratchSize() doubles.
   double Divergence(int64_t i, std::vector<double>& scratch) const {
     const int64_t bins = static_cast<int64_t>(counts_.size());
     const double total = prefix_.count[bins];
@@ -98,20 +107,30 @@ class KlSearch {
     }
 
     double* count_at = scratch.data();
-    double* occupied_at = count_at + padded_ + 1;
-    for (int64_t g = 0; g <= levels_; ++g) {
-      const int64_t boundary = (g * i + levels_ - 1) >> shift_;  // ceil(g * i / nq)
+    double* log_occupied = count_at + padded_ + 1;
+    // Group g covers bins [ceil(g * i / nq), ceil((g + 1) * i / nq)).
+    count_at[0] = 0.0;
+    int64_t numerator = levels_ - 1;
+    int64_t occupied_before = 0;
+    for (int64_t g = 1; g <= levels_; ++g) {
+      numerator += i;
+      const int64_t boundary = numerator >> shift_;
       count_at[g] = prefix_.count[boundary];
-      occupied_at[g] = prefix_.occupied[boundary];
+      const int64_t occupied = prefix_.occupied[boundary];
+      log_occupied[g - 1] = log_integer_[occupied - occupied_before];
+      occupied_before = occupied;
     }
     for (int64_t g = levels_ + 1; g <= padded_; ++g) {
       count_at[g] = count_at[levels_];
-      occupied_at[g] = occupied_at[levels_];
+      log_occupied[g - 1] = 0.0;
     }
-    double sum = prefix_.h_log_h[i - 1] - GroupEntropyTerms(count_at, occupied_at, padded_);
+    double sum = prefix_.h_log_h[i - 1] - GroupEntropyTerms(count_at, log_occupied, padded_);
     if (last > 0.0) {
       const int64_t g = ((i - 1) << shift_) / i;  // the last bin's group
-      const double q_last = (count_at[g + 1] - count_at[g]) / (occupied_at[g + 1] - occupied_at[g]);
+      const int64_t begin = (g * i + levels_ - 1) >> shift_;
+      const int64_t end = ((g + 1) * i + levels_ - 1) >> shift_;
+      const double q_last = (count_at[g + 1] - count_at[g]) /
+                            static_cast<double>(prefix_.occupied[end] - prefix_.occupied[begin]);
       const double folded = last + beyond;
       sum += last * std::log(q_last) + folded * std::log(folded / q_last);
     }
@@ -124,6 +143,8 @@ class KlSearch {
   int shift_;
   int64_t levels_;
   int padded_;
+  // ln n for the occupied-bin count n of a group.
+  std::vector<double> log_integer_;
 };
 
 absl::StatusOr<Candidates> EntropyCandidates(std::span<const uint64_t> counts,
@@ -154,7 +175,7 @@ absl::StatusOr<std::vector<double>> KlDivergences(std::span<const uint64_t> coun
   const int chunks =
       static_cast<int>(std::min<int64_t>(ChunksFor(work, 1 << 16), candidates->count));
   ParallelFor(candidates->count, chunks, [&](int, int64_t begin, int64_t end) {
-    std::vector<double> scratch(2 * (((int64_t{1} << shift) + 3) / 4 * 4 + 1));
+    std::vector<double> scratch(search.ScratchSize());
     for (int64_t k = begin; k < end; ++k) {
       divergences[k] = search.Divergence(candidates->first + k * candidates->stride, scratch);
     }
