@@ -47,16 +47,16 @@ float FakeQuantScalar(float c, const QuantGrid& g) {
   return q / g.scale;
 }
 
-// sum_k w_k (fake_quant(c_k) - c_k)^2 over k < n: blocks of eight in fixed lanes, then a scalar
-// tail, so the bits do not depend on the instruction set.
+// sum_k w_k (fake_quant(c_k) - c_k)^2 over k < n, for centers below the candidate amax
+// (CandidateError): there 0 <= c * round_scale < bound + 1/2, so rounding needs none of
+// fake_tensor_quant's clamps and the vector loop leaves them out (the scalar tail keeps them;
+// the results are the same). Blocks of eight in fixed lanes, then a scalar tail, so the bits do
+// not depend on the instruction set.
 QCAL_VECTOR_CLONES double QuantizedSquaredError(const float* centers, const double* weights,
                                                 int64_t n, const QuantGrid& g) {
   const Float8 zero = {};
   const Float8 round_scale = zero + g.round_scale;
   const Float8 scale = zero + g.scale;
-  const Float8 lo = zero + g.lo;
-  const Float8 hi = zero + g.hi;
-  const Float8 limit = zero + kRoundLimit;
   const Float8 magic = zero + kRoundMagic;
   Double4 acc_lo = {};
   Double4 acc_hi = {};
@@ -67,19 +67,16 @@ QCAL_VECTOR_CLONES double QuantizedSquaredError(const float* centers, const doub
     std::memcpy(&c, centers + k, sizeof(c));
     std::memcpy(&w_lo, weights + k, sizeof(w_lo));
     std::memcpy(&w_hi, weights + k + 4, sizeof(w_hi));
-    Float8 t = c * round_scale;
-    t = t < -limit ? -limit : t;
-    t = t > limit ? limit : t;
-    Float8 q = (t + magic) - magic;
-    q = q < lo ? lo : q;
-    q = q > hi ? hi : q;
-    const Float8 fake = q / scale;
-    const Double4 d_lo =
-        __builtin_convertvector(__builtin_shufflevector(fake, fake, 0, 1, 2, 3), Double4) -
-        __builtin_convertvector(__builtin_shufflevector(c, c, 0, 1, 2, 3), Double4);
-    const Double4 d_hi =
-        __builtin_convertvector(__builtin_shufflevector(fake, fake, 4, 5, 6, 7), Double4) -
-        __builtin_convertvector(__builtin_shufflevector(c, c, 4, 5, 6, 7), Double4);
+    const Float8 q = (c * round_scale + magic) - magic;
+    // fake - c is exact in float32: fake is 0, or q / scale with c * scale within 1/2 of
+    // q >= 1, so c / 2 <= fake <= 2c (Sterbenz). Widening the difference gives the same double
+    // as subtracting the widened values, with half the conversions.
+    const Float8 d = q / scale - c;
+    Float4 d_lo4, d_hi4;
+    std::memcpy(&d_lo4, &d, sizeof(d_lo4));
+    std::memcpy(&d_hi4, reinterpret_cast<const char*>(&d) + sizeof(d_lo4), sizeof(d_hi4));
+    const Double4 d_lo = __builtin_convertvector(d_lo4, Double4);
+    const Double4 d_hi = __builtin_convertvector(d_hi4, Double4);
     acc_lo += w_lo * (d_lo * d_lo);
     acc_hi += w_hi * (d_hi * d_hi);
   }
@@ -165,7 +162,10 @@ absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
   const int64_t candidates = (bins - 1 - options.start_bin) / options.stride + 1;
   std::vector<double> errors(static_cast<size_t>(candidates));
   const int64_t work = candidates * static_cast<int64_t>(tables.occupied_centers.size());
-  const int chunks = static_cast<int>(std::min<int64_t>(ChunksFor(work, 1 << 17), candidates));
+  // A candidate's cost grows with its index (the bins below it), so the candidates go out in
+  // several small chunks per thread, which the threads claim as they finish (ParallelFor).
+  const int threads = ChunksFor(work, 1 << 17);
+  const int chunks = static_cast<int>(std::min<int64_t>(threads > 1 ? 8 * threads : 1, candidates));
   ParallelFor(candidates, chunks, [&](int, int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       const int64_t i = options.start_bin + k * options.stride;
