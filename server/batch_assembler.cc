@@ -1,13 +1,55 @@
 #include "server/batch_assembler.h"
 
+#include <algorithm>
 #include <limits>
+#include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
 namespace qcal::server {
+namespace {
+
+// Idle buffers of destroyed assemblers. A new stream's batches reuse pages that are already
+// mapped instead of faulting in (and zeroing) fresh ones.
+class BufferPool {
+ public:
+  // A buffer with at least `capacity` bytes of capacity, or an empty string.
+  std::string Take(size_t capacity) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = std::find_if(buffers_.begin(), buffers_.end(),
+                           [&](const std::string& b) { return b.capacity() >= capacity; });
+    if (it == buffers_.end()) return {};
+    std::string buffer = std::move(*it);
+    buffers_.erase(it);
+    bytes_ -= buffer.capacity();
+    return buffer;
+  }
+
+  // Keeps `buffer` if the pool stays within BatchAssembler::kPooledBytes (frees it otherwise).
+  void Give(std::string buffer) {
+    if (buffer.capacity() == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (bytes_ + buffer.capacity() > BatchAssembler::kPooledBytes) return;
+    bytes_ += buffer.capacity();
+    buffers_.push_back(std::move(buffer));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> buffers_;  // guarded by mu_
+  size_t bytes_ = 0;                  // guarded by mu_: their capacities
+};
+
+BufferPool& Pool() {
+  static BufferPool* pool = new BufferPool();  // never destroyed: assemblers may outlive main
+  return *pool;
+}
+
+}  // namespace
 
 absl::StatusOr<int64_t> CheckedElementCount(const std::vector<int64_t>& shape,
                                             size_t element_size) {
@@ -29,6 +71,11 @@ absl::StatusOr<int64_t> CheckedElementCount(const std::vector<int64_t>& shape,
 }
 
 BatchAssembler::BatchAssembler(int64_t max_batch_bytes) : max_batch_bytes_(max_batch_bytes) {}
+
+BatchAssembler::~BatchAssembler() {
+  Clear();
+  Pool().Give(std::move(spare_));
+}
 
 absl::Status BatchAssembler::Start(std::string quantizer, BatchHeader header) {
   if (in_progress()) {
@@ -84,10 +131,19 @@ absl::Status BatchAssembler::Append(std::string chunk) {
   if (have == 0 && static_cast<int64_t>(chunk.size()) == expected_bytes_) {
     batch_.bytes = std::move(chunk);  // the whole batch in one message: keep its buffer
   } else {
-    if (have == 0) batch_.bytes.reserve(static_cast<size_t>(expected_bytes_));
+    if (have == 0) {
+      const size_t capacity = static_cast<size_t>(expected_bytes_);
+      batch_.bytes = spare_.capacity() >= capacity ? std::move(spare_) : Pool().Take(capacity);
+      batch_.bytes.clear();
+      batch_.bytes.reserve(capacity);
+    }
     batch_.bytes.append(chunk);
   }
   return absl::OkStatus();
+}
+
+void BatchAssembler::Recycle(std::string buffer) {
+  if (buffer.capacity() > spare_.capacity()) spare_ = std::move(buffer);
 }
 
 Batch BatchAssembler::Take() {
@@ -110,6 +166,7 @@ absl::Status BatchAssembler::Finish() {
 void BatchAssembler::Clear() {
   started_ = false;
   expected_bytes_ = 0;
+  Recycle(std::move(batch_.bytes));
   batch_ = Batch{};
 }
 

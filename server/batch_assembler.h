@@ -47,6 +47,8 @@ class BatchAssembler {
  public:
   // Batches larger than `max_batch_bytes` are refused when their header arrives.
   explicit BatchAssembler(int64_t max_batch_bytes);
+  // Leaves its spare buffer to the next assembler (see Recycle).
+  ~BatchAssembler();
 
   BatchAssembler(const BatchAssembler&) = delete;
   BatchAssembler& operator=(const BatchAssembler&) = delete;
@@ -71,6 +73,16 @@ class BatchAssembler {
   // The completed batch; the assembler is then idle. Precondition: complete().
   Batch Take();
 
+  // Hands a taken batch's buffer back for the next batch that arrives in several chunks, so
+  // that it is assembled without a fresh allocation: the first touch of fresh pages costs a
+  // page fault per 4 KiB and zero-fills them, more than the copy itself. The assembler keeps
+  // the largest buffer it was given; when it is destroyed the buffer goes to a process-wide
+  // pool (at most kPooledBytes in all) that later assemblers (streams) draw from.
+  void Recycle(std::string buffer);
+
+  // Bytes of idle batch buffers the process keeps for reuse.
+  static constexpr size_t kPooledBytes = size_t{256} << 20;
+
   // End of the stream. INVALID_ARGUMENT when a batch is cut off (fewer bytes than declared).
   absl::Status Finish();
 
@@ -87,6 +99,8 @@ class BatchAssembler {
   bool started_ = false;
   int64_t expected_bytes_ = 0;
   Batch batch_;
+  // Capacity for the next batch assembled from several chunks (see Recycle).
+  std::string spare_;
 };
 
 }  // namespace qcal::server

@@ -59,6 +59,55 @@ TEST(BatchAssemblerTest, OneMessageBatchKeepsItsBuffer) {
   EXPECT_EQ(assembler.Take().bytes.data(), buffer);
 }
 
+// Feeds `bytes` to `assembler` in two chunks and takes the batch.
+Batch AssembleInTwo(BatchAssembler& assembler, const std::string& bytes) {
+  EXPECT_TRUE(
+      assembler.Start("q", {DType::kFloat32, {static_cast<int64_t>(bytes.size() / 4)}}).ok());
+  EXPECT_TRUE(assembler.Append(bytes.substr(0, 8)).ok());
+  EXPECT_TRUE(assembler.Append(bytes.substr(8)).ok());
+  EXPECT_TRUE(assembler.complete());
+  return assembler.Take();
+}
+
+TEST(BatchAssemblerTest, RecycledBufferAssemblesTheNextBatch) {
+  const std::string first = FloatBytes(std::vector<float>(64, 1.5f));
+  const std::string second = FloatBytes(std::vector<float>(48, -2.0f));
+  BatchAssembler assembler(1 << 20);
+  Batch batch = AssembleInTwo(assembler, first);
+  EXPECT_EQ(batch.bytes, first);
+  const char* buffer = batch.bytes.data();
+  assembler.Recycle(std::move(batch.bytes));
+  // A smaller batch fits the recycled buffer: same memory, only the new bytes.
+  const Batch next = AssembleInTwo(assembler, second);
+  EXPECT_EQ(next.bytes.data(), buffer);
+  EXPECT_EQ(next.bytes, second);
+}
+
+TEST(BatchAssemblerTest, BufferOfADroppedBatchIsReused) {
+  const std::string bytes = FloatBytes(std::vector<float>(64, 0.5f));
+  BatchAssembler assembler(1 << 20);
+  ASSERT_TRUE(assembler.Start("q", {DType::kFloat32, {64}}).ok());
+  ASSERT_TRUE(assembler.Append(bytes.substr(0, 100)).ok());
+  EXPECT_FALSE(assembler.Finish().ok());  // cut off: dropped
+  const Batch batch = AssembleInTwo(assembler, bytes);
+  EXPECT_EQ(batch.bytes, bytes);
+}
+
+TEST(BatchAssemblerTest, LaterAssemblerTakesTheBufferOfAnEarlierOne) {
+  const std::string bytes = FloatBytes(std::vector<float>(1000, 3.0f));
+  const char* buffer = nullptr;
+  {
+    BatchAssembler assembler(1 << 20);
+    Batch batch = AssembleInTwo(assembler, bytes);
+    buffer = batch.bytes.data();
+    assembler.Recycle(std::move(batch.bytes));
+  }  // its buffer goes to the process-wide pool
+  BatchAssembler later(1 << 20);
+  const Batch batch = AssembleInTwo(later, FloatBytes(std::vector<float>(1000, -1.0f)));
+  EXPECT_EQ(batch.bytes.data(), buffer);
+  EXPECT_EQ(batch.bytes, FloatBytes(std::vector<float>(1000, -1.0f)));
+}
+
 TEST(BatchAssemblerTest, ScalarAndOtherDtypes) {
   BatchAssembler assembler(1 << 20);
   ASSERT_TRUE(assembler.Start("q", {DType::kFloat64, {}}).ok());

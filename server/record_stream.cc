@@ -38,8 +38,11 @@ absl::Status RecordStream::Add(RecordChunk chunk) {
                                                    assembler_.quantizer(), "'"));
   }
   QCAL_RETURN_IF_ERROR(Annotate(assembler_.Append(std::move(chunk.data)), where));
-  if (assembler_.complete()) return Apply(assembler_.Take());
-  return absl::OkStatus();
+  if (!assembler_.complete()) return absl::OkStatus();
+  Batch batch = assembler_.Take();
+  absl::Status applied = Apply(batch);
+  assembler_.Recycle(std::move(batch.bytes));
+  return applied;
 }
 
 absl::Status RecordStream::Apply(const Batch& batch) {
