@@ -1,7 +1,6 @@
 #include "client/record_sender.h"
 
 #include <algorithm>
-#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -48,8 +47,8 @@ absl::Status RecordSender::Record(std::string_view quantizer, const TensorView& 
   batch.quantizer = std::string(quantizer);
   batch.dtype = tensor.dtype;
   batch.shape.assign(tensor.shape.begin(), tensor.shape.end());
-  batch.data.resize(tensor.data.size());
-  if (!tensor.data.empty()) std::memcpy(batch.data.data(), tensor.data.data(), tensor.data.size());
+  // One pass: resize() would zero-fill the bytes before the copy overwrites them.
+  batch.data.assign(reinterpret_cast<const char*>(tensor.data.data()), tensor.data.size());
   return queue_.Push(std::move(batch));
 }
 
