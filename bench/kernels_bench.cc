@@ -1,0 +1,162 @@
+// CPU kernel throughput against the memory-bandwidth limit measured in the same run, and the amax
+// searches on 2048 and 8192 bins. Each kernel uses every core (as the server runs it), so the
+// figures are wall-clock rates.
+//
+//   qcal_bench_kernels --benchmark_repetitions=5 --benchmark_format=json
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "bench/bench_data.h"
+#include "kernels/amax_search.h"
+#include "kernels/finite_abs_max.h"
+#include "kernels/histogram.h"
+#include "kernels/max_calibrator.h"
+#include "kernels/parallel.h"
+
+namespace qcal::bench {
+namespace {
+
+// The 16M-element tensor in buffers of either page size (state.range: 0 for 4 KiB pages, 1 for
+// 2 MiB pages), made once.
+const FloatBuffer& Tensor(int64_t huge) {
+  static const FloatBuffer* tensors[2] = {};
+  const FloatBuffer*& tensor = tensors[huge != 0];
+  if (tensor == nullptr) {
+    auto* made = new FloatBuffer(kTensorElements, huge != 0 ? Pages::k2MiB : Pages::k4KiB);
+    const std::vector<float> values = NormalValues(kTensorElements);
+    std::copy(values.begin(), values.end(), made->span().begin());
+    tensor = made;
+  }
+  return *tensor;
+}
+
+void SetRates(benchmark::State& state, int64_t elements, int64_t bytes) {
+  state.SetItemsProcessed(state.iterations() * elements);
+  state.SetBytesProcessed(state.iterations() * bytes);
+}
+
+// The limit: a plain copy of the tensor's bytes with every core (each core copies its slice),
+// into a buffer of the same page size.
+void BM_Copy(benchmark::State& state) {
+  const std::span<const float> src = Tensor(state.range(0)).span();
+  FloatBuffer dst_buffer(kTensorElements, state.range(0) != 0 ? Pages::k2MiB : Pages::k4KiB);
+  float* dst = dst_buffer.span().data();
+  const int64_t n = static_cast<int64_t>(src.size());
+  for (auto _ : state) {
+    kernels::ParallelFor(n, kernels::MaxParallelism(), [&](int, int64_t begin, int64_t end) {
+      std::memcpy(dst + begin, src.data() + begin,
+                  static_cast<size_t>(end - begin) * sizeof(float));
+    });
+    benchmark::DoNotOptimize(dst);
+    benchmark::ClobberMemory();
+  }
+  SetRates(state, n, n * static_cast<int64_t>(sizeof(float)));
+}
+
+// Steady state: the histogram's range already covers every value, as for all batches after the
+// first few of a calibration run.
+void BM_HistogramCollect(benchmark::State& state) {
+  const std::span<const float> x = Tensor(state.range(1)).span();
+  kernels::Histogram histogram({.num_bins = static_cast<int>(state.range(0))});
+  if (!histogram.Collect(x).ok()) state.SkipWithError("first Collect failed");
+  for (auto _ : state) {
+    absl::StatusOr<kernels::CollectStats> stats = histogram.Collect(x);
+    if (!stats.ok()) state.SkipWithError("Collect failed");
+    benchmark::DoNotOptimize(stats);
+  }
+  const int64_t n = static_cast<int64_t>(x.size());
+  SetRates(state, n, n * static_cast<int64_t>(sizeof(float)));
+}
+
+// The finite max |x| reduction alone, and through MaxCalibrator (per tensor), the reference's
+// max collect.
+void BM_FiniteAbsMax(benchmark::State& state) {
+  const std::span<const float> x = Tensor(state.range(0)).span();
+  for (auto _ : state) benchmark::DoNotOptimize(kernels::FiniteAbsMax(x));
+  const int64_t n = static_cast<int64_t>(x.size());
+  SetRates(state, n, n * static_cast<int64_t>(sizeof(float)));
+}
+
+void BM_MaxCalibratorCollect(benchmark::State& state) {
+  const std::span<const float> x = Tensor(state.range(0)).span();
+  const int64_t n = static_cast<int64_t>(x.size());
+  const std::vector<int64_t> shape = {n / 4096, 4096};
+  kernels::MaxCalibrator calibrator(std::nullopt);
+  for (auto _ : state) {
+    absl::StatusOr<kernels::CollectStats> stats = calibrator.Collect(x, shape);
+    if (!stats.ok()) state.SkipWithError("Collect failed");
+    benchmark::DoNotOptimize(stats);
+  }
+  SetRates(state, n, n * static_cast<int64_t>(sizeof(float)));
+}
+
+// A histogram of `bins` bins over 4M normal values (range set by the first batch), as
+// pytorch-quantization's HistogramCalibrator would hand it to compute_amax.
+const kernels::Histogram& SearchHistogram(int bins) {
+  static auto* cache = new std::vector<std::pair<int, kernels::Histogram>>();
+  for (const auto& [b, h] : *cache) {
+    if (b == bins) return h;
+  }
+  kernels::Histogram histogram({.num_bins = bins});
+  (void)histogram.Collect(Tensor(0).span().first(size_t{1} << 22));
+  cache->emplace_back(bins, std::move(histogram));
+  return cache->back().second;
+}
+
+void BM_EntropySearch(benchmark::State& state) {
+  const kernels::Histogram& h = SearchHistogram(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    absl::StatusOr<kernels::AmaxChoice> choice =
+        kernels::EntropyAmax(h.Counts(), h.Edges(), {.num_bits = 8});
+    if (!choice.ok()) state.SkipWithError("EntropyAmax failed");
+    benchmark::DoNotOptimize(choice);
+  }
+}
+
+void BM_MseSearch(benchmark::State& state) {
+  const kernels::Histogram& h = SearchHistogram(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    absl::StatusOr<kernels::AmaxChoice> choice =
+        kernels::MseAmax(h.Counts(), h.Edges(), {.num_bits = 8});
+    if (!choice.ok()) state.SkipWithError("MseAmax failed");
+    benchmark::DoNotOptimize(choice);
+  }
+}
+
+void BM_PercentileSearch(benchmark::State& state) {
+  const kernels::Histogram& h = SearchHistogram(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    absl::StatusOr<kernels::AmaxChoice> choice =
+        kernels::PercentileAmax(h.Counts(), h.Edges(), 99.99);
+    if (!choice.ok()) state.SkipWithError("PercentileAmax failed");
+    benchmark::DoNotOptimize(choice);
+  }
+}
+
+// Best of the repetitions: the lowest time, and the highest rate.
+double Min(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
+double Max(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+
+#define QCAL_BENCH(bm)                \
+  BENCHMARK(bm)                       \
+      ->UseRealTime()                 \
+      ->Unit(benchmark::kMillisecond) \
+      ->ComputeStatistics("min", Min) \
+      ->ComputeStatistics("max", Max)
+
+QCAL_BENCH(BM_Copy)->ArgName("huge")->Arg(0)->Arg(1);
+QCAL_BENCH(BM_HistogramCollect)->ArgNames({"bins", "huge"})->Args({2048, 0})->Args({2048, 1});
+QCAL_BENCH(BM_FiniteAbsMax)->ArgName("huge")->Arg(0)->Arg(1);
+QCAL_BENCH(BM_MaxCalibratorCollect)->ArgName("huge")->Arg(0)->Arg(1);
+QCAL_BENCH(BM_EntropySearch)->ArgName("bins")->Arg(2048)->Arg(8192);
+QCAL_BENCH(BM_MseSearch)->ArgName("bins")->Arg(2048)->Arg(8192);
+QCAL_BENCH(BM_PercentileSearch)->ArgName("bins")->Arg(2048)->Arg(8192);
+
+}  // namespace
+}  // namespace qcal::bench
+
+BENCHMARK_MAIN();

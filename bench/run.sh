@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and prints one JSON line per figure on stdout, e.g.
+#   {"name": "entropy_search_2048", "device": "cpu", "value": 0.31, "unit": "ms", ...}
+# (value: the median of the repetitions; best: the fastest one; reps: how many). Progress and
+# the machine's load go to stderr.
+#
+#   bench/run.sh [cpu|gpu]        # default cpu
+#
+# cpu: the CPU kernels (histogram and max throughput against a plain copy of the same bytes in
+#      the same run, each amax search on 2048 and 8192 bins) and ingest over loopback gRPC into
+#      a qcal-server started for the run.
+# gpu: the CUDA benchmark (qcal_cuda_bench, built with QCAL_WITH_CUDA), which prints its own
+#      lines (device "cuda"); bench/gpu_check.sh runs it with the GPU tests on a GPU machine.
+# Environment: BUILD_DIR (default build), REPS (repetitions, default 5; ingest uses
+# INGEST_REPS, default 3), PYTHON (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build}
+REPS=${REPS:-5}
+INGEST_REPS=${INGEST_REPS:-3}
+PYTHON=${PYTHON:-python3}
+mode=${1:-cpu}
+
+log() { echo "run.sh: $*" >&2; }
+
+# Google Benchmark JSON (stdin) -> our lines. Arguments "BENCHMARK=KIND:FIGURE", KIND ms (real
+# time), elem (elements/s) or gbps (bytes/s in GB/s); "max=FIGURE:A,B,.." adds FIGURE as the
+# highest of the figures A, B, .. (its "from" says which).
+to_lines() {
+  "$PYTHON" -c '
+import json, sys
+runs = json.load(sys.stdin)["benchmarks"]
+stats = {}
+for run in runs:
+    if run.get("error_occurred"):
+        continue
+    base = run["run_name"].replace("/real_time", "")
+    if run.get("run_type") == "aggregate":
+        stats.setdefault(base, {})[run["aggregate_name"]] = run
+        stats[base]["reps"] = run.get("repetitions", 0)
+    elif run.get("repetitions", 1) == 1:  # one repetition: no aggregates
+        stats[base] = {"median": run, "reps": 1}
+figures = {}
+def emit(line):
+    figures[line["name"]] = line
+    print(json.dumps(line))
+for arg in sys.argv[1:]:
+    bench, rule = arg.split("=", 1)
+    kind, name = rule.split(":", 1)
+    if bench == "max":
+        names = [n for n in name.split(",") if n in figures]
+        if names:
+            top = max(names, key=lambda n: figures[n]["value"])
+            emit(dict(figures[top], name=kind, **{"from": top}))
+        continue
+    s = stats.get(bench)
+    if s is None or "median" not in s:
+        print("run.sh: no result for %s" % bench, file=sys.stderr)
+        continue
+    med, reps = s["median"], s["reps"]
+    if kind == "ms":
+        scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[med["time_unit"]]
+        value, best, unit = med["real_time"] * scale, s.get("min", med)["real_time"] * scale, "ms"
+    elif kind == "elem":
+        value, best, unit = med["items_per_second"], s.get("max", med)["items_per_second"], "elem/s"
+    else:
+        value, best, unit = (med["bytes_per_second"] / 1e9,
+                             s.get("max", med)["bytes_per_second"] / 1e9, "GB/s")
+    emit({"name": name, "device": "cpu", "value": float("%.4g" % value), "unit": unit,
+          "best": float("%.4g" % best), "reps": reps})
+' "$@"
+}
+
+cpu() {
+  local kernels=$BUILD_DIR/bench/qcal_bench_kernels
+  local ingest=$BUILD_DIR/bench/qcal_bench_ingest
+  local server=$BUILD_DIR/qcal-server
+  for binary in "$kernels" "$ingest" "$server"; do
+    if [[ ! -x $binary ]]; then
+      log "$binary is missing: build it first (cmake --build $BUILD_DIR)"
+      exit 2
+    fi
+  done
+  log "$(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  log "kernels ($REPS repetitions)"
+  "$kernels" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
+    --benchmark_format=json 2>/dev/null | to_lines \
+    BM_Copy=gbps:copy_bandwidth BM_Copy=elem:copy_f32 \
+    BM_HistogramCollect/2048=elem:histogram_f32 \
+    BM_HistogramCollect/2048=gbps:histogram_f32_bandwidth \
+    BM_FiniteAbsMax=elem:amax_f32 BM_FiniteAbsMax=gbps:amax_f32_bandwidth \
+    BM_MaxCalibratorCollect=elem:max_calibrator_f32 \
+    BM_EntropySearch/2048=ms:entropy_search_2048 BM_EntropySearch/8192=ms:entropy_search_8192 \
+    BM_MseSearch/2048=ms:mse_search_2048 BM_MseSearch/8192=ms:mse_search_8192 \
+    BM_PercentileSearch/2048=ms:percentile_search_2048 \
+    BM_PercentileSearch/8192=ms:percentile_search_8192
+  log "ingest over loopback ($INGEST_REPS repetitions)"
+  ready=$(mktemp)
+  "$server" --listen 127.0.0.1:0 --log-level warn >"$ready" &
+  server_pid=$!
+  trap 'kill $server_pid 2>/dev/null; rm -f "$ready"' EXIT
+  for _ in $(seq 100); do
+    [[ -s $ready ]] && break
+    sleep 0.1
+  done
+  local address
+  address=$(awk '/listening on/ {print $4}' "$ready")
+  if [[ -z $address ]]; then
+    log "qcal-server did not start"
+    exit 1
+  fi
+  "$ingest" --server="$address" --benchmark_repetitions="$INGEST_REPS" \
+    --benchmark_report_aggregates_only=true --benchmark_format=json 2>/dev/null | to_lines \
+    BM_IngestStreams/1=gbps:ingest_loopback_f32_streams1 \
+    BM_IngestStreams/2=gbps:ingest_loopback_f32_streams2 \
+    BM_IngestStreams/4=gbps:ingest_loopback_f32_streams4 \
+    BM_IngestSession/1=gbps:ingest_session_f32_streams1 \
+    BM_IngestSession/2=gbps:ingest_session_f32_streams2 \
+    BM_IngestSession/4=gbps:ingest_session_f32_streams4 \
+    max=ingest_loopback_f32:ingest_loopback_f32_streams1,ingest_loopback_f32_streams2,ingest_loopback_f32_streams4
+}
+
+gpu() {
+  local binary=""
+  for candidate in "$BUILD_DIR/kernels/cuda/qcal_cuda_bench" "$BUILD_DIR/gpu-bundle/qcal_cuda_bench"; do
+    if [[ -f $candidate ]]; then
+      binary=$candidate
+      break
+    fi
+  done
+  if [[ -z $binary ]]; then
+    log "no GPU build: $BUILD_DIR has no qcal_cuda_bench (configure with a CUDA compiler and" \
+      "QCAL_WITH_CUDA=AUTO or ON, then build qcal_cuda_bench)"
+    exit 2
+  fi
+  if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
+    log "no GPU device on this machine (nvidia-smi finds none); $binary reports the skip"
+  fi
+  log "$binary"
+  "$binary"
+}
+
+case $mode in
+  cpu) cpu ;;
+  gpu) gpu ;;
+  *)
+    echo "usage: $0 [cpu|gpu]" >&2
+    exit 2
+    ;;
+esac
