@@ -83,17 +83,22 @@ cpu() {
   done
   log "$(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   log "kernels ($REPS repetitions)"
+  # Headline figures on 2 MiB pages, as qcal-server's batch buffers; "_4k": 4 KiB pages.
   "$kernels" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
     --benchmark_format=json 2>/dev/null | to_lines \
-    BM_Copy=gbps:copy_bandwidth BM_Copy=elem:copy_f32 \
-    BM_HistogramCollect/2048=elem:histogram_f32 \
-    BM_HistogramCollect/2048=gbps:histogram_f32_bandwidth \
-    BM_FiniteAbsMax=elem:amax_f32 BM_FiniteAbsMax=gbps:amax_f32_bandwidth \
-    BM_MaxCalibratorCollect=elem:max_calibrator_f32 \
-    BM_EntropySearch/2048=ms:entropy_search_2048 BM_EntropySearch/8192=ms:entropy_search_8192 \
-    BM_MseSearch/2048=ms:mse_search_2048 BM_MseSearch/8192=ms:mse_search_8192 \
-    BM_PercentileSearch/2048=ms:percentile_search_2048 \
-    BM_PercentileSearch/8192=ms:percentile_search_8192
+    BM_Copy/huge:1=gbps:copy_bandwidth BM_Copy/huge:1=elem:copy_f32 \
+    BM_Copy/huge:0=gbps:copy_bandwidth_4k \
+    BM_HistogramCollect/bins:2048/huge:1=elem:histogram_f32 \
+    BM_HistogramCollect/bins:2048/huge:1=gbps:histogram_f32_bandwidth \
+    BM_HistogramCollect/bins:2048/huge:0=elem:histogram_f32_4k \
+    BM_FiniteAbsMax/huge:1=elem:amax_f32 BM_FiniteAbsMax/huge:1=gbps:amax_f32_bandwidth \
+    BM_FiniteAbsMax/huge:0=elem:amax_f32_4k \
+    BM_MaxCalibratorCollect/huge:1=elem:max_calibrator_f32 \
+    BM_EntropySearch/bins:2048=ms:entropy_search_2048 \
+    BM_EntropySearch/bins:8192=ms:entropy_search_8192 \
+    BM_MseSearch/bins:2048=ms:mse_search_2048 BM_MseSearch/bins:8192=ms:mse_search_8192 \
+    BM_PercentileSearch/bins:2048=ms:percentile_search_2048 \
+    BM_PercentileSearch/bins:8192=ms:percentile_search_8192
   log "ingest over loopback ($INGEST_REPS repetitions)"
   ready=$(mktemp)
   "$server" --listen 127.0.0.1:0 --log-level warn >"$ready" &
@@ -109,11 +114,16 @@ cpu() {
     log "qcal-server did not start"
     exit 1
   fi
-  "$ingest" --server="$address" --benchmark_repetitions="$INGEST_REPS" \
+  # ingest_loopback_f32: the best of the N-stream rates with pre-encoded messages (the server's
+  # capacity); _stub: messages built per batch on the Record stub; _session: ModelSession.
+  "$ingest" --server="$address" --benchmark_repetitions="$INGEST_REPS" --benchmark_min_time=2 \
     --benchmark_report_aggregates_only=true --benchmark_format=json 2>/dev/null | to_lines \
-    BM_IngestStreams/1=gbps:ingest_loopback_f32_streams1 \
-    BM_IngestStreams/2=gbps:ingest_loopback_f32_streams2 \
-    BM_IngestStreams/4=gbps:ingest_loopback_f32_streams4 \
+    BM_IngestEncoded/1=gbps:ingest_loopback_f32_streams1 \
+    BM_IngestEncoded/2=gbps:ingest_loopback_f32_streams2 \
+    BM_IngestEncoded/4=gbps:ingest_loopback_f32_streams4 \
+    BM_IngestStreams/1=gbps:ingest_stub_f32_streams1 \
+    BM_IngestStreams/2=gbps:ingest_stub_f32_streams2 \
+    BM_IngestStreams/4=gbps:ingest_stub_f32_streams4 \
     BM_IngestSession/1=gbps:ingest_session_f32_streams1 \
     BM_IngestSession/2=gbps:ingest_session_f32_streams2 \
     BM_IngestSession/4=gbps:ingest_session_f32_streams4 \
