@@ -35,20 +35,42 @@ absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
 
 absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const MethodParams& params,
                                     int num_bits, bool is_unsigned, absl::string_view quantizer) {
-  if (histogram.empty()) {
+  const HistogramView view{
+      .empty = histogram.empty(),
+      .abs_max = histogram.abs_max(),
+      .bins = static_cast<int64_t>(histogram.Counts().size()),
+      .search = [&](kernels::AmaxMethod method, const kernels::SearchOptions& options,
+                    double percentile) -> absl::StatusOr<kernels::AmaxChoice> {
+        switch (method) {
+          case kernels::AmaxMethod::kEntropy:
+            return kernels::EntropyAmax(histogram.Counts(), histogram.Edges(), options);
+          case kernels::AmaxMethod::kMse:
+            return kernels::MseAmax(histogram.Counts(), histogram.Edges(), options);
+          case kernels::AmaxMethod::kPercentile:
+            return kernels::PercentileAmax(histogram.Counts(), histogram.Edges(), percentile);
+          case kernels::AmaxMethod::kMax:
+            break;
+        }
+        return absl::InvalidArgumentError("max is not a histogram search");
+      }};
+  return HistogramAmax(view, params, num_bits, is_unsigned, quantizer);
+}
+
+absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const MethodParams& params,
+                                    int num_bits, bool is_unsigned, absl::string_view quantizer) {
+  if (histogram.empty) {
     return absl::FailedPreconditionError(absl::StrCat("quantizer '", quantizer, "' has no data"));
   }
-  if (params.method == "max") return histogram.abs_max();
-  const auto counts = histogram.Counts();
+  if (params.method == "max") return histogram.abs_max;
   // Only zeros or only non-finite values so far: there is no range to search.
-  if (counts.empty()) return 0.0f;
+  if (histogram.bins == 0) return 0.0f;
 
-  const int64_t bins = static_cast<int64_t>(counts.size());
+  const int64_t bins = histogram.bins;
   const std::string where =
       absl::StrCat("quantizer '", quantizer, "' (method ", params.method, ")");
   if (params.method == "percentile") {
     absl::StatusOr<kernels::AmaxChoice> choice =
-        kernels::PercentileAmax(counts, histogram.Edges(), params.percentile);
+        histogram.search(kernels::AmaxMethod::kPercentile, {}, params.percentile);
     if (!choice.ok()) return Annotate(choice.status(), where);
     return choice->amax;
   }
@@ -62,9 +84,8 @@ absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const M
                                        .is_unsigned = is_unsigned,
                                        .start_bin = params.start_bin,
                                        .stride = params.stride};
-  absl::StatusOr<kernels::AmaxChoice> choice =
-      entropy ? kernels::EntropyAmax(counts, histogram.Edges(), options)
-              : kernels::MseAmax(counts, histogram.Edges(), options);
+  absl::StatusOr<kernels::AmaxChoice> choice = histogram.search(
+      entropy ? kernels::AmaxMethod::kEntropy : kernels::AmaxMethod::kMse, options, 0.0);
   if (!choice.ok()) return Annotate(choice.status(), where);
   return choice->amax;
 }

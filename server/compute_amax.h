@@ -7,12 +7,15 @@
 #ifndef QCAL_SERVER_COMPUTE_AMAX_H_
 #define QCAL_SERVER_COMPUTE_AMAX_H_
 
+#include <functional>
 #include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "kernels/amax_search.h"
 #include "kernels/histogram.h"
+#include "kernels/histogram_amax.h"
 
 namespace qcal::server {
 
@@ -48,6 +51,23 @@ absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
 // Errors: INVALID_ARGUMENT when start_bin lies beyond the histogram's bins (entropy: > bins,
 // mse: >= bins), naming the quantizer; FAILED_PRECONDITION for a histogram without data.
 absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const MethodParams& params,
+                                    int num_bits, bool is_unsigned, absl::string_view quantizer);
+
+// What HistogramAmax reads of a histogram, wherever its counts live (a GPU's histogram searches
+// on the device).
+struct HistogramView {
+  // kernels::Histogram::empty(), abs_max() and Counts().size().
+  bool empty = true;
+  float abs_max = 0.0f;
+  int64_t bins = 0;
+  // Runs kernels' entropy, mse or percentile search on the counts (only asked when bins > 0).
+  std::function<absl::StatusOr<kernels::AmaxChoice>(
+      kernels::AmaxMethod method, const kernels::SearchOptions& options, double percentile)>
+      search{};
+};
+
+// HistogramAmax on a view, with the same rules and errors.
+absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const MethodParams& params,
                                     int num_bits, bool is_unsigned, absl::string_view quantizer);
 
 }  // namespace qcal::server
