@@ -11,6 +11,7 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
     : options_(options), metrics_(metrics) {}
 
 absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config) {
+  if (config.backend == nullptr) config.backend = options_.backend;
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Create(std::move(config)));
   metrics_.AddModel(model->name());
   return model->Info();

@@ -25,6 +25,8 @@ namespace qcal::server {
 struct CoreOptions {
   // A batch larger than this is refused with RESOURCE_EXHAUSTED; also the ONNX upload limit.
   int64_t max_batch_bytes = int64_t{1} << 30;
+  // Where new models' calibrators live (--device); null means the CPU.
+  std::shared_ptr<const CalibratorBackend> backend{};
 };
 
 class CalibrationCore {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/amax_table_json.h"
+#include "server/cpu_calibrator.h"
 #include "server/onnx/onnx_model.h"
 #include "server/onnx/quantizer_binding.h"
 #include "server/status_util.h"
@@ -27,6 +28,7 @@ std::map<std::string, std::string> TensorNames(
 absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
   if (config.name.empty()) return absl::InvalidArgumentError("a model needs a name");
   const std::string where = absl::StrCat("model '", config.name, "'");
+  if (config.backend == nullptr) config.backend = CpuBackend();
   config.default_input.name.clear();
   config.default_weight.name.clear();
   QCAL_RETURN_IF_ERROR(
@@ -45,7 +47,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
     }
     const std::string name = spec.name;
     absl::StatusOr<std::unique_ptr<QuantizerState>> state =
-        QuantizerState::Create(std::move(spec), /*declared=*/true);
+        QuantizerState::Create(std::move(spec), /*declared=*/true, *config.backend);
     if (!state.ok()) return Annotate(state.status(), where);
     declared.emplace(name, std::move(*state));
   }
@@ -59,7 +61,8 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
 Model::Model(ModelConfig config)
     : name_(std::move(config.name)),
       default_input_(std::move(config.default_input)),
-      default_weight_(std::move(config.default_weight)) {}
+      default_weight_(std::move(config.default_weight)),
+      backend_(std::move(config.backend)) {}
 
 std::shared_ptr<QuantizerState> Model::FindLocked(absl::string_view name) const {
   const auto it = quantizers_.find(name);
@@ -89,7 +92,8 @@ absl::StatusOr<BatchStats> Model::RecordNew(absl::string_view quantizer,
   if (is_new) {
     QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
     spec.name = std::string(quantizer);
-    QCAL_ASSIGN_OR_RETURN(state, QuantizerState::Create(std::move(spec), /*declared=*/false));
+    QCAL_ASSIGN_OR_RETURN(state,
+                          QuantizerState::Create(std::move(spec), /*declared=*/false, *backend_));
   }
   absl::StatusOr<BatchStats> applied = state->Apply(values, shape, bytes);
   if (!applied.ok()) return Annotate(applied.status(), absl::StrCat("model '", name_, "'"));

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "onnx/onnx_pb.h"
 #include "server/amax_table.h"
+#include "server/calibrator.h"
 #include "server/compute_amax.h"
 #include "server/onnx/qdq_export.h"
 #include "server/quantizer_spec.h"
@@ -36,6 +37,8 @@ struct ModelConfig {
   QuantizerSpec default_weight = DefaultWeightSpec();
   // Quantizers declared up front; ResetModel keeps them.
   std::vector<QuantizerSpec> quantizers{};
+  // Where the quantizers' calibrators live (the server's --device); null means the CPU.
+  std::shared_ptr<const CalibratorBackend> backend{};
 };
 
 struct QuantizerInfo {
@@ -147,6 +150,7 @@ class Model {
   const std::string name_;
   const QuantizerSpec default_input_;
   const QuantizerSpec default_weight_;
+  const std::shared_ptr<const CalibratorBackend> backend_;
 
   // Record holds it shared while applying a batch, so Reset and ComputeAmax (exclusive) see each
   // batch entirely or not at all. Each quantizer has its own mutex for its data.

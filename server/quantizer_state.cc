@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/cpu_calibrator.h"
 #include "server/status_util.h"
 
 namespace qcal::server {
@@ -18,22 +19,23 @@ BatchStats& BatchStats::operator+=(const BatchStats& other) {
 
 absl::StatusOr<std::unique_ptr<QuantizerState>> QuantizerState::Create(QuantizerSpec spec,
                                                                        bool declared) {
-  QCAL_RETURN_IF_ERROR(ValidateSpec(spec));
-  return std::unique_ptr<QuantizerState>(new QuantizerState(std::move(spec), declared));
+  return Create(std::move(spec), declared, *CpuBackend());
 }
 
-QuantizerState::QuantizerState(QuantizerSpec spec, bool declared)
-    : spec_(std::move(spec)), declared_(declared) {
-  if (spec_.calibrator == CalibratorKind::kMax) {
-    max_.emplace(spec_.axis);
-  } else {
-    kernels::Histogram::Options options;
-    options.num_bins = spec_.num_bins;
-    options.skip_zeros = spec_.skip_zeros;
-    options.max_bins = kMaxHistogramBins;
-    histogram_.emplace(options);
+absl::StatusOr<std::unique_ptr<QuantizerState>> QuantizerState::Create(
+    QuantizerSpec spec, bool declared, const CalibratorBackend& backend) {
+  QCAL_RETURN_IF_ERROR(ValidateSpec(spec));
+  absl::StatusOr<std::unique_ptr<Calibrator>> calibrator = backend.Create(spec);
+  if (!calibrator.ok()) {
+    return Annotate(calibrator.status(), absl::StrCat("quantizer '", spec.name, "'"));
   }
+  return std::unique_ptr<QuantizerState>(
+      new QuantizerState(std::move(spec), declared, *std::move(calibrator)));
 }
+
+QuantizerState::QuantizerState(QuantizerSpec spec, bool declared,
+                               std::unique_ptr<Calibrator> calibrator)
+    : spec_(std::move(spec)), declared_(declared), calibrator_(std::move(calibrator)) {}
 
 absl::Status QuantizerState::CheckShape(std::span<const int64_t> shape) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -49,11 +51,11 @@ absl::Status QuantizerState::CheckShapeLocked(std::span<const int64_t> shape) co
         "quantizer '", spec_.name, "': axis ", *spec_.axis, " is out of range for a batch of rank ",
         rank, " (shape [", absl::StrJoin(shape, ", "), "])"));
   }
-  if (max_.has_value() && !max_->empty() &&
-      static_cast<int64_t>(max_->amax().size()) != shape[axis]) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "quantizer '", spec_.name, "': the batch has ", shape[axis], " channels on axis ",
-        *spec_.axis, " but earlier batches had ", max_->amax().size()));
+  const int64_t channels = calibrator_->amax_size();
+  if (spec_.calibrator == CalibratorKind::kMax && channels != 0 && channels != shape[axis]) {
+    return absl::InvalidArgumentError(absl::StrCat("quantizer '", spec_.name, "': the batch has ",
+                                                   shape[axis], " channels on axis ", *spec_.axis,
+                                                   " but earlier batches had ", channels));
   }
   return absl::OkStatus();
 }
@@ -62,8 +64,7 @@ absl::StatusOr<BatchStats> QuantizerState::Apply(std::span<const float> values,
                                                  std::span<const int64_t> shape, int64_t bytes) {
   absl::MutexLock lock(&mu_);
   QCAL_RETURN_IF_ERROR(CheckShapeLocked(shape));
-  absl::StatusOr<kernels::CollectStats> collected =
-      max_.has_value() ? max_->Collect(values, shape) : histogram_->Collect(values);
+  absl::StatusOr<kernels::CollectStats> collected = calibrator_->Collect(values, shape);
   if (!collected.ok()) {
     return Annotate(collected.status(), absl::StrCat("quantizer '", spec_.name, "'"));
   }
@@ -86,12 +87,9 @@ absl::StatusOr<HistogramSnapshot> QuantizerState::Histogram() const {
         "quantizer '", spec_.name, "' has a max calibrator, which keeps no ", "histogram"));
   }
   absl::ReaderMutexLock lock(&mu_);
-  HistogramSnapshot out;
-  out.counts.assign(histogram_->Counts().begin(), histogram_->Counts().end());
-  out.edges.assign(histogram_->Edges().begin(), histogram_->Edges().end());
-  out.abs_max = histogram_->abs_max();
-  out.total = histogram_->total();
-  out.nonfinite = stats_.nonfinite;
+  absl::StatusOr<HistogramSnapshot> out = calibrator_->Histogram();
+  if (!out.ok()) return Annotate(out.status(), absl::StrCat("quantizer '", spec_.name, "'"));
+  out->nonfinite = stats_.nonfinite;
   return out;
 }
 
@@ -109,21 +107,15 @@ absl::StatusOr<QuantizerAmax> QuantizerState::ComputeAmax(const MethodParams& pa
                     .batches = stats_.batches,
                     .elements = stats_.elements,
                     .nonfinite = stats_.nonfinite};
-  if (max_.has_value()) {
-    out.amax = max_->amax();
-    return out;
-  }
-  QCAL_ASSIGN_OR_RETURN(float amax, HistogramAmax(*histogram_, params, spec_.num_bits,
-                                                  spec_.is_unsigned, spec_.name));
-  out.amax = {amax};
-  out.method = params.method;
+  QCAL_ASSIGN_OR_RETURN(out.amax,
+                        calibrator_->Amax(params, spec_.num_bits, spec_.is_unsigned, spec_.name));
+  if (spec_.calibrator == CalibratorKind::kHistogram) out.method = params.method;
   return out;
 }
 
 void QuantizerState::Reset() {
   absl::MutexLock lock(&mu_);
-  if (max_.has_value()) max_->Reset();
-  if (histogram_.has_value()) histogram_->Reset();
+  calibrator_->Reset();
   stats_ = BatchStats{};
 }
 

@@ -1,6 +1,6 @@
-// One quantizer's calibration state: its spec, its calibrator (kernels::MaxCalibrator or
-// kernels::Histogram) and what it has taken in. Thread-safe; each batch is applied atomically
-// under the quantizer's own mutex, so concurrent Record streams lose nothing.
+// One quantizer's calibration state: its spec, its calibrator (a max calibrator or a histogram, in
+// CPU or GPU memory: calibrator.h) and what it has taken in. Thread-safe; each batch is applied
+// atomically under the quantizer's own mutex, so concurrent Record streams lose nothing.
 //
 //   QCAL_ASSIGN_OR_RETURN(auto state, QuantizerState::Create(spec, /*declared=*/false));
 //   QCAL_RETURN_IF_ERROR(state->CheckShape(shape));          // before touching anything
@@ -17,9 +17,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "kernels/histogram.h"
-#include "kernels/max_calibrator.h"
 #include "server/amax_table.h"
+#include "server/calibrator.h"
 #include "server/compute_amax.h"
 #include "server/quantizer_spec.h"
 
@@ -38,21 +37,14 @@ struct BatchStats {
   friend bool operator==(const BatchStats&, const BatchStats&) = default;
 };
 
-// A copy of a histogram calibrator's state (GetHistogram).
-struct HistogramSnapshot {
-  std::vector<uint64_t> counts{};
-  // counts.size() + 1 float32 edges (empty while counts is).
-  std::vector<float> edges{};
-  float abs_max = 0.0f;
-  uint64_t total = 0;
-  int64_t nonfinite = 0;
-};
-
 class QuantizerState {
  public:
-  // INVALID_ARGUMENT when ValidateSpec refuses `spec`. `declared`: declared at CreateModel (kept
-  // by ResetModel) rather than created by a first Record.
+  // INVALID_ARGUMENT when ValidateSpec refuses `spec`; the backend's errors. `declared`: declared
+  // at CreateModel (kept by ResetModel) rather than created by a first Record. The calibrator
+  // comes from `backend` (the CPU's by default).
   static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared);
+  static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared,
+                                                                const CalibratorBackend& backend);
 
   QuantizerState(const QuantizerState&) = delete;
   QuantizerState& operator=(const QuantizerState&) = delete;
@@ -67,13 +59,14 @@ class QuantizerState {
   // Folds one decoded batch (float32, row-major, prod(shape) values; `bytes` is its size on the
   // wire) into the calibrator and the statistics, all or nothing.
   // Errors (state unchanged): those of CheckShape; RESOURCE_EXHAUSTED when a histogram would grow
-  // past kMaxHistogramBins.
+  // past kMaxHistogramBins (or device memory runs out); INTERNAL for a device failure.
   absl::StatusOr<BatchStats> Apply(std::span<const float> values, std::span<const int64_t> shape,
                                    int64_t bytes);
 
   BatchStats stats() const;
 
-  // FAILED_PRECONDITION for a max calibrator (it keeps no histogram).
+  // FAILED_PRECONDITION for a max calibrator (it keeps no histogram); INTERNAL for a device
+  // failure.
   absl::StatusOr<HistogramSnapshot> Histogram() const;
 
   // This quantizer's entry of an amax table, by `params` (already normalized) for a histogram
@@ -85,7 +78,7 @@ class QuantizerState {
   void Reset();
 
  private:
-  QuantizerState(QuantizerSpec spec, bool declared);
+  QuantizerState(QuantizerSpec spec, bool declared, std::unique_ptr<Calibrator> calibrator);
 
   absl::Status CheckShapeLocked(std::span<const int64_t> shape) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -95,9 +88,8 @@ class QuantizerState {
   const bool declared_;
 
   mutable absl::Mutex mu_;
-  // Exactly one of the two is set, by spec_.calibrator.
-  std::optional<kernels::MaxCalibrator> max_ ABSL_GUARDED_BY(mu_);
-  std::optional<kernels::Histogram> histogram_ ABSL_GUARDED_BY(mu_);
+  // A max calibrator or a histogram, by spec_.calibrator.
+  const std::unique_ptr<Calibrator> calibrator_ ABSL_PT_GUARDED_BY(mu_);
   BatchStats stats_ ABSL_GUARDED_BY(mu_);
 };
 
