@@ -1,5 +1,9 @@
 #include "server/metrics.h"
 
+#include <functional>
+#include <utility>
+#include <vector>
+
 namespace qcal::server {
 namespace {
 
@@ -17,10 +21,30 @@ prometheus::Histogram::BucketBoundaries RpcBuckets() {
   return buckets;
 }
 
+// A registry that runs a hook before each collection, for gauges read at scrape time.
+class SamplingRegistry : public prometheus::Registry {
+ public:
+  void SetHook(std::function<void()> hook) {
+    absl::MutexLock lock(&mu_);
+    hook_ = std::move(hook);
+  }
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (hook_) hook_();
+    }
+    return prometheus::Registry::Collect();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::function<void()> hook_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace
 
 Metrics::Metrics()
-    : registry_(std::make_shared<prometheus::Registry>()),
+    : registry_(std::make_shared<SamplingRegistry>()),
       bytes_(ModelCounter(*registry_, "qcal_record_bytes_total",
                           "Bytes of applied Record batches, in their wire dtype")),
       elements_(ModelCounter(*registry_, "qcal_record_elements_total",
@@ -37,7 +61,45 @@ Metrics::Metrics()
                            .Help("Record streams open now")
                            .Register(*registry_)
                            .Add({})),
-      rpc_buckets_(RpcBuckets()) {}
+      rpc_buckets_(RpcBuckets()),
+      device_info_(&prometheus::BuildGauge()
+                        .Name("qcal_device_info")
+                        .Help("1 for the device the calibrators run on (--device)")
+                        .Register(*registry_)),
+      device_memory_(&prometheus::BuildGauge()
+                          .Name("qcal_device_memory_bytes")
+                          .Help("GPU memory: allocated by qcal's calibrators and staging buffers, "
+                                "free, total (read at each scrape)")
+                          .Register(*registry_)) {
+  static_cast<SamplingRegistry&>(*registry_).SetHook([this] { SampleDevice(); });
+}
+
+Metrics::~Metrics() {
+  // The registry may outlive this object (an HTTP handler holds it).
+  static_cast<SamplingRegistry&>(*registry_).SetHook(nullptr);
+}
+
+void Metrics::SetDevice(std::shared_ptr<const CalibratorBackend> backend) {
+  const std::string device = backend->device();
+  device_info_->Add({{"device", device}, {"name", backend->device_name()}}).Set(1);
+  absl::MutexLock lock(&device_mu_);
+  if (backend->Memory().has_value()) {
+    memory_allocated_ = &device_memory_->Add({{"device", device}, {"kind", "allocated"}});
+    memory_free_ = &device_memory_->Add({{"device", device}, {"kind", "free"}});
+    memory_total_ = &device_memory_->Add({{"device", device}, {"kind", "total"}});
+  }
+  device_ = std::move(backend);
+}
+
+void Metrics::SampleDevice() {
+  absl::MutexLock lock(&device_mu_);
+  if (device_ == nullptr || memory_allocated_ == nullptr) return;
+  const std::optional<DeviceMemory> memory = device_->Memory();
+  if (!memory.has_value()) return;  // keeps the last reading
+  memory_allocated_->Set(static_cast<double>(memory->allocated));
+  memory_free_->Set(static_cast<double>(memory->free));
+  memory_total_->Set(static_cast<double>(memory->total));
+}
 
 Metrics::ModelCounters Metrics::CountersLocked(const std::string& model) {
   const prometheus::Labels labels{{"model", model}};

@@ -7,6 +7,10 @@
 //   qcal_record_nonfinite_total{model}   NaN and +-inf values (counted, left out of calibration)
 //   qcal_rpc_duration_seconds{method}    histogram of RPC durations (a stream: its whole life)
 //   qcal_record_streams_active           Record streams open now
+//   qcal_device_info{device,name}        1 for the device the calibrators run on ("cpu", "cuda")
+//   qcal_device_memory_bytes{device,kind} a GPU's memory, read at each scrape: kind "allocated"
+//                                        (held by qcal's calibrators and staging buffers), "free",
+//                                        "total" (absent on the CPU)
 //
 // Full histograms go over the API (GetHistogram), not as series: label cardinality.
 #ifndef QCAL_SERVER_METRICS_H_
@@ -24,6 +28,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "server/calibrator.h"
 #include "server/quantizer_state.h"
 
 namespace qcal::server {
@@ -31,6 +36,7 @@ namespace qcal::server {
 class Metrics {
  public:
   Metrics();
+  ~Metrics();
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
@@ -45,6 +51,10 @@ class Metrics {
   void RemoveModel(const std::string& model);
 
   void ObserveRpc(absl::string_view method, double seconds);
+
+  // The device the calibrators run on: sets qcal_device_info and, where `backend` has device
+  // memory, samples qcal_device_memory_bytes from it at each scrape. Call once.
+  void SetDevice(std::shared_ptr<const CalibratorBackend> backend);
   void StreamOpened() { active_streams_->Increment(); }
   void StreamClosed() { active_streams_->Decrement(); }
 
@@ -57,6 +67,8 @@ class Metrics {
   };
   // The model's counters, created if missing.
   ModelCounters CountersLocked(const std::string& model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads the device's memory into its gauges (before each scrape).
+  void SampleDevice();
 
   // Constant after construction.
   const std::shared_ptr<prometheus::Registry> registry_;
@@ -67,10 +79,19 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* const rpc_duration_;
   prometheus::Gauge* const active_streams_;
   const prometheus::Histogram::BucketBoundaries rpc_buckets_;
+  prometheus::Family<prometheus::Gauge>* const device_info_;
+  prometheus::Family<prometheus::Gauge>* const device_memory_;
 
   // Serializes creating, incrementing and removing per-model series, so no counter is
   // incremented after its removal.
   absl::Mutex mu_;
+
+  absl::Mutex device_mu_;
+  std::shared_ptr<const CalibratorBackend> device_ ABSL_GUARDED_BY(device_mu_);
+  // qcal_device_memory_bytes by kind; null until SetDevice with a device that has memory.
+  prometheus::Gauge* memory_allocated_ ABSL_GUARDED_BY(device_mu_) = nullptr;
+  prometheus::Gauge* memory_free_ ABSL_GUARDED_BY(device_mu_) = nullptr;
+  prometheus::Gauge* memory_total_ ABSL_GUARDED_BY(device_mu_) = nullptr;
 };
 
 // Observes the duration of one RPC when it goes out of scope.

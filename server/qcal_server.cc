@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/device.h"
 #include "server/status_util.h"
 #include "spdlog/spdlog.h"
 
@@ -40,9 +41,12 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   }
 
   std::unique_ptr<QcalServer> server(new QcalServer());
+  QCAL_ASSIGN_OR_RETURN(server->device_, SelectDevice(options.device));
   server->metrics_ = std::make_unique<Metrics>();
+  server->metrics_->SetDevice(server->device_);
   server->core_ = std::make_unique<CalibrationCore>(
-      CoreOptions{.max_batch_bytes = options.max_batch_bytes}, *server->metrics_);
+      CoreOptions{.max_batch_bytes = options.max_batch_bytes, .backend = server->device_},
+      *server->metrics_);
   server->service_ = std::make_unique<CalibrationService>(*server->core_);
 
   if (!options.http_listen.empty()) {
@@ -66,8 +70,9 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   }
   server->grpc_address_ = absl::StrCat(grpc_host_port.first, ":", port);
   spdlog::info(
-      "serving gRPC on {}{}", server->grpc_address_,
-      server->http_address_.empty() ? "" : absl::StrCat(", HTTP on ", server->http_address_));
+      "serving gRPC on {}{}; calibrators on {} ({})", server->grpc_address_,
+      server->http_address_.empty() ? "" : absl::StrCat(", HTTP on ", server->http_address_),
+      server->device_->device(), server->device_->device_name());
   return server;
 }
 

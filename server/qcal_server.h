@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "server/calibration_core.h"
 #include "server/calibration_service.h"
+#include "server/calibrator.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 
@@ -30,6 +31,9 @@ struct ServerOptions {
   int64_t max_batch_bytes = int64_t{1} << 30;
   // gRPC's limit on one received message.
   int max_message_bytes = 16 << 20;
+  // Where the calibrators run: "cpu", "cuda" (a GPU is required) or "auto" (the GPU when one can
+  // be used, else the CPU); see device.h.
+  std::string device = "cpu";
 };
 
 // Splits "HOST:PORT" (HOST may be a bracketed IPv6 address) at the last colon.
@@ -38,7 +42,9 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view addr
 
 class QcalServer {
  public:
-  // INVALID_ARGUMENT for a malformed address or limit; UNAVAILABLE when a port cannot be bound.
+  // INVALID_ARGUMENT for a malformed address, limit or device name; UNAVAILABLE when a port cannot
+  // be bound; SelectDevice's errors for --device cuda without a usable GPU (UNAVAILABLE "no CUDA
+  // device: ...").
   static absl::StatusOr<std::unique_ptr<QcalServer>> Start(const ServerOptions& options);
 
   // Shuts down (as Shutdown) if still running.
@@ -54,6 +60,8 @@ class QcalServer {
   std::string ReadyLine() const;
 
   CalibrationCore& core() { return *core_; }
+  // The device the calibrators run on.
+  const CalibratorBackend& device() const { return *device_; }
 
   // Stops taking calls, lets running ones finish (cancelling them after a grace period), then
   // stops HTTP. Idempotent.
@@ -65,6 +73,7 @@ class QcalServer {
   QcalServer() = default;
 
   // Declared in dependency order: destroyed from the bottom up.
+  std::shared_ptr<const CalibratorBackend> device_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<CalibrationCore> core_;
   std::unique_ptr<CalibrationService> service_;

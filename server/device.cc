@@ -1,0 +1,39 @@
+#include "server/device.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "server/cpu_calibrator.h"
+#include "spdlog/spdlog.h"
+#if QCAL_WITH_CUDA
+#include "server/cuda_calibrator.h"
+#endif
+
+namespace qcal::server {
+
+CudaBackendFactory BuiltInCudaBackend() {
+#if QCAL_WITH_CUDA
+  return [] { return CudaBackend(0); };
+#else
+  return []() -> absl::StatusOr<std::shared_ptr<const CalibratorBackend>> {
+    return absl::FailedPreconditionError(
+        "no CUDA device: qcal-server was built without CUDA support");
+  };
+#endif
+}
+
+absl::StatusOr<std::shared_ptr<const CalibratorBackend>> SelectDevice(
+    absl::string_view device, const CudaBackendFactory& cuda) {
+  if (device == "cpu") return CpuBackend();
+  if (device == "cuda") return cuda();
+  if (device == "auto") {
+    absl::StatusOr<std::shared_ptr<const CalibratorBackend>> gpu = cuda();
+    if (gpu.ok()) return gpu;
+    spdlog::info("--device auto: using the CPU ({})", std::string(gpu.status().message()));
+    return CpuBackend();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("--device '", device, "' is not one of auto, cpu, cuda"));
+}
+
+}  // namespace qcal::server
