@@ -1,0 +1,242 @@
+// RemoteCalibrator against a real qcal-server (the binary of this build, started on a free port):
+// calibrating through the server gives the same amax as the local calibrators.
+#include "quant/remote_calibrator.h"
+
+#include <ATen/TensorOperators.h>
+#include <ATen/ops/tensor.h>
+#include <c10/util/Exception.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <torch/csrc/autograd/generated/variable_factories.h>
+#include <torch/utils.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "quant/tensor_quantizer.h"
+
+extern char** environ;
+
+namespace qcal::quant {
+namespace {
+
+// qcal-server on 127.0.0.1:0, stopped with SIGTERM at the end.
+class ServerProcess {
+ public:
+  ServerProcess() {
+    const std::string binary = std::string(QCAL_BINARY_DIR) + "/qcal-server";
+    int out[2];
+    if (pipe(out) != 0) return;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    std::vector<std::string> args = {binary, "--listen", "127.0.0.1:0", "--log-level", "warn"};
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int spawned = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(out[1]);
+    if (spawned != 0) {
+      pid_ = -1;
+      close(out[0]);
+      return;
+    }
+    stdout_ = out[0];
+    ReadReadyLine();
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (stdout_ >= 0) close(stdout_);
+  }
+
+  // "127.0.0.1:PORT" from "qcal-server listening on 127.0.0.1:PORT http off"; empty on failure.
+  const std::string& address() const { return address_; }
+
+ private:
+  void ReadReadyLine() {
+    std::string line;
+    // A generous bound only so that a broken server fails the test instead of hanging it.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd fd{stdout_, POLLIN, 0};
+      if (poll(&fd, 1, 1000) <= 0) continue;
+      char buf[256];
+      const ssize_t n = read(stdout_, buf, sizeof(buf));
+      if (n <= 0) break;
+      line.append(buf, static_cast<size_t>(n));
+    }
+    const std::string prefix = "qcal-server listening on ";
+    const size_t at = line.find(prefix);
+    if (at == std::string::npos) return;
+    const size_t begin = at + prefix.size();
+    address_ = line.substr(begin, line.find(' ', begin) - begin);
+  }
+
+  pid_t pid_ = -1;
+  int stdout_ = -1;
+  std::string address_;
+};
+
+class RemoteCalibratorTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_FALSE(server_->address().empty()) << "qcal-server did not start";
+    auto client = Client::Create(server_->address());
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = std::move(*client);
+  }
+
+  std::shared_ptr<RemoteSession> NewSession(const std::string& model,
+                                            RemoteSession::Options options = {}) {
+    return RemoteSession::Create(client_, model, options);
+  }
+
+  static ServerProcess* server_;
+  std::shared_ptr<Client> client_;
+};
+
+ServerProcess* RemoteCalibratorTest::server_ = nullptr;
+
+const QuantDescriptor kInputDesc({.calib_method = "histogram"});
+const QuantDescriptor kWeightDesc = QUANT_DESC_8BIT_CONV2D_WEIGHT_PER_CHANNEL;
+
+void StartCalibration(TensorQuantizer& q) {
+  q->disable_quant();
+  q->enable_calib();
+}
+
+void ExpectSameTensor(const at::Tensor& remote, const at::Tensor& local) {
+  ASSERT_EQ(remote.sizes(), local.sizes());
+  const at::Tensor r = remote.contiguous(), l = local.contiguous();
+  for (int64_t i = 0; i < l.numel(); ++i) {
+    EXPECT_EQ(r.data_ptr<float>()[i], l.data_ptr<float>()[i]) << "element " << i;
+  }
+}
+
+TEST_F(RemoteCalibratorTest, SameAmaxAsTheLocalCalibrators) {
+  auto session = NewSession("same_amax");
+  TensorQuantizer local_input(kInputDesc), remote_input(kInputDesc);
+  TensorQuantizer local_weight(kWeightDesc), remote_weight(kWeightDesc);
+  UseRemoteCalibrator(*remote_input, session, "conv1._input_quantizer");
+  UseRemoteCalibrator(*remote_weight, session, "conv1._weight_quantizer");
+  EXPECT_EQ(remote_input->calibrator()->name(), "RemoteCalibrator");
+  for (TensorQuantizer* q : {&local_input, &remote_input, &local_weight, &remote_weight}) {
+    StartCalibration(*q);
+  }
+  torch::manual_seed(11);
+  const at::Tensor weight = torch::randn({8, 3, 3, 3});
+  for (int step = 0; step < 4; ++step) {
+    // Activations whose range grows, so the histogram extends; some exact zeros (ReLU).
+    const at::Tensor x = (torch::randn({16, 3, 12, 12}) * (1.0 + step)).relu();
+    EXPECT_TRUE(remote_input(x).is_same(x));
+    local_input(x);
+    local_weight(weight * (1.0 + 0.1 * step));
+    remote_weight(weight * (1.0 + 0.1 * step));
+  }
+  for (const CalibAmaxArgs& args :
+       {CalibAmaxArgs{.method = "entropy"}, CalibAmaxArgs{.method = "mse"},
+        CalibAmaxArgs{.method = "percentile", .percentile = 99.9},
+        CalibAmaxArgs{.method = "entropy", .start_bin = 64, .stride = 2},
+        CalibAmaxArgs{.method = "max"}}) {
+    SCOPED_TRACE(args.method);
+    local_input->load_calib_amax(args);
+    remote_input->load_calib_amax(args);
+    ExpectSameTensor(*remote_input->amax(), *local_input->amax());
+  }
+  local_weight->load_calib_amax();
+  remote_weight->load_calib_amax();
+  EXPECT_EQ(remote_weight->amax()->sizes(), c10::IntArrayRef({8, 1, 1, 1}));
+  ExpectSameTensor(*remote_weight->amax(), *local_weight->amax());
+  // A max quantizer reports its max whatever the method, locally and remotely.
+  remote_weight->load_calib_amax({.method = "entropy"});
+  ExpectSameTensor(*remote_weight->amax(), *local_weight->amax());
+  EXPECT_EQ(remote_input->calibrator()->str(),
+            "RemoteCalibrator(model=same_amax quantizer=conv1._input_quantizer "
+            "calibrator=histogram)");
+}
+
+TEST_F(RemoteCalibratorTest, NoDataYetAndNewDataAfterAnAmax) {
+  auto session = NewSession("no_data_yet");
+  TensorQuantizer q;
+  UseRemoteCalibrator(*q, session, "fc._input_quantizer");
+  EXPECT_THROW(q->load_calib_amax(), c10::Error);  // the reference's "Calibrator returned None"
+  EXPECT_FALSE(q->amax().has_value());
+  StartCalibration(q);
+  q(at::tensor({1.0f, -2.0f}));
+  q->load_calib_amax();
+  EXPECT_EQ(q->amax()->item<float>(), 2.0f);
+  q(at::tensor({-5.0f}));  // a record after an amax request: the next one sees it
+  q->load_calib_amax();
+  EXPECT_EQ(q->amax()->item<float>(), 5.0f);
+}
+
+TEST_F(RemoteCalibratorTest, Errors) {
+  auto session = NewSession("errors");
+  TensorQuantizer input(kInputDesc);
+  UseRemoteCalibrator(*input, session, "a._input_quantizer");
+  StartCalibration(input);
+  input(at::tensor({1.0f, 2.0f}));
+  // The model exists now: a quantizer declared later is refused.
+  TensorQuantizer late;
+  EXPECT_THROW(UseRemoteCalibrator(*late, session, "b._input_quantizer"), c10::Error);
+  EXPECT_THROW(input->load_calib_amax(), c10::ValueError);  // a histogram needs a method
+  EXPECT_THROW(input->calibrator()->reset(), c10::NotImplementedError);
+  EXPECT_THROW(input->load_calib_amax({.method = "mse", .start_bin = 0}), c10::ValueError);
+  EXPECT_THROW(input->load_calib_amax({.method = "percentile", .percentile = 101.0}),
+               c10::ValueError);
+  EXPECT_THROW(RemoteQuantizerSpec("w", QuantDescriptor({.axis = QuantAxis::Tuple({0, 1})})),
+               c10::ValueError);
+  EXPECT_THROW(RemoteQuantizerSpec("w", QuantDescriptor({.axis = 0, .calib_method = "histogram"})),
+               c10::NotImplementedError);
+  // The model name is taken: a second session fails unless it joins with the same quantizers.
+  auto again = NewSession("errors");
+  TensorQuantizer twin(kInputDesc);
+  UseRemoteCalibrator(*twin, again, "a._input_quantizer");
+  StartCalibration(twin);
+  EXPECT_THROW(twin(at::tensor({3.0f})), c10::Error);
+  auto joined = NewSession("errors", {.reuse_existing_model = true});
+  UseRemoteCalibrator(*twin, joined, "a._input_quantizer");
+  input->load_calib_amax({.method = "max"});
+  EXPECT_EQ(input->amax()->item<float>(), 2.0f);
+  twin(at::tensor({3.0f}));
+  joined->Flush();  // the other trainer's batch is applied
+  // The table computed above is stale now: the next amax sees both trainers' data.
+  input->load_calib_amax({.method = "max"});
+  EXPECT_EQ(input->amax()->item<float>(), 3.0f);
+  auto mismatched = NewSession("errors", {.reuse_existing_model = true});
+  TensorQuantizer other;  // a max calibrator where the model has a histogram
+  UseRemoteCalibrator(*other, mismatched, "a._input_quantizer");
+  StartCalibration(other);
+  EXPECT_THROW(other(at::tensor({1.0f})), c10::Error);
+}
+
+TEST_F(RemoteCalibratorTest, UnreachableServer) {
+  auto client = Client::Create("127.0.0.1:1");
+  ASSERT_TRUE(client.ok());
+  auto session = RemoteSession::Create(std::shared_ptr<Client>(std::move(*client)), "nowhere");
+  TensorQuantizer q;
+  UseRemoteCalibrator(*q, session, "x._input_quantizer");
+  StartCalibration(q);
+  EXPECT_THROW(q(at::tensor({1.0f})), c10::Error);
+}
+
+}  // namespace
+}  // namespace qcal::quant
