@@ -173,7 +173,7 @@ absl::StatusOr<std::vector<double>> KlDivergences(std::span<const uint64_t> coun
   // Each candidate is scored on its own, so the split cannot change a result.
   const int64_t work = candidates->count << shift;
   const int chunks =
-      static_cast<int>(std::min<int64_t>(ChunksFor(work, 1 << 16), candidates->count));
+      static_cast<int>(std::min<int64_t>(BalancedChunksFor(work, 1 << 16), candidates->count));
   ParallelFor(candidates->count, chunks, [&](int, int64_t begin, int64_t end) {
     std::vector<double> scratch(search.ScratchSize());
     for (int64_t k = begin; k < end; ++k) {

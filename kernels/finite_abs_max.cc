@@ -48,7 +48,7 @@ FiniteAbsMaxResult FiniteAbsMaxSerial(const float* x, int64_t count) {
 
 FiniteAbsMaxResult FiniteAbsMax(std::span<const float> x) {
   const int64_t n = static_cast<int64_t>(x.size());
-  const int chunks = ChunksFor(n);
+  const int chunks = BalancedChunksFor(n);
   std::vector<FiniteAbsMaxResult> partial(chunks);
   ParallelFor(n, chunks, [&](int chunk, int64_t begin, int64_t end) {
     partial[chunk] = FiniteAbsMaxSerial(x.data() + begin, end - begin);

@@ -39,7 +39,7 @@ BinnedBatch BinAbsValues(std::span<const float> x, float range_max, int64_t num_
   BinnedBatch result;
   result.counts.assign(static_cast<size_t>(num_bins), 0);
   const int64_t n = static_cast<int64_t>(x.size());
-  const int chunks = ChunksFor(n, kParallelGrain / 2);
+  const int chunks = BalancedChunksFor(n, kParallelGrain / 2);
   const int copies = num_bins <= kMaxBinsForCopies ? kCopies : 1;
   const size_t stride = static_cast<size_t>(num_bins) + kBinLanes;
   const BinIndexLayout layout =

@@ -162,10 +162,9 @@ absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
   const int64_t candidates = (bins - 1 - options.start_bin) / options.stride + 1;
   std::vector<double> errors(static_cast<size_t>(candidates));
   const int64_t work = candidates * static_cast<int64_t>(tables.occupied_centers.size());
-  // A candidate's cost grows with its index (the bins below it), so the candidates go out in
-  // several small chunks per thread, which the threads claim as they finish (ParallelFor).
-  const int threads = ChunksFor(work, 1 << 17);
-  const int chunks = static_cast<int>(std::min<int64_t>(threads > 1 ? 8 * threads : 1, candidates));
+  // A candidate's cost grows with its index (the bins below it): balanced chunks.
+  const int chunks = static_cast<int>(
+      std::min<int64_t>(BalancedChunksFor(work, 1 << 17, /*per_thread=*/8), candidates));
   ParallelFor(candidates, chunks, [&](int, int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       const int64_t i = options.start_bin + k * options.stride;

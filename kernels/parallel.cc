@@ -112,6 +112,12 @@ int ChunksFor(int64_t n, int64_t grain) {
   return static_cast<int>(std::max<int64_t>(1, chunks));
 }
 
+int BalancedChunksFor(int64_t n, int64_t grain, int per_thread) {
+  const int threads = ChunksFor(n, grain);
+  if (threads <= 1) return 1;
+  return static_cast<int>(std::min<int64_t>(n, int64_t{threads} * std::max(1, per_thread)));
+}
+
 void ParallelFor(int64_t n, int num_chunks,
                  absl::FunctionRef<void(int chunk, int64_t begin, int64_t end)> fn) {
   if (num_chunks <= 1 || MaxParallelism() == 1) {

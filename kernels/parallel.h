@@ -28,6 +28,12 @@ int MaxParallelism();
 // Chunks for n elements: one per `grain` elements, at least 1, at most MaxParallelism().
 int ChunksFor(int64_t n, int64_t grain = kParallelGrain);
 
+// Chunks for work that should also balance between threads that progress at different speeds
+// (a machine busy with other work, or a cost that varies along [0, n)): `per_thread` chunks
+// per thread that ChunksFor(n, grain) would use (1 when that is 1, never more than n), which
+// ParallelFor's threads claim as they finish.
+int BalancedChunksFor(int64_t n, int64_t grain = kParallelGrain, int per_thread = 4);
+
 // Runs fn(chunk, begin, end) for chunk = 0 .. num_chunks-1 over contiguous pieces of [0, n)
 // whose sizes differ by at most one, and returns when every chunk is done. num_chunks < 1 is
 // taken as 1; fn must not throw.

@@ -28,6 +28,16 @@ TEST(ParallelForTest, EveryElementOnceInContiguousEvenChunks) {
   }
 }
 
+TEST(ParallelForTest, BalancedChunksArePerThreadMultiplesOfChunksFor) {
+  EXPECT_EQ(BalancedChunksFor(10, 100), 1);  // too small to split
+  EXPECT_EQ(BalancedChunksFor(0, 1), 1);
+  const int threads = ChunksFor(int64_t{1} << 30, 1);
+  EXPECT_EQ(BalancedChunksFor(int64_t{1} << 30, 1, 4), threads > 1 ? 4 * threads : 1);
+  EXPECT_EQ(BalancedChunksFor(int64_t{1} << 30, 1, 0), threads > 1 ? threads : 1);
+  // Never more chunks than elements.
+  EXPECT_LE(BalancedChunksFor(3, 1, 100), 3);
+}
+
 TEST(ParallelForTest, NonPositiveChunkCountRunsOnce) {
   int calls = 0;
   ParallelFor(10, 0, [&](int chunk, int64_t begin, int64_t end) {
