@@ -1,6 +1,9 @@
 #include "server/batch_assembler.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <mutex>
 #include <utility>
@@ -43,6 +46,24 @@ class BufferPool {
   std::vector<std::string> buffers_;  // guarded by mu_
   size_t bytes_ = 0;                  // guarded by mu_: their capacities
 };
+
+// Buffers of this size and more are backed by 2 MiB pages where the kernel allows it
+// (transparent huge pages in "madvise" mode): a 64 MiB batch then takes 32 page faults and TLB
+// entries instead of 16K, which the copy into it and the kernels streaming over it feel.
+constexpr size_t kHugePageBytes = size_t{2} << 20;
+
+void AdviseHugePages(const char* data, size_t size) {
+#if defined(MADV_HUGEPAGE)
+  if (size < 2 * kHugePageBytes) return;
+  const uintptr_t begin =
+      (reinterpret_cast<uintptr_t>(data) + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(kHugePageBytes - 1);
+  // Advice only: where it is refused the pages stay 4 KiB, nothing else changes.
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data, (void)size;
+#endif
+}
 
 BufferPool& Pool() {
   static BufferPool* pool = new BufferPool();  // never destroyed: assemblers may outlive main
@@ -135,7 +156,10 @@ absl::Status BatchAssembler::Append(std::string chunk) {
       const size_t capacity = static_cast<size_t>(expected_bytes_);
       batch_.bytes = spare_.capacity() >= capacity ? std::move(spare_) : Pool().Take(capacity);
       batch_.bytes.clear();
-      batch_.bytes.reserve(capacity);
+      if (batch_.bytes.capacity() < capacity) {
+        batch_.bytes.reserve(capacity);  // a fresh allocation, not yet touched
+        AdviseHugePages(batch_.bytes.data(), batch_.bytes.capacity());
+      }
     }
     batch_.bytes.append(chunk);
   }
