@@ -12,12 +12,14 @@
 # gpu: the CUDA benchmark (qcal_cuda_bench, built with QCAL_WITH_CUDA), which prints its own
 #      lines (device "cuda"); bench/gpu_check.sh runs it with the GPU tests on a GPU machine.
 # Environment: BUILD_DIR (default build), REPS (repetitions, default 5; ingest uses
-# INGEST_REPS, default 3), PYTHON (default python3).
+# INGEST_REPS, default 3), PARTS (cpu parts to run, default "kernels ingest"), PYTHON (default
+# python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 REPS=${REPS:-5}
 INGEST_REPS=${INGEST_REPS:-3}
+PARTS=${PARTS:-kernels ingest}
 PYTHON=${PYTHON:-python3}
 mode=${1:-cpu}
 
@@ -72,9 +74,9 @@ for arg in sys.argv[1:]:
 }
 
 cpu() {
-  local kernels=$BUILD_DIR/bench/qcal_bench_kernels
-  local ingest=$BUILD_DIR/bench/qcal_bench_ingest
-  local server=$BUILD_DIR/qcal-server
+  kernels=$BUILD_DIR/bench/qcal_bench_kernels
+  ingest=$BUILD_DIR/bench/qcal_bench_ingest
+  server=$BUILD_DIR/qcal-server
   for binary in "$kernels" "$ingest" "$server"; do
     if [[ ! -x $binary ]]; then
       log "$binary is missing: build it first (cmake --build $BUILD_DIR)"
@@ -82,6 +84,12 @@ cpu() {
     fi
   done
   log "$(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  [[ " $PARTS " == *" kernels "* ]] && kernels_part
+  [[ " $PARTS " == *" ingest "* ]] && ingest_part
+  log "done; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+kernels_part() {
   log "kernels ($REPS repetitions)"
   # Headline figures on 2 MiB pages, as qcal-server's batch buffers; "_4k": 4 KiB pages.
   "$kernels" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
@@ -99,6 +107,9 @@ cpu() {
     BM_MseSearch/bins:2048=ms:mse_search_2048 BM_MseSearch/bins:8192=ms:mse_search_8192 \
     BM_PercentileSearch/bins:2048=ms:percentile_search_2048 \
     BM_PercentileSearch/bins:8192=ms:percentile_search_8192
+}
+
+ingest_part() {
   log "ingest over loopback ($INGEST_REPS repetitions)"
   ready=$(mktemp)
   "$server" --listen 127.0.0.1:0 --log-level warn >"$ready" &
