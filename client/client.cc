@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "client/connection.h"
 #include "client/record_sender.h"
+#include "client/status_macros.h"
+#include "qcal/names.h"
 
 namespace qcal {
 
@@ -54,10 +56,18 @@ absl::StatusOr<v1::ModelInfo> Client::CreateModel(std::string_view model) {
 }
 
 absl::StatusOr<v1::ModelInfo> Client::CreateModel(const v1::CreateModelRequest& request) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", request.model()));
+  for (const v1::QuantizerSpec& spec : request.quantizers()) {
+    QCAL_CLIENT_RETURN_IF_ERROR(CheckName("quantizer name", spec.name()));
+  }
+  // Ignored by the server, but protobuf refuses to serialize a string that is not UTF-8.
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckUtf8("default_input name", request.default_input().name()));
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckUtf8("default_weight name", request.default_weight().name()));
   return connection_->Call(&v1::Calibration::StubInterface::CreateModel, request);
 }
 
 absl::StatusOr<v1::ModelInfo> Client::GetModel(std::string_view model) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
   v1::GetModelRequest request;
   request.set_model(std::string(model));
   return connection_->Call(&v1::Calibration::StubInterface::GetModel, request);
@@ -71,12 +81,14 @@ absl::StatusOr<std::vector<v1::ModelInfo>> Client::ListModels() {
 }
 
 absl::Status Client::DeleteModel(std::string_view model) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
   v1::DeleteModelRequest request;
   request.set_model(std::string(model));
   return connection_->Call(&v1::Calibration::StubInterface::DeleteModel, request).status();
 }
 
 absl::StatusOr<v1::ModelInfo> Client::ResetModel(std::string_view model) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
   v1::ResetModelRequest request;
   request.set_model(std::string(model));
   return connection_->Call(&v1::Calibration::StubInterface::ResetModel, request);

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -7,25 +8,50 @@
 #include "client/record_sender.h"
 #include "client/status_macros.h"
 #include "qcal/client.h"
+#include "qcal/names.h"
 
 namespace qcal {
 namespace {
 
-// Fills the method fields of a ComputeAmaxRequest or MethodOverride. On the wire 0 means "the
-// default", so an explicit 0 cannot be sent: it is refused here with the server's wording.
+// The shortest text that reads back as `value` (100.0001 stays 100.0001, not "100").
+std::string Number(double value) {
+  char text[32];
+  const std::to_chars_result result = std::to_chars(text, text + sizeof(text), value);
+  return std::string(text, result.ptr);
+}
+
+// Fills the method fields of a ComputeAmaxRequest or MethodOverride. A parameter that does not
+// apply to the method is refused (the server would ignore it); on the wire 0 means "the
+// default", so an explicit 0 cannot be sent either. Ranges are the server's, checked here too so
+// that nothing is sent when they fail.
 template <typename Message>
 absl::Status FillMethod(const std::string& what, const std::string& method,
                         const std::optional<double>& percentile,
                         const std::optional<int32_t>& start_bin,
                         const std::optional<int32_t>& stride, Message* message) {
-  if (percentile.has_value() && *percentile == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(what, "percentile 0 is outside (0, 100]"));
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckUtf8(absl::StrCat(what, "method"), method));
+  const bool searches = method == "entropy" || method == "mse";
+  if (percentile.has_value()) {
+    if (method != "percentile") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, "percentile applies only to method percentile, not '", method, "'"));
+    }
+    // Written so that NaN fails too.
+    if (!(*percentile > 0 && *percentile <= 100)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, "percentile ", Number(*percentile), " is outside (0, 100]"));
+    }
   }
-  if (start_bin.has_value() && *start_bin == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(what, "start_bin must be >= 1, got 0"));
-  }
-  if (stride.has_value() && *stride == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(what, "stride must be >= 1, got 0"));
+  for (const auto& [name, value] :
+       {std::pair{"start_bin", start_bin}, std::pair{"stride", stride}}) {
+    if (!value.has_value()) continue;
+    if (!searches) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, name, " applies only to methods entropy and mse, not '", method, "'"));
+    }
+    if (*value < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(what, name, " must be >= 1, got ", *value));
+    }
   }
   message->set_method(method);
   message->set_percentile(percentile.value_or(0));
@@ -36,18 +62,31 @@ absl::Status FillMethod(const std::string& what, const std::string& method,
 
 absl::StatusOr<v1::ComputeAmaxRequest> ToRequest(const std::string& model,
                                                  const ComputeAmaxOptions& options) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
   const std::string what = absl::StrCat("model '", model, "': ");
   v1::ComputeAmaxRequest request;
   request.set_model(model);
   QCAL_CLIENT_RETURN_IF_ERROR(FillMethod(what, options.method, options.percentile,
                                          options.start_bin, options.stride, &request));
   for (const auto& [quantizer, method] : options.overrides) {
+    QCAL_CLIENT_RETURN_IF_ERROR(
+        CheckName(absl::StrCat(what, "quantizer name of an override"), quantizer));
     v1::MethodOverride& entry = (*request.mutable_overrides())[quantizer];
     QCAL_CLIENT_RETURN_IF_ERROR(
         FillMethod(absl::StrCat(what, "override of quantizer '", quantizer, "': "), method.method,
                    method.percentile, method.start_bin, method.stride, &entry));
   }
   return request;
+}
+
+// The names a session call sends: its model's, and a quantizer's when given.
+absl::Status CheckNames(const std::string& model, std::optional<std::string_view> quantizer = {}) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
+  if (quantizer.has_value()) {
+    QCAL_CLIENT_RETURN_IF_ERROR(
+        CheckName(absl::StrCat("model '", model, "': quantizer name"), *quantizer));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -63,6 +102,7 @@ ModelSession::~ModelSession() = default;
 const std::string& ModelSession::model() const { return model_; }
 
 absl::Status ModelSession::Record(std::string_view quantizer, const TensorView& tensor) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_, quantizer));
   return sender_->Record(quantizer, tensor);
 }
 
@@ -71,6 +111,7 @@ absl::Status ModelSession::Flush() { return sender_->Flush(); }
 SessionStats ModelSession::Stats() const { return sender_->Stats(); }
 
 absl::StatusOr<v1::ModelInfo> ModelSession::Info() {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   v1::GetModelRequest request;
   request.set_model(model_);
@@ -78,6 +119,7 @@ absl::StatusOr<v1::ModelInfo> ModelSession::Info() {
 }
 
 absl::StatusOr<v1::ModelInfo> ModelSession::Reset() {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   v1::ResetModelRequest request;
   request.set_model(model_);
@@ -91,6 +133,7 @@ absl::StatusOr<v1::AmaxTable> ModelSession::ComputeAmax(const ComputeAmaxOptions
 }
 
 absl::StatusOr<v1::GetAmaxTableResponse> ModelSession::AmaxTable() {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   v1::GetAmaxTableRequest request;
   request.set_model(model_);
@@ -98,6 +141,7 @@ absl::StatusOr<v1::GetAmaxTableResponse> ModelSession::AmaxTable() {
 }
 
 absl::StatusOr<v1::Histogram> ModelSession::Histogram(std::string_view quantizer) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_, quantizer));
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   v1::GetHistogramRequest request;
   request.set_model(model_);
@@ -107,6 +151,12 @@ absl::StatusOr<v1::Histogram> ModelSession::Histogram(std::string_view quantizer
 
 absl::StatusOr<v1::UploadOnnxResponse> ModelSession::UploadOnnx(
     std::string_view onnx, const std::map<std::string, std::string>& tensor_map) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
+  for (const auto& [quantizer, tensor] : tensor_map) {
+    QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_, quantizer));
+    QCAL_CLIENT_RETURN_IF_ERROR(CheckName(
+        absl::StrCat("model '", model_, "': ONNX tensor name of '", quantizer, "'"), tensor));
+  }
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   grpc::ClientContext context;
   connection_->ApplyTimeout(&context);
@@ -132,6 +182,9 @@ absl::StatusOr<v1::UploadOnnxResponse> ModelSession::UploadOnnx(
 
 absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_view> onnx,
                                                       const ExportOptions& options) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
+  QCAL_CLIENT_RETURN_IF_ERROR(
+      CheckUtf8(absl::StrCat("model '", model_, "': target"), options.target));
   v1::ExportOnnxRequest request;
   request.set_model(model_);
   request.set_target(options.target);

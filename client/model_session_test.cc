@@ -4,14 +4,17 @@
 
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/time/clock.h"
 #include "client/fake_calibration_service.h"
 #include "qcal/client.h"
+#include "qcal/names.h"
 
 namespace qcal {
 namespace {
@@ -265,6 +268,104 @@ TEST(ModelSessionTest, ExplicitZeroParametersAreRefusedBecauseTheWireReadsZeroAs
   options.overrides["q"] = mse;
   EXPECT_EQ(session->ComputeAmax(options).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(server.service().compute_requests().empty());
+}
+
+TEST(ModelSessionTest, MethodParametersAreCheckedBeforeSending) {
+  FakeServer server;
+  auto session = Connect(server)->Model("m");
+  const auto refused = [&](const ComputeAmaxOptions& options) {
+    return session->ComputeAmax(options).status();
+  };
+  ComputeAmaxOptions options;
+  options.method = "percentile";
+  options.percentile = 100.0001;  // printed in full, not rounded to "100"
+  EXPECT_EQ(refused(options),
+            absl::InvalidArgumentError("model 'm': percentile 100.0001 is outside (0, 100]"));
+  options.percentile = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_EQ(refused(options),
+            absl::InvalidArgumentError("model 'm': percentile nan is outside (0, 100]"));
+  options.percentile = 99.0;
+  options.method = "entropy";
+  EXPECT_EQ(refused(options),
+            absl::InvalidArgumentError(
+                "model 'm': percentile applies only to method percentile, not 'entropy'"));
+  options = ComputeAmaxOptions();
+  options.method = "max";
+  options.start_bin = 64;
+  EXPECT_EQ(refused(options),
+            absl::InvalidArgumentError(
+                "model 'm': start_bin applies only to methods entropy and mse, not 'max'"));
+  options.method = "mse";
+  options.start_bin = -5;
+  EXPECT_EQ(refused(options),
+            absl::InvalidArgumentError("model 'm': start_bin must be >= 1, got -5"));
+  options.start_bin.reset();
+  AmaxMethod percentile;
+  percentile.method = "percentile";
+  percentile.stride = 2;
+  options.overrides["fc._input_quantizer"] = percentile;
+  EXPECT_EQ(refused(options),
+            absl::InvalidArgumentError("model 'm': override of quantizer 'fc._input_quantizer': "
+                                       "stride applies only to methods entropy and mse, not "
+                                       "'percentile'"));
+  options.overrides.clear();
+  options.method = "\xff";
+  EXPECT_EQ(refused(options).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(server.service().compute_requests().empty());
+}
+
+// Each name goes through qcal/names.h before anything is sent: protobuf would refuse to
+// serialize non-UTF-8 (a bare INTERNAL error), and a newline would forge TensorRT cache lines.
+TEST(ModelSessionTest, BadNamesAreRefusedBeforeAnythingIsSent) {
+  FakeServer server;
+  std::unique_ptr<Client> client = Connect(server);
+  const std::vector<float> values = Ramp(4, 1.0f);
+  const std::vector<int64_t> shape = {4};
+  const auto expect_refused = [](const absl::Status& status, const std::string& what) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_NE(std::string(status.message()).find(what), std::string::npos) << status;
+  };
+  for (const std::string& bad : {std::string("\xff\xfe"), std::string(), std::string("a\nb"),
+                                 std::string("tab\t"), std::string(kMaxNameBytes + 1, 'm')}) {
+    SCOPED_TRACE(absl::CHexEscape(bad.substr(0, 8)));
+    // The fake answers these with UNIMPLEMENTED (or NOT_FOUND): INVALID_ARGUMENT is the client's.
+    expect_refused(client->CreateModel(bad).status(), "model name");
+    expect_refused(client->GetModel(bad).status(), "model name");
+    expect_refused(client->DeleteModel(bad), "model name");
+    expect_refused(client->ResetModel(bad).status(), "model name");
+    v1::CreateModelRequest request;
+    request.set_model("m");
+    request.add_quantizers()->set_name(bad);
+    expect_refused(client->CreateModel(request).status(), "quantizer name");
+
+    auto bad_model = client->Model(bad);
+    expect_refused(bad_model->Record("x._input_quantizer", View(values, shape)), "model name");
+    expect_refused(bad_model->Info().status(), "model name");
+    expect_refused(bad_model->Reset().status(), "model name");
+    expect_refused(bad_model->ComputeAmax({}).status(), "model name");
+    expect_refused(bad_model->AmaxTable().status(), "model name");
+    expect_refused(bad_model->Histogram("x._input_quantizer").status(), "model name");
+    expect_refused(bad_model->UploadOnnx("onnx").status(), "model name");
+    expect_refused(bad_model->ExportOnnx().status(), "model name");
+    EXPECT_TRUE(bad_model->Flush().ok());  // nothing was queued
+
+    auto session = client->Model("m");
+    expect_refused(session->Record(bad, View(values, shape)), "model 'm': quantizer name");
+    expect_refused(session->Histogram(bad).status(), "model 'm': quantizer name");
+    ComputeAmaxOptions options;
+    options.overrides[bad] = AmaxMethod();
+    expect_refused(session->ComputeAmax(options).status(), "quantizer name of an override");
+    expect_refused(session->UploadOnnx("onnx", {{bad, "input"}}).status(), "quantizer name");
+    expect_refused(session->UploadOnnx("onnx", {{"x._input_quantizer", bad}}).status(),
+                   "ONNX tensor name");
+    ExportOptions export_options;
+    export_options.tensor_map[bad] = "input";
+    expect_refused(session->ExportOnnx("onnx", export_options).status(), "quantizer name");
+    EXPECT_TRUE(session->Flush().ok());
+  }
+  EXPECT_EQ(server.service().record_streams_started(), 0);
+  EXPECT_TRUE(server.service().compute_requests().empty());
+  EXPECT_TRUE(server.service().upload_messages().empty());
 }
 
 TEST(ModelSessionTest, UploadOnnxSendsChunksAndTheTensorMapOnce) {

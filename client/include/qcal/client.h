@@ -20,9 +20,13 @@
 // byte count, axis, method, percentile, start_bin, malformed or opset < 13 ONNX),
 // FAILED_PRECONDITION (no data yet, no ONNX or amax table yet), RESOURCE_EXHAUSTED (a batch above
 // the server's --max-batch-bytes), UNAVAILABLE (no server at the address), DEADLINE_EXCEEDED
-// (ClientOptions::timeout ran out). The client itself returns INVALID_ARGUMENT for arguments it
-// cannot put on the wire (a byte count that does not match shape x dtype, an explicit percentile,
-// start_bin or stride of 0, which the wire reads as "default").
+// (ClientOptions::timeout ran out). The client itself returns INVALID_ARGUMENT, sending nothing,
+// for: a model, quantizer or ONNX tensor name that is not a name by qcal/names.h (empty, over
+// 1024 bytes, not UTF-8, or holding a control character), a method or target that is not UTF-8,
+// a byte count that does not match shape x dtype, a percentile outside (0, 100], a start_bin or
+// stride below 1 (0 cannot be sent: the wire reads it as "default"), and a parameter that does
+// not apply to the method (percentile without "percentile", start_bin / stride without "entropy"
+// or "mse").
 //
 // Threading. Client and ModelSession are thread-safe. Each ModelSession owns one background sender
 // thread and at most one open Record stream; several sessions (in one or many processes) may feed
@@ -84,13 +88,15 @@ inline constexpr size_t kMaxChunkBytes = size_t{4} << 20;
 struct AmaxMethod {
   // "max", "entropy", "mse" or "percentile" (the server checks it).
   std::string method = "max";
-  // percentile: in (0, 100]; unset means 99.99.
+  // percentile method only: in (0, 100]; unset means 99.99.
   std::optional<double> percentile;
-  // entropy and mse: first candidate bin (unset means 128) and step (unset means 1).
+  // entropy and mse only: first candidate bin (>= 1; unset means 128) and step (>= 1; unset
+  // means 1).
   std::optional<int32_t> start_bin;
   std::optional<int32_t> stride;
 };
 
+// The fields mean what AmaxMethod's do.
 struct ComputeAmaxOptions {
   std::string method = "max";
   std::optional<double> percentile;
@@ -191,9 +197,10 @@ class ModelSession {
   // chunks of at most SessionOptions::chunk_bytes.
   //
   // Blocks while the queue holds max_queue_bytes (never drops data to make room).
-  // Returns INVALID_ARGUMENT at once, queuing nothing, when `quantizer` is empty or the byte
-  // count is not prod(shape) * DTypeSize(dtype) (a negative dimension included); other checks
-  // (empty tensor, axis against the rank, size limit, unknown model) are the server's.
+  // Returns INVALID_ARGUMENT at once, queuing nothing, when the model or quantizer name is not a
+  // name (qcal/names.h) or the byte count is not prod(shape) * DTypeSize(dtype) (a negative
+  // dimension included); other checks (empty tensor, axis against the rank, size limit, unknown
+  // model) are the server's.
   //
   // An error of a background send is returned by the next Record() or Flush() (exactly once; the
   // tensor of that Record() call is then not queued). The server ends a Record stream at its
@@ -215,7 +222,7 @@ class ModelSession {
 
   // Computes amax for every quantizer with data and stores the table in the model.
   // FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown method, a percentile
-  // outside (0, 100], or start_bin beyond a histogram's bins.
+  // outside (0, 100], start_bin beyond a histogram's bins, or a client-side refusal (above).
   absl::StatusOr<v1::AmaxTable> ComputeAmax(const ComputeAmaxOptions& options);
 
   // The stored table as a message, as JSON and as a TensorRT calibration cache.
