@@ -1,5 +1,6 @@
 #include "qcal/npy.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -8,6 +9,8 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "client/absl_string_view.h"
 #include "client/status_macros.h"
@@ -58,10 +61,16 @@ class HeaderParser {
   }
 
  private:
+  // Shows the header without the padding (spaces and the final newline) that np.save adds, and
+  // with any unprintable byte escaped.
   absl::Status Error(std::string_view what) const {
-    return absl::InvalidArgumentError(absl::StrCat("malformed .npy header (",
-                                                   internal::ToAbsl(what), ") at offset ", pos_,
-                                                   ": ", internal::ToAbsl(text_)));
+    const absl::string_view header = absl::StripTrailingAsciiWhitespace(internal::ToAbsl(text_));
+    const bool printable = std::all_of(header.begin(), header.end(), [](char c) {
+      return std::isprint(static_cast<unsigned char>(c)) != 0;
+    });
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed .npy header (", internal::ToAbsl(what), ") at offset ", pos_, ": ",
+                     printable ? std::string(header) : absl::CHexEscape(header)));
   }
   void SkipSpace() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
@@ -122,10 +131,12 @@ absl::StatusOr<DType> DTypeOfDescr(std::string_view descr) {
   if (descr == "<f4") return DType::kFloat32;
   if (descr == "<f2") return DType::kFloat16;
   if (descr == "<f8") return DType::kFloat64;
-  if (descr.size() > 1 && descr[0] == '>' && descr[1] == 'f') {
+  if (descr == ">f4" || descr == ">f2" || descr == ">f8") {
+    // The same width little-endian: the conversion loses nothing.
     return absl::InvalidArgumentError(
         absl::StrCat(".npy dtype '", internal::ToAbsl(descr),
-                     "' is big-endian: save it little-endian (arr.astype('<f4'))"));
+                     "' is big-endian: save it little-endian (arr.astype('<",
+                     internal::ToAbsl(descr.substr(1)), "'))"));
   }
   return absl::InvalidArgumentError(
       absl::StrCat(".npy dtype '", internal::ToAbsl(descr),
@@ -147,9 +158,10 @@ TensorView NpyArray::view() const {
 
 namespace {
 
-// Parses everything but the data: the array's dtype and shape (data left empty), and where the
-// data starts in `file`, which must hold exactly the bytes they need.
-absl::StatusOr<NpyArray> ParseHeader(std::string_view file, size_t* data_offset) {
+// Parses everything but the data: the array's dtype and shape (data left empty), where the data
+// starts in `file` and its size, which `file` must hold (it may hold more).
+absl::StatusOr<NpyArray> ParseHeader(std::string_view file, size_t* data_offset,
+                                     size_t* data_bytes) {
   if (!file.starts_with(kMagic) || file.size() < kMagic.size() + 2) {
     return absl::InvalidArgumentError("not a .npy file (no \\x93NUMPY magic string)");
   }
@@ -181,19 +193,21 @@ absl::StatusOr<NpyArray> ParseHeader(std::string_view file, size_t* data_offset)
   QCAL_CLIENT_ASSIGN_OR_RETURN(const uint64_t expected, TensorBytes(array.dtype, array.shape));
   *data_offset = prefix + header_length;
   const size_t data_size = file.size() - *data_offset;
-  if (data_size != expected) {
+  // Bytes after the data are ignored, as np.load ignores them.
+  if (data_size < expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         ".npy data is ", data_size, " bytes, but its shape and dtype need ", expected));
   }
+  *data_bytes = expected;
   return array;
 }
 
 }  // namespace
 
 absl::StatusOr<NpyArray> ParseNpy(std::string_view file) {
-  size_t data_offset = 0;
-  QCAL_CLIENT_ASSIGN_OR_RETURN(NpyArray array, ParseHeader(file, &data_offset));
-  array.data = std::string(file.substr(data_offset));
+  size_t data_offset = 0, data_bytes = 0;
+  QCAL_CLIENT_ASSIGN_OR_RETURN(NpyArray array, ParseHeader(file, &data_offset, &data_bytes));
+  array.data = std::string(file.substr(data_offset, data_bytes));
   return array;
 }
 
@@ -207,12 +221,13 @@ absl::StatusOr<NpyArray> ReadNpy(const std::string& path) {
   if (!in.read(file.data(), static_cast<std::streamsize>(file.size()))) {
     return absl::DataLossError(absl::StrCat("cannot read ", path));
   }
-  size_t data_offset = 0;
-  absl::StatusOr<NpyArray> array = ParseHeader(file, &data_offset);
+  size_t data_offset = 0, data_bytes = 0;
+  absl::StatusOr<NpyArray> array = ParseHeader(file, &data_offset, &data_bytes);
   if (!array.ok()) {
     return absl::Status(array.status().code(), absl::StrCat(path, ": ", array.status().message()));
   }
   file.erase(0, data_offset);  // the data moves instead of being copied
+  file.resize(data_bytes);
   array->data = std::move(file);
   return array;
 }

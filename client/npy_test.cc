@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -95,11 +97,53 @@ TEST(NpyTest, MissingFileIsNotFound) {
   EXPECT_EQ(ReadNpy(TestFile("no_such.npy")).status().code(), absl::StatusCode::kNotFound);
 }
 
-TEST(NpyTest, RefusesADataSizeOtherThanTheShapeSays) {
+TEST(NpyTest, RefusesFewerDataBytesThanTheShapeNeeds) {
   const std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }\n";
-  ExpectRefused(ParseNpy(NpyBytes(header, std::string(12, '\0'))), "12 bytes");
-  ExpectRefused(ParseNpy(NpyBytes(header, std::string(20, '\0'))), "20 bytes");
+  EXPECT_EQ(ParseNpy(NpyBytes(header, std::string(12, '\0'))).status(),
+            absl::InvalidArgumentError(".npy data is 12 bytes, but its shape and dtype need 16"));
   EXPECT_TRUE(ParseNpy(NpyBytes(header, std::string(16, '\0'))).ok());
+}
+
+// np.load reads prod(shape) items and ignores what follows (checked with numpy 1.24).
+TEST(NpyTest, IgnoresBytesAfterTheDataAsNumpyDoes) {
+  const std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n";
+  const std::vector<float> values = {1.5f, -2.0f};
+  const std::string data(reinterpret_cast<const char*>(values.data()), 8);
+  const std::string file = NpyBytes(header, data + "trailing");
+  absl::StatusOr<NpyArray> parsed = ParseNpy(file);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(Values<float>(*parsed), values);
+
+  const std::string path = ::testing::TempDir() + "/qcal_npy_trailing.npy";
+  std::ofstream(path, std::ios::binary) << file;
+  absl::StatusOr<NpyArray> read = ReadNpy(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->data, data);
+  std::remove(path.c_str());
+}
+
+TEST(NpyTest, BigEndianHintKeepsTheWidth) {
+  EXPECT_EQ(ReadNpy(TestFile("bigendian_3.npy")).status().message(),
+            TestFile("bigendian_3.npy") +
+                ": .npy dtype '>f4' is big-endian: save it little-endian (arr.astype('<f4'))");
+  const std::string header = "{'descr': '>f2', 'fortran_order': False, 'shape': (1,), }\n";
+  EXPECT_EQ(ParseNpy(NpyBytes(header, "\0\0")).status(),
+            absl::InvalidArgumentError(
+                ".npy dtype '>f2' is big-endian: save it little-endian (arr.astype('<f2'))"));
+}
+
+TEST(NpyTest, MalformedHeaderMessageShowsTheHeaderWithoutPadding) {
+  // np.save pads the header with spaces and ends it with a newline.
+  const std::string header =
+      "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,), }" + std::string(40, ' ') + "\n";
+  EXPECT_EQ(
+      ParseNpy(NpyBytes(header, std::string(4, '\0'))).status(),
+      absl::InvalidArgumentError("malformed .npy header (expected True or False) at offset 34: "
+                                 "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,), }"));
+  // Unprintable bytes are escaped.
+  EXPECT_EQ(
+      ParseNpy(NpyBytes("{\x01}", "")).status(),
+      absl::InvalidArgumentError("malformed .npy header (expected a string) at offset 1: {\\x01}"));
 }
 
 TEST(NpyTest, AcceptsAnyKeyOrderAndDoubleQuotes) {

@@ -31,8 +31,9 @@ struct NpyArray {
 
 // Parses the bytes of a whole .npy file. INVALID_ARGUMENT, with the reason, for: a bad magic
 // string or version, a malformed header, a dtype other than '<f4', '<f2', '<f8' (big-endian,
-// integer, complex, bfloat16-as-void, object arrays...), fortran_order True, or a data size
-// different from prod(shape) * itemsize.
+// integer, complex, bfloat16-as-void, object arrays...), fortran_order True, or fewer data bytes
+// than prod(shape) * itemsize. Bytes after the data are ignored, as np.load ignores them
+// (numpy 1.24 reads a file's data with np.fromfile, which stops after the array's size).
 absl::StatusOr<NpyArray> ParseNpy(std::string_view file);
 
 // Reads and parses `path`. NOT_FOUND when it cannot be opened; parse errors are ParseNpy's,
