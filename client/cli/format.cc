@@ -126,6 +126,11 @@ std::string FormatHistogram(const v1::Histogram& histogram, int rows) {
       histogram.abs_max(), histogram.total(), histogram.nonfinite());
   if (bins == 0 || histogram.edges_size() != bins + 1 || rows <= 0) return out;
   const int group = (bins + rows - 1) / rows;
+  const int shown_rows = (bins + group - 1) / group;
+  const int last = bins - (shown_rows - 1) * group;
+  absl::StrAppendFormat(&out, "%d %s of %d %s each%s, counts summed per row\n", shown_rows,
+                        shown_rows == 1 ? "row" : "rows", group, group == 1 ? "bin" : "bins",
+                        last == group ? "" : absl::StrCat(" (the last row ", last, ")"));
   std::vector<uint64_t> sums;
   for (int start = 0; start < bins; start += group) {
     uint64_t sum = 0;
@@ -134,12 +139,17 @@ std::string FormatHistogram(const v1::Histogram& histogram, int rows) {
   }
   const uint64_t peak = std::max<uint64_t>(1, *std::max_element(sums.begin(), sums.end()));
   constexpr int kWidth = 50;
+  absl::StrAppendFormat(&out, "%-13s %-25s %12s\n", "BINS", "EDGES OF |x|", "COUNT");
   for (size_t r = 0; r < sums.size(); ++r) {
     const int lo = static_cast<int>(r) * group;
     const int hi = std::min(bins, lo + group);
     const int bar = static_cast<int>(sums[r] * kWidth / peak);
-    absl::StrAppendFormat(&out, "[%10.4g, %10.4g) %12d %s\n", histogram.edges(lo),
-                          histogram.edges(hi), sums[r], std::string(bar, '#'));
+    // The last bin holds its upper edge (values equal to the range's end), as numpy's does.
+    const char close = hi == bins ? ']' : ')';
+    absl::StrAppendFormat(
+        &out, "%-13s %-25s %12d %s\n", absl::StrFormat("[%d, %d)", lo, hi),
+        absl::StrFormat("[%.6g, %.6g%c", histogram.edges(lo), histogram.edges(hi), close), sums[r],
+        std::string(bar, '#'));
   }
   return out;
 }

@@ -25,7 +25,9 @@ nlohmann::json ModelInfoJson(const v1::ModelInfo& info);
 // batches, elements, non-finite values.
 std::string FormatAmaxTable(const v1::AmaxTable& table);
 
-// Summary line, then `rows` coarse bars (bins summed in groups) over [0, last edge].
+// Summary lines, then at most `rows` coarse bars over [0, last edge]: the bins summed in groups of
+// ceil(bins / rows), each row labelled with its bin range [first, end) and edge range, under a
+// line saying how many bins a row sums ("16 rows of 128 bins each").
 std::string FormatHistogram(const v1::Histogram& histogram, int rows = 16);
 // {"model", "quantizer", "counts": [...], "edges": [...], "abs_max", "total", "nonfinite"}
 nlohmann::json HistogramJson(const v1::Histogram& histogram);

@@ -25,14 +25,49 @@ TEST(FormatTest, HistogramJsonKeepsCountsEdgesAndTotals) {
   EXPECT_EQ(json["quantizer"], "conv1._input_quantizer");
 }
 
-TEST(FormatTest, HistogramTextSumsBinsIntoRows) {
+TEST(FormatTest, HistogramTextSumsBinsIntoLabelledRows) {
   const std::string text = FormatHistogram(FourBins(), /*rows=*/2);
-  EXPECT_NE(text.find("bins 4, range [0, 2], abs_max 1.75, total 16, nonfinite 0"),
+  EXPECT_NE(text.find("bins 4, range [0, 2], abs_max 1.75, total 16, nonfinite 0\n"
+                      "2 rows of 2 bins each, counts summed per row\n"),
             std::string::npos)
       << text;
-  // Rows of two bins: 10 + 0 (the peak, a full bar) and 5 + 1 (3/5 of it).
-  EXPECT_NE(text.find("10 " + std::string(50, '#') + "\n"), std::string::npos) << text;
-  EXPECT_NE(text.find(" 6 " + std::string(30, '#') + "\n"), std::string::npos) << text;
+  // Rows of two bins: 10 + 0 (the peak, a full bar) and 5 + 1 (3/5 of it), each labelled with
+  // its bins and edges; the last row holds the range's end.
+  EXPECT_NE(text.find("\n[0, 2)        [0, 1)                              10 " +
+                      std::string(50, '#') + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n[2, 4)        [1, 2]                               6 " +
+                      std::string(30, '#') + "\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(FormatTest, HistogramTextSaysHowManyBinsARowSums) {
+  v1::Histogram histogram;
+  for (int i = 0; i < 2048; ++i) histogram.add_counts(i == 1000 ? 7 : 0);
+  for (int i = 0; i <= 2048; ++i) histogram.add_edges(static_cast<float>(i) / 512);
+  const std::string text = FormatHistogram(histogram);
+  EXPECT_NE(text.find("\n16 rows of 128 bins each, counts summed per row\n"), std::string::npos)
+      << text;
+  // Bin 1000 is in the eighth row: bins [896, 1024), edges [1.75, 2).
+  EXPECT_NE(text.find("\n[896, 1024)   [1.75, 2)                            7 "), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\n[1920, 2048)  [3.75, 4]                            0 \n"),
+            std::string::npos)
+      << text;
+
+  // 5 bins in 2 rows: 3 bins, then the remaining 2.
+  v1::Histogram five;
+  for (uint64_t count : {1u, 2u, 3u, 4u, 5u}) five.add_counts(count);
+  for (float edge : {0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f}) five.add_edges(edge);
+  const std::string uneven = FormatHistogram(five, /*rows=*/2);
+  EXPECT_NE(uneven.find("\n2 rows of 3 bins each (the last row 2), counts summed per row\n"),
+            std::string::npos)
+      << uneven;
+  EXPECT_NE(uneven.find("\n[3, 5)        [3, 5]                               9 "),
+            std::string::npos)
+      << uneven;
 }
 
 TEST(FormatTest, AmaxTableShowsPerTensorValueAndPerChannelRange) {
