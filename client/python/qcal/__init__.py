@@ -15,14 +15,20 @@ Quantizer names follow pytorch-quantization: "<module path>._input_quantizer",
 
 Errors raise qcal.QcalError, whose .code is the gRPC status code name ("NOT_FOUND",
 "INVALID_ARGUMENT", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "UNAVAILABLE", ...) and whose
-.message is the server's message. Every call that waits releases the GIL.
+.message is the server's (or the client's) message. Arguments are checked before anything is
+sent: one of the wrong Python type raises TypeError naming it (e.g. stride=1.5, a quantizer name
+of None, a str where a tensor is expected); a value of the right type that qcal refuses raises
+QcalError with code INVALID_ARGUMENT, the server's code for the same mistake (an empty name or
+one with a control character, a percentile outside (0, 100], start_bin=2**40). Names of models,
+quantizers and ONNX tensors are 1 to 1024 bytes of UTF-8 without control characters. Every call
+that waits releases the GIL.
 """
 
 import json
 import os
 import warnings
 
-from qcal import _qcal
+from qcal import _args, _qcal
 from qcal._errors import QcalError, QcalWarning
 from qcal._tensors import tensor_parts
 
@@ -31,25 +37,43 @@ __all__ = ["Client", "ModelSession", "QcalError", "QcalWarning", "DEFAULT_ADDRES
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
 
-def _method_tuple(method, percentile=None, start_bin=None, stride=None):
-    return (str(method), percentile, start_bin, stride)
+def _method_tuple(call, method, percentile=None, start_bin=None, stride=None):
+    """(method, percentile, start_bin, stride) for the C++ layer, each checked for its type."""
+    return (
+        _args.utf8_text(call, "method", method),
+        _args.optional_real(call, "percentile", percentile),
+        _args.optional_int32(call, "start_bin", start_bin),
+        _args.optional_int32(call, "stride", stride),
+    )
 
 
-def _overrides(overrides):
+def _overrides(call, overrides):
     """{quantizer: "mse" | {"method": .., "percentile": .., "start_bin": .., "stride": ..}}."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise TypeError(
+            f"{call}(): overrides must be a dict or None, got {type(overrides).__name__}"
+        )
     result = {}
-    for quantizer, spec in (overrides or {}).items():
+    for quantizer, spec in overrides.items():
+        quantizer = _args.name(call, "overrides key", quantizer, "quantizer name")
         if isinstance(spec, str):
-            result[quantizer] = _method_tuple(spec)
-        else:
+            result[quantizer] = _method_tuple(call, spec)
+        elif isinstance(spec, dict):
             unknown = set(spec) - {"method", "percentile", "start_bin", "stride"}
             if unknown or "method" not in spec:
                 raise QcalError(
                     "INVALID_ARGUMENT",
                     f"override of quantizer '{quantizer}' needs 'method' and may have "
-                    f"'percentile', 'start_bin', 'stride' (got {sorted(spec)})",
+                    f"'percentile', 'start_bin', 'stride' (got {sorted(map(str, spec))})",
                 )
-            result[quantizer] = _method_tuple(**spec)
+            result[quantizer] = _method_tuple(call, **spec)
+        else:
+            raise TypeError(
+                f"{call}(): overrides[{quantizer!r}] must be a method name (str) or a dict, "
+                f"got {type(spec).__name__}"
+            )
     return result
 
 
@@ -78,12 +102,15 @@ class ModelSession:
         bfloat16, float64; any device, detached and copied to the CPU), any shape and strides;
         every dimension >= 1 (the server refuses empty tensors), rank 0 is one value.
         Blocks (GIL released) while the queue is full; never drops data.
-        Raises QcalError: INVALID_ARGUMENT for another dtype here; an error of an earlier
+        Raises TypeError when quantizer is not a str or tensor is not an array (None, a str, a
+        dict, ...). Raises QcalError: INVALID_ARGUMENT here for another dtype or a bad name;
+        an error of an earlier
         background send (unknown model NOT_FOUND, empty tensor / axis out of range
         INVALID_ARGUMENT, batch above the server's limit RESOURCE_EXHAUSTED, ...) is raised by
         the next record() or flush(), once; tensors queued after the failing one are dropped.
         """
-        dtype, shape, buffer = tensor_parts(tensor)
+        quantizer = _args.name("record", "quantizer", quantizer, "quantizer name")
+        dtype, shape, buffer = tensor_parts(tensor, "record")
         self._session.record(quantizer, dtype, shape, buffer)
 
     def flush(self):
@@ -114,15 +141,19 @@ class ModelSession:
         {"model", "method", "quantizers": {name: {"amax": float or [per channel], "num_bits",
         "unsigned", "axis", "batches", "elements", ...}}}.
 
-        method: "max", "entropy", "mse" or "percentile" (histogram quantizers; max quantizers
-        always report their max). percentile: in (0, 100], default 99.99. start_bin, stride:
-        entropy / mse candidates, default 128 and 1. overrides: {quantizer: method name, or
-        {"method", "percentile", "start_bin", "stride"}}.
+        method (str): "max", "entropy", "mse" or "percentile" (histogram quantizers; max
+        quantizers always report their max). percentile (number): percentile method only, in
+        (0, 100], default 99.99. start_bin, stride (int): entropy / mse only, the candidates,
+        >= 1, default 128 and 1. overrides: {quantizer: method name, or {"method",
+        "percentile", "start_bin", "stride"}}.
+        Raises TypeError for an argument of the wrong type (stride=1.5, method=None).
         Raises QcalError: FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown
-        method, a percentile outside (0, 100], a start_bin beyond a histogram's bins.
+        method, a percentile outside (0, 100], a start_bin or stride below 1 or beyond int32, a
+        start_bin beyond a histogram's bins, a parameter the method does not use.
         """
         table = self._session.compute_amax(
-            _method_tuple(method, percentile, start_bin, stride), _overrides(overrides)
+            _method_tuple("compute_amax", method, percentile, start_bin, stride),
+            _overrides("compute_amax", overrides),
         )
         return json.loads(table)
 
@@ -139,15 +170,22 @@ class ModelSession:
         """Histogram of |x| of a histogram quantizer: {"model", "quantizer", "counts" (numpy
         uint64, n bins), "edges" (numpy float32, n + 1), "abs_max", "total", "nonfinite"}.
         Raises QcalError NOT_FOUND for an unknown model or quantizer, FAILED_PRECONDITION for a
-        max calibrator (weights by default)."""
-        return self._session.histogram(quantizer)
+        max calibrator (weights by default), INVALID_ARGUMENT for a bad name; TypeError when
+        quantizer is not a str."""
+        return self._session.histogram(
+            _args.name("histogram", "quantizer", quantizer, "quantizer name")
+        )
 
     def upload_onnx(self, onnx, tensor_map=None):
         """Uploads a float ONNX model (path, bytes or onnx.ModelProto; opset >= 13).
         tensor_map: {quantizer: ONNX tensor} overriding the automatic matching.
         Returns {"bytes", "opset", "bindings": {quantizer: tensor}}.
-        Raises QcalError INVALID_ARGUMENT for a malformed model or an opset below 13."""
-        return self._session.upload_onnx(_onnx_bytes(onnx), dict(tensor_map or {}))
+        Raises QcalError INVALID_ARGUMENT for a malformed model or an opset below 13 (or a bad
+        name in tensor_map); TypeError for an argument of the wrong type."""
+        call = "upload_onnx"
+        return self._session.upload_onnx(
+            _onnx_bytes(call, onnx), _args.string_map(call, "tensor_map", tensor_map)
+        )
 
     def export_onnx(
         self,
@@ -172,17 +210,32 @@ class ModelSession:
         Export warnings (e.g. an amax of 0 given scale 1) are issued as QcalWarning and kept in
         .last_export_warnings.
         Raises QcalError: FAILED_PRECONDITION without an uploaded ONNX or an amax table;
-        INVALID_ARGUMENT for a malformed or too old ONNX.
+        INVALID_ARGUMENT for a malformed or too old ONNX, or a parameter as in compute_amax
+        (percentile, start_bin, stride or overrides without a method included).
+        Raises TypeError for an argument of the wrong type.
         """
+        call = "export_onnx"
         compute = None
         if method is not None:
-            compute = _method_tuple(method, percentile, start_bin, stride)
+            compute = _method_tuple(call, method, percentile, start_bin, stride)
+        else:
+            given = {"percentile": percentile, "start_bin": start_bin, "stride": stride,
+                     "overrides": overrides}
+            unused = [argument for argument, value in given.items() if value is not None]
+            if unused:
+                raise QcalError(
+                    "INVALID_ARGUMENT",
+                    f"{', '.join(unused)} given without a method (they only apply when "
+                    "export_onnx computes the table)",
+                )
+        if out is not None:
+            _args.path(call, "out", out)
         data, warning_list = self._session.export_onnx(
-            None if onnx is None else _onnx_bytes(onnx),
+            None if onnx is None else _onnx_bytes(call, onnx),
             compute,
-            _overrides(overrides),
-            dict(tensor_map or {}),
-            target or "",
+            _overrides(call, overrides),
+            _args.string_map(call, "tensor_map", tensor_map),
+            "" if target is None else _args.utf8_text(call, "target", target),
         )
         self.last_export_warnings = list(warning_list)
         for warning in warning_list:
@@ -208,11 +261,15 @@ class ModelSession:
         return f"qcal.ModelSession({self.name!r})"
 
 
-def _onnx_bytes(onnx):
+def _onnx_bytes(call, onnx):
     if isinstance(onnx, (bytes, bytearray, memoryview)):
         return bytes(onnx)
     if hasattr(onnx, "SerializeToString"):
         return onnx.SerializeToString()
+    if not isinstance(onnx, (str, os.PathLike)):
+        raise TypeError(
+            f"{call}(): onnx must be a path, bytes or onnx.ModelProto, got {type(onnx).__name__}"
+        )
     with open(os.fspath(onnx), "rb") as f:
         return f.read()
 
@@ -222,17 +279,27 @@ class Client:
     UNAVAILABLE when no server answers.
 
     addr: "host:port"; None means $QCAL_SERVER, else 127.0.0.1:50051.
-    timeout: seconds allowed for each call (not for record streams); None means no limit.
+    timeout: seconds allowed for each call (not for record streams), > 0; None means no limit.
+    Raises TypeError for an argument of the wrong type, QcalError INVALID_ARGUMENT for a
+    timeout <= 0.
     """
 
     def __init__(self, addr=None, timeout=None):
+        if addr is not None:
+            _args.utf8_text("Client", "addr", addr)
         self.address = addr or os.environ.get("QCAL_SERVER") or DEFAULT_ADDRESS
-        self._client = _qcal.Client(self.address, timeout)
+        self._client = _qcal.Client(self.address, _args.timeout("Client", timeout))
 
     def model(self, name, create=True, max_queue_bytes=None, chunk_bytes=None):
         """A ModelSession on `name`. create: create the model when it does not exist (an
         existing one is kept as is). max_queue_bytes: bytes record() may hold before it blocks
-        (default 256 MiB). chunk_bytes: data bytes per message (1 .. 4 MiB, default 4 MiB)."""
+        (default 256 MiB; 0 holds one tensor at a time). chunk_bytes: data bytes per message
+        (1 .. 4 MiB, default 4 MiB). Raises QcalError INVALID_ARGUMENT for a bad name or size,
+        TypeError for an argument of the wrong type."""
+        name = _args.name("model", "name", name, "model name")
+        max_queue_bytes = _args.optional_size("model", "max_queue_bytes", max_queue_bytes, 0)
+        chunk_bytes = _args.optional_size("model", "chunk_bytes", chunk_bytes, 1,
+                                          _qcal.MAX_CHUNK_BYTES)
         if create:
             try:
                 self._client.create_model(name)
@@ -243,11 +310,11 @@ class Client:
 
     def create(self, name):
         """Creates an empty model; returns its info. Raises QcalError ALREADY_EXISTS."""
-        return self._client.create_model(name)
+        return self._client.create_model(_args.name("create", "name", name, "model name"))
 
     def info(self, name):
         """A model's info (see ModelSession.info). Raises QcalError NOT_FOUND."""
-        return self._client.get_model(name)
+        return self._client.get_model(_args.name("info", "name", name, "model name"))
 
     def models(self):
         """Info of every model on the server, a list."""
@@ -255,11 +322,11 @@ class Client:
 
     def delete(self, name):
         """Deletes a model. Raises QcalError NOT_FOUND."""
-        self._client.delete_model(name)
+        self._client.delete_model(_args.name("delete", "name", name, "model name"))
 
     def reset(self, name):
         """Drops a model's data and amax table, keeps its configuration. Returns its info."""
-        return self._client.reset_model(name)
+        return self._client.reset_model(_args.name("reset", "name", name, "model name"))
 
     def __repr__(self):
         return f"qcal.Client({self.address!r})"

@@ -45,17 +45,33 @@ def _from_torch(tensor):
     return name, shape, tensor.numpy()
 
 
-def tensor_parts(tensor):
+def tensor_parts(tensor, call="record"):
     """(dtype name, shape tuple, C-contiguous buffer) of a numpy array or torch tensor.
 
     numpy: float32, float16, float64 (any byte order, any strides: copied to C order when
-    needed); anything np.asarray accepts, e.g. a list of floats (float64).
+    needed); anything np.asarray turns into a numeric array, e.g. a list of floats (float64).
     torch: float32, float16, bfloat16, float64 on any device (copied to the CPU), any strides.
-    Raises QcalError("INVALID_ARGUMENT") for other dtypes.
+    Raises TypeError for what is no array of numbers (None, a str, bytes, a dict, a ragged
+    list, ...), naming `call`; QcalError("INVALID_ARGUMENT") for a numeric array of another
+    dtype (int, bool, complex).
     """
     if _is_torch_tensor(tensor):
         return _from_torch(tensor)
-    array = np.asarray(tensor)
+    if isinstance(tensor, np.ndarray):
+        array = tensor
+    else:
+        if tensor is None or isinstance(tensor, (str, bytes, bytearray, dict)):
+            array = None
+        else:
+            try:
+                array = np.asarray(tensor)
+            except (TypeError, ValueError):  # e.g. a ragged nested list
+                array = None
+        if array is None or array.dtype.kind not in "biufc":
+            raise TypeError(
+                f"{call}(): tensor must be a numpy array, a torch tensor or a (nested) sequence "
+                f"of numbers, got {type(tensor).__name__}"
+            )
     native = array.dtype.newbyteorder("=")
     name = _NUMPY_DTYPES.get(native)
     if name is None:

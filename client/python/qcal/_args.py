@@ -1,0 +1,119 @@
+"""Checks of the public API's arguments, made before anything reaches the C++ layer, so that a
+wrong argument raises an error naming it (and never pybind11's "incompatible function arguments"
+with the internal signatures).
+
+The rule, for every public call:
+    TypeError                      an argument of the wrong Python type (None or a float where an
+                                   int is expected, bytes where a name is expected, ...);
+    QcalError("INVALID_ARGUMENT")  a value of the right type that qcal refuses (an empty name, a
+                                   percentile of 150, a start_bin that does not fit the wire's
+                                   int32, ...): the code the server gives the same mistake, so one
+                                   `except qcal.QcalError` catches a bad value whichever side
+                                   finds it.
+Names are checked fully by the C++ client (qcal/names.h: 1 to 1024 bytes of UTF-8 without
+control characters); here only what cannot cross into C++: a str that is not encodable as UTF-8
+(lone surrogates such as "\\udcff").
+"""
+
+import math
+import numbers
+import os
+
+from qcal._errors import QcalError
+
+INT32_MAX = 2**31 - 1
+NAME_RULE = "names are 1 to 1024 bytes of UTF-8 without control characters"
+
+
+def _type_name(value):
+    return type(value).__name__
+
+
+def utf8_text(call, argument, value, what=None):
+    """`value` if it is a str that encodes as UTF-8; TypeError / QcalError otherwise."""
+    if not isinstance(value, str):
+        raise TypeError(f"{call}(): {argument} must be a str, got {_type_name(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise QcalError(
+            "INVALID_ARGUMENT",
+            f"{what or argument} {value!r} is not valid UTF-8 (character "
+            f"U+{ord(value[error.start]):04X} at index {error.start} is a lone surrogate)"
+            + (f"; {NAME_RULE}" if what else ""),
+        ) from None
+    return value
+
+
+def name(call, argument, value, what):
+    """A model / quantizer / ONNX tensor name (`what`, e.g. "model name") as a str."""
+    return utf8_text(call, argument, value, what)
+
+
+def optional_int32(call, argument, value):
+    """None, or an int that fits the wire's int32 (its range is the C++ client's to check)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{call}(): {argument} must be an int or None, got {_type_name(value)}")
+    value = int(value)
+    if not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise QcalError(
+            "INVALID_ARGUMENT",
+            f"{argument} {value} does not fit the wire's int32 (at most {INT32_MAX})",
+        )
+    return value
+
+
+def optional_real(call, argument, value):
+    """None, or a real number as a float (its range is the C++ client's to check)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{call}(): {argument} must be a number or None, got {_type_name(value)}")
+    return float(value)
+
+
+def optional_size(call, argument, value, low, high=None):
+    """None, or an int in [low, high] (high None: no upper bound)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{call}(): {argument} must be an int or None, got {_type_name(value)}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bounds = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise QcalError("INVALID_ARGUMENT", f"{argument} {value} is outside {bounds}")
+    return value
+
+
+def timeout(call, value):
+    """None, or a finite number of seconds > 0."""
+    value = optional_real(call, "timeout", value)
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise QcalError(
+            "INVALID_ARGUMENT", f"timeout {value!r} must be a finite number of seconds > 0"
+        )
+    return value
+
+
+def string_map(call, argument, value):
+    """{quantizer name: ONNX tensor name} as a dict of str (None: empty)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{call}(): {argument} must be a dict or None, got {_type_name(value)}")
+    return {
+        name(call, f"{argument} key", key, "quantizer name"): name(
+            call, f"{argument}[{key!r}]", tensor, "ONNX tensor name"
+        )
+        for key, tensor in value.items()
+    }
+
+
+def path(call, argument, value):
+    """A filesystem path (str or os.PathLike)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{call}(): {argument} must be a path (str or os.PathLike), got "
+                        f"{_type_name(value)}")
+    return value
