@@ -127,8 +127,18 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& ou
   options.target = args.target;
   QCAL_CLIENT_ASSIGN_OR_RETURN(options.tensor_map, ParseMaps(args.maps));
   QCAL_CLIENT_ASSIGN_OR_RETURN(const std::string onnx, ReadFile(args.onnx_in));
-  QCAL_CLIENT_ASSIGN_OR_RETURN(ExportResult result,
-                               client.Model(args.model)->ExportOnnx(onnx, options));
+  absl::StatusOr<ExportResult> exported = client.Model(args.model)->ExportOnnx(onnx, options);
+  if (!exported.ok()) {
+    const absl::Status& status = exported.status();
+    // The upload succeeded, so the missing precondition is the amax table; the server's message
+    // speaks of the API (ComputeAmax, `compute`), this says the CLI's way.
+    if (status.code() == absl::StatusCode::kFailedPrecondition && !args.compute.has_value()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          status.message(), " (use --method M, M one of max, entropy, mse, percentile)"));
+    }
+    return status;
+  }
+  ExportResult& result = *exported;
   for (const std::string& warning : result.warnings) err << "warning: " << warning << "\n";
   QCAL_CLIENT_RETURN_IF_ERROR(WriteFile(args.onnx_out, result.onnx));
   out << "wrote " << args.onnx_out << " (" << result.onnx.size() << " bytes, "

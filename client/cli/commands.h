@@ -45,7 +45,8 @@ struct ExportArgs {
   std::vector<std::string> maps;
   std::string target;
 };
-// Uploads onnx_in, exports and writes onnx_out; warnings go to `err`.
+// Uploads onnx_in, exports and writes onnx_out; warnings go to `err`. Without `compute` a
+// missing amax table (FAILED_PRECONDITION) gets a hint to pass --method.
 absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
                         std::ostream& err);
 

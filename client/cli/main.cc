@@ -2,12 +2,22 @@
 //
 //   qcal [--server ADDR] [--timeout SECONDS] COMMAND ...
 //
-// On an error it prints "error: CODE: message" (CODE as gRPC names it, e.g. INVALID_ARGUMENT)
-// on stderr and exits with 1; usage errors exit with CLI11's code.
+// Exit status and stderr:
+//   0  success.
+//   1  the call failed: "error: CODE: message" (CODE as gRPC names it, e.g. INVALID_ARGUMENT,
+//      NOT_FOUND, UNAVAILABLE), from the server or from the client library.
+//   2  usage error, found before contacting the server: "error: usage: message" and a pointer
+//      to --help (an unknown command or option, a missing or malformed value, a value out of
+//      range, an option that does not apply to the method).
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -15,6 +25,30 @@
 #include "qcal/client.h"
 
 namespace {
+
+constexpr int kUsageExit = 2;
+
+// Prints a usage error, pointing at the help of the command being parsed, if any.
+int UsageError(std::string_view message, const CLI::App* command) {
+  const std::string help =
+      command == nullptr ? "qcal --help" : "qcal " + command->get_name() + " --help";
+  std::cerr << "error: usage: " << message << "\n(see '" << help << "')\n";
+  return kUsageExit;
+}
+
+// A number option's check: the message is `text` as typed (so with its full precision, 100.0001
+// and not 100) and `problem`. Text that is not a number is left to CLI11's conversion, which
+// names the option and the value.
+CLI::Validator NumberCheck(bool (*ok)(double), std::string problem, std::string description) {
+  return CLI::Validator(
+      [ok, problem](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || ok(value)) return "";
+        return text + " " + problem;
+      },
+      std::move(description));
+}
 
 // The method options shared by `amax` and `export`.
 struct MethodFlags {
@@ -28,13 +62,47 @@ struct MethodFlags {
 
   void AddTo(CLI::App* command, bool method_required) {
     CLI::Option* method_option =
-        command->add_option("--method", method, "max, entropy, mse or percentile");
+        command->add_option("--method", method, "max, entropy, mse or percentile")
+            ->check(CLI::IsMember({"max", "entropy", "mse", "percentile"}));
     if (method_required) method_option->required();
-    percentile_option =
-        command->add_option("--percentile", percentile, "percentile method: in (0, 100]");
+    // Written so that NaN fails too.
+    percentile_option = command
+                            ->add_option("--percentile", percentile,
+                                         "percentile method: in (0, 100], default 99.99")
+                            ->check(NumberCheck([](double p) { return p > 0 && p <= 100; },
+                                                "is outside (0, 100]", "(0, 100]"));
+    // 0 cannot be sent: on the wire it means "the default".
     start_bin_option =
-        command->add_option("--start-bin", start_bin, "entropy and mse: first candidate bin");
-    stride_option = command->add_option("--stride", stride, "entropy and mse: candidate step");
+        command
+            ->add_option("--start-bin", start_bin,
+                         "entropy and mse: first candidate bin, >= 1, default 128")
+            ->check(NumberCheck([](double v) { return v >= 1; },
+                                "is below 1 (leave the option out for the default, 128)", ">= 1"));
+    stride_option =
+        command->add_option("--stride", stride, "entropy and mse: candidate step, >= 1, default 1")
+            ->check(NumberCheck([](double v) { return v >= 1; },
+                                "is below 1 (leave the option out for the default, 1)", ">= 1"));
+  }
+
+  // A usage error for an option that the method would ignore, or none.
+  std::optional<std::string> Mismatch() const {
+    if (method.empty()) {
+      for (const CLI::Option* option : {percentile_option, start_bin_option, stride_option}) {
+        if (option->count() > 0) {
+          return option->get_name() + " needs --method (without it the stored amax table is used)";
+        }
+      }
+      return std::nullopt;
+    }
+    if (percentile_option->count() > 0 && method != "percentile") {
+      return "--percentile applies only to --method percentile, not " + method;
+    }
+    for (const CLI::Option* option : {start_bin_option, stride_option}) {
+      if (option->count() > 0 && method != "entropy" && method != "mse") {
+        return option->get_name() + " applies only to --method entropy or mse, not " + method;
+      }
+    }
+    return std::nullopt;
   }
 
   qcal::ComputeAmaxOptions Options() const {
@@ -59,7 +127,8 @@ int main(int argc, char** argv) {
   double timeout_seconds = 0;
   CLI::Option* timeout_option =
       app.add_option("--timeout", timeout_seconds, "deadline of each call, in seconds")
-          ->check(CLI::PositiveNumber);
+          ->check(NumberCheck([](double t) { return t > 0 && std::isfinite(t); },
+                              "is not a number of seconds > 0", "> 0"));
 
   std::string model, quantizer, path, format;
 
@@ -110,7 +179,33 @@ int main(int argc, char** argv) {
   CLI::App* remove = app.add_subcommand("delete", "delete a model");
   remove->add_option("MODEL", model)->required();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help (and CLI11's other "success" exits) print and exit 0 as CLI11 does.
+    if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
+    const std::vector<CLI::App*> selected = app.get_subcommands();
+    if (selected.empty()) {
+      // CLI11 reports a word that names no command as a missing command: name the word.
+      const std::vector<std::string> rest = app.remaining();
+      if (!rest.empty() && !rest.front().starts_with("-")) {
+        std::string commands;
+        for (const CLI::App* command : app.get_subcommands({})) {
+          commands += (commands.empty() ? "" : ", ") + command->get_name();
+        }
+        return UsageError("unknown command '" + rest.front() + "' (commands: " + commands + ")",
+                          nullptr);
+      }
+    }
+    return UsageError(error.what(), selected.empty() ? nullptr : selected.front());
+  }
+  for (const auto& [command, flags] :
+       {std::pair{amax, &amax_flags}, std::pair{export_onnx, &export_flags}}) {
+    if (!*command) continue;
+    if (std::optional<std::string> mismatch = flags->Mismatch()) {
+      return UsageError(*mismatch, command);
+    }
+  }
 
   qcal::ClientOptions options;
   if (timeout_option->count() > 0) options.timeout = absl::Seconds(timeout_seconds);

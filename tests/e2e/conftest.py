@@ -78,12 +78,24 @@ class Cli:
         return json.loads(self.ok(*args))
 
     def fails(self, *args, code, message):
-        """Asserts a non-zero exit with `error: CODE: ...message...` on stderr."""
+        """Asserts exit status 1 (a failed call) with `error: CODE: ...message...` on stderr."""
         result = self(*args)
-        assert result.returncode != 0, f"qcal {args} succeeded: {result.stdout}"
+        assert result.returncode == 1, f"qcal {args}: exit {result.returncode}: {result.stderr}"
         assert re.search(rf"^error: {code}: .*{re.escape(message)}", result.stderr, re.M), (
             f"qcal {args}: expected {code} with {message!r}, got {result.stderr!r}"
         )
+        return result.stderr
+
+    def usage_error(self, *args, message):
+        """Asserts exit status 2 with `error: usage: ...message...` and a pointer to --help."""
+        result = self(*args)
+        assert result.returncode == 2, f"qcal {args}: exit {result.returncode}: {result.stderr}"
+        assert result.stderr.startswith("error: usage: "), result.stderr
+        assert message in result.stderr.splitlines()[0], (
+            f"qcal {args}: expected {message!r}, got {result.stderr!r}"
+        )
+        assert re.search(r"^\(see 'qcal( \w+)? --help'\)$", result.stderr, re.M), result.stderr
+        assert result.stdout == ""
         return result.stderr
 
 

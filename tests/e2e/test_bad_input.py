@@ -102,6 +102,9 @@ class Case:
     cli: object  # ctx -> argument list, or None (no CLI form)
     api: object  # ctx -> None, raising QcalError
     api_message: str = None  # when the API's message differs from the CLI's
+    # When set, the CLI refuses the arguments as a usage error (exit 2, nothing sent) with this
+    # message fragment instead of the call's CODE and message.
+    cli_usage: str = None
 
 
 def _session(ctx, name=None):
@@ -175,23 +178,73 @@ CASES = [
          None, lambda c: _session(c, c.empty).export_onnx()),
     # --- unknown method -------------------------------------------------------------------
     Case("unknown-method", "INVALID_ARGUMENT", "unknown method 'kl'",
-         lambda c: ["amax", c.model, "--method", "kl"], _amax(method="kl")),
+         lambda c: ["amax", c.model, "--method", "kl"], _amax(method="kl"),
+         cli_usage="--method: kl not in {max,entropy,mse,percentile}"),
     Case("unknown-method-export", "INVALID_ARGUMENT", "unknown method 'kl'",
          lambda c: ["export", c.model, "--onnx", c.files["opset13.onnx"], "--out", c.files["out"],
                     "--method", "kl"],
-         lambda c: _session(c).export_onnx(method="kl")),
+         lambda c: _session(c).export_onnx(method="kl"),
+         cli_usage="--method: kl not in {max,entropy,mse,percentile}"),
     Case("unknown-method-override", "INVALID_ARGUMENT", "unknown method 'kl'",
          None, _amax(method="max", overrides={Q: "kl"})),
     # --- percentile outside (0, 100] -------------------------------------------------------
     Case("percentile-above-100", "INVALID_ARGUMENT", "percentile 150 is outside (0, 100]",
          lambda c: ["amax", c.model, "--method", "percentile", "--percentile", "150"],
-         _amax(method="percentile", percentile=150)),
+         _amax(method="percentile", percentile=150),
+         cli_usage="--percentile: 150 is outside (0, 100]"),
+    Case("percentile-just-above-100", "INVALID_ARGUMENT",
+         "percentile 100.0001 is outside (0, 100]",  # full precision, not "100"
+         lambda c: ["amax", c.model, "--method", "percentile", "--percentile", "100.0001"],
+         _amax(method="percentile", percentile=100.0001),
+         cli_usage="--percentile: 100.0001 is outside (0, 100]"),
     Case("percentile-negative", "INVALID_ARGUMENT", "percentile -5 is outside (0, 100]",
          lambda c: ["amax", c.model, "--method", "percentile", "--percentile", "-5"],
-         _amax(method="percentile", percentile=-5)),
+         _amax(method="percentile", percentile=-5),
+         cli_usage="--percentile: -5 is outside (0, 100]"),
     Case("percentile-zero", "INVALID_ARGUMENT", "percentile 0 is outside (0, 100]",
          lambda c: ["amax", c.model, "--method", "percentile", "--percentile", "0"],
-         _amax(method="percentile", percentile=0)),
+         _amax(method="percentile", percentile=0),
+         cli_usage="--percentile: 0 is outside (0, 100]"),
+    # --- a parameter the method does not use ---------------------------------------------------
+    Case("percentile-with-entropy", "INVALID_ARGUMENT",
+         "percentile applies only to method percentile, not 'entropy'",
+         lambda c: ["amax", c.model, "--method", "entropy", "--percentile", "99"],
+         _amax(method="entropy", percentile=99),
+         cli_usage="--percentile applies only to --method percentile, not entropy"),
+    Case("stride-with-max", "INVALID_ARGUMENT",
+         "stride applies only to methods entropy and mse, not 'max'",
+         lambda c: ["amax", c.model, "--method", "max", "--stride", "2"],
+         _amax(method="max", stride=2),
+         cli_usage="--stride applies only to --method entropy or mse, not max"),
+    Case("start-bin-below-1", "INVALID_ARGUMENT", "start_bin must be >= 1, got -3",
+         lambda c: ["amax", c.model, "--method", "mse", "--start-bin", "-3"],
+         _amax(method="mse", start_bin=-3),
+         cli_usage="--start-bin: -3 is below 1 (leave the option out for the default, 128)"),
+    Case("export-percentile-without-method", "INVALID_ARGUMENT",
+         "percentile given without a method",
+         lambda c: ["export", c.model, "--onnx", c.files["opset13.onnx"], "--out", c.files["out"],
+                    "--percentile", "99"],
+         lambda c: _session(c).export_onnx(percentile=99),
+         cli_usage="--percentile needs --method"),
+    # --- names that are not names (refused by the client: nothing is sent) ---------------------
+    # A str argument "\udcff\udcfe" reaches the CLI as the bytes ff fe (surrogateescape).
+    Case("model-name-not-utf8", "INVALID_ARGUMENT", "is not valid UTF-8",
+         lambda c: ["info", "\udcff\udcfe"], lambda c: c.client.info("\udcff\udcfe")),
+    Case("quantizer-name-not-utf8", "INVALID_ARGUMENT", "is not valid UTF-8",
+         lambda c: ["record", c.model, "q\udcff", c.files["good"]],
+         lambda c: _session(c).record("q\udcff", np.ones(2, np.float32))),
+    Case("model-name-empty", "INVALID_ARGUMENT", "model name is empty",
+         lambda c: ["create", ""], lambda c: c.client.create("")),
+    Case("model-name-too-long", "INVALID_ARGUMENT", "is 1025 bytes long",
+         lambda c: ["create", "m" * 1025], lambda c: c.client.create("m" * 1025)),
+    Case("quantizer-name-with-newline", "INVALID_ARGUMENT",
+         "contains control character 0x0a at offset 1",
+         lambda c: ["record", c.model, "q\nfake: 3f800000", c.files["good"]],
+         lambda c: _session(c).record("q\nfake: 3f800000", np.ones(2, np.float32))),
+    Case("quantizer-name-with-tab", "INVALID_ARGUMENT", "contains control character 0x09",
+         lambda c: ["histogram", c.model, "q\t"], lambda c: _session(c).histogram("q\t")),
+    Case("model-name-with-del", "INVALID_ARGUMENT", "contains control character 0x7f",
+         lambda c: ["reset", "m\x7f"], lambda c: c.client.reset("m\x7f")),
     # --- start_bin beyond the histogram ----------------------------------------------------
     # (the message names the quantizer and its bin count, which growth may have raised past 2048)
     Case("start-bin-beyond-histogram", "INVALID_ARGUMENT",
@@ -220,7 +273,10 @@ CASES = [
 @pytest.mark.parametrize("case", [c for c in CASES if c.cli], ids=lambda c: c.id)
 def test_bad_input_through_the_cli(case, ctx, cli):
     before = snapshot(ctx)
-    cli.fails(*case.cli(ctx), code=case.code, message=case.message)
+    if case.cli_usage:
+        cli.usage_error(*case.cli(ctx), message=case.cli_usage)
+    else:
+        cli.fails(*case.cli(ctx), code=case.code, message=case.message)
     assert snapshot(ctx) == before
     assert not ctx.files["out"].exists()  # a failed export writes nothing
 
