@@ -2,6 +2,7 @@
 
 #include <CivetServer.h>
 
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,31 +13,51 @@
 namespace qcal::server {
 namespace {
 
-bool Reply(mg_connection* conn, absl::string_view content_type, absl::string_view body) {
-  mg_send_http_ok(conn, std::string(content_type).c_str(), static_cast<long long>(body.size()));
-  mg_write(conn, body.data(), body.size());
-  return true;
+constexpr char kAllowed[] = "GET, HEAD";
+
+// Sends status, headers and (unless `head`) the body.
+void Respond(mg_connection* conn, int status, const std::string& content_type,
+             const std::string& body, bool head, bool allow_header) {
+  mg_response_header_start(conn, status);
+  mg_response_header_add(conn, "Content-Type", content_type.c_str(), -1);
+  const std::string length = std::to_string(body.size());
+  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  if (allow_header) mg_response_header_add(conn, "Allow", kAllowed, -1);
+  mg_response_header_send(conn);
+  if (!head) mg_write(conn, body.data(), body.size());
 }
 
-class MetricsHandler : public CivetHandler {
+// Serves one path: GET and HEAD from `body`, every other method CivetServer dispatches (POST,
+// PUT, DELETE, OPTIONS, PATCH) 405.
+class EndpointHandler : public CivetHandler {
  public:
-  explicit MetricsHandler(std::shared_ptr<prometheus::Registry> registry)
-      : registry_(std::move(registry)) {}
+  EndpointHandler(std::string content_type, std::function<std::string()> body)
+      : content_type_(std::move(content_type)), body_(std::move(body)) {}
 
-  bool handleGet(CivetServer*, mg_connection* conn) override {
-    const std::string body = prometheus::TextSerializer().Serialize(registry_->Collect());
-    return Reply(conn, "text/plain; version=0.0.4; charset=utf-8", body);
-  }
+  bool handleGet(CivetServer*, mg_connection* conn) override { return Ok(conn, false); }
+  // HEAD computes the body too, so that Content-Length is the one GET would send.
+  bool handleHead(CivetServer*, mg_connection* conn) override { return Ok(conn, true); }
+  bool handlePost(CivetServer*, mg_connection* conn) override { return NotAllowed(conn); }
+  bool handlePut(CivetServer*, mg_connection* conn) override { return NotAllowed(conn); }
+  bool handleDelete(CivetServer*, mg_connection* conn) override { return NotAllowed(conn); }
+  bool handleOptions(CivetServer*, mg_connection* conn) override { return NotAllowed(conn); }
+  bool handlePatch(CivetServer*, mg_connection* conn) override { return NotAllowed(conn); }
 
  private:
-  const std::shared_ptr<prometheus::Registry> registry_;
-};
-
-class HealthHandler : public CivetHandler {
- public:
-  bool handleGet(CivetServer*, mg_connection* conn) override {
-    return Reply(conn, "text/plain; charset=utf-8", "ok\n");
+  bool Ok(mg_connection* conn, bool head) {
+    Respond(conn, 200, content_type_, body_(), head, /*allow_header=*/false);
+    return true;
   }
+  static bool NotAllowed(mg_connection* conn) {
+    Respond(conn, 405, "text/plain; charset=utf-8",
+            absl::StrCat("method ", mg_get_request_info(conn)->request_method,
+                         " is not allowed; use ", kAllowed, "\n"),
+            /*head=*/false, /*allow_header=*/true);
+    return true;
+  }
+
+  const std::string content_type_;
+  const std::function<std::string()> body_;
 };
 
 }  // namespace
@@ -44,10 +65,16 @@ class HealthHandler : public CivetHandler {
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     absl::string_view listen, std::shared_ptr<prometheus::Registry> registry) {
   std::unique_ptr<HttpServer> http(new HttpServer());
-  http->metrics_handler_ = std::make_unique<MetricsHandler>(std::move(registry));
-  http->health_handler_ = std::make_unique<HealthHandler>();
-  const std::vector<std::string> options = {"listening_ports", std::string(listen), "num_threads",
-                                            "4"};
+  http->metrics_handler_ = std::make_unique<EndpointHandler>(
+      "text/plain; version=0.0.4; charset=utf-8", [registry = std::move(registry)] {
+        return prometheus::TextSerializer().Serialize(registry->Collect());
+      });
+  http->health_handler_ =
+      std::make_unique<EndpointHandler>("text/plain; charset=utf-8", [] { return "ok\n"; });
+  const std::vector<std::string> options = {
+      "listening_ports",    std::string(listen),
+      "num_threads",        std::to_string(kHttpThreads),
+      "request_timeout_ms", std::to_string(kHttpRequestTimeoutMs)};
   try {
     http->server_ = std::make_unique<CivetServer>(options);
   } catch (const CivetException& error) {

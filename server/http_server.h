@@ -4,6 +4,12 @@
 //
 //   QCAL_ASSIGN_OR_RETURN(auto http, HttpServer::Start("127.0.0.1:0", metrics.registry()));
 //   http->port();   // the port picked
+//
+// Both paths answer GET and HEAD (200; HEAD with the headers only), and POST, PUT, DELETE,
+// OPTIONS and PATCH with 405 and "Allow: GET, HEAD"; other paths are civetweb's 404. Idle
+// connections cannot starve the server: kHttpThreads workers, and a connection that sends no
+// complete request within kHttpRequestTimeoutMs is closed (civetweb's defaults would let a few idle
+// sockets hold every worker for 30 s).
 #ifndef QCAL_SERVER_HTTP_SERVER_H_
 #define QCAL_SERVER_HTTP_SERVER_H_
 
@@ -17,6 +23,12 @@ class CivetServer;
 class CivetHandler;
 
 namespace qcal::server {
+
+// civetweb's num_threads: connections served at once (the rest wait in its queue).
+inline constexpr int kHttpThreads = 16;
+// civetweb's request_timeout_ms: how long a connection may take to send its request (and to
+// take the response) before it is closed.
+inline constexpr int kHttpRequestTimeoutMs = 5000;
 
 class HttpServer {
  public:
