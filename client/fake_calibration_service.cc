@@ -70,6 +70,11 @@ std::vector<v1::UploadOnnxRequest> FakeCalibrationService::upload_messages() con
   return upload_messages_;
 }
 
+std::vector<v1::ExportOnnxRequest> FakeCalibrationService::export_requests() const {
+  absl::MutexLock lock(&mu_);
+  return export_requests_;
+}
+
 void FakeCalibrationService::SetExportMessages(std::vector<v1::ExportOnnxResponse> messages) {
   absl::MutexLock lock(&mu_);
   export_messages_ = std::move(messages);
@@ -136,11 +141,14 @@ grpc::Status FakeCalibrationService::GetModel(grpc::ServerContext*,
 
 grpc::Status FakeCalibrationService::ComputeAmax(grpc::ServerContext*,
                                                  const v1::ComputeAmaxRequest* request,
-                                                 v1::AmaxTable* response) {
+                                                 v1::AmaxTableResponse* response) {
   absl::MutexLock lock(&mu_);
   compute_requests_.push_back(*request);
-  response->set_model(request->model());
-  response->set_method(request->method());
+  response->mutable_table()->set_model(request->model());
+  response->mutable_table()->set_method(request->method());
+  response->set_json(absl::StrCat("{", request->method(), "}"));
+  response->set_trt_cache(absl::StrCat("trt ", request->method()));
+  response->add_warnings(absl::StrCat("warning ", request->method()));
   return grpc::Status::OK;
 }
 
@@ -159,14 +167,19 @@ grpc::Status FakeCalibrationService::UploadOnnx(grpc::ServerContext*,
 }
 
 grpc::Status FakeCalibrationService::ExportOnnx(
-    grpc::ServerContext*, const v1::ExportOnnxRequest*,
-    grpc::ServerWriter<v1::ExportOnnxResponse>* writer) {
+    grpc::ServerContext*,
+    grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) {
+  v1::ExportOnnxRequest request;
+  while (stream->Read(&request)) {
+    absl::MutexLock lock(&mu_);
+    export_requests_.push_back(request);
+  }
   std::vector<v1::ExportOnnxResponse> messages;
   {
     absl::MutexLock lock(&mu_);
     messages = export_messages_;
   }
-  for (const v1::ExportOnnxResponse& message : messages) writer->Write(message);
+  for (const v1::ExportOnnxResponse& message : messages) stream->Write(message);
   return grpc::Status::OK;
 }
 

@@ -38,8 +38,9 @@ class FakeCalibrationService final : public v1::Calibration::Service {
   int record_streams_started() const;  // Record handlers entered so far
   std::vector<v1::ComputeAmaxRequest> compute_requests() const;
   std::vector<v1::UploadOnnxRequest> upload_messages() const;
+  std::vector<v1::ExportOnnxRequest> export_requests() const;  // every ExportOnnx message read
 
-  // ExportOnnx streams these messages back.
+  // ExportOnnx streams these messages back (after reading the whole request stream).
   void SetExportMessages(std::vector<v1::ExportOnnxResponse> messages);
 
   // Record: the chunking contract, applying complete batches.
@@ -48,14 +49,16 @@ class FakeCalibrationService final : public v1::Calibration::Service {
   // GetModel: NOT_FOUND "model 'NAME' not found" unless the model has records.
   grpc::Status GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
                         v1::ModelInfo* response) override;
-  // ComputeAmax: remembers the request, returns a table naming the model and method.
+  // ComputeAmax: remembers the request, returns a table naming the model and method, with json
+  // "{method}", trt_cache "trt {method}" and one warning "warning {method}".
   grpc::Status ComputeAmax(grpc::ServerContext* context, const v1::ComputeAmaxRequest* request,
-                           v1::AmaxTable* response) override;
+                           v1::AmaxTableResponse* response) override;
   grpc::Status UploadOnnx(grpc::ServerContext* context,
                           grpc::ServerReader<v1::UploadOnnxRequest>* reader,
                           v1::UploadOnnxResponse* response) override;
-  grpc::Status ExportOnnx(grpc::ServerContext* context, const v1::ExportOnnxRequest* request,
-                          grpc::ServerWriter<v1::ExportOnnxResponse>* writer) override;
+  grpc::Status ExportOnnx(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) override;
 
  private:
   mutable absl::Mutex mu_;
@@ -65,6 +68,7 @@ class FakeCalibrationService final : public v1::Calibration::Service {
   std::vector<Batch> batches_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ComputeAmaxRequest> compute_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::UploadOnnxRequest> upload_messages_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ExportOnnxRequest> export_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ExportOnnxResponse> export_messages_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -89,6 +89,17 @@ absl::Status CheckNames(const std::string& model, std::optional<std::string_view
   return absl::OkStatus();
 }
 
+// Every quantizer and ONNX tensor name of a tensor_map.
+absl::Status CheckTensorMap(const std::string& model,
+                            const std::map<std::string, std::string>& tensor_map) {
+  for (const auto& [quantizer, tensor] : tensor_map) {
+    QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model, quantizer));
+    QCAL_CLIENT_RETURN_IF_ERROR(CheckName(
+        absl::StrCat("model '", model, "': ONNX tensor name of '", quantizer, "'"), tensor));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 ModelSession::ModelSession(std::shared_ptr<internal::Connection> connection, std::string model,
@@ -126,13 +137,19 @@ absl::StatusOr<v1::ModelInfo> ModelSession::Reset() {
   return connection_->Call(&v1::Calibration::StubInterface::ResetModel, request);
 }
 
-absl::StatusOr<v1::AmaxTable> ModelSession::ComputeAmax(const ComputeAmaxOptions& options) {
+absl::StatusOr<v1::AmaxTableResponse> ModelSession::ComputeAmaxTable(
+    const ComputeAmaxOptions& options) {
   QCAL_CLIENT_ASSIGN_OR_RETURN(v1::ComputeAmaxRequest request, ToRequest(model_, options));
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   return connection_->Call(&v1::Calibration::StubInterface::ComputeAmax, request);
 }
 
-absl::StatusOr<v1::GetAmaxTableResponse> ModelSession::AmaxTable() {
+absl::StatusOr<v1::AmaxTable> ModelSession::ComputeAmax(const ComputeAmaxOptions& options) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::AmaxTableResponse response, ComputeAmaxTable(options));
+  return std::move(*response.mutable_table());
+}
+
+absl::StatusOr<v1::AmaxTableResponse> ModelSession::AmaxTable() {
   QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   v1::GetAmaxTableRequest request;
@@ -152,11 +169,7 @@ absl::StatusOr<v1::Histogram> ModelSession::Histogram(std::string_view quantizer
 absl::StatusOr<v1::UploadOnnxResponse> ModelSession::UploadOnnx(
     std::string_view onnx, const std::map<std::string, std::string>& tensor_map) {
   QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
-  for (const auto& [quantizer, tensor] : tensor_map) {
-    QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_, quantizer));
-    QCAL_CLIENT_RETURN_IF_ERROR(CheckName(
-        absl::StrCat("model '", model_, "': ONNX tensor name of '", quantizer, "'"), tensor));
-  }
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckTensorMap(model_, tensor_map));
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   grpc::ClientContext context;
   connection_->ApplyTimeout(&context);
@@ -185,29 +198,44 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
   QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
   QCAL_CLIENT_RETURN_IF_ERROR(
       CheckUtf8(absl::StrCat("model '", model_, "': target"), options.target));
-  v1::ExportOnnxRequest request;
-  request.set_model(model_);
-  request.set_target(options.target);
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckTensorMap(model_, options.tensor_map));
+  if (!onnx.has_value() && !options.tensor_map.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model_,
+                     "': tensor_map applies only to ONNX bytes sent with the export; pass the "
+                     "ONNX model too, or UploadOnnx it with its tensor_map"));
+  }
+  // The options go in the first message, the ONNX bytes in the following ones, so that no
+  // message exceeds a 4 MiB chunk by more than a few bytes.
+  v1::ExportOnnxRequest first;
+  first.set_model(model_);
+  first.set_target(options.target);
+  first.mutable_tensor_map()->insert(options.tensor_map.begin(), options.tensor_map.end());
   if (options.compute.has_value()) {
-    QCAL_CLIENT_ASSIGN_OR_RETURN(*request.mutable_compute(), ToRequest(model_, *options.compute));
+    QCAL_CLIENT_ASSIGN_OR_RETURN(*first.mutable_compute(), ToRequest(model_, *options.compute));
   }
-  if (onnx.has_value()) {
-    QCAL_CLIENT_RETURN_IF_ERROR(UploadOnnx(*onnx, options.tensor_map).status());
-  } else {
-    QCAL_CLIENT_RETURN_IF_ERROR(Flush());
-  }
+  QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   grpc::ClientContext context;
   connection_->ApplyTimeout(&context);
-  std::unique_ptr<grpc::ClientReaderInterface<v1::ExportOnnxResponse>> reader =
-      connection_->stub->ExportOnnx(&context, request);
+  std::unique_ptr<grpc::ClientReaderWriterInterface<v1::ExportOnnxRequest, v1::ExportOnnxResponse>>
+      stream = connection_->stub->ExportOnnx(&context);
+  // A failed Write means the server ended the stream; Finish() says why.
+  if (stream->Write(first) && onnx.has_value()) {
+    v1::ExportOnnxRequest piece;
+    for (size_t offset = 0; offset < onnx->size(); offset += kMaxChunkBytes) {
+      piece.set_data(std::string(onnx->substr(offset, kMaxChunkBytes)));
+      if (!stream->Write(piece)) break;
+    }
+  }
+  stream->WritesDone();
   ExportResult result;
   v1::ExportOnnxResponse message;
-  while (reader->Read(&message)) {
+  while (stream->Read(&message)) {
     result.onnx += message.data();
     result.warnings.insert(result.warnings.end(), message.warnings().begin(),
                            message.warnings().end());
   }
-  QCAL_CLIENT_RETURN_IF_ERROR(internal::FromGrpcStatus(reader->Finish()));
+  QCAL_CLIENT_RETURN_IF_ERROR(internal::FromGrpcStatus(stream->Finish()));
   return result;
 }
 

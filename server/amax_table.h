@@ -1,5 +1,6 @@
 // The amax table of a model: what ComputeAmax produces, GetAmaxTable serves and the QDQ export
-// reads. Plain data; serialization lives in amax_table_json.h and trt_cache.h.
+// reads. Plain data; serialization lives in amax_table_json.h and trt_cache.h. The quantization
+// bound of an entry is kernels::QuantBound(num_bits, is_unsigned) (kernels/quant_bound.h).
 #ifndef QCAL_SERVER_AMAX_TABLE_H_
 #define QCAL_SERVER_AMAX_TABLE_H_
 
@@ -34,9 +35,6 @@ struct AmaxTable {
   // Keyed (and so ordered) by quantizer name.
   std::map<std::string, QuantizerAmax> quantizers{};
 };
-
-// bound = 2^(num_bits - 1 + unsigned) - 1 (pytorch-quantization's), as float.
-float QuantBound(int num_bits, bool is_unsigned);
 
 }  // namespace qcal::server
 

@@ -40,8 +40,8 @@ absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
   return found->Info();
 }
 
-absl::StatusOr<AmaxTable> CalibrationCore::ComputeAmax(absl::string_view model,
-                                                       const AmaxRequest& request) {
+absl::StatusOr<AmaxTableForms> CalibrationCore::ComputeAmax(absl::string_view model,
+                                                            const AmaxRequest& request) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
   return found->ComputeAmax(request);
 }
@@ -58,9 +58,10 @@ absl::StatusOr<HistogramSnapshot> CalibrationCore::GetHistogram(absl::string_vie
 }
 
 absl::StatusOr<OnnxExportResult> CalibrationCore::ExportOnnx(
-    absl::string_view model, const std::optional<AmaxRequest>& compute, QdqTarget target) {
+    absl::string_view model, const std::optional<AmaxRequest>& compute, QdqTarget target,
+    const std::optional<SentOnnx>& sent) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
-  return found->ExportOnnx(compute, target);
+  return found->ExportOnnx(compute, target, sent);
 }
 
 std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream() {
@@ -69,6 +70,10 @@ std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream() {
 
 std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
   return std::make_unique<OnnxUpload>(registry_, options_.max_batch_bytes);
+}
+
+std::unique_ptr<OnnxExport> CalibrationCore::OpenOnnxExport() {
+  return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes);
 }
 
 }  // namespace qcal::server

@@ -17,13 +17,15 @@
 #include "server/metrics.h"
 #include "server/model.h"
 #include "server/model_registry.h"
+#include "server/onnx_export.h"
 #include "server/onnx_upload.h"
 #include "server/record_stream.h"
 
 namespace qcal::server {
 
 struct CoreOptions {
-  // A batch larger than this is refused with RESOURCE_EXHAUSTED; also the ONNX upload limit.
+  // A batch larger than this is refused with RESOURCE_EXHAUSTED; also the limit of an ONNX model
+  // sent by UploadOnnx or ExportOnnx.
   int64_t max_batch_bytes = int64_t{1} << 30;
   // Where new models' calibrators live (--device); null means the CPU.
   std::shared_ptr<const CalibratorBackend> backend{};
@@ -42,15 +44,17 @@ class CalibrationCore {
   std::vector<ModelInfo> ListModels() const;
   absl::Status DeleteModel(absl::string_view model);
   absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
-  absl::StatusOr<AmaxTable> ComputeAmax(absl::string_view model, const AmaxRequest& request);
+  absl::StatusOr<AmaxTableForms> ComputeAmax(absl::string_view model, const AmaxRequest& request);
   absl::StatusOr<AmaxTableForms> GetAmaxTable(absl::string_view model) const;
   absl::StatusOr<HistogramSnapshot> GetHistogram(absl::string_view model,
                                                  absl::string_view quantizer) const;
   absl::StatusOr<OnnxExportResult> ExportOnnx(absl::string_view model,
                                               const std::optional<AmaxRequest>& compute,
-                                              QdqTarget target);
+                                              QdqTarget target,
+                                              const std::optional<SentOnnx>& sent = std::nullopt);
   std::unique_ptr<RecordStream> OpenRecordStream();
   std::unique_ptr<OnnxUpload> OpenOnnxUpload();
+  std::unique_ptr<OnnxExport> OpenOnnxExport();
 
   Metrics& metrics() { return metrics_; }
 

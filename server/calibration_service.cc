@@ -97,24 +97,22 @@ grpc::Status CalibrationService::Record(grpc::ServerContext*,
 
 grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext*,
                                              const v1::ComputeAmaxRequest* request,
-                                             v1::AmaxTable* response) {
+                                             v1::AmaxTableResponse* response) {
   RpcTimer timer(core_.metrics(), "ComputeAmax");
-  absl::StatusOr<AmaxTable> table =
+  absl::StatusOr<AmaxTableForms> forms =
       core_.ComputeAmax(request->model(), AmaxRequestFromProto(*request));
-  if (!table.ok()) return Refuse("ComputeAmax", table.status());
-  AmaxTableToProto(*table, response);
+  if (!forms.ok()) return Refuse("ComputeAmax", forms.status());
+  AmaxTableFormsToProto(*std::move(forms), response);
   return grpc::Status::OK;
 }
 
 grpc::Status CalibrationService::GetAmaxTable(grpc::ServerContext*,
                                               const v1::GetAmaxTableRequest* request,
-                                              v1::GetAmaxTableResponse* response) {
+                                              v1::AmaxTableResponse* response) {
   RpcTimer timer(core_.metrics(), "GetAmaxTable");
   absl::StatusOr<AmaxTableForms> forms = core_.GetAmaxTable(request->model());
   if (!forms.ok()) return Refuse("GetAmaxTable", forms.status());
-  AmaxTableToProto(forms->table, response->mutable_table());
-  response->set_json(std::move(forms->json));
-  response->set_trt_cache(std::move(forms->trt_cache));
+  AmaxTableFormsToProto(*std::move(forms), response);
   return grpc::Status::OK;
 }
 
@@ -151,15 +149,20 @@ grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::ExportOnnx(grpc::ServerContext*,
-                                            const v1::ExportOnnxRequest* request,
-                                            grpc::ServerWriter<v1::ExportOnnxResponse>* writer) {
+grpc::Status CalibrationService::ExportOnnx(
+    grpc::ServerContext*,
+    grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) {
   RpcTimer timer(core_.metrics(), "ExportOnnx");
-  absl::StatusOr<QdqTarget> target = QdqTargetFromProto(request->target());
-  if (!target.ok()) return Refuse("ExportOnnx", target.status());
-  absl::StatusOr<std::optional<AmaxRequest>> compute = ExportComputeFromProto(*request);
-  if (!compute.ok()) return Refuse("ExportOnnx", compute.status());
-  absl::StatusOr<OnnxExportResult> result = core_.ExportOnnx(request->model(), *compute, *target);
+  std::unique_ptr<OnnxExport> exporter = core_.OpenOnnxExport();
+  v1::ExportOnnxRequest request;
+  while (stream->Read(&request)) {
+    absl::StatusOr<OnnxExportChunk> chunk = ExportChunkFromProto(request);
+    if (!chunk.ok()) return Refuse("ExportOnnx", chunk.status());
+    if (absl::Status status = exporter->Add(*std::move(chunk)); !status.ok()) {
+      return Refuse("ExportOnnx", status);
+    }
+  }
+  absl::StatusOr<OnnxExportResult> result = exporter->Finish();
   if (!result.ok()) return Refuse("ExportOnnx", result.status());
 
   const absl::string_view bytes = result->bytes;
@@ -171,7 +174,7 @@ grpc::Status CalibrationService::ExportOnnx(grpc::ServerContext*,
     const size_t size = std::min(kExportChunkBytes, bytes.size() - offset);
     message.set_data(std::string(bytes.substr(offset, size)));
     offset += size;
-    if (!writer->Write(message)) {
+    if (!stream->Write(message)) {
       return grpc::Status(grpc::StatusCode::CANCELLED, "ExportOnnx: the client went away");
     }
   } while (offset < bytes.size());

@@ -31,16 +31,17 @@ class CalibrationService final : public v1::Calibration::Service {
   grpc::Status Record(grpc::ServerContext* context, grpc::ServerReader<v1::RecordRequest>* reader,
                       v1::RecordResponse* response) override;
   grpc::Status ComputeAmax(grpc::ServerContext* context, const v1::ComputeAmaxRequest* request,
-                           v1::AmaxTable* response) override;
+                           v1::AmaxTableResponse* response) override;
   grpc::Status GetAmaxTable(grpc::ServerContext* context, const v1::GetAmaxTableRequest* request,
-                            v1::GetAmaxTableResponse* response) override;
+                            v1::AmaxTableResponse* response) override;
   grpc::Status GetHistogram(grpc::ServerContext* context, const v1::GetHistogramRequest* request,
                             v1::Histogram* response) override;
   grpc::Status UploadOnnx(grpc::ServerContext* context,
                           grpc::ServerReader<v1::UploadOnnxRequest>* reader,
                           v1::UploadOnnxResponse* response) override;
-  grpc::Status ExportOnnx(grpc::ServerContext* context, const v1::ExportOnnxRequest* request,
-                          grpc::ServerWriter<v1::ExportOnnxResponse>* writer) override;
+  grpc::Status ExportOnnx(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) override;
 
  private:
   CalibrationCore& core_;

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/histogram.h"
 #include "onnx/onnx_pb.h"
 #include "qcal/v1/calibration.grpc.pb.h"
@@ -159,21 +160,21 @@ class CalibrationServiceTest : public ::testing::Test {
     return stub_->GetHistogram(&context, request, histogram);
   }
 
-  grpc::Status ComputeAmax(v1::ComputeAmaxRequest request, v1::AmaxTable* table = nullptr) {
+  grpc::Status ComputeAmax(v1::ComputeAmaxRequest request, v1::AmaxTableResponse* table = nullptr) {
     grpc::ClientContext context;
-    v1::AmaxTable ignored;
+    v1::AmaxTableResponse ignored;
     return stub_->ComputeAmax(&context, request, table != nullptr ? table : &ignored);
   }
 
   grpc::Status ComputeAmax(const std::string& model, const std::string& method,
-                           v1::AmaxTable* table = nullptr) {
+                           v1::AmaxTableResponse* table = nullptr) {
     v1::ComputeAmaxRequest request;
     request.set_model(model);
     request.set_method(method);
     return ComputeAmax(request, table);
   }
 
-  grpc::Status GetAmaxTable(const std::string& model, v1::GetAmaxTableResponse* response) {
+  grpc::Status GetAmaxTable(const std::string& model, v1::AmaxTableResponse* response) {
     v1::GetAmaxTableRequest request;
     request.set_model(model);
     grpc::ClientContext context;
@@ -201,11 +202,26 @@ class CalibrationServiceTest : public ::testing::Test {
     return writer->Finish();
   }
 
+  // One ExportOnnx stream: `request` first, then `onnx` (if any) in `chunk`-byte messages.
   grpc::Status ExportOnnx(const v1::ExportOnnxRequest& request, std::string* bytes,
-                          std::vector<std::string>* warnings) {
+                          std::vector<std::string>* warnings, const std::string& onnx = "",
+                          size_t chunk = 1 << 20) {
+    std::vector<v1::ExportOnnxRequest> messages = {request};
+    for (size_t offset = 0; offset < onnx.size(); offset += chunk) {
+      messages.emplace_back().set_data(onnx.substr(offset, chunk));
+    }
+    return ExportOnnxMessages(messages, bytes, warnings);
+  }
+
+  grpc::Status ExportOnnxMessages(const std::vector<v1::ExportOnnxRequest>& messages,
+                                  std::string* bytes, std::vector<std::string>* warnings) {
     grpc::ClientContext context;
-    std::unique_ptr<grpc::ClientReader<v1::ExportOnnxResponse>> reader =
-        stub_->ExportOnnx(&context, request);
+    std::unique_ptr<grpc::ClientReaderWriter<v1::ExportOnnxRequest, v1::ExportOnnxResponse>>
+        reader = stub_->ExportOnnx(&context);
+    for (const v1::ExportOnnxRequest& message : messages) {
+      if (!reader->Write(message)) break;  // the server ended the stream
+    }
+    reader->WritesDone();
     v1::ExportOnnxResponse message;
     bool first = true;
     while (reader->Read(&message)) {
@@ -227,7 +243,7 @@ class CalibrationServiceTest : public ::testing::Test {
         state += histogram.SerializeAsString();
       }
     }
-    v1::GetAmaxTableResponse table;
+    v1::AmaxTableResponse table;
     if (GetAmaxTable(model, &table).ok()) state += table.SerializeAsString();
     return state;
   }
@@ -254,7 +270,7 @@ TEST_F(CalibrationServiceTest, ModelLifecycle) {
   ASSERT_TRUE(CreateModel("b", request).ok());
   ASSERT_TRUE(CreateModel("a").ok());
   EXPECT_REFUSED(CreateModel("a"), ALREADY_EXISTS, "model 'a' already exists");
-  EXPECT_REFUSED(CreateModel(""), INVALID_ARGUMENT, "a model needs a name");
+  EXPECT_REFUSED(CreateModel(""), INVALID_ARGUMENT, "model name is empty");
 
   const v1::ModelInfo b = GetModel("b");
   EXPECT_EQ(b.name(), "b");
@@ -366,8 +382,9 @@ TEST_F(CalibrationServiceTest, OtherDtypesDecodeToTheSameValues) {
   ASSERT_TRUE(result.status.ok()) << result.status.error_message();
   EXPECT_EQ(result.response.bytes(), 6 + 4 + 16);
   EXPECT_EQ(result.response.nonfinite(), 1);
-  v1::AmaxTable table;
-  ASSERT_TRUE(ComputeAmax("m", "max", &table).ok());
+  v1::AmaxTableResponse computed;
+  ASSERT_TRUE(ComputeAmax("m", "max", &computed).ok());
+  const v1::AmaxTable& table = computed.table();
   ASSERT_EQ(table.quantizers_size(), 3);
   EXPECT_EQ(table.quantizers(0).amax(0), 2.0f);
   EXPECT_EQ(table.quantizers(1).amax(0), 3.0f);
@@ -384,15 +401,15 @@ TEST_F(CalibrationServiceTest, NonFiniteValuesAreCountedNotRefused) {
   EXPECT_EQ(result.response.elements(), 6);
   EXPECT_EQ(result.response.nonfinite(), 3);
   for (const char* method : {"max", "entropy", "mse", "percentile"}) {
-    v1::AmaxTable table;
+    v1::AmaxTableResponse table;
     v1::ComputeAmaxRequest request;
     request.set_model("m");
     request.set_method(method);
-    request.set_start_bin(1);
+    if (std::string(method) == "entropy" || std::string(method) == "mse") request.set_start_bin(1);
     ASSERT_TRUE(ComputeAmax(request, &table).ok()) << method;
-    const float amax = table.quantizers(0).amax(0);
+    const float amax = table.table().quantizers(0).amax(0);
     EXPECT_TRUE(std::isfinite(amax) && amax > 0.0f && amax <= 2.5f) << method << " " << amax;
-    EXPECT_EQ(table.quantizers(0).nonfinite(), 3);
+    EXPECT_EQ(table.table().quantizers(0).nonfinite(), 3);
   }
   v1::Histogram histogram;
   ASSERT_TRUE(GetHistogram("m", "x._input_quantizer", &histogram).ok());
@@ -576,11 +593,11 @@ TEST_F(CalibrationServiceTest, ComputeAmaxBadInputIsRefusedAndChangesNothing) {
   v1::ComputeAmaxRequest request;
   request.set_model("m");
   request.set_method("percentile");
-  v1::AmaxTable zero, explicit_default;
+  v1::AmaxTableResponse zero, explicit_default;
   ASSERT_TRUE(ComputeAmax(request, &zero).ok());
   request.set_percentile(99.99);
   ASSERT_TRUE(ComputeAmax(request, &explicit_default).ok());
-  EXPECT_EQ(zero.quantizers(0).amax(0), explicit_default.quantizers(0).amax(0));
+  EXPECT_EQ(zero.table().quantizers(0).amax(0), explicit_default.table().quantizers(0).amax(0));
 }
 
 TEST_F(CalibrationServiceTest, HistogramAndTableErrors) {
@@ -591,7 +608,7 @@ TEST_F(CalibrationServiceTest, HistogramAndTableErrors) {
                  "model 'm' has no quantizer 'c._input_quantizer'");
   EXPECT_REFUSED(GetHistogram("m", "c._weight_quantizer", &histogram), FAILED_PRECONDITION,
                  "max calibrator");
-  v1::GetAmaxTableResponse table;
+  v1::AmaxTableResponse table;
   EXPECT_REFUSED(GetAmaxTable("m", &table), FAILED_PRECONDITION, "call ComputeAmax first");
   v1::ExportOnnxRequest request;
   request.set_model("m");
@@ -674,7 +691,7 @@ TEST_F(CalibrationServiceTest, OnnxUploadAndExport) {
   // `compute` stored its table.
   EXPECT_EQ(GetModel("cnn").amax_method(), "max");
 
-  v1::GetAmaxTableResponse table;
+  v1::AmaxTableResponse table;
   ASSERT_TRUE(GetAmaxTable("cnn", &table).ok());
   const auto hex = [](float value) {
     uint32_t bits = 0;
@@ -732,11 +749,12 @@ TEST_F(CalibrationServiceTest, ConcurrentStreamsLoseNothing) {
   v1::Histogram histogram;
   ASSERT_TRUE(GetHistogram("many", "x._input_quantizer", &histogram).ok());
   EXPECT_EQ(histogram.total(), static_cast<uint64_t>(kStreams) * kBatches * kValues);
-  v1::AmaxTable many_table, one_table;
+  v1::AmaxTableResponse many_table, one_table;
   ASSERT_TRUE(ComputeAmax("many", "max", &many_table).ok());
   ASSERT_TRUE(ComputeAmax("one", "max", &one_table).ok());
-  EXPECT_EQ(many_table.quantizers(0).amax(0), one_table.quantizers(0).amax(0));
-  EXPECT_EQ(many_table.quantizers(0).elements(), one_table.quantizers(0).elements());
+  EXPECT_EQ(many_table.table().quantizers(0).amax(0), one_table.table().quantizers(0).amax(0));
+  EXPECT_EQ(many_table.table().quantizers(0).elements(),
+            one_table.table().quantizers(0).elements());
 }
 
 TEST_F(CalibrationServiceTest, MetricsAndHealthOverHttp) {
@@ -782,6 +800,398 @@ TEST_F(CalibrationServiceTest, MetricsAndHealthOverHttp) {
   ASSERT_TRUE(stub_->DeleteModel(&context, del, &deleted).ok());
   EXPECT_THAT(HttpGet(http->second, "/metrics"), ::testing::Not(HasSubstr("idle")));
   EXPECT_THAT(HttpGet(http->second, "/nothing-here"), HasSubstr("404"));
+}
+
+// Two clients computing different methods on one model at the same time: each ComputeAmax
+// response carries the table that call computed, in all three forms (a GetAmaxTable after it
+// could return the other client's).
+TEST_F(CalibrationServiceTest, ConcurrentComputeAmaxEachGetsItsOwnTable) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  std::vector<float> values(1000);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) / 100.0f;
+  values.back() = 100.0f;  // max 100, percentile 99 well below
+  ASSERT_TRUE(Record(FloatBatch("m", "x._input_quantizer", {1000}, values)).status.ok());
+
+  v1::ComputeAmaxRequest max_request;
+  max_request.set_model("m");
+  max_request.set_method("max");
+  v1::ComputeAmaxRequest percentile_request = max_request;
+  percentile_request.set_method("percentile");
+  percentile_request.set_percentile(99);
+  v1::AmaxTableResponse max_table, percentile_table;
+  ASSERT_TRUE(ComputeAmax(max_request, &max_table).ok());
+  ASSERT_TRUE(ComputeAmax(percentile_request, &percentile_table).ok());
+  EXPECT_EQ(max_table.table().quantizers(0).amax(0), 100.0f);
+  EXPECT_LT(percentile_table.table().quantizers(0).amax(0), 10.0f);
+  // 100 / 127 is 3f499326 in float32.
+  EXPECT_EQ(max_table.trt_cache(), "TRT-8601-EntropyCalibration2\nx._input_quantizer: 3f499326\n");
+  EXPECT_THAT(percentile_table.json(), HasSubstr("\"method\": \"percentile\""));
+  ASSERT_NE(max_table.trt_cache(), percentile_table.trt_cache());
+
+  constexpr int kCalls = 100;
+  const auto run = [&](const v1::ComputeAmaxRequest& request, const v1::AmaxTableResponse& own,
+                       int* wrong) {
+    for (int i = 0; i < kCalls; ++i) {
+      v1::AmaxTableResponse got;
+      if (!ComputeAmax(request, &got).ok() || got.SerializeAsString() != own.SerializeAsString()) {
+        ++*wrong;
+      }
+    }
+  };
+  int max_wrong = 0, percentile_wrong = 0;
+  std::thread max_thread(run, std::cref(max_request), std::cref(max_table), &max_wrong);
+  std::thread percentile_thread(run, std::cref(percentile_request), std::cref(percentile_table),
+                                &percentile_wrong);
+  max_thread.join();
+  percentile_thread.join();
+  EXPECT_EQ(max_wrong, 0);
+  EXPECT_EQ(percentile_wrong, 0);
+}
+
+// The TensorRT cache writes the scales the QDQ export writes, and says where it replaced one.
+TEST_F(CalibrationServiceTest, TrtCacheScalesFollowTheQdqRuleWithWarnings) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  ASSERT_TRUE(Record(Concat({FloatBatch("m", "dead._input_quantizer", {3}, {0.0f, -0.0f, 0.0f}),
+                             FloatBatch("m", "tiny._input_quantizer", {2}, {1e-44f, 0.0f}),
+                             FloatBatch("m", "small._weight_quantizer", {1, 1}, {1e-44f})}))
+                  .status.ok());
+  v1::AmaxTableResponse computed, stored;
+  ASSERT_TRUE(ComputeAmax("m", "max", &computed).ok());
+  ASSERT_TRUE(GetAmaxTable("m", &stored).ok());
+  for (const v1::AmaxTableResponse* response : {&computed, &stored}) {
+    // Not 00000000 (1e-44 / 127 rounds to 0), not a subnormal: FLT_MIN, and 1 for an amax of 0.
+    EXPECT_EQ(response->trt_cache(),
+              "TRT-8601-EntropyCalibration2\n"
+              "dead._input_quantizer: 3f800000\n"
+              "tiny._input_quantizer: 00800000\n");
+    EXPECT_THAT(response->warnings(),
+                ::testing::ElementsAre(
+                    "TensorRT calibration cache: quantizer 'dead._input_quantizer' tensor "
+                    "'dead._input_quantizer' (per-tensor): amax is 0; scale written as 1",
+                    "TensorRT calibration cache: quantizer 'tiny._input_quantizer' tensor "
+                    "'tiny._input_quantizer' (per-tensor): amax 9.80909e-45 gives a scale below "
+                    "the smallest normal float; scale written as 1.17549e-38"));
+  }
+}
+
+// A raw caller is held to the client's name rule: INVALID_ARGUMENT, nothing created, and no
+// forged TensorRT cache line.
+TEST_F(CalibrationServiceTest, NamesThatAreNotNamesAreRefusedOnTheWire) {
+  EXPECT_REFUSED(CreateModel("a\nb"), INVALID_ARGUMENT,
+                 "model name 'a\\nb' contains control character 0x0a at offset 1; names are 1 "
+                 "to 1024 bytes of UTF-8 without control characters");
+  EXPECT_REFUSED(CreateModel(std::string(1025, 'm')), INVALID_ARGUMENT, "is 1025 bytes long");
+  {
+    v1::CreateModelRequest request;
+    request.add_quantizers()->set_name("q\nforged: 3f800000");
+    EXPECT_REFUSED(CreateModel("m", request), INVALID_ARGUMENT,
+                   "model 'm': declared quantizer name 'q\\nforged: 3f800000'");
+  }
+  {
+    grpc::ClientContext context;
+    v1::ListModelsResponse list;
+    ASSERT_TRUE(stub_->ListModels(&context, {}, &list).ok());
+    EXPECT_EQ(list.models_size(), 0);
+  }
+  grpc::Status status;
+  GetModel(std::string(1025, 'm'), &status);
+  EXPECT_REFUSED(status, INVALID_ARGUMENT, "model name");
+  GetModel("tab\tname", &status);
+  EXPECT_REFUSED(status, INVALID_ARGUMENT, "contains control character 0x09");
+  GetModel("nope", &status);
+  EXPECT_REFUSED(status, NOT_FOUND, "unknown model 'nope'");
+
+  ASSERT_TRUE(CreateModel("m").ok());
+  EXPECT_REFUSED(
+      Record(FloatBatch("m", "x._input_quantizer\nforged: 00000000", {1}, {1.0f})).status,
+      INVALID_ARGUMENT, "model 'm': quantizer name 'x._input_quantizer\\nforged: 00000000'");
+  EXPECT_EQ(GetModel("m").quantizers_size(), 0);
+  ASSERT_TRUE(Record(FloatBatch("m", "x._input_quantizer", {2}, {1.0f, -2.54f})).status.ok());
+  const std::string before = StateOf("m");
+
+  v1::Histogram histogram;
+  EXPECT_REFUSED(GetHistogram("m", "q\x7f", &histogram), INVALID_ARGUMENT,
+                 "contains control character 0x7f");
+  v1::ComputeAmaxRequest compute;
+  compute.set_model("m");
+  compute.set_method("max");
+  (*compute.mutable_overrides())["x._input_quantizer\n"].set_method("max");
+  EXPECT_REFUSED(ComputeAmax(compute), INVALID_ARGUMENT, "quantizer name of an override");
+  const std::string onnx = ReadFile(TestModelPath("cnn_bn.onnx"));
+  v1::UploadOnnxResponse uploaded;
+  EXPECT_REFUSED(UploadOnnx("m", onnx, 1000, &uploaded, {{"x._input_quantizer", "in\nput"}}),
+                 INVALID_ARGUMENT, "ONNX tensor name of quantizer 'x._input_quantizer'");
+  EXPECT_REFUSED(UploadOnnx("m", onnx, 1000, &uploaded, {{"x\r", "input"}}), INVALID_ARGUMENT,
+                 "quantizer name in tensor_map");
+  v1::ExportOnnxRequest export_request;
+  export_request.set_model("m");
+  export_request.mutable_compute()->set_method("max");
+  (*export_request.mutable_tensor_map())["x._input_quantizer"] = "input\n";
+  std::string bytes;
+  std::vector<std::string> warnings;
+  EXPECT_REFUSED(ExportOnnx(export_request, &bytes, &warnings, onnx), INVALID_ARGUMENT,
+                 "ONNX tensor name of quantizer 'x._input_quantizer'");
+  EXPECT_EQ(StateOf("m"), before);
+
+  v1::AmaxTableResponse table;
+  ASSERT_TRUE(ComputeAmax("m", "max", &table).ok());
+  EXPECT_EQ(table.trt_cache(), "TRT-8601-EntropyCalibration2\nx._input_quantizer: 3ca3d70a\n");
+}
+
+// A raw caller's parameters the method does not use are refused as the clients refuse them,
+// overrides and ExportOnnx's `compute` included; numbers are printed in full.
+TEST_F(CalibrationServiceTest, ParametersTheMethodDoesNotUseAreRefused) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  ASSERT_TRUE(Record(FloatBatch("m", "x._input_quantizer", {3}, {1.0f, 2.0f, 3.0f})).status.ok());
+  ASSERT_TRUE(ComputeAmax("m", "max").ok());
+  const std::string before = StateOf("m");
+  const auto request = [](const std::string& method) {
+    v1::ComputeAmaxRequest out;
+    out.set_model("m");
+    out.set_method(method);
+    return out;
+  };
+  v1::ComputeAmaxRequest bad = request("max");
+  bad.set_percentile(99.9);
+  EXPECT_REFUSED(ComputeAmax(bad), INVALID_ARGUMENT,
+                 "model 'm', ComputeAmax: percentile 99.9 applies only to method percentile, not "
+                 "'max'");
+  bad = request("entropy");
+  bad.set_percentile(99.9);
+  EXPECT_REFUSED(ComputeAmax(bad), INVALID_ARGUMENT, "not 'entropy'");
+  bad = request("percentile");
+  bad.set_start_bin(64);
+  EXPECT_REFUSED(ComputeAmax(bad), INVALID_ARGUMENT,
+                 "start_bin 64 applies only to methods entropy and mse, not 'percentile'");
+  bad = request("max");
+  bad.set_stride(2);
+  EXPECT_REFUSED(ComputeAmax(bad), INVALID_ARGUMENT, "stride 2 applies only to methods");
+  bad = request("mse");
+  v1::MethodOverride& override_method = (*bad.mutable_overrides())["x._input_quantizer"];
+  override_method.set_method("max");
+  override_method.set_stride(2);
+  EXPECT_REFUSED(ComputeAmax(bad), INVALID_ARGUMENT,
+                 "model 'm', override for quantizer 'x._input_quantizer': stride 2 applies only "
+                 "to methods entropy and mse, not 'max'");
+  bad = request("percentile");
+  bad.set_percentile(100.0001);
+  EXPECT_REFUSED(ComputeAmax(bad), INVALID_ARGUMENT, "percentile 100.0001 is outside (0, 100]");
+
+  v1::UploadOnnxResponse uploaded;
+  ASSERT_TRUE(UploadOnnx("m", ReadFile(TestModelPath("cnn_bn.onnx")), 1000, &uploaded).ok());
+  v1::ExportOnnxRequest export_request;
+  export_request.set_model("m");
+  *export_request.mutable_compute() = request("mse");
+  export_request.mutable_compute()->set_percentile(50);
+  std::string bytes;
+  std::vector<std::string> warnings;
+  EXPECT_REFUSED(ExportOnnx(export_request, &bytes, &warnings), INVALID_ARGUMENT,
+                 "percentile 50 applies only to method percentile, not 'mse'");
+  EXPECT_EQ(GetModel("m").amax_method(), "max");
+}
+
+// ExportOnnx with an ONNX model in the stream is all or nothing: a refused export leaves the
+// stored ONNX, its tensor map and the table as they were (seen through GetModel, the TensorRT
+// cache keyed by the stored model's tensors, and an export of the stored model).
+TEST_F(CalibrationServiceTest, RefusedExportWithANewOnnxChangesNothing) {
+  ASSERT_TRUE(CreateModel("cnn").ok());
+  ASSERT_TRUE(Record(Concat({FloatBatch("cnn", "conv1._input_quantizer", {1, 1, 2, 2},
+                                        {0.5f, -1.0f, 2.0f, 0.25f}),
+                             FloatBatch("cnn", "conv2._input_quantizer", {2}, {3.0f, -1.0f}),
+                             FloatBatch("cnn", "fc1._input_quantizer", {2}, {0.0f, 5.0f})}))
+                  .status.ok());
+  const std::string cnn_bn = ReadFile(TestModelPath("cnn_bn.onnx"));
+  // The explicit pair moves conv2's quantizer onto the graph input, so the tensor map shows in
+  // the cache: "input" takes conv2's amax 3, conv1's quantizer (unbound now) keeps its name.
+  v1::UploadOnnxResponse uploaded;
+  ASSERT_TRUE(
+      UploadOnnx("cnn", cnn_bn, 1000, &uploaded, {{"conv2._input_quantizer", "input"}}).ok());
+  ASSERT_TRUE(ComputeAmax("cnn", "max").ok());
+  v1::AmaxTableResponse table;
+  ASSERT_TRUE(GetAmaxTable("cnn", &table).ok());
+  const std::string cache_before = table.trt_cache();
+  EXPECT_EQ(cache_before,
+            "TRT-8601-EntropyCalibration2\n"
+            "/Flatten_output_0: 3d214285\n"       // fc1: 5 / 127
+            "conv1._input_quantizer: 3c810204\n"  // 2 / 127
+            "input: 3cc18306\n");                 // conv2: 3 / 127
+  v1::ExportOnnxRequest stored_export;
+  stored_export.set_model("cnn");
+  std::string exported_before;
+  std::vector<std::string> warnings;
+  ASSERT_TRUE(ExportOnnx(stored_export, &exported_before, &warnings).ok());
+  const std::string before = StateOf("cnn");
+
+  v1::ExportOnnxRequest request;
+  request.set_model("cnn");
+  request.mutable_compute()->set_method("entropy");
+  std::string bytes;
+  // No node of linear3d (fc, proj) belongs to conv1, conv2 or fc1.
+  EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings, ReadFile(TestModelPath("linear3d.onnx"))),
+                 FAILED_PRECONDITION, "matches a Conv, ConvTranspose, Gemm or MatMul node");
+  EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings, "not an ONNX model"), INVALID_ARGUMENT,
+                 "model 'cnn', ExportOnnx");
+  v1::ExportOnnxRequest mapped = request;
+  (*mapped.mutable_tensor_map())["conv1._input_quantizer"] = "nope";
+  EXPECT_REFUSED(ExportOnnx(mapped, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT, "nope");
+  v1::ExportOnnxRequest bad_method = request;
+  bad_method.mutable_compute()->set_method("kl");
+  EXPECT_REFUSED(ExportOnnx(bad_method, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT,
+                 "unknown method 'kl'");
+  EXPECT_TRUE(bytes.empty());
+
+  EXPECT_EQ(StateOf("cnn"), before);
+  EXPECT_TRUE(GetModel("cnn").has_onnx());
+  EXPECT_EQ(GetModel("cnn").amax_method(), "max");
+  ASSERT_TRUE(GetAmaxTable("cnn", &table).ok());
+  EXPECT_EQ(table.trt_cache(), cache_before);
+  std::string exported_after;
+  ASSERT_TRUE(ExportOnnx(stored_export, &exported_after, &warnings).ok());
+  EXPECT_EQ(exported_after, exported_before);
+
+  // A successful export stores the sent model, its (empty) tensor map and the computed table.
+  ASSERT_TRUE(ExportOnnx(request, &bytes, &warnings, cnn_bn, 777).ok());
+  EXPECT_EQ(GetModel("cnn").amax_method(), "entropy");
+  v1::ExportOnnxRequest stored_max = stored_export;
+  stored_max.mutable_compute()->set_method("max");
+  bytes.clear();
+  ASSERT_TRUE(ExportOnnx(stored_max, &bytes, &warnings).ok());
+  ASSERT_TRUE(GetAmaxTable("cnn", &table).ok());
+  EXPECT_EQ(table.trt_cache(),
+            "TRT-8601-EntropyCalibration2\n"
+            "/Flatten_output_0: 3d214285\n"
+            "/pool/MaxPool_output_0: 3cc18306\n"
+            "input: 3c810204\n");
+}
+
+// Without a stored ONNX model or table, a refused export that sent an ONNX model stores nothing;
+// the same export with `compute` stores both.
+TEST_F(CalibrationServiceTest, ExportSendingOnnxStoresItOnlyOnSuccess) {
+  ASSERT_TRUE(CreateModel("cnn").ok());
+  ASSERT_TRUE(Record(FloatBatch("cnn", "conv1._input_quantizer", {2}, {0.5f, -2.0f})).status.ok());
+  const std::string cnn_bn = ReadFile(TestModelPath("cnn_bn.onnx"));
+  v1::ExportOnnxRequest request;
+  request.set_model("cnn");
+  std::string bytes;
+  std::vector<std::string> warnings;
+  EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings, cnn_bn), FAILED_PRECONDITION,
+                 "no amax table; call ComputeAmax first or set ExportOnnxRequest.compute (e.g. "
+                 "`qcal export --method M`)");
+  EXPECT_FALSE(GetModel("cnn").has_onnx());
+  request.mutable_compute()->set_method("max");
+  ASSERT_TRUE(ExportOnnx(request, &bytes, &warnings, cnn_bn, 4096).ok());
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromString(bytes));
+  EXPECT_TRUE(GetModel("cnn").has_onnx());
+  EXPECT_EQ(GetModel("cnn").amax_method(), "max");
+  v1::AmaxTableResponse table;
+  ASSERT_TRUE(GetAmaxTable("cnn", &table).ok());
+  EXPECT_EQ(table.trt_cache(), "TRT-8601-EntropyCalibration2\ninput: 3c810204\n");
+}
+
+TEST_F(CalibrationServiceTest, MalformedExportStreamsAreRefused) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  ASSERT_TRUE(Record(FloatBatch("m", "conv1._input_quantizer", {2}, {0.5f, -2.0f})).status.ok());
+  const std::string cnn_bn = ReadFile(TestModelPath("cnn_bn.onnx"));
+  const std::string before = StateOf("m");
+  std::string bytes;
+  std::vector<std::string> warnings;
+  EXPECT_REFUSED(ExportOnnxMessages({}, &bytes, &warnings), INVALID_ARGUMENT,
+                 "an ExportOnnx stream without messages exports nothing");
+  v1::ExportOnnxRequest first;
+  first.mutable_compute()->set_method("max");
+  EXPECT_REFUSED(ExportOnnx(first, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT,
+                 "the first ExportOnnx message needs `model`");
+  first.set_model("nope");
+  EXPECT_REFUSED(ExportOnnx(first, &bytes, &warnings, cnn_bn), NOT_FOUND, "unknown model 'nope'");
+  first.set_model("m");
+  v1::ExportOnnxRequest later;
+  later.set_data(cnn_bn);
+  later.set_target("onnxruntime");
+  EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
+                 "compute, target and tensor_map belong in the first message only");
+  later.clear_target();
+  later.set_model("other");
+  EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
+                 "got a message for model 'other'");
+  v1::ExportOnnxRequest mapped = first;
+  (*mapped.mutable_tensor_map())["conv1._input_quantizer"] = "input";
+  EXPECT_REFUSED(ExportOnnx(mapped, &bytes, &warnings), INVALID_ARGUMENT,
+                 "tensor_map applies to an ONNX model sent in the same stream");
+  first.set_target("tflite");
+  EXPECT_REFUSED(ExportOnnx(first, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT,
+                 "unknown target 'tflite'");
+  EXPECT_EQ(StateOf("m"), before);
+
+  // The sent model counts against --max-batch-bytes, as an upload does.
+  server_.reset();
+  Start({.listen = "127.0.0.1:0", .max_batch_bytes = 1024});
+  ASSERT_TRUE(CreateModel("m").ok());
+  first.clear_target();
+  EXPECT_REFUSED(ExportOnnx(first, &bytes, &warnings, cnn_bn, 600), RESOURCE_EXHAUSTED,
+                 "model 'm', ExportOnnx: the ONNX model is larger than the server's limit of "
+                 "1024 bytes (--max-batch-bytes)");
+  EXPECT_FALSE(GetModel("m").has_onnx());
+}
+
+TEST(QcalServerTest, FlagsAreCheckedWithClearMessages) {
+  EXPECT_EQ(ValidateServerOptions({.listen = "127.0.0.1:0", .max_batch_bytes = 0}),
+            absl::InvalidArgumentError("--max-batch-bytes must be >= 1 (bytes), got 0"));
+  EXPECT_EQ(ValidateServerOptions({.listen = "127.0.0.1:0", .max_batch_bytes = -5}),
+            absl::InvalidArgumentError("--max-batch-bytes must be >= 1 (bytes), got -5"));
+  EXPECT_EQ(
+      ValidateServerOptions({.listen = "127.0.0.1:0", .max_message_bytes = kMinMessageBytes - 1}),
+      absl::InvalidArgumentError(
+          "--max-message-bytes must be >= 4259840 (4 MiB + 64 KiB: clients send data in 4 MiB "
+          "chunks plus the message's other fields), got 4259839"));
+  EXPECT_EQ(ValidateServerOptions({.listen = "127.0.0.1"}),
+            absl::InvalidArgumentError(
+                "--listen: address '127.0.0.1' is not HOST:PORT (port 0..65535; 0 picks one)"));
+  EXPECT_EQ(ValidateServerOptions({.listen = "127.0.0.1:0", .http_listen = "x"}).message(),
+            "--http-listen: address 'x' is not HOST:PORT (port 0..65535; 0 picks one)");
+  EXPECT_TRUE(ValidateServerOptions({.listen = "127.0.0.1:0"}).ok());
+
+  // The smallest limit still takes what clients send: a 4 MiB chunk with its header.
+  absl::StatusOr<std::unique_ptr<QcalServer>> server =
+      QcalServer::Start({.listen = "127.0.0.1:0", .max_message_bytes = kMinMessageBytes});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Calibration::NewStub(
+      grpc::CreateChannel((*server)->grpc_address(), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext context;
+    v1::CreateModelRequest create;
+    create.set_model(std::string(1024, 'm'));
+    v1::ModelInfo info;
+    ASSERT_TRUE(stub->CreateModel(&context, create, &info).ok());
+  }
+  grpc::ClientContext context;
+  v1::RecordResponse response;
+  auto writer = stub->Record(&context, &response);
+  const std::vector<float> values((size_t{4} << 20) / sizeof(float), 1.5f);
+  for (const v1::RecordRequest& message :
+       FloatBatch(std::string(1024, 'm'), std::string(1024, 'q'),
+                  {static_cast<int64_t>(values.size())}, values, size_t{4} << 20)) {
+    ASSERT_TRUE(writer->Write(message));
+  }
+  writer->WritesDone();
+  const grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.bytes(), int64_t{4} << 20);
+}
+
+TEST(QcalServerTest, ListenFailuresSayWhy) {
+  const absl::Status invalid = QcalServer::Start({.listen = "999.1.1.1:5"}).status();
+  EXPECT_EQ(invalid.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(invalid.message()),
+              ::testing::StartsWith(
+                  "cannot listen on 999.1.1.1:5: invalid address or port in use (999.1.1.1: "));
+  absl::StatusOr<std::unique_ptr<QcalServer>> first = QcalServer::Start({.listen = "127.0.0.1:0"});
+  ASSERT_TRUE(first.ok());
+  const std::string address = (*first)->grpc_address();
+  EXPECT_EQ(QcalServer::Start({.listen = address}).status(),
+            absl::UnavailableError(absl::StrCat("cannot listen on ", address,
+                                                ": invalid address or port in use (", address,
+                                                ": Address already in use)")));
 }
 
 TEST(QcalServerTest, RefusesBadAddresses) {

@@ -1,10 +1,24 @@
 #include "server/compute_amax.h"
 
+#include <charconv>
+#include <string>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "kernels/amax_search.h"
 #include "server/status_util.h"
 
 namespace qcal::server {
+namespace {
+
+// The shortest text that reads back as `value`: 100.0001 stays 100.0001 (StrCat would print 100).
+std::string FullPrecision(double value) {
+  char text[32];
+  const std::to_chars_result result = std::to_chars(text, text + sizeof(text), value);
+  return std::string(text, result.ptr);
+}
+
+}  // namespace
 
 absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
                                                    absl::string_view where) {
@@ -15,11 +29,26 @@ absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
         absl::StrCat(where, ": unknown method '", out.method,
                      "'; expected one of max, entropy, mse, percentile"));
   }
+  // 0 is "unset" on the wire; anything else is a parameter the caller meant for this method.
+  if (out.percentile != 0 && out.method != "percentile") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": percentile ", FullPrecision(out.percentile),
+                     " applies only to method percentile, not '", out.method, "'"));
+  }
+  const bool searches = out.method == "entropy" || out.method == "mse";
+  for (const auto& [name, value] :
+       {std::pair{"start_bin", out.start_bin}, std::pair{"stride", out.stride}}) {
+    if (value != 0 && !searches) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", name, " ", value,
+                       " applies only to methods entropy and mse, not '", out.method, "'"));
+    }
+  }
   if (out.percentile == 0) out.percentile = kDefaultPercentile;
   // Written so that NaN fails too.
   if (!(out.percentile > 0 && out.percentile <= 100)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": percentile ", params.percentile, " is outside (0, 100]"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": percentile ", FullPrecision(params.percentile), " is outside (0, 100]"));
   }
   if (out.start_bin < 0) {
     return absl::InvalidArgumentError(

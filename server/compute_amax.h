@@ -40,8 +40,10 @@ struct AmaxRequest {
 };
 
 // Fills in the defaults (0 -> 99.99, 128, 1) and checks the rest.
-// INVALID_ARGUMENT, naming `where` and the parameter, for an unknown method, a percentile outside
-// (0, 100] (NaN included), a negative start_bin or stride.
+// INVALID_ARGUMENT, naming `where` and the parameter (numbers in full precision), for an unknown
+// method, a parameter the method does not use (a non-zero percentile without "percentile", a
+// non-zero start_bin or stride without "entropy" or "mse"), a percentile outside (0, 100] (NaN
+// included), a negative start_bin or stride.
 absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
                                                    absl::string_view where = "ComputeAmax");
 

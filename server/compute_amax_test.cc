@@ -5,7 +5,10 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace qcal::server {
 namespace {
@@ -18,12 +21,53 @@ TEST(NormalizeMethodParamsTest, FillsDefaults) {
   EXPECT_EQ(params->percentile, 99.99);
   EXPECT_EQ(params->start_bin, 128);
   EXPECT_EQ(params->stride, 1);
-  const absl::StatusOr<MethodParams> explicit_params = NormalizeMethodParams(
-      {.method = "percentile", .percentile = 100, .start_bin = 3, .stride = 2});
+  const absl::StatusOr<MethodParams> explicit_params =
+      NormalizeMethodParams({.method = "mse", .start_bin = 3, .stride = 2});
   ASSERT_TRUE(explicit_params.ok()) << explicit_params.status();
-  EXPECT_EQ(explicit_params->percentile, 100);
   EXPECT_EQ(explicit_params->start_bin, 3);
   EXPECT_EQ(explicit_params->stride, 2);
+  const absl::StatusOr<MethodParams> percentile =
+      NormalizeMethodParams({.method = "percentile", .percentile = 100});
+  ASSERT_TRUE(percentile.ok()) << percentile.status();
+  EXPECT_EQ(percentile->percentile, 100);
+}
+
+// 0 is "unset" on the wire: any other value of a parameter the method does not use is refused,
+// since the caller meant something the server would ignore.
+TEST(NormalizeMethodParamsTest, RefusesParametersTheMethodDoesNotUse) {
+  const auto refused = [](const MethodParams& params) {
+    const absl::Status status = NormalizeMethodParams(params, "model 'm', ComputeAmax").status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    return std::string(status.message());
+  };
+  for (const char* method : {"entropy", "mse", "max"}) {
+    EXPECT_EQ(refused({.method = method, .percentile = 99.9}),
+              absl::StrCat("model 'm', ComputeAmax: percentile 99.9 applies only to method "
+                           "percentile, not '",
+                           method, "'"));
+  }
+  for (const char* method : {"max", "percentile"}) {
+    EXPECT_EQ(refused({.method = method, .start_bin = 64}),
+              absl::StrCat("model 'm', ComputeAmax: start_bin 64 applies only to methods entropy "
+                           "and mse, not '",
+                           method, "'"));
+    EXPECT_EQ(refused({.method = method, .stride = 2}),
+              absl::StrCat("model 'm', ComputeAmax: stride 2 applies only to methods entropy and "
+                           "mse, not '",
+                           method, "'"));
+  }
+  // Negative values the method does not use are refused as unused, not as negative.
+  EXPECT_THAT(refused({.method = "max", .stride = -1}), HasSubstr("stride -1 applies only to"));
+}
+
+TEST(NormalizeMethodParamsTest, PrintsThePercentileInFullPrecision) {
+  EXPECT_EQ(
+      NormalizeMethodParams({.method = "percentile", .percentile = 100.0001}, "model 'm'").status(),
+      absl::InvalidArgumentError("model 'm': percentile 100.0001 is outside (0, 100]"));
+  EXPECT_EQ(
+      NormalizeMethodParams({.method = "percentile", .percentile = 100.00000000000001}, "model 'm'")
+          .status(),
+      absl::InvalidArgumentError("model 'm': percentile 100.00000000000001 is outside (0, 100]"));
 }
 
 TEST(NormalizeMethodParamsTest, RefusesUnknownMethod) {

@@ -141,7 +141,8 @@ TEST(DeviceBackend, ReachesEveryQuantizerThroughTheCore) {
   EXPECT_EQ(gpu->created, 2);  // one more quantizer, created once
   const auto table = (*model)->ComputeAmax({.params = {.method = "max"}});
   ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_EQ(table->quantizers.at("conv1._weight_quantizer").amax, (std::vector<float>{3.0f, 2.0f}));
+  EXPECT_EQ(table->table.quantizers.at("conv1._weight_quantizer").amax,
+            (std::vector<float>{3.0f, 2.0f}));
   // Without a backend a model's calibrators are the CPU's.
   auto plain = Model::Create({.name = "plain"});
   ASSERT_TRUE(plain.ok());

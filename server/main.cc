@@ -37,14 +37,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--http-listen", flags.server.http_listen,
                  "HTTP address HOST:PORT for /metrics and /healthz; empty: no HTTP");
+  // The limits are checked by QcalServer::Start (ValidateServerOptions), whose messages say the
+  // rule; CLI11's range check would print "Value 0 not in range 0.000000 to 1.797e308".
   app.add_option("--max-batch-bytes", flags.server.max_batch_bytes,
-                 "largest Record batch (and ONNX upload) accepted, in bytes")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+                 "largest Record batch (and ONNX model sent) accepted, in bytes; >= 1")
+      ->capture_default_str();
   app.add_option("--max-message-bytes", flags.server.max_message_bytes,
-                 "largest gRPC message received, in bytes")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+                 "largest gRPC message received, in bytes; >= 4 MiB + 64 KiB (4259840)")
+      ->capture_default_str();
   app.add_option("--device", flags.device,
                  "where calibration runs: cuda (a GPU is required), cpu, or auto (the GPU when "
                  "one can be used)")

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/amax_table_json.h"
 #include "server/cpu_calibrator.h"
+#include "server/names.h"
 #include "server/onnx/onnx_model.h"
 #include "server/onnx/quantizer_binding.h"
 #include "server/status_util.h"
@@ -23,10 +24,23 @@ std::map<std::string, std::string> TensorNames(
   return out;
 }
 
+// Every key and value of a tensor_map must be a name.
+absl::Status CheckTensorMap(const std::map<std::string, std::string>& tensor_map,
+                            absl::string_view where) {
+  for (const auto& [quantizer, tensor] : tensor_map) {
+    QCAL_RETURN_IF_ERROR(
+        CheckName(absl::StrCat(where, ": quantizer name in tensor_map"), quantizer));
+    QCAL_RETURN_IF_ERROR(CheckName(
+        absl::StrCat(where, ": ONNX tensor name of quantizer '", quantizer, "' in tensor_map"),
+        tensor));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
-  if (config.name.empty()) return absl::InvalidArgumentError("a model needs a name");
+  QCAL_RETURN_IF_ERROR(CheckName("model name", config.name));
   const std::string where = absl::StrCat("model '", config.name, "'");
   if (config.backend == nullptr) config.backend = CpuBackend();
   config.default_input.name.clear();
@@ -38,9 +52,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
 
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> declared;
   for (QuantizerSpec& spec : config.quantizers) {
-    if (spec.name.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": a declared quantizer has no name"));
-    }
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat(where, ": declared quantizer name"), spec.name));
     if (declared.contains(spec.name)) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": quantizer '", spec.name, "' is declared twice"));
@@ -90,6 +102,7 @@ absl::StatusOr<BatchStats> Model::RecordNew(absl::string_view quantizer,
   std::shared_ptr<QuantizerState> state = FindLocked(quantizer);  // another stream may have won
   const bool is_new = state == nullptr;
   if (is_new) {
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat("model '", name_, "': quantizer name"), quantizer));
     QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
     spec.name = std::string(quantizer);
     QCAL_ASSIGN_OR_RETURN(state,
@@ -123,16 +136,21 @@ void Model::Reset() {
   ++generation_;
 }
 
-absl::StatusOr<AmaxTable> Model::ComputeAmax(const AmaxRequest& request) {
+absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request) {
   uint64_t generation = 0;
   absl::StatusOr<AmaxTable> table;
+  OnnxKeys keys;
   {
     absl::ReaderMutexLock lock(&mu_);
     table = ComputeTableLocked(request);
+    if (!table.ok()) return table.status();
     generation = generation_;
+    keys = OnnxKeysLocked();
   }
-  if (table.ok()) StoreTable(*table, generation);
-  return table;
+  // The forms come from this call's table: another ComputeAmax may store its own meanwhile.
+  QCAL_ASSIGN_OR_RETURN(AmaxTableForms forms, FormsOf(*table, keys));
+  StoreTable(*table, generation);
+  return forms;
 }
 
 void Model::StoreTable(const AmaxTable& table, uint64_t generation) {
@@ -148,6 +166,8 @@ absl::StatusOr<AmaxTable> Model::ComputeTableLocked(const AmaxRequest& request) 
       NormalizeMethodParams(request.params, absl::StrCat(where, ", ComputeAmax")));
   std::map<std::string, MethodParams> overrides;
   for (const auto& [quantizer, override_params] : request.overrides) {
+    QCAL_RETURN_IF_ERROR(
+        CheckName(absl::StrCat(where, ": quantizer name of an override"), quantizer));
     if (FindLocked(quantizer) == nullptr) {
       return absl::NotFoundError(absl::StrCat(where, ": an override names quantizer '", quantizer,
                                               "', which the model does not have"));
@@ -174,39 +194,46 @@ absl::StatusOr<AmaxTable> Model::ComputeTableLocked(const AmaxRequest& request) 
   return table;
 }
 
-std::vector<std::string> Model::BindableNamesLocked() const {
+Model::OnnxKeys Model::OnnxKeysLocked() const {
   std::set<std::string> names;
   for (const auto& [name, state] : quantizers_) names.insert(name);
   for (const auto& [name, tensor] : tensor_map_) names.insert(name);
-  return {names.begin(), names.end()};
+  return {.onnx = onnx_, .tensor_map = tensor_map_, .names = {names.begin(), names.end()}};
+}
+
+absl::StatusOr<AmaxTableForms> Model::FormsOf(AmaxTable table, const OnnxKeys& keys) const {
+  const std::string where = absl::StrCat("model '", name_, "'");
+  std::map<std::string, std::vector<std::string>> tensor_quantizers;
+  if (keys.onnx != nullptr) {
+    absl::StatusOr<std::map<std::string, QuantizerBinding>> bindings =
+        BindQuantizers(*keys.onnx, keys.names, keys.tensor_map);
+    if (!bindings.ok()) return Annotate(bindings.status(), where);
+    tensor_quantizers = ActivationTensorQuantizers(*bindings);
+  }
+  absl::StatusOr<TrtCache> cache = TrtCacheText(table, tensor_quantizers);
+  if (!cache.ok()) return Annotate(cache.status(), where);
+  for (const std::string& warning : cache->warnings) spdlog::warn("{}: {}", where, warning);
+  AmaxTableForms out{.table = std::move(table),
+                     .json = {},
+                     .trt_cache = std::move(cache->text),
+                     .warnings = std::move(cache->warnings)};
+  out.json = AmaxTableToJson(out.table);
+  return out;
 }
 
 absl::StatusOr<AmaxTableForms> Model::GetAmaxTable() const {
-  std::shared_ptr<const onnx::ModelProto> onnx;
-  std::map<std::string, std::string> tensor_map;
-  std::vector<std::string> names;
-  AmaxTableForms out;
+  AmaxTable table;
+  OnnxKeys keys;
   {
     absl::ReaderMutexLock lock(&mu_);
     if (!table_.has_value()) {
       return absl::FailedPreconditionError(
           absl::StrCat("model '", name_, "' has no amax table; call ComputeAmax first"));
     }
-    out.table = *table_;
-    onnx = onnx_;
-    tensor_map = tensor_map_;
-    names = BindableNamesLocked();
+    table = *table_;
+    keys = OnnxKeysLocked();
   }
-  std::map<std::string, std::vector<std::string>> tensor_quantizers;
-  if (onnx != nullptr) {
-    absl::StatusOr<std::map<std::string, QuantizerBinding>> bindings =
-        BindQuantizers(*onnx, names, tensor_map);
-    if (!bindings.ok()) return Annotate(bindings.status(), absl::StrCat("model '", name_, "'"));
-    tensor_quantizers = ActivationTensorQuantizers(*bindings);
-  }
-  out.json = AmaxTableToJson(out.table);
-  out.trt_cache = TrtCacheText(out.table, tensor_quantizers);
-  return out;
+  return FormsOf(std::move(table), keys);
 }
 
 absl::StatusOr<HistogramSnapshot> Model::GetHistogram(absl::string_view quantizer) const {
@@ -216,6 +243,7 @@ absl::StatusOr<HistogramSnapshot> Model::GetHistogram(absl::string_view quantize
     state = FindLocked(quantizer);
   }
   if (state == nullptr) {
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat("model '", name_, "': quantizer name"), quantizer));
     return absl::NotFoundError(
         absl::StrCat("model '", name_, "' has no quantizer '", quantizer, "'"));
   }
@@ -224,13 +252,14 @@ absl::StatusOr<HistogramSnapshot> Model::GetHistogram(absl::string_view quantize
   return histogram;
 }
 
-absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
-                                                   std::map<std::string, std::string> tensor_map) {
-  const std::string where = absl::StrCat("model '", name_, "', UploadOnnx");
+absl::StatusOr<Model::ParsedOnnx> Model::ParseAndBind(
+    const std::string& bytes, const std::map<std::string, std::string>& tensor_map,
+    const std::string& where) const {
+  QCAL_RETURN_IF_ERROR(CheckTensorMap(tensor_map, where));
   absl::StatusOr<onnx::ModelProto> parsed = ParseOnnxModel(bytes);
   if (!parsed.ok()) return Annotate(parsed.status(), where);
-  auto onnx = std::make_shared<const onnx::ModelProto>(std::move(*parsed));
-
+  ParsedOnnx out{.onnx = std::make_shared<const onnx::ModelProto>(std::move(*parsed)),
+                 .bindings = {}};
   std::set<std::string> names;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -238,33 +267,51 @@ absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
   }
   for (const auto& [name, tensor] : tensor_map) names.insert(name);
   absl::StatusOr<std::map<std::string, QuantizerBinding>> bindings =
-      BindQuantizers(*onnx, {names.begin(), names.end()}, tensor_map);
+      BindQuantizers(*out.onnx, {names.begin(), names.end()}, tensor_map);
   if (!bindings.ok()) return Annotate(bindings.status(), where);
+  out.bindings = std::move(*bindings);
+  return out;
+}
 
+absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
+                                                   std::map<std::string, std::string> tensor_map) {
+  QCAL_ASSIGN_OR_RETURN(
+      ParsedOnnx parsed,
+      ParseAndBind(bytes, tensor_map, absl::StrCat("model '", name_, "', UploadOnnx")));
   OnnxUploadResult result{.bytes = static_cast<int64_t>(bytes.size()),
-                          .opset = DefaultOpset(*onnx),
-                          .bindings = TensorNames(*bindings)};
+                          .opset = DefaultOpset(*parsed.onnx),
+                          .bindings = TensorNames(parsed.bindings)};
   absl::MutexLock lock(&mu_);
-  onnx_ = std::move(onnx);
+  onnx_ = std::move(parsed.onnx);
   tensor_map_ = std::move(tensor_map);
   return result;
 }
 
 absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxRequest>& compute,
-                                                   QdqTarget target) {
+                                                   QdqTarget target,
+                                                   const std::optional<SentOnnx>& sent) {
   const std::string where = absl::StrCat("model '", name_, "', ExportOnnx");
   std::shared_ptr<const onnx::ModelProto> onnx;
   std::map<std::string, std::string> tensor_map;
+  if (sent.has_value()) {
+    QCAL_ASSIGN_OR_RETURN(ParsedOnnx parsed, ParseAndBind(sent->bytes, sent->tensor_map, where));
+    onnx = std::move(parsed.onnx);
+    tensor_map = sent->tensor_map;
+  }
   std::optional<AmaxTable> table;
   uint64_t generation = 0;
   {
     absl::ReaderMutexLock lock(&mu_);
-    if (onnx_ == nullptr) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(where, ": no ONNX model was uploaded; call UploadOnnx first"));
+    if (onnx == nullptr) {
+      if (onnx_ == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            where,
+            ": no ONNX model was uploaded; call UploadOnnx first or send the ONNX model "
+            "with the export"));
+      }
+      onnx = onnx_;
+      tensor_map = tensor_map_;
     }
-    onnx = onnx_;
-    tensor_map = tensor_map_;
     generation = generation_;
     if (compute.has_value()) {
       QCAL_ASSIGN_OR_RETURN(table, ComputeTableLocked(*compute));
@@ -272,13 +319,15 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
       table = table_;
     } else {
       return absl::FailedPreconditionError(absl::StrCat(
-          where, ": no amax table; call ComputeAmax first or pass `compute` with a method"));
+          where,
+          ": no amax table; call ComputeAmax first or set ExportOnnxRequest.compute (e.g. `qcal "
+          "export --method M`)"));
     }
   }
   const QdqOptions options{.target = target,
                            .default_weight_num_bits = default_weight_.num_bits,
                            .default_weight_unsigned = default_weight_.is_unsigned,
-                           .explicit_pairs = std::move(tensor_map)};
+                           .explicit_pairs = tensor_map};
   absl::StatusOr<QdqResult> exported = ExportQdq(*onnx, *table, options);
   if (!exported.ok()) return Annotate(exported.status(), where);
 
@@ -288,8 +337,15 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
   }
   out.warnings = std::move(exported->warnings);
   for (const std::string& warning : out.warnings) spdlog::warn("{}: {}", where, warning);
-  // Stored only now, so a refused export leaves the previous table in place.
-  if (compute.has_value()) StoreTable(*table, generation);
+  // Stored only now, and together, so a refused export leaves the previous ONNX, tensor map and
+  // table in place.
+  absl::MutexLock lock(&mu_);
+  if (sent.has_value()) {
+    onnx_ = std::move(onnx);
+    tensor_map_ = std::move(tensor_map);
+  }
+  // A Reset since the computation dropped the data the table came from.
+  if (compute.has_value() && generation == generation_) table_ = std::move(table);
   return out;
 }
 

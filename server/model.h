@@ -25,6 +25,7 @@
 #include "server/calibrator.h"
 #include "server/compute_amax.h"
 #include "server/onnx/qdq_export.h"
+#include "server/onnx/quantizer_binding.h"
 #include "server/quantizer_spec.h"
 #include "server/quantizer_state.h"
 
@@ -57,11 +58,14 @@ struct ModelInfo {
   std::string amax_method{};
 };
 
-// GetAmaxTable's three forms of the stored table.
+// An amax table in its three forms (ComputeAmax: the table just computed; GetAmaxTable: the
+// stored one).
 struct AmaxTableForms {
   AmaxTable table{};
   std::string json{};
   std::string trt_cache{};
+  // Scales the TensorRT cache replaced (an amax of 0, a scale below the smallest normal float).
+  std::vector<std::string> warnings{};
 };
 
 struct OnnxUploadResult {
@@ -69,6 +73,14 @@ struct OnnxUploadResult {
   int64_t opset = 0;
   // quantizer -> ONNX tensor, for the model's quantizers and the explicit pairs.
   std::map<std::string, std::string> bindings{};
+};
+
+// A float ONNX model sent with an ExportOnnx call (instead of the stored one).
+struct SentOnnx {
+  // Serialized ModelProto.
+  std::string bytes{};
+  // quantizer -> tensor pairs that override the automatic matching, as UploadOnnx's.
+  std::map<std::string, std::string> tensor_map{};
 };
 
 struct OnnxExportResult {
@@ -79,8 +91,8 @@ struct OnnxExportResult {
 
 class Model {
  public:
-  // INVALID_ARGUMENT for an empty model name, a refused descriptor (ValidateSpec), or a declared
-  // quantizer without a name or declared twice.
+  // INVALID_ARGUMENT for a model or declared quantizer name that is not a name (names.h), a
+  // refused descriptor (ValidateSpec), or a quantizer declared twice.
   static absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config);
 
   Model(const Model&) = delete;
@@ -91,8 +103,9 @@ class Model {
   // Applies one decoded batch (float32, prod(shape) values; `bytes` is its size on the wire) to
   // `quantizer`, creating it with the default descriptor of its role if it is new. Atomic: on
   // error nothing changes (not even the quantizer's creation).
-  // Errors: INVALID_ARGUMENT for an axis outside the batch's rank or a channel count that differs
-  // from earlier batches; RESOURCE_EXHAUSTED for a histogram that would grow past its limit.
+  // Errors: INVALID_ARGUMENT for a new quantizer whose name is not a name (names.h), an axis
+  // outside the batch's rank or a channel count that differs from earlier batches;
+  // RESOURCE_EXHAUSTED for a histogram that would grow past its limit.
   absl::StatusOr<BatchStats> Record(absl::string_view quantizer, std::span<const int64_t> shape,
                                     std::span<const float> values, int64_t bytes);
 
@@ -102,32 +115,40 @@ class Model {
   // keeps the defaults, the declared quantizers (emptied) and the uploaded ONNX.
   void Reset();
 
-  // Computes amax for every quantizer with data and stores the table (replacing the previous one).
+  // Computes amax for every quantizer with data, stores the table (replacing the previous one)
+  // and returns that table in its three forms, built from the computed table (a concurrent
+  // ComputeAmax cannot swap it).
   // Errors, all checked before anything is stored: those of NormalizeMethodParams for the request
-  // and each override; NOT_FOUND for an override naming a quantizer the model lacks;
-  // FAILED_PRECONDITION when no quantizer has data yet; those of QuantizerState::ComputeAmax.
-  absl::StatusOr<AmaxTable> ComputeAmax(const AmaxRequest& request);
+  // and each override; INVALID_ARGUMENT for an override key that is not a name, NOT_FOUND for one
+  // naming a quantizer the model lacks; FAILED_PRECONDITION when no quantizer has data yet; those
+  // of QuantizerState::ComputeAmax and TrtCacheText.
+  absl::StatusOr<AmaxTableForms> ComputeAmax(const AmaxRequest& request);
 
   // The stored table as message data, JSON and TensorRT cache (keyed by ONNX tensor names once an
   // ONNX model is uploaded). FAILED_PRECONDITION when no table was computed since the last reset.
   absl::StatusOr<AmaxTableForms> GetAmaxTable() const;
 
-  // NOT_FOUND for an unknown quantizer; FAILED_PRECONDITION for a max calibrator.
+  // NOT_FOUND for an unknown quantizer (INVALID_ARGUMENT when the name is not a name);
+  // FAILED_PRECONDITION for a max calibrator.
   absl::StatusOr<HistogramSnapshot> GetHistogram(absl::string_view quantizer) const;
 
   // Parses and checks a serialized float ONNX model and replaces the stored one only if it is
   // valid; `tensor_map` (quantizer -> tensor) overrides the automatic matching.
-  // Errors: those of ParseOnnxModel (INVALID_ARGUMENT: malformed, refused by the checker, opset
-  // < 13) and BindQuantizers (INVALID_ARGUMENT: a pair naming a tensor the model lacks).
+  // Errors: INVALID_ARGUMENT for a tensor_map key or value that is not a name (names.h); those
+  // of ParseOnnxModel (INVALID_ARGUMENT: malformed, refused by the checker, opset < 13) and
+  // BindQuantizers (INVALID_ARGUMENT: a pair naming a tensor the model lacks).
   absl::StatusOr<OnnxUploadResult> UploadOnnx(const std::string& bytes,
                                               std::map<std::string, std::string> tensor_map);
 
-  // The uploaded ONNX model with Q/DQ pairs, from a table computed now by `compute` (and stored,
-  // as ComputeAmax would) or from the stored one.
-  // Errors: FAILED_PRECONDITION without an uploaded ONNX model, or without `compute` and a stored
-  // table; those of ComputeAmax and ExportQdq.
+  // An ONNX model with Q/DQ pairs: `sent` when given (parsed and checked as UploadOnnx does),
+  // else the stored one; from a table computed now by `compute`, else the stored table.
+  // All or nothing: only when the export succeeds are `sent` (with its tensor map) and the
+  // computed table stored, together; a refused export changes nothing.
+  // Errors: FAILED_PRECONDITION without `sent` and a stored ONNX model, or without `compute` and
+  // a stored table; those of UploadOnnx for `sent`; those of ComputeAmax and ExportQdq.
   absl::StatusOr<OnnxExportResult> ExportOnnx(const std::optional<AmaxRequest>& compute,
-                                              QdqTarget target);
+                                              QdqTarget target,
+                                              const std::optional<SentOnnx>& sent = std::nullopt);
 
  private:
   explicit Model(ModelConfig config);
@@ -143,8 +164,25 @@ class Model {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Stores `table` unless a Reset happened since `generation` was read.
   void StoreTable(const AmaxTable& table, uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
-  // Names of all quantizers plus those the explicit tensor map names.
-  std::vector<std::string> BindableNamesLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // What the TensorRT cache keys depend on: the stored ONNX model (null before UploadOnnx), its
+  // tensor map, and the names to bind (all quantizers plus those the tensor map names).
+  struct OnnxKeys {
+    std::shared_ptr<const onnx::ModelProto> onnx{};
+    std::map<std::string, std::string> tensor_map{};
+    std::vector<std::string> names{};
+  };
+  OnnxKeys OnnxKeysLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // `table` as JSON and TensorRT cache text keyed by `keys`; logs the cache's warnings.
+  absl::StatusOr<AmaxTableForms> FormsOf(AmaxTable table, const OnnxKeys& keys) const;
+  // A sent ONNX model parsed, with the quantizers (those of the model plus the tensor map's)
+  // bound as UploadOnnx binds them; errors as UploadOnnx, prefixed by `where`.
+  struct ParsedOnnx {
+    std::shared_ptr<const onnx::ModelProto> onnx{};
+    std::map<std::string, QuantizerBinding> bindings{};
+  };
+  absl::StatusOr<ParsedOnnx> ParseAndBind(const std::string& bytes,
+                                          const std::map<std::string, std::string>& tensor_map,
+                                          const std::string& where) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Constant after construction.
   const std::string name_;

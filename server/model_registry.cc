@@ -3,12 +3,15 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/names.h"
 #include "server/status_util.h"
 
 namespace qcal::server {
 namespace {
 
+// INVALID_ARGUMENT for a name no model can have (names.h), NOT_FOUND otherwise.
 absl::Status UnknownModel(absl::string_view name) {
+  QCAL_RETURN_IF_ERROR(CheckName("model name", name));
   return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
 }
 

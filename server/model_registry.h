@@ -29,11 +29,11 @@ class ModelRegistry {
 
   // ALREADY_EXISTS for a name in use; the errors of Model::Create.
   absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config);
-  // NOT_FOUND for an unknown name.
+  // NOT_FOUND for an unknown name; INVALID_ARGUMENT for one that is not a name (names.h).
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
   // In name order.
   std::vector<std::shared_ptr<Model>> List() const;
-  // NOT_FOUND for an unknown name.
+  // As Find.
   absl::Status Delete(absl::string_view name);
 
  private:

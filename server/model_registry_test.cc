@@ -97,10 +97,10 @@ TEST(ModelRegistryTest, ConcurrentRecordsLoseNothing) {
   }
   EXPECT_EQ(model->GetHistogram("x._input_quantizer")->total, static_cast<uint64_t>(elements));
 
-  const absl::StatusOr<AmaxTable> table = model->ComputeAmax({.params = {.method = "max"}});
+  const absl::StatusOr<AmaxTableForms> table = model->ComputeAmax({.params = {.method = "max"}});
   ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_EQ(table->quantizers.at("x._input_quantizer").amax, std::vector<float>{13.0f});
-  EXPECT_EQ(table->quantizers.at("x._weight_quantizer").amax,
+  EXPECT_EQ(table->table.quantizers.at("x._input_quantizer").amax, std::vector<float>{13.0f});
+  EXPECT_EQ(table->table.quantizers.at("x._weight_quantizer").amax,
             (std::vector<float>{10.0f, 11.0f, 12.0f, 13.0f}));
 }
 

@@ -49,10 +49,10 @@ TEST(ModelTest, FirstRecordCreatesQuantizersWithTheRoleDefaults) {
   EXPECT_EQ(weight->spec.calibrator, CalibratorKind::kMax);
   EXPECT_EQ(weight->spec.axis, 0);
 
-  const absl::StatusOr<AmaxTable> table = model->ComputeAmax({.params = {.method = "max"}});
+  const absl::StatusOr<AmaxTableForms> table = model->ComputeAmax({.params = {.method = "max"}});
   ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_EQ(table->quantizers.at("conv1._input_quantizer").amax, std::vector<float>{4.0f});
-  EXPECT_EQ(table->quantizers.at("conv1._weight_quantizer").amax,
+  EXPECT_EQ(table->table.quantizers.at("conv1._input_quantizer").amax, std::vector<float>{4.0f});
+  EXPECT_EQ(table->table.quantizers.at("conv1._weight_quantizer").amax,
             (std::vector<float>{2.0f, 0.5f, 7.0f}));
 }
 
@@ -76,9 +76,10 @@ TEST(ModelTest, ChannelCountChangeIsRefusedAndChangesNothing) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("3 channels"));
   const ModelInfo info = model->Info();
   EXPECT_EQ(info.quantizers.at(0).stats.batches, 1);
-  EXPECT_EQ(
-      model->ComputeAmax({.params = {.method = "max"}})->quantizers.at("fc._weight_quantizer").amax,
-      (std::vector<float>{2.0f, 4.0f}));
+  EXPECT_EQ(model->ComputeAmax({.params = {.method = "max"}})
+                ->table.quantizers.at("fc._weight_quantizer")
+                .amax,
+            (std::vector<float>{2.0f, 4.0f}));
 }
 
 TEST(ModelTest, NonFiniteValuesAreCountedNotRefused) {
@@ -89,10 +90,10 @@ TEST(ModelTest, NonFiniteValuesAreCountedNotRefused) {
   ASSERT_TRUE(applied.ok()) << applied.status();
   EXPECT_EQ(applied->elements, 5);
   EXPECT_EQ(applied->nonfinite, 3);
-  const absl::StatusOr<AmaxTable> table = model->ComputeAmax({.params = {.method = "max"}});
+  const absl::StatusOr<AmaxTableForms> table = model->ComputeAmax({.params = {.method = "max"}});
   ASSERT_TRUE(table.ok());
-  EXPECT_EQ(table->quantizers.at("a._input_quantizer").amax, std::vector<float>{2.0f});
-  EXPECT_EQ(table->quantizers.at("a._input_quantizer").nonfinite, 3);
+  EXPECT_EQ(table->table.quantizers.at("a._input_quantizer").amax, std::vector<float>{2.0f});
+  EXPECT_EQ(table->table.quantizers.at("a._input_quantizer").nonfinite, 3);
   EXPECT_EQ(model->GetHistogram("a._input_quantizer")->total, 2u);
 }
 
@@ -114,16 +115,17 @@ TEST(ModelTest, MaxCalibratorsReportMaxAndOverridesApply) {
   ASSERT_TRUE(Record(*model, "a._input_quantizer", {1000}, ramp).ok());
   ASSERT_TRUE(Record(*model, "b._input_quantizer", {1000}, ramp).ok());
   ASSERT_TRUE(Record(*model, "a._weight_quantizer", {2, 2}, {1, -3, 2, 0.5}).ok());
-  const absl::StatusOr<AmaxTable> table =
+  const absl::StatusOr<AmaxTableForms> table =
       model->ComputeAmax({.params = {.method = "percentile", .percentile = 100},
                           .overrides = {{"b._input_quantizer", {.method = "max"}}}});
   ASSERT_TRUE(table.ok()) << table.status();
-  EXPECT_EQ(table->method, "percentile");
-  EXPECT_EQ(table->quantizers.at("a._input_quantizer").method, "percentile");
-  EXPECT_EQ(table->quantizers.at("b._input_quantizer").method, "max");
-  EXPECT_EQ(table->quantizers.at("b._input_quantizer").amax, std::vector<float>{9.99f});
-  EXPECT_EQ(table->quantizers.at("a._weight_quantizer").method, "max");
-  EXPECT_EQ(table->quantizers.at("a._weight_quantizer").amax, (std::vector<float>{3.0f, 2.0f}));
+  EXPECT_EQ(table->table.method, "percentile");
+  EXPECT_EQ(table->table.quantizers.at("a._input_quantizer").method, "percentile");
+  EXPECT_EQ(table->table.quantizers.at("b._input_quantizer").method, "max");
+  EXPECT_EQ(table->table.quantizers.at("b._input_quantizer").amax, std::vector<float>{9.99f});
+  EXPECT_EQ(table->table.quantizers.at("a._weight_quantizer").method, "max");
+  EXPECT_EQ(table->table.quantizers.at("a._weight_quantizer").amax,
+            (std::vector<float>{3.0f, 2.0f}));
   EXPECT_EQ(model->Info().amax_method, "percentile");
 }
 
@@ -183,6 +185,61 @@ TEST(ModelTest, GetHistogramErrors) {
   EXPECT_EQ(model->GetHistogram("nope").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(model->GetHistogram("a._weight_quantizer").status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Every name the model takes is checked as the client checks it (qcal/names.h): a newline in a
+// quantizer name would otherwise forge lines of the TensorRT calibration cache.
+TEST(ModelTest, NamesThatAreNotNamesAreRefusedAndCreateNothing) {
+  const auto refused = [](const absl::Status& status, const std::string& text) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(text));
+  };
+  refused(Model::Create({.name = "a\nb"}).status(),
+          "model name 'a\\nb' contains control character 0x0a at offset 1; names are 1 to 1024 "
+          "bytes of UTF-8 without control characters");
+  refused(Model::Create({.name = ""}).status(), "model name is empty");
+  refused(Model::Create({.name = std::string(1025, 'm')}).status(), "is 1025 bytes long");
+  refused(Model::Create({.name = "\xff"}).status(), "is not valid UTF-8");
+  EXPECT_TRUE(Model::Create({.name = std::string(1024, 'm')}).ok());
+  refused(Model::Create({.name = "m",
+                         .default_input = DefaultInputSpec(),
+                         .default_weight = DefaultWeightSpec(),
+                         .quantizers = {{.name = "q\x7f"}}})
+              .status(),
+          "model 'm': declared quantizer name 'q\\x7f' contains control character 0x7f");
+
+  auto model = NewModel();
+  refused(Record(*model, "x\ninjected: 00000000", {1}, {1.0f}).status(),
+          "model 'net': quantizer name 'x\\ninjected: 00000000' contains control character");
+  EXPECT_TRUE(model->Info().quantizers.empty());
+  refused(model->GetHistogram("tab\t").status(), "model 'net': quantizer name 'tab\\t'");
+  ASSERT_TRUE(Record(*model, "a._input_quantizer", {2}, {1.0f, -2.0f}).ok());
+  refused(
+      model->ComputeAmax({.params = {.method = "max"}, .overrides = {{"\x01", {.method = "max"}}}})
+          .status(),
+      "quantizer name of an override");
+  EXPECT_EQ(model->Info().amax_method, "");
+  refused(model->UploadOnnx("not parsed", {{"a._input_quantizer", "in\rput"}}).status(),
+          "ONNX tensor name of quantizer 'a._input_quantizer' in tensor_map");
+  refused(model->UploadOnnx("not parsed", {{"", "input"}}).status(),
+          "quantizer name in tensor_map is empty");
+  EXPECT_FALSE(model->Info().has_onnx);
+}
+
+TEST(ModelTest, ComputeAmaxReturnsTheFormsOfTheTableItComputed) {
+  auto model = NewModel();
+  ASSERT_TRUE(Record(*model, "a._input_quantizer", {3}, {0.5f, -2.54f, 1.0f}).ok());
+  const absl::StatusOr<AmaxTableForms> forms = model->ComputeAmax({.params = {.method = "max"}});
+  ASSERT_TRUE(forms.ok()) << forms.status();
+  EXPECT_EQ(forms->table.method, "max");
+  // 2.54 / 127 = 0.02 (float32 bits 3ca3d70a).
+  EXPECT_EQ(forms->trt_cache, "TRT-8601-EntropyCalibration2\na._input_quantizer: 3ca3d70a\n");
+  EXPECT_THAT(forms->json, HasSubstr("\"method\": \"max\""));
+  EXPECT_TRUE(forms->warnings.empty());
+  const absl::StatusOr<AmaxTableForms> stored = model->GetAmaxTable();
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->trt_cache, forms->trt_cache);
+  EXPECT_EQ(stored->json, forms->json);
 }
 
 TEST(ModelTest, CreateRefusesBadDescriptors) {

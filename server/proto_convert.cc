@@ -1,5 +1,6 @@
 #include "server/proto_convert.h"
 
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -150,6 +151,27 @@ absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(
                                                    "'; leave it empty"));
   }
   return AmaxRequestFromProto(request.compute());
+}
+
+absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& request) {
+  OnnxExportChunk chunk{.model = request.model(),
+                        .compute = std::nullopt,
+                        .target = std::nullopt,
+                        .tensor_map = {request.tensor_map().begin(), request.tensor_map().end()},
+                        .data = std::move(*request.mutable_data())};
+  QCAL_ASSIGN_OR_RETURN(chunk.compute, ExportComputeFromProto(request));
+  if (!request.target().empty()) {
+    QCAL_ASSIGN_OR_RETURN(chunk.target, QdqTargetFromProto(request.target()));
+  }
+  return chunk;
+}
+
+void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto) {
+  AmaxTableToProto(forms.table, proto->mutable_table());
+  proto->set_json(std::move(forms.json));
+  proto->set_trt_cache(std::move(forms.trt_cache));
+  proto->mutable_warnings()->Add(std::make_move_iterator(forms.warnings.begin()),
+                                 std::make_move_iterator(forms.warnings.end()));
 }
 
 void AmaxTableToProto(const AmaxTable& table, v1::AmaxTable* proto) {

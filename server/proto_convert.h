@@ -14,6 +14,7 @@
 #include "server/compute_amax.h"
 #include "server/model.h"
 #include "server/onnx/qdq_export.h"
+#include "server/onnx_export.h"
 #include "server/quantizer_spec.h"
 
 namespace qcal::server {
@@ -41,8 +42,13 @@ AmaxRequest AmaxRequestFromProto(const v1::ComputeAmaxRequest& request);
 // model than the request (it may be empty).
 absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(
     const v1::ExportOnnxRequest& request);
+// One ExportOnnx message; moves the data out of `request`. An empty target stays nullopt.
+// Errors: those of ExportComputeFromProto and QdqTargetFromProto.
+absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& request);
 
 void AmaxTableToProto(const AmaxTable& table, v1::AmaxTable* proto);
+// ComputeAmax's and GetAmaxTable's response.
+void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto);
 
 void HistogramToProto(absl::string_view model, absl::string_view quantizer,
                       const HistogramSnapshot& histogram, v1::Histogram* proto);

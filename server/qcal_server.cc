@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/device.h"
+#include "server/listen_check.h"
 #include "server/status_util.h"
 #include "spdlog/spdlog.h"
 
@@ -29,15 +30,33 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view addr
   return std::make_pair(std::string(address.substr(0, colon)), port);
 }
 
-absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOptions& options) {
-  QCAL_ASSIGN_OR_RETURN(auto grpc_host_port, SplitHostPort(options.listen));
+absl::Status ValidateServerOptions(const ServerOptions& options) {
+  QCAL_RETURN_IF_ERROR(Annotate(SplitHostPort(options.listen).status(), "--listen"));
+  if (!options.http_listen.empty()) {
+    QCAL_RETURN_IF_ERROR(Annotate(SplitHostPort(options.http_listen).status(), "--http-listen"));
+  }
   if (options.max_batch_bytes < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--max-batch-bytes ", options.max_batch_bytes, " must be >= 1"));
+        absl::StrCat("--max-batch-bytes must be >= 1 (bytes), got ", options.max_batch_bytes));
   }
-  if (options.max_message_bytes < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--max-message-bytes ", options.max_message_bytes, " must be >= 1"));
+  if (options.max_message_bytes < kMinMessageBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-message-bytes must be >= ", kMinMessageBytes,
+        " (4 MiB + 64 KiB: clients send data in 4 MiB chunks plus the message's other fields), "
+        "got ",
+        options.max_message_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOptions& options) {
+  QCAL_RETURN_IF_ERROR(ValidateServerOptions(options));
+  QCAL_ASSIGN_OR_RETURN(auto grpc_host_port, SplitHostPort(options.listen));
+  // gRPC would log a raw error line and give no reason; say why here instead.
+  if (const std::string problem = ListenProblem(grpc_host_port.first, grpc_host_port.second);
+      !problem.empty()) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen,
+                                               ": invalid address or port in use (", problem, ")"));
   }
 
   std::unique_ptr<QcalServer> server(new QcalServer());
@@ -66,7 +85,7 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || port <= 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot serve gRPC on '", options.listen, "' (address in use?)"));
+        absl::StrCat("cannot listen on ", options.listen, ": invalid address or port in use"));
   }
   server->grpc_address_ = absl::StrCat(grpc_host_port.first, ":", port);
   spdlog::info(

@@ -29,12 +29,21 @@ struct ServerOptions {
   std::string http_listen{};
   // Larger batches (and ONNX uploads) are refused with RESOURCE_EXHAUSTED.
   int64_t max_batch_bytes = int64_t{1} << 30;
-  // gRPC's limit on one received message.
+  // gRPC's limit on one received message; at least kMinMessageBytes.
   int max_message_bytes = 16 << 20;
   // Where the calibrators run: "cpu", "cuda" (a GPU is required) or "auto" (the GPU when one can
   // be used, else the CPU); see device.h.
   std::string device = "cpu";
 };
+
+// The smallest --max-message-bytes: clients send Record, UploadOnnx and ExportOnnx data in 4 MiB
+// chunks, plus the message's other fields (names, header); a smaller limit refuses them all.
+inline constexpr int kMinMessageBytes = (4 << 20) + (64 << 10);
+
+// INVALID_ARGUMENT, naming the flag (--listen, --http-listen, --max-batch-bytes,
+// --max-message-bytes) and the rule, for an address that is not HOST:PORT, max_batch_bytes < 1
+// or max_message_bytes < kMinMessageBytes. The device name is SelectDevice's to check.
+absl::Status ValidateServerOptions(const ServerOptions& options);
 
 // Splits "HOST:PORT" (HOST may be a bracketed IPv6 address) at the last colon.
 // INVALID_ARGUMENT when there is no colon or the port is not a number in 0..65535.
@@ -42,9 +51,10 @@ absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view addr
 
 class QcalServer {
  public:
-  // INVALID_ARGUMENT for a malformed address, limit or device name; UNAVAILABLE when a port cannot
-  // be bound; SelectDevice's errors for --device cuda without a usable GPU (UNAVAILABLE "no CUDA
-  // device: ...").
+  // ValidateServerOptions' errors; UNAVAILABLE "cannot listen on HOST:PORT: invalid address or
+  // port in use" when the gRPC port cannot be bound (HttpServer::Start's errors for HTTP);
+  // SelectDevice's errors for a bad device name or --device cuda without a usable GPU
+  // (UNAVAILABLE "no CUDA device: ...").
   static absl::StatusOr<std::unique_ptr<QcalServer>> Start(const ServerOptions& options);
 
   // Shuts down (as Shutdown) if still running.

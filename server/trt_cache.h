@@ -5,11 +5,13 @@
 //   /conv1/Conv_output_0: 3d2a3f50
 //
 // One line per activation tensor: its name, then the 8 lowercase hex digits of the float32 bits
-// of scale = amax / bound (bound = 2^(num_bits - 1 + unsigned) - 1), in name order.
+// of scale = amax / bound (bound = kernels::QuantBound(num_bits, unsigned)), in name order.
 // Activation quantizers are those whose name does not end in "_weight_quantizer" (TensorRT
 // calibrates activations only). A per-channel activation quantizer contributes its largest
-// channel amax. An amax of 0 (an all-zero activation) is written as scale 1, as the QDQ export
-// writes it, since TensorRT cannot use a zero scale.
+// channel amax. Scales come from ScalesFromAmax (server/onnx/qdq_scale.h), the function the QDQ
+// export uses, so both write the same scale for the same amax: an amax of 0 (an all-zero
+// activation) becomes scale 1, and a scale below the smallest normal float32 becomes that float
+// (00800000), each with a warning; TensorRT cannot use a zero or subnormal scale.
 #ifndef QCAL_SERVER_TRT_CACHE_H_
 #define QCAL_SERVER_TRT_CACHE_H_
 
@@ -17,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/amax_table.h"
 
@@ -24,12 +27,22 @@ namespace qcal::server {
 
 inline constexpr absl::string_view kTrtCacheHeader = "TRT-8601-EntropyCalibration2";
 
+struct TrtCache {
+  std::string text{};
+  // One per replaced scale, "TensorRT calibration cache: quantizer 'Q' tensor 'T' (per-tensor):
+  // amax is 0; scale written as 1".
+  std::vector<std::string> warnings{};
+};
+
 // `tensor_quantizers`: ONNX activation tensor -> the input quantizers that quantize it (from
 // ActivationTensorQuantizers once an ONNX model is uploaded; empty before). A tensor takes the
 // largest amax of its quantizers that are in the table; an activation quantizer of the table
 // bound to no tensor is listed under its own name.
-std::string TrtCacheText(const AmaxTable& table,
-                         const std::map<std::string, std::vector<std::string>>& tensor_quantizers);
+// Errors (for a table no ComputeAmax produces): INVALID_ARGUMENT for a num_bits outside
+// kernels::QuantBound's range, or a negative or non-finite amax.
+absl::StatusOr<TrtCache> TrtCacheText(
+    const AmaxTable& table,
+    const std::map<std::string, std::vector<std::string>>& tensor_quantizers);
 
 }  // namespace qcal::server
 

@@ -1,5 +1,6 @@
 #include "server/trt_cache.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -9,6 +10,17 @@
 
 namespace qcal::server {
 namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// The cache text of a table that TrtCacheText must accept.
+std::string Text(const AmaxTable& table,
+                 const std::map<std::string, std::vector<std::string>>& tensors = {}) {
+  const absl::StatusOr<TrtCache> cache = TrtCacheText(table, tensors);
+  EXPECT_TRUE(cache.ok()) << cache.status();
+  return cache.ok() ? cache->text : "";
+}
 
 // The 8 lowercase hex digits of the float32 bits of `value`, computed independently of the code
 // under test.
@@ -48,7 +60,7 @@ TEST(TrtCacheTest, KeyedByQuantizerNameWithoutOnnx) {
       Hex(2.64f / 127.0f) + "\n" + "fc._input_quantizer: " + Hex(6.0f / 255.0f) + "\n" +
       "head._input_quantizer: " + Hex(1.0f) + "\n" + "proj._input_quantizer: " + Hex(1.25f / 7.0f) +
       "\n";
-  EXPECT_EQ(TrtCacheText(HandMadeTable(), {}), expected);
+  EXPECT_EQ(Text(HandMadeTable()), expected);
   // Spot check the helper itself against a known pattern: 1.0f is 0x3f800000.
   EXPECT_EQ(Hex(1.0f), "3f800000");
 }
@@ -64,15 +76,63 @@ TEST(TrtCacheTest, KeyedByOnnxTensorsLargestAmaxWins) {
       "/Relu_output_0: " +
       Hex(1.0f) + "\n" + "fc._input_quantizer: " + Hex(6.0f / 255.0f) + "\n" +
       "input: " + Hex(2.64f / 127.0f) + "\n";
-  EXPECT_EQ(TrtCacheText(HandMadeTable(), tensors), expected);
+  EXPECT_EQ(Text(HandMadeTable(), tensors), expected);
 }
 
 TEST(TrtCacheTest, PerChannelActivationTakesItsLargestChannel) {
   AmaxTable table{.model = "m", .method = "max", .quantizers = {}};
   table.quantizers["a._input_quantizer"] = {
       .name = "a._input_quantizer", .amax = {0.5f, 3.0f, 1.0f}, .axis = 1, .method = "max"};
-  EXPECT_EQ(TrtCacheText(table, {}),
+  EXPECT_EQ(Text(table),
             "TRT-8601-EntropyCalibration2\na._input_quantizer: " + Hex(3.0f / 127.0f) + "\n");
+}
+
+// The cache writes the scales the QDQ export writes (ScalesFromAmax): never 0, never subnormal,
+// each replacement warned about. Exact bits: 00800000 is FLT_MIN (1.17549435e-38), the smallest
+// normal float32; 3f800000 is 1.
+TEST(TrtCacheTest, ZeroAndSubnormalScalesBecomeWhatTheQdqExportWrites) {
+  AmaxTable table{.model = "m", .method = "max", .quantizers = {}};
+  for (QuantizerAmax entry :
+       {Entry("tiny._input_quantizer", {1e-44f}), Entry("small._input_quantizer", {2e-38f}),
+        Entry("zero._input_quantizer", {0.0f}), Entry("normal._input_quantizer", {1.5e-36f})}) {
+    table.quantizers[entry.name] = entry;
+  }
+  const absl::StatusOr<TrtCache> cache = TrtCacheText(table, {});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  // 1.5e-36 / 127 = 1.1811e-38 is still normal (just above FLT_MIN), so it is written as it is.
+  EXPECT_EQ(cache->text,
+            "TRT-8601-EntropyCalibration2\n"
+            "normal._input_quantizer: 00809c54\n"
+            "small._input_quantizer: 00800000\n"
+            "tiny._input_quantizer: 00800000\n"
+            "zero._input_quantizer: 3f800000\n");
+  EXPECT_EQ(Hex(1.5e-36f / 127.0f), "00809c54");
+  EXPECT_THAT(
+      cache->warnings,
+      ElementsAre("TensorRT calibration cache: quantizer 'small._input_quantizer' tensor "
+                  "'small._input_quantizer' (per-tensor): amax 2e-38 gives a scale below the "
+                  "smallest normal float; scale written as 1.17549e-38",
+                  "TensorRT calibration cache: quantizer 'tiny._input_quantizer' tensor "
+                  "'tiny._input_quantizer' (per-tensor): amax 9.80909e-45 gives a scale below the "
+                  "smallest normal float; scale written as 1.17549e-38",
+                  "TensorRT calibration cache: quantizer 'zero._input_quantizer' tensor "
+                  "'zero._input_quantizer' (per-tensor): amax is 0; scale written as 1"));
+}
+
+TEST(TrtCacheTest, NormalScalesGiveNoWarning) {
+  const absl::StatusOr<TrtCache> cache = TrtCacheText(HandMadeTable(), {});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  // Only head's amax of 0.
+  ASSERT_EQ(cache->warnings.size(), 1u);
+  EXPECT_THAT(cache->warnings[0], HasSubstr("'head._input_quantizer'"));
+}
+
+TEST(TrtCacheTest, RefusesWhatNoComputeAmaxProduces) {
+  AmaxTable table{.model = "m", .method = "max", .quantizers = {}};
+  table.quantizers["a._input_quantizer"] = Entry("a._input_quantizer", {1.0f}, /*num_bits=*/40);
+  EXPECT_EQ(TrtCacheText(table, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  table.quantizers["a._input_quantizer"] = Entry("a._input_quantizer", {-1.0f});
+  EXPECT_EQ(TrtCacheText(table, {}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -95,15 +95,17 @@ absl::Status RecordNpy(Client& client, const std::string& model, const std::stri
 
 absl::Status ComputeAmax(Client& client, const std::string& model,
                          const ComputeAmaxOptions& options, const std::string& format,
-                         std::ostream& out) {
-  std::unique_ptr<ModelSession> session = client.Model(model);
-  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::AmaxTable table, session->ComputeAmax(options));
+                         std::ostream& out, std::ostream& err) {
+  // One call: the forms printed are those of the table this call computed, even while another
+  // client computes another method on the same model.
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const v1::AmaxTableResponse computed,
+                               client.Model(model)->ComputeAmaxTable(options));
+  for (const std::string& warning : computed.warnings()) err << "warning: " << warning << "\n";
   if (format == "table") {
-    out << FormatAmaxTable(table);
+    out << FormatAmaxTable(computed.table());
     return absl::OkStatus();
   }
-  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::GetAmaxTableResponse stored, session->AmaxTable());
-  const std::string& text = format == "json" ? stored.json() : stored.trt_cache();
+  const std::string& text = format == "json" ? computed.json() : computed.trt_cache();
   out << text;
   if (!text.empty() && text.back() != '\n') out << "\n";
   return absl::OkStatus();
@@ -130,8 +132,8 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& ou
   absl::StatusOr<ExportResult> exported = client.Model(args.model)->ExportOnnx(onnx, options);
   if (!exported.ok()) {
     const absl::Status& status = exported.status();
-    // The upload succeeded, so the missing precondition is the amax table; the server's message
-    // speaks of the API (ComputeAmax, `compute`), this says the CLI's way.
+    // The ONNX model was sent with the export, so the missing precondition is the amax table;
+    // this lists the methods --method takes.
     if (status.code() == absl::StatusCode::kFailedPrecondition && !args.compute.has_value()) {
       return absl::FailedPreconditionError(absl::StrCat(
           status.message(), " (use --method M, M one of max, entropy, mse, percentile)"));

@@ -25,11 +25,11 @@ absl::Status DeleteModel(Client& client, const std::string& model, std::ostream&
 absl::Status RecordNpy(Client& client, const std::string& model, const std::string& quantizer,
                        const std::string& npy_path, std::ostream& out);
 
-// ComputeAmax, printed as "table" (from the computed table), "json" or "trt" (the stored table's
-// JSON / TensorRT calibration cache).
+// ComputeAmax, the computed table printed as "table", "json" or "trt" (TensorRT calibration
+// cache), all from the one ComputeAmax response; the cache's warnings go to `err`.
 absl::Status ComputeAmax(Client& client, const std::string& model,
                          const ComputeAmaxOptions& options, const std::string& format,
-                         std::ostream& out);
+                         std::ostream& out, std::ostream& err);
 
 // --format "text" or "json".
 absl::Status ShowHistogram(Client& client, const std::string& model, const std::string& quantizer,
@@ -45,8 +45,9 @@ struct ExportArgs {
   std::vector<std::string> maps;
   std::string target;
 };
-// Uploads onnx_in, exports and writes onnx_out; warnings go to `err`. Without `compute` a
-// missing amax table (FAILED_PRECONDITION) gets a hint to pass --method.
+// Exports onnx_in (sent with the export: stored on the server only if the export succeeds) and
+// writes onnx_out; warnings go to `err`. Without `compute` a missing amax table
+// (FAILED_PRECONDITION) gets a hint to pass --method.
 absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
                         std::ostream& err);
 

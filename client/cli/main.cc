@@ -163,7 +163,10 @@ int main(int argc, char** argv) {
   CLI::App* export_onnx = app.add_subcommand("export", "write a QDQ ONNX model");
   qcal::cli::ExportArgs export_args;
   export_onnx->add_option("MODEL", export_args.model)->required();
-  export_onnx->add_option("--onnx", export_args.onnx_in, "float ONNX model (opset >= 13)")
+  export_onnx
+      ->add_option("--onnx", export_args.onnx_in,
+                   "float ONNX model (opset >= 13); the server keeps it (and --map) as the "
+                   "model's ONNX only if the export succeeds")
       ->required();
   export_onnx->add_option("--out", export_args.onnx_out, "QDQ ONNX to write")->required();
   MethodFlags export_flags;
@@ -223,7 +226,8 @@ int main(int argc, char** argv) {
     } else if (*record) {
       status = qcal::cli::RecordNpy(client, model, quantizer, path, out);
     } else if (*amax) {
-      status = qcal::cli::ComputeAmax(client, model, amax_flags.Options(), amax_format, out);
+      status =
+          qcal::cli::ComputeAmax(client, model, amax_flags.Options(), amax_format, out, std::cerr);
     } else if (*histogram) {
       status = qcal::cli::ShowHistogram(client, model, quantizer, format, out);
     } else if (*export_onnx) {

@@ -167,6 +167,13 @@ ComputeAmaxOptions ToOptions(const MethodTuple& method,
   return options;
 }
 
+// (json, trt_cache, warnings) of ComputeAmax's or GetAmaxTable's response.
+std::tuple<std::string, std::string, std::vector<std::string>> TableForms(
+    const v1::AmaxTableResponse& response) {
+  return {response.json(), response.trt_cache(),
+          std::vector<std::string>(response.warnings().begin(), response.warnings().end())};
+}
+
 std::string_view BytesView(const py::bytes& bytes) {
   char* data = nullptr;
   Py_ssize_t size = 0;
@@ -229,21 +236,14 @@ PYBIND11_MODULE(_qcal, m) {
           [](ModelSession& self, const MethodTuple& method,
              const std::map<std::string, MethodTuple>& overrides) {
             const ComputeAmaxOptions options = ToOptions(method, overrides);
-            // The table as JSON, read back after computing: the same document amax_table() gives.
-            const v1::GetAmaxTableResponse table =
-                Released([&]() -> absl::StatusOr<v1::GetAmaxTableResponse> {
-                  absl::StatusOr<v1::AmaxTable> computed = self.ComputeAmax(options);
-                  if (!computed.ok()) return computed.status();
-                  return self.AmaxTable();
-                });
-            return table.json();
+            // One call: the forms of the table this call computed (a second GetAmaxTable could
+            // read another client's table).
+            return TableForms(Released([&] { return self.ComputeAmaxTable(options); }));
           },
           py::arg("method"), py::arg("overrides"))
-      .def("amax_table",
-           [](ModelSession& self) {
-             const v1::GetAmaxTableResponse table = Released([&] { return self.AmaxTable(); });
-             return std::make_pair(table.json(), table.trt_cache());
-           })
+      .def(
+          "amax_table",
+          [](ModelSession& self) { return TableForms(Released([&] { return self.AmaxTable(); })); })
       .def(
           "histogram",
           [](ModelSession& self, const std::string& quantizer) {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/quant_bound.h"
 #include "server/onnx/graph_names.h"
 #include "server/onnx/onnx_model.h"
 #include "server/onnx/qdq_scale.h"
@@ -142,9 +143,10 @@ absl::Status PlanInputPairs(const onnx::GraphProto& graph, const AmaxTable& tabl
       const std::string& tensor = graph.node(i).input(0);
       auto [it, inserted] = pair_of_tensor.emplace(tensor, pairs->size());
       if (inserted) {
+        const absl::StatusOr<float> bound = kernels::QuantBound(entry.num_bits, entry.is_unsigned);
+        if (!bound.ok()) return bound.status();
         absl::StatusOr<std::vector<float>> scale =
-            ScalesFromAmax(entry.amax, QuantBound(entry.num_bits, entry.is_unsigned),
-                           {quantizer, tensor, std::nullopt}, warnings);
+            ScalesFromAmax(entry.amax, *bound, {quantizer, tensor, std::nullopt}, warnings);
         if (!scale.ok()) return scale.status();
         pairs->push_back({.base = quantizer,
                           .tensor = tensor,
@@ -200,8 +202,10 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
     if (inserted) {
       absl::StatusOr<std::vector<float>> amax = PerChannelAbsMax(weight, *axis);
       if (!amax.ok()) return amax.status();
-      absl::StatusOr<std::vector<float>> scale = ScalesFromAmax(
-          *amax, QuantBound(num_bits, is_unsigned), {quantizer, name, *axis}, warnings);
+      const absl::StatusOr<float> bound = kernels::QuantBound(num_bits, is_unsigned);
+      if (!bound.ok()) return bound.status();
+      absl::StatusOr<std::vector<float>> scale =
+          ScalesFromAmax(*amax, *bound, {quantizer, name, *axis}, warnings);
       if (!scale.ok()) return scale.status();
       pairs->push_back({.base = quantizer,
                         .tensor = name,

@@ -1,8 +1,8 @@
 // Inserts QuantizeLinear/DequantizeLinear pairs into a float ONNX model, as pytorch-quantization's
 // QDQ export does: per-tensor on the data input (input 0) of every Conv, ConvTranspose, Gemm and
 // MatMul with a calibrated input quantizer, per-channel on that node's weight (input 1).
-// scale = amax / bound (bound = QuantBound(num_bits, unsigned)), zero point 0: int8, or uint8
-// for an unsigned quantizer. Nodes are found as quantizer_binding.h describes.
+// scale = amax / bound (bound = kernels::QuantBound(num_bits, unsigned)), zero point 0: int8, or
+// uint8 for an unsigned quantizer. Nodes are found as quantizer_binding.h describes.
 //
 // Weight amax is taken from the weight initializer itself (max |w| per channel, weight_amax.h),
 // since an eval-mode export has already folded BatchNorm into it; the table's weight entry, when

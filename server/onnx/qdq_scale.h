@@ -8,7 +8,7 @@
 //   - amax < 0, NaN or +-Inf: INVALID_ARGUMENT naming quantizer, tensor and channel.
 //
 //   std::vector<std::string> warnings;
-//   auto scale = ScalesFromAmax({0.8f, 0.f}, QuantBound(8, false),
+//   auto scale = ScalesFromAmax({0.8f, 0.f}, *kernels::QuantBound(8, false),
 //                               {"conv._weight_quantizer", "conv.weight", 0}, &warnings);
 //   // *scale == {0.8f / 127.f, 1.f}; warnings names "conv.weight" channel 1.
 #ifndef QCAL_SERVER_ONNX_QDQ_SCALE_H_
@@ -32,8 +32,8 @@ struct AmaxSubject {
   std::optional<int> axis;
 };
 
-// One float32 scale per amax value. `bound` is QuantBound(num_bits, unsigned) (finite, >= 1).
-// Appends to *warnings; on error nothing is appended.
+// One float32 scale per amax value. `bound` is kernels::QuantBound(num_bits, unsigned) (finite, >=
+// 1). Appends to *warnings; on error nothing is appended.
 absl::StatusOr<std::vector<float>> ScalesFromAmax(std::span<const float> amax, float bound,
                                                   const AmaxSubject& subject,
                                                   std::vector<std::string>* warnings);

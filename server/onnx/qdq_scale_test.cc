@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "server/amax_table.h"
+#include "kernels/quant_bound.h"
 
 namespace qcal::server {
 namespace {
@@ -23,8 +23,8 @@ TEST(ScalesFromAmax, AmaxOverBound) {
   EXPECT_THAT(*s, ElementsAre(2.5f / 127.0f, 0.75f / 127.0f));
   EXPECT_THAT(warnings, IsEmpty());
   // Unsigned 8-bit: bound 255.
-  s = ScalesFromAmax(std::vector<float>{6.0f}, QuantBound(8, true), {"q", "t", std::nullopt},
-                     &warnings);
+  s = ScalesFromAmax(std::vector<float>{6.0f}, *kernels::QuantBound(8, true),
+                     {"q", "t", std::nullopt}, &warnings);
   ASSERT_TRUE(s.ok());
   EXPECT_THAT(*s, ElementsAre(6.0f / 255.0f));
 }

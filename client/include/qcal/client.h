@@ -10,8 +10,8 @@
 //   std::unique_ptr<qcal::ModelSession> session = (*client)->Model("resnet18");
 //   session->Record("conv1._input_quantizer", view);            // copies, returns at once
 //   session->Flush();                                           // everything applied (or error)
-//   auto table = session->ComputeAmax({.method = "entropy"});   // v1::AmaxTable
-//   auto cache = session->AmaxTable();                          // JSON and TensorRT cache text
+//   auto table = session->ComputeAmaxTable({.method = "entropy"});  // + JSON, TensorRT cache
+//   auto stored = session->AmaxTable();                         // the stored table, same forms
 //   auto qdq = session->ExportOnnx(float_onnx_bytes);           // QDQ model bytes + warnings
 //
 // Errors. Every call returns absl::Status / absl::StatusOr. A server error keeps its gRPC code and
@@ -26,7 +26,8 @@
 // a byte count that does not match shape x dtype, a percentile outside (0, 100], a start_bin or
 // stride below 1 (0 cannot be sent: the wire reads it as "default"), and a parameter that does
 // not apply to the method (percentile without "percentile", start_bin / stride without "entropy"
-// or "mse").
+// or "mse"), and a tensor_map for ExportOnnx without ONNX bytes. qcal-server applies the same
+// name and parameter rules to whatever it receives.
 //
 // Threading. Client and ModelSession are thread-safe. Each ModelSession owns one background sender
 // thread and at most one open Record stream; several sessions (in one or many processes) may feed
@@ -107,14 +108,15 @@ struct ComputeAmaxOptions {
 };
 
 struct ExportOptions {
-  // When set, the server computes (and stores) the amax table first, as ComputeAmax would;
-  // otherwise it uses the stored table (FAILED_PRECONDITION when there is none).
+  // When set, the server computes the amax table first, as ComputeAmax would, and stores it if
+  // the export succeeds; otherwise it uses the stored table (FAILED_PRECONDITION when there is
+  // none).
   std::optional<ComputeAmaxOptions> compute;
   // Per-channel axis of ConvTranspose weights: "tensorrt" (the default when empty; axis 0) or
   // "onnxruntime" (axis 1).
   std::string target;
-  // Quantizer -> ONNX tensor pairs overriding the automatic matching; sent with the ONNX upload,
-  // so only used when ExportOnnx is given ONNX bytes.
+  // Quantizer -> ONNX tensor pairs overriding the automatic matching, for the ONNX bytes given
+  // to ExportOnnx (INVALID_ARGUMENT without them).
   std::map<std::string, std::string> tensor_map;
 };
 
@@ -180,8 +182,9 @@ class Client {
 // Streams tensors into one model and queries it. Thread-safe.
 //
 // Record() only queues; a background thread sends. Calls that read or change the model's state
-// (Info, Reset, ComputeAmax, AmaxTable, Histogram, UploadOnnx, ExportOnnx) first Flush(), so they
-// see every tensor recorded before them, and return Flush()'s error if it fails.
+// (Info, Reset, ComputeAmaxTable, ComputeAmax, AmaxTable, Histogram, UploadOnnx, ExportOnnx)
+// first Flush(), so they see every tensor recorded before them, and return Flush()'s error if it
+// fails.
 class ModelSession {
  public:
   // Sends what is still queued and closes the stream (as Flush(), whose status is then lost:
@@ -220,14 +223,20 @@ class ModelSession {
   absl::StatusOr<v1::ModelInfo> Info();
   absl::StatusOr<v1::ModelInfo> Reset();
 
-  // Computes amax for every quantizer with data and stores the table in the model.
+  // Computes amax for every quantizer with data, stores the table in the model, and returns the
+  // table this call computed as a message, as JSON and as a TensorRT calibration cache (with the
+  // cache's warnings), in one call: another client computing another method at the same time
+  // cannot swap it.
   // FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown method, a percentile
   // outside (0, 100], start_bin beyond a histogram's bins, or a client-side refusal (above).
+  absl::StatusOr<v1::AmaxTableResponse> ComputeAmaxTable(const ComputeAmaxOptions& options);
+
+  // ComputeAmaxTable(options)'s table alone.
   absl::StatusOr<v1::AmaxTable> ComputeAmax(const ComputeAmaxOptions& options);
 
-  // The stored table as a message, as JSON and as a TensorRT calibration cache.
+  // The stored table (of the last ComputeAmax, whoever asked for it) in the same three forms.
   // FAILED_PRECONDITION when no table was computed since the last reset.
-  absl::StatusOr<v1::GetAmaxTableResponse> AmaxTable();
+  absl::StatusOr<v1::AmaxTableResponse> AmaxTable();
 
   // Histogram of |x| of a histogram quantizer (counts and edges empty until a non-zero finite
   // value arrived). NOT_FOUND for an unknown quantizer, FAILED_PRECONDITION for a max calibrator.
@@ -238,8 +247,13 @@ class ModelSession {
   absl::StatusOr<v1::UploadOnnxResponse> UploadOnnx(
       std::string_view onnx, const std::map<std::string, std::string>& tensor_map = {});
 
-  // The uploaded ONNX with Q/DQ pairs; when `onnx` is given it is uploaded first (with
-  // options.tensor_map).
+  // A float ONNX model with Q/DQ pairs: `onnx` when given (sent in kMaxChunkBytes chunks in the
+  // same call, with options.tensor_map), else the one stored by UploadOnnx or an earlier export.
+  // All or nothing: the server stores `onnx` (and its tensor_map) and a table computed by
+  // options.compute only when the export succeeds; a refused export leaves the model as it was.
+  // FAILED_PRECONDITION without a stored ONNX (and no `onnx`) or without an amax table (and no
+  // options.compute); INVALID_ARGUMENT for a malformed or too old ONNX, or one whose nodes the
+  // tensor_map does not match.
   absl::StatusOr<ExportResult> ExportOnnx(std::optional<std::string_view> onnx = std::nullopt,
                                           const ExportOptions& options = {});
 

@@ -1,4 +1,5 @@
-// What the client accepts as a model or quantizer name, checked before anything is sent.
+// What a model, quantizer or ONNX tensor name is: the client checks it before anything is sent,
+// and qcal-server checks every name it receives by the same code (target qcal_names, no gRPC).
 //
 // A name is 1 to kMaxNameBytes bytes of valid UTF-8 without control characters (U+0000..U+001F
 // and U+007F). Why: proto3 `string` fields must hold valid UTF-8 (protobuf refuses to serialize

@@ -89,6 +89,7 @@ class ModelSession:
     def __init__(self, session):
         self._session = session
         self.last_export_warnings = []
+        self.last_amax_warnings = []
 
     @property
     def name(self):
@@ -147,24 +148,38 @@ class ModelSession:
         >= 1, default 128 and 1. overrides: {quantizer: method name, or {"method",
         "percentile", "start_bin", "stride"}}.
         Raises TypeError for an argument of the wrong type (stride=1.5, method=None).
+        The table returned is the one this call computed (one server call), even while another
+        client computes another method on the same model. Its TensorRT cache warnings (a scale
+        replaced: amax 0, or a scale below the smallest normal float) are issued as QcalWarning
+        and kept in .last_amax_warnings.
         Raises QcalError: FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown
         method, a percentile outside (0, 100], a start_bin or stride below 1 or beyond int32, a
         start_bin beyond a histogram's bins, a parameter the method does not use.
         """
-        table = self._session.compute_amax(
+        table, _, warning_list = self._session.compute_amax(
             _method_tuple("compute_amax", method, percentile, start_bin, stride),
             _overrides("compute_amax", overrides),
         )
+        self._warn_amax(warning_list)
         return json.loads(table)
 
     def amax_table(self):
-        """The stored table (of the last compute_amax), parsed as in compute_amax().
-        Raises QcalError FAILED_PRECONDITION when none was computed."""
+        """The stored table (of the last compute_amax on the model, by any client), parsed as in
+        compute_amax(). Raises QcalError FAILED_PRECONDITION when none was computed."""
         return json.loads(self._session.amax_table()[0])
 
     def trt_cache(self):
-        """The stored table as a TensorRT calibration cache (text)."""
-        return self._session.amax_table()[1]
+        """The stored table as a TensorRT calibration cache (text); its warnings as in
+        compute_amax()."""
+        _, text, warning_list = self._session.amax_table()
+        self._warn_amax(warning_list)
+        return text
+
+    def _warn_amax(self, warning_list):
+        # stacklevel 3: the warning points at the caller of compute_amax / trt_cache.
+        self.last_amax_warnings = list(warning_list)
+        for warning in warning_list:
+            warnings.warn(warning, QcalWarning, stacklevel=3)
 
     def histogram(self, quantizer):
         """Histogram of |x| of a histogram quantizer: {"model", "quantizer", "counts" (numpy
@@ -202,10 +217,13 @@ class ModelSession:
         """The QDQ ONNX model (bytes): the uploaded float model with QuantizeLinear /
         DequantizeLinear pairs, scale = amax / bound.
 
-        onnx: a float ONNX model (path, bytes or onnx.ModelProto) to upload first, with
-        tensor_map; None uses the uploaded one. out: also write the result to this path.
-        method (and percentile, start_bin, stride, overrides as in compute_amax): compute and
-        store the table first; None uses the table of the last compute_amax.
+        onnx: a float ONNX model (path, bytes or onnx.ModelProto) to export, sent with the
+        export, with tensor_map; the server keeps it (and tensor_map) as the model's ONNX only if
+        the export succeeds. None uses the stored one (tensor_map is then refused).
+        out: also write the result to this path.
+        method (and percentile, start_bin, stride, overrides as in compute_amax): compute the
+        table first (stored only if the export succeeds); None uses the table of the last
+        compute_amax. A refused export changes nothing on the server.
         target: "tensorrt" (default) or "onnxruntime" (ConvTranspose weight axis).
         Export warnings (e.g. an amax of 0 given scale 1) are issued as QcalWarning and kept in
         .last_export_warnings.

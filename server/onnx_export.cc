@@ -1,0 +1,64 @@
+#include "server/onnx_export.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/status_util.h"
+
+namespace qcal::server {
+
+OnnxExport::OnnxExport(ModelRegistry& registry, int64_t max_bytes)
+    : registry_(registry), max_bytes_(max_bytes) {}
+
+absl::Status OnnxExport::Add(OnnxExportChunk chunk) {
+  if (model_.empty()) {
+    if (chunk.model.empty()) {
+      return absl::InvalidArgumentError("the first ExportOnnx message needs `model`");
+    }
+    QCAL_RETURN_IF_ERROR(registry_.Find(chunk.model).status());
+    model_ = std::move(chunk.model);
+    compute_ = std::move(chunk.compute);
+    target_ = chunk.target.value_or(QdqTarget::kTensorRT);
+    tensor_map_ = std::move(chunk.tensor_map);
+  } else if (!chunk.model.empty() && chunk.model != model_) {
+    return absl::InvalidArgumentError(absl::StrCat("an ExportOnnx stream of model '", model_,
+                                                   "' got a message for model '", chunk.model,
+                                                   "'"));
+  } else if (chunk.compute.has_value() || chunk.target.has_value() || !chunk.tensor_map.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model_,
+                     "', ExportOnnx: compute, target and tensor_map belong in the first message "
+                     "only"));
+  }
+  if (static_cast<int64_t>(chunk.data.size()) > max_bytes_ - static_cast<int64_t>(bytes_.size())) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model '", model_, "', ExportOnnx: the ONNX model is larger than the ",
+                     "server's limit of ", max_bytes_, " bytes (--max-batch-bytes)"));
+  }
+  if (bytes_.empty()) {
+    bytes_ = std::move(chunk.data);
+  } else {
+    bytes_.append(chunk.data);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OnnxExportResult> OnnxExport::Finish() {
+  if (model_.empty()) {
+    return absl::InvalidArgumentError("an ExportOnnx stream without messages exports nothing");
+  }
+  std::optional<SentOnnx> sent;
+  if (!bytes_.empty()) {
+    sent = SentOnnx{.bytes = std::move(bytes_), .tensor_map = std::move(tensor_map_)};
+  } else if (!tensor_map_.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model_,
+        "', ExportOnnx: tensor_map applies to an ONNX model sent in the same stream, and none "
+        "was sent; send the model's bytes in `data`, or use UploadOnnx to change the stored "
+        "model's tensor_map"));
+  }
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Find(model_));
+  return model->ExportOnnx(compute_, target_, sent);
+}
+
+}  // namespace qcal::server
