@@ -8,6 +8,7 @@
 #include "kernels/finite_abs_max.h"
 #include "kernels/histogram_binning.h"
 #include "kernels/histogram_edges.h"
+#include "kernels/histogram_growth.h"
 
 namespace qcal::kernels {
 namespace {
@@ -15,6 +16,9 @@ namespace {
 void AddInto(std::vector<uint64_t>& into, std::span<const uint64_t> counts) {
   for (size_t b = 0; b < counts.size(); ++b) into[b] += counts[b];
 }
+
+// Merge coarsens by at most 2^30 to match widths (and by 2^24 more for max_bins): an int64.
+constexpr int kMaxMergeLog2 = 30;
 
 }  // namespace
 
@@ -24,13 +28,14 @@ absl::Status Histogram::ValidateOptions(const Options& options) {
         absl::StrCat("histogram calibration is per-tensor only; axis ", *options.axis,
                      " was given (per-channel histograms are not supported)"));
   }
-  if (options.max_bins < 1 || options.max_bins > kMaxBinsLimit) {
+  const int64_t limit = options.bin_limit();
+  if (limit < 1 || limit > kMaxBinsLimit) {
     return absl::InvalidArgumentError(
-        absl::StrCat("max_bins ", options.max_bins, " is outside [1, ", kMaxBinsLimit, "]"));
+        absl::StrCat("max_bins ", limit, " is outside [1, ", kMaxBinsLimit, "]"));
   }
-  if (options.num_bins < 1 || options.num_bins > options.max_bins) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "num_bins ", options.num_bins, " is outside [1, max_bins = ", options.max_bins, "]"));
+  if (options.num_bins < 1 || options.num_bins > limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_bins ", options.num_bins, " is outside [1, max_bins = ", limit, "]"));
   }
   return absl::OkStatus();
 }
@@ -50,24 +55,6 @@ void Histogram::Reset() {
   total_ = 0;
   pending_zeros_ = 0;
   collected_ = false;
-}
-
-absl::StatusOr<std::vector<float>> Histogram::GrownEdges(float new_max) const {
-  // The reference: width = edges[1] - edges[0]; num_bins = ceil(max / width) (float32 quotient);
-  // edges = torch.arange(0, max + width, width), whose length is ceil(double(max + width) /
-  // double(width)). The edge count decides the bins (see the header).
-  const float width = edges_[1] - edges_[0];
-  const float end = new_max + width;
-  // Never fewer bins than now (only conceivable through rounding at the max_bins limit).
-  const double edge_count =
-      std::max(std::ceil(static_cast<double>(end) / static_cast<double>(width)),
-               static_cast<double>(counts_.size() + 1));
-  if (!(edge_count - 1 <= static_cast<double>(options_.max_bins))) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("max |x| = ", new_max, " would grow the histogram to ", edge_count - 1,
-                     " bins of width ", width, ", beyond max_bins = ", options_.max_bins));
-  }
-  return ArangeEdges(width, static_cast<int64_t>(edge_count));
 }
 
 void Histogram::StartRange(float max) {
@@ -90,13 +77,18 @@ absl::StatusOr<CollectStats> Histogram::Collect(std::span<const float> x) {
         BinAbsValues(x, edges_.back(), static_cast<int64_t>(counts_.size()), options_.skip_zeros);
     stats.nonfinite = batch.nonfinite;
     if (batch.abs_max > edges_.back()) {
-      absl::StatusOr<std::vector<float>> grown = GrownEdges(batch.abs_max);
+      absl::StatusOr<HistogramGrowth> grown =
+          PlanGrowth(edges_, batch.abs_max, options_.bin_limit());
       if (!grown.ok()) return grown.status();
-      const int64_t bins = static_cast<int64_t>(grown->size()) - 1;
-      batch = BinAbsValues(x, grown->back(), bins, options_.skip_zeros);
-      AddInto(batch.counts, counts_);
+      const int64_t bins = static_cast<int64_t>(grown->edges.size()) - 1;
+      batch = BinAbsValues(x, grown->edges.back(), bins, options_.skip_zeros);
+      if (grown->merge == 1) {
+        AddInto(batch.counts, counts_);
+      } else {
+        AddInto(batch.counts, MergeAdjacentBins(counts_, grown->merge));
+      }
       counts_ = std::move(batch.counts);
-      edges_ = *std::move(grown);
+      edges_ = std::move(grown->edges);
     } else {
       AddInto(counts_, batch.counts);
     }
@@ -140,9 +132,10 @@ absl::Status Histogram::Grow(float new_max) {
     return absl::OkStatus();
   }
   if (new_max <= edges_.back()) return absl::OkStatus();
-  absl::StatusOr<std::vector<float>> grown = GrownEdges(new_max);
+  absl::StatusOr<HistogramGrowth> grown = PlanGrowth(edges_, new_max, options_.bin_limit());
   if (!grown.ok()) return grown.status();
-  edges_ = *std::move(grown);
+  if (grown->merge > 1) counts_ = MergeAdjacentBins(counts_, grown->merge);
+  edges_ = std::move(grown->edges);
   counts_.resize(edges_.size() - 1, 0);
   return absl::OkStatus();
 }
@@ -153,37 +146,62 @@ absl::Status Histogram::Merge(const Histogram& other) {
     const Histogram copy = other;
     return Merge(copy);
   }
-  if (!counts_.empty() && !other.counts_.empty()) {
-    if (edges_[1] != other.edges_[1]) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("histograms with different bin widths cannot be merged: ", edges_[1], " vs ",
-                       other.edges_[1]));
+  if (other.counts_.empty()) {
+    if (counts_.empty()) {
+      pending_zeros_ += other.pending_zeros_;
+    } else {
+      counts_[0] += other.pending_zeros_;
     }
-    if (other.counts_.size() > counts_.size()) {
-      if (static_cast<int64_t>(other.counts_.size()) > options_.max_bins) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("merged histogram would have ", other.counts_.size(),
-                         " bins, beyond max_bins = ", options_.max_bins));
-      }
-      counts_.resize(other.counts_.size(), 0);
-      edges_ = other.edges_;
-    }
-    AddInto(counts_, other.counts_);
-  } else if (!other.counts_.empty()) {
-    if (static_cast<int64_t>(other.counts_.size()) > options_.max_bins) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("merged histogram would have ", other.counts_.size(),
-                       " bins, beyond max_bins = ", options_.max_bins));
-    }
-    const uint64_t zeros = pending_zeros_;
-    counts_ = other.counts_;
-    edges_ = other.edges_;
-    counts_[0] += zeros;
-    pending_zeros_ = 0;
-  } else if (!counts_.empty()) {
-    counts_[0] += other.pending_zeros_;
   } else {
-    pending_zeros_ += other.pending_zeros_;
+    // Bring both to one width (a histogram coarsened by growth has a power-of-two multiple of
+    // the width it started with), then coarsen both further while the result passes max_bins.
+    int64_t mine = 1;
+    int64_t theirs = 1;
+    if (!counts_.empty() && edges_[1] != other.edges_[1]) {
+      const float fine = std::min(edges_[1], other.edges_[1]);
+      const float coarse = std::max(edges_[1], other.edges_[1]);
+      int exponent = 0;
+      const float mantissa = std::frexp(coarse / fine, &exponent);
+      if (mantissa != 0.5f || exponent - 1 > kMaxMergeLog2 ||
+          std::ldexp(fine, exponent - 1) != coarse) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "histograms whose bin widths are not a power-of-two multiple of each other cannot be "
+            "merged: ",
+            edges_[1], " vs ", other.edges_[1]));
+      }
+      (edges_[1] < other.edges_[1] ? mine : theirs) = int64_t{1} << (exponent - 1);
+    }
+    const auto bins_after = [&] {
+      const int64_t a = static_cast<int64_t>(counts_.size());
+      const int64_t b = static_cast<int64_t>(other.counts_.size());
+      return std::max((a + mine - 1) / mine, (b + theirs - 1) / theirs);
+    };
+    while (bins_after() > options_.bin_limit()) {
+      mine *= 2;
+      theirs *= 2;
+    }
+    const int64_t bins = bins_after();
+    std::vector<float> edges;
+    if (!counts_.empty() && mine == 1 && bins == static_cast<int64_t>(counts_.size())) {
+      edges = edges_;
+    } else if (theirs == 1 && bins == static_cast<int64_t>(other.counts_.size())) {
+      edges = other.edges_;
+    } else {
+      const float width = counts_.empty() ? other.edges_[1] * static_cast<float>(theirs)
+                                          : edges_[1] * static_cast<float>(mine);
+      if (!std::isfinite(width)) {
+        return absl::OutOfRangeError(absl::StrCat("merged histogram cannot fit max_bins = ",
+                                                  options_.bin_limit(), " with a float32 width"));
+      }
+      edges = CoarseEdges(width, bins);
+    }
+    std::vector<uint64_t> counts = MergeAdjacentBins(counts_, mine);
+    counts.resize(static_cast<size_t>(bins), 0);
+    AddInto(counts, theirs == 1 ? other.counts_ : MergeAdjacentBins(other.counts_, theirs));
+    counts[0] += pending_zeros_;
+    pending_zeros_ = 0;
+    counts_ = std::move(counts);
+    edges_ = std::move(edges);
   }
   total_ += other.total_;
   abs_max_ = std::max(abs_max_, other.abs_max_);

@@ -21,6 +21,15 @@
 // should the reference's ceil(max / width) bins and its arange edges ever disagree by rounding,
 // the edges decide.
 //
+// Growth past max_bins coarsens instead of allocating (the reference appends bins without limit,
+// so a first batch of max 1e-6 followed by data of max 10 asks it for ~2e10 bins and runs out of
+// memory): adjacent bins are merged a power of two k at a time, k the smallest that fits, their
+// uint64 counts summed exactly; the width becomes k * width (exact in float32), bin i covers
+// [i * width, (i + 1) * width) with edges torch.arange(0, .., width) as before, and the batch is
+// binned against the coarsened range (histogram_growth.h). abs_max and total stay exact. Cases
+// that never pass max_bins (all golden cases; the default 2^20 bins hold 512 times the first
+// range at 2048 bins) are binned exactly as the reference bins them.
+//
 // A Histogram is a value (copyable, movable) and not thread-safe: callers serialise access to
 // one instance; different instances may be used from different threads at once.
 //
@@ -29,6 +38,7 @@
 #ifndef QCAL_KERNELS_HISTOGRAM_H_
 #define QCAL_KERNELS_HISTOGRAM_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -44,17 +54,24 @@ class Histogram {
  public:
   // Bin indices must stay exact in float32.
   static constexpr int64_t kMaxBinsLimit = int64_t{1} << 24;
+  // 8 MiB of uint64 counts: room for 512 times the first range at 2048 bins before coarsening.
+  static constexpr int64_t kDefaultMaxBins = int64_t{1} << 20;
 
   struct Options {
-    // Bins on the first non-zero batch; 1 <= num_bins <= max_bins.
+    // Bins on the first non-zero batch; 1 <= num_bins <= bin_limit() (and kMaxBinsLimit).
     int num_bins = 2048;
     // Drop exact zeros before binning (the reference's skip_zeros).
     bool skip_zeros = false;
-    // Growth beyond this many bins is refused with RESOURCE_EXHAUSTED (a single outlier far
-    // beyond the range would otherwise allocate without limit). At most kMaxBinsLimit.
-    int64_t max_bins = kMaxBinsLimit;
+    // Growth beyond this many bins coarsens the histogram (see above) instead of allocating
+    // without limit; num_bins <= max_bins <= kMaxBinsLimit. Unset: bin_limit().
+    std::optional<int64_t> max_bins = std::nullopt;
     // Per-channel histograms are not supported (as in the reference): an axis is refused.
     std::optional<int> axis = std::nullopt;
+
+    // max_bins, or when unset the larger of kDefaultMaxBins and num_bins.
+    int64_t bin_limit() const {
+      return max_bins.value_or(std::max<int64_t>(kDefaultMaxBins, num_bins));
+    }
   };
 
   // Checks `options`: INVALID_ARGUMENT for num_bins or max_bins out of range, or an axis.
@@ -67,19 +84,22 @@ class Histogram {
   explicit Histogram(Options options);
 
   // Adds |x| of the finite values of one batch. Large batches use all cores.
-  // Errors (state unchanged): INVALID_ARGUMENT for an empty batch; RESOURCE_EXHAUSTED when the
-  // batch's max would grow the histogram past options.max_bins.
+  // A max beyond the last edge grows the range (coarsening past options.bin_limit()).
+  // Errors (state unchanged): INVALID_ARGUMENT for an empty batch; OUT_OF_RANGE only for
+  // max_bins == 1 and a max so near FLT_MAX that no float32 bin width covers it.
   absl::StatusOr<CollectStats> Collect(std::span<const float> x);
 
-  // Extends the range to cover `new_max` by appending bins of the current width (on a histogram
-  // without bins yet: sets the first batch's edges for max `new_max`). No-op when covered.
-  // Errors (state unchanged): INVALID_ARGUMENT unless new_max is finite and >= 0;
-  // RESOURCE_EXHAUSTED past options.max_bins.
+  // Extends the range to cover `new_max` by appending bins of the current width, coarsened past
+  // options.bin_limit() (on a histogram without bins yet: sets the first batch's edges for max
+  // `new_max`). No-op when covered.
+  // Errors (state unchanged): INVALID_ARGUMENT unless new_max is finite and >= 0; OUT_OF_RANGE
+  // as Collect.
   absl::Status Grow(float new_max);
 
-  // Adds another histogram's counts. FAILED_PRECONDITION unless both have the same bin width
-  // (or one of them has no bins yet); the result covers the larger range. RESOURCE_EXHAUSTED
-  // past options.max_bins. State unchanged on error.
+  // Adds another histogram's counts; the result covers the larger range. Bin widths that differ
+  // by a power of two up to 2^30 (histograms coarsened differently) merge at the coarser width,
+  // and a result past options.bin_limit() is coarsened. FAILED_PRECONDITION for other widths;
+  // OUT_OF_RANGE as Collect. State unchanged on error.
   absl::Status Merge(const Histogram& other);
 
   // calib_hist: one count per bin; empty until a non-zero value has been binned.
@@ -98,8 +118,6 @@ class Histogram {
   void Reset();
 
  private:
-  // Edges after growing to cover new_max (> last edge), or RESOURCE_EXHAUSTED.
-  absl::StatusOr<std::vector<float>> GrownEdges(float new_max) const;
   // Installs the first range [0, max] with zero counts; pending zeros move to bin 0.
   void StartRange(float max);
 

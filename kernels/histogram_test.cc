@@ -7,6 +7,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/histogram_amax.h"
 
 namespace qcal::kernels {
 namespace {
@@ -16,7 +17,8 @@ using ::testing::HasSubstr;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
-Histogram Make(int num_bins = 2048, bool skip_zeros = false, int64_t max_bins = 1 << 24) {
+Histogram Make(int num_bins = 2048, bool skip_zeros = false,
+               int64_t max_bins = Histogram::kDefaultMaxBins) {
   auto h =
       Histogram::Create({.num_bins = num_bins, .skip_zeros = skip_zeros, .max_bins = max_bins});
   EXPECT_TRUE(h.ok()) << h.status();
@@ -144,18 +146,90 @@ TEST(HistogramTest, EmptyBatchIsRefusedAndChangesNothing) {
   ExpectCounts(h, 2048, {{2047, 1}});
 }
 
-TEST(HistogramTest, GrowthPastMaxBinsIsRefusedAndChangesNothing) {
+TEST(HistogramTest, GrowthPastMaxBinsMergesAdjacentBins) {
   Histogram h = Make(/*num_bins=*/4, false, /*max_bins=*/8);
-  ASSERT_TRUE(h.Collect(std::vector<float>{1.0f}).ok());  // width 0.25
+  ASSERT_TRUE(h.Collect(std::vector<float>{1.0f}).ok());  // width 0.25, 1.0 in bin 3
+  // 100 needs ceil(100 / 0.25) = 400 bins; merging 64 bins a time (width 16) is the first power
+  // of two that fits: ceil(100 / 16) = 7 bins up to 112. Old bin 3 goes to bin 3 / 64 = 0; 0.5
+  // lands in bin 0, 100 in bin trunc(100 / 112 * 7) = 6.
   const auto stats = h.Collect(std::vector<float>{0.5f, 100.0f});
-  EXPECT_EQ(stats.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(stats.status().message(), HasSubstr("max_bins"));
-  ExpectCounts(h, 4, {{3, 1}});
-  EXPECT_EQ(h.total(), 1u);
-  EXPECT_EQ(h.abs_max(), 1.0f);
-  // ceil((1.9 + 0.25) / 0.25) = 9 edges: 8 bins are still allowed.
-  ASSERT_TRUE(h.Collect(std::vector<float>{1.9f}).ok());
-  ExpectCounts(h, 8, {{3, 1}, {7, 1}});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ExpectCounts(h, 7, {{0, 2}, {6, 1}});
+  EXPECT_EQ(h.Edges()[1], 16.0f);
+  EXPECT_EQ(h.Edges()[4], 64.0f);
+  EXPECT_EQ(h.Edges().back(), 112.0f);
+  EXPECT_EQ(h.total(), 3u);
+  EXPECT_EQ(h.abs_max(), 100.0f);
+  // Later batches bin against the coarse range; 113 appends one bin of width 16 (8 fit).
+  ASSERT_TRUE(h.Collect(std::vector<float>{1.9f, 40.0f, -113.0f}).ok());
+  ExpectCounts(h, 8, {{0, 3}, {2, 1}, {6, 1}, {7, 1}});
+  EXPECT_EQ(h.Edges().back(), 128.0f);
+  EXPECT_EQ(h.total(), 6u);
+  EXPECT_EQ(h.abs_max(), 113.0f);
+}
+
+TEST(HistogramTest, TinyFirstBatchThenNormalDataCoarsens) {
+  // Field case (hostile tester): a first batch of max 1e-6 sets the width 1e-6 / 2048, and data
+  // of max 10 then needs ~2e10 bins of it. The reference allocates them (and runs out of
+  // memory); qcal merges 2^15 bins a time (the first power of two under 2^20 bins): width
+  // 16 * 1e-6 (exact), ceil(10 / 1.6e-5) = 625001 bins.
+  Histogram h = Make();
+  ASSERT_TRUE(h.Collect(std::vector<float>{1e-6f, -5e-7f}).ok());  // bins 2047 and 1024
+  ASSERT_EQ(h.Edges()[1], 1e-6f / 2048);
+  const auto stats = h.Collect(std::vector<float>{10.0f, -7.5f, 2.5f, 0.0f});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  ASSERT_LE(h.Counts().size(), static_cast<size_t>(Histogram::kDefaultMaxBins));
+  const float width = 16 * 1e-6f;
+  EXPECT_EQ(h.Edges()[1], width);
+  EXPECT_EQ(h.Edges()[3], static_cast<float>(3.0 * width));
+  // Both first-batch bins merge into bin 0 with the zero; v lands in bin floor(v / width).
+  ExpectCounts(h, 625001, {{0, 3}, {156250, 1}, {468750, 1}, {625000, 1}});
+  EXPECT_EQ(h.Edges().back(), static_cast<float>(625001.0 * width));
+  EXPECT_EQ(h.total(), 6u);
+  EXPECT_EQ(h.abs_max(), 10.0f);
+
+  // Every amax method works on the coarsened histogram.
+  const SearchOptions search{.num_bits = 8};
+  const auto max = HistogramAmax(h, AmaxMethod::kMax, search);
+  ASSERT_TRUE(max.ok());
+  EXPECT_EQ(max->amax, 10.0f);
+  // cdf: 0.5 at bin 0, 4/6 at 156250 (the first at or above 60%).
+  const auto median = HistogramAmax(h, AmaxMethod::kPercentile, search, 60.0);
+  ASSERT_TRUE(median.ok()) << median.status();
+  EXPECT_EQ(median->index, 156250);
+  EXPECT_EQ(median->amax, h.Edges()[156250]);
+  // Spread data inside the coarse range: no growth; entropy and mse find a finite optimum.
+  std::vector<float> spread(20000);
+  for (size_t i = 0; i < spread.size(); ++i) spread[i] = 10.0f * static_cast<float>(i) / 20000;
+  ASSERT_TRUE(h.Collect(spread).ok());
+  EXPECT_EQ(h.Counts().size(), 625001u);
+  EXPECT_EQ(h.total(), 20006u);
+  EXPECT_EQ(h.abs_max(), 10.0f);
+  for (const AmaxMethod method : {AmaxMethod::kEntropy, AmaxMethod::kMse}) {
+    const auto choice = HistogramAmax(h, method, search);
+    ASSERT_TRUE(choice.ok()) << AmaxMethodName(method) << ": " << choice.status();
+    EXPECT_GT(choice->amax, 0.0f) << AmaxMethodName(method);
+    EXPECT_LE(choice->amax, h.Edges().back()) << AmaxMethodName(method);
+    EXPECT_TRUE(std::isfinite(choice->score)) << AmaxMethodName(method);
+  }
+}
+
+TEST(HistogramTest, MaxNearFloatMaxKeepsFiniteEdges) {
+  // Field case: a max within one bin width of FLT_MAX; the width's multiple that covers it would
+  // overflow, so the last edge is FLT_MAX.
+  Histogram h = Make(4, false, 8);
+  ASSERT_TRUE(h.Collect(std::vector<float>{1.0f}).ok());
+  const float big = std::numeric_limits<float>::max();
+  ASSERT_TRUE(h.Collect(std::vector<float>{big, 0.5f}).ok());
+  // Width 0.25 * 2^127 = 2^125: ceil(FLT_MAX / 2^125) = 8 bins, whose last edge 2^128 overflows.
+  // FLT_MAX lands in the last bin; 0.5 and the old counts (all merged into one) in bin 0.
+  EXPECT_EQ(h.Edges()[1], 0x1p125f);
+  EXPECT_EQ(h.Edges()[7], 0x1.cp127f);
+  EXPECT_EQ(h.Edges().back(), big);
+  ExpectCounts(h, 8, {{0, 2}, {7, 1}});
+  EXPECT_EQ(h.abs_max(), big);
+  ASSERT_TRUE(h.Collect(std::vector<float>{big}).ok());  // covered: no growth
+  ExpectCounts(h, 8, {{0, 2}, {7, 2}});
 }
 
 TEST(HistogramTest, CreateRefusesBadOptions) {
@@ -165,6 +239,12 @@ TEST(HistogramTest, CreateRefusesBadOptions) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Histogram::Create({.max_bins = (int64_t{1} << 24) + 1}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Histogram::Create({.num_bins = (1 << 24) + 1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // Unset, max_bins is 2^20, or num_bins when that is larger.
+  EXPECT_EQ(Histogram::Options{}.bin_limit(), int64_t{1} << 20);
+  EXPECT_EQ(Histogram::Options{.num_bins = 1 << 22}.bin_limit(), int64_t{1} << 22);
+  EXPECT_TRUE(Histogram::Create({.num_bins = 1 << 22}).ok());
   // Built directly, bad options surface on first use.
   Histogram bad({.num_bins = -1});
   EXPECT_EQ(bad.Collect(std::vector<float>{1.0f}).status().code(),
@@ -186,8 +266,12 @@ TEST(HistogramTest, GrowExtendsTheRange) {
   EXPECT_EQ(h.Edges().back(), 3.5f);
   EXPECT_EQ(h.Grow(kNaN).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(h.Grow(-1.0f).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(h.Grow(1e30f).code(), absl::StatusCode::kResourceExhausted);
   ExpectCounts(h, 7, {{3, 1}});
+  // 1e30 needs 2e30 bins of 0.5: 2^81 merged (width 2^80), ceil(1e30 / 2^80) = 827181 bins.
+  ASSERT_TRUE(h.Grow(1e30f).ok());
+  ExpectCounts(h, 827181, {{0, 1}});
+  EXPECT_EQ(h.Edges()[1], 0x1p80f);
+  EXPECT_EQ(h.abs_max(), 1.9f);
 }
 
 TEST(HistogramTest, MergeAddsHistogramsOfTheSameWidth) {
@@ -214,6 +298,34 @@ TEST(HistogramTest, MergeAddsHistogramsOfTheSameWidth) {
   ASSERT_TRUE(other_width.Collect(std::vector<float>{5.0f}).ok());
   EXPECT_EQ(a.Merge(other_width).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(a.total(), 8u);
+  ExpectCounts(a, 3072, {{0, 3}, {512, 1}, {1024, 1}, {2047, 2}, {3071, 1}});
+}
+
+TEST(HistogramTest, MergeCoarsensToTheCoarserWidthAndToMaxBins) {
+  // a: width 0.25 (4 bins up to 1); b: coarsened to width 16 (as in GrowthPastMaxBinsMerges..).
+  Histogram a = Make(4, false, 8);
+  ASSERT_TRUE(a.Collect(std::vector<float>{1.0f, 0.3f}).ok());  // bins 3 and 1
+  Histogram b = Make(4, false, 8);
+  ASSERT_TRUE(b.Collect(std::vector<float>{1.0f}).ok());
+  ASSERT_TRUE(b.Collect(std::vector<float>{100.0f}).ok());  // 7 bins of 16: {0: 1, 6: 1}
+  ASSERT_TRUE(a.Merge(b).ok());  // a's bins merge 64 at a time into bin 0
+  ExpectCounts(a, 7, {{0, 3}, {6, 1}});
+  EXPECT_EQ(a.Edges()[1], 16.0f);
+  EXPECT_EQ(a.Edges().back(), 112.0f);
+  EXPECT_EQ(a.total(), 4u);
+  EXPECT_EQ(a.abs_max(), 100.0f);
+
+  // Same width, more bins than max_bins 4 allows: both merge pairwise (width 32, 4 bins).
+  Histogram small = Make(4, false, 4);
+  ASSERT_TRUE(small.Collect(std::vector<float>{16.0f}).ok());  // width 4, bin 3
+  Histogram wide = Make(4, false, 8);
+  ASSERT_TRUE(wide.Collect(std::vector<float>{16.0f}).ok());
+  ASSERT_TRUE(wide.Collect(std::vector<float>{30.0f}).ok());  // 8 bins of 4, 30 in bin 7
+  ASSERT_TRUE(small.Merge(wide).ok());
+  ExpectCounts(small, 4, {{1, 2}, {3, 1}});
+  EXPECT_EQ(small.Edges()[1], 8.0f);
+  EXPECT_EQ(small.Edges().back(), 32.0f);
+  EXPECT_EQ(small.total(), 3u);
 }
 
 TEST(HistogramTest, LargeBatchesCountLikeTheReferenceFormula) {

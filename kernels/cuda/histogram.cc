@@ -12,6 +12,7 @@
 #include "kernels/cuda/internal/launch.h"
 #include "kernels/cuda/internal/stager.h"
 #include "kernels/histogram_edges.h"
+#include "kernels/histogram_growth.h"
 
 namespace qcal::kernels::cuda {
 namespace {
@@ -50,6 +51,29 @@ absl::StatusOr<std::unique_ptr<DeviceBuffer>> CombinedCounts(
                                     old != nullptr ? old_bins : 0, add_to_first, stager.launch()));
   QCAL_CUDA_RETURN_IF_NOT_OK(stager.Synchronize());
   return counts;
+}
+
+// The device counts merged `merge` bins at a time (histogram_growth.h), by way of the host:
+// coarsening happens once per doubling of the range past max_bins, and the host sum is the CPU
+// twin's own.
+absl::StatusOr<std::unique_ptr<DeviceBuffer>> CoarsenedCounts(const internal::ContextImpl& impl,
+                                                              Stager& stager,
+                                                              const DeviceBuffer& counts,
+                                                              int64_t bins, int64_t merge) {
+  std::vector<uint64_t> host(static_cast<size_t>(bins));
+  QCAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(host.data(), counts.data(),
+                                            host.size() * sizeof(uint64_t), cudaMemcpyDeviceToHost,
+                                            stager.stream()));
+  QCAL_CUDA_RETURN_IF_NOT_OK(stager.Synchronize());
+  const std::vector<uint64_t> merged = MergeAdjacentBins(host, merge);
+  const int64_t bytes = static_cast<int64_t>(merged.size() * sizeof(uint64_t));
+  QCAL_CUDA_ASSIGN_OR_RETURN(std::unique_ptr<DeviceBuffer> coarse,
+                             DeviceBuffer::Allocate(impl, bytes));
+  QCAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(coarse->data(), merged.data(),
+                                            merged.size() * sizeof(uint64_t),
+                                            cudaMemcpyHostToDevice, stager.stream()));
+  QCAL_CUDA_RETURN_IF_NOT_OK(stager.Synchronize());
+  return coarse;
 }
 
 }  // namespace
@@ -91,21 +115,6 @@ absl::StatusOr<std::vector<uint64_t>> Histogram::Counts() const {
   return counts;
 }
 
-absl::StatusOr<std::vector<float>> Histogram::GrownEdges(float new_max) const {
-  // kernels/histogram.cc's rule (see there): the arange edge count decides the bins.
-  const float width = edges_[1] - edges_[0];
-  const float end = new_max + width;
-  const double edge_count =
-      std::max(std::ceil(static_cast<double>(end) / static_cast<double>(width)),
-               static_cast<double>(num_bins() + 1));
-  if (!(edge_count - 1 <= static_cast<double>(options_.max_bins))) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("max |x| = ", new_max, " would grow the histogram to ", edge_count - 1,
-                     " bins of width ", width, ", beyond max_bins = ", options_.max_bins));
-  }
-  return ArangeEdges(width, static_cast<int64_t>(edge_count));
-}
-
 absl::StatusOr<CollectStats> Histogram::Collect(const BatchRef& batch) {
   QCAL_CUDA_RETURN_IF_NOT_OK(CheckBatchRef(batch));
   if (batch.count == 0) return absl::InvalidArgumentError("empty batch: a histogram needs values");
@@ -128,15 +137,24 @@ absl::StatusOr<CollectStats> Histogram::Collect(const BatchRef& batch) {
     const float batch_max = std::bit_cast<float>(read.max_bits);
     const unsigned long long zeros = skip_zeros ? 0 : read.zeros;
     if (batch_max > edges_.back()) {
-      QCAL_CUDA_ASSIGN_OR_RETURN(std::vector<float> grown, GrownEdges(batch_max));
-      const int64_t bins = static_cast<int64_t>(grown.size()) - 1;
+      QCAL_CUDA_ASSIGN_OR_RETURN(HistogramGrowth grown,
+                                 PlanGrowth(edges_, batch_max, options_.bin_limit()));
+      const int64_t bins = static_cast<int64_t>(grown.edges.size()) - 1;
       DeviceBatchStats again;
-      QCAL_CUDA_ASSIGN_OR_RETURN(scratch, BinBatch(*stager, batch, grown.back(), bins, &again));
+      QCAL_CUDA_ASSIGN_OR_RETURN(scratch,
+                                 BinBatch(*stager, batch, grown.edges.back(), bins, &again));
+      std::unique_ptr<DeviceBuffer> coarse;
+      if (grown.merge > 1) {
+        QCAL_CUDA_ASSIGN_OR_RETURN(
+            coarse, CoarsenedCounts(impl, *stager, *counts_, num_bins(), grown.merge));
+      }
+      const int64_t old_bins = (num_bins() + grown.merge - 1) / grown.merge;
       QCAL_CUDA_ASSIGN_OR_RETURN(
           std::unique_ptr<DeviceBuffer> counts,
-          CombinedCounts(impl, *stager, scratch, bins, counts_.get(), num_bins(), zeros));
+          CombinedCounts(impl, *stager, scratch, bins, coarse ? coarse.get() : counts_.get(),
+                         old_bins, zeros));
       counts_ = std::move(counts);
-      edges_ = std::move(grown);
+      edges_ = std::move(grown.edges);
     } else {
       QCAL_CUDA_RETURN_IF_LAUNCH_ERROR(internal::LaunchCombineCounts(
           counts_->as<unsigned long long>(), scratch, num_bins(), counts_->as<unsigned long long>(),
@@ -195,16 +213,25 @@ absl::Status Histogram::Grow(float new_max) {
   const internal::ContextImpl& impl = context_->impl();
   QCAL_CUDA_ASSIGN_OR_RETURN(internal::StagerLease stager, impl.Acquire());
   std::vector<float> edges;
+  int64_t merge = 1;
   if (counts_ == nullptr) {
     edges = LinspaceEdges(new_max, options_.num_bins);
   } else {
-    QCAL_CUDA_ASSIGN_OR_RETURN(edges, GrownEdges(new_max));
+    QCAL_CUDA_ASSIGN_OR_RETURN(HistogramGrowth grown,
+                               PlanGrowth(edges_, new_max, options_.bin_limit()));
+    edges = std::move(grown.edges);
+    merge = grown.merge;
   }
   const int64_t bins = static_cast<int64_t>(edges.size()) - 1;
   QCAL_CUDA_ASSIGN_OR_RETURN(unsigned long long* zeroed, stager->ZeroedBins(bins));
-  QCAL_CUDA_ASSIGN_OR_RETURN(std::unique_ptr<DeviceBuffer> counts,
-                             CombinedCounts(impl, *stager, zeroed, bins, counts_.get(), num_bins(),
-                                            counts_ == nullptr ? pending_zeros_ : 0));
+  std::unique_ptr<DeviceBuffer> coarse;
+  if (merge > 1) {
+    QCAL_CUDA_ASSIGN_OR_RETURN(coarse, CoarsenedCounts(impl, *stager, *counts_, num_bins(), merge));
+  }
+  QCAL_CUDA_ASSIGN_OR_RETURN(
+      std::unique_ptr<DeviceBuffer> counts,
+      CombinedCounts(impl, *stager, zeroed, bins, coarse ? coarse.get() : counts_.get(),
+                     (num_bins() + merge - 1) / merge, counts_ == nullptr ? pending_zeros_ : 0));
   counts_ = std::move(counts);
   edges_ = std::move(edges);
   pending_zeros_ = 0;

@@ -12,7 +12,9 @@
 // On the device: one fused pass per batch finds max |x| and bins every value against the current
 // range into per-block shared-memory bins (32-bit, flushed into 64-bit device counts: exact); a
 // batch whose max lies beyond the last edge is binned once more against the grown range. The
-// edges themselves are computed on the host by kernels/histogram_edges.h.
+// edges themselves are computed on the host by kernels/histogram_edges.h, the growth (and its
+// coarsening past max_bins) by kernels/histogram_growth.h; coarsened counts are summed on the
+// host (rare: once per doubling of the range).
 //
 // Not thread-safe: callers serialise access to one instance (the Context is shared safely).
 #ifndef QCAL_KERNELS_CUDA_HISTOGRAM_H_
@@ -49,8 +51,8 @@ class Histogram {
 
   // Adds |x| of the finite values of one batch (any dtype, any memory: batch_ref.h).
   // Errors, state unchanged: INVALID_ARGUMENT for an empty batch and those of CheckBatchRef;
-  // RESOURCE_EXHAUSTED when the batch's max would grow the histogram past options.max_bins, or
-  // device memory runs out; INTERNAL for a CUDA failure.
+  // OUT_OF_RANGE as kernels::Histogram::Collect (growth past options.max_bins coarsens, the
+  // same way); RESOURCE_EXHAUSTED when device memory runs out; INTERNAL for a CUDA failure.
   absl::StatusOr<CollectStats> Collect(const BatchRef& batch);
   absl::StatusOr<CollectStats> Collect(std::span<const float> x) {
     return Collect(BatchRef::Float32(x));
@@ -79,9 +81,6 @@ class Histogram {
 
  private:
   Histogram(std::shared_ptr<Context> context, Options options);
-
-  // Edges after growing to cover new_max (> last edge), or RESOURCE_EXHAUSTED.
-  absl::StatusOr<std::vector<float>> GrownEdges(float new_max) const;
 
   // Constant after construction.
   const std::shared_ptr<Context> context_;

@@ -1,5 +1,5 @@
 // cuda::Histogram against its CPU twin kernels::Histogram: the same counts, edges, max, total and
-// pending zeros after every batch of sequences that start, grow and refuse ranges, for every
+// pending zeros after every batch of sequences that start, grow and coarsen ranges, for every
 // dtype and memory, shared and global bin counters, and several threads at once.
 #include "kernels/cuda/histogram.h"
 
@@ -132,14 +132,26 @@ TEST(Histogram, ZerosAndNonFiniteValuesBeforeAnyRange) {
   }
 }
 
-TEST(Histogram, GrowthBeyondMaxBinsIsRefusedAndChangesNothing) {
+TEST(Histogram, GrowthBeyondMaxBinsCoarsensLikeTheCpu) {
   QCAL_REQUIRE_GPU();
   const kernels::Histogram::Options opts{.num_bins = 100, .max_bins = 1000};
   RunSequence(TestContext(), opts,
               {{5000, {.nonfinite = 0, .scale = 1.0f}},
-               {5000, {.nonfinite = 0, .scale = 1000.0f}},  // needs ~10^5 bins: refused
-               {5000, {.nonfinite = 0, .scale = 5.0f}}},
+               {5000, {.nonfinite = 0, .scale = 1000.0f}},  // needs ~10^5 bins: coarsened
+               {5000, {.nonfinite = 0, .scale = 5.0f}},
+               {5000, {.nonfinite = 0, .scale = 3000.0f}}},  // within max_bins again
               DType::kFloat32, Placement::kPageable, 5000);
+}
+
+TEST(Histogram, TinyFirstBatchThenNormalDataLikeTheCpu) {
+  QCAL_REQUIRE_GPU();
+  // A first batch of max ~1e-6, then data of max ~10: ~2e10 bins of the first width, coarsened
+  // under the default max_bins.
+  RunSequence(TestContext(), {.num_bins = 2048},
+              {{3000, {.nonfinite = 0, .scale = 1e-6f}},
+               {30011, {.scale = 10.0f}},
+               {30011, {.scale = 1.0f}}},
+              DType::kFloat32, Placement::kDevice, 5100);
 }
 
 TEST(Histogram, GrowLikeTheCpu) {
@@ -149,7 +161,7 @@ TEST(Histogram, GrowLikeTheCpu) {
   ASSERT_TRUE(gpu.ok());
   const RawBatch zeros = RandomBatch(DType::kFloat32, 10, 1, {.nonfinite = 0, .zeros = 1.0});
   CollectBoth(cpu, **gpu, zeros, Placement::kPageable, "zeros");
-  for (const float new_max : {0.0f, 3.0f, 2.0f, 7.5f, 1000.0f}) {
+  for (const float new_max : {0.0f, 3.0f, 2.0f, 7.5f, 1000.0f, 1e30f}) {  // 1e30: coarsens
     ASSERT_EQ((*gpu)->Grow(new_max).code(), cpu.Grow(new_max).code()) << new_max;
     ExpectSameHistogram(cpu, **gpu, absl::StrCat("grow ", new_max));
   }
