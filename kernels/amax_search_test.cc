@@ -244,6 +244,55 @@ TEST(MseAmaxTest, MatchesTheReferenceTranscription) {
   }
 }
 
+// Edges k * 10 / bins * scale in float32.
+std::vector<float> ScaledEdges(size_t bins, double scale) {
+  std::vector<float> edges(bins + 1);
+  for (size_t k = 0; k < edges.size(); ++k) {
+    edges[k] =
+        static_cast<float>(static_cast<double>(k) * 10.0 / static_cast<double>(bins) * scale);
+  }
+  return edges;
+}
+
+TEST(MseAmaxTest, ChoiceDoesNotDependOnMagnitude) {
+  // Field case: at 1e-36 every candidate amax is below fake_tensor_quant's 2^-24, and at 1e36
+  // float32 squared errors overflow, so the reference ties every candidate; qcal searches such
+  // histograms in power-of-two scaled units (mse_centers.h) and picks the ordinary bin.
+  const std::vector<uint64_t> counts = BumpyCounts(2048);
+  const SearchOptions options{.num_bits = 8, .start_bin = 128};
+  const auto plain = MseAmax(counts, ScaledEdges(2048, 1.0), options);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  ASSERT_GT(plain->index, options.start_bin);  // a real optimum, not the first candidate
+  // 3.3e37: a last edge of 3.3e38, whose top centers overflow as (a + b) / 2.
+  for (const double scale : {1e-36, 1e-30, 1e30, 1e36, 3.3e37}) {
+    const std::vector<float> edges = ScaledEdges(2048, scale);
+    const auto choice = MseAmax(counts, edges, options);
+    ASSERT_TRUE(choice.ok()) << scale << ": " << choice.status();
+    EXPECT_EQ(choice->index, plain->index) << scale;
+    EXPECT_TRUE(std::isfinite(choice->amax)) << scale;
+    EXPECT_GT(choice->amax, edges[choice->index]) << scale;
+    EXPECT_LT(choice->amax, edges[choice->index + 1]) << scale;
+    EXPECT_GT(choice->score, 0.0) << scale;
+    EXPECT_TRUE(std::isfinite(choice->score)) << scale;
+  }
+  // Power-of-two scales are exact: the same errors, scaled by the square.
+  const auto plain_errors = MseErrors(counts, ScaledEdges(2048, 1.0), options);
+  ASSERT_TRUE(plain_errors.ok());
+  for (const int exponent : {-100, 100}) {
+    std::vector<float> edges = ScaledEdges(2048, 1.0);
+    for (float& e : edges) e = std::ldexp(e, exponent);
+    const auto errors = MseErrors(counts, edges, options);
+    ASSERT_TRUE(errors.ok()) << errors.status();
+    ASSERT_EQ(errors->size(), plain_errors->size());
+    for (size_t k = 0; k < errors->size(); ++k) {
+      ASSERT_EQ((*errors)[k], std::ldexp((*plain_errors)[k], 2 * exponent)) << exponent << " " << k;
+    }
+    const auto choice = MseAmax(counts, edges, options);
+    ASSERT_TRUE(choice.ok());
+    EXPECT_EQ(choice->amax, std::ldexp(plain->amax, exponent));
+  }
+}
+
 TEST(MseAmaxTest, StartBinMustBeACenterIndex) {
   const std::vector<uint64_t> counts(10, 1);
   const auto choice = MseAmax(counts, UnitEdges(10), {.start_bin = 10});

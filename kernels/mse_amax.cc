@@ -5,13 +5,18 @@
 // Every center at or above c_i rounds to the bound, so its fake-quantized value is one constant
 // v and that part of the sum is v^2 W - 2 v S1 + S2 from suffix sums of w, w c, w c^2; only the
 // occupied bins below c_i are quantized one by one (vectorised, eight at a time).
+//
+// A histogram at an extreme magnitude is searched in power-of-two scaled units (mse_centers.h),
+// so its chosen bin does not depend on the magnitude; ordinary ones are searched as they are.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "kernels/amax_search.h"
 #include "kernels/amax_search_checks.h"
+#include "kernels/mse_centers.h"
 #include "kernels/parallel.h"
 #include "kernels/quant_bound.h"
 #include "kernels/simd.h"
@@ -99,17 +104,15 @@ struct MseTables {
   std::vector<double> suffix_w, suffix_wc, suffix_wcc;
 };
 
-MseTables BuildTables(std::span<const uint64_t> counts, std::span<const float> edges) {
+MseTables BuildTables(std::span<const uint64_t> counts, std::vector<float> centers) {
   const size_t bins = counts.size();
   MseTables t;
-  t.centers.resize(bins);
+  t.centers = std::move(centers);
   t.occupied_below.resize(bins + 1, 0);
   t.suffix_w.assign(bins + 1, 0.0);
   t.suffix_wc.assign(bins + 1, 0.0);
   t.suffix_wcc.assign(bins + 1, 0.0);
   for (size_t k = 0; k < bins; ++k) {
-    // centers = (edges[1:] + edges[:-1]) / 2 in float32, as the reference.
-    t.centers[k] = (edges[k + 1] + edges[k]) / 2.0f;
     t.occupied_below[k + 1] = t.occupied_below[k] + (counts[k] != 0 ? 1 : 0);
     if (counts[k] != 0) {
       t.occupied_centers.push_back(t.centers[k]);
@@ -145,9 +148,12 @@ double CandidateError(const MseTables& t, int64_t i, float bound, float lo) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
-                                              std::span<const float> edges,
-                                              const SearchOptions& options) {
+namespace {
+
+// MseErrors in the scaled units of *scale (mse_centers.h).
+absl::StatusOr<std::vector<double>> ScaledMseErrors(std::span<const uint64_t> counts,
+                                                    std::span<const float> edges,
+                                                    const SearchOptions& options, MseScale* scale) {
   absl::StatusOr<float> bound = QuantBound(options.num_bits, options.is_unsigned);
   if (!bound.ok()) return bound.status();
   if (absl::Status s = CheckEdges(counts, edges); !s.ok()) return s;
@@ -157,7 +163,9 @@ absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
       !s.ok()) {
     return s;
   }
-  const MseTables tables = BuildTables(counts, edges);
+  MseCenters centers = MseSearchCenters(edges);
+  *scale = centers.scale;
+  const MseTables tables = BuildTables(counts, std::move(centers.centers));
   const float lo = options.is_unsigned ? 0.0f : -*bound;  // fake_tensor_quant's narrow range
   const int64_t candidates = (bins - 1 - options.start_bin) / options.stride + 1;
   std::vector<double> errors(static_cast<size_t>(candidates));
@@ -174,16 +182,30 @@ absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
   return errors;
 }
 
+}  // namespace
+
+absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
+                                              std::span<const float> edges,
+                                              const SearchOptions& options) {
+  MseScale scale;
+  absl::StatusOr<std::vector<double>> errors = ScaledMseErrors(counts, edges, options, &scale);
+  if (errors.ok() && scale.shift != 0) {
+    for (double& e : *errors) e = scale.Unscaled(e);
+  }
+  return errors;
+}
+
 absl::StatusOr<AmaxChoice> MseAmax(std::span<const uint64_t> counts, std::span<const float> edges,
                                    const SearchOptions& options) {
-  absl::StatusOr<std::vector<double>> errors = MseErrors(counts, edges, options);
+  MseScale scale;
+  absl::StatusOr<std::vector<double>> errors = ScaledMseErrors(counts, edges, options, &scale);
   if (!errors.ok()) return errors.status();
-  int64_t best = 0;  // numpy argmin: the first minimum
+  int64_t best = 0;  // numpy argmin: the first minimum (in scaled units: the same order)
   for (int64_t k = 1; k < static_cast<int64_t>(errors->size()); ++k) {
     if ((*errors)[k] < (*errors)[best]) best = k;
   }
   const int64_t index = options.start_bin + best * options.stride;
-  return AmaxChoice{(edges[index + 1] + edges[index]) / 2.0f, index, (*errors)[best]};
+  return AmaxChoice{scale.Amax(edges, index), index, scale.Unscaled((*errors)[best])};
 }
 
 }  // namespace qcal::kernels

@@ -10,6 +10,7 @@
 #include "kernels/cuda/internal/device_buffer.h"
 #include "kernels/cuda/internal/launch.h"
 #include "kernels/cuda/internal/stager.h"
+#include "kernels/mse_centers.h"
 #include "kernels/quant_bound.h"
 
 namespace qcal::kernels::cuda {
@@ -159,10 +160,13 @@ absl::StatusOr<AmaxChoice> EntropyAmax(const Context& context, std::span<const u
   return AmaxChoice{edges[index], index, divergences[best]};
 }
 
-absl::StatusOr<std::vector<double>> MseErrors(const Context& context,
-                                              std::span<const uint64_t> counts,
-                                              std::span<const float> edges,
-                                              const SearchOptions& options) {
+namespace {
+
+// MseErrors in the scaled units of *scale (kernels/mse_centers.h).
+absl::StatusOr<std::vector<double>> ScaledMseErrors(const Context& context,
+                                                    std::span<const uint64_t> counts,
+                                                    std::span<const float> edges,
+                                                    const SearchOptions& options, MseScale* scale) {
   QCAL_CUDA_ASSIGN_OR_RETURN(const float bound, QuantBound(options.num_bits, options.is_unsigned));
   QCAL_CUDA_RETURN_IF_NOT_OK(CheckEdges(counts, edges));
   const int64_t bins = static_cast<int64_t>(counts.size());
@@ -186,10 +190,11 @@ absl::StatusOr<std::vector<double>> MseErrors(const Context& context,
   QCAL_CUDA_RETURN_IF_NOT_OK(
       CheckCandidates("mse", options.start_bin, options.stride, 0, bins - 1, bins));
 
-  // centers = (edges[1:] + edges[:-1]) / 2 in float32, as the reference (host: the edges live
-  // there).
-  std::vector<float> host_centers(static_cast<size_t>(bins));
-  for (int64_t k = 0; k < bins; ++k) host_centers[k] = (edges[k + 1] + edges[k]) / 2.0f;
+  // The centers as kernels/mse_amax.cc's (scaled at extreme magnitudes), on the host: the edges
+  // live there.
+  const MseCenters centers_on_host = MseSearchCenters(edges);
+  const std::vector<float>& host_centers = centers_on_host.centers;
+  *scale = centers_on_host.scale;
   QCAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(arena.At<float>(centers), host_centers.data(),
                                             host_centers.size() * sizeof(float),
                                             cudaMemcpyHostToDevice, stager->stream()));
@@ -210,16 +215,32 @@ absl::StatusOr<std::vector<double>> MseErrors(const Context& context,
   return CopyBack(*stager, arena.At<double>(errors), candidates);
 }
 
+}  // namespace
+
+absl::StatusOr<std::vector<double>> MseErrors(const Context& context,
+                                              std::span<const uint64_t> counts,
+                                              std::span<const float> edges,
+                                              const SearchOptions& options) {
+  MseScale scale;
+  QCAL_CUDA_ASSIGN_OR_RETURN(std::vector<double> errors,
+                             ScaledMseErrors(context, counts, edges, options, &scale));
+  if (scale.shift != 0) {
+    for (double& e : errors) e = scale.Unscaled(e);
+  }
+  return errors;
+}
+
 absl::StatusOr<AmaxChoice> MseAmax(const Context& context, std::span<const uint64_t> counts,
                                    std::span<const float> edges, const SearchOptions& options) {
+  MseScale scale;
   QCAL_CUDA_ASSIGN_OR_RETURN(const std::vector<double> errors,
-                             MseErrors(context, counts, edges, options));
+                             ScaledMseErrors(context, counts, edges, options, &scale));
   int64_t best = 0;  // numpy argmin: the first minimum
   for (int64_t k = 1; k < static_cast<int64_t>(errors.size()); ++k) {
     if (errors[k] < errors[best]) best = k;
   }
   const int64_t index = options.start_bin + best * options.stride;
-  return AmaxChoice{(edges[index + 1] + edges[index]) / 2.0f, index, errors[best]};
+  return AmaxChoice{scale.Amax(edges, index), index, scale.Unscaled(errors[best])};
 }
 
 absl::StatusOr<AmaxChoice> PercentileAmax(const Context& context, std::span<const uint64_t> counts,

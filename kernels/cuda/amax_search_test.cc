@@ -82,6 +82,11 @@ std::vector<TestHistogram> Histograms() {
   std::vector<uint64_t> huge(2048);
   for (uint64_t& c : huge) c = (uint64_t{1} << 40) + rng() % (uint64_t{1} << 30);
   out.push_back({"huge_counts", huge, EdgesFor(2048, 3e-3f)});
+  // Extreme magnitudes, searched in scaled units (kernels/mse_centers.h): the same choice.
+  std::vector<uint64_t> decay(2047);
+  for (int k = 0; k < 2047; ++k) decay[k] = static_cast<uint64_t>(1e6 * std::exp(-8.0 * k / 2047));
+  out.push_back({"magnitude_1e-35", decay, EdgesFor(2047, 1e-38f)});
+  out.push_back({"magnitude_3e38", decay, EdgesFor(2047, 1.6e35f)});
   for (const int bins : {1, 2, 5}) {
     std::vector<uint64_t> counts(bins);
     for (uint64_t& c : counts) c = rng() % 4;
