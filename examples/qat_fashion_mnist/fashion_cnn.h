@@ -18,9 +18,9 @@
 
 namespace qcal::examples {
 
-// The reference's PTQ recipe: every input quantizer (QuantConv2d, QuantLinear, QuantMaxPool2d)
-// calibrates with a histogram, weights keep the per-channel max defaults. Call before building
-// the network.
+// The reference's PTQ recipe (its calibration tutorial): the input quantizers of QuantConv2d and
+// QuantLinear calibrate with a histogram; QuantMaxPool2d inputs and the weights keep their max
+// defaults (weights per channel). Call before building the network.
 void UseHistogramInputCalibration();
 
 class FashionCnnImpl : public torch::nn::Module {

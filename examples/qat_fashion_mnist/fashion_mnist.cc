@@ -28,11 +28,8 @@ absl::StatusOr<Dataset> LoadFashionMnist(const std::string& dir, bool train, int
   const int64_t n = limit > 0 ? std::min(limit, images->shape[0]) : images->shape[0];
   const at::TensorOptions bytes = at::TensorOptions().dtype(at::kByte);
   Dataset data;
-  data.images = at::from_blob(images->data.data(), {n, 1, 28, 28}, bytes)
-                    .to(at::kFloat)
-                    .div_(255.0)
-                    .sub_(0.2860)
-                    .div_(0.3530);
+  data.images =
+      at::from_blob(images->data.data(), {n, 1, 28, 28}, bytes).to(at::kFloat).div_(255.0);
   data.labels = at::from_blob(labels->data.data(), {n}, bytes).to(at::kLong);
   return data;
 }

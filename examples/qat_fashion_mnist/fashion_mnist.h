@@ -16,8 +16,11 @@ namespace qcal::examples {
 inline constexpr char kDebianFashionMnistDir[] = "/usr/share/datasets/fashion-mnist";
 
 struct Dataset {
-  at::Tensor images;  // [N, 1, 28, 28] float32: pixel / 255, normalised by the training set's
-                      // mean 0.2860 and standard deviation 0.3530
+  // [N, 1, 28, 28] float32: pixel / 255, in [0, 1], as in examples/fashion_mnist. Not
+  // mean-centred: centring moves the background (most pixels) to a spike in |x| away from 0,
+  // which a clipping calibration of the first layer's input may cut just above; at 0 it sits in
+  // the histogram's first bin.
+  at::Tensor images;
   at::Tensor labels;  // [N] int64 in [0, 9]
   int64_t size() const { return labels.size(0); }
 };

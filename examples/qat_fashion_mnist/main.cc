@@ -2,9 +2,11 @@
 // Fashion-MNIST with quant/ (pytorch-quantization's API on LibTorch), calibrated locally or on a
 // qcal-server. See README.md next to this file.
 //
-//   qat_fashion_mnist                                  # float, PTQ by method, QAT; local
-//   calibration qat_fashion_mnist --server 127.0.0.1:50051         # calibration streamed to a
-//   qcal-server qat_fashion_mnist --spawn-server build/qcal-server --compare-remote --quick
+// clang-format off
+//   qat_fashion_mnist                                   # float, PTQ by method, QAT; local calibration
+//   qat_fashion_mnist --server 127.0.0.1:50051          # calibration streamed to a qcal-server
+//   qat_fashion_mnist --spawn-server build/qcal-server --compare-remote --quick
+// clang-format on
 #include <torch/serialize.h>
 #include <torch/utils.h>
 
@@ -57,6 +59,7 @@ struct Config {
   std::string spawn_server;
   std::string model = "qat_fashion_mnist";
   bool compare_remote = false;
+  std::string sensitivity;
 };
 
 // The four PTQ methods and their compute_amax arguments (percentile 99.99, the reference's).
@@ -125,7 +128,7 @@ std::shared_ptr<quant::RemoteSession> ConnectRemote(const std::string& address,
 }
 
 std::string CheckpointPath(const Config& config, int64_t train_size) {
-  return absl::StrFormat("%s/float_%s_n%d_e%d_b%d_lr%g_s%d.pt", config.out_dir,
+  return absl::StrFormat("%s/float_%s_in01_n%d_e%d_b%d_lr%g_s%d.pt", config.out_dir,
                          FashionCnnImpl::Architecture(), train_size, config.epochs,
                          config.batch_size, config.lr, config.seed);
 }
@@ -231,6 +234,21 @@ int Run(const Config& config) {
     if (best.empty() || ptq[method].get<double>() > ptq[best].get<double>()) best = method;
   }
   seconds["ptq_eval"] = Seconds(phase);
+  nlohmann::json sensitivity;
+  if (!config.sensitivity.empty()) {
+    // Which quantizer costs `sensitivity` its accuracy: that method's table with one quantizer's
+    // amax taken from max at a time.
+    for (const auto& [name, amax] : tables["max"]) {
+      AmaxTable mixed = tables[config.sensitivity];
+      for (auto& [mixed_name, mixed_amax] : mixed) {
+        if (mixed_name == name) mixed_amax = amax;
+      }
+      ApplyTable(model, mixed);
+      sensitivity[name] = Top1(model, *test);
+      std::printf("%s, %s from max: top-1 %.4f\n", config.sensitivity.c_str(), name.c_str(),
+                  sensitivity[name].get<double>());
+    }
+  }
   ApplyTable(model, tables[best]);
   std::printf("quantizers with the best calibration (%s):\n", best.c_str());
   quant::print_quantizers(*model, std::cout);
@@ -261,6 +279,7 @@ int Run(const Config& config) {
                             {"calib_images", std::min(config.calib_images, train->size())},
                             {"seconds", seconds}};
   if (config.compare_remote) results["remote_max_abs_diff"] = remote_diff;
+  if (!sensitivity.is_null()) results["sensitivity"] = {{config.sensitivity, sensitivity}};
   results["seconds"]["total"] = Seconds(start);
   const std::string results_path = config.out_dir + "/results.json";
   std::ofstream(results_path) << results.dump(2) << "\n";
@@ -325,6 +344,9 @@ int main(int argc, char** argv) {
   app.add_flag("--compare-remote", config.compare_remote,
                "calibrate locally and remotely, print max |diff| of the amax tables, exit 3 if "
                "they differ");
+  app.add_option("--sensitivity", config.sensitivity,
+                 "after PTQ, evaluate METHOD's table with each quantizer's amax from max in turn")
+      ->check(CLI::IsMember({"entropy", "mse", "percentile"}));
   CLI11_PARSE(app, argc, argv);
   if (config.compare_remote && config.server.empty() && config.spawn_server.empty()) {
     std::cerr << "error: --compare-remote needs --server or --spawn-server\n";
