@@ -17,8 +17,9 @@
 // exact integers; percentile 0 is refused (it would give amax 0).
 // Errors: c10::NotImplementedError for a per-channel axis (as the reference) or torch_hist=false
 // (numpy's collection is not reproduced); c10::ValueError for num_bins outside [1, 2^24], an empty
-// batch (state unchanged), a missing or unknown method, or bad search arguments; c10::Error when
-// a batch would grow the histogram beyond 2^24 bins.
+// batch (state unchanged), a missing or unknown method, or bad search arguments. A batch that would
+// grow the histogram past max(2^20, num_bins) bins coarsens it (merges adjacent bins; a
+// deliberate deviation: the reference allocates without limit), see kernels/histogram.h.
 #ifndef QCAL_QUANT_HISTOGRAM_CALIBRATOR_H_
 #define QCAL_QUANT_HISTOGRAM_CALIBRATOR_H_
 

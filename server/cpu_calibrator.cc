@@ -76,7 +76,6 @@ class CpuCalibratorBackend : public CalibratorBackend {
     kernels::Histogram::Options options;
     options.num_bins = spec.num_bins;
     options.skip_zeros = spec.skip_zeros;
-    options.max_bins = kMaxHistogramBins;
     return std::unique_ptr<Calibrator>(new CpuHistogramCalibrator(std::move(options)));
   }
 };

@@ -110,7 +110,6 @@ class CudaCalibratorBackend : public CalibratorBackend {
     cuda::Histogram::Options options;
     options.num_bins = spec.num_bins;
     options.skip_zeros = spec.skip_zeros;
-    options.max_bins = kMaxHistogramBins;
     QCAL_ASSIGN_OR_RETURN(std::unique_ptr<cuda::Histogram> histogram,
                           cuda::Histogram::Create(context_, std::move(options)));
     return std::unique_ptr<Calibrator>(new CudaHistogramCalibrator(std::move(histogram)));

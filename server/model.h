@@ -104,8 +104,8 @@ class Model {
   // `quantizer`, creating it with the default descriptor of its role if it is new. Atomic: on
   // error nothing changes (not even the quantizer's creation).
   // Errors: INVALID_ARGUMENT for a new quantizer whose name is not a name (names.h), an axis
-  // outside the batch's rank or a channel count that differs from earlier batches;
-  // RESOURCE_EXHAUSTED for a histogram that would grow past its limit.
+  // outside the batch's rank or a channel count that differs from earlier batches. (A histogram
+  // whose range outgrows its bin limit is coarsened, kernels/histogram.h, not refused.)
   absl::StatusOr<BatchStats> Record(absl::string_view quantizer, std::span<const int64_t> shape,
                                     std::span<const float> values, int64_t bytes);
 

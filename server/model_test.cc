@@ -82,6 +82,30 @@ TEST(ModelTest, ChannelCountChangeIsRefusedAndChangesNothing) {
             (std::vector<float>{2.0f, 4.0f}));
 }
 
+// A tiny first batch fixes a tiny bin width; normal data after it would need ~2e10 bins. The
+// server's histograms coarsen past 2^20 bins (kernels/histogram.h) instead of refusing the
+// quantizer forever, and every count stays exact.
+TEST(ModelTest, TinyFirstBatchThenNormalDataCoarsensWithinTheBinLimit) {
+  auto model = NewModel();
+  ASSERT_TRUE(Record(*model, "a._input_quantizer", {2}, {1e-6f, -5e-7f}).ok());
+  const absl::StatusOr<BatchStats> normal =
+      Record(*model, "a._input_quantizer", {4}, {10.0f, -3.0f, 0.5f, 1e-6f});
+  ASSERT_TRUE(normal.ok()) << normal.status();
+  const absl::StatusOr<HistogramSnapshot> histogram = model->GetHistogram("a._input_quantizer");
+  ASSERT_TRUE(histogram.ok()) << histogram.status();
+  EXPECT_LE(histogram->counts.size(), size_t{1} << 20);
+  EXPECT_GE(histogram->edges.back(), 10.0f);
+  EXPECT_EQ(histogram->abs_max, 10.0f);
+  EXPECT_EQ(histogram->total, 6u);
+  uint64_t sum = 0;
+  for (uint64_t count : histogram->counts) sum += count;
+  EXPECT_EQ(sum, 6u);
+  const absl::StatusOr<AmaxTableForms> max = model->ComputeAmax({.params = {.method = "max"}});
+  ASSERT_TRUE(max.ok()) << max.status();
+  EXPECT_EQ(max->table.quantizers.at("a._input_quantizer").amax, std::vector<float>{10.0f});
+  EXPECT_TRUE(model->ComputeAmax({.params = {.method = "percentile", .percentile = 99.0}}).ok());
+}
+
 TEST(ModelTest, NonFiniteValuesAreCountedNotRefused) {
   auto model = NewModel();
   const float inf = std::numeric_limits<float>::infinity();

@@ -27,8 +27,8 @@ absl::string_view CalibratorKindName(CalibratorKind kind);
 
 inline constexpr int kDefaultNumBits = 8;
 inline constexpr int kDefaultNumBins = 2048;
-// A histogram may start with at most this many bins (also its growth limit, see
-// kernels::Histogram::Options::max_bins).
+// A histogram may start with at most this many bins. Growth is limited to the larger of
+// kernels::Histogram::kDefaultMaxBins (2^20) and its start, coarsening past it.
 inline constexpr int64_t kMaxHistogramBins = kernels::Histogram::kMaxBinsLimit;
 
 struct QuantizerSpec {

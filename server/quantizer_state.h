@@ -58,8 +58,9 @@ class QuantizerState {
 
   // Folds one decoded batch (float32, row-major, prod(shape) values; `bytes` is its size on the
   // wire) into the calibrator and the statistics, all or nothing.
-  // Errors (state unchanged): those of CheckShape; RESOURCE_EXHAUSTED when a histogram would grow
-  // past kMaxHistogramBins (or device memory runs out); INTERNAL for a device failure.
+  // Errors (state unchanged): those of CheckShape; RESOURCE_EXHAUSTED when device memory runs out;
+  // INTERNAL for a device failure. A histogram whose range outgrows its bin limit is coarsened
+  // (kernels/histogram.h), not refused.
   absl::StatusOr<BatchStats> Apply(std::span<const float> values, std::span<const int64_t> shape,
                                    int64_t bytes);
 
