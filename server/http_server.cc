@@ -77,9 +77,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
       "request_timeout_ms", std::to_string(kHttpRequestTimeoutMs)};
   try {
     http->server_ = std::make_unique<CivetServer>(options);
-  } catch (const CivetException& error) {
+  } catch (const CivetException&) {
+    // civetweb's own text ("null context when constructing CivetServer") says nothing useful;
+    // its constructor fails this way when the port cannot be bound.
     return absl::UnavailableError(
-        absl::StrCat("cannot serve HTTP on '", listen, "': ", error.what()));
+        absl::StrCat("cannot serve HTTP on '", listen, "': invalid address or port in use"));
   }
   http->server_->addHandler("/metrics", http->metrics_handler_.get());
   http->server_->addHandler("/healthz", http->health_handler_.get());

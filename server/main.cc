@@ -53,7 +53,14 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
+    // Exit 2 for every usage error (CLI11 would use its own codes, 100 and up), as qcal does.
+    std::cerr << "qcal-server: usage: " << error.what() << " (see 'qcal-server --help')\n";
+    return 2;
+  }
 
   // stdout carries only the ready line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("qcal-server"));

@@ -1,7 +1,10 @@
 #include "client/cli/commands.h"
 
+#include <cerrno>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -18,14 +21,51 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-absl::Status WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out || !out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) ||
-      !out.flush()) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+// The QDQ model goes to "<path>.partial", opened before the export is sent (so a path that
+// cannot be written fails before the server stores anything), and is renamed to `path` once
+// written in full.
+class OutputFile {
+ public:
+  static absl::StatusOr<OutputFile> Open(const std::string& path) {
+    OutputFile file(path);
+    file.out_.open(file.partial_, std::ios::binary | std::ios::trunc);
+    if (!file.out_) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("cannot write --out ", path));
+    }
+    return file;
   }
-  return absl::OkStatus();
-}
+  OutputFile(OutputFile&& other) noexcept
+      : path_(std::move(other.path_)),
+        partial_(std::move(other.partial_)),
+        out_(std::move(other.out_)),
+        committed_(std::exchange(other.committed_, true)) {}
+  ~OutputFile() {
+    if (!committed_) {
+      out_.close();
+      std::remove(partial_.c_str());
+    }
+  }
+
+  absl::Status Commit(const std::string& bytes) {
+    if (!out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !out_.flush()) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("cannot write --out ", path_));
+    }
+    out_.close();
+    if (std::rename(partial_.c_str(), path_.c_str()) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("cannot write --out ", path_));
+    }
+    committed_ = true;
+    return absl::OkStatus();
+  }
+
+ private:
+  explicit OutputFile(std::string path) : path_(std::move(path)), partial_(path_ + ".partial") {}
+
+  std::string path_;
+  std::string partial_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
 
 absl::StatusOr<std::map<std::string, std::string>> ParseMaps(const std::vector<std::string>& maps) {
   std::map<std::string, std::string> tensor_map;
@@ -129,6 +169,11 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& ou
   options.target = args.target;
   QCAL_CLIENT_ASSIGN_OR_RETURN(options.tensor_map, ParseMaps(args.maps));
   QCAL_CLIENT_ASSIGN_OR_RETURN(const std::string onnx, ReadFile(args.onnx_in));
+  if (onnx.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--onnx ", args.onnx_in, " is empty; expected a float ONNX model"));
+  }
+  QCAL_CLIENT_ASSIGN_OR_RETURN(OutputFile output, OutputFile::Open(args.onnx_out));
   absl::StatusOr<ExportResult> exported = client.Model(args.model)->ExportOnnx(onnx, options);
   if (!exported.ok()) {
     const absl::Status& status = exported.status();
@@ -142,7 +187,7 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& ou
   }
   ExportResult& result = *exported;
   for (const std::string& warning : result.warnings) err << "warning: " << warning << "\n";
-  QCAL_CLIENT_RETURN_IF_ERROR(WriteFile(args.onnx_out, result.onnx));
+  QCAL_CLIENT_RETURN_IF_ERROR(output.Commit(result.onnx));
   out << "wrote " << args.onnx_out << " (" << result.onnx.size() << " bytes, "
       << result.warnings.size() << " warnings)\n";
   return absl::OkStatus();

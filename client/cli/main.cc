@@ -171,10 +171,22 @@ int main(int argc, char** argv) {
   export_onnx->add_option("--out", export_args.onnx_out, "QDQ ONNX to write")->required();
   MethodFlags export_flags;
   export_flags.AddTo(export_onnx, /*method_required=*/false);
-  export_onnx->add_option("--map", export_args.maps,
-                          "QUANTIZER=TENSOR: bind a quantizer to an ONNX tensor explicitly");
-  export_onnx->add_option("--target", export_args.target,
-                          "tensorrt (default) or onnxruntime: ConvTranspose weight axis");
+  export_onnx
+      ->add_option("--map", export_args.maps,
+                   "QUANTIZER=TENSOR: bind a quantizer to an ONNX tensor explicitly")
+      ->check(CLI::Validator(
+          [](const std::string& pair) -> std::string {
+            const size_t eq = pair.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size()) {
+              return "'" + pair + "' is not QUANTIZER=TENSOR";
+            }
+            return "";
+          },
+          "QUANTIZER=TENSOR"));
+  export_onnx
+      ->add_option("--target", export_args.target,
+                   "tensorrt (default) or onnxruntime: ConvTranspose weight axis")
+      ->check(CLI::IsMember({"tensorrt", "onnxruntime"}));
 
   CLI::App* reset = app.add_subcommand("reset", "drop a model's data, keep its configuration");
   reset->add_option("MODEL", model)->required();

@@ -53,6 +53,10 @@ def offline(cli_bin):
          "--stride: -2 is below 1 (leave the option out for the default, 1)"),
         (["amax", "m", "--method", "mse", "--stride", "1.5"], "--stride"),
         (["amax", "m", "--method", "kl"], "--method: kl not in {max,entropy,mse,percentile}"),
+        (["export", "m", "--onnx", "a.onnx", "--out", "b.onnx", "--map", "garbage"],
+         "'garbage' is not QUANTIZER=TENSOR"),
+        (["export", "m", "--onnx", "a.onnx", "--out", "b.onnx", "--target", "foo"],
+         "--target: foo not in {tensorrt,onnxruntime}"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -115,6 +119,30 @@ def test_export_without_a_table_hints_at_method(cli, model_name, tmp_path, onnx_
     assert stderr.rstrip("\n").endswith(
         "(use --method M, M one of max, entropy, mse, percentile)"
     ), stderr
+    assert not (tmp_path / "out.onnx").exists()
+
+
+def test_export_to_a_path_that_cannot_be_written_sends_nothing(cli, model_name, tmp_path,
+                                                                onnx_models):
+    # The output is opened before the export is sent: the server must not keep the ONNX model or
+    # a table computed for an export whose result could not be written.
+    cli.ok("create", model_name)
+    cli.ok("record", model_name, "conv1._input_quantizer",
+           save_npy(tmp_path, "c.npy", np.ones((1, 1, 8, 8), np.float32)))
+    cli.fails("export", model_name, "--onnx", onnx_models[13], "--out",
+              tmp_path / "no_such_dir" / "out.onnx", "--method", "mse",
+              code="NOT_FOUND", message="cannot write --out")
+    info = cli.json("info", model_name, "--format", "json")
+    assert info["has_onnx"] is False and info["amax_method"] == ""
+    assert not list(tmp_path.glob("**/*.partial"))
+
+
+def test_export_of_an_empty_onnx_file_is_invalid(cli, model_name, tmp_path):
+    cli.ok("create", model_name)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    cli.fails("export", model_name, "--onnx", empty, "--out", tmp_path / "out.onnx",
+              code="INVALID_ARGUMENT", message="is empty; expected a float ONNX model")
     assert not (tmp_path / "out.onnx").exists()
 
 

@@ -1,0 +1,57 @@
+"""qcal-server's command line: usage errors exit 2 with `qcal-server: usage: ...`, values the
+server checks exit 1 with `qcal-server: ...` naming the rule, and a busy HTTP port is named as
+such."""
+
+import socket
+import subprocess
+
+import pytest
+
+
+def run_server(server_bin, *args):
+    return subprocess.run([str(server_bin), *args], capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-batch-bytes", "1k"], "--max-batch-bytes"),
+        (["--device", "gpu"], "--device: gpu not in {auto,cpu,cuda}"),
+        (["--log-level", "loud"], "--log-level"),
+        (["--bogus"], "--bogus"),
+    ],
+)
+def test_usage_errors_exit_2(server_bin, args, message):
+    result = run_server(server_bin, "--listen", "127.0.0.1:0", *args)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("qcal-server: usage: "), result.stderr
+    assert message in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--max-message-bytes", "1000"], "--max-message-bytes must be >= 4259840"),
+        (["--max-batch-bytes", "0"], "--max-batch-bytes"),
+        (["--listen", "nohostport"], "--listen"),
+    ],
+)
+def test_refused_values_exit_1_naming_the_rule(server_bin, args, message):
+    listen = [] if "--listen" in args else ["--listen", "127.0.0.1:0"]
+    result = run_server(server_bin, *listen, *args)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("qcal-server: "), result.stderr
+    assert message in result.stderr, result.stderr
+
+
+def test_busy_http_port_is_named(server_bin):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_server(server_bin, "--listen", "127.0.0.1:0", "--http-listen",
+                            f"127.0.0.1:{port}")
+    assert result.returncode == 1, result.stderr
+    assert f"cannot serve HTTP on '127.0.0.1:{port}': invalid address or port in use" in (
+        result.stderr), result.stderr
