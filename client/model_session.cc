@@ -199,6 +199,12 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
   QCAL_CLIENT_RETURN_IF_ERROR(
       CheckUtf8(absl::StrCat("model '", model_, "': target"), options.target));
   QCAL_CLIENT_RETURN_IF_ERROR(CheckTensorMap(model_, options.tensor_map));
+  if (onnx.has_value() && onnx->empty()) {
+    // On the wire no data means "export the stored model": an empty model would be taken for
+    // that.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model_, "': the ONNX model given to ExportOnnx is empty (0 bytes)"));
+  }
   if (!onnx.has_value() && !options.tensor_map.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("model '", model_,

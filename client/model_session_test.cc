@@ -407,5 +407,15 @@ TEST(ModelSessionTest, ExportOnnxJoinsChunksAndWarnings) {
             (std::vector<std::string>{"conv1.weight channel 3: amax 0, scale 1"}));
 }
 
+// An empty ONNX model would reach the server as "no data", i.e. "export the stored model".
+TEST(ModelSessionTest, ExportOfEmptyOnnxBytesIsRefusedBeforeSending) {
+  FakeServer server;
+  auto session = Connect(server)->Model("m");
+  const absl::Status status = session->ExportOnnx(std::string_view()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "model 'm': the ONNX model given to ExportOnnx is empty (0 bytes)");
+  EXPECT_TRUE(server.service().export_requests().empty());
+}
+
 }  // namespace
 }  // namespace qcal

@@ -252,8 +252,8 @@ class ModelSession {
   // All or nothing: the server stores `onnx` (and its tensor_map) and a table computed by
   // options.compute only when the export succeeds; a refused export leaves the model as it was.
   // FAILED_PRECONDITION without a stored ONNX (and no `onnx`) or without an amax table (and no
-  // options.compute); INVALID_ARGUMENT for a malformed or too old ONNX, or one whose nodes the
-  // tensor_map does not match.
+  // options.compute); INVALID_ARGUMENT for a malformed or too old ONNX (an empty `onnx`
+  // included), or one whose nodes the tensor_map does not match.
   absl::StatusOr<ExportResult> ExportOnnx(std::optional<std::string_view> onnx = std::nullopt,
                                           const ExportOptions& options = {});
 
