@@ -17,7 +17,7 @@ void AddInto(std::vector<uint64_t>& into, std::span<const uint64_t> counts) {
   for (size_t b = 0; b < counts.size(); ++b) into[b] += counts[b];
 }
 
-// Merge coarsens by at most 2^30 to match widths (and by 2^24 more for max_bins): an int64.
+// Merge coarsens by at most 2^30 to match widths (and by 2^24 more for num_bins): an int64.
 constexpr int kMaxMergeLog2 = 30;
 
 }  // namespace
@@ -78,7 +78,7 @@ absl::StatusOr<CollectStats> Histogram::Collect(std::span<const float> x) {
     stats.nonfinite = batch.nonfinite;
     if (batch.abs_max > edges_.back()) {
       absl::StatusOr<HistogramGrowth> grown =
-          PlanGrowth(edges_, batch.abs_max, options_.bin_limit());
+          PlanGrowth(edges_, batch.abs_max, options_.bin_limit(), options_.num_bins);
       if (!grown.ok()) return grown.status();
       const int64_t bins = static_cast<int64_t>(grown->edges.size()) - 1;
       batch = BinAbsValues(x, grown->edges.back(), bins, options_.skip_zeros);
@@ -132,7 +132,8 @@ absl::Status Histogram::Grow(float new_max) {
     return absl::OkStatus();
   }
   if (new_max <= edges_.back()) return absl::OkStatus();
-  absl::StatusOr<HistogramGrowth> grown = PlanGrowth(edges_, new_max, options_.bin_limit());
+  absl::StatusOr<HistogramGrowth> grown =
+      PlanGrowth(edges_, new_max, options_.bin_limit(), options_.num_bins);
   if (!grown.ok()) return grown.status();
   if (grown->merge > 1) counts_ = MergeAdjacentBins(counts_, grown->merge);
   edges_ = std::move(grown->edges);
@@ -154,7 +155,8 @@ absl::Status Histogram::Merge(const Histogram& other) {
     }
   } else {
     // Bring both to one width (a histogram coarsened by growth has a power-of-two multiple of
-    // the width it started with), then coarsen both further while the result passes max_bins.
+    // the width it started with); a result past max_bins is coarsened further, as growth is,
+    // to at most num_bins bins (histogram_growth.h says why).
     int64_t mine = 1;
     int64_t theirs = 1;
     if (!counts_.empty() && edges_[1] != other.edges_[1]) {
@@ -176,9 +178,11 @@ absl::Status Histogram::Merge(const Histogram& other) {
       const int64_t b = static_cast<int64_t>(other.counts_.size());
       return std::max((a + mine - 1) / mine, (b + theirs - 1) / theirs);
     };
-    while (bins_after() > options_.bin_limit()) {
-      mine *= 2;
-      theirs *= 2;
+    if (bins_after() > options_.bin_limit()) {
+      while (bins_after() > options_.num_bins) {
+        mine *= 2;
+        theirs *= 2;
+      }
     }
     const int64_t bins = bins_after();
     std::vector<float> edges;
@@ -190,8 +194,8 @@ absl::Status Histogram::Merge(const Histogram& other) {
       const float width = counts_.empty() ? other.edges_[1] * static_cast<float>(theirs)
                                           : edges_[1] * static_cast<float>(mine);
       if (!std::isfinite(width)) {
-        return absl::OutOfRangeError(absl::StrCat("merged histogram cannot fit max_bins = ",
-                                                  options_.bin_limit(), " with a float32 width"));
+        return absl::OutOfRangeError(absl::StrCat(
+            "merged histogram cannot fit num_bins = ", options_.num_bins, " with a float32 width"));
       }
       edges = CoarseEdges(width, bins);
     }

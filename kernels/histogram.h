@@ -23,12 +23,14 @@
 //
 // Growth past max_bins coarsens instead of allocating (the reference appends bins without limit,
 // so a first batch of max 1e-6 followed by data of max 10 asks it for ~2e10 bins and runs out of
-// memory): adjacent bins are merged a power of two k at a time, k the smallest that fits, their
-// uint64 counts summed exactly; the width becomes k * width (exact in float32), bin i covers
-// [i * width, (i + 1) * width) with edges torch.arange(0, .., width) as before, and the batch is
-// binned against the coarsened range (histogram_growth.h). abs_max and total stay exact. Cases
-// that never pass max_bins (all golden cases; the default 2^20 bins hold 512 times the first
-// range at 2048 bins) are binned exactly as the reference bins them.
+// memory): adjacent bins are merged a power of two k at a time, their uint64 counts summed
+// exactly; k is the smallest for which the grown histogram has at most num_bins bins (not
+// max_bins): the resolution the first batch would have set had it seen this range, since entropy
+// and mse search about num_bins bins spanning the data. The width becomes k * width (exact in
+// float32), bin i covers [i * width, (i + 1) * width) with edges torch.arange(0, .., width) as
+// before, and the batch is binned against the coarsened range (histogram_growth.h). abs_max and
+// total stay exact. Cases that never pass max_bins (all golden cases; the default 2^20 bins hold
+// 512 times the first range at 2048 bins) are binned exactly as the reference bins them.
 //
 // A Histogram is a value (copyable, movable) and not thread-safe: callers serialise access to
 // one instance; different instances may be used from different threads at once.
@@ -62,8 +64,9 @@ class Histogram {
     int num_bins = 2048;
     // Drop exact zeros before binning (the reference's skip_zeros).
     bool skip_zeros = false;
-    // Growth beyond this many bins coarsens the histogram (see above) instead of allocating
-    // without limit; num_bins <= max_bins <= kMaxBinsLimit. Unset: bin_limit().
+    // Growth beyond this many bins coarsens the histogram to at most num_bins bins (see above)
+    // instead of allocating without limit; num_bins <= max_bins <= kMaxBinsLimit. Unset:
+    // bin_limit().
     std::optional<int64_t> max_bins = std::nullopt;
     // Per-channel histograms are not supported (as in the reference): an axis is refused.
     std::optional<int> axis = std::nullopt;
@@ -84,22 +87,23 @@ class Histogram {
   explicit Histogram(Options options);
 
   // Adds |x| of the finite values of one batch. Large batches use all cores.
-  // A max beyond the last edge grows the range (coarsening past options.bin_limit()).
+  // A max beyond the last edge grows the range (past options.bin_limit(), coarsening to at most
+  // num_bins bins).
   // Errors (state unchanged): INVALID_ARGUMENT for an empty batch; OUT_OF_RANGE only for
-  // max_bins == 1 and a max so near FLT_MAX that no float32 bin width covers it.
+  // num_bins == 1 and a max so near FLT_MAX that no float32 bin width covers it.
   absl::StatusOr<CollectStats> Collect(std::span<const float> x);
 
-  // Extends the range to cover `new_max` by appending bins of the current width, coarsened past
-  // options.bin_limit() (on a histogram without bins yet: sets the first batch's edges for max
-  // `new_max`). No-op when covered.
+  // Extends the range to cover `new_max` by appending bins of the current width; past
+  // options.bin_limit(), coarsened to at most num_bins bins (on a histogram without bins yet:
+  // sets the first batch's edges for max `new_max`). No-op when covered.
   // Errors (state unchanged): INVALID_ARGUMENT unless new_max is finite and >= 0; OUT_OF_RANGE
   // as Collect.
   absl::Status Grow(float new_max);
 
   // Adds another histogram's counts; the result covers the larger range. Bin widths that differ
   // by a power of two up to 2^30 (histograms coarsened differently) merge at the coarser width,
-  // and a result past options.bin_limit() is coarsened. FAILED_PRECONDITION for other widths;
-  // OUT_OF_RANGE as Collect. State unchanged on error.
+  // and a result past options.bin_limit() is coarsened to at most num_bins bins, as growth is.
+  // FAILED_PRECONDITION for other widths; OUT_OF_RANGE as Collect. State unchanged on error.
   absl::Status Merge(const Histogram& other);
 
   // calib_hist: one count per bin; empty until a non-zero value has been binned.

@@ -29,7 +29,7 @@ std::vector<float> CoarseEdges(float width, int64_t bins) {
 }
 
 absl::StatusOr<HistogramGrowth> PlanGrowth(std::span<const float> edges, float new_max,
-                                           int64_t max_bins) {
+                                           int64_t max_bins, int64_t coarse_bins) {
   const int64_t bins = static_cast<int64_t>(edges.size()) - 1;
   // The reference: width = edges[1] - edges[0]; num_bins = ceil(max / width) (float32 quotient);
   // edges = torch.arange(0, max + width, width), whose length is ceil(double(max + width) /
@@ -44,8 +44,9 @@ absl::StatusOr<HistogramGrowth> PlanGrowth(std::span<const float> edges, float n
     return HistogramGrowth{.merge = 1,
                            .edges = ArangeEdges(width, static_cast<int64_t>(edge_count))};
   }
-  // qcal's coarsening (histogram_growth.h). The arithmetic is in double, where max + width
-  // cannot overflow: ceil(max / width') bins put the last edge at or above the max.
+  // qcal's coarsening (histogram_growth.h), down to coarse_bins. The arithmetic is in double,
+  // where max + width cannot overflow: ceil(max / width') bins put the last edge at or above the
+  // max.
   for (int log2 = 0; log2 <= kMaxWidthLog2; ++log2) {
     const int64_t merge = int64_t{1} << std::min(log2, kMaxMergeLog2);
     const float coarse = std::ldexp(width, log2);  // exact: a power-of-two multiple
@@ -53,18 +54,18 @@ absl::StatusOr<HistogramGrowth> PlanGrowth(std::span<const float> edges, float n
     const double merged = static_cast<double>((bins + merge - 1) / merge);
     const double grown =
         std::max(std::ceil(static_cast<double>(new_max) / static_cast<double>(coarse)), merged);
-    if (grown > static_cast<double>(max_bins)) continue;
+    if (grown > static_cast<double>(coarse_bins)) continue;
     std::vector<float> grown_edges = CoarseEdges(coarse, static_cast<int64_t>(grown));
     if (grown_edges.back() < new_max) {
       // The double quotient rounded down onto an integer: one bin more, where it fits.
-      if (grown + 1 > static_cast<double>(max_bins)) continue;
+      if (grown + 1 > static_cast<double>(coarse_bins)) continue;
       grown_edges = CoarseEdges(coarse, static_cast<int64_t>(grown) + 1);
     }
     return HistogramGrowth{.merge = merge, .edges = std::move(grown_edges)};
   }
-  return absl::OutOfRangeError(absl::StrCat("max |x| = ", new_max, " cannot be covered by ",
-                                            max_bins, " bins of a width float32 can hold (width ",
-                                            width, ")"));
+  return absl::OutOfRangeError(
+      absl::StrCat("max |x| = ", new_max, " cannot be covered by ", coarse_bins,
+                   " bins of a width float32 can hold (width ", width, ")"));
 }
 
 std::vector<uint64_t> MergeAdjacentBins(std::span<const uint64_t> counts, int64_t merge) {

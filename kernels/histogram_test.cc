@@ -1,8 +1,11 @@
 #include "kernels/histogram.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numbers>
+#include <random>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -149,42 +152,47 @@ TEST(HistogramTest, EmptyBatchIsRefusedAndChangesNothing) {
 TEST(HistogramTest, GrowthPastMaxBinsMergesAdjacentBins) {
   Histogram h = Make(/*num_bins=*/4, false, /*max_bins=*/8);
   ASSERT_TRUE(h.Collect(std::vector<float>{1.0f}).ok());  // width 0.25, 1.0 in bin 3
-  // 100 needs ceil(100 / 0.25) = 400 bins; merging 64 bins a time (width 16) is the first power
-  // of two that fits: ceil(100 / 16) = 7 bins up to 112. Old bin 3 goes to bin 3 / 64 = 0; 0.5
-  // lands in bin 0, 100 in bin trunc(100 / 112 * 7) = 6.
+  // 100 needs ceil(100 / 0.25) = 400 bins, past max_bins 8: the bins merge down to num_bins 4,
+  // 128 at a time (width 32; 64 at a time, width 16, would leave ceil(100 / 16) = 7 > 4 bins):
+  // ceil(100 / 32) = 4 bins up to 128. Old bin 3 goes to bin 3 / 128 = 0; 0.5 lands in bin 0,
+  // 100 in bin trunc(100 / 128 * 4) = 3.
   const auto stats = h.Collect(std::vector<float>{0.5f, 100.0f});
   ASSERT_TRUE(stats.ok()) << stats.status();
-  ExpectCounts(h, 7, {{0, 2}, {6, 1}});
-  EXPECT_EQ(h.Edges()[1], 16.0f);
-  EXPECT_EQ(h.Edges()[4], 64.0f);
-  EXPECT_EQ(h.Edges().back(), 112.0f);
+  ExpectCounts(h, 4, {{0, 2}, {3, 1}});
+  EXPECT_EQ(h.Edges()[1], 32.0f);
+  EXPECT_EQ(h.Edges()[2], 64.0f);
+  EXPECT_EQ(h.Edges().back(), 128.0f);
   EXPECT_EQ(h.total(), 3u);
   EXPECT_EQ(h.abs_max(), 100.0f);
-  // Later batches bin against the coarse range; 113 appends one bin of width 16 (8 fit).
-  ASSERT_TRUE(h.Collect(std::vector<float>{1.9f, 40.0f, -113.0f}).ok());
-  ExpectCounts(h, 8, {{0, 3}, {2, 1}, {6, 1}, {7, 1}});
-  EXPECT_EQ(h.Edges().back(), 128.0f);
+  // Later batches bin against the coarse range, and growth within max_bins appends bins of
+  // width 32 as the reference does: 200 needs ceil((200 + 32) / 32) = 8 edges, 7 bins up to
+  // 224; 40 lands in bin trunc(40 / 224 * 7) = 1, 200 in trunc(200 / 224 * 7) = 6.
+  ASSERT_TRUE(h.Collect(std::vector<float>{1.9f, 40.0f, -200.0f}).ok());
+  ExpectCounts(h, 7, {{0, 3}, {1, 1}, {3, 1}, {6, 1}});
+  EXPECT_EQ(h.Edges()[1], 32.0f);
+  EXPECT_EQ(h.Edges().back(), 224.0f);
   EXPECT_EQ(h.total(), 6u);
-  EXPECT_EQ(h.abs_max(), 113.0f);
+  EXPECT_EQ(h.abs_max(), 200.0f);
 }
 
 TEST(HistogramTest, TinyFirstBatchThenNormalDataCoarsens) {
   // Field case (hostile tester): a first batch of max 1e-6 sets the width 1e-6 / 2048, and data
   // of max 10 then needs ~2e10 bins of it. The reference allocates them (and runs out of
-  // memory); qcal merges 2^15 bins a time (the first power of two under 2^20 bins): width
-  // 16 * 1e-6 (exact), ceil(10 / 1.6e-5) = 625001 bins.
+  // memory); qcal merges bins down to num_bins 2048: 2^23 at a time would leave
+  // ceil(10 / (4096 * 1e-6)) = 2442 bins, 2^24 at a time (width 8192 * 1e-6, exact) leaves
+  // ceil(10 / 0.008192) = 1221 bins up to 1221 * 0.008192 = 10.002432.
   Histogram h = Make();
   ASSERT_TRUE(h.Collect(std::vector<float>{1e-6f, -5e-7f}).ok());  // bins 2047 and 1024
   ASSERT_EQ(h.Edges()[1], 1e-6f / 2048);
   const auto stats = h.Collect(std::vector<float>{10.0f, -7.5f, 2.5f, 0.0f});
   ASSERT_TRUE(stats.ok()) << stats.status();
-  ASSERT_LE(h.Counts().size(), static_cast<size_t>(Histogram::kDefaultMaxBins));
-  const float width = 16 * 1e-6f;
+  const float width = 8192 * 1e-6f;
   EXPECT_EQ(h.Edges()[1], width);
   EXPECT_EQ(h.Edges()[3], static_cast<float>(3.0 * width));
-  // Both first-batch bins merge into bin 0 with the zero; v lands in bin floor(v / width).
-  ExpectCounts(h, 625001, {{0, 3}, {156250, 1}, {468750, 1}, {625000, 1}});
-  EXPECT_EQ(h.Edges().back(), static_cast<float>(625001.0 * width));
+  // Both first-batch bins merge into bin 0 with the zero; 2.5 lands in bin trunc(2.5 / 0.008192)
+  // = trunc(305.18) = 305, 7.5 in trunc(915.53) = 915, 10 in trunc(1220.70) = 1220.
+  ExpectCounts(h, 1221, {{0, 3}, {305, 1}, {915, 1}, {1220, 1}});
+  EXPECT_EQ(h.Edges().back(), static_cast<float>(1221.0 * width));
   EXPECT_EQ(h.total(), 6u);
   EXPECT_EQ(h.abs_max(), 10.0f);
 
@@ -193,16 +201,16 @@ TEST(HistogramTest, TinyFirstBatchThenNormalDataCoarsens) {
   const auto max = HistogramAmax(h, AmaxMethod::kMax, search);
   ASSERT_TRUE(max.ok());
   EXPECT_EQ(max->amax, 10.0f);
-  // cdf: 0.5 at bin 0, 4/6 at 156250 (the first at or above 60%).
+  // cdf: 0.5 at bin 0, 4/6 at 305 (the first at or above 60%).
   const auto median = HistogramAmax(h, AmaxMethod::kPercentile, search, 60.0);
   ASSERT_TRUE(median.ok()) << median.status();
-  EXPECT_EQ(median->index, 156250);
-  EXPECT_EQ(median->amax, h.Edges()[156250]);
+  EXPECT_EQ(median->index, 305);
+  EXPECT_EQ(median->amax, h.Edges()[305]);
   // Spread data inside the coarse range: no growth; entropy and mse find a finite optimum.
   std::vector<float> spread(20000);
   for (size_t i = 0; i < spread.size(); ++i) spread[i] = 10.0f * static_cast<float>(i) / 20000;
   ASSERT_TRUE(h.Collect(spread).ok());
-  EXPECT_EQ(h.Counts().size(), 625001u);
+  EXPECT_EQ(h.Counts().size(), 1221u);
   EXPECT_EQ(h.total(), 20006u);
   EXPECT_EQ(h.abs_max(), 10.0f);
   for (const AmaxMethod method : {AmaxMethod::kEntropy, AmaxMethod::kMse}) {
@@ -214,6 +222,87 @@ TEST(HistogramTest, TinyFirstBatchThenNormalDataCoarsens) {
   }
 }
 
+// 1000 values ~ N(0, 1) * 1000 from a fixed seed (Box-Muller on std::mt19937, whose sequence the
+// standard fixes).
+std::vector<float> WideNormalBatch() {
+  std::mt19937 gen(20261129);
+  std::vector<float> x(1000);
+  for (size_t i = 0; i < x.size(); i += 2) {
+    const double u1 = (static_cast<double>(gen()) + 1.0) / 4294967296.0;  // (0, 1]
+    const double u2 = static_cast<double>(gen()) / 4294967296.0;
+    const double r = 1000.0 * std::sqrt(-2.0 * std::log(u1));
+    x[i] = static_cast<float>(r * std::cos(2.0 * std::numbers::pi * u2));
+    x[i + 1] = static_cast<float>(r * std::sin(2.0 * std::numbers::pi * u2));
+  }
+  return x;
+}
+
+TEST(HistogramTest, TinyFirstBatchThenWideDataKeepsEntropyInTheData) {
+  // Field case (tester): four values of 1e-6, then 1000 values ~ N(0, 1000^2). Coarsening to
+  // max_bins (2^20) used to leave ~952000 sparse bins, and entropy (start_bin 128) chose an amax
+  // of 0.88, below every real value. Coarsened to num_bins, the histogram is as a first batch of
+  // this range would have set it, and entropy chooses an amax in the data.
+  Histogram h = Make();
+  ASSERT_TRUE(h.Collect(std::vector<float>(4, 1e-6f)).ok());
+  const float first_width = h.Edges()[1];
+  const std::vector<float> wide = WideNormalBatch();
+  ASSERT_TRUE(h.Collect(wide).ok());
+
+  std::vector<float> abs_values(wide.size());
+  for (size_t i = 0; i < wide.size(); ++i) abs_values[i] = std::fabs(wide[i]);
+  std::sort(abs_values.begin(), abs_values.end());
+  const float max_abs = abs_values.back();
+  const float median_abs = abs_values[abs_values.size() / 2];
+
+  // Between num_bins / 2 and num_bins bins of a power-of-two multiple of the first width, the
+  // last edge the first multiple at or above the max.
+  const size_t bins = h.Counts().size();
+  ASSERT_LE(bins, 2048u);
+  ASSERT_GT(bins, 1024u);
+  ASSERT_EQ(h.Edges().size(), bins + 1);
+  const float width = h.Edges()[1];
+  int exponent = 0;
+  EXPECT_EQ(std::frexp(width / first_width, &exponent), 0.5f);
+  EXPECT_EQ(std::ldexp(first_width, exponent - 1), width);
+  EXPECT_EQ(h.Edges().back(), static_cast<float>(static_cast<double>(bins) * width));
+  EXPECT_EQ(bins, 1542u);  // 2^32 merged: width 2^32 * 1e-6 / 2048 = 2.097, max 3232.83
+  EXPECT_GE(h.Edges().back(), max_abs);
+  EXPECT_LT(h.Edges()[bins - 1], max_abs);
+
+  // Counts exact: the tiny values all merge into bin 0, the wide batch bins against the last
+  // edge by the reference's formula.
+  std::vector<uint64_t> want(bins, 0);
+  want[0] = 4;
+  for (const float v : wide) {
+    const float t = (std::fabs(v) / h.Edges().back()) * static_cast<float>(bins);
+    want[std::min<size_t>(static_cast<size_t>(t), bins - 1)]++;
+  }
+  for (size_t b = 0; b < bins; ++b) ASSERT_EQ(h.Counts()[b], want[b]) << "bin " << b;
+  EXPECT_EQ(h.total(), 1004u);
+  EXPECT_EQ(h.abs_max(), max_abs);
+
+  const SearchOptions search{.num_bits = 8};
+  const auto max = HistogramAmax(h, AmaxMethod::kMax, search);
+  ASSERT_TRUE(max.ok()) << max.status();
+  EXPECT_EQ(max->amax, max_abs);
+  // Entropy and mse choose an amax in the data's range, above the median |x| (here 1542 bins of
+  // 2^32 * 1e-6 / 2048 = 2.097 up to 3233.81; max 3232.83, median |x| 697.69; entropy 3233.81,
+  // the last edge, mse 3207.59), within one coarse bin of what they choose for the wide batch
+  // alone (2048 bins up to its max: entropy 3232.83, mse 3208.36).
+  Histogram alone = Make();
+  ASSERT_TRUE(alone.Collect(wide).ok());
+  for (const AmaxMethod method : {AmaxMethod::kEntropy, AmaxMethod::kMse}) {
+    const auto choice = HistogramAmax(h, method, search);
+    ASSERT_TRUE(choice.ok()) << AmaxMethodName(method) << ": " << choice.status();
+    EXPECT_GT(choice->amax, median_abs) << AmaxMethodName(method);
+    EXPECT_LE(choice->amax, h.Edges().back()) << AmaxMethodName(method);
+    EXPECT_LT(choice->amax, max_abs + width) << AmaxMethodName(method);
+    const auto reference = HistogramAmax(alone, method, search);
+    ASSERT_TRUE(reference.ok()) << AmaxMethodName(method) << ": " << reference.status();
+    EXPECT_NEAR(choice->amax, reference->amax, width) << AmaxMethodName(method);
+  }
+}
+
 TEST(HistogramTest, MaxNearFloatMaxKeepsFiniteEdges) {
   // Field case: a max within one bin width of FLT_MAX; the width's multiple that covers it would
   // overflow, so the last edge is FLT_MAX.
@@ -221,15 +310,16 @@ TEST(HistogramTest, MaxNearFloatMaxKeepsFiniteEdges) {
   ASSERT_TRUE(h.Collect(std::vector<float>{1.0f}).ok());
   const float big = std::numeric_limits<float>::max();
   ASSERT_TRUE(h.Collect(std::vector<float>{big, 0.5f}).ok());
-  // Width 0.25 * 2^127 = 2^125: ceil(FLT_MAX / 2^125) = 8 bins, whose last edge 2^128 overflows.
-  // FLT_MAX lands in the last bin; 0.5 and the old counts (all merged into one) in bin 0.
-  EXPECT_EQ(h.Edges()[1], 0x1p125f);
-  EXPECT_EQ(h.Edges()[7], 0x1.cp127f);
+  // Coarsened to num_bins 4: width 0.25 * 2^128 = 2^126, ceil(FLT_MAX / 2^126) = 4 bins, whose
+  // last edge 2^128 overflows. FLT_MAX lands in the last bin; 0.5 and the old counts (all merged
+  // into one) in bin 0.
+  EXPECT_EQ(h.Edges()[1], 0x1p126f);
+  EXPECT_EQ(h.Edges()[3], 0x1.8p127f);
   EXPECT_EQ(h.Edges().back(), big);
-  ExpectCounts(h, 8, {{0, 2}, {7, 1}});
+  ExpectCounts(h, 4, {{0, 2}, {3, 1}});
   EXPECT_EQ(h.abs_max(), big);
   ASSERT_TRUE(h.Collect(std::vector<float>{big}).ok());  // covered: no growth
-  ExpectCounts(h, 8, {{0, 2}, {7, 2}});
+  ExpectCounts(h, 4, {{0, 2}, {3, 2}});
 }
 
 TEST(HistogramTest, CreateRefusesBadOptions) {
@@ -267,10 +357,12 @@ TEST(HistogramTest, GrowExtendsTheRange) {
   EXPECT_EQ(h.Grow(kNaN).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(h.Grow(-1.0f).code(), absl::StatusCode::kInvalidArgument);
   ExpectCounts(h, 7, {{3, 1}});
-  // 1e30 needs 2e30 bins of 0.5: 2^81 merged (width 2^80), ceil(1e30 / 2^80) = 827181 bins.
+  // 1e30 needs 2e30 bins of 0.5, past max_bins: coarsened to num_bins 4, width 2^98 (2^97 would
+  // leave ceil(1e30 / 2^97) = 7 bins), ceil(1e30 / 2^98) = ceil(3.16) = 4 bins up to 2^100.
   ASSERT_TRUE(h.Grow(1e30f).ok());
-  ExpectCounts(h, 827181, {{0, 1}});
-  EXPECT_EQ(h.Edges()[1], 0x1p80f);
+  ExpectCounts(h, 4, {{0, 1}});
+  EXPECT_EQ(h.Edges()[1], 0x1p98f);
+  EXPECT_EQ(h.Edges().back(), 0x1p100f);
   EXPECT_EQ(h.abs_max(), 1.9f);
 }
 
@@ -301,31 +393,42 @@ TEST(HistogramTest, MergeAddsHistogramsOfTheSameWidth) {
   ExpectCounts(a, 3072, {{0, 3}, {512, 1}, {1024, 1}, {2047, 2}, {3071, 1}});
 }
 
-TEST(HistogramTest, MergeCoarsensToTheCoarserWidthAndToMaxBins) {
-  // a: width 0.25 (4 bins up to 1); b: coarsened to width 16 (as in GrowthPastMaxBinsMerges..).
+TEST(HistogramTest, MergeCoarsensToTheCoarserWidthAndToNumBins) {
+  // a: width 0.25 (4 bins up to 1); b: coarsened to width 32 (as in GrowthPastMaxBinsMerges..).
   Histogram a = Make(4, false, 8);
   ASSERT_TRUE(a.Collect(std::vector<float>{1.0f, 0.3f}).ok());  // bins 3 and 1
   Histogram b = Make(4, false, 8);
   ASSERT_TRUE(b.Collect(std::vector<float>{1.0f}).ok());
-  ASSERT_TRUE(b.Collect(std::vector<float>{100.0f}).ok());  // 7 bins of 16: {0: 1, 6: 1}
-  ASSERT_TRUE(a.Merge(b).ok());  // a's bins merge 64 at a time into bin 0
-  ExpectCounts(a, 7, {{0, 3}, {6, 1}});
-  EXPECT_EQ(a.Edges()[1], 16.0f);
-  EXPECT_EQ(a.Edges().back(), 112.0f);
+  ASSERT_TRUE(b.Collect(std::vector<float>{100.0f}).ok());  // 4 bins of 32: {0: 1, 3: 1}
+  ASSERT_TRUE(a.Merge(b).ok());  // a's bins merge 128 at a time into bin 0
+  ExpectCounts(a, 4, {{0, 3}, {3, 1}});
+  EXPECT_EQ(a.Edges()[1], 32.0f);
+  EXPECT_EQ(a.Edges().back(), 128.0f);
   EXPECT_EQ(a.total(), 4u);
   EXPECT_EQ(a.abs_max(), 100.0f);
 
-  // Same width, more bins than max_bins 4 allows: both merge pairwise (width 32, 4 bins).
-  Histogram small = Make(4, false, 4);
-  ASSERT_TRUE(small.Collect(std::vector<float>{16.0f}).ok());  // width 4, bin 3
-  Histogram wide = Make(4, false, 8);
+  // Same width, more bins than max_bins 4 allows: both merge down to num_bins 2, 4 at a time
+  // (width 32, 2 bins), not only pairwise to max_bins' 4 bins.
+  Histogram small = Make(2, false, 4);
+  ASSERT_TRUE(small.Collect(std::vector<float>{16.0f}).ok());  // 2 bins of 8, 16 in bin 1
+  Histogram wide = Make(2, false, 16);
   ASSERT_TRUE(wide.Collect(std::vector<float>{16.0f}).ok());
-  ASSERT_TRUE(wide.Collect(std::vector<float>{30.0f}).ok());  // 8 bins of 4, 30 in bin 7
+  // ceil((60 + 8) / 8) = 9 edges: 8 bins of 8, 60 in bin trunc(60 / 64 * 8) = 7.
+  ASSERT_TRUE(wide.Collect(std::vector<float>{60.0f}).ok());
+  ASSERT_EQ(wide.Counts().size(), 8u);
   ASSERT_TRUE(small.Merge(wide).ok());
-  ExpectCounts(small, 4, {{1, 2}, {3, 1}});
-  EXPECT_EQ(small.Edges()[1], 8.0f);
-  EXPECT_EQ(small.Edges().back(), 32.0f);
+  ExpectCounts(small, 2, {{0, 2}, {1, 1}});
+  EXPECT_EQ(small.Edges()[1], 32.0f);
+  EXPECT_EQ(small.Edges().back(), 64.0f);
   EXPECT_EQ(small.total(), 3u);
+  EXPECT_EQ(small.abs_max(), 60.0f);
+
+  // Within max_bins, a merge keeps the finer bins as the reference's growth would.
+  Histogram roomy = Make(2, false, 16);
+  ASSERT_TRUE(roomy.Collect(std::vector<float>{16.0f}).ok());
+  ASSERT_TRUE(roomy.Merge(wide).ok());
+  ExpectCounts(roomy, 8, {{1, 2}, {7, 1}});
+  EXPECT_EQ(roomy.Edges()[1], 8.0f);
 }
 
 TEST(HistogramTest, LargeBatchesCountLikeTheReferenceFormula) {

@@ -83,8 +83,9 @@ TEST(ModelTest, ChannelCountChangeIsRefusedAndChangesNothing) {
 }
 
 // A tiny first batch fixes a tiny bin width; normal data after it would need ~2e10 bins. The
-// server's histograms coarsen past 2^20 bins (kernels/histogram.h) instead of refusing the
-// quantizer forever, and every count stays exact.
+// server's histograms, past 2^20 bins, coarsen to their num_bins (kernels/histogram.h) instead of
+// refusing the quantizer forever, every count stays exact, and entropy searches a histogram that
+// spans the data.
 TEST(ModelTest, TinyFirstBatchThenNormalDataCoarsensWithinTheBinLimit) {
   auto model = NewModel();
   ASSERT_TRUE(Record(*model, "a._input_quantizer", {2}, {1e-6f, -5e-7f}).ok());
@@ -93,10 +94,19 @@ TEST(ModelTest, TinyFirstBatchThenNormalDataCoarsensWithinTheBinLimit) {
   ASSERT_TRUE(normal.ok()) << normal.status();
   const absl::StatusOr<HistogramSnapshot> histogram = model->GetHistogram("a._input_quantizer");
   ASSERT_TRUE(histogram.ok()) << histogram.status();
-  EXPECT_LE(histogram->counts.size(), size_t{1} << 20);
+  // Coarsened to num_bins (2048), not to the 2^20 bin limit: 2^24 first-batch bins merged, width
+  // 8192 * 1e-6 = 0.008192, ceil(10 / 0.008192) = 1221 bins up to 10.002432.
+  EXPECT_LE(histogram->counts.size(), size_t{2048});
+  ASSERT_EQ(histogram->counts.size(), size_t{1221});
+  EXPECT_EQ(histogram->edges[1], 8192 * 1e-6f);
   EXPECT_GE(histogram->edges.back(), 10.0f);
   EXPECT_EQ(histogram->abs_max, 10.0f);
   EXPECT_EQ(histogram->total, 6u);
+  // The three tiny values in bin 0; 0.5, 3 and 10 in bins trunc(v / 0.008192) = 61, 366, 1220.
+  EXPECT_EQ(histogram->counts[0], 3u);
+  EXPECT_EQ(histogram->counts[61], 1u);
+  EXPECT_EQ(histogram->counts[366], 1u);
+  EXPECT_EQ(histogram->counts[1220], 1u);
   uint64_t sum = 0;
   for (uint64_t count : histogram->counts) sum += count;
   EXPECT_EQ(sum, 6u);
@@ -104,6 +114,15 @@ TEST(ModelTest, TinyFirstBatchThenNormalDataCoarsensWithinTheBinLimit) {
   ASSERT_TRUE(max.ok()) << max.status();
   EXPECT_EQ(max->table.quantizers.at("a._input_quantizer").amax, std::vector<float>{10.0f});
   EXPECT_TRUE(model->ComputeAmax({.params = {.method = "percentile", .percentile = 99.0}}).ok());
+  // Entropy's candidates are the edges from start_bin 128 on: 128 * 0.008192 = 1.048576 up to
+  // the last edge, so its amax lies in (1, 10.002432] whatever it picks among 6 values.
+  const absl::StatusOr<AmaxTableForms> entropy =
+      model->ComputeAmax({.params = {.method = "entropy"}});
+  ASSERT_TRUE(entropy.ok()) << entropy.status();
+  const std::vector<float>& amax = entropy->table.quantizers.at("a._input_quantizer").amax;
+  ASSERT_EQ(amax.size(), 1u);
+  EXPECT_GT(amax[0], 1.0f);
+  EXPECT_LE(amax[0], histogram->edges.back());
 }
 
 TEST(ModelTest, NonFiniteValuesAreCountedNotRefused) {

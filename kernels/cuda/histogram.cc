@@ -54,8 +54,8 @@ absl::StatusOr<std::unique_ptr<DeviceBuffer>> CombinedCounts(
 }
 
 // The device counts merged `merge` bins at a time (histogram_growth.h), by way of the host:
-// coarsening happens once per doubling of the range past max_bins, and the host sum is the CPU
-// twin's own.
+// coarsening happens only when growth passes max_bins (then down to num_bins bins), and the host
+// sum is the CPU twin's own.
 absl::StatusOr<std::unique_ptr<DeviceBuffer>> CoarsenedCounts(const internal::ContextImpl& impl,
                                                               Stager& stager,
                                                               const DeviceBuffer& counts,
@@ -137,8 +137,9 @@ absl::StatusOr<CollectStats> Histogram::Collect(const BatchRef& batch) {
     const float batch_max = std::bit_cast<float>(read.max_bits);
     const unsigned long long zeros = skip_zeros ? 0 : read.zeros;
     if (batch_max > edges_.back()) {
-      QCAL_CUDA_ASSIGN_OR_RETURN(HistogramGrowth grown,
-                                 PlanGrowth(edges_, batch_max, options_.bin_limit()));
+      QCAL_CUDA_ASSIGN_OR_RETURN(
+          HistogramGrowth grown,
+          PlanGrowth(edges_, batch_max, options_.bin_limit(), options_.num_bins));
       const int64_t bins = static_cast<int64_t>(grown.edges.size()) - 1;
       DeviceBatchStats again;
       QCAL_CUDA_ASSIGN_OR_RETURN(scratch,
@@ -217,8 +218,9 @@ absl::Status Histogram::Grow(float new_max) {
   if (counts_ == nullptr) {
     edges = LinspaceEdges(new_max, options_.num_bins);
   } else {
-    QCAL_CUDA_ASSIGN_OR_RETURN(HistogramGrowth grown,
-                               PlanGrowth(edges_, new_max, options_.bin_limit()));
+    QCAL_CUDA_ASSIGN_OR_RETURN(
+        HistogramGrowth grown,
+        PlanGrowth(edges_, new_max, options_.bin_limit(), options_.num_bins));
     edges = std::move(grown.edges);
     merge = grown.merge;
   }

@@ -13,8 +13,8 @@
 // range into per-block shared-memory bins (32-bit, flushed into 64-bit device counts: exact); a
 // batch whose max lies beyond the last edge is binned once more against the grown range. The
 // edges themselves are computed on the host by kernels/histogram_edges.h, the growth (and its
-// coarsening past max_bins) by kernels/histogram_growth.h; coarsened counts are summed on the
-// host (rare: once per doubling of the range).
+// coarsening past max_bins, to num_bins bins) by kernels/histogram_growth.h; coarsened counts are
+// summed on the host (rare: only when growth passes max_bins).
 //
 // Not thread-safe: callers serialise access to one instance (the Context is shared safely).
 #ifndef QCAL_KERNELS_CUDA_HISTOGRAM_H_

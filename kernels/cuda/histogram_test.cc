@@ -145,8 +145,8 @@ TEST(Histogram, GrowthBeyondMaxBinsCoarsensLikeTheCpu) {
 
 TEST(Histogram, TinyFirstBatchThenNormalDataLikeTheCpu) {
   QCAL_REQUIRE_GPU();
-  // A first batch of max ~1e-6, then data of max ~10: ~2e10 bins of the first width, coarsened
-  // under the default max_bins.
+  // A first batch of max ~1e-6, then data of max ~10: ~2e10 bins of the first width, past the
+  // default max_bins, so coarsened to at most num_bins (2048) bins.
   RunSequence(TestContext(), {.num_bins = 2048},
               {{3000, {.nonfinite = 0, .scale = 1e-6f}},
                {30011, {.scale = 10.0f}},
