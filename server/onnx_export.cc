@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/onnx_chunks.h"
 #include "server/status_util.h"
 
 namespace qcal::server {
@@ -30,17 +31,8 @@ absl::Status OnnxExport::Add(OnnxExportChunk chunk) {
                      "', ExportOnnx: compute, target and tensor_map belong in the first message "
                      "only"));
   }
-  if (static_cast<int64_t>(chunk.data.size()) > max_bytes_ - static_cast<int64_t>(bytes_.size())) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("model '", model_, "', ExportOnnx: the ONNX model is larger than the ",
-                     "server's limit of ", max_bytes_, " bytes (--max-batch-bytes)"));
-  }
-  if (bytes_.empty()) {
-    bytes_ = std::move(chunk.data);
-  } else {
-    bytes_.append(chunk.data);
-  }
-  return absl::OkStatus();
+  return AppendOnnxChunk(bytes_, std::move(chunk.data), max_bytes_,
+                         absl::StrCat("model '", model_, "', ExportOnnx"));
 }
 
 absl::StatusOr<OnnxExportResult> OnnxExport::Finish() {

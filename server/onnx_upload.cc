@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/onnx_chunks.h"
 #include "server/status_util.h"
 
 namespace qcal::server {
@@ -26,17 +27,8 @@ absl::Status OnnxUpload::Add(OnnxUploadChunk chunk) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model '", model_, "', UploadOnnx: tensor_map belongs in the first message only"));
   }
-  if (static_cast<int64_t>(chunk.data.size()) > max_bytes_ - static_cast<int64_t>(bytes_.size())) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("model '", model_, "', UploadOnnx: the ONNX model is larger than the ",
-                     "server's limit of ", max_bytes_, " bytes (--max-batch-bytes)"));
-  }
-  if (bytes_.empty()) {
-    bytes_ = std::move(chunk.data);
-  } else {
-    bytes_.append(chunk.data);
-  }
-  return absl::OkStatus();
+  return AppendOnnxChunk(bytes_, std::move(chunk.data), max_bytes_,
+                         absl::StrCat("model '", model_, "', UploadOnnx"));
 }
 
 absl::StatusOr<OnnxUploadResult> OnnxUpload::Finish() {
