@@ -6,53 +6,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "kernels/quant_bound.h"
+#include "kernels/tensor_shape.h"
 
 namespace qcal::kernels {
 namespace {
 
-// amax at or below this is treated as zero (the smallest float16 subnormal): the reference's
-// epsilon = 1 / (1 << 24).
-constexpr float kZeroAmax = 0x1p-24f;
-
-std::string ShapeString(std::span<const int64_t> shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
 absl::Status CheckView(const TensorView& t, const char* name) {
-  int64_t count = 1;
-  for (const int64_t d : t.shape) {
-    if (d < 0 || (d != 0 && count > INT64_MAX / d)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, " shape ", ShapeString(t.shape), " is not a valid shape"));
-    }
-    count *= d;
-  }
-  if (count != static_cast<int64_t>(t.data.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(name, " has ", t.data.size(),
-                                                   " values but shape ", ShapeString(t.shape),
-                                                   " needs ", count));
-  }
-  return absl::OkStatus();
-}
-
-// numpy broadcasting of x and amax shapes.
-absl::StatusOr<std::vector<int64_t>> BroadcastShape(std::span<const int64_t> a,
-                                                    std::span<const int64_t> b) {
-  const size_t rank = std::max(a.size(), b.size());
-  std::vector<int64_t> out(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (da != db && da != 1 && db != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("amax of shape ", ShapeString(b),
-                                                     " does not broadcast against x of shape ",
-                                                     ShapeString(a)));
-    }
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
+  return CheckShape(static_cast<int64_t>(t.data.size()), t.shape, name);
 }
 
 // Element strides of `shape` seen through the broadcast `out` shape (0 along broadcast axes).
@@ -141,7 +102,7 @@ absl::StatusOr<QuantizedTensor> Quantize(const TensorView& x, const TensorView& 
   result.scale.data.resize(amax.data.size());
   for (size_t k = 0; k < amax.data.size(); ++k) {
     const float scale = grid->bound / amax.data[k];
-    const bool zero = amax.data[k] <= kZeroAmax;
+    const bool zero = amax.data[k] <= kFakeQuantZeroAmax;
     round_scale[k] = zero ? 0.0f : scale;
     result.scale.data[k] = zero ? 1.0f : scale;
   }

@@ -23,6 +23,10 @@
 
 namespace qcal::kernels {
 
+// amax at or below this is treated as zero (the smallest float16 subnormal): the reference's
+// epsilon = 1 / (1 << 24). Shared with the CUDA twin.
+inline constexpr float kFakeQuantZeroAmax = 0x1p-24f;
+
 // A float32 row-major tensor that someone else owns; shape [] is a scalar.
 struct TensorView {
   std::span<const float> data;

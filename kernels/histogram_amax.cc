@@ -9,10 +9,9 @@
 #include "kernels/quant_bound.h"
 
 namespace qcal::kernels {
-namespace {
 
-// The argument checks of the searches, for a histogram that has no bins to search yet.
-absl::Status CheckArguments(AmaxMethod method, const SearchOptions& search, double percentile) {
+absl::Status CheckHistogramAmaxArguments(AmaxMethod method, const SearchOptions& search,
+                                         double percentile) {
   constexpr int64_t kAnyBins = INT64_MAX;  // no upper limit on start_bin without bins
   switch (method) {
     case AmaxMethod::kMax:
@@ -30,8 +29,6 @@ absl::Status CheckArguments(AmaxMethod method, const SearchOptions& search, doub
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<AmaxMethod> ParseAmaxMethod(std::string_view name) {
   if (name == "max") return AmaxMethod::kMax;
@@ -60,7 +57,7 @@ absl::StatusOr<AmaxChoice> HistogramAmax(const Histogram& hist, AmaxMethod metho
                                          const SearchOptions& search, double percentile) {
   if (hist.Counts().empty()) {
     // Nothing binned yet: either nothing at all, or only zeros (amax 0, whatever the method).
-    if (absl::Status s = CheckArguments(method, search, percentile); !s.ok()) return s;
+    if (absl::Status s = CheckHistogramAmaxArguments(method, search, percentile); !s.ok()) return s;
     if (hist.total() == 0) {
       return absl::FailedPreconditionError("the histogram is empty: no values were collected");
     }

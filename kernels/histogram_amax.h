@@ -24,6 +24,12 @@ std::string_view AmaxMethodName(AmaxMethod method);
 // The default percentile of pytorch-quantization's compute_amax.
 inline constexpr double kDefaultPercentile = 99.99;
 
+// The arguments' checks of HistogramAmax, without a histogram (start_bin has no upper limit
+// here): those of QuantBound and CheckCandidates for entropy and mse, CheckPercentile for
+// percentile. Shared with the CUDA twin so both refuse the same arguments alike.
+absl::Status CheckHistogramAmaxArguments(AmaxMethod method, const SearchOptions& search,
+                                         double percentile);
+
 // amax of `hist` by `method`. `search` applies to entropy and mse, `percentile` to percentile.
 // kMax returns hist.abs_max() with index -1. A histogram that has seen only zeros (no bins yet)
 // gives amax 0, index 0, for every method. Errors: the search's INVALID_ARGUMENT for bad

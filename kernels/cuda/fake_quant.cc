@@ -4,60 +4,20 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "kernels/cuda/internal/context_impl.h"
 #include "kernels/cuda/internal/cuda_status.h"
 #include "kernels/cuda/internal/device_buffer.h"
 #include "kernels/cuda/internal/launch.h"
 #include "kernels/cuda/internal/stager.h"
+#include "kernels/fake_quant.h"
 #include "kernels/quant_bound.h"
+#include "kernels/tensor_shape.h"
 
 namespace qcal::kernels::cuda {
 namespace {
 
 using internal::DeviceBuffer;
 using internal::MemoryKind;
-
-constexpr float kZeroAmax = 0x1p-24f;  // the reference's epsilon, as kernels/fake_quant.cc
-
-std::string ShapeString(std::span<const int64_t> shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
-
-// kernels/fake_quant.cc's CheckView (same messages) on a value count.
-absl::Status CheckShape(int64_t values, std::span<const int64_t> shape, const char* name) {
-  int64_t count = 1;
-  for (const int64_t d : shape) {
-    if (d < 0 || (d != 0 && count > INT64_MAX / d)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, " shape ", ShapeString(shape), " is not a valid shape"));
-    }
-    count *= d;
-  }
-  if (count != values) {
-    return absl::InvalidArgumentError(absl::StrCat(name, " has ", values, " values but shape ",
-                                                   ShapeString(shape), " needs ", count));
-  }
-  return absl::OkStatus();
-}
-
-// numpy broadcasting, as kernels/fake_quant.cc.
-absl::StatusOr<std::vector<int64_t>> BroadcastShape(std::span<const int64_t> a,
-                                                    std::span<const int64_t> b) {
-  const size_t rank = std::max(a.size(), b.size());
-  std::vector<int64_t> out(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (da != db && da != 1 && db != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("amax of shape ", ShapeString(b),
-                                                     " does not broadcast against x of shape ",
-                                                     ShapeString(a)));
-    }
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
 
 // Element strides of `shape` seen through the broadcast `out` shape (0 along broadcast axes).
 void BroadcastStrides(std::span<const int64_t> shape, std::span<const int64_t> out,
@@ -132,7 +92,7 @@ absl::StatusOr<std::vector<int64_t>> Quantize(const Context& context, const Batc
   std::vector<float> host_scales(2 * scales);
   for (size_t k = 0; k < scales; ++k) {
     const float scale = bound / amax.data[k];
-    const bool zero = amax.data[k] <= kZeroAmax;
+    const bool zero = amax.data[k] <= kFakeQuantZeroAmax;
     host_scales[k] = zero ? 0.0f : scale;
     host_scales[scales + k] = zero ? 1.0f : scale;
   }

@@ -5,37 +5,15 @@
 #include "absl/status/status.h"
 #include "kernels/amax_search_checks.h"
 #include "kernels/cuda/amax_search.h"
+#include "kernels/histogram_amax.h"
 #include "kernels/quant_bound.h"
 
 namespace qcal::kernels::cuda {
-namespace {
-
-// kernels/histogram_amax.cc's argument checks, for a histogram without bins yet.
-absl::Status CheckArguments(AmaxMethod method, const SearchOptions& search, double percentile) {
-  constexpr int64_t kAnyBins = INT64_MAX;
-  switch (method) {
-    case AmaxMethod::kMax:
-      return absl::OkStatus();
-    case AmaxMethod::kEntropy:
-    case AmaxMethod::kMse: {
-      absl::StatusOr<float> bound = QuantBound(search.num_bits, search.is_unsigned);
-      if (!bound.ok()) return bound.status();
-      const bool entropy = method == AmaxMethod::kEntropy;
-      return CheckCandidates(entropy ? "entropy" : "mse", search.start_bin, search.stride,
-                             entropy ? 1 : 0, kAnyBins, 0);
-    }
-    case AmaxMethod::kPercentile:
-      return CheckPercentile(percentile);
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<AmaxChoice> HistogramAmax(const Histogram& hist, AmaxMethod method,
                                          const SearchOptions& search, double percentile) {
   if (hist.num_bins() == 0) {
-    if (absl::Status s = CheckArguments(method, search, percentile); !s.ok()) return s;
+    if (absl::Status s = CheckHistogramAmaxArguments(method, search, percentile); !s.ok()) return s;
     if (hist.total() == 0) {
       return absl::FailedPreconditionError("the histogram is empty: no values were collected");
     }
