@@ -71,10 +71,11 @@ absl::StatusOr<v1::ComputeAmaxRequest> ToRequest(const std::string& model,
   for (const auto& [quantizer, method] : options.overrides) {
     QCAL_CLIENT_RETURN_IF_ERROR(
         CheckName(absl::StrCat(what, "quantizer name of an override"), quantizer));
-    v1::MethodOverride& entry = (*request.mutable_overrides())[quantizer];
+    v1::OverrideEntry* entry = request.add_overrides();
+    entry->set_key(quantizer);
     QCAL_CLIENT_RETURN_IF_ERROR(
         FillMethod(absl::StrCat(what, "override of quantizer '", quantizer, "': "), method.method,
-                   method.percentile, method.start_bin, method.stride, &entry));
+                   method.percentile, method.start_bin, method.stride, entry->mutable_value()));
   }
   return request;
 }
@@ -87,6 +88,16 @@ absl::Status CheckNames(const std::string& model, std::optional<std::string_view
         CheckName(absl::StrCat("model '", model, "': quantizer name"), *quantizer));
   }
   return absl::OkStatus();
+}
+
+// `tensor_map` as the request's repeated entries (what a map is on the wire).
+template <typename Request>
+void AddTensorMap(const std::map<std::string, std::string>& tensor_map, Request* request) {
+  for (const auto& [quantizer, tensor] : tensor_map) {
+    v1::TensorMapEntry* entry = request->add_tensor_map();
+    entry->set_key(quantizer);
+    entry->set_value(tensor);
+  }
 }
 
 // Every quantizer and ONNX tensor name of a tensor_map.
@@ -178,7 +189,7 @@ absl::StatusOr<v1::UploadOnnxResponse> ModelSession::UploadOnnx(
       connection_->stub->UploadOnnx(&context, &response);
   v1::UploadOnnxRequest message;
   message.set_model(model_);
-  message.mutable_tensor_map()->insert(tensor_map.begin(), tensor_map.end());
+  AddTensorMap(tensor_map, &message);
   size_t offset = 0;
   do {  // at least one message, so that an empty upload still names the model
     const size_t n = std::min(kMaxChunkBytes, onnx.size() - offset);
@@ -216,7 +227,7 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
   v1::ExportOnnxRequest first;
   first.set_model(model_);
   first.set_target(options.target);
-  first.mutable_tensor_map()->insert(options.tensor_map.begin(), options.tensor_map.end());
+  AddTensorMap(options.tensor_map, &first);
   if (options.compute.has_value()) {
     QCAL_CLIENT_ASSIGN_OR_RETURN(*first.mutable_compute(), ToRequest(model_, *options.compute));
   }

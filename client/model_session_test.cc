@@ -247,9 +247,10 @@ TEST(ModelSessionTest, ComputeAmaxSendsMethodParametersAndOverrides) {
   EXPECT_EQ(requests[0].start_bin(), 64);
   EXPECT_EQ(requests[0].stride(), 2);
   EXPECT_EQ(requests[0].percentile(), 0);  // unset: the server's default
-  ASSERT_EQ(requests[0].overrides().count("fc._input_quantizer"), 1u);
-  EXPECT_EQ(requests[0].overrides().at("fc._input_quantizer").method(), "percentile");
-  EXPECT_EQ(requests[0].overrides().at("fc._input_quantizer").percentile(), 99.9);
+  ASSERT_EQ(requests[0].overrides_size(), 1);
+  EXPECT_EQ(requests[0].overrides(0).key(), "fc._input_quantizer");
+  EXPECT_EQ(requests[0].overrides(0).value().method(), "percentile");
+  EXPECT_EQ(requests[0].overrides(0).value().percentile(), 99.9);
 }
 
 TEST(ModelSessionTest, ExplicitZeroParametersAreRefusedBecauseTheWireReadsZeroAsDefault) {
@@ -386,7 +387,9 @@ TEST(ModelSessionTest, UploadOnnxSendsChunksAndTheTensorMapOnce) {
   }
   EXPECT_EQ(joined, onnx);
   EXPECT_EQ(messages[0].model(), "m");
-  EXPECT_EQ(messages[0].tensor_map().at("fc._input_quantizer"), "input.7");
+  ASSERT_EQ(messages[0].tensor_map_size(), 1);
+  EXPECT_EQ(messages[0].tensor_map(0).key(), "fc._input_quantizer");
+  EXPECT_EQ(messages[0].tensor_map(0).value(), "input.7");
   EXPECT_TRUE(messages[1].model().empty());
   EXPECT_TRUE(messages[1].tensor_map().empty());
 }

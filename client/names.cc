@@ -60,7 +60,7 @@ size_t FirstInvalidUtf8(std::string_view text) {
 
 // The name as a message shows it: at most its first 64 bytes (cut at a character boundary when
 // it is UTF-8), escaped so that the message itself is printable UTF-8.
-std::string Shown(std::string_view name, bool valid_utf8) {
+std::string Unquoted(std::string_view name, bool valid_utf8) {
   constexpr size_t kShown = 64;
   std::string_view head = name.substr(0, kShown);
   if (valid_utf8 && head.size() < name.size()) {
@@ -69,11 +69,19 @@ std::string Shown(std::string_view name, bool valid_utf8) {
     }
   }
   const absl::string_view text = internal::ToAbsl(head);
-  return absl::StrCat("'", valid_utf8 ? absl::Utf8SafeCHexEscape(text) : absl::CHexEscape(text),
-                      head.size() < name.size() ? "...'" : "'");
+  return absl::StrCat(valid_utf8 ? absl::Utf8SafeCHexEscape(text) : absl::CHexEscape(text),
+                      head.size() < name.size() ? "..." : "");
+}
+
+std::string Shown(std::string_view name, bool valid_utf8) {
+  return absl::StrCat("'", Unquoted(name, valid_utf8), "'");
 }
 
 }  // namespace
+
+std::string ShortForMessage(std::string_view text) {
+  return Unquoted(text, FirstInvalidUtf8(text) == kNotFound);
+}
 
 bool IsValidUtf8(std::string_view text) { return FirstInvalidUtf8(text) == kNotFound; }
 

@@ -8,7 +8,11 @@
 namespace qcal::kernels {
 
 std::string ShapeString(std::span<const int64_t> shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+  // A shape from the wire may have any rank: past kShownDims the message says how many more.
+  constexpr size_t kShownDims = 16;
+  if (shape.size() <= kShownDims) return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+  return absl::StrCat("[", absl::StrJoin(shape.first(kShownDims), ", "), ", ... (",
+                      shape.size() - kShownDims, " more dimensions)]");
 }
 
 absl::Status CheckShape(int64_t values, std::span<const int64_t> shape, const char* name) {

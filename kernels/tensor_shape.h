@@ -13,7 +13,8 @@
 
 namespace qcal::kernels {
 
-// "[2, 3]"; "[]" for a scalar.
+// "[2, 3]"; "[]" for a scalar; past 16 dimensions the first 16 and "... (N more dimensions)",
+// so that a message about a shape from outside stays short.
 std::string ShapeString(std::span<const int64_t> shape);
 
 // INVALID_ARGUMENT, naming `name`, for a negative or overflowing dimension ("x shape [..] is not

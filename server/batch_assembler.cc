@@ -11,7 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "kernels/tensor_shape.h"
+#include "server/names.h"
 
 namespace qcal::server {
 namespace {
@@ -79,12 +80,12 @@ absl::StatusOr<int64_t> CheckedElementCount(const std::vector<int64_t>& shape,
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] < 1) {
       return absl::InvalidArgumentError(
-          absl::StrCat("shape [", absl::StrJoin(shape, ", "), "]: dimension ", i, " is ", shape[i],
+          absl::StrCat("shape ", kernels::ShapeString(shape), ": dimension ", i, " is ", shape[i],
                        "; every dimension must be >= 1 (empty tensors are refused)"));
     }
     if (count > max / shape[i]) {
-      return absl::InvalidArgumentError(absl::StrCat("shape [", absl::StrJoin(shape, ", "),
-                                                     "]: the byte count overflows 64 bits"));
+      return absl::InvalidArgumentError(absl::StrCat("shape ", kernels::ShapeString(shape),
+                                                     ": the byte count overflows 64 bits"));
     }
     count *= shape[i];
   }
@@ -112,18 +113,23 @@ absl::Status BatchAssembler::Start(std::string quantizer, BatchHeader header) {
   if (quantizer.empty()) {
     return absl::InvalidArgumentError("a batch header needs a quantizer name");
   }
+  if (header.shape.size() > kMaxRank) {
+    return absl::InvalidArgumentError(absl::StrCat("quantizer '", ShortForMessage(quantizer),
+                                                   "': a batch of rank ", header.shape.size(),
+                                                   " has more than ", kMaxRank, " dimensions"));
+  }
   const size_t element_size = kernels::DTypeSize(header.dtype);
   absl::StatusOr<int64_t> elements = CheckedElementCount(header.shape, element_size);
   if (!elements.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("quantizer '", quantizer, "': ", elements.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat("quantizer '", ShortForMessage(quantizer),
+                                                   "': ", elements.status().message()));
   }
   const int64_t bytes = *elements * static_cast<int64_t>(element_size);
   if (bytes > max_batch_bytes_) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "quantizer '", quantizer, "': a batch of shape [", absl::StrJoin(header.shape, ", "), "] ",
-        std::string(kernels::DTypeName(header.dtype)), " is ", bytes,
-        " bytes, more than the server's --max-batch-bytes ", max_batch_bytes_));
+        "quantizer '", ShortForMessage(quantizer), "': a batch of shape ",
+        kernels::ShapeString(header.shape), " ", std::string(kernels::DTypeName(header.dtype)),
+        " is ", bytes, " bytes, more than the server's --max-batch-bytes ", max_batch_bytes_));
   }
   started_ = true;
   expected_bytes_ = bytes;
@@ -146,7 +152,7 @@ absl::Status BatchAssembler::Append(std::string chunk) {
     const int64_t expected = expected_bytes_;
     Clear();
     return absl::InvalidArgumentError(absl::StrCat(
-        "quantizer '", quantizer, "': ", have + static_cast<int64_t>(chunk.size()),
+        "quantizer '", ShortForMessage(quantizer), "': ", have + static_cast<int64_t>(chunk.size()),
         " bytes arrived for a batch whose shape and dtype declare ", expected, " bytes"));
   }
   if (have == 0 && static_cast<int64_t>(chunk.size()) == expected_bytes_) {
@@ -183,8 +189,8 @@ absl::Status BatchAssembler::Finish() {
   const int64_t expected = expected_bytes_;
   Clear();
   return absl::InvalidArgumentError(absl::StrCat("the stream ended mid-batch: quantizer '",
-                                                 quantizer, "' got ", got, " of ", expected,
-                                                 " bytes; the batch was dropped"));
+                                                 ShortForMessage(quantizer), "' got ", got, " of ",
+                                                 expected, " bytes; the batch was dropped"));
 }
 
 void BatchAssembler::Clear() {

@@ -39,6 +39,11 @@ struct Batch {
   std::string bytes{};
 };
 
+// Largest rank of a batch. Tensors of deep-learning frameworks stay far below it (numpy allows
+// 64, PyTorch and ONNX Runtime fewer in practice); a larger rank is malformed input, and it would
+// only make error messages and shape checks expensive.
+inline constexpr size_t kMaxRank = 64;
+
 // prod(shape) after checking every dimension >= 1 and that neither the product nor the byte
 // count (times `element_size`) overflows int64. INVALID_ARGUMENT otherwise, naming the dimension.
 absl::StatusOr<int64_t> CheckedElementCount(const std::vector<int64_t>& shape, size_t element_size);
@@ -55,7 +60,8 @@ class BatchAssembler {
 
   // Starts a new batch for `quantizer`.
   // Errors: INVALID_ARGUMENT when a batch is still incomplete (a new header mid-batch), the
-  // quantizer name is empty, or the shape is empty-tensor / overflowing; RESOURCE_EXHAUSTED when
+  // quantizer name is empty, the rank exceeds kMaxRank, or the shape is empty-tensor /
+  // overflowing; RESOURCE_EXHAUSTED when
   // the batch's byte count exceeds max_batch_bytes.
   absl::Status Start(std::string quantizer, BatchHeader header);
 

@@ -5,8 +5,10 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 #include "server/metrics.h"
+#include "server/names.h"
 #include "server/proto_convert.h"
 #include "spdlog/spdlog.h"
 
@@ -99,8 +101,9 @@ grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext*,
                                              const v1::ComputeAmaxRequest* request,
                                              v1::AmaxTableResponse* response) {
   RpcTimer timer(core_.metrics(), "ComputeAmax");
-  absl::StatusOr<AmaxTableForms> forms =
-      core_.ComputeAmax(request->model(), AmaxRequestFromProto(*request));
+  absl::StatusOr<AmaxRequest> amax_request = AmaxRequestFromProto(*request);
+  if (!amax_request.ok()) return Refuse("ComputeAmax", amax_request.status());
+  absl::StatusOr<AmaxTableForms> forms = core_.ComputeAmax(request->model(), *amax_request);
   if (!forms.ok()) return Refuse("ComputeAmax", forms.status());
   AmaxTableFormsToProto(*std::move(forms), response);
   return grpc::Status::OK;
@@ -134,9 +137,13 @@ grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext*,
   std::unique_ptr<OnnxUpload> upload = core_.OpenOnnxUpload();
   v1::UploadOnnxRequest request;
   while (reader->Read(&request)) {
+    absl::StatusOr<std::map<std::string, std::string>> tensor_map = TensorMapFromProto(
+        request.tensor_map(),
+        absl::StrCat("model '", ShortForMessage(request.model()), "', UploadOnnx"));
+    if (!tensor_map.ok()) return Refuse("UploadOnnx", tensor_map.status());
     OnnxUploadChunk chunk{.model = request.model(),
                           .data = std::move(*request.mutable_data()),
-                          .tensor_map = {request.tensor_map().begin(), request.tensor_map().end()}};
+                          .tensor_map = *std::move(tensor_map)};
     if (absl::Status status = upload->Add(std::move(chunk)); !status.ok()) {
       return Refuse("UploadOnnx", status);
     }

@@ -30,6 +30,21 @@
 namespace qcal::server {
 namespace {
 
+// An override for `quantizer`, added to `request` (a map entry on the wire).
+v1::MethodOverride* Override(v1::ComputeAmaxRequest* request, const std::string& quantizer) {
+  v1::OverrideEntry* entry = request->add_overrides();
+  entry->set_key(quantizer);
+  return entry->mutable_value();
+}
+
+// Adds the pair quantizer -> tensor to a request's tensor_map.
+template <typename Request>
+void SetTensor(Request* request, const std::string& quantizer, const std::string& tensor) {
+  v1::TensorMapEntry* entry = request->add_tensor_map();
+  entry->set_key(quantizer);
+  entry->set_value(tensor);
+}
+
 using ::testing::HasSubstr;
 
 std::string FloatBytes(const std::vector<float>& values) {
@@ -192,7 +207,7 @@ class CalibrationServiceTest : public ::testing::Test {
       v1::UploadOnnxRequest request;
       if (offset == 0) {
         request.set_model(model);
-        request.mutable_tensor_map()->insert(tensor_map.begin(), tensor_map.end());
+        for (const auto& [quantizer, tensor] : tensor_map) SetTensor(&request, quantizer, tensor);
       }
       request.set_data(bytes.substr(offset, chunk));
       offset += chunk;
@@ -579,7 +594,7 @@ TEST_F(CalibrationServiceTest, ComputeAmaxBadInputIsRefusedAndChangesNothing) {
     v1::ComputeAmaxRequest request;
     request.set_model("m");
     request.set_method("max");
-    (*request.mutable_overrides())["nope._input_quantizer"].set_method("max");
+    Override(&request, "nope._input_quantizer")->set_method("max");
     EXPECT_REFUSED(ComputeAmax(request), NOT_FOUND, "'nope._input_quantizer'");
   }
   // A 64-bin histogram asked for entropy with the default start_bin 128.
@@ -915,7 +930,7 @@ TEST_F(CalibrationServiceTest, NamesThatAreNotNamesAreRefusedOnTheWire) {
   v1::ComputeAmaxRequest compute;
   compute.set_model("m");
   compute.set_method("max");
-  (*compute.mutable_overrides())["x._input_quantizer\n"].set_method("max");
+  Override(&compute, "x._input_quantizer\n")->set_method("max");
   EXPECT_REFUSED(ComputeAmax(compute), INVALID_ARGUMENT, "quantizer name of an override");
   const std::string onnx = ReadFile(TestModelPath("cnn_bn.onnx"));
   v1::UploadOnnxResponse uploaded;
@@ -926,7 +941,7 @@ TEST_F(CalibrationServiceTest, NamesThatAreNotNamesAreRefusedOnTheWire) {
   v1::ExportOnnxRequest export_request;
   export_request.set_model("m");
   export_request.mutable_compute()->set_method("max");
-  (*export_request.mutable_tensor_map())["x._input_quantizer"] = "input\n";
+  SetTensor(&export_request, "x._input_quantizer", "input\n");
   std::string bytes;
   std::vector<std::string> warnings;
   EXPECT_REFUSED(ExportOnnx(export_request, &bytes, &warnings, onnx), INVALID_ARGUMENT,
@@ -967,7 +982,7 @@ TEST_F(CalibrationServiceTest, ParametersTheMethodDoesNotUseAreRefused) {
   bad.set_stride(2);
   EXPECT_REFUSED(ComputeAmax(bad), INVALID_ARGUMENT, "stride 2 applies only to methods");
   bad = request("mse");
-  v1::MethodOverride& override_method = (*bad.mutable_overrides())["x._input_quantizer"];
+  v1::MethodOverride& override_method = *Override(&bad, "x._input_quantizer");
   override_method.set_method("max");
   override_method.set_stride(2);
   EXPECT_REFUSED(ComputeAmax(bad), INVALID_ARGUMENT,
@@ -1032,7 +1047,7 @@ TEST_F(CalibrationServiceTest, RefusedExportWithANewOnnxChangesNothing) {
   EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings, "not an ONNX model"), INVALID_ARGUMENT,
                  "model 'cnn', ExportOnnx");
   v1::ExportOnnxRequest mapped = request;
-  (*mapped.mutable_tensor_map())["conv1._input_quantizer"] = "nope";
+  SetTensor(&mapped, "conv1._input_quantizer", "nope");
   EXPECT_REFUSED(ExportOnnx(mapped, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT, "nope");
   v1::ExportOnnxRequest bad_method = request;
   bad_method.mutable_compute()->set_method("kl");
@@ -1115,7 +1130,7 @@ TEST_F(CalibrationServiceTest, MalformedExportStreamsAreRefused) {
   EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
                  "got a message for model 'other'");
   v1::ExportOnnxRequest mapped = first;
-  (*mapped.mutable_tensor_map())["conv1._input_quantizer"] = "input";
+  SetTensor(&mapped, "conv1._input_quantizer", "input");
   EXPECT_REFUSED(ExportOnnx(mapped, &bytes, &warnings), INVALID_ARGUMENT,
                  "tensor_map applies to an ONNX model sent in the same stream");
   first.set_target("tflite");

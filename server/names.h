@@ -7,6 +7,7 @@
 #ifndef QCAL_SERVER_NAMES_H_
 #define QCAL_SERVER_NAMES_H_
 
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -20,6 +21,11 @@ namespace qcal::server {
 inline absl::Status CheckName(absl::string_view what, absl::string_view name) {
   return qcal::CheckName(std::string_view(what.data(), what.size()),
                          std::string_view(name.data(), name.size()));
+}
+
+// `text` cut to 64 bytes and escaped for an error message (qcal/names.h).
+inline std::string ShortForMessage(absl::string_view text) {
+  return qcal::ShortForMessage(std::string_view(text.data(), text.size()));
 }
 
 }  // namespace qcal::server

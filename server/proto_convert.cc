@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/names.h"
 #include "server/status_util.h"
 
 namespace qcal::server {
@@ -130,13 +131,35 @@ MethodParams ParamsFromProto(const std::string& method, double percentile, int s
 
 }  // namespace
 
-AmaxRequest AmaxRequestFromProto(const v1::ComputeAmaxRequest& request) {
+absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request) {
   AmaxRequest out{.params = ParamsFromProto(request.method(), request.percentile(),
                                             request.start_bin(), request.stride()),
                   .overrides = {}};
-  for (const auto& [quantizer, method] : request.overrides()) {
-    out.overrides.emplace(quantizer, ParamsFromProto(method.method(), method.percentile(),
-                                                     method.start_bin(), method.stride()));
+  for (const v1::OverrideEntry& entry : request.overrides()) {
+    const v1::MethodOverride& method = entry.value();
+    const bool added =
+        out.overrides
+            .emplace(entry.key(), ParamsFromProto(method.method(), method.percentile(),
+                                                  method.start_bin(), method.stride()))
+            .second;
+    if (!added) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model '", ShortForMessage(request.model()), "', ComputeAmax: quantizer '",
+                       ShortForMessage(entry.key()), "' has two overrides"));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> TensorMapFromProto(
+    const google::protobuf::RepeatedPtrField<v1::TensorMapEntry>& entries,
+    absl::string_view where) {
+  std::map<std::string, std::string> out;
+  for (const v1::TensorMapEntry& entry : entries) {
+    if (!out.emplace(entry.key(), entry.value()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": tensor_map names quantizer '",
+                                                     ShortForMessage(entry.key()), "' twice"));
+    }
   }
   return out;
 }
@@ -157,8 +180,12 @@ absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& requ
   OnnxExportChunk chunk{.model = request.model(),
                         .compute = std::nullopt,
                         .target = std::nullopt,
-                        .tensor_map = {request.tensor_map().begin(), request.tensor_map().end()},
+                        .tensor_map = {},
                         .data = std::move(*request.mutable_data())};
+  QCAL_ASSIGN_OR_RETURN(chunk.tensor_map,
+                        TensorMapFromProto(request.tensor_map(),
+                                           absl::StrCat("model '", ShortForMessage(request.model()),
+                                                        "', ExportOnnx")));
   QCAL_ASSIGN_OR_RETURN(chunk.compute, ExportComputeFromProto(request));
   if (!request.target().empty()) {
     QCAL_ASSIGN_OR_RETURN(chunk.target, QdqTargetFromProto(request.target()));

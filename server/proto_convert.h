@@ -37,7 +37,13 @@ void ModelInfoToProto(const ModelInfo& info, v1::ModelInfo* proto);
 // Moves the data out of `request`.
 absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request);
 
-AmaxRequest AmaxRequestFromProto(const v1::ComputeAmaxRequest& request);
+// INVALID_ARGUMENT for a quantizer with two overrides.
+absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request);
+
+// A tensor_map's entries as a map; INVALID_ARGUMENT, prefixed by `where`, for a quantizer named
+// twice.
+absl::StatusOr<std::map<std::string, std::string>> TensorMapFromProto(
+    const google::protobuf::RepeatedPtrField<v1::TensorMapEntry>& entries, absl::string_view where);
 // ExportOnnx's `compute`: nullopt when unset. INVALID_ARGUMENT when compute.model names another
 // model than the request (it may be empty).
 absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(

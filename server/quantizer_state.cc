@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "kernels/tensor_shape.h"
 #include "server/cpu_calibrator.h"
 #include "server/status_util.h"
 
@@ -49,7 +49,7 @@ absl::Status QuantizerState::CheckShapeLocked(std::span<const int64_t> shape) co
   if (axis < 0 || axis >= rank) {
     return absl::InvalidArgumentError(absl::StrCat(
         "quantizer '", spec_.name, "': axis ", *spec_.axis, " is out of range for a batch of rank ",
-        rank, " (shape [", absl::StrJoin(shape, ", "), "])"));
+        rank, " (shape ", kernels::ShapeString(shape), ")"));
   }
   const int64_t channels = calibrator_->amax_size();
   if (spec_.calibrator == CalibratorKind::kMax && channels != 0 && channels != shape[axis]) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/batch_decode.h"
+#include "server/names.h"
 #include "server/status_util.h"
 
 namespace qcal::server {
@@ -23,9 +24,9 @@ absl::Status RecordStream::Add(RecordChunk chunk) {
     QCAL_RETURN_IF_ERROR(registry_.Find(chunk.model).status());
     model_ = std::move(chunk.model);
   } else if (!chunk.model.empty() && chunk.model != model_) {
-    return absl::InvalidArgumentError(absl::StrCat("a Record stream of model '", model_,
-                                                   "' got a message for model '", chunk.model,
-                                                   "'; one stream feeds one model"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a Record stream of model '", model_, "' got a message for model '",
+                     ShortForMessage(chunk.model), "'; one stream feeds one model"));
   }
   const std::string where = absl::StrCat("model '", model_, "'");
   if (chunk.header.has_value()) {
@@ -33,9 +34,9 @@ absl::Status RecordStream::Add(RecordChunk chunk) {
         Annotate(assembler_.Start(std::move(chunk.quantizer), std::move(*chunk.header)), where));
   } else if (!chunk.quantizer.empty() && assembler_.in_progress() &&
              chunk.quantizer != assembler_.quantizer()) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": data for quantizer '", chunk.quantizer,
-                                                   "' arrived in the middle of a batch of '",
-                                                   assembler_.quantizer(), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": data for quantizer '", ShortForMessage(chunk.quantizer),
+                     "' arrived in the middle of a batch of '", assembler_.quantizer(), "'"));
   }
   QCAL_RETURN_IF_ERROR(Annotate(assembler_.Append(std::move(chunk.data)), where));
   if (!assembler_.complete()) return absl::OkStatus();

@@ -10,6 +10,7 @@ import calibration_pb2 as pb
 import calibration_pb2_grpc as pb_grpc
 
 Q = "x._input_quantizer"
+QB = Q.encode()  # name fields are bytes on the wire
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,8 @@ def header(dtype, *shape):
 
 
 def state(stub, model):
-    info = stub.GetModel(pb.GetModelRequest(model=model))
-    hist = stub.GetHistogram(pb.GetHistogramRequest(model=model, quantizer=Q))
+    info = stub.GetModel(pb.GetModelRequest(model=model.encode()))
+    hist = stub.GetHistogram(pb.GetHistogramRequest(model=model.encode(), quantizer=QB))
     return info.SerializeToString(deterministic=True), hist.SerializeToString(deterministic=True)
 
 
@@ -52,25 +53,25 @@ SIX = np.arange(6, dtype=np.float32).tobytes()  # 24 bytes, a float32 [2, 3]
     "messages, message",
     [
         # byte count != shape x dtype size: too few (the stream ends mid-batch) ...
-        ([pb.RecordRequest(quantizer=Q, header=header(F32, 2, 3), data=SIX[:20])],
+        ([pb.RecordRequest(quantizer=QB, header=header(F32, 2, 3), data=SIX[:20])],
          "the stream ended mid-batch: quantizer 'x._input_quantizer' got 20 of 24 bytes"),
         # ... too many, in one message or over two
-        ([pb.RecordRequest(quantizer=Q, header=header(F32, 2, 3), data=SIX + b"1234")],
+        ([pb.RecordRequest(quantizer=QB, header=header(F32, 2, 3), data=SIX + b"1234")],
          "28 bytes arrived for a batch whose shape and dtype declare 24 bytes"),
-        ([pb.RecordRequest(quantizer=Q, header=header(F32, 2, 3), data=SIX[:16]),
+        ([pb.RecordRequest(quantizer=QB, header=header(F32, 2, 3), data=SIX[:16]),
           pb.RecordRequest(data=SIX[16:] + b"\0")],
          "25 bytes arrived for a batch whose shape and dtype declare 24 bytes"),
         # unknown dtype
-        ([pb.RecordRequest(quantizer=Q, header=header(pb.DTYPE_UNSPECIFIED, 2), data=b"\0" * 8)],
+        ([pb.RecordRequest(quantizer=QB, header=header(pb.DTYPE_UNSPECIFIED, 2), data=b"\0" * 8)],
          "unknown dtype 0 (DTYPE_UNSPECIFIED)"),
-        ([pb.RecordRequest(quantizer=Q, header=header(99, 2), data=b"\0" * 8)], "unknown dtype 99"),
+        ([pb.RecordRequest(quantizer=QB, header=header(99, 2), data=b"\0" * 8)], "unknown dtype 99"),
         # empty tensor and a negative dimension
-        ([pb.RecordRequest(quantizer=Q, header=header(F32, 0, 3))], "empty tensors are refused"),
-        ([pb.RecordRequest(quantizer=Q, header=header(F32, -2, 3), data=SIX)], "dimension 0 is -2"),
+        ([pb.RecordRequest(quantizer=QB, header=header(F32, 0, 3))], "empty tensors are refused"),
+        ([pb.RecordRequest(quantizer=QB, header=header(F32, -2, 3), data=SIX)], "dimension 0 is -2"),
         # the chunking contract: data without a batch, a header before the batch completes
         ([pb.RecordRequest(data=SIX)], "24 data bytes arrived without a batch header"),
-        ([pb.RecordRequest(quantizer=Q, header=header(F32, 2, 3), data=SIX[:8]),
-          pb.RecordRequest(quantizer=Q, header=header(F32, 2, 3), data=SIX)],
+        ([pb.RecordRequest(quantizer=QB, header=header(F32, 2, 3), data=SIX[:8]),
+          pb.RecordRequest(quantizer=QB, header=header(F32, 2, 3), data=SIX)],
          "a new batch header arrived before the batch of quantizer 'x._input_quantizer' was "
          "complete"),
     ],
@@ -79,17 +80,17 @@ SIX = np.arange(6, dtype=np.float32).tobytes()  # 24 bytes, a float32 [2, 3]
 )
 def test_malformed_record_streams_change_nothing(stub, model, messages, message):
     before = state(stub, model)
-    messages[0].model = model
+    messages[0].model = model.encode()
     record_fails(stub, messages, message)
     assert state(stub, model) == before
 
 
 def test_batches_before_the_refused_one_stay_applied(stub, model):
-    good = pb.RecordRequest(model=model, quantizer=Q, header=header(F32, 2, 3), data=SIX)
-    bad = pb.RecordRequest(quantizer=Q, header=header(F32, 2, 3), data=SIX[:4])
+    good = pb.RecordRequest(model=model.encode(), quantizer=QB, header=header(F32, 2, 3), data=SIX)
+    bad = pb.RecordRequest(quantizer=QB, header=header(F32, 2, 3), data=SIX[:4])
     record_fails(stub, [good, bad], "got 4 of 24 bytes")
-    info = stub.GetModel(pb.GetModelRequest(model=model))
-    (stats,) = [q for q in info.quantizers if q.spec.name == Q]
+    info = stub.GetModel(pb.GetModelRequest(model=model.encode()))
+    (stats,) = [q for q in info.quantizers if q.spec.name == QB]
     assert stats.batches == 2 and stats.elements == 3 + 6
 
 

@@ -11,6 +11,7 @@
 #define QCAL_CLIENT_NAMES_H_
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -27,6 +28,12 @@ bool IsValidUtf8(std::string_view text);
 // OK for a valid name; otherwise INVALID_ARGUMENT whose message starts with `what` (e.g.
 // "model name"), shows the name with unprintable bytes escaped, and says which rule it breaks.
 absl::Status CheckName(std::string_view what, std::string_view name);
+
+// `text` as an error message shows a name or other value that came from outside: at most its
+// first 64 bytes (then "..."), escaped so that the message is printable UTF-8 whatever `text`
+// holds. Error messages quote values with it so that a megabyte-long or binary name cannot make
+// the message itself too large to send or unreadable.
+std::string ShortForMessage(std::string_view text);
 
 // OK when `text` is valid UTF-8 (free text such as a method or target, which the server checks
 // further); otherwise INVALID_ARGUMENT naming `what`.
