@@ -13,8 +13,9 @@
 // with epoll and only read what has arrived, so a connection that sends nothing, or half a request,
 // costs a file descriptor and a buffer, not a thread. A thread-per-connection server (civetweb,
 // before) let 16 idle sockets hold all 16 workers, and Kubernetes restarted a healthy server whose
-// /healthz probes timed out. What still bounds it: kHttpConnectionLimit connections at once (more
-// are closed on accept), each closed after kHttpIdleTimeoutS seconds without a byte.
+// /healthz probes timed out. What still bounds it: kHttpConnectionLimit connections at once (past
+// it new ones, probes too, wait in the kernel's accept queue until one closes), each closed after
+// kHttpIdleTimeoutS seconds without a byte.
 #ifndef QCAL_SERVER_HTTP_SERVER_H_
 #define QCAL_SERVER_HTTP_SERVER_H_
 
@@ -38,8 +39,9 @@ inline constexpr unsigned kHttpConnectionLimit = 2048;
 // sockets are still reclaimed.
 inline constexpr unsigned kHttpIdleTimeoutS = 120;
 // Polling threads, each with its own epoll set on the shared listening socket. A thread that is
-// busy (serialising a large /metrics) does not accept, so a new connection (a /healthz probe)
-// is taken by one of the others; more threads would only add idle ones.
+// busy (serialising a large /metrics) does not accept, so a new connection (a /healthz probe) is
+// taken by another: with four, three slow scrapes at once still leave one for probes. Serving
+// is not CPU-bound, so more would mostly sit idle.
 inline constexpr unsigned kHttpThreads = 4;
 
 class HttpServer {
@@ -47,9 +49,11 @@ class HttpServer {
   // Listens on `listen` ("HOST:PORT": an IPv4 address, a name such as localhost, or an IPv6
   // address in brackets; port 0 picks a free one) and serves until destroyed. The first of
   // HOST's addresses that binds is used.
-  // INVALID_ARGUMENT when `listen` is not HOST:PORT; UNAVAILABLE, "cannot serve HTTP on 'LISTEN':
-  // invalid address or port in use (REASON)", when HOST does not resolve or no address binds, and
-  // "cannot serve HTTP on 'LISTEN': ..." when libmicrohttpd cannot start.
+  // INVALID_ARGUMENT (SplitHostPort's) when `listen` is not HOST:PORT; UNAVAILABLE "cannot serve
+  // HTTP on 'LISTEN': invalid address or port in use (REASON)" when HOST does not resolve or no
+  // address binds, REASON as ListenSocket's (listen_check.h), e.g. "127.0.0.1:9464: Address
+  // already in use"; UNAVAILABLE "cannot serve HTTP on 'LISTEN': libmicrohttpd did not start"
+  // (its reason logged) otherwise.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       absl::string_view listen, std::shared_ptr<prometheus::Registry> registry);
 
