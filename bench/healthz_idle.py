@@ -4,8 +4,9 @@
 Each probe is what a Kubernetes probe does: a new connection, GET /healthz, read the answer,
 close. The probes run once with no idle connection and once with IDLE of them open (half send
 nothing, half a partial request, as a port scanner or a stuck client would). Prints one JSON line
-per case, as bench/run.sh does: median, p99 and max in ms, failed probes (no 200 within 10 s),
-and how many idle connections the server still held open at the end.
+per case, as bench/run.sh does: median, p99 and max in ms of the answered probes, failed probes
+(not 200, or 10 s without a byte: a slow answer counts in max), and how many idle connections the
+server still held open at the end.
 
     /usr/bin/python3 bench/healthz_idle.py                      # starts BUILD_DIR/qcal-server
     /usr/bin/python3 bench/healthz_idle.py --http 127.0.0.1:9464 [--idle 100] [--probes 200]
