@@ -25,6 +25,7 @@
 #include "kernels/histogram.h"
 #include "onnx/onnx_pb.h"
 #include "qcal/v1/calibration.grpc.pb.h"
+#include "server/listen_check.h"
 #include "server/qcal_server.h"
 
 namespace qcal::server {
@@ -121,7 +122,7 @@ std::string HttpGet(int port, const std::string& path) {
 
 class CalibrationServiceTest : public ::testing::Test {
  protected:
-  // Without HTTP: civetweb takes about 2 s to stop, so only the HTTP test starts it.
+  // Without HTTP: only the HTTP test needs it.
   void SetUp() override { Start({.listen = "127.0.0.1:0"}); }
 
   void Start(const ServerOptions& options) {

@@ -3,7 +3,6 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
-#include <charconv>
 #include <chrono>
 #include <utility>
 
@@ -14,21 +13,6 @@
 #include "spdlog/spdlog.h"
 
 namespace qcal::server {
-
-absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view address) {
-  const size_t colon = address.rfind(':');
-  const absl::string_view port_text =
-      colon == absl::string_view::npos ? absl::string_view() : address.substr(colon + 1);
-  int port = -1;
-  const auto parsed = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (colon == absl::string_view::npos || colon == 0 || port_text.empty() ||
-      parsed.ec != std::errc() || parsed.ptr != port_text.data() + port_text.size() || port < 0 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address '", address, "' is not HOST:PORT (port 0..65535; 0 picks one)"));
-  }
-  return std::make_pair(std::string(address.substr(0, colon)), port);
-}
 
 absl::Status ValidateServerOptions(const ServerOptions& options) {
   QCAL_RETURN_IF_ERROR(Annotate(SplitHostPort(options.listen).status(), "--listen"));

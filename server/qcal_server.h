@@ -45,10 +45,6 @@ inline constexpr int kMinMessageBytes = (4 << 20) + (64 << 10);
 // or max_message_bytes < kMinMessageBytes. The device name is SelectDevice's to check.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
-// Splits "HOST:PORT" (HOST may be a bracketed IPv6 address) at the last colon.
-// INVALID_ARGUMENT when there is no colon or the port is not a number in 0..65535.
-absl::StatusOr<std::pair<std::string, int>> SplitHostPort(absl::string_view address);
-
 class QcalServer {
  public:
   // ValidateServerOptions' errors; UNAVAILABLE "cannot listen on HOST:PORT: invalid address or
