@@ -15,6 +15,7 @@
 #include "kernels/finite_abs_max.h"
 #include "kernels/histogram.h"
 #include "kernels/max_calibrator.h"
+#include "kernels/mse_amax_internal.h"
 #include "kernels/parallel.h"
 
 namespace qcal::bench {
@@ -125,6 +126,13 @@ void BM_MseSearch(benchmark::State& state) {
     if (!choice.ok()) state.SkipWithError("MseAmax failed");
     benchmark::DoNotOptimize(choice);
   }
+  // What the bounded search left to each tier (mse_amax.cc).
+  kernels::internal::MseSearchStats stats;
+  (void)kernels::internal::MseAmaxWithStats(h.Counts(), h.Edges(), {.num_bits = 8}, &stats);
+  state.counters["direct"] = static_cast<double>(stats.direct);
+  state.counters["coarse"] = static_cast<double>(stats.coarse);
+  state.counters["fine"] = static_cast<double>(stats.fine);
+  state.counters["rescored"] = static_cast<double>(stats.rescored);
 }
 
 void BM_PercentileSearch(benchmark::State& state) {

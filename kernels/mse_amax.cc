@@ -127,7 +127,7 @@ class LevelSearch {
         bound_(bound),
         lo_(lo),
         levels_(static_cast<int64_t>(bound) + 1),
-        direct_below_(direct_bins_per_level * levels_) {
+        direct_below_(std::max<int64_t>(direct_bins_per_level, 1) * levels_) {
     const std::vector<float>& c = tables_.centers;
     applicable_ = std::isfinite(c[0]) && c[0] >= 0.0f;
     for (int64_t k = 1; k < bins_ && applicable_; ++k) {
@@ -139,20 +139,20 @@ class LevelSearch {
     // Prefix sums from the bottom, exact products, non-negative terms: each prefix is within
     // 3 k u^2 (1 + 4u) relative of the exact sum of its k terms.
     const size_t n = static_cast<size_t>(bins_) + 1;
-    w_.resize(n);
-    wc_.resize(n);
-    wcc_.resize(n);
-    next_occupied_.resize(n);
+    hi_.resize(n);
+    lo_sums_.resize(n);
+    DoubleDouble w_sum, wc_sum, wcc_sum;
     for (int64_t k = 0; k < bins_; ++k) {
       const double w = static_cast<double>(counts[k]);
       const double x = c[k];
-      w_[k + 1] = w == 0.0 ? w_[k] : Add(w_[k], {w, 0.0});
-      wc_[k + 1] = w == 0.0 ? wc_[k] : Add(wc_[k], TwoProd(w, x));
-      wcc_[k + 1] = w == 0.0 ? wcc_[k] : Add(wcc_[k], TwoProd(w, x * x));  // x * x is exact
+      if (w != 0.0) {
+        w_sum = Add(w_sum, {w, 0.0});
+        wc_sum = Add(wc_sum, TwoProd(w, x));
+        wcc_sum = Add(wcc_sum, TwoProd(w, x * x));  // x * x is exact
+      }
+      hi_[k + 1] = {w_sum.hi, wc_sum.hi, wcc_sum.hi};
+      lo_sums_[k + 1] = {w_sum.lo, wc_sum.lo, wcc_sum.lo};
     }
-    next_occupied_[bins_] = bins_;
-    for (int64_t k = bins_; k-- > 0;)
-      next_occupied_[k] = counts[k] != 0 ? k : next_occupied_[k + 1];
     last_occupied_ = bins_ - 1;
     while (counts[last_occupied_] == 0) --last_occupied_;  // the histogram is not empty
   }
@@ -199,33 +199,47 @@ class LevelSearch {
     double sum_plain = 0.0;
     double abs_sum = 0.0;  // sum over runs of |computed run error|
     int64_t runs = 0;
-    int64_t pos = next_occupied_[0];
-    while (pos < i) {
-      const float q = MseLevel(c[pos], scale, lo_, bound_);
-      const int64_t end = RunEnd(pos, i, q, scale);
+    const Guide guide = GuideFor(scale);
+    // Every level from the lowest occupied bin's to the highest's below c_i, each run's end
+    // found on its own (so the levels' searches overlap in the processor); a run without
+    // occupied bins adds exactly 0. Not Direct, so there are more occupied bins than levels.
+    const float* occupied = tables_.occupied_centers.data();
+    const float q_first = MseLevel(occupied[0], scale, lo_, bound_);
+    const float q_last = MseLevel(occupied[tables_.occupied_below[i] - 1], scale, lo_, bound_);
+    int64_t pos = 0;  // the run's first bin
+    for (float q = q_first;; q += 1.0f) {
+      // Bin pos - 1 has a level below q (or pos is 0, at most the lowest occupied level).
+      const int64_t end = q == q_last ? i : RunEnd(pos > 0 ? pos - 1 : 0, i, q, scale, guide);
       const double a = static_cast<double>(q / scale);  // the fake value, float32 as reference
       if constexpr (kFine) {
-        const DoubleDouble d0 = Sub(w_[end], w_[pos]);
-        const DoubleDouble d1 = Sub(wc_[end], wc_[pos]);
-        const DoubleDouble d2 = Sub(wcc_[end], wcc_[pos]);
+        const Sums3& he = hi_[end];
+        const Sums3& hp = hi_[pos];
+        const Sums3& le = lo_sums_[end];
+        const Sums3& lp = lo_sums_[pos];
+        const DoubleDouble d0 = Sub({he.w, le.w}, {hp.w, lp.w});
+        const DoubleDouble d1 = Sub({he.wc, le.wc}, {hp.wc, lp.wc});
+        const DoubleDouble d2 = Sub({he.wcc, le.wcc}, {hp.wcc, lp.wcc});
         const DoubleDouble run = Sub(d2, Mul(Sub(Mul(d1, 2.0), Mul(d0, a)), a));
         sum = Add(sum, run);
         abs_sum += std::abs(run.hi);
       } else {
-        const double d0 = w_[end].hi - w_[pos].hi;
-        const double d1 = wc_[end].hi - wc_[pos].hi;
-        const double d2 = wcc_[end].hi - wcc_[pos].hi;
+        const Sums3& he = hi_[end];
+        const Sums3& hp = hi_[pos];
+        const double d0 = he.w - hp.w;
+        const double d1 = he.wc - hp.wc;
+        const double d2 = he.wcc - hp.wcc;
         const double run = d2 - a * (2.0 * d1 - a * d0);
         sum_plain += run;
         abs_sum += std::abs(run);
       }
       ++runs;
-      pos = end < i ? next_occupied_[end] : i;
+      pos = end;
+      if (q == q_last) break;
     }
     // m bounds a_q^2 W + 2 a_q S1 + S2 at every run's end: every prefix there is at most the
     // prefix at i, and a_q at most the bound's fake value.
     const double a_top = static_cast<double>(bound_ / scale);
-    const double m = (a_top * a_top * w_[i].hi + 2.0 * a_top * wc_[i].hi + wcc_[i].hi) * 1.01;
+    const double m = (a_top * a_top * hi_[i].w + 2.0 * a_top * hi_[i].wc + hi_[i].wcc) * 1.01;
     const double r = static_cast<double>(runs);
     LevelSums out;
     out.levels = runs;
@@ -269,21 +283,27 @@ class LevelSearch {
   }
 
  private:
-  // The first bin in (pos, i) whose level exceeds q, or i.
-  int64_t RunEnd(int64_t pos, int64_t i, float q, float scale) const {
-    const std::vector<float>& c = tables_.centers;
+  // Where uniform bins would put a level's end: bin ceil((q + 1/2) per_level - offset).
+  struct Guide {
+    double per_level = 0.0;
+    double offset = 0.0;
+  };
+  Guide GuideFor(float scale) const {
+    if (spacing_ <= 0.0) return {};
+    return {1.0 / (static_cast<double>(scale) * spacing_), first_center_ / spacing_};
+  }
+
+  // The first bin in (pos, i) whose level exceeds q, or i, where bin pos's level is at most q.
+  // Exact whatever the guide: the guess is only where the search starts.
+  int64_t RunEnd(int64_t pos, int64_t i, float q, float scale, const Guide& guide) const {
+    const float* c = tables_.centers.data();
     auto above = [&](int64_t k) { return MseLevel(c[k], scale, lo_, bound_) > q; };
     int64_t below_end = pos;  // level <= q
     int64_t end = i;          // level > q, or i
-    // Where uniform bins would put the crossing of (q + 1/2) / scale.
-    int64_t guess = pos + 1;
-    if (spacing_ > 0.0) {
-      const double x = (static_cast<double>(q) + 0.5) / static_cast<double>(scale);
-      const double k = std::ceil((x - first_center_) / spacing_);
-      if (k > static_cast<double>(pos + 1)) {
-        guess = k < static_cast<double>(i) ? static_cast<int64_t>(k) : i;
-      }
-    }
+    const double k = std::ceil((static_cast<double>(q) + 0.5) * guide.per_level - guide.offset);
+    const int64_t guess = k > static_cast<double>(pos + 1)
+                              ? (k < static_cast<double>(i) ? static_cast<int64_t>(k) : i)
+                              : pos + 1;
     if (guess < i) {
       if (above(guess)) {
         end = guess;
@@ -328,9 +348,15 @@ class LevelSearch {
   int64_t direct_below_;  // Direct up to this many occupied bins below
   bool applicable_ = false;
   double first_center_ = 0.0;
-  double spacing_ = 0.0;                    // mean distance between neighbouring centers
-  std::vector<DoubleDouble> w_, wc_, wcc_;  // prefix sums over bins k < index
-  std::vector<int64_t> next_occupied_;      // first occupied bin >= index, or L
+  double spacing_ = 0.0;  // mean distance between neighbouring centers
+  // Prefix sums over bins k < index of w, w c and w c^2 in double-double: hi_ + lo_sums_ (the
+  // coarse tier reads hi_ alone, one cache line per run).
+  struct Sums3 {
+    double w = 0.0;
+    double wc = 0.0;
+    double wcc = 0.0;
+  };
+  std::vector<Sums3> hi_, lo_sums_;
   int64_t last_occupied_ = 0;
 };
 

@@ -86,7 +86,8 @@ struct MseSearchStats {
 inline constexpr int64_t kMseDirectBinsPerLevel = 8;
 
 // MseAmax of amax_search.h, and what it did in *stats (may be null); tests lower
-// direct_bins_per_level to send more candidates through the tiers.
+// direct_bins_per_level (at least 1: the tiers cost a candidate its levels) to send more
+// candidates through the tiers.
 absl::StatusOr<AmaxChoice> MseAmaxWithStats(std::span<const uint64_t> counts,
                                             std::span<const float> edges,
                                             const SearchOptions& options, MseSearchStats* stats,

@@ -137,9 +137,9 @@ TEST(MseAmaxBoundedTest, SameChoiceAsTheQuadraticSearchOnRandomHistograms) {
     const absl::StatusOr<AmaxChoice> want =
         internal::MseAmaxQuadratic(c.counts, c.edges, c.options);
     ASSERT_TRUE(want.ok()) << c.name << ": " << want.status();
-    // As shipped, and with every candidate that has an occupied bin below it sent through the
-    // tiers (no candidate scored directly for being cheap).
-    for (const int64_t direct : {internal::kMseDirectBinsPerLevel, int64_t{0}}) {
+    // As shipped, and with every candidate that has more occupied bins below it than levels
+    // sent through the tiers.
+    for (const int64_t direct : {internal::kMseDirectBinsPerLevel, int64_t{1}}) {
       internal::MseSearchStats stats;
       const absl::StatusOr<AmaxChoice> got =
           internal::MseAmaxWithStats(c.counts, c.edges, c.options, &stats, direct);
