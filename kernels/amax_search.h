@@ -62,23 +62,26 @@ absl::StatusOr<std::vector<double>> KlDivergences(std::span<const uint64_t> coun
 // Mean squared error of fake-quantizing the bin centers (narrow range, float32 as the
 // reference), weighted by count and averaged over the L bins; the first minimum wins. amax is
 // a bin center. The chosen index, amax and score are bit for bit those of scoring every
-// candidate one center at a time in float32 and summing in double (qcal's search before it was
-// bounded, kept as mse_amax_internal.h's MseAmaxQuadratic), but the cost is bounded: O(L +
-// candidates x min(2^(num_bits-1+unsigned), occupied bins)) after which the few candidates
-// within rounding of the minimum are rescored one center at a time (mse_amax.cc). 2^17 bins
-// take milliseconds, 2^20 under a second. Errors as EntropyAmax, with start_bin < 0 or
+// candidate one center at a time in float32 and summing in double, as qcal always has
+// (mse_amax_internal.h's MseAmaxQuadratic), but at a cost of O(L + candidates x min(levels,
+// occupied bins)), levels = 2^(num_bits-1+unsigned), plus O(occupied bins) for each candidate
+// left within those double sums' rounding of the minimum: a handful on ordinary histograms; in
+// the worst case (many candidates whose sums are equal doubles because the smaller terms are
+// absorbed, as with counts spanning 2^53) up to every candidate, today's O(candidates x
+// occupied). mse_amax.cc has the design. Errors as EntropyAmax, with start_bin < 0 or
 // start_bin >= L refused, and CANCELLED through options.cancelled.
 absl::StatusOr<AmaxChoice> MseAmax(std::span<const uint64_t> counts, std::span<const float> edges,
                                    const SearchOptions& options);
 
 // The error of every mse candidate (center indices start_bin, start_bin + stride, ... < L), in
-// candidate order. Candidates with few occupied bins below them (at most 8 per quantization
+// candidate order. Candidates with few occupied bins below them (at most 16 per quantization
 // level) or an amax <= 2^-24 get the bits MseAmax would score them with; the others the sum
-// over quantization levels from double-double prefix sums, within about 2^-50 relative (plus
-// 2^-90 of sum w c^2 per level) of the exact sum of the float32 terms, where MseAmax's
-// one-at-a-time double sums are within (occupied bins / 8 + 11) 2^-53 relative. So the first
-// minimum of this list is MseAmax's choice except between candidates within that rounding.
-// Errors as MseAmax.
+// level by level from double-double prefix sums, rounded to double: within 2^-52 relative,
+// plus (i + 4) 2^-101 per level of sum w (a_q + c)^2 for the cancelling terms, of the exact sum
+// of the reference's float32 terms, where MseAmax's one-at-a-time double sums are within
+// (occupied bins / 8 + 11) 2^-53 relative of it. So this list's first minimum is MseAmax's
+// choice except between candidates within that rounding. O(L + candidates x min(levels,
+// occupied bins)). Errors as MseAmax.
 absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
                                               std::span<const float> edges,
                                               const SearchOptions& options);
