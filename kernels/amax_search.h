@@ -12,6 +12,7 @@
 #define QCAL_KERNELS_AMAX_SEARCH_H_
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -35,6 +36,12 @@ struct SearchOptions {
   // mse: center indices start_bin..L-1).
   int start_bin = 128;
   int stride = 1;
+  // Optional: a search polls it (from its worker threads, possibly at once) before any work
+  // and then after every few thousand quantization levels or groups it evaluates (a few
+  // microseconds of work per thread; search_cancel.h), and returns CANCELLED ("<method> search
+  // cancelled") soon after it first returns true, without calling it again. Null: never
+  // cancelled. The caller keeps it alive during the call.
+  const std::function<bool()>* cancelled = nullptr;
 };
 
 // KL-divergence search (TensorRT's entropy calibration, as pytorch-quantization implements it):
@@ -42,7 +49,7 @@ struct SearchOptions {
 // costs O(2^(num_bits-1+unsigned)) after O(L) prefix sums, so 2048 bins take well under 1 ms.
 // Errors: INVALID_ARGUMENT when num_bits is outside QuantBound's range, stride < 1, start_bin < 1
 // or start_bin > L, or edges.size() != L + 1; FAILED_PRECONDITION for an empty histogram (no
-// bins, or all counts 0).
+// bins, or all counts 0); CANCELLED through options.cancelled.
 absl::StatusOr<AmaxChoice> EntropyAmax(std::span<const uint64_t> counts,
                                        std::span<const float> edges, const SearchOptions& options);
 
@@ -54,12 +61,27 @@ absl::StatusOr<std::vector<double>> KlDivergences(std::span<const uint64_t> coun
 
 // Mean squared error of fake-quantizing the bin centers (narrow range, float32 as the
 // reference), weighted by count and averaged over the L bins; the first minimum wins. amax is
-// a bin center. Errors as EntropyAmax, with start_bin < 0 or start_bin >= L refused.
+// a bin center. The chosen index, amax and score are bit for bit those of scoring every
+// candidate one center at a time in float32 and summing in double, as qcal always has
+// (mse_amax_internal.h's MseAmaxQuadratic), but at a cost of O(L + candidates x min(levels,
+// occupied bins)), levels = 2^(num_bits-1+unsigned), plus O(occupied bins) for each candidate
+// left within those double sums' rounding of the minimum: a handful on ordinary histograms; in
+// the worst case (many candidates whose sums are equal doubles because the smaller terms are
+// absorbed, as with counts spanning 2^53) up to every candidate, today's O(candidates x
+// occupied). mse_amax.cc has the design. Errors as EntropyAmax, with start_bin < 0 or
+// start_bin >= L refused, and CANCELLED through options.cancelled.
 absl::StatusOr<AmaxChoice> MseAmax(std::span<const uint64_t> counts, std::span<const float> edges,
                                    const SearchOptions& options);
 
 // The error of every mse candidate (center indices start_bin, start_bin + stride, ... < L), in
-// candidate order, accumulated in double. Errors as MseAmax.
+// candidate order. Candidates with few occupied bins below them (at most 16 per quantization
+// level) or an amax <= 2^-24 get the bits MseAmax would score them with; the others the sum
+// level by level from double-double prefix sums, rounded to double: within 2^-52 relative,
+// plus (i + 4) 2^-101 per level of sum w (a_q + c)^2 for the cancelling terms, of the exact sum
+// of the reference's float32 terms, where MseAmax's one-at-a-time double sums are within
+// (occupied bins / 8 + 11) 2^-53 relative of it. So this list's first minimum is MseAmax's
+// choice except between candidates within that rounding. O(L + candidates x min(levels,
+// occupied bins)). Errors as MseAmax.
 absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
                                               std::span<const float> edges,
                                               const SearchOptions& options);
@@ -67,9 +89,11 @@ absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
 // The first edge index i with cdf[i] >= percentile / 100, where cdf[i] = cdf[i-1] +
 // counts[i] / total in double; i = L when no cdf value reaches it (rounding); amax is edges[i].
 // Errors: INVALID_ARGUMENT unless 0 < percentile <= 100, or edges.size() != L + 1;
-// FAILED_PRECONDITION for an empty histogram.
+// FAILED_PRECONDITION for an empty histogram; CANCELLED through `cancelled` (as
+// SearchOptions::cancelled, polled every 2^16 bins).
 absl::StatusOr<AmaxChoice> PercentileAmax(std::span<const uint64_t> counts,
-                                          std::span<const float> edges, double percentile);
+                                          std::span<const float> edges, double percentile,
+                                          const std::function<bool()>* cancelled = nullptr);
 
 }  // namespace qcal::kernels
 

@@ -19,6 +19,7 @@
 #include "kernels/fast_log.h"
 #include "kernels/parallel.h"
 #include "kernels/quant_bound.h"
+#include "kernels/search_cancel.h"
 #include "kernels/simd.h"
 
 namespace qcal::kernels {
@@ -168,6 +169,8 @@ absl::StatusOr<std::vector<double>> KlDivergences(std::span<const uint64_t> coun
   absl::StatusOr<Candidates> candidates = EntropyCandidates(counts, options);
   if (!candidates.ok()) return candidates.status();
   const int shift = options.num_bits - 1 + (options.is_unsigned ? 1 : 0);
+  SearchCancel cancel(options.cancelled);
+  if (cancel.Poll()) return SearchCancel::Status("entropy");
   const KlSearch search(counts, shift);
   std::vector<double> divergences(static_cast<size_t>(candidates->count));
   // Each candidate is scored on its own, so the split cannot change a result.
@@ -175,11 +178,14 @@ absl::StatusOr<std::vector<double>> KlDivergences(std::span<const uint64_t> coun
   const int chunks =
       static_cast<int>(std::min<int64_t>(BalancedChunksFor(work, 1 << 16), candidates->count));
   ParallelFor(candidates->count, chunks, [&](int, int64_t begin, int64_t end) {
+    SearchCancel::Meter meter(cancel);
     std::vector<double> scratch(search.ScratchSize());
     for (int64_t k = begin; k < end; ++k) {
       divergences[k] = search.Divergence(candidates->first + k * candidates->stride, scratch);
+      if (meter.Tick(int64_t{1} << shift)) return;
     }
   });
+  if (cancel.cancelled()) return SearchCancel::Status("entropy");
   return divergences;
 }
 

@@ -1,10 +1,12 @@
 // histogram_calibrator.json: HistogramCalibrator collect (torch_hist=True) and compute_amax.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/amax_search.h"
 #include "kernels/histogram_amax.h"
+#include "kernels/mse_amax_internal.h"
 #include "tests/golden/golden_families.h"
 
 namespace qcal::golden {
@@ -113,6 +115,18 @@ void CheckChoice(CaseReport& report, const std::string& what, const AmaxChoice& 
     if (!errors.ok()) {
       report.Fail(absl::StrCat(what, ": ", errors.status().ToString()));
       return;
+    }
+    // The bounded search must choose what scoring every candidate one by one chooses, bits
+    // and all (kernels/mse_amax.cc).
+    const auto quadratic = kernels::internal::MseAmaxQuadratic(counts, edges, options);
+    if (!quadratic.ok() || quadratic->index != choice.index ||
+        std::bit_cast<uint32_t>(quadratic->amax) != std::bit_cast<uint32_t>(choice.amax) ||
+        std::bit_cast<uint64_t>(quadratic->score) != std::bit_cast<uint64_t>(choice.score)) {
+      report.Fail(absl::StrCat(what, ": bounded mse search chose ", choice.index, " (",
+                               choice.score, "), the one-by-one search ",
+                               quadratic.ok()
+                                   ? absl::StrCat(quadratic->index, " (", quadratic->score, ")")
+                                   : quadratic.status().ToString()));
     }
     if (!Close(choice.score, ToDouble(entry.at("min_mse_float32")), kMseRel, 1e-20)) {
       report.Fail(absl::StrCat(what, ": min mse ", choice.score, ", expected ",
