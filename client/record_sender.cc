@@ -54,6 +54,16 @@ absl::Status RecordSender::Record(std::string_view quantizer, const TensorView& 
 
 absl::Status RecordSender::Flush() { return queue_.Flush(); }
 
+v1::RecordResponse AppliedBeforeError(const grpc::Status& status) {
+  v1::RpcStatus details;
+  v1::RecordResponse applied;
+  if (!details.ParseFromString(status.error_details())) return applied;
+  for (const google::protobuf::Any& detail : details.details()) {
+    if (detail.UnpackTo(&applied)) return applied;
+  }
+  return v1::RecordResponse();
+}
+
 void RecordSender::Run() {
   for (;;) {
     const SendQueue::Work work = queue_.Next();
@@ -61,17 +71,12 @@ void RecordSender::Run() {
       case SendQueue::Work::kBatch:
         queue_.BatchDone(Send(*work.batch));
         break;
-      case SendQueue::Work::kFlush: {
-        v1::RecordResponse applied;
-        absl::Status status = Finish(&applied);
-        queue_.FlushDone(status, applied);
+      case SendQueue::Work::kFlush:
+        queue_.FlushDone(Finish());
         break;
-      }
-      case SendQueue::Work::kClose: {
-        v1::RecordResponse applied;
-        Finish(&applied).IgnoreError();  // nobody is left to tell; Flush() first to see it
+      case SendQueue::Work::kClose:
+        Finish().IgnoreError();  // nobody is left to tell; Flush() first to see it
         return;
-      }
     }
   }
 }
@@ -83,13 +88,13 @@ absl::Status RecordSender::Send(const Batch& batch) {
     response_.Clear();
     writer_ = connection_->stub->Record(context_.get(), &response_);
   }
+  ++stream_batches_;
   const bool written = ForEachRecordMessage(
       batch, new_stream ? std::string_view(model_) : std::string_view(), options_.chunk_bytes,
       [&](const v1::RecordRequest& message) { return writer_->Write(message); });
   if (written) return absl::OkStatus();
   // The stream broke: its status says why (usually the server refused an earlier or this batch).
-  v1::RecordResponse applied;
-  absl::Status status = Finish(&applied);
+  absl::Status status = Finish();
   if (status.ok()) {
     status = absl::UnavailableError(absl::StrCat("model '", model_,
                                                  "': the server closed the Record stream before "
@@ -99,13 +104,18 @@ absl::Status RecordSender::Send(const Batch& batch) {
   return status;
 }
 
-absl::Status RecordSender::Finish(v1::RecordResponse* applied) {
+absl::Status RecordSender::Finish() {
   if (writer_ == nullptr) return absl::OkStatus();
   writer_->WritesDone();
   const grpc::Status status = writer_->Finish();
   writer_.reset();
   context_.reset();
-  if (status.ok()) *applied = response_;
+  // On an error the server says in the status details what it applied before it (a server
+  // without details applied nothing we can count on, so every batch counts as dropped).
+  v1::RecordResponse applied = status.ok() ? response_ : AppliedBeforeError(status);
+  const int64_t unapplied = std::max<int64_t>(0, stream_batches_ - applied.batches());
+  stream_batches_ = 0;
+  queue_.StreamClosed(applied, unapplied);
   return FromGrpcStatus(status);
 }
 

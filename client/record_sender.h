@@ -17,6 +17,10 @@
 
 namespace qcal::internal {
 
+// What a Record stream that ended with `status` applied before its error: the RecordResponse the
+// server packs in the status details (an empty one when there is none).
+v1::RecordResponse AppliedBeforeError(const grpc::Status& status);
+
 class RecordSender {
  public:
   RecordSender(std::shared_ptr<Connection> connection, std::string model, SessionOptions options);
@@ -36,8 +40,9 @@ class RecordSender {
   // Writes `batch` to the stream, opening one if none is open. On a broken stream returns the
   // status the stream ended with (and leaves no stream open).
   absl::Status Send(const Batch& batch);
-  // Half-closes and finishes the open stream, if any: its status, and what it applied.
-  absl::Status Finish(v1::RecordResponse* applied);
+  // Half-closes and finishes the open stream, if any, and reports what it applied (and did not)
+  // to the queue's totals; returns the stream's status.
+  absl::Status Finish();
 
   // Constant after construction.
   const std::shared_ptr<Connection> connection_;
@@ -49,6 +54,8 @@ class RecordSender {
   // Used by the sender thread only. A stream is open while writer_ is set.
   std::unique_ptr<grpc::ClientContext> context_;
   v1::RecordResponse response_;
+  // Batches started on the open stream.
+  int64_t stream_batches_ = 0;
   std::unique_ptr<grpc::ClientWriterInterface<v1::RecordRequest>> writer_;
 
   std::thread thread_;  // last: starts after everything above exists

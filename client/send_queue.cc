@@ -71,13 +71,18 @@ void SendQueue::BatchDone(const absl::Status& status) {
   queued_bytes_ = 0;
 }
 
-void SendQueue::FlushDone(const absl::Status& status, const v1::RecordResponse& applied) {
+void SendQueue::StreamClosed(const v1::RecordResponse& applied, int64_t unapplied) {
   absl::MutexLock lock(&mu_);
-  if (!status.ok()) SetError(status);
   totals_.applied_batches += applied.batches();
   totals_.applied_elements += applied.elements();
   totals_.applied_nonfinite += applied.nonfinite();
   totals_.applied_bytes += applied.bytes();
+  totals_.dropped_batches += unapplied;
+}
+
+void SendQueue::FlushDone(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  if (!status.ok()) SetError(status);
   flush_done_ = flush_serving_;
 }
 

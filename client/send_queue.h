@@ -51,9 +51,13 @@ class SendQueue {
   // The front batch was written (OK) or its stream failed: then `status` becomes the pending
   // error (unless one is pending already) and every batch still queued is dropped.
   void BatchDone(const absl::Status& status);
+  // A Record stream ended (closed by a flush, or broken): the server applied `applied` of its
+  // batches (RecordResponse, or on an error the one in the status details) and `unapplied` of
+  // the batches written to it were not applied (they count as dropped).
+  void StreamClosed(const v1::RecordResponse& applied, int64_t unapplied);
   // The flush asked for when Next() returned kFlush (and any asked before it) is done: the stream
-  // was closed with `status`, having applied `applied` (RecordResponse totals).
-  void FlushDone(const absl::Status& status, const v1::RecordResponse& applied);
+  // was closed with `status`.
+  void FlushDone(const absl::Status& status);
 
  private:
   // Records `status` as the pending error unless one is already pending. Needs mu_.

@@ -80,7 +80,8 @@ TEST(SendQueueTest, BatchesComeOutInOrderThenFlushThenClose) {
   applied.set_batches(2);
   applied.set_elements(2);
   applied.set_bytes(8);
-  queue.FlushDone(absl::OkStatus(), applied);
+  queue.StreamClosed(applied, /*unapplied=*/0);
+  queue.FlushDone(absl::OkStatus());
   flusher.join();
   EXPECT_TRUE(flushed.ok()) << flushed;
   EXPECT_EQ(queue.Next().kind, SendQueue::Work::kClose);
@@ -117,13 +118,13 @@ TEST(SendQueueTest, SendErrorSurfacesAtFlush) {
   ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
   queue.BatchDone(absl::NotFoundError("model 'm' not found"));
   WaitUntil([&] { return queue.Next().kind == SendQueue::Work::kFlush; });
-  queue.FlushDone(absl::OkStatus(), v1::RecordResponse());
+  queue.FlushDone(absl::OkStatus());
   flusher.join();
   EXPECT_EQ(flushed, absl::NotFoundError("model 'm' not found"));
   // Returned once.
   std::thread again([&] { flushed = queue.Flush(); });
   ASSERT_EQ(queue.Next().kind, SendQueue::Work::kFlush);
-  queue.FlushDone(absl::OkStatus(), v1::RecordResponse());
+  queue.FlushDone(absl::OkStatus());
   again.join();
   EXPECT_TRUE(flushed.ok()) << flushed;
 }
@@ -146,7 +147,7 @@ TEST(SendQueueTest, FlushErrorOfTheStreamIsReturned) {
   absl::Status flushed;
   std::thread flusher([&] { flushed = queue.Flush(); });
   ASSERT_EQ(queue.Next().kind, SendQueue::Work::kFlush);
-  queue.FlushDone(absl::InvalidArgumentError("the stream ended mid-batch"), v1::RecordResponse());
+  queue.FlushDone(absl::InvalidArgumentError("the stream ended mid-batch"));
   flusher.join();
   EXPECT_EQ(flushed, absl::InvalidArgumentError("the stream ended mid-batch"));
 }

@@ -12,6 +12,7 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
 
 absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config) {
   if (config.backend == nullptr) config.backend = options_.backend;
+  config.limits = options_.limits;
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Create(std::move(config)));
   metrics_.AddModel(model->name());
   return model->Info();
@@ -41,14 +42,18 @@ absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
 }
 
 absl::StatusOr<AmaxTableForms> CalibrationCore::ComputeAmax(absl::string_view model,
-                                                            const AmaxRequest& request) {
+                                                            const AmaxRequest& request,
+                                                            TableForms forms) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
-  return found->ComputeAmax(request);
+  absl::StatusOr<AmaxTableForms> out = found->ComputeAmax(request, forms);
+  if (absl::IsCancelled(out.status())) metrics_.AmaxCancelled();
+  return out;
 }
 
-absl::StatusOr<AmaxTableForms> CalibrationCore::GetAmaxTable(absl::string_view model) const {
+absl::StatusOr<AmaxTableForms> CalibrationCore::GetAmaxTable(absl::string_view model,
+                                                             TableForms forms) const {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
-  return found->GetAmaxTable();
+  return found->GetAmaxTable(forms);
 }
 
 absl::StatusOr<HistogramSnapshot> CalibrationCore::GetHistogram(absl::string_view model,
@@ -61,7 +66,9 @@ absl::StatusOr<OnnxExportResult> CalibrationCore::ExportOnnx(
     absl::string_view model, const std::optional<AmaxRequest>& compute, QdqTarget target,
     const std::optional<SentOnnx>& sent) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
-  return found->ExportOnnx(compute, target, sent);
+  absl::StatusOr<OnnxExportResult> out = found->ExportOnnx(compute, target, sent);
+  if (absl::IsCancelled(out.status())) metrics_.AmaxCancelled();
+  return out;
 }
 
 std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream() {

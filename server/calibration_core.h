@@ -29,6 +29,9 @@ struct CoreOptions {
   int64_t max_batch_bytes = int64_t{1} << 30;
   // Where new models' calibrators live (--device); null means the CPU.
   std::shared_ptr<const CalibratorBackend> backend{};
+  // Bounds on every model's state and responses (--max-channels, --max-num-bins,
+  // --max-response-bytes).
+  ModelLimits limits{};
 };
 
 class CalibrationCore {
@@ -44,8 +47,10 @@ class CalibrationCore {
   std::vector<ModelInfo> ListModels() const;
   absl::Status DeleteModel(absl::string_view model);
   absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
-  absl::StatusOr<AmaxTableForms> ComputeAmax(absl::string_view model, const AmaxRequest& request);
-  absl::StatusOr<AmaxTableForms> GetAmaxTable(absl::string_view model) const;
+  // A computation stopped by request.cancelled counts in qcal_compute_amax_cancelled_total.
+  absl::StatusOr<AmaxTableForms> ComputeAmax(absl::string_view model, const AmaxRequest& request,
+                                             TableForms forms = {});
+  absl::StatusOr<AmaxTableForms> GetAmaxTable(absl::string_view model, TableForms forms = {}) const;
   absl::StatusOr<HistogramSnapshot> GetHistogram(absl::string_view model,
                                                  absl::string_view quantizer) const;
   absl::StatusOr<OnnxExportResult> ExportOnnx(absl::string_view model,
@@ -57,6 +62,7 @@ class CalibrationCore {
   std::unique_ptr<OnnxExport> OpenOnnxExport();
 
   Metrics& metrics() { return metrics_; }
+  const CoreOptions& options() const { return options_; }
 
  private:
   const CoreOptions options_;

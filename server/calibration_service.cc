@@ -21,6 +21,36 @@ grpc::Status Refuse(const char* method, const absl::Status& status) {
   return ToGrpcStatus(status);
 }
 
+// OK when `response` fits the server's --max-response-bytes; RESOURCE_EXHAUSTED naming `what`
+// otherwise (the client would refuse it anyway, past its own receive limit, after the server had
+// spent the memory and time to send it).
+absl::Status CheckResponseSize(const google::protobuf::Message& response, int64_t limit,
+                               absl::string_view what) {
+  const size_t bytes = response.ByteSizeLong();
+  if (bytes <= static_cast<size_t>(limit)) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(what, ": the response would be ", bytes,
+                                                   " bytes, more than the server's "
+                                                   "--max-response-bytes ",
+                                                   limit));
+}
+
+// The forms a ComputeAmax or GetAmaxTable request asks for (none listed: all three).
+TableForms FormsFromProto(const google::protobuf::RepeatedField<int>& forms) {
+  if (forms.empty()) return TableForms{};
+  TableForms out{.message = false, .json = false, .trt_cache = false};
+  for (const int form : forms) {
+    out.message |= form == v1::TABLE_FORM_MESSAGE;
+    out.json |= form == v1::TABLE_FORM_JSON;
+    out.trt_cache |= form == v1::TABLE_FORM_TRT_CACHE;
+  }
+  return out;
+}
+
+// A gRPC call's cancellation (the client's, or its deadline passing), as the core polls it.
+std::function<bool()> CancelledBy(grpc::ServerContext* context) {
+  return [context] { return context->IsCancelled(); };
+}
+
 }  // namespace
 
 grpc::Status CalibrationService::CreateModel(grpc::ServerContext*,
@@ -42,6 +72,12 @@ grpc::Status CalibrationService::GetModel(grpc::ServerContext*, const v1::GetMod
   absl::StatusOr<ModelInfo> info = core_.GetModel(request->model());
   if (!info.ok()) return Refuse("GetModel", info.status());
   ModelInfoToProto(*info, response);
+  if (absl::Status fits = CheckResponseSize(*response, core_.options().limits.max_response_bytes,
+                                            absl::StrCat("model '", info->name, "', GetModel"));
+      !fits.ok()) {
+    response->Clear();
+    return Refuse("GetModel", fits);
+  }
   return grpc::Status::OK;
 }
 
@@ -50,6 +86,13 @@ grpc::Status CalibrationService::ListModels(grpc::ServerContext*, const v1::List
   RpcTimer timer(core_.metrics(), "ListModels");
   for (const ModelInfo& info : core_.ListModels()) {
     ModelInfoToProto(info, response->add_models());
+  }
+  if (absl::Status fits = CheckResponseSize(*response, core_.options().limits.max_response_bytes,
+                                            absl::StrCat("ListModels of ", response->models_size(),
+                                                         " models (GetModel each instead)"));
+      !fits.ok()) {
+    response->Clear();
+    return Refuse("ListModels", fits);
   }
   return grpc::Status::OK;
 }
@@ -80,30 +123,39 @@ grpc::Status CalibrationService::Record(grpc::ServerContext*,
                                         v1::RecordResponse* response) {
   RpcTimer timer(core_.metrics(), "Record");
   std::unique_ptr<RecordStream> stream = core_.OpenRecordStream();
+  // A refused stream still says what it applied (RpcStatus.details), so the client counts its
+  // batches exactly: those before the error applied, the rest not.
+  auto refuse = [&stream](const absl::Status& status) {
+    v1::RpcStatus details;
+    details.set_code(static_cast<int>(status.code()));
+    details.set_message(std::string(status.message()));
+    v1::RecordResponse applied;
+    RecordResponseFromStats(stream->applied(), &applied);
+    details.add_details()->PackFrom(applied);
+    const grpc::Status refused = Refuse("Record", status);
+    return grpc::Status(refused.error_code(), refused.error_message(), details.SerializeAsString());
+  };
   v1::RecordRequest request;
   while (reader->Read(&request)) {
     absl::StatusOr<RecordChunk> chunk = RecordChunkFromProto(request);
-    if (!chunk.ok()) return Refuse("Record", chunk.status());
-    if (absl::Status status = stream->Add(std::move(*chunk)); !status.ok()) {
-      return Refuse("Record", status);
-    }
+    if (!chunk.ok()) return refuse(chunk.status());
+    if (absl::Status status = stream->Add(std::move(*chunk)); !status.ok()) return refuse(status);
   }
   absl::StatusOr<BatchStats> applied = stream->Finish();
-  if (!applied.ok()) return Refuse("Record", applied.status());
-  response->set_batches(applied->batches);
-  response->set_elements(applied->elements);
-  response->set_nonfinite(applied->nonfinite);
-  response->set_bytes(applied->bytes);
+  if (!applied.ok()) return refuse(applied.status());
+  RecordResponseFromStats(*applied, response);
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext*,
+grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext* context,
                                              const v1::ComputeAmaxRequest* request,
                                              v1::AmaxTableResponse* response) {
   RpcTimer timer(core_.metrics(), "ComputeAmax");
   absl::StatusOr<AmaxRequest> amax_request = AmaxRequestFromProto(*request);
   if (!amax_request.ok()) return Refuse("ComputeAmax", amax_request.status());
-  absl::StatusOr<AmaxTableForms> forms = core_.ComputeAmax(request->model(), *amax_request);
+  amax_request->cancelled = CancelledBy(context);
+  absl::StatusOr<AmaxTableForms> forms =
+      core_.ComputeAmax(request->model(), *amax_request, FormsFromProto(request->forms()));
   if (!forms.ok()) return Refuse("ComputeAmax", forms.status());
   AmaxTableFormsToProto(*std::move(forms), response);
   return grpc::Status::OK;
@@ -113,7 +165,8 @@ grpc::Status CalibrationService::GetAmaxTable(grpc::ServerContext*,
                                               const v1::GetAmaxTableRequest* request,
                                               v1::AmaxTableResponse* response) {
   RpcTimer timer(core_.metrics(), "GetAmaxTable");
-  absl::StatusOr<AmaxTableForms> forms = core_.GetAmaxTable(request->model());
+  absl::StatusOr<AmaxTableForms> forms =
+      core_.GetAmaxTable(request->model(), FormsFromProto(request->forms()));
   if (!forms.ok()) return Refuse("GetAmaxTable", forms.status());
   AmaxTableFormsToProto(*std::move(forms), response);
   return grpc::Status::OK;
@@ -127,6 +180,14 @@ grpc::Status CalibrationService::GetHistogram(grpc::ServerContext*,
       core_.GetHistogram(request->model(), request->quantizer());
   if (!histogram.ok()) return Refuse("GetHistogram", histogram.status());
   HistogramToProto(request->model(), request->quantizer(), *histogram, response);
+  if (absl::Status fits = CheckResponseSize(
+          *response, core_.options().limits.max_response_bytes,
+          absl::StrCat("model '", request->model(), "', GetHistogram of quantizer '",
+                       request->quantizer(), "'"));
+      !fits.ok()) {
+    response->Clear();
+    return Refuse("GetHistogram", fits);
+  }
   return grpc::Status::OK;
 }
 
@@ -157,7 +218,7 @@ grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext*,
 }
 
 grpc::Status CalibrationService::ExportOnnx(
-    grpc::ServerContext*,
+    grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) {
   RpcTimer timer(core_.metrics(), "ExportOnnx");
   std::unique_ptr<OnnxExport> exporter = core_.OpenOnnxExport();
@@ -165,11 +226,13 @@ grpc::Status CalibrationService::ExportOnnx(
   while (stream->Read(&request)) {
     absl::StatusOr<OnnxExportChunk> chunk = ExportChunkFromProto(request);
     if (!chunk.ok()) return Refuse("ExportOnnx", chunk.status());
+    if (chunk->compute.has_value()) chunk->compute->cancelled = CancelledBy(context);
     if (absl::Status status = exporter->Add(*std::move(chunk)); !status.ok()) {
       return Refuse("ExportOnnx", status);
     }
   }
   absl::StatusOr<OnnxExportResult> result = exporter->Finish();
+  if (absl::IsCancelled(result.status())) core_.metrics().AmaxCancelled();
   if (!result.ok()) return Refuse("ExportOnnx", result.status());
 
   const absl::string_view bytes = result->bytes;

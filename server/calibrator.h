@@ -10,6 +10,7 @@
 #define QCAL_SERVER_CALIBRATOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -49,11 +50,17 @@ class Calibrator {
   virtual int64_t amax_size() const = 0;
 
   // A max calibrator's amax (`params` ignored), or a histogram's one amax by `params`
-  // (normalized), as compute_amax.h's HistogramAmax. Errors: FAILED_PRECONDITION without data;
-  // those of HistogramAmax; INTERNAL for a device failure.
-  virtual absl::StatusOr<std::vector<float>> Amax(const MethodParams& params, int num_bits,
-                                                  bool is_unsigned,
-                                                  absl::string_view quantizer) const = 0;
+  // (normalized), as compute_amax.h's HistogramAmax. `cancelled` (null: never) is polled by the
+  // search (kernels::SearchOptions::cancelled). Errors: FAILED_PRECONDITION without data; those of
+  // HistogramAmax (CANCELLED included); INTERNAL for a device failure.
+  virtual absl::StatusOr<std::vector<float>> Amax(
+      const MethodParams& params, int num_bits, bool is_unsigned, absl::string_view quantizer,
+      const std::function<bool()>* cancelled = nullptr) const = 0;
+
+  // A frozen copy of the state whose Amax gives the same result and runs without the owner's
+  // lock, so that a long search does not hold up Record; nullptr where a copy would cost more
+  // than the search (a GPU's histogram searches in device memory, in milliseconds).
+  virtual std::unique_ptr<Calibrator> Snapshot() const { return nullptr; }
 
   // A histogram's state (nonfinite left 0: the caller counts those). FAILED_PRECONDITION for a
   // max calibrator; INTERNAL for a device failure.

@@ -63,7 +63,8 @@ absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
 }
 
 absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const MethodParams& params,
-                                    int num_bits, bool is_unsigned, absl::string_view quantizer) {
+                                    int num_bits, bool is_unsigned, absl::string_view quantizer,
+                                    const std::function<bool()>* cancelled) {
   const HistogramView view{
       .empty = histogram.empty(),
       .abs_max = histogram.abs_max(),
@@ -76,17 +77,19 @@ absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const M
           case kernels::AmaxMethod::kMse:
             return kernels::MseAmax(histogram.Counts(), histogram.Edges(), options);
           case kernels::AmaxMethod::kPercentile:
-            return kernels::PercentileAmax(histogram.Counts(), histogram.Edges(), percentile);
+            return kernels::PercentileAmax(histogram.Counts(), histogram.Edges(), percentile,
+                                           options.cancelled);
           case kernels::AmaxMethod::kMax:
             break;
         }
         return absl::InvalidArgumentError("max is not a histogram search");
       }};
-  return HistogramAmax(view, params, num_bits, is_unsigned, quantizer);
+  return HistogramAmax(view, params, num_bits, is_unsigned, quantizer, cancelled);
 }
 
 absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const MethodParams& params,
-                                    int num_bits, bool is_unsigned, absl::string_view quantizer) {
+                                    int num_bits, bool is_unsigned, absl::string_view quantizer,
+                                    const std::function<bool()>* cancelled) {
   if (histogram.empty) {
     return absl::FailedPreconditionError(absl::StrCat("quantizer '", quantizer, "' has no data"));
   }
@@ -98,8 +101,8 @@ absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const Method
   const std::string where =
       absl::StrCat("quantizer '", quantizer, "' (method ", params.method, ")");
   if (params.method == "percentile") {
-    absl::StatusOr<kernels::AmaxChoice> choice =
-        histogram.search(kernels::AmaxMethod::kPercentile, {}, params.percentile);
+    absl::StatusOr<kernels::AmaxChoice> choice = histogram.search(
+        kernels::AmaxMethod::kPercentile, {.cancelled = cancelled}, params.percentile);
     if (!choice.ok()) return Annotate(choice.status(), where);
     return choice->amax;
   }
@@ -112,7 +115,8 @@ absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const Method
   const kernels::SearchOptions options{.num_bits = num_bits,
                                        .is_unsigned = is_unsigned,
                                        .start_bin = params.start_bin,
-                                       .stride = params.stride};
+                                       .stride = params.stride,
+                                       .cancelled = cancelled};
   absl::StatusOr<kernels::AmaxChoice> choice = histogram.search(
       entropy ? kernels::AmaxMethod::kEntropy : kernels::AmaxMethod::kMse, options, 0.0);
   if (!choice.ok()) return Annotate(choice.status(), where);

@@ -37,6 +37,10 @@ struct AmaxRequest {
   MethodParams params{};
   // Per-quantizer methods (with their own parameters) that replace `params`.
   std::map<std::string, MethodParams> overrides{};
+  // Polled between quantizers and inside every search (kernels::SearchOptions::cancelled); when it
+  // returns true the computation stops with CANCELLED and nothing is stored. Empty: never. The
+  // front-end sets it from its call (a gRPC call's IsCancelled, which its deadline also trips).
+  std::function<bool()> cancelled{};
 };
 
 // Fills in the defaults (0 -> 99.99, 128, 1) and checks the rest.
@@ -50,10 +54,13 @@ absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
 // Amax of a histogram calibrator by `params` (normalized): "max" is the exact running max of the
 // finite |x|; "entropy", "mse", "percentile" search the histogram. A histogram that has seen only
 // zeros (or only non-finite values) has amax 0 whatever the method.
+// `cancelled` (null: never) is polled by the search (kernels::SearchOptions::cancelled).
 // Errors: INVALID_ARGUMENT when start_bin lies beyond the histogram's bins (entropy: > bins,
-// mse: >= bins), naming the quantizer; FAILED_PRECONDITION for a histogram without data.
+// mse: >= bins), naming the quantizer; FAILED_PRECONDITION for a histogram without data;
+// CANCELLED when `cancelled` returned true.
 absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const MethodParams& params,
-                                    int num_bits, bool is_unsigned, absl::string_view quantizer);
+                                    int num_bits, bool is_unsigned, absl::string_view quantizer,
+                                    const std::function<bool()>* cancelled = nullptr);
 
 // What HistogramAmax reads of a histogram, wherever its counts live (a GPU's histogram searches
 // on the device).
@@ -62,7 +69,8 @@ struct HistogramView {
   bool empty = true;
   float abs_max = 0.0f;
   int64_t bins = 0;
-  // Runs kernels' entropy, mse or percentile search on the counts (only asked when bins > 0).
+  // Runs kernels' entropy, mse or percentile search on the counts (only asked when bins > 0);
+  // options.cancelled carries HistogramAmax's `cancelled` for every method.
   std::function<absl::StatusOr<kernels::AmaxChoice>(
       kernels::AmaxMethod method, const kernels::SearchOptions& options, double percentile)>
       search{};
@@ -70,7 +78,8 @@ struct HistogramView {
 
 // HistogramAmax on a view, with the same rules and errors.
 absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const MethodParams& params,
-                                    int num_bits, bool is_unsigned, absl::string_view quantizer);
+                                    int num_bits, bool is_unsigned, absl::string_view quantizer,
+                                    const std::function<bool()>* cancelled = nullptr);
 
 }  // namespace qcal::server
 

@@ -19,9 +19,12 @@ class CpuMaxCalibrator : public Calibrator {
     return calibrator_.Collect(values, shape);
   }
   int64_t amax_size() const override { return static_cast<int64_t>(calibrator_.amax().size()); }
-  absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool,
-                                          absl::string_view) const override {
+  absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool, absl::string_view,
+                                          const std::function<bool()>*) const override {
     return calibrator_.amax();
+  }
+  std::unique_ptr<Calibrator> Snapshot() const override {
+    return std::unique_ptr<Calibrator>(new CpuMaxCalibrator(*this));
   }
   absl::StatusOr<HistogramSnapshot> Histogram() const override {
     return absl::FailedPreconditionError("a max calibrator keeps no histogram");
@@ -43,11 +46,16 @@ class CpuHistogramCalibrator : public Calibrator {
   }
   int64_t amax_size() const override { return 0; }
   absl::StatusOr<std::vector<float>> Amax(const MethodParams& params, int num_bits,
-                                          bool is_unsigned,
-                                          absl::string_view quantizer) const override {
-    QCAL_ASSIGN_OR_RETURN(float amax,
-                          HistogramAmax(histogram_, params, num_bits, is_unsigned, quantizer));
+                                          bool is_unsigned, absl::string_view quantizer,
+                                          const std::function<bool()>* cancelled) const override {
+    QCAL_ASSIGN_OR_RETURN(
+        float amax, HistogramAmax(histogram_, params, num_bits, is_unsigned, quantizer, cancelled));
     return std::vector<float>{amax};
+  }
+  // A copy of the counts and edges: at most tens of MiB, copied in milliseconds, where an mse or
+  // entropy search over them may take much longer.
+  std::unique_ptr<Calibrator> Snapshot() const override {
+    return std::unique_ptr<Calibrator>(new CpuHistogramCalibrator(*this));
   }
   absl::StatusOr<HistogramSnapshot> Histogram() const override {
     HistogramSnapshot out;

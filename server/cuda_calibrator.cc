@@ -23,8 +23,8 @@ class CudaMaxCalibrator : public Calibrator {
     return calibrator_->Collect(values, shape);
   }
   int64_t amax_size() const override { return calibrator_->amax_size(); }
-  absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool,
-                                          absl::string_view) const override {
+  absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool, absl::string_view,
+                                          const std::function<bool()>*) const override {
     return calibrator_->amax();
   }
   absl::StatusOr<HistogramSnapshot> Histogram() const override {
@@ -47,8 +47,8 @@ class CudaHistogramCalibrator : public Calibrator {
   }
   int64_t amax_size() const override { return 0; }
   absl::StatusOr<std::vector<float>> Amax(const MethodParams& params, int num_bits,
-                                          bool is_unsigned,
-                                          absl::string_view quantizer) const override {
+                                          bool is_unsigned, absl::string_view quantizer,
+                                          const std::function<bool()>* cancelled) const override {
     const cuda::Histogram& h = *histogram_;
     const HistogramView view{
         .empty = h.empty(),
@@ -69,7 +69,7 @@ class CudaHistogramCalibrator : public Calibrator {
           return absl::InvalidArgumentError("max is not a histogram search");
         }};
     QCAL_ASSIGN_OR_RETURN(float amax,
-                          HistogramAmax(view, params, num_bits, is_unsigned, quantizer));
+                          HistogramAmax(view, params, num_bits, is_unsigned, quantizer, cancelled));
     return std::vector<float>{amax};
   }
   absl::StatusOr<HistogramSnapshot> Histogram() const override {

@@ -45,6 +45,16 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-bytes", flags.server.max_message_bytes,
                  "largest gRPC message received, in bytes; >= 4 MiB + 64 KiB (4259840)")
       ->capture_default_str();
+  app.add_option("--max-channels", flags.server.limits.max_channels,
+                 "most channels a per-channel max calibrator may keep; >= 1")
+      ->capture_default_str();
+  app.add_option("--max-num-bins", flags.server.limits.max_num_bins,
+                 "most bins a histogram may start with (QuantizerSpec.num_bins); 1..16777216")
+      ->capture_default_str();
+  app.add_option("--max-response-bytes", flags.server.limits.max_response_bytes,
+                 "largest response built (amax tables, histograms, model lists), in bytes; "
+                 ">= 1 MiB; qcal's clients accept 256 MiB")
+      ->capture_default_str();
   app.add_option("--device", flags.device,
                  "where calibration runs: cuda (a GPU is required), cpu, or auto (the GPU when "
                  "one can be used)")

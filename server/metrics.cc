@@ -70,7 +70,13 @@ Metrics::Metrics()
                           .Name("qcal_device_memory_bytes")
                           .Help("GPU memory: allocated by qcal's calibrators and staging buffers, "
                                 "free, total (read at each scrape)")
-                          .Register(*registry_)) {
+                          .Register(*registry_)),
+      amax_cancelled_(&prometheus::BuildCounter()
+                           .Name("qcal_compute_amax_cancelled_total")
+                           .Help("ComputeAmax and ExportOnnx computations stopped because their "
+                                 "call was cancelled or passed its deadline")
+                           .Register(*registry_)
+                           .Add({})) {
   static_cast<SamplingRegistry&>(*registry_).SetHook([this] { SampleDevice(); });
 }
 

@@ -57,6 +57,9 @@ class Metrics {
   void SetDevice(std::shared_ptr<const CalibratorBackend> backend);
   void StreamOpened() { active_streams_->Increment(); }
   void StreamClosed() { active_streams_->Decrement(); }
+  // An amax computation stopped for a cancelled call.
+  void AmaxCancelled() { amax_cancelled_->Increment(); }
+  double amax_cancelled() const { return amax_cancelled_->Value(); }
 
  private:
   struct ModelCounters {
@@ -81,6 +84,7 @@ class Metrics {
   const prometheus::Histogram::BucketBoundaries rpc_buckets_;
   prometheus::Family<prometheus::Gauge>* const device_info_;
   prometheus::Family<prometheus::Gauge>* const device_memory_;
+  prometheus::Counter* const amax_cancelled_;
 
   // Serializes creating, incrementing and removing per-model series, so no counter is
   // incremented after its removal.

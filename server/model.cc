@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/parallel.h"
 #include "server/amax_table_json.h"
 #include "server/cpu_calibrator.h"
 #include "server/names.h"
@@ -37,6 +38,35 @@ absl::Status CheckTensorMap(const std::map<std::string, std::string>& tensor_map
   return absl::OkStatus();
 }
 
+absl::Status ResponseTooLarge(int64_t bytes, const ModelLimits& limits, absl::string_view where) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      where, ": the amax table response would be about ", bytes,
+      " bytes, more than the server's --max-response-bytes ", limits.max_response_bytes,
+      "; nothing was stored. Ask for fewer forms (ComputeAmaxRequest.forms, `qcal amax --format`), "
+      "or fewer channels"));
+}
+
+// An upper bound of the encoded size of `table`'s message and JSON forms (the TensorRT cache is
+// measured once built, which is cheap), so that a response too large to send is refused before
+// the JSON text is built and anything is stored.
+absl::StatusOr<int64_t> ResponseBound(const AmaxTable& table, TableForms forms,
+                                      const ModelLimits& limits, absl::string_view where) {
+  // Per quantizer and per amax value: the message's field tags and lengths, and the JSON's keys,
+  // numbers (a float32 prints in at most 16 characters) and escapes (at most 2 bytes per name
+  // byte).
+  constexpr int64_t kMessagePerQuantizer = 96, kMessagePerAmax = 5;
+  constexpr int64_t kJsonPerQuantizer = 256, kJsonPerAmax = 18;
+  int64_t bytes = 64 + 2 * static_cast<int64_t>(table.model.size() + table.method.size());
+  for (const auto& [name, entry] : table.quantizers) {
+    const int64_t values = static_cast<int64_t>(entry.amax.size());
+    const int64_t name_bytes = static_cast<int64_t>(name.size() + entry.method.size());
+    if (forms.message) bytes += kMessagePerQuantizer + name_bytes + kMessagePerAmax * values;
+    if (forms.json) bytes += kJsonPerQuantizer + 2 * name_bytes + kJsonPerAmax * values;
+  }
+  if (bytes > limits.max_response_bytes) return ResponseTooLarge(bytes, limits, where);
+  return bytes;
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
@@ -49,6 +79,10 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
       Annotate(ValidateSpec(config.default_input), absl::StrCat(where, ", default_input")));
   QCAL_RETURN_IF_ERROR(
       Annotate(ValidateSpec(config.default_weight), absl::StrCat(where, ", default_weight")));
+  QCAL_RETURN_IF_ERROR(Annotate(CheckSpecLimits(config.default_input, config.limits),
+                                absl::StrCat(where, ", default_input")));
+  QCAL_RETURN_IF_ERROR(Annotate(CheckSpecLimits(config.default_weight, config.limits),
+                                absl::StrCat(where, ", default_weight")));
 
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> declared;
   for (QuantizerSpec& spec : config.quantizers) {
@@ -59,7 +93,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
     }
     const std::string name = spec.name;
     absl::StatusOr<std::unique_ptr<QuantizerState>> state =
-        QuantizerState::Create(std::move(spec), /*declared=*/true, *config.backend);
+        QuantizerState::Create(std::move(spec), /*declared=*/true, *config.backend, config.limits);
     if (!state.ok()) return Annotate(state.status(), where);
     declared.emplace(name, std::move(*state));
   }
@@ -74,7 +108,8 @@ Model::Model(ModelConfig config)
     : name_(std::move(config.name)),
       default_input_(std::move(config.default_input)),
       default_weight_(std::move(config.default_weight)),
-      backend_(std::move(config.backend)) {}
+      backend_(std::move(config.backend)),
+      limits_(config.limits) {}
 
 std::shared_ptr<QuantizerState> Model::FindLocked(absl::string_view name) const {
   const auto it = quantizers_.find(name);
@@ -105,8 +140,8 @@ absl::StatusOr<BatchStats> Model::RecordNew(absl::string_view quantizer,
     QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat("model '", name_, "': quantizer name"), quantizer));
     QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
     spec.name = std::string(quantizer);
-    QCAL_ASSIGN_OR_RETURN(state,
-                          QuantizerState::Create(std::move(spec), /*declared=*/false, *backend_));
+    QCAL_ASSIGN_OR_RETURN(
+        state, QuantizerState::Create(std::move(spec), /*declared=*/false, *backend_, limits_));
   }
   absl::StatusOr<BatchStats> applied = state->Apply(values, shape, bytes);
   if (!applied.ok()) return Annotate(applied.status(), absl::StrCat("model '", name_, "'"));
@@ -136,21 +171,21 @@ void Model::Reset() {
   ++generation_;
 }
 
-absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request) {
+absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, TableForms forms) {
   uint64_t generation = 0;
-  absl::StatusOr<AmaxTable> table;
+  TablePlan plan;
   OnnxKeys keys;
   {
     absl::ReaderMutexLock lock(&mu_);
-    table = ComputeTableLocked(request);
-    if (!table.ok()) return table.status();
+    QCAL_ASSIGN_OR_RETURN(plan, PlanTableLocked(request));
     generation = generation_;
     keys = OnnxKeysLocked();
   }
+  QCAL_ASSIGN_OR_RETURN(AmaxTable table, RunPlan(plan, request.cancelled));
   // The forms come from this call's table: another ComputeAmax may store its own meanwhile.
-  QCAL_ASSIGN_OR_RETURN(AmaxTableForms forms, FormsOf(*table, keys));
-  StoreTable(*table, generation);
-  return forms;
+  QCAL_ASSIGN_OR_RETURN(AmaxTableForms out, FormsOf(table, keys, forms));
+  StoreTable(table, generation);
+  return out;
 }
 
 void Model::StoreTable(const AmaxTable& table, uint64_t generation) {
@@ -159,7 +194,7 @@ void Model::StoreTable(const AmaxTable& table, uint64_t generation) {
   if (generation == generation_) table_ = table;
 }
 
-absl::StatusOr<AmaxTable> Model::ComputeTableLocked(const AmaxRequest& request) const {
+absl::StatusOr<Model::TablePlan> Model::PlanTableLocked(const AmaxRequest& request) const {
   const std::string where = absl::StrCat("model '", name_, "'");
   QCAL_ASSIGN_OR_RETURN(
       MethodParams params,
@@ -178,18 +213,42 @@ absl::StatusOr<AmaxTable> Model::ComputeTableLocked(const AmaxRequest& request) 
                               absl::StrCat(where, ", override for quantizer '", quantizer, "'")));
   }
 
-  AmaxTable table{.model = name_, .method = params.method, .quantizers = {}};
+  TablePlan plan{.method = params.method, .quantizers = {}, .params = {}};
   for (const auto& [name, state] : quantizers_) {
     if (state->stats().batches == 0) continue;
     const auto override_it = overrides.find(name);
-    const MethodParams& chosen = override_it == overrides.end() ? params : override_it->second;
-    absl::StatusOr<QuantizerAmax> entry = state->ComputeAmax(chosen);
-    if (!entry.ok()) return Annotate(entry.status(), where);
-    table.quantizers.emplace(name, std::move(*entry));
+    plan.quantizers.push_back(state);
+    plan.params.push_back(override_it == overrides.end() ? params : override_it->second);
   }
-  if (table.quantizers.empty()) {
+  if (plan.quantizers.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(where, " has no recorded data yet; Record batches before ComputeAmax"));
+  }
+  return plan;
+}
+
+absl::StatusOr<AmaxTable> Model::RunPlan(const TablePlan& plan,
+                                         const std::function<bool()>& cancelled) const {
+  const std::function<bool()>* poll = cancelled ? &cancelled : nullptr;
+  const int64_t n = static_cast<int64_t>(plan.quantizers.size());
+  std::vector<absl::StatusOr<QuantizerAmax>> entries(n, absl::UnknownError("not computed"));
+  // One search per quantizer, claimed by the pool's threads as they finish (a model's quantizers
+  // differ a lot in cost); each search may itself spread over the cores.
+  kernels::ParallelFor(n, kernels::BalancedChunksFor(n, /*grain=*/1),
+                       [&](int, int64_t begin, int64_t end) {
+                         for (int64_t i = begin; i < end; ++i) {
+                           if (poll != nullptr && (*poll)()) {
+                             entries[i] = absl::CancelledError("ComputeAmax cancelled");
+                             continue;
+                           }
+                           entries[i] = plan.quantizers[i]->ComputeAmax(plan.params[i], poll);
+                         }
+                       });
+  const std::string where = absl::StrCat("model '", name_, "'");
+  AmaxTable table{.model = name_, .method = plan.method, .quantizers = {}};
+  for (int64_t i = 0; i < n; ++i) {
+    if (!entries[i].ok()) return Annotate(entries[i].status(), where);
+    table.quantizers.emplace(plan.quantizers[i]->spec().name, *std::move(entries[i]));
   }
   return table;
 }
@@ -201,8 +260,16 @@ Model::OnnxKeys Model::OnnxKeysLocked() const {
   return {.onnx = onnx_, .tensor_map = tensor_map_, .names = {names.begin(), names.end()}};
 }
 
-absl::StatusOr<AmaxTableForms> Model::FormsOf(AmaxTable table, const OnnxKeys& keys) const {
+absl::StatusOr<AmaxTableForms> Model::FormsOf(AmaxTable table, const OnnxKeys& keys,
+                                              TableForms forms) const {
   const std::string where = absl::StrCat("model '", name_, "'");
+  AmaxTableForms out{.included = forms, .table = {}, .json = {}, .trt_cache = {}, .warnings = {}};
+  QCAL_ASSIGN_OR_RETURN(const int64_t bound, ResponseBound(table, forms, limits_, where));
+  if (!forms.trt_cache) {
+    if (forms.json) out.json = AmaxTableToJson(table);
+    out.table = std::move(table);
+    return out;
+  }
   std::map<std::string, std::vector<std::string>> tensor_quantizers;
   if (keys.onnx != nullptr) {
     absl::StatusOr<std::map<std::string, QuantizerBinding>> bindings =
@@ -212,16 +279,20 @@ absl::StatusOr<AmaxTableForms> Model::FormsOf(AmaxTable table, const OnnxKeys& k
   }
   absl::StatusOr<TrtCache> cache = TrtCacheText(table, tensor_quantizers);
   if (!cache.ok()) return Annotate(cache.status(), where);
+  int64_t cache_bytes = static_cast<int64_t>(cache->text.size());
+  for (const std::string& warning : cache->warnings) cache_bytes += warning.size() + 8;
+  if (bound + cache_bytes > limits_.max_response_bytes) {
+    return ResponseTooLarge(bound + cache_bytes, limits_, where);
+  }
   for (const std::string& warning : cache->warnings) spdlog::warn("{}: {}", where, warning);
-  AmaxTableForms out{.table = std::move(table),
-                     .json = {},
-                     .trt_cache = std::move(cache->text),
-                     .warnings = std::move(cache->warnings)};
-  out.json = AmaxTableToJson(out.table);
+  out.trt_cache = std::move(cache->text);
+  out.warnings = std::move(cache->warnings);
+  if (forms.json) out.json = AmaxTableToJson(table);
+  out.table = std::move(table);
   return out;
 }
 
-absl::StatusOr<AmaxTableForms> Model::GetAmaxTable() const {
+absl::StatusOr<AmaxTableForms> Model::GetAmaxTable(TableForms forms) const {
   AmaxTable table;
   OnnxKeys keys;
   {
@@ -233,7 +304,7 @@ absl::StatusOr<AmaxTableForms> Model::GetAmaxTable() const {
     table = *table_;
     keys = OnnxKeysLocked();
   }
-  return FormsOf(std::move(table), keys);
+  return FormsOf(std::move(table), keys, forms);
 }
 
 absl::StatusOr<HistogramSnapshot> Model::GetHistogram(absl::string_view quantizer) const {
@@ -299,6 +370,7 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
     tensor_map = sent->tensor_map;
   }
   std::optional<AmaxTable> table;
+  TablePlan plan;
   uint64_t generation = 0;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -314,7 +386,7 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
     }
     generation = generation_;
     if (compute.has_value()) {
-      QCAL_ASSIGN_OR_RETURN(table, ComputeTableLocked(*compute));
+      QCAL_ASSIGN_OR_RETURN(plan, PlanTableLocked(*compute));
     } else if (table_.has_value()) {
       table = table_;
     } else {
@@ -323,6 +395,9 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
           ": no amax table; call ComputeAmax first or set ExportOnnxRequest.compute (e.g. `qcal "
           "export --method M`)"));
     }
+  }
+  if (compute.has_value()) {
+    QCAL_ASSIGN_OR_RETURN(table, RunPlan(plan, compute->cancelled));
   }
   const QdqOptions options{.target = target,
                            .default_weight_num_bits = default_weight_.num_bits,

@@ -9,6 +9,7 @@
 #ifndef QCAL_SERVER_MODEL_H_
 #define QCAL_SERVER_MODEL_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,6 +25,7 @@
 #include "server/amax_table.h"
 #include "server/calibrator.h"
 #include "server/compute_amax.h"
+#include "server/model_limits.h"
 #include "server/onnx/qdq_export.h"
 #include "server/onnx/quantizer_binding.h"
 #include "server/quantizer_spec.h"
@@ -40,6 +42,16 @@ struct ModelConfig {
   std::vector<QuantizerSpec> quantizers{};
   // Where the quantizers' calibrators live (the server's --device); null means the CPU.
   std::shared_ptr<const CalibratorBackend> backend{};
+  // The server's bounds on a model's state and responses.
+  ModelLimits limits{};
+};
+
+// Which forms of an amax table a response carries (ComputeAmaxRequest.forms); the others are
+// neither built nor sent.
+struct TableForms {
+  bool message = true;
+  bool json = true;
+  bool trt_cache = true;
 };
 
 struct QuantizerInfo {
@@ -61,6 +73,8 @@ struct ModelInfo {
 // An amax table in its three forms (ComputeAmax: the table just computed; GetAmaxTable: the
 // stored one).
 struct AmaxTableForms {
+  // What the response carries of the fields below (`table` is always filled: the core uses it).
+  TableForms included{};
   AmaxTable table{};
   std::string json{};
   std::string trt_cache{};
@@ -116,17 +130,20 @@ class Model {
   void Reset();
 
   // Computes amax for every quantizer with data, stores the table (replacing the previous one)
-  // and returns that table in its three forms, built from the computed table (a concurrent
-  // ComputeAmax cannot swap it).
+  // and returns that table in the `forms` asked for, built from the computed table (a concurrent
+  // ComputeAmax cannot swap it). The searches run without the model's lock (on snapshots of the
+  // quantizers' state), spread over the cores, and poll request.cancelled.
   // Errors, all checked before anything is stored: those of NormalizeMethodParams for the request
   // and each override; INVALID_ARGUMENT for an override key that is not a name, NOT_FOUND for one
   // naming a quantizer the model lacks; FAILED_PRECONDITION when no quantizer has data yet; those
-  // of QuantizerState::ComputeAmax and TrtCacheText.
-  absl::StatusOr<AmaxTableForms> ComputeAmax(const AmaxRequest& request);
+  // of QuantizerState::ComputeAmax (CANCELLED included) and TrtCacheText; RESOURCE_EXHAUSTED when
+  // the response would pass limits.max_response_bytes.
+  absl::StatusOr<AmaxTableForms> ComputeAmax(const AmaxRequest& request, TableForms forms = {});
 
-  // The stored table as message data, JSON and TensorRT cache (keyed by ONNX tensor names once an
-  // ONNX model is uploaded). FAILED_PRECONDITION when no table was computed since the last reset.
-  absl::StatusOr<AmaxTableForms> GetAmaxTable() const;
+  // The stored table in the `forms` asked for (the TensorRT cache keyed by ONNX tensor names once
+  // an ONNX model is uploaded). FAILED_PRECONDITION when no table was computed since the last
+  // reset; RESOURCE_EXHAUSTED when the response would pass limits.max_response_bytes.
+  absl::StatusOr<AmaxTableForms> GetAmaxTable(TableForms forms = {}) const;
 
   // NOT_FOUND for an unknown quantizer (INVALID_ARGUMENT when the name is not a name);
   // FAILED_PRECONDITION for a max calibrator.
@@ -159,9 +176,20 @@ class Model {
   // Record's path for a quantizer not seen before: create, apply, insert, under the writer lock.
   absl::StatusOr<BatchStats> RecordNew(absl::string_view quantizer, std::span<const int64_t> shape,
                                        std::span<const float> values, int64_t bytes);
-  // The table `request` gives now, nothing stored; errors as ComputeAmax.
-  absl::StatusOr<AmaxTable> ComputeTableLocked(const AmaxRequest& request) const
+  // What a table computation takes from the model under its lock: the quantizers with data, each
+  // with its normalized method, in name order. Errors as ComputeAmax's request checks.
+  struct TablePlan {
+    std::string method{};
+    std::vector<std::shared_ptr<QuantizerState>> quantizers{};
+    std::vector<MethodParams> params{};
+  };
+  absl::StatusOr<TablePlan> PlanTableLocked(const AmaxRequest& request) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Runs a plan's searches without the model's lock, in parallel; errors as ComputeAmax (the first
+  // failing quantizer in name order).
+  absl::StatusOr<AmaxTable> RunPlan(const TablePlan& plan,
+                                    const std::function<bool()>& cancelled) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Stores `table` unless a Reset happened since `generation` was read.
   void StoreTable(const AmaxTable& table, uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
   // What the TensorRT cache keys depend on: the stored ONNX model (null before UploadOnnx), its
@@ -172,8 +200,11 @@ class Model {
     std::vector<std::string> names{};
   };
   OnnxKeys OnnxKeysLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // `table` as JSON and TensorRT cache text keyed by `keys`; logs the cache's warnings.
-  absl::StatusOr<AmaxTableForms> FormsOf(AmaxTable table, const OnnxKeys& keys) const;
+  // `table` in `forms` (the TensorRT cache text keyed by `keys`); logs the cache's warnings.
+  // RESOURCE_EXHAUSTED, before building the JSON, when the response could pass
+  // limits_.max_response_bytes.
+  absl::StatusOr<AmaxTableForms> FormsOf(AmaxTable table, const OnnxKeys& keys,
+                                         TableForms forms) const;
   // A sent ONNX model parsed, with the quantizers (those of the model plus the tensor map's)
   // bound as UploadOnnx binds them; errors as UploadOnnx, prefixed by `where`.
   struct ParsedOnnx {
@@ -189,6 +220,7 @@ class Model {
   const QuantizerSpec default_input_;
   const QuantizerSpec default_weight_;
   const std::shared_ptr<const CalibratorBackend> backend_;
+  const ModelLimits limits_;
 
   // Record holds it shared while applying a batch, so Reset and ComputeAmax (exclusive) see each
   // batch entirely or not at all. Each quantizer has its own mutex for its data.

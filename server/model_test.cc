@@ -3,9 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <thread>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 
 namespace qcal::server {
 namespace {
@@ -306,6 +312,136 @@ TEST(ModelTest, CreateRefusesBadDescriptors) {
                                    .quantizers = {{.name = "a"}, {.name = "a"}}});
   EXPECT_EQ(twice.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(twice.message()), HasSubstr("declared twice"));
+}
+
+}  // namespace
+}  // namespace qcal::server
+
+namespace qcal::server {
+namespace {
+
+// Issue 8: a 1-D weight batch of 2^27 values made a 134M-channel table whose response aborted
+// the server. The channel count is bounded (--max-channels) when the batch arrives, before any
+// state is allocated, and the refused batch creates nothing.
+TEST(ModelLimitsTest, ChannelsBeyondTheLimitAreRefusedAndCreateNothing) {
+  auto model = NewModel({.name = "net", .limits = {.max_channels = 4}});
+  const absl::Status refused = Record(*model, "w._weight_quantizer", {5}, {1, 2, 3, 4, 5}).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()),
+              HasSubstr("quantizer 'w._weight_quantizer': the batch has 5 channels on axis 0, "
+                        "more than the server's --max-channels 4"));
+  EXPECT_TRUE(model->Info().quantizers.empty());
+  ASSERT_TRUE(Record(*model, "w._weight_quantizer", {4, 2}, {1, 2, 3, 4, 5, 6, 7, -8}).ok());
+  EXPECT_EQ(model->ComputeAmax({.params = {.method = "max"}})
+                ->table.quantizers.at("w._weight_quantizer")
+                .amax,
+            (std::vector<float>{2, 4, 6, 8}));
+}
+
+// num_bins allocates on the first batch however small it is: bounded by --max-num-bins, in the
+// defaults, declared quantizers and so in quantizers Record creates.
+TEST(ModelLimitsTest, NumBinsBeyondTheLimitAreRefused) {
+  const ModelLimits limits{.max_num_bins = 4096};
+  QuantizerSpec wide = DefaultInputSpec();
+  wide.num_bins = 4097;
+  absl::Status refused =
+      Model::Create({.name = "m", .default_input = wide, .limits = limits}).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()),
+              HasSubstr("model 'm', default_input: default descriptor: num_bins 4097 is more "
+                        "than the server's --max-num-bins 4096"));
+  wide.name = "a._input_quantizer";
+  refused = Model::Create({.name = "m", .quantizers = {wide}, .limits = limits}).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("quantizer 'a._input_quantizer'"));
+  wide.num_bins = 4096;
+  EXPECT_TRUE(Model::Create({.name = "m", .quantizers = {wide}, .limits = limits}).ok());
+  // A max calibrator keeps no bins: its num_bins is not a cost.
+  QuantizerSpec max = DefaultWeightSpec();
+  max.num_bins = 1 << 20;
+  EXPECT_TRUE(Model::Create({.name = "m", .default_weight = max, .limits = limits}).ok());
+}
+
+// A table whose response would pass --max-response-bytes is refused before anything is stored;
+// asking for fewer forms makes it fit.
+TEST(ModelLimitsTest, OversizeResponsesAreRefusedAndStoreNothing) {
+  auto model = NewModel({.name = "net", .limits = {.max_response_bytes = 4096}});
+  std::vector<float> weights(1000);
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<float>(i) + 0.5f;
+  ASSERT_TRUE(Record(*model, "w._weight_quantizer", {1000}, weights).ok());
+  const absl::StatusOr<AmaxTableForms> all = model->ComputeAmax({.params = {.method = "max"}});
+  EXPECT_EQ(all.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(all.status().message()),
+              HasSubstr("more than the server's --max-response-bytes 4096; nothing was stored"));
+  EXPECT_EQ(model->GetAmaxTable().status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(model->Info().amax_method.empty());
+
+  // The TensorRT cache lists activations only: this table's cache is its header line.
+  const absl::StatusOr<AmaxTableForms> trt = model->ComputeAmax(
+      {.params = {.method = "max"}}, {.message = false, .json = false, .trt_cache = true});
+  ASSERT_TRUE(trt.ok()) << trt.status();
+  EXPECT_EQ(trt->trt_cache, "TRT-8601-EntropyCalibration2\n");
+  EXPECT_TRUE(trt->json.empty());
+  EXPECT_FALSE(trt->included.message);
+  EXPECT_EQ(model->Info().amax_method, "max");
+  EXPECT_EQ(model->GetAmaxTable().status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(model->GetAmaxTable({.message = false, .json = false, .trt_cache = true}).ok());
+}
+
+// A cancelled call stops its searches (polled between quantizers and inside each search) and
+// stores nothing; the count of polls shows the work stopped, not a clock.
+TEST(ModelCancelTest, CancelledComputeAmaxStopsAndStoresNothing) {
+  auto model = NewModel();
+  std::vector<float> values(20000);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = std::sin(0.37f * i) * (1 + i % 97);
+  for (int q = 0; q < 8; ++q) {
+    ASSERT_TRUE(Record(*model, absl::StrCat("q", q, "._input_quantizer"),
+                       {static_cast<int64_t>(values.size())}, values)
+                    .ok());
+  }
+  std::atomic<int> polls{0};
+  AmaxRequest request{.params = {.method = "mse"}};
+  request.cancelled = [&polls] { return polls.fetch_add(1) >= 3; };
+  const absl::StatusOr<AmaxTableForms> cancelled = model->ComputeAmax(request);
+  EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
+  // Every quantizer polls once before its search and the search stops at its first true poll.
+  EXPECT_LE(polls.load(), 3 + 8 + 8);
+  EXPECT_EQ(model->GetAmaxTable().status().code(), absl::StatusCode::kFailedPrecondition);
+
+  // Not cancelled: the same table as without a hook, and it is stored.
+  request.cancelled = [] { return false; };
+  const absl::StatusOr<AmaxTableForms> done = model->ComputeAmax(request);
+  ASSERT_TRUE(done.ok()) << done.status();
+  const absl::StatusOr<AmaxTableForms> plain = model->ComputeAmax({.params = {.method = "mse"}});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(done->json, plain->json);
+  EXPECT_EQ(model->Info().amax_method, "mse");
+}
+
+// The searches run on snapshots without the model's or the quantizer's lock: a Record into the
+// quantizer being searched completes while a search is held inside its cancellation poll.
+TEST(ModelCancelTest, RecordIsNotHeldUpByASearch) {
+  auto model = NewModel();
+  std::vector<float> values(4096);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 331) * 0.01f;
+  ASSERT_TRUE(Record(*model, "x._input_quantizer", {4096}, values).ok());
+  absl::Notification searching, recorded;
+  std::atomic<bool> held_up{false};
+  AmaxRequest request{.params = {.method = "entropy"}};
+  request.cancelled = [&] {
+    if (!searching.HasBeenNotified()) searching.Notify();
+    // Waits for the Record below; under the quantizer's lock it could not happen until this
+    // wait gave up.
+    if (!recorded.WaitForNotificationWithTimeout(absl::Seconds(10))) held_up = true;
+    return false;
+  };
+  std::thread search([&] { EXPECT_TRUE(model->ComputeAmax(request).ok()); });
+  searching.WaitForNotification();
+  EXPECT_TRUE(Record(*model, "x._input_quantizer", {4096}, values).ok());
+  recorded.Notify();
+  search.join();
+  EXPECT_FALSE(held_up.load());
+  EXPECT_EQ(model->Info().quantizers.at(0).stats.batches, 2);
 }
 
 }  // namespace

@@ -131,6 +131,13 @@ MethodParams ParamsFromProto(const std::string& method, double percentile, int s
 
 }  // namespace
 
+void RecordResponseFromStats(const BatchStats& applied, v1::RecordResponse* proto) {
+  proto->set_batches(applied.batches);
+  proto->set_elements(applied.elements);
+  proto->set_nonfinite(applied.nonfinite);
+  proto->set_bytes(applied.bytes);
+}
+
 absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request) {
   AmaxRequest out{.params = ParamsFromProto(request.method(), request.percentile(),
                                             request.start_bin(), request.stride()),
@@ -194,7 +201,7 @@ absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& requ
 }
 
 void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto) {
-  AmaxTableToProto(forms.table, proto->mutable_table());
+  if (forms.included.message) AmaxTableToProto(forms.table, proto->mutable_table());
   proto->set_json(std::move(forms.json));
   proto->set_trt_cache(std::move(forms.trt_cache));
   proto->mutable_warnings()->Add(std::make_move_iterator(forms.warnings.begin()),

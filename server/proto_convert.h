@@ -37,6 +37,9 @@ void ModelInfoToProto(const ModelInfo& info, v1::ModelInfo* proto);
 // Moves the data out of `request`.
 absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request);
 
+// What a Record stream applied, as RecordResponse.
+void RecordResponseFromStats(const BatchStats& applied, v1::RecordResponse* proto);
+
 // INVALID_ARGUMENT for a quantizer with two overrides.
 absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request);
 

@@ -30,6 +30,19 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
         "got ",
         options.max_message_bytes));
   }
+  if (options.limits.max_channels < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-channels must be >= 1, got ", options.limits.max_channels));
+  }
+  if (options.limits.max_num_bins < 1 || options.limits.max_num_bins > kMaxHistogramBins) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-num-bins must be in 1..", kMaxHistogramBins, ", got ", options.limits.max_num_bins));
+  }
+  if (options.limits.max_response_bytes < kMinResponseBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-response-bytes must be >= ", kMinResponseBytes, " (1 MiB), got ",
+                     options.limits.max_response_bytes));
+  }
   return absl::OkStatus();
 }
 
@@ -47,9 +60,11 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   QCAL_ASSIGN_OR_RETURN(server->device_, SelectDevice(options.device));
   server->metrics_ = std::make_unique<Metrics>();
   server->metrics_->SetDevice(server->device_);
-  server->core_ = std::make_unique<CalibrationCore>(
-      CoreOptions{.max_batch_bytes = options.max_batch_bytes, .backend = server->device_},
-      *server->metrics_);
+  server->core_ =
+      std::make_unique<CalibrationCore>(CoreOptions{.max_batch_bytes = options.max_batch_bytes,
+                                                    .backend = server->device_,
+                                                    .limits = options.limits},
+                                        *server->metrics_);
   server->service_ = std::make_unique<CalibrationService>(*server->core_);
 
   if (!options.http_listen.empty()) {

@@ -31,6 +31,9 @@ struct ServerOptions {
   int64_t max_batch_bytes = int64_t{1} << 30;
   // gRPC's limit on one received message; at least kMinMessageBytes.
   int max_message_bytes = 16 << 20;
+  // Bounds on a model's state and responses: --max-channels (>= 1), --max-num-bins (1 ..
+  // kMaxHistogramBins), --max-response-bytes (>= kMinResponseBytes). See model_limits.h.
+  ModelLimits limits{};
   // Where the calibrators run: "cpu", "cuda" (a GPU is required) or "auto" (the GPU when one can
   // be used, else the CPU); see device.h.
   std::string device = "cpu";
@@ -40,9 +43,15 @@ struct ServerOptions {
 // chunks, plus the message's other fields (names, header); a smaller limit refuses them all.
 inline constexpr int kMinMessageBytes = (4 << 20) + (64 << 10);
 
+// The smallest --max-response-bytes: any single quantizer's table entry, histogram (at the
+// default bins) or model info fits in it.
+inline constexpr int64_t kMinResponseBytes = int64_t{1} << 20;
+
 // INVALID_ARGUMENT, naming the flag (--listen, --http-listen, --max-batch-bytes,
-// --max-message-bytes) and the rule, for an address that is not HOST:PORT, max_batch_bytes < 1
-// or max_message_bytes < kMinMessageBytes. The device name is SelectDevice's to check.
+// --max-message-bytes, --max-channels, --max-num-bins, --max-response-bytes) and the rule, for
+// an address that is not HOST:PORT, max_batch_bytes < 1, max_message_bytes < kMinMessageBytes,
+// max_channels < 1, max_num_bins outside 1..kMaxHistogramBins or max_response_bytes below
+// kMinResponseBytes. The device name is SelectDevice's to check.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
 class QcalServer {

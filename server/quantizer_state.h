@@ -9,6 +9,7 @@
 #define QCAL_SERVER_QUANTIZER_STATE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -20,6 +21,7 @@
 #include "server/amax_table.h"
 #include "server/calibrator.h"
 #include "server/compute_amax.h"
+#include "server/model_limits.h"
 #include "server/quantizer_spec.h"
 
 namespace qcal::server {
@@ -39,12 +41,14 @@ struct BatchStats {
 
 class QuantizerState {
  public:
-  // INVALID_ARGUMENT when ValidateSpec refuses `spec`; the backend's errors. `declared`: declared
-  // at CreateModel (kept by ResetModel) rather than created by a first Record. The calibrator
-  // comes from `backend` (the CPU's by default).
+  // INVALID_ARGUMENT when ValidateSpec refuses `spec`; RESOURCE_EXHAUSTED when it passes
+  // `limits` (CheckSpecLimits); the backend's errors. `declared`: declared at CreateModel (kept
+  // by ResetModel) rather than created by a first Record. The calibrator comes from `backend`
+  // (the CPU's by default).
   static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared);
   static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared,
-                                                                const CalibratorBackend& backend);
+                                                                const CalibratorBackend& backend,
+                                                                const ModelLimits& limits = {});
 
   QuantizerState(const QuantizerState&) = delete;
   QuantizerState& operator=(const QuantizerState&) = delete;
@@ -53,7 +57,8 @@ class QuantizerState {
   bool declared() const { return declared_; }
 
   // Checks a batch of `shape` against the spec, changing nothing: INVALID_ARGUMENT when the
-  // per-channel axis is outside the rank, or the channel count differs from earlier batches.
+  // per-channel axis is outside the rank, or the channel count differs from earlier batches;
+  // RESOURCE_EXHAUSTED when the channel count is above the limits' max_channels.
   absl::Status CheckShape(std::span<const int64_t> shape) const;
 
   // Folds one decoded batch (float32, row-major, prod(shape) values; `bytes` is its size on the
@@ -71,15 +76,19 @@ class QuantizerState {
   absl::StatusOr<HistogramSnapshot> Histogram() const;
 
   // This quantizer's entry of an amax table, by `params` (already normalized) for a histogram
-  // calibrator; a max calibrator always reports its max (method "max").
-  // Errors: FAILED_PRECONDITION without data; those of HistogramAmax.
-  absl::StatusOr<QuantizerAmax> ComputeAmax(const MethodParams& params) const;
+  // calibrator; a max calibrator always reports its max (method "max"). The search runs on a
+  // snapshot taken under the lock (Calibrator::Snapshot), so Record is not held up meanwhile.
+  // `cancelled` (null: never) is polled by the search.
+  // Errors: FAILED_PRECONDITION without data; those of HistogramAmax (CANCELLED included).
+  absl::StatusOr<QuantizerAmax> ComputeAmax(const MethodParams& params,
+                                            const std::function<bool()>* cancelled = nullptr) const;
 
   // Drops the collected data and statistics; the spec stays.
   void Reset();
 
  private:
-  QuantizerState(QuantizerSpec spec, bool declared, std::unique_ptr<Calibrator> calibrator);
+  QuantizerState(QuantizerSpec spec, bool declared, std::unique_ptr<Calibrator> calibrator,
+                 int64_t max_channels);
 
   absl::Status CheckShapeLocked(std::span<const int64_t> shape) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -87,6 +96,7 @@ class QuantizerState {
   // Constant after construction.
   const QuantizerSpec spec_;
   const bool declared_;
+  const int64_t max_channels_;
 
   mutable absl::Mutex mu_;
   // A max calibrator or a histogram, by spec_.calibrator.

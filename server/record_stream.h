@@ -50,6 +50,9 @@ class RecordStream {
   // End of the stream: what was applied. INVALID_ARGUMENT when it ends mid-batch.
   absl::StatusOr<BatchStats> Finish();
 
+  // What was applied so far (also after an error: the batches before it).
+  const BatchStats& applied() const { return applied_; }
+
  private:
   // Decodes and applies a complete batch, looking the model up again.
   absl::Status Apply(const Batch& batch);

@@ -92,3 +92,33 @@ def test_model_management(client, model_name):
         client.info(model_name)
     assert error.value.code == "NOT_FOUND"
     assert model_name in error.value.message
+
+
+def test_client_counts_match_the_server_after_a_refused_batch(client, model_name):
+    # Issue 8: 10 good batches, 1 the server refuses, 5 more. The server holds 10; the client
+    # used to say applied 0 and dropped 0, and the 5 sent after the refused one vanished. The
+    # refused stream's status now says what it applied, so after any error the client's applied
+    # and dropped counts add up to what it recorded, and applied equals the server's count.
+    session = client.model(model_name)
+    weight = "fc._weight_quantizer"  # per-channel on axis 0: the channel count must not change
+    for i in range(10):
+        session.record(weight, np.full((4, 3), i + 1, np.float32))
+    session.record(weight, np.ones((5, 3), np.float32))  # 5 channels, not 4: refused
+    for i in range(5):
+        session.record(weight, np.full((4, 3), 100 + i, np.float32))
+    with pytest.raises(qcal.QcalError) as error:
+        session.flush()
+    assert error.value.code == "INVALID_ARGUMENT"
+    assert "the batch has 5 channels on axis 0 but earlier batches had 4" in error.value.message
+    stats = session.stats()
+    server = session.info()["quantizers"][weight]
+    assert server["batches"] == 10
+    assert stats["applied_batches"] == 10
+    assert stats["applied_elements"] == 10 * 12
+    assert stats["applied_bytes"] == 10 * 12 * 4
+    assert stats["applied_batches"] + stats["dropped_batches"] == 16
+    # The session goes on: later batches count as before.
+    session.record(weight, np.full((4, 3), 7, np.float32))
+    session.flush()
+    assert session.stats()["applied_batches"] == 11
+    assert session.info()["quantizers"][weight]["batches"] == 11
