@@ -1,0 +1,83 @@
+"""The server's bounds on what one model may make it hold or send (issue 8, defects 1 and 2):
+--max-channels, --max-num-bins and --max-response-bytes, against the real qcal-server. Each
+refusal names its flag and changes nothing."""
+
+import grpc
+import numpy as np
+import pytest
+
+import calibration_pb2 as pb
+import calibration_pb2_grpc as pb_grpc
+import qcal
+from qcal_server_process import QcalServerProcess
+
+WEIGHT = "w._weight_quantizer"
+
+
+@pytest.fixture(scope="module")
+def limited(server_bin):
+    # Small limits so the test sends kilobytes, not the issue's 512 MiB.
+    with QcalServerProcess(server_bin, "--max-channels", "4096", "--max-num-bins", "8192",
+                           "--max-response-bytes", str(1 << 20)) as process:
+        yield process
+
+
+@pytest.fixture
+def stub(limited):
+    with grpc.insecure_channel(limited.address) as channel:
+        yield pb_grpc.CalibrationStub(channel)
+
+
+def test_a_weight_with_more_channels_than_the_limit_is_refused(limited, model_name):
+    # The issue's crash: one 1-D weight batch is one channel per value on axis 0.
+    session = qcal.Client(limited.address).model(model_name)
+    session.record(WEIGHT, np.ones(4097, np.float32))
+    with pytest.raises(qcal.QcalError) as error:
+        session.flush()
+    assert error.value.code == "RESOURCE_EXHAUSTED"
+    assert ("the batch has 4097 channels on axis 0, more than the server's --max-channels 4096"
+            in error.value.message)
+    assert session.info()["quantizers"] == {}
+
+
+def test_num_bins_above_the_limit_is_refused(stub, model_name):
+    request = pb.CreateModelRequest(model=model_name.encode(),
+                                    default_input=pb.QuantizerSpec(num_bins=8193))
+    with pytest.raises(grpc.RpcError) as error:
+        stub.CreateModel(request)
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "num_bins 8193 is more than the server's --max-num-bins 8192" in error.value.details()
+    with pytest.raises(grpc.RpcError) as error:
+        stub.GetModel(pb.GetModelRequest(model=model_name.encode()))
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_response_over_the_limit_is_refused_and_stores_nothing(limited, stub, model_name):
+    # 12 quantizers of 4096 channels: about 250 KB in the message form and 900 KB in the JSON
+    # form, which together pass 1 MiB.
+    session = qcal.Client(limited.address).model(model_name)
+    for q in range(12):
+        session.record(f"l{q}._weight_quantizer",
+                       np.arange(1, 4097, dtype=np.float32).reshape(4096, 1) * (q + 1))
+    session.flush()
+    model = model_name.encode()
+    with pytest.raises(grpc.RpcError) as error:
+        stub.ComputeAmax(pb.ComputeAmaxRequest(model=model, method=b"max"))
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "more than the server's --max-response-bytes 1048576; nothing was stored" in (
+        error.value.details())
+    with pytest.raises(grpc.RpcError) as error:
+        stub.GetAmaxTable(pb.GetAmaxTableRequest(model=model))
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert stub.GetModel(pb.GetModelRequest(model=model)).amax_method == ""
+
+    # Asking for one form fits, and that table is stored.
+    table = stub.ComputeAmax(pb.ComputeAmaxRequest(model=model, method=b"max",
+                                                   forms=[pb.TABLE_FORM_MESSAGE]))
+    assert table.json == "" and table.trt_cache == ""
+    amax = {q.name: list(q.amax) for q in table.table.quantizers}
+    assert amax["l3._weight_quantizer"][:3] == [4.0, 8.0, 12.0]
+    assert len(amax["l0._weight_quantizer"]) == 4096
+    assert stub.GetModel(pb.GetModelRequest(model=model)).amax_method == "max"
+    json_only = stub.GetAmaxTable(pb.GetAmaxTableRequest(model=model, forms=[pb.TABLE_FORM_JSON]))
+    assert json_only.json.startswith("{") and not json_only.HasField("table")
