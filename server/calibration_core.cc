@@ -45,6 +45,7 @@ absl::StatusOr<AmaxTableForms> CalibrationCore::ComputeAmax(absl::string_view mo
                                                             const AmaxRequest& request,
                                                             TableForms forms) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  if (options_.before_amax_for_testing) options_.before_amax_for_testing(request.cancelled);
   absl::StatusOr<AmaxTableForms> out = found->ComputeAmax(request, forms);
   if (absl::IsCancelled(out.status())) metrics_.AmaxCancelled();
   return out;

@@ -8,6 +8,7 @@
 #define QCAL_SERVER_CALIBRATION_CORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -32,6 +33,9 @@ struct CoreOptions {
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
   // --max-response-bytes).
   ModelLimits limits{};
+  // Tests only: called by ComputeAmax, with the call's cancellation, before the searches start
+  // (a test holds a computation there to cancel it at a known point).
+  std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
 };
 
 class CalibrationCore {

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -22,6 +23,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "kernels/histogram.h"
 #include "onnx/onnx_pb.h"
 #include "qcal/v1/calibration.grpc.pb.h"
@@ -1224,6 +1227,101 @@ TEST(QcalServerTest, RefusesBadAddresses) {
   // The same port twice cannot be bound.
   EXPECT_EQ(QcalServer::Start({.listen = (*first)->grpc_address()}).status().code(),
             absl::StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace qcal::server
+
+namespace qcal::server {
+namespace {
+
+// A ComputeAmax whose client cancels it stops on the server (qcal_compute_amax_cancelled_total
+// counts it), stores nothing, and leaves the model free for Record. The computation is held at a
+// known point by the core's test hook, which waits until the server sees the cancellation.
+TEST(ComputeAmaxCancelTest, ACancelledCallStopsOnTheServerAndStoresNothing) {
+  absl::Notification holding;
+  std::atomic<bool> saw_cancel{false};
+  ServerOptions options{.listen = "127.0.0.1:0"};
+  options.before_amax_for_testing = [&](const std::function<bool()>& cancelled) {
+    holding.Notify();
+    for (int i = 0; i < 30000 && !(cancelled && cancelled()); ++i)
+      absl::SleepFor(absl::Milliseconds(1));
+    saw_cancel = cancelled && cancelled();
+  };
+  absl::StatusOr<std::unique_ptr<QcalServer>> server = QcalServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Calibration::NewStub(
+      grpc::CreateChannel((*server)->grpc_address(), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext context;
+    v1::CreateModelRequest request;
+    request.set_model("m");
+    v1::ModelInfo info;
+    ASSERT_TRUE(stub->CreateModel(&context, request, &info).ok());
+  }
+  const auto record = [&] {
+    grpc::ClientContext context;
+    v1::RecordResponse response;
+    auto writer = stub->Record(&context, &response);
+    for (const v1::RecordRequest& message :
+         FloatBatch("m", "x._input_quantizer", {3}, {1.0f, -2.0f, 0.5f})) {
+      writer->Write(message);
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  };
+  ASSERT_TRUE(record().ok());
+
+  grpc::ClientContext context;
+  v1::ComputeAmaxRequest request;
+  request.set_model("m");
+  request.set_method("mse");
+  v1::AmaxTableResponse response;
+  std::thread canceller([&] {
+    holding.WaitForNotification();
+    context.TryCancel();
+  });
+  const grpc::Status status = stub->ComputeAmax(&context, request, &response);
+  canceller.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  // The handler may still be finishing when the client sees CANCELLED.
+  for (int i = 0; i < 3000 && (*server)->core().metrics().amax_cancelled() < 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(saw_cancel.load());
+  EXPECT_EQ((*server)->core().metrics().amax_cancelled(), 1);
+  EXPECT_EQ((*server)->core().GetAmaxTable("m").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(record().ok());
+  EXPECT_EQ((*server)->core().GetModel("m")->quantizers.at(0).stats.batches, 2);
+}
+
+// A refused Record stream says in its status details what it applied before the error
+// (RpcStatus wrapping a RecordResponse), so a client counts its batches exactly.
+TEST_F(CalibrationServiceTest, ARefusedStreamSaysWhatItApplied) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  std::vector<v1::RecordRequest> messages;
+  for (int i = 0; i < 3; ++i) {
+    for (v1::RecordRequest& message :
+         FloatBatch(i == 0 ? "m" : "", "w._weight_quantizer", {2, 2}, {1, 2, 3, float(i)})) {
+      messages.push_back(std::move(message));
+    }
+  }
+  for (v1::RecordRequest& message : FloatBatch("", "w._weight_quantizer", {3}, {1, 2, 3})) {
+    messages.push_back(std::move(message));  // 3 channels, not 2: refused
+  }
+  const RecordResult result = Record(messages);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::RpcStatus details;
+  ASSERT_TRUE(details.ParseFromString(result.status.error_details()));
+  EXPECT_EQ(details.code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(details.message(), result.status.error_message());
+  ASSERT_EQ(details.details_size(), 1);
+  v1::RecordResponse applied;
+  ASSERT_TRUE(details.details(0).UnpackTo(&applied));
+  EXPECT_EQ(applied.batches(), 3);
+  EXPECT_EQ(applied.elements(), 12);
+  EXPECT_EQ(applied.bytes(), 48);
 }
 
 }  // namespace

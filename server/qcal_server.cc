@@ -60,11 +60,12 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   QCAL_ASSIGN_OR_RETURN(server->device_, SelectDevice(options.device));
   server->metrics_ = std::make_unique<Metrics>();
   server->metrics_->SetDevice(server->device_);
-  server->core_ =
-      std::make_unique<CalibrationCore>(CoreOptions{.max_batch_bytes = options.max_batch_bytes,
-                                                    .backend = server->device_,
-                                                    .limits = options.limits},
-                                        *server->metrics_);
+  server->core_ = std::make_unique<CalibrationCore>(
+      CoreOptions{.max_batch_bytes = options.max_batch_bytes,
+                  .backend = server->device_,
+                  .limits = options.limits,
+                  .before_amax_for_testing = options.before_amax_for_testing},
+      *server->metrics_);
   server->service_ = std::make_unique<CalibrationService>(*server->core_);
 
   if (!options.http_listen.empty()) {

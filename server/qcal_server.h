@@ -10,6 +10,7 @@
 #include <grpcpp/server.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,6 +38,8 @@ struct ServerOptions {
   // Where the calibrators run: "cpu", "cuda" (a GPU is required) or "auto" (the GPU when one can
   // be used, else the CPU); see device.h.
   std::string device = "cpu";
+  // Tests only: CoreOptions::before_amax_for_testing.
+  std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
 };
 
 // The smallest --max-message-bytes: clients send Record, UploadOnnx and ExportOnnx data in 4 MiB
