@@ -7,19 +7,20 @@
 #   bench/run.sh [cpu|gpu]        # default cpu
 #
 # cpu: the CPU kernels (histogram and max throughput against a plain copy of the same bytes in
-#      the same run, each amax search on 2048 and 8192 bins) and ingest over loopback gRPC into
-#      a qcal-server started for the run.
+#      the same run, each amax search on 2048 and 8192 bins), ComputeAmax of a model of 1000
+#      quantizers ("model"), and ingest over loopback gRPC into a qcal-server started for the
+#      run.
 # gpu: the CUDA benchmark (qcal_cuda_bench, built with QCAL_WITH_CUDA), which prints its own
 #      lines (device "cuda"); bench/gpu_check.sh runs it with the GPU tests on a GPU machine.
 # Environment: BUILD_DIR (default build), REPS (repetitions, default 5; ingest uses
-# INGEST_REPS, default 3), PARTS (cpu parts to run, default "kernels ingest"), PYTHON (default
+# INGEST_REPS, default 3), PARTS (cpu parts to run, default "kernels model ingest"), PYTHON (default
 # python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 REPS=${REPS:-5}
 INGEST_REPS=${INGEST_REPS:-3}
-PARTS=${PARTS:-kernels ingest}
+PARTS=${PARTS:-kernels model ingest}
 PYTHON=${PYTHON:-python3}
 mode=${1:-cpu}
 
@@ -85,6 +86,7 @@ cpu() {
   done
   log "$(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
   [[ " $PARTS " == *" kernels "* ]] && kernels_part
+  [[ " $PARTS " == *" model "* ]] && model_part
   [[ " $PARTS " == *" ingest "* ]] && ingest_part
   log "done; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
@@ -107,6 +109,15 @@ kernels_part() {
     BM_MseSearch/bins:2048=ms:mse_search_2048 BM_MseSearch/bins:8192=ms:mse_search_8192 \
     BM_PercentileSearch/bins:2048=ms:percentile_search_2048 \
     BM_PercentileSearch/bins:8192=ms:percentile_search_8192
+}
+
+model_part() {
+  log "ComputeAmax of a model of 1000 quantizers ($REPS repetitions)"
+  "$BUILD_DIR/bench/qcal_bench_model" --benchmark_repetitions="$REPS" \
+    --benchmark_report_aggregates_only=true --benchmark_format=json 2>/dev/null | to_lines \
+    BM_ComputeAmaxModel/entropy=ms:compute_amax_1000_entropy \
+    BM_ComputeAmaxModel/mse=ms:compute_amax_1000_mse \
+    BM_ComputeAmaxModel/percentile=ms:compute_amax_1000_percentile
 }
 
 ingest_part() {
