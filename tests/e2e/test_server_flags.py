@@ -74,3 +74,17 @@ def test_busy_http_port_is_named(server_bin):
     assert result.returncode == 1, result.stderr
     assert f"cannot serve HTTP on '127.0.0.1:{port}': invalid address or port in use" in (
         result.stderr), result.stderr
+
+
+def test_device_auto_on_a_cpu_says_so_at_info_level(server_bin):
+    with QcalServerProcess(server_bin, "--device", "auto") as server:
+        import urllib.request
+
+        metrics = urllib.request.urlopen(f"http://{server.http_address}/metrics").read().decode()
+        if 'device="cpu"' not in metrics:
+            pytest.skip("this machine has a usable GPU")
+        log = server.stderr()
+    lines = [line for line in log.splitlines() if "--device auto" in line]
+    assert len(lines) == 1, log
+    assert "[info] running on the CPU (--device auto: no usable CUDA device: " in lines[0], log
+    assert "no CUDA device" not in log, log
