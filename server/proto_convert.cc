@@ -169,9 +169,9 @@ absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(
   if (!request.has_compute()) return std::nullopt;
   const std::string& named = request.compute().model();
   if (!named.empty() && named != request.model()) {
-    return absl::InvalidArgumentError(absl::StrCat("ExportOnnx of model '", request.model(),
-                                                   "': compute.model names model '", named,
-                                                   "'; leave it empty"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ExportOnnx of model '", ShortForMessage(request.model()), "': compute.model names model '",
+        ShortForMessage(named), "'; leave it empty"));
   }
   return AmaxRequestFromProto(request.compute());
 }

@@ -292,3 +292,14 @@ def test_a_100kb_quantizer_name_gets_a_short_message(stub, model):
     details = record_fails(stub, [request], "is 100000 bytes long")
     assert len(details) < 1024, len(details)
     assert state(stub, model) == before
+
+
+def test_export_naming_another_model_in_compute_gets_a_short_message(stub):
+    long_name = b"m" * 100_000
+    request = pb.ExportOnnxRequest(model=long_name,
+                                   compute=pb.ComputeAmaxRequest(model=b"o" * 100_000,
+                                                                 method=b"max"))
+    with pytest.raises(grpc.RpcError) as error:
+        list(stub.ExportOnnx(iter([request]), timeout=60))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value
+    assert len(error.value.details()) < 1024, len(error.value.details())
