@@ -232,8 +232,9 @@ void HistogramToProto(absl::string_view model, absl::string_view quantizer,
 absl::StatusOr<QdqTarget> QdqTargetFromProto(absl::string_view target) {
   if (target.empty() || target == "tensorrt") return QdqTarget::kTensorRT;
   if (target == "onnxruntime") return QdqTarget::kOnnxRuntime;
-  return absl::InvalidArgumentError(
-      absl::StrCat("ExportOnnx: unknown target '", target, "'; expected tensorrt or onnxruntime"));
+  return absl::InvalidArgumentError(absl::StrCat("ExportOnnx: unknown target '",
+                                                 ShortForMessage(target),
+                                                 "'; expected tensorrt or onnxruntime"));
 }
 
 }  // namespace qcal::server

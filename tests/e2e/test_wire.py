@@ -303,3 +303,17 @@ def test_export_naming_another_model_in_compute_gets_a_short_message(stub):
         list(stub.ExportOnnx(iter([request]), timeout=60))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value
     assert len(error.value.details()) < 1024, len(error.value.details())
+
+
+def test_a_100kb_method_or_target_gets_a_short_message(stub, model):
+    name = model.encode()
+    details = expect_invalid(
+        lambda: stub.ComputeAmax(pb.ComputeAmaxRequest(model=name, method=b"k" * 100_000)),
+        "unknown method 'kkkk")
+    assert len(details) < 1024, len(details)
+    with pytest.raises(grpc.RpcError) as error:
+        list(stub.ExportOnnx(iter([pb.ExportOnnxRequest(model=name, target=b"t" * 100_000)]),
+                             timeout=60))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value
+    assert "unknown target 'tttt" in error.value.details()
+    assert len(error.value.details()) < 1024, len(error.value.details())
