@@ -150,8 +150,9 @@ class ModelSession:
         Raises TypeError for an argument of the wrong type (stride=1.5, method=None).
         The table returned is the one this call computed (one server call), even while another
         client computes another method on the same model. Its TensorRT cache warnings (a scale
-        replaced: amax 0, or a scale below the smallest normal float) are issued as QcalWarning
-        and kept in .last_amax_warnings.
+        replaced: amax 0, or a scale below the smallest normal float; an unsigned quantizer
+        written as signed INT8; a quantizer left out: not 8-bit, or a name containing ": ") are
+        issued as QcalWarning and kept in .last_amax_warnings.
         Raises QcalError: FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown
         method, a percentile outside (0, 100], a start_bin or stride below 1 or beyond int32, a
         start_bin beyond a histogram's bins, a parameter the method does not use.
