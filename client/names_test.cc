@@ -95,6 +95,30 @@ TEST(CheckNameTest, RefusesALongNameShowingOnlyItsStart) {
       << long_euros;
 }
 
+TEST(ShortForMessageTest, ShowsShortTextAsItIs) {
+  EXPECT_EQ(ShortForMessage("conv1._input_quantizer"), "conv1._input_quantizer");
+  EXPECT_EQ(ShortForMessage(""), "");
+  EXPECT_EQ(ShortForMessage(std::string(64, 'a')), std::string(64, 'a'));
+}
+
+TEST(ShortForMessageTest, CutsLongTextAfter64Bytes) {
+  EXPECT_EQ(ShortForMessage(std::string(100000, 'q')), std::string(64, 'q') + "...");
+  EXPECT_EQ(ShortForMessage(std::string(65, 'q')), std::string(64, 'q') + "...");
+}
+
+TEST(ShortForMessageTest, CutsUtf8AtACharacterBoundary) {
+  // 63 ASCII bytes then a 2-byte character: byte 64 is inside it, so the cut goes before it.
+  const std::string text = std::string(63, 'a') + "\xc3\xa9" + "tail";
+  EXPECT_EQ(ShortForMessage(text), std::string(63, 'a') + "...");
+}
+
+TEST(ShortForMessageTest, EscapesWhatIsNotPrintableUtf8) {
+  EXPECT_EQ(ShortForMessage("a\nb"), "a\\nb");
+  EXPECT_EQ(ShortForMessage("bad\xff"), "bad\\xff");
+  EXPECT_EQ(ShortForMessage("caf\xc3\xa9"), "caf\xc3\xa9");  // valid UTF-8 stays as it is
+  EXPECT_TRUE(IsValidUtf8(ShortForMessage(std::string(200, '\xff'))));
+}
+
 TEST(CheckUtf8Test, OnlyTheEncodingCounts) {
   EXPECT_TRUE(CheckUtf8("method", "").ok());
   EXPECT_TRUE(CheckUtf8("method", "a\nb").ok());

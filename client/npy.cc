@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -14,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/absl_string_view.h"
 #include "client/status_macros.h"
+#include "qcal/local_file.h"
 
 namespace qcal {
 namespace {
@@ -212,15 +211,7 @@ absl::StatusOr<NpyArray> ParseNpy(std::string_view file) {
 }
 
 absl::StatusOr<NpyArray> ReadNpy(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  }
-  std::string file(static_cast<size_t>(in.tellg()), '\0');
-  in.seekg(0);
-  if (!in.read(file.data(), static_cast<std::streamsize>(file.size()))) {
-    return absl::DataLossError(absl::StrCat("cannot read ", path));
-  }
+  QCAL_CLIENT_ASSIGN_OR_RETURN(std::string file, ReadLocalFile(path));
   size_t data_offset = 0, data_bytes = 0;
   absl::StatusOr<NpyArray> array = ParseHeader(file, &data_offset, &data_bytes);
   if (!array.ok()) {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "qcal/local_file.h"
+
 namespace qcal {
 namespace {
 
@@ -94,7 +96,47 @@ TEST(NpyTest, ErrorsNameTheFile) {
 }
 
 TEST(NpyTest, MissingFileIsNotFound) {
-  EXPECT_EQ(ReadNpy(TestFile("no_such.npy")).status().code(), absl::StatusCode::kNotFound);
+  const std::string path = TestFile("no_such.npy");
+  const absl::Status status = ReadNpy(path).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(status.message(), "cannot read '" + path + "': No such file or directory");
+  EXPECT_TRUE(IsLocalFileError(status));
+}
+
+// A directory opens as an ifstream on Linux, and its "size" (tellg) is -1: it used to become a
+// std::string of SIZE_MAX bytes, and std::bad_alloc.
+TEST(NpyTest, RefusesADirectoryNamingIt) {
+  const std::string path = TestFile("");
+  const absl::Status status = ReadNpy(path).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(), "cannot read '" + path + "': a directory, not a regular file");
+  EXPECT_TRUE(IsLocalFileError(status));
+}
+
+TEST(NpyTest, RefusesWhatIsNotARegularFile) {
+  const absl::Status status = ReadNpy("/dev/null").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(status.message(), "cannot read '/dev/null': not a regular file");
+  EXPECT_TRUE(IsLocalFileError(status));
+}
+
+// Parse errors are about the content (bad input, as the server would say), not the file system.
+TEST(NpyTest, ParseErrorsAreNotLocalFileErrors) {
+  EXPECT_FALSE(IsLocalFileError(ReadNpy(TestFile("int32_3.npy")).status()));
+  EXPECT_FALSE(IsLocalFileError(absl::NotFoundError("unknown model 'm'")));
+}
+
+// The shape in a header can declare any size: nothing is allocated from it before the file is
+// known to hold that many bytes.
+TEST(NpyTest, AnAbsurdShapeAllocatesNothing) {
+  const std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387903,), }\n";
+  EXPECT_EQ(ParseNpy(NpyBytes(header, std::string(8, '\0'))).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const std::string huge =
+      "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387903, 4), }\n";
+  EXPECT_EQ(ParseNpy(NpyBytes(huge, "")).status(),
+            absl::InvalidArgumentError("tensor size overflows 63 bits"));
 }
 
 TEST(NpyTest, RefusesFewerDataBytesThanTheShapeNeeds) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/amax_search.h"
+#include "server/names.h"
 #include "server/status_util.h"
 
 namespace qcal::server {
@@ -26,7 +27,7 @@ absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
   if (out.method != "max" && out.method != "entropy" && out.method != "mse" &&
       out.method != "percentile") {
     return absl::InvalidArgumentError(
-        absl::StrCat(where, ": unknown method '", out.method,
+        absl::StrCat(where, ": unknown method '", ShortForMessage(out.method),
                      "'; expected one of max, entropy, mse, percentile"));
   }
   // 0 is "unset" on the wire; anything else is a parameter the caller meant for this method.

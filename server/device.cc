@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/cpu_calibrator.h"
 #include "spdlog/spdlog.h"
 #if QCAL_WITH_CUDA
@@ -22,6 +23,12 @@ CudaBackendFactory BuiltInCudaBackend() {
 #endif
 }
 
+std::string AutoCpuFallbackMessage(const absl::Status& no_gpu) {
+  absl::string_view reason = no_gpu.message();
+  absl::ConsumePrefix(&reason, "no CUDA device: ");
+  return absl::StrCat("running on the CPU (--device auto: no usable CUDA device: ", reason, ")");
+}
+
 absl::StatusOr<std::shared_ptr<const CalibratorBackend>> SelectDevice(
     absl::string_view device, const CudaBackendFactory& cuda) {
   if (device == "cpu") return CpuBackend();
@@ -29,7 +36,7 @@ absl::StatusOr<std::shared_ptr<const CalibratorBackend>> SelectDevice(
   if (device == "auto") {
     absl::StatusOr<std::shared_ptr<const CalibratorBackend>> gpu = cuda();
     if (gpu.ok()) return gpu;
-    spdlog::info("--device auto: using the CPU ({})", std::string(gpu.status().message()));
+    spdlog::info("{}", AutoCpuFallbackMessage(gpu.status()));
     return CpuBackend();
   }
   return absl::InvalidArgumentError(

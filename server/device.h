@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -24,10 +25,15 @@ using CudaBackendFactory =
 CudaBackendFactory BuiltInCudaBackend();
 
 // "cpu": the CPU backend. "cuda": the GPU's, or the factory's error (nothing falls back).
-// "auto": the GPU's when the factory makes one, else the CPU's (the reason is logged).
+// "auto": the GPU's when the factory makes one, else the CPU's (AutoCpuFallbackMessage is logged
+// at info level: on a machine without a GPU that is how auto works, not an error).
 // INVALID_ARGUMENT for any other name.
 absl::StatusOr<std::shared_ptr<const CalibratorBackend>> SelectDevice(
     absl::string_view device, const CudaBackendFactory& cuda = BuiltInCudaBackend());
+
+// What --device auto logs when it takes the CPU, from the factory's error ("no CUDA device:
+// REASON"): "running on the CPU (--device auto: no usable CUDA device: REASON)".
+std::string AutoCpuFallbackMessage(const absl::Status& no_gpu);
 
 }  // namespace qcal::server
 

@@ -65,6 +65,19 @@ TEST(SelectDevice, AutoFallsBackToTheCpuWithoutAGpu) {
   EXPECT_EQ((*backend)->device(), "cpu");
 }
 
+// The fallback is how --device auto works on a CPU machine, not an error: the log line says so.
+TEST(SelectDevice, AutoFallbackIsSaidPlainly) {
+  EXPECT_EQ(AutoCpuFallbackMessage(absl::UnavailableError(kNoGpu)),
+            "running on the CPU (--device auto: no usable CUDA device: CUDA driver version is "
+            "insufficient for CUDA runtime)");
+  EXPECT_EQ(AutoCpuFallbackMessage(absl::FailedPreconditionError(
+                "no CUDA device: qcal-server was built without CUDA support")),
+            "running on the CPU (--device auto: no usable CUDA device: qcal-server was built "
+            "without CUDA support)");
+  EXPECT_EQ(AutoCpuFallbackMessage(absl::InternalError("driver crashed")),
+            "running on the CPU (--device auto: no usable CUDA device: driver crashed)");
+}
+
 TEST(SelectDevice, AutoTakesTheGpuWhenThereIsOne) {
   const auto gpu = std::make_shared<FakeGpu>();
   const auto backend = SelectDevice("auto", WorkingCuda(gpu));

@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 
+#include "server/integer_flag.h"
 #include "server/qcal_server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -39,22 +40,29 @@ int main(int argc, char** argv) {
                  "HTTP address HOST:PORT for /metrics and /healthz; empty: no HTTP");
   // The limits are checked by QcalServer::Start (ValidateServerOptions), whose messages say the
   // rule; CLI11's range check would print "Value 0 not in range 0.000000 to 1.797e308".
+  // IntegerFlag refuses text that does not fit the type (CLI11 would saturate it) as a usage
+  // error: every integer flag takes it.
   app.add_option("--max-batch-bytes", flags.server.max_batch_bytes,
                  "largest Record batch (and ONNX model sent) accepted, in bytes; >= 1")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_batch_bytes)>());
   app.add_option("--max-message-bytes", flags.server.max_message_bytes,
                  "largest gRPC message received, in bytes; >= 4 MiB + 64 KiB (4259840)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_message_bytes)>());
   app.add_option("--max-channels", flags.server.limits.max_channels,
                  "most channels a per-channel max calibrator may keep; >= 1")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.limits.max_channels)>());
   app.add_option("--max-num-bins", flags.server.limits.max_num_bins,
                  "most bins a histogram may start with (QuantizerSpec.num_bins); 1..16777216")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.limits.max_num_bins)>());
   app.add_option("--max-response-bytes", flags.server.limits.max_response_bytes,
                  "largest response built (amax tables, histograms, model lists), in bytes; "
                  ">= 1 MiB; qcal's clients accept 256 MiB")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.limits.max_response_bytes)>());
   app.add_option("--device", flags.device,
                  "where calibration runs: cuda (a GPU is required), cpu, or auto (the GPU when "
                  "one can be used)")

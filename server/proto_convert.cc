@@ -176,9 +176,9 @@ absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(
   if (!request.has_compute()) return std::nullopt;
   const std::string& named = request.compute().model();
   if (!named.empty() && named != request.model()) {
-    return absl::InvalidArgumentError(absl::StrCat("ExportOnnx of model '", request.model(),
-                                                   "': compute.model names model '", named,
-                                                   "'; leave it empty"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ExportOnnx of model '", ShortForMessage(request.model()), "': compute.model names model '",
+        ShortForMessage(named), "'; leave it empty"));
   }
   return AmaxRequestFromProto(request.compute());
 }
@@ -239,8 +239,9 @@ void HistogramToProto(absl::string_view model, absl::string_view quantizer,
 absl::StatusOr<QdqTarget> QdqTargetFromProto(absl::string_view target) {
   if (target.empty() || target == "tensorrt") return QdqTarget::kTensorRT;
   if (target == "onnxruntime") return QdqTarget::kOnnxRuntime;
-  return absl::InvalidArgumentError(
-      absl::StrCat("ExportOnnx: unknown target '", target, "'; expected tensorrt or onnxruntime"));
+  return absl::InvalidArgumentError(absl::StrCat("ExportOnnx: unknown target '",
+                                                 ShortForMessage(target),
+                                                 "'; expected tensorrt or onnxruntime"));
 }
 
 }  // namespace qcal::server

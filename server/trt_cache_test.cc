@@ -54,29 +54,94 @@ AmaxTable HandMadeTable() {
 }
 
 TEST(TrtCacheTest, KeyedByQuantizerNameWithoutOnnx) {
+  // fc is unsigned: TensorRT reads it as signed INT8, scale amax / 127. proj is 4-bit: left out.
   const std::string expected =
       "TRT-8601-EntropyCalibration2\n"
       "conv1._input_quantizer: " +
-      Hex(2.64f / 127.0f) + "\n" + "fc._input_quantizer: " + Hex(6.0f / 255.0f) + "\n" +
-      "head._input_quantizer: " + Hex(1.0f) + "\n" + "proj._input_quantizer: " + Hex(1.25f / 7.0f) +
-      "\n";
+      Hex(2.64f / 127.0f) + "\n" + "fc._input_quantizer: " + Hex(6.0f / 127.0f) + "\n" +
+      "head._input_quantizer: " + Hex(1.0f) + "\n";
   EXPECT_EQ(Text(HandMadeTable()), expected);
   // Spot check the helper itself against a known pattern: 1.0f is 0x3f800000.
   EXPECT_EQ(Hex(1.0f), "3f800000");
 }
 
 TEST(TrtCacheTest, KeyedByOnnxTensorsLargestAmaxWins) {
-  // conv1 and proj read the same tensor: proj's amax 1.25 loses to conv1's 2.64 (its scale, with
-  // its own bound, is what is written). fc is unbound and keeps its name.
+  // conv1 and fc read the same tensor: fc's amax 6 (unsigned, written as signed) beats conv1's
+  // 2.64. proj (4-bit) is left out, so it does not take part. Nothing is unbound.
   const std::map<std::string, std::vector<std::string>> tensors = {
       {"input", {"conv1._input_quantizer", "proj._input_quantizer"}},
-      {"/Relu_output_0", {"head._input_quantizer", "missing._input_quantizer"}}};
+      {"/Relu_output_0", {"head._input_quantizer", "missing._input_quantizer"}},
+      {"/fc/Gemm_input", {"fc._input_quantizer"}}};
   const std::string expected =
       "TRT-8601-EntropyCalibration2\n"
       "/Relu_output_0: " +
-      Hex(1.0f) + "\n" + "fc._input_quantizer: " + Hex(6.0f / 255.0f) + "\n" +
+      Hex(1.0f) + "\n" + "/fc/Gemm_input: " + Hex(6.0f / 127.0f) + "\n" +
       "input: " + Hex(2.64f / 127.0f) + "\n";
   EXPECT_EQ(Text(HandMadeTable(), tensors), expected);
+}
+
+// TensorRT's INT8 is signed: it reads every entry as scale x 127. An unsigned quantizer's range
+// [0, amax] is kept only when its scale is amax / 127 (amax / 255 would make TensorRT see half
+// the range).
+TEST(TrtCacheTest, UnsignedQuantizersAreWrittenAsSignedInt8WithAWarning) {
+  AmaxTable table{.model = "m", .method = "max", .quantizers = {}};
+  table.quantizers["relu._input_quantizer"] =
+      Entry("relu._input_quantizer", {3.9f}, 8, /*is_unsigned=*/true);
+  const absl::StatusOr<TrtCache> cache =
+      TrtCacheText(table, {{"/relu/Relu_output_0", {"relu._input_quantizer"}}});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ(cache->text,
+            "TRT-8601-EntropyCalibration2\n/relu/Relu_output_0: " + Hex(3.9f / 127.0f) + "\n");
+  EXPECT_THAT(cache->warnings,
+              ElementsAre("TensorRT calibration cache: quantizer 'relu._input_quantizer' tensor "
+                          "'/relu/Relu_output_0' is unsigned; TensorRT's INT8 is signed, so it is "
+                          "written as signed INT8 (scale amax / 127, amax 3.9)"));
+}
+
+TEST(TrtCacheTest, QuantizersThatAreNot8BitAreLeftOutWithAWarning) {
+  AmaxTable table{.model = "m", .method = "max", .quantizers = {}};
+  for (QuantizerAmax entry :
+       {Entry("a._input_quantizer", {1.0f}, 4), Entry("b._input_quantizer", {2.0f}, 16),
+        Entry("c._input_quantizer", {3.0f}, 8)}) {
+    table.quantizers[entry.name] = entry;
+  }
+  const absl::StatusOr<TrtCache> cache = TrtCacheText(table, {{"t", {"b._input_quantizer"}}});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ(cache->text,
+            "TRT-8601-EntropyCalibration2\nc._input_quantizer: " + Hex(3.0f / 127.0f) + "\n");
+  EXPECT_THAT(cache->warnings,
+              ElementsAre("TensorRT calibration cache: quantizer 'b._input_quantizer' tensor 't' "
+                          "is 16-bit; TensorRT's cache holds 8-bit integer quantizers only: left "
+                          "out",
+                          "TensorRT calibration cache: quantizer 'a._input_quantizer' tensor "
+                          "'a._input_quantizer' is 4-bit; TensorRT's cache holds 8-bit integer "
+                          "quantizers only: left out"));
+}
+
+// A cache line is "<name>: <hex>"; a name holding ": " could be read as another name and scale
+// ("x: 3f800000: 3c010a14").
+TEST(TrtCacheTest, NamesContainingColonSpaceAreLeftOutWithAWarning) {
+  AmaxTable table{.model = "m", .method = "max", .quantizers = {}};
+  for (QuantizerAmax entry : {Entry("x: 3f800000", {1.0f}), Entry("y: bound", {2.0f}),
+                              Entry("ok:colon._input_quantizer", {3.0f})}) {
+    table.quantizers[entry.name] = entry;
+  }
+  // "y: bound" is bound to a plain tensor: its line is keyed by the tensor, which is fine.
+  // "bad: tensor" is a tensor name with ": ".
+  table.quantizers["w._input_quantizer"] = Entry("w._input_quantizer", {4.0f});
+  const absl::StatusOr<TrtCache> cache =
+      TrtCacheText(table, {{"plain", {"y: bound"}}, {"bad: tensor", {"w._input_quantizer"}}});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ(cache->text, "TRT-8601-EntropyCalibration2\nok:colon._input_quantizer: " +
+                             Hex(3.0f / 127.0f) + "\nplain: " + Hex(2.0f / 127.0f) + "\n");
+  EXPECT_THAT(
+      cache->warnings,
+      ElementsAre("TensorRT calibration cache: quantizer 'w._input_quantizer' tensor 'bad: "
+                  "tensor' left out: the tensor name contains \": \", which would make its "
+                  "cache line ambiguous",
+                  "TensorRT calibration cache: quantizer 'x: 3f800000' tensor 'x: 3f800000' "
+                  "left out: the quantizer name contains \": \", which would make its cache "
+                  "line ambiguous"));
 }
 
 TEST(TrtCacheTest, PerChannelActivationTakesItsLargestChannel) {
@@ -120,7 +185,10 @@ TEST(TrtCacheTest, ZeroAndSubnormalScalesBecomeWhatTheQdqExportWrites) {
 }
 
 TEST(TrtCacheTest, NormalScalesGiveNoWarning) {
-  const absl::StatusOr<TrtCache> cache = TrtCacheText(HandMadeTable(), {});
+  AmaxTable table = HandMadeTable();
+  table.quantizers.erase("fc._input_quantizer");    // unsigned
+  table.quantizers.erase("proj._input_quantizer");  // 4-bit
+  const absl::StatusOr<TrtCache> cache = TrtCacheText(table, {});
   ASSERT_TRUE(cache.ok()) << cache.status();
   // Only head's amax of 0.
   ASSERT_EQ(cache->warnings.size(), 1u);

@@ -3,34 +3,28 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
-#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/cli/format.h"
 #include "client/status_macros.h"
+#include "qcal/local_file.h"
 #include "qcal/npy.h"
 
 namespace qcal::cli {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // The QDQ model goes to "<path>.partial", opened before the export is sent (so a path that
 // cannot be written fails before the server stores anything), and is renamed to `path` once
-// written in full.
+// written in full. Its errors are local-file errors, "cannot write --out 'PATH': REASON".
 class OutputFile {
  public:
   static absl::StatusOr<OutputFile> Open(const std::string& path) {
     OutputFile file(path);
     file.out_.open(file.partial_, std::ios::binary | std::ios::trunc);
     if (!file.out_) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("cannot write --out ", path));
+      return LocalFileError(errno, absl::StrCat("cannot write --out '", path, "'"));
     }
     return file;
   }
@@ -48,11 +42,11 @@ class OutputFile {
 
   absl::Status Commit(const std::string& bytes) {
     if (!out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !out_.flush()) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("cannot write --out ", path_));
+      return LocalFileError(errno, absl::StrCat("cannot write --out '", path_, "'"));
     }
     out_.close();
     if (std::rename(partial_.c_str(), path_.c_str()) != 0) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("cannot write --out ", path_));
+      return LocalFileError(errno, absl::StrCat("cannot write --out '", path_, "'"));
     }
     committed_ = true;
     return absl::OkStatus();
@@ -168,7 +162,7 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& ou
   options.compute = args.compute;
   options.target = args.target;
   QCAL_CLIENT_ASSIGN_OR_RETURN(options.tensor_map, ParseMaps(args.maps));
-  QCAL_CLIENT_ASSIGN_OR_RETURN(const std::string onnx, ReadFile(args.onnx_in));
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const std::string onnx, ReadLocalFile(args.onnx_in, "--onnx "));
   if (onnx.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--onnx ", args.onnx_in, " is empty; expected a float ONNX model"));

@@ -5,7 +5,9 @@
 // Exit status and stderr:
 //   0  success.
 //   1  the call failed: "error: CODE: message" (CODE as gRPC names it, e.g. INVALID_ARGUMENT,
-//      NOT_FOUND, UNAVAILABLE), from the server or from the client library.
+//      NOT_FOUND, UNAVAILABLE), from the server or from the client library; or a local file
+//      could not be read or written: "error: message" (no code: no call failed), e.g.
+//      "error: cannot write --out 'x.onnx': No such file or directory".
 //   2  usage error, found before contacting the server: "error: usage: message" and a pointer
 //      to --help (an unknown command or option, a missing or malformed value, a value out of
 //      range, an option that does not apply to the method).
@@ -23,6 +25,7 @@
 #include "absl/time/time.h"
 #include "client/cli/commands.h"
 #include "qcal/client.h"
+#include "qcal/local_file.h"
 
 namespace {
 
@@ -252,8 +255,12 @@ int main(int argc, char** argv) {
     }
   }
   if (!status.ok()) {
-    std::cerr << "error: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
-              << "\n";
+    // A local file (a .npy to read, --out to write) is no call: its error has no gRPC code.
+    std::cerr << "error: ";
+    if (!qcal::IsLocalFileError(status)) {
+      std::cerr << absl::StatusCodeToString(status.code()) << ": ";
+    }
+    std::cerr << status.message() << "\n";
     return 1;
   }
   return 0;

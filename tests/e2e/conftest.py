@@ -86,6 +86,17 @@ class Cli:
         )
         return result.stderr
 
+    def local_error(self, *args, message):
+        """Asserts exit status 1 with exactly `error: MESSAGE` on stderr: an error about a local
+        file, with no gRPC code word (no call failed)."""
+        result = self(*args)
+        assert result.returncode == 1, f"qcal {args}: exit {result.returncode}: {result.stderr}"
+        assert result.stderr == f"error: {message}\n", (
+            f"qcal {args}: expected {message!r}, got {result.stderr!r}"
+        )
+        assert result.stdout == ""
+        return result.stderr
+
     def usage_error(self, *args, message):
         """Asserts exit status 2 with `error: usage: ...message...` and a pointer to --help."""
         result = self(*args)

@@ -122,3 +122,51 @@ def test_client_counts_match_the_server_after_a_refused_batch(client, model_name
     session.flush()
     assert session.stats()["applied_batches"] == 11
     assert session.info()["quantizers"][weight]["batches"] == 11
+
+
+def _server_state(client, session):
+    """What a failed export must leave alone: the model info (has_onnx, amax_method, stats) and
+    whether a table is stored."""
+    info = client.info(session.name)
+    try:
+        table = session.amax_table()
+    except qcal.QcalError as error:
+        table = error.code
+    return info, table
+
+
+@pytest.mark.parametrize(
+    "out, error",
+    [("no_such_dir/out.onnx", FileNotFoundError), ("a_directory", IsADirectoryError)],
+)
+def test_export_to_an_unwritable_out_sends_nothing(client, model_name, onnx_models, tmp_path,
+                                                    out, error):
+    # The output (OUT.partial) is opened before the export is sent, as the CLI does: the server
+    # must not keep the ONNX model or the table computed for an export whose result is lost.
+    (tmp_path / "a_directory.partial").mkdir()
+    session = client.model(model_name)
+    session.record("conv1._input_quantizer", np.ones((1, 1, 8, 8), np.float32))
+    session.flush()
+    before = _server_state(client, session)
+    assert before[0]["has_onnx"] is False and before[1] == "FAILED_PRECONDITION"
+    with pytest.raises(error):
+        session.export_onnx(onnx_models[13], out=tmp_path / out, method="max")
+    assert _server_state(client, session) == before
+    assert not (tmp_path / out).exists()
+
+
+def test_export_writes_out_only_when_it_succeeds(client, model_name, onnx_models, tmp_path):
+    session = client.model(model_name)
+    session.record("conv1._input_quantizer", np.ones((1, 1, 8, 8), np.float32))
+    out = tmp_path / "out.onnx"
+    # Refused by the server: no out, no partial left behind.
+    with pytest.raises(qcal.QcalError):
+        session.export_onnx(onnx_models[13], out=out, method="percentile", percentile=150)
+    assert list(tmp_path.iterdir()) == []
+    # An out that exists is replaced only by a complete result.
+    out.write_bytes(b"old")
+    with pytest.raises(qcal.QcalError):
+        session.export_onnx(onnx_models[13], out=out, method="percentile", percentile=150)
+    assert out.read_bytes() == b"old" and list(tmp_path.iterdir()) == [out]
+    data = session.export_onnx(onnx_models[13], out=str(out), method="max")
+    assert out.read_bytes() == data and list(tmp_path.iterdir()) == [out]

@@ -2,6 +2,7 @@
 contacting any server; failed calls exit 1 with `error: CODE: message`. Also the CLI's own texts:
 the export hint, the histogram rows, .npy files numpy writes."""
 
+import os
 import struct
 import subprocess
 
@@ -129,9 +130,9 @@ def test_export_to_a_path_that_cannot_be_written_sends_nothing(cli, model_name, 
     cli.ok("create", model_name)
     cli.ok("record", model_name, "conv1._input_quantizer",
            save_npy(tmp_path, "c.npy", np.ones((1, 1, 8, 8), np.float32)))
-    cli.fails("export", model_name, "--onnx", onnx_models[13], "--out",
-              tmp_path / "no_such_dir" / "out.onnx", "--method", "mse",
-              code="NOT_FOUND", message="cannot write --out")
+    out = tmp_path / "no_such_dir" / "out.onnx"
+    cli.local_error("export", model_name, "--onnx", onnx_models[13], "--out", out, "--method",
+                    "mse", message=f"cannot write --out '{out}': No such file or directory")
     info = cli.json("info", model_name, "--format", "json")
     assert info["has_onnx"] is False and info["amax_method"] == ""
     assert not list(tmp_path.glob("**/*.partial"))
@@ -177,3 +178,44 @@ def test_npy_big_endian_hint_keeps_the_width(cli, model_name, tmp_path):
     path = save_npy(tmp_path, "be.npy", np.arange(3, dtype=">f2"))
     cli.fails("record", model_name, "x._input_quantizer", path, code="INVALID_ARGUMENT",
               message="'>f2' is big-endian: save it little-endian (arr.astype('<f2'))")
+
+
+# Errors about local files are not calls that failed: `error: MESSAGE`, no gRPC code word, exit 1.
+def test_record_of_a_directory_is_a_local_error_not_an_abort(cli, model_name, tmp_path):
+    cli.ok("create", model_name)
+    # It used to die of std::bad_alloc (exit 134): a directory's "size" is -1.
+    cli.local_error("record", model_name, "x._input_quantizer", tmp_path,
+                    message=f"cannot read '{tmp_path}': a directory, not a regular file")
+    cli.local_error("record", model_name, "x._input_quantizer", "/dev/null",
+                    message="cannot read '/dev/null': not a regular file")
+    assert cli.json("info", model_name, "--format", "json")["quantizers"] == []
+
+
+def test_record_of_a_missing_file_is_a_local_error(cli, model_name, tmp_path):
+    missing = tmp_path / "missing.npy"
+    cli.local_error("record", model_name, "x._input_quantizer", missing,
+                    message=f"cannot read '{missing}': No such file or directory")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_record_of_an_unreadable_file_is_a_local_error(cli, model_name, tmp_path):
+    path = save_npy(tmp_path, "locked.npy", np.ones(3, np.float32))
+    path.chmod(0)
+    cli.local_error("record", model_name, "x._input_quantizer", path,
+                    message=f"cannot read '{path}': Permission denied")
+
+
+def test_export_of_a_missing_onnx_is_a_local_error(cli, model_name, tmp_path):
+    cli.ok("create", model_name)
+    missing = tmp_path / "missing.onnx"
+    cli.local_error("export", model_name, "--onnx", missing, "--out", tmp_path / "out.onnx",
+                    message=f"cannot read --onnx '{missing}': No such file or directory")
+    cli.local_error("export", model_name, "--onnx", tmp_path, "--out", tmp_path / "out.onnx",
+                    message=f"cannot read --onnx '{tmp_path}': a directory, not a regular file")
+    assert not list(tmp_path.glob("*.onnx*"))
+
+
+def test_server_errors_keep_their_code(cli, tmp_path):
+    path = save_npy(tmp_path, "v.npy", np.ones(3, np.float32))
+    cli.fails("record", "no-such-model", "x._input_quantizer", path, code="NOT_FOUND",
+              message="unknown model 'no-such-model'")

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from qcal_server_process import QcalServerProcess
+
 
 def run_server(server_bin, *args):
     return subprocess.run([str(server_bin), *args], capture_output=True, text=True, timeout=30)
@@ -19,6 +21,17 @@ def run_server(server_bin, *args):
         (["--device", "gpu"], "--device: gpu not in {auto,cpu,cuda}"),
         (["--log-level", "loud"], "--log-level"),
         (["--bogus"], "--bogus"),
+        # Integers beyond their type's range used to saturate (an effectively unlimited limit).
+        (["--max-batch-bytes", "99999999999999999999"],
+         "--max-batch-bytes: 99999999999999999999 is not an integer in [-9223372036854775808, "
+         "9223372036854775807]"),
+        (["--max-batch-bytes", "9223372036854775808"], "--max-batch-bytes: 9223372036854775808"),
+        (["--max-message-bytes", "4294967296"],
+         "--max-message-bytes: 4294967296 is not an integer in [-2147483648, 2147483647]"),
+        (["--max-message-bytes", "99999999999999999999"], "--max-message-bytes"),
+        (["--max-batch-bytes", "1e9"], "--max-batch-bytes: 1e9 is not an integer"),
+        (["--max-batch-bytes", "0x10"], "--max-batch-bytes: 0x10 is not an integer"),
+        (["--max-batch-bytes", ""], "--max-batch-bytes"),
     ],
 )
 def test_usage_errors_exit_2(server_bin, args, message):
@@ -27,6 +40,12 @@ def test_usage_errors_exit_2(server_bin, args, message):
     assert result.stderr.startswith("qcal-server: usage: "), result.stderr
     assert message in result.stderr, result.stderr
     assert result.stdout == ""
+
+
+def test_largest_integer_is_accepted(server_bin):
+    # The range check is exact: int64's maximum itself is a valid --max-batch-bytes.
+    with QcalServerProcess(server_bin, "--max-batch-bytes", "9223372036854775807") as server:
+        assert server.address
 
 
 @pytest.mark.parametrize(
@@ -55,3 +74,17 @@ def test_busy_http_port_is_named(server_bin):
     assert result.returncode == 1, result.stderr
     assert f"cannot serve HTTP on '127.0.0.1:{port}': invalid address or port in use" in (
         result.stderr), result.stderr
+
+
+def test_device_auto_on_a_cpu_says_so_at_info_level(server_bin):
+    with QcalServerProcess(server_bin, "--device", "auto") as server:
+        import urllib.request
+
+        metrics = urllib.request.urlopen(f"http://{server.http_address}/metrics").read().decode()
+        if 'device="cpu"' not in metrics:
+            pytest.skip("this machine has a usable GPU")
+        log = server.stderr()
+    lines = [line for line in log.splitlines() if "--device auto" in line]
+    assert len(lines) == 1, log
+    assert "[info] running on the CPU (--device auto: no usable CUDA device: " in lines[0], log
+    assert "no CUDA device" not in log, log

@@ -108,3 +108,212 @@ def test_the_chunk_size_does_not_change_the_result(client, model_name):
     assert np.array_equal(whole["edges"], chunked["edges"])
     top = max(np.abs(b).max() for b in batches)
     assert whole["abs_max"] == chunked["abs_max"] == top
+
+
+# --- names that are not UTF-8 -------------------------------------------------------------------
+# Name fields are bytes on the wire, so the server (not protobuf's parser, which reported INTERNAL
+# with an empty message) checks them: INVALID_ARGUMENT "... is not valid UTF-8", nothing created.
+
+BAD = b"bad\xffname"
+
+
+def expect_invalid(call, *fragments):
+    with pytest.raises(grpc.RpcError) as error:
+        call()
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value
+    for fragment in fragments:
+        assert fragment in error.value.details(), error.value.details()
+    return error.value.details()
+
+
+def model_names(stub):
+    return sorted(m.name for m in stub.ListModels(pb.ListModelsRequest()).models)
+
+
+def test_invalid_utf8_model_names_are_refused(stub, model):
+    before = model_names(stub)
+    expect_invalid(lambda: stub.GetModel(pb.GetModelRequest(model=BAD)), "not valid UTF-8")
+    expect_invalid(lambda: stub.CreateModel(pb.CreateModelRequest(model=BAD)), "not valid UTF-8")
+    expect_invalid(
+        lambda: stub.Record(iter([pb.RecordRequest(model=BAD, quantizer=QB,
+                                                   header=header(F32, 2, 3), data=SIX)])),
+        "not valid UTF-8")
+    expect_invalid(lambda: stub.GetHistogram(pb.GetHistogramRequest(model=BAD, quantizer=QB)),
+                   "not valid UTF-8")
+    expect_invalid(lambda: stub.ComputeAmax(pb.ComputeAmaxRequest(model=BAD, method=b"max")),
+                   "not valid UTF-8")
+    assert model_names(stub) == before
+
+
+def test_invalid_utf8_quantizer_names_are_refused(stub, model, onnx_models):
+    name = model.encode()
+    before = state(stub, model)
+    # A declared quantizer of a new model: the model is not created either.
+    expect_invalid(
+        lambda: stub.CreateModel(pb.CreateModelRequest(
+            model=name + b"-new", quantizers=[pb.QuantizerSpec(name=BAD)])),
+        "not valid UTF-8")
+    assert model + "-new" not in model_names(stub)
+    expect_invalid(
+        lambda: stub.Record(iter([pb.RecordRequest(model=name, quantizer=BAD,
+                                                   header=header(F32, 2, 3), data=SIX)])),
+        "not valid UTF-8")
+    expect_invalid(lambda: stub.GetHistogram(pb.GetHistogramRequest(model=name, quantizer=BAD)),
+                   "not valid UTF-8")
+    expect_invalid(
+        lambda: stub.ComputeAmax(pb.ComputeAmaxRequest(
+            model=name, method=b"max",
+            overrides=[pb.OverrideEntry(key=BAD, value=pb.MethodOverride(method=b"max"))])),
+        "not valid UTF-8")
+    onnx_bytes = onnx_models[13].read_bytes()
+    expect_invalid(
+        lambda: stub.UploadOnnx(iter([pb.UploadOnnxRequest(
+            model=name, data=onnx_bytes, tensor_map=[pb.TensorMapEntry(key=BAD, value=b"input")])])),
+        "not valid UTF-8")
+    expect_invalid(
+        lambda: stub.UploadOnnx(iter([pb.UploadOnnxRequest(
+            model=name, data=onnx_bytes, tensor_map=[pb.TensorMapEntry(key=QB, value=BAD)])])),
+        "not valid UTF-8")
+    assert state(stub, model) == before
+    info = stub.GetModel(pb.GetModelRequest(model=name))
+    assert not info.has_onnx and info.amax_method == ""
+    assert [q.spec.name for q in info.quantizers] == [QB]
+
+
+# --- what an old client sends -------------------------------------------------------------------
+# The previous proto had `map<string, MethodOverride> overrides = 6` and `map<string, string>
+# tensor_map = 3`. A map is, on the wire, a repeated nested message with the key in field 1 and
+# the value in field 2: built here byte by byte, as that proto's encoder wrote it.
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number, payload):
+    """A length-delimited field (wire type 2): strings, bytes, messages, map entries."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _old_map_entry(key, value):
+    return _field(1, key) + _field(2, value)
+
+
+def _raw_unary(server, method, request_bytes, response_type):
+    with grpc.insecure_channel(server.address) as channel:
+        call = channel.unary_unary(f"/qcal.v1.Calibration/{method}",
+                                   response_deserializer=response_type.FromString)
+        return call(request_bytes, timeout=60)
+
+
+def _raw_stream(server, method, requests_bytes, response_type):
+    with grpc.insecure_channel(server.address) as channel:
+        call = channel.stream_unary(f"/qcal.v1.Calibration/{method}",
+                                    response_deserializer=response_type.FromString)
+        return call(iter(requests_bytes), timeout=60)
+
+
+@pytest.fixture
+def two_quantizers(client, model_name):
+    session = client.model(model_name)
+    rng = np.random.default_rng(5)
+    session.record("conv1._input_quantizer", rng.normal(size=(2, 1, 8, 8)).astype(np.float32))
+    session.record("fc._input_quantizer", np.abs(rng.normal(size=(2, 64))).astype(np.float32))
+    session.flush()
+    return model_name
+
+
+def test_an_old_clients_override_map_is_applied(server, two_quantizers):
+    model = two_quantizers.encode()
+    overrides = _old_map_entry(b"fc._input_quantizer", _field(1, b"max"))  # MethodOverride.method
+    request = _field(1, model) + _field(2, b"entropy") + _field(6, overrides)
+    # The bytes are what the new message encodes too: one repeated OverrideEntry.
+    parsed = pb.ComputeAmaxRequest.FromString(request)
+    assert [(e.key, e.value.method) for e in parsed.overrides] == [(b"fc._input_quantizer",
+                                                                    b"max")]
+    response = _raw_unary(server, "ComputeAmax", request, pb.AmaxTableResponse)
+    methods = {q.name: q.method for q in response.table.quantizers}
+    assert methods == {"conv1._input_quantizer": "entropy", "fc._input_quantizer": "max"}
+
+
+def test_an_old_clients_tensor_map_is_applied(server, two_quantizers, onnx_models):
+    # fc's input would be matched to the Gemm's input; the old client's map binds it to "input".
+    model = two_quantizers.encode()
+    onnx_bytes = onnx_models[13].read_bytes()
+    automatic = _raw_stream(server, "UploadOnnx", [_field(1, model) + _field(2, onnx_bytes)],
+                            pb.UploadOnnxResponse)
+    assert automatic.bindings["fc._input_quantizer"] not in ("", "input")
+    tensor_map = _old_map_entry(b"fc._input_quantizer", b"input")
+    request = _field(1, model) + _field(2, onnx_bytes) + _field(3, tensor_map)
+    response = _raw_stream(server, "UploadOnnx", [request], pb.UploadOnnxResponse)
+    assert response.bindings["fc._input_quantizer"] == "input"
+
+
+def test_a_key_twice_is_refused(stub, two_quantizers, onnx_models):
+    # Impossible in an old client's map; the repeated entries of the new proto can carry it.
+    model = two_quantizers.encode()
+    before = stub.GetModel(pb.GetModelRequest(model=model))
+    twice = [pb.OverrideEntry(key=b"fc._input_quantizer", value=pb.MethodOverride(method=m))
+             for m in (b"max", b"mse")]
+    expect_invalid(
+        lambda: stub.ComputeAmax(pb.ComputeAmaxRequest(model=model, method=b"max",
+                                                       overrides=twice)),
+        f"model '{two_quantizers}', ComputeAmax: quantizer 'fc._input_quantizer' has two "
+        "overrides")
+    pairs = [pb.TensorMapEntry(key=b"fc._input_quantizer", value=t) for t in (b"input", b"x")]
+    expect_invalid(
+        lambda: stub.UploadOnnx(iter([pb.UploadOnnxRequest(
+            model=model, data=onnx_models[13].read_bytes(), tensor_map=pairs)])),
+        "tensor_map names quantizer 'fc._input_quantizer' twice")
+    info = stub.GetModel(pb.GetModelRequest(model=model))
+    assert not info.has_onnx and info.amax_method == ""
+    assert info == before
+
+
+# --- sizes that once broke error reporting ------------------------------------------------------
+
+def test_a_rank_of_a_million_is_refused_with_a_short_message(stub, model):
+    before = state(stub, model)
+    request = pb.RecordRequest(model=model.encode(), quantizer=QB,
+                               header=header(F32, *([1] * 10**6)), data=b"\0" * 4)
+    details = record_fails(stub, [request], "a batch of rank 1000000 has more than 64 dimensions")
+    assert len(details) < 1024, len(details)
+    assert state(stub, model) == before
+
+
+def test_a_100kb_quantizer_name_gets_a_short_message(stub, model):
+    before = state(stub, model)
+    request = pb.RecordRequest(model=model.encode(), quantizer=b"q" * 100_000,
+                               header=header(F32, 2, 3), data=SIX)
+    details = record_fails(stub, [request], "is 100000 bytes long")
+    assert len(details) < 1024, len(details)
+    assert state(stub, model) == before
+
+
+def test_export_naming_another_model_in_compute_gets_a_short_message(stub):
+    long_name = b"m" * 100_000
+    request = pb.ExportOnnxRequest(model=long_name,
+                                   compute=pb.ComputeAmaxRequest(model=b"o" * 100_000,
+                                                                 method=b"max"))
+    with pytest.raises(grpc.RpcError) as error:
+        list(stub.ExportOnnx(iter([request]), timeout=60))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value
+    assert len(error.value.details()) < 1024, len(error.value.details())
+
+
+def test_a_100kb_method_or_target_gets_a_short_message(stub, model):
+    name = model.encode()
+    details = expect_invalid(
+        lambda: stub.ComputeAmax(pb.ComputeAmaxRequest(model=name, method=b"k" * 100_000)),
+        "unknown method 'kkkk")
+    assert len(details) < 1024, len(details)
+    with pytest.raises(grpc.RpcError) as error:
+        list(stub.ExportOnnx(iter([pb.ExportOnnxRequest(model=name, target=b"t" * 100_000)]),
+                             timeout=60))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value
+    assert "unknown target 'tttt" in error.value.details()
+    assert len(error.value.details()) < 1024, len(error.value.details())

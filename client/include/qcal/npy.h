@@ -36,8 +36,11 @@ struct NpyArray {
 // (numpy 1.24 reads a file's data with np.fromfile, which stops after the array's size).
 absl::StatusOr<NpyArray> ParseNpy(std::string_view file);
 
-// Reads and parses `path`. NOT_FOUND when it cannot be opened; parse errors are ParseNpy's,
-// with the path in front of the message.
+// Reads and parses `path`. Errors reading the file are ReadLocalFile's (qcal/local_file.h:
+// "cannot read 'PATH': REASON", marked as local-file errors): NOT_FOUND when it does not exist,
+// PERMISSION_DENIED when it cannot be read, FAILED_PRECONDITION for a directory or anything else
+// that is not a regular file. Parse errors are ParseNpy's, with the path in front of the message.
+// Nothing is allocated from the header's shape: the data must be in the file first.
 absl::StatusOr<NpyArray> ReadNpy(const std::string& path);
 
 }  // namespace qcal

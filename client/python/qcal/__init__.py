@@ -150,8 +150,9 @@ class ModelSession:
         Raises TypeError for an argument of the wrong type (stride=1.5, method=None).
         The table returned is the one this call computed (one server call), even while another
         client computes another method on the same model. Its TensorRT cache warnings (a scale
-        replaced: amax 0, or a scale below the smallest normal float) are issued as QcalWarning
-        and kept in .last_amax_warnings.
+        replaced: amax 0, or a scale below the smallest normal float; an unsigned quantizer
+        written as signed INT8; a quantizer left out: not 8-bit, or a name containing ": ") are
+        issued as QcalWarning and kept in .last_amax_warnings.
         Raises QcalError: FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown
         method, a percentile outside (0, 100], a start_bin or stride below 1 or beyond int32, a
         start_bin beyond a histogram's bins, a parameter the method does not use.
@@ -220,7 +221,10 @@ class ModelSession:
         onnx: a float ONNX model (path, bytes or onnx.ModelProto) to export, sent with the
         export, with tensor_map; the server keeps it (and tensor_map) as the model's ONNX only if
         the export succeeds. None uses the stored one (tensor_map is then refused).
-        out: also write the result to this path.
+        out: also write the result to this path: written to "<out>.partial", opened before
+        anything is sent (an out that cannot be written raises its OSError, e.g.
+        FileNotFoundError, and the server keeps nothing), and renamed to out once complete; on
+        any failure the partial file is removed and out is left as it was.
         method (and percentile, start_bin, stride, overrides as in compute_amax): compute the
         table first (stored only if the export succeeds); None uses the table of the last
         compute_amax. A refused export changes nothing on the server.
@@ -248,19 +252,26 @@ class ModelSession:
                 )
         if out is not None:
             _args.path(call, "out", out)
-        data, warning_list = self._session.export_onnx(
+        arguments = (
             None if onnx is None else _onnx_bytes(call, onnx),
             compute,
             _overrides(call, overrides),
             _args.string_map(call, "tensor_map", tensor_map),
             "" if target is None else _args.utf8_text(call, "target", target),
         )
+        # The output is opened before anything is sent (as the CLI does), so an out that cannot
+        # be written raises its OSError and the server keeps nothing of this export.
+        output = None if out is None else _PartialFile(out)
+        try:
+            data, warning_list = self._session.export_onnx(*arguments)
+            if output is not None:
+                output.commit(data)
+        finally:
+            if output is not None:
+                output.discard()
         self.last_export_warnings = list(warning_list)
         for warning in warning_list:
             warnings.warn(warning, QcalWarning, stacklevel=2)
-        if out is not None:
-            with open(out, "wb") as f:
-                f.write(data)
         return data
 
     def close(self):
@@ -277,6 +288,32 @@ class ModelSession:
 
     def __repr__(self):
         return f"qcal.ModelSession({self.name!r})"
+
+
+class _PartialFile:
+    """The file behind export_onnx(out=...): "<out>.partial", opened (created or truncated) at
+    once, renamed to out by commit(); discard() removes it unless committed."""
+
+    def __init__(self, out):
+        self._out = os.fspath(out)
+        self._partial = self._out + (b".partial" if isinstance(self._out, bytes) else ".partial")
+        self._file = open(self._partial, "wb")
+        self._committed = False
+
+    def commit(self, data):
+        self._file.write(data)
+        self._file.close()
+        os.replace(self._partial, self._out)
+        self._committed = True
+
+    def discard(self):
+        if self._committed:
+            return
+        self._file.close()
+        try:
+            os.remove(self._partial)
+        except FileNotFoundError:
+            pass
 
 
 def _onnx_bytes(call, onnx):
