@@ -184,7 +184,7 @@ TEST(MseAmaxBoundedTest, ErrorsAgreeWithTheQuadraticSearch) {
   }
 }
 
-TEST(MseAmaxBoundedTest, LargeHistogramsOfEveryGridSize) {
+TEST(MseAmaxBoundedTest, LargeDenseHistogramLeavesAHandfulToRescore) {
   // 2^17 bins of a normal shape, dense: the coarse tier must leave a handful to rescore.
   const int64_t bins = 1 << 17;
   std::vector<uint64_t> counts(bins);
