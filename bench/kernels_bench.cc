@@ -130,6 +130,7 @@ void BM_MseSearch(benchmark::State& state) {
   kernels::internal::MseSearchStats stats;
   (void)kernels::internal::MseAmaxWithStats(h.Counts(), h.Edges(), {.num_bits = 8}, &stats);
   state.counters["direct"] = static_cast<double>(stats.direct);
+  state.counters["pruned"] = static_cast<double>(stats.pruned);
   state.counters["coarse"] = static_cast<double>(stats.coarse);
   state.counters["fine"] = static_cast<double>(stats.fine);
   state.counters["rescored"] = static_cast<double>(stats.rescored);

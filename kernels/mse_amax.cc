@@ -14,9 +14,11 @@
 // The sums differ from the reference's double sums by rounding, and near the flat minimum
 // neighbouring candidates differ by little more, so the choice is settled in three tiers, each
 // giving every candidate an interval certain to hold the reference's value:
-//   coarse  prefix sums rounded to double; every candidate. S2 - a(2 S1 - a W) cancels, so the
-//           interval is wide (about 2^-49 levels sum w c^2), but it rules out all candidates
-//           whose lower end lies above the lowest upper end.
+//   coarse  prefix sums rounded to double; first every 1/256th candidate, then the others but
+//           those whose clipped part alone (a lower end: the part below is >= 0) exceeds the
+//           lowest upper end so far. S2 - a(2 S1 - a W) cancels, so the interval is wide
+//           (about 2^-49 levels sum w c^2), but it rules out all candidates whose lower end
+//           lies above the lowest upper end.
 //   fine    the same sums in double-double (exact products, AccurateDWPlusDW additions); the
 //           survivors only. Its interval is about as wide as the reference's own rounding.
 //   exact   CandidateError itself (the reference's bits) for the candidates still in reach of
@@ -34,8 +36,9 @@
 // same operations on the same numbers), computed once.
 //
 // Cost: O(L) for the tables, O(candidates x min(levels, occupied) x log) for the coarse tier
-// (the log only where bins are not uniform), O(levels) per fine survivor, and O(occupied bins)
-// per rescored candidate. In the worst case, a histogram whose error curve stays within the
+// (the log only where bins are not uniform: each level's end is guessed from the mean bin
+// width, then galloped to), O(levels) per fine survivor, and O(occupied bins) per rescored
+// candidate. In the worst case, a histogram whose error curve stays within the
 // reference's rounding (about 2^-53 n / 8 relative) of its minimum over many candidates that
 // are not exact ties, every one of them is rescored and the cost returns to the reference's
 // O(candidates x occupied); on every histogram tried (kernels/mse_amax_test.cc, bench/) a
@@ -277,6 +280,11 @@ class LevelSearch {
     return {(lower + clipped) / bins, (upper + clipped) / bins, false};
   }
 
+  // At most CandidateError(i) / L as the reference rounds it: its part below c_i is >= 0.
+  double ClippedFloor(int64_t i) const {
+    return ClippedError(tables_, i, bound_) / static_cast<double>(bins_);
+  }
+
   // The level sums' own value of candidate i in final units (MseErrors).
   double Value(int64_t i, const LevelSums& sums) const {
     return (sums.estimate + ClippedError(tables_, i, bound_)) / static_cast<double>(bins_);
@@ -406,20 +414,43 @@ absl::StatusOr<std::pair<int64_t, double>> ScaledChoice(const MseSearch& search,
   stats.candidates = search.count;
   stats.quadratic = !levels.applicable();
   std::vector<Interval> where(static_cast<size_t>(search.count));
-  // Coarse tier (and the exact value of Direct candidates).
+  // Coarse tier (and the exact value of Direct candidates), first on every `sample`-th
+  // candidate, whose lowest upper end bounds the minimum from above.
+  auto score = [&](int64_t k) -> int64_t {
+    const int64_t i = search.Index(k);
+    if (!levels.applicable() || levels.Direct(i)) {
+      const double v = levels.Exact(i);
+      where[k] = {v, v, true};
+      return levels.ExactWork(i);
+    }
+    const LevelSearch::LevelSums sums = levels.Sums<false>(i);
+    where[k] = levels.Bounds(i, sums);
+    return sums.levels;
+  };
+  const int64_t sample = std::max<int64_t>(1, search.count / 256);
+  const int64_t sampled = (search.count + sample - 1) / sample;
+  ParallelFor(sampled, search.Chunks(sampled), [&](int, int64_t begin, int64_t end) {
+    SearchCancel::Meter meter(cancel);
+    for (int64_t j = begin; j < end; ++j) {
+      if (meter.Tick(score(j * sample))) return;
+    }
+  });
+  if (cancel.cancelled()) return SearchCancel::Status("mse");
+  double first_reach = std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < sampled; ++j) first_reach = std::min(first_reach, where[j * sample].hi);
+  // The rest, except candidates whose clipped part alone lies above that bound (the sum below
+  // is of non-negative terms, and adding and dividing round monotonically): no sums for those,
+  // typically every candidate well below the optimum.
   ParallelFor(search.count, search.Chunks(search.count), [&](int, int64_t begin, int64_t end) {
     SearchCancel::Meter meter(cancel);
     for (int64_t k = begin; k < end; ++k) {
-      const int64_t i = search.Index(k);
-      int64_t work = 0;
-      if (!levels.applicable() || levels.Direct(i)) {
-        const double v = levels.Exact(i);
-        where[k] = {v, v, true};
-        work = levels.ExactWork(i);
+      if (k % sample == 0) continue;
+      const double floor = levels.ClippedFloor(search.Index(k));
+      int64_t work = 1;
+      if (floor > first_reach) {
+        where[k] = {floor, std::numeric_limits<double>::infinity(), false};
       } else {
-        const LevelSearch::LevelSums sums = levels.Sums<false>(i);
-        where[k] = levels.Bounds(i, sums);
-        work = sums.levels;
+        work = score(k);
       }
       if (meter.Tick(work)) return;
     }
@@ -437,6 +468,8 @@ absl::StatusOr<std::pair<int64_t, double>> ScaledChoice(const MseSearch& search,
   for (int64_t k = 0; k < search.count; ++k) {
     if (where[k].exact) {
       ++stats.direct;
+    } else if (where[k].hi == std::numeric_limits<double>::infinity()) {
+      ++stats.pruned;
     } else {
       ++stats.coarse;
       if (where[k].lo <= limit) open.push_back(k);
