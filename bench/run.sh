@@ -8,8 +8,8 @@
 #
 # cpu: the CPU kernels (histogram and max throughput against a plain copy of the same bytes in
 #      the same run, each amax search on 2048 and 8192 bins, mse also on 2^17; the 2^20-bin mse
-#      benchmark takes seconds and is left to a manual run) and ingest over loopback gRPC into
-#      a qcal-server started for the run.
+#      and the quadratic mse search take seconds and are left to a manual run) and ingest over
+#      loopback gRPC into a qcal-server started for the run.
 # gpu: the CUDA benchmark (qcal_cuda_bench, built with QCAL_WITH_CUDA), which prints its own
 #      lines (device "cuda"); bench/gpu_check.sh runs it with the GPU tests on a GPU machine.
 # Environment: BUILD_DIR (default build), REPS (repetitions, default 5; ingest uses
@@ -94,7 +94,8 @@ kernels_part() {
   log "kernels ($REPS repetitions)"
   # Headline figures on 2 MiB pages, as qcal-server's batch buffers; "_4k": 4 KiB pages.
   "$kernels" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
-    --benchmark_filter=-BM_MseSearch/bins:1048576 --benchmark_format=json 2>/dev/null | to_lines \
+    --benchmark_filter='-BM_MseSearch/bins:1048576|BM_MseSearchQuadratic' \
+    --benchmark_format=json 2>/dev/null | to_lines \
     BM_Copy/huge:1=gbps:copy_bandwidth BM_Copy/huge:1=elem:copy_f32 \
     BM_Copy/huge:0=gbps:copy_bandwidth_4k \
     BM_HistogramCollect/bins:2048/huge:1=elem:histogram_f32 \
