@@ -305,12 +305,15 @@ class LevelSearch {
   // Exact whatever the guide: the guess is only where the search starts.
   int64_t RunEnd(int64_t pos, int64_t i, float q, float scale, const Guide& guide) const {
     const float* c = tables_.centers.data();
-    auto above = [&](int64_t k) { return MseLevel(c[k], scale, lo_, bound_) > q; };
+    // Below c_i, 0 <= c * scale <= c_i * scale < bound + 1/2: MseLevel's clamps change nothing.
+    const float magic = 0x1.8p23f;
+    auto above = [&](int64_t k) { return (c[k] * scale + magic) - magic > q; };
     int64_t below_end = pos;  // level <= q
     int64_t end = i;          // level > q, or i
-    const double k = std::ceil((static_cast<double>(q) + 0.5) * guide.per_level - guide.offset);
-    const int64_t guess = k > static_cast<double>(pos + 1)
-                              ? (k < static_cast<double>(i) ? static_cast<int64_t>(k) : i)
+    // About ceil(x); truncating is cheaper and the checks below make any guess exact.
+    const double x = (static_cast<double>(q) + 0.5) * guide.per_level - guide.offset;
+    const int64_t guess = x >= static_cast<double>(pos + 1)
+                              ? (x < static_cast<double>(i) ? static_cast<int64_t>(x) + 1 : i)
                               : pos + 1;
     if (guess < i) {
       if (above(guess)) {
