@@ -92,9 +92,20 @@ DoubleDouble FastTwoSum(double a, double b) {  // |a| >= |b|
   return {s, b - (s - a)};
 }
 
+// Veltkamp's split: x = hi + lo, each half fitting 26 bits (|x| far below 2^996 here).
+DoubleDouble Split(double x) {
+  const double t = 134217729.0 * x;  // 2^27 + 1
+  const double hi = t - (t - x);
+  return {hi, x - hi};
+}
+
+// Dekker's exact product: the baseline build has no FMA instruction, and std::fma would be a
+// library call.
 DoubleDouble TwoProd(double a, double b) {
   const double p = a * b;
-  return {p, std::fma(a, b, -p)};
+  const DoubleDouble x = Split(a);
+  const DoubleDouble y = Split(b);
+  return {p, ((x.hi * y.hi - p) + x.hi * y.lo + x.lo * y.hi) + x.lo * y.lo};
 }
 
 // AccurateDWPlusDW: relative error at most 3u^2 / (1 - 4u), whatever the signs.
@@ -107,10 +118,11 @@ DoubleDouble Add(DoubleDouble x, DoubleDouble y) {
 
 DoubleDouble Sub(DoubleDouble x, DoubleDouble y) { return Add(x, {-y.hi, -y.lo}); }
 
-// DWTimesFP3: relative error at most 2u^2.
+// DWTimesFP1: relative error at most 1.5u^2 + 4u^3.
 DoubleDouble Mul(DoubleDouble x, double y) {
   const DoubleDouble c = TwoProd(x.hi, y);
-  return FastTwoSum(c.hi, std::fma(x.lo, y, c.lo));
+  const DoubleDouble t = FastTwoSum(c.hi, x.lo * y);
+  return FastTwoSum(t.hi, t.lo + c.lo);
 }
 
 // Where the reference's value of a candidate lies, in final units (error sum / L).
@@ -136,7 +148,10 @@ class LevelSearch {
     for (int64_t k = 1; k < bins_ && applicable_; ++k) {
       applicable_ = std::isfinite(c[k]) && c[k] >= c[k - 1];
     }
-    if (!applicable_) return;
+    last_occupied_ = bins_ - 1;
+    while (counts[last_occupied_] == 0) --last_occupied_;  // the histogram is not empty
+    // Without a candidate beyond Direct's reach (small histograms) no level sums are needed.
+    if (!applicable_ || tables_.occupied_below[bins_ - 1] <= direct_below_) return;
     first_center_ = c[0];
     spacing_ = bins_ > 1 ? (static_cast<double>(c[bins_ - 1]) - c[0]) / (bins_ - 1) : 0.0;
     // Prefix sums from the bottom, exact products, non-negative terms: each prefix is within
@@ -156,8 +171,6 @@ class LevelSearch {
       hi_[k + 1] = {w_sum.hi, wc_sum.hi, wcc_sum.hi};
       lo_sums_[k + 1] = {w_sum.lo, wc_sum.lo, wcc_sum.lo};
     }
-    last_occupied_ = bins_ - 1;
-    while (counts[last_occupied_] == 0) --last_occupied_;  // the histogram is not empty
   }
 
   // Whether the centers allow the level-by-level sums (finite, non-negative, ascending).
