@@ -8,8 +8,9 @@
 //   sum_run w (a_q - c)^2 = S2 - a_q (2 S1 - a_q W)
 // from prefix sums W, S1, S2 of w, w c, w c^2. A run's end is found exactly: the first bin whose
 // float32 c_k * s rounds above q, by galloping from where uniform bins would put it and checking
-// the float32 rounding itself, so no boundary is ever misplaced. That costs O(min(levels,
-// occupied bins)) per candidate instead of O(occupied bins).
+// the float32 rounding itself, so no boundary is ever misplaced. That costs O(levels) per
+// candidate (every level from the lowest occupied bin's to the highest's) instead of
+// O(occupied bins), and is used only where the occupied bins outnumber the levels 16 to 1.
 //
 // The sums differ from the reference's double sums by rounding, and near the flat minimum
 // neighbouring candidates differ by little more, so the choice is settled in three tiers, each
@@ -35,15 +36,17 @@
 // Candidates whose every occupied bin lies below them and quantizes to 0 have one value (the
 // same operations on the same numbers), computed once.
 //
-// Cost: O(L) for the tables, O(candidates x min(levels, occupied) x log) for the coarse tier
-// (the log only where bins are not uniform: each level's end is guessed from the mean bin
-// width, then galloped to), O(levels) per fine survivor, and O(occupied bins) per rescored
-// candidate. In the worst case, a histogram whose error curve stays within the
-// reference's rounding (about 2^-53 n / 8 relative) of its minimum over many candidates that
-// are not exact ties, every one of them is rescored and the cost returns to the reference's
-// O(candidates x occupied); on every histogram tried (kernels/mse_amax_test.cc, bench/) a
-// handful are. Centers that are not finite, not ascending or negative (no qcal histogram has
-// them) are searched the reference's way.
+// Cost: O(L) for the tables; O(candidates x min(levels, occupied bins)) for the coarse tier
+// (times a log only where bins are not uniform: each level's end is guessed from the mean bin
+// width, then galloped to); O(levels) per fine survivor; O(occupied bins) per rescored
+// candidate. Rescored are the candidates whose reference values cannot be told apart from the
+// minimum's by bounds on the rounding: a handful on ordinary histograms (one at 2^17 and 2^20
+// bins in bench/), but all of a stretch of candidates whose double sums come out equal because
+// their differences are absorbed (a dense low region of counts near 2^60 that quantizes to 0,
+// a tail of small counts: mse_amax_test.cc's seed 756 rescores all its 300). In the worst case
+// that is every candidate, and the cost returns to the reference's O(candidates x occupied).
+// Centers that are not finite, not ascending or negative (no qcal histogram has them) are
+// searched the reference's way.
 //
 // A histogram at an extreme magnitude is searched in power-of-two scaled units (mse_centers.h),
 // so its chosen bin does not depend on the magnitude; ordinary ones are searched as they are.
