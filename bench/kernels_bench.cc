@@ -1,11 +1,13 @@
 // CPU kernel throughput against the memory-bandwidth limit measured in the same run, and the amax
-// searches on 2048 and 8192 bins (mse also on 2^17 and 2^20). Each kernel uses every core (as the
-// server runs it), so the figures are wall-clock rates.
+// searches on 2048 and 8192 bins (mse also on 2^17 and 2^20, and as it was before it was
+// bounded). Each kernel uses every core (as the server runs it), so the figures are wall-clock
+// rates.
 //
 //   qcal_bench_kernels --benchmark_repetitions=5 --benchmark_format=json
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <span>
 #include <vector>
@@ -130,9 +132,27 @@ void BM_MseSearch(benchmark::State& state) {
   kernels::internal::MseSearchStats stats;
   (void)kernels::internal::MseAmaxWithStats(h.Counts(), h.Edges(), {.num_bits = 8}, &stats);
   state.counters["direct"] = static_cast<double>(stats.direct);
+  state.counters["pruned"] = static_cast<double>(stats.pruned);
   state.counters["coarse"] = static_cast<double>(stats.coarse);
   state.counters["fine"] = static_cast<double>(stats.fine);
   state.counters["rescored"] = static_cast<double>(stats.rescored);
+}
+
+// Today's mse search before it was bounded (one candidate at a time, O(candidates x occupied)),
+// for before/after figures on one machine; it also checks that both choose the same bits.
+void BM_MseSearchQuadratic(benchmark::State& state) {
+  const kernels::Histogram& h = SearchHistogram(static_cast<int>(state.range(0)));
+  absl::StatusOr<kernels::AmaxChoice> choice;
+  for (auto _ : state) {
+    choice = kernels::internal::MseAmaxQuadratic(h.Counts(), h.Edges(), {.num_bits = 8});
+    benchmark::DoNotOptimize(choice);
+  }
+  const absl::StatusOr<kernels::AmaxChoice> bounded =
+      kernels::MseAmax(h.Counts(), h.Edges(), {.num_bits = 8});
+  if (!choice.ok() || !bounded.ok() || choice->index != bounded->index ||
+      std::bit_cast<uint64_t>(choice->score) != std::bit_cast<uint64_t>(bounded->score)) {
+    state.SkipWithError("the bounded and the quadratic mse searches chose differently");
+  }
 }
 
 void BM_PercentileSearch(benchmark::State& state) {
@@ -162,8 +182,9 @@ QCAL_BENCH(BM_FiniteAbsMax)->ArgName("huge")->Arg(0)->Arg(1);
 QCAL_BENCH(BM_MaxCalibratorCollect)->ArgName("huge")->Arg(0)->Arg(1);
 QCAL_BENCH(BM_EntropySearch)->ArgName("bins")->Arg(2048)->Arg(8192);
 // 2^17 and 2^20 bins: histograms of that size are legitimate (a wide range at a fine
-// resolution); bench/run.sh leaves out 2^20 to stay fast.
+// resolution); bench/run.sh leaves out 2^20 and the quadratic search (seconds) to stay fast.
 QCAL_BENCH(BM_MseSearch)->ArgName("bins")->Arg(2048)->Arg(8192)->Arg(1 << 17)->Arg(1 << 20);
+QCAL_BENCH(BM_MseSearchQuadratic)->ArgName("bins")->Arg(2048)->Arg(8192)->Arg(1 << 17);
 QCAL_BENCH(BM_PercentileSearch)->ArgName("bins")->Arg(2048)->Arg(8192);
 
 }  // namespace

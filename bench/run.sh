@@ -7,9 +7,10 @@
 #   bench/run.sh [cpu|gpu]        # default cpu
 #
 # cpu: the CPU kernels (histogram and max throughput against a plain copy of the same bytes in
-#      the same run, each amax search on 2048 and 8192 bins), ComputeAmax of a model of 1000
-#      quantizers ("model"), and ingest over loopback gRPC into a qcal-server started for the
-#      run.
+#      the same run, each amax search on 2048 and 8192 bins, mse also on 2^17; the 2^20-bin mse
+#      and the quadratic mse search take seconds and are left to a manual run), ComputeAmax of a
+#      model of 1000 quantizers ("model"), and ingest over loopback gRPC into a qcal-server
+#      started for the run.
 # gpu: the CUDA benchmark (qcal_cuda_bench, built with QCAL_WITH_CUDA), which prints its own
 #      lines (device "cuda"); bench/gpu_check.sh runs it with the GPU tests on a GPU machine.
 # Environment: BUILD_DIR (default build), REPS (repetitions, default 5; ingest uses
@@ -95,6 +96,7 @@ kernels_part() {
   log "kernels ($REPS repetitions)"
   # Headline figures on 2 MiB pages, as qcal-server's batch buffers; "_4k": 4 KiB pages.
   "$kernels" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
+    --benchmark_filter='-BM_MseSearch/bins:1048576|BM_MseSearchQuadratic' \
     --benchmark_format=json 2>/dev/null | to_lines \
     BM_Copy/huge:1=gbps:copy_bandwidth BM_Copy/huge:1=elem:copy_f32 \
     BM_Copy/huge:0=gbps:copy_bandwidth_4k \
@@ -107,6 +109,7 @@ kernels_part() {
     BM_EntropySearch/bins:2048=ms:entropy_search_2048 \
     BM_EntropySearch/bins:8192=ms:entropy_search_8192 \
     BM_MseSearch/bins:2048=ms:mse_search_2048 BM_MseSearch/bins:8192=ms:mse_search_8192 \
+    BM_MseSearch/bins:131072=ms:mse_search_131072 \
     BM_PercentileSearch/bins:2048=ms:percentile_search_2048 \
     BM_PercentileSearch/bins:8192=ms:percentile_search_8192
 }

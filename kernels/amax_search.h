@@ -37,10 +37,10 @@ struct SearchOptions {
   int start_bin = 128;
   int stride = 1;
   // Optional: a search polls it (from its worker threads, possibly at once) before any work
-  // and then after every few thousand quantization levels or groups it evaluates (a few
-  // microseconds of work per thread; search_cancel.h), and returns CANCELLED ("<method> search
-  // cancelled") soon after it first returns true, without calling it again. Null: never
-  // cancelled. The caller keeps it alive during the call.
+  // and then between candidates after every few thousand quantization levels or groups it
+  // evaluates (search_cancel.h), and returns CANCELLED ("<method> search cancelled") soon after
+  // it first returns true, without calling it again. Null: never cancelled. The caller keeps
+  // it alive during the call. The CUDA twins poll it once, before their launches.
   const std::function<bool()>* cancelled = nullptr;
 };
 

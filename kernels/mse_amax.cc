@@ -8,15 +8,18 @@
 //   sum_run w (a_q - c)^2 = S2 - a_q (2 S1 - a_q W)
 // from prefix sums W, S1, S2 of w, w c, w c^2. A run's end is found exactly: the first bin whose
 // float32 c_k * s rounds above q, by galloping from where uniform bins would put it and checking
-// the float32 rounding itself, so no boundary is ever misplaced. That costs O(min(levels,
-// occupied bins)) per candidate instead of O(occupied bins).
+// the float32 rounding itself, so no boundary is ever misplaced. That costs O(levels) per
+// candidate (every level from the lowest occupied bin's to the highest's) instead of
+// O(occupied bins), and is used only where the occupied bins outnumber the levels 16 to 1.
 //
 // The sums differ from the reference's double sums by rounding, and near the flat minimum
 // neighbouring candidates differ by little more, so the choice is settled in three tiers, each
 // giving every candidate an interval certain to hold the reference's value:
-//   coarse  prefix sums rounded to double; every candidate. S2 - a(2 S1 - a W) cancels, so the
-//           interval is wide (about 2^-49 levels sum w c^2), but it rules out all candidates
-//           whose lower end lies above the lowest upper end.
+//   coarse  prefix sums rounded to double; first every 1/256th candidate, then the others but
+//           those whose clipped part alone (a lower end: the part below is >= 0) exceeds the
+//           lowest upper end so far. S2 - a(2 S1 - a W) cancels, so the interval is wide
+//           (about 2^-49 levels sum w c^2), but it rules out all candidates whose lower end
+//           lies above the lowest upper end.
 //   fine    the same sums in double-double (exact products, AccurateDWPlusDW additions); the
 //           survivors only. Its interval is about as wide as the reference's own rounding.
 //   exact   CandidateError itself (the reference's bits) for the candidates still in reach of
@@ -33,14 +36,17 @@
 // Candidates whose every occupied bin lies below them and quantizes to 0 have one value (the
 // same operations on the same numbers), computed once.
 //
-// Cost: O(L) for the tables, O(candidates x min(levels, occupied) x log) for the coarse tier
-// (the log only where bins are not uniform), O(levels) per fine survivor, and O(occupied bins)
-// per rescored candidate. In the worst case, a histogram whose error curve stays within the
-// reference's rounding (about 2^-53 n / 8 relative) of its minimum over many candidates that
-// are not exact ties, every one of them is rescored and the cost returns to the reference's
-// O(candidates x occupied); on every histogram tried (kernels/mse_amax_test.cc, bench/) a
-// handful are. Centers that are not finite, not ascending or negative (no qcal histogram has
-// them) are searched the reference's way.
+// Cost: O(L) for the tables; O(candidates x min(levels, occupied bins)) for the coarse tier
+// (times a log only where bins are not uniform: each level's end is guessed from the mean bin
+// width, then galloped to); O(levels) per fine survivor; O(occupied bins) per rescored
+// candidate. Rescored are the candidates whose reference values cannot be told apart from the
+// minimum's by bounds on the rounding: a handful on ordinary histograms (one at 2^17 and 2^20
+// bins in bench/), but all of a stretch of candidates whose double sums come out equal because
+// their differences are absorbed (a dense low region of counts near 2^60 that quantizes to 0,
+// a tail of small counts: mse_amax_test.cc's seed 756 rescores all its 300). In the worst case
+// that is every candidate, and the cost returns to the reference's O(candidates x occupied).
+// Centers that are not finite, not ascending or negative (no qcal histogram has them) are
+// searched the reference's way.
 //
 // A histogram at an extreme magnitude is searched in power-of-two scaled units (mse_centers.h),
 // so its chosen bin does not depend on the magnitude; ordinary ones are searched as they are.
@@ -89,9 +95,20 @@ DoubleDouble FastTwoSum(double a, double b) {  // |a| >= |b|
   return {s, b - (s - a)};
 }
 
+// Veltkamp's split: x = hi + lo, each half fitting 26 bits (|x| far below 2^996 here).
+DoubleDouble Split(double x) {
+  const double t = 134217729.0 * x;  // 2^27 + 1
+  const double hi = t - (t - x);
+  return {hi, x - hi};
+}
+
+// Dekker's exact product: the baseline build has no FMA instruction, and std::fma would be a
+// library call.
 DoubleDouble TwoProd(double a, double b) {
   const double p = a * b;
-  return {p, std::fma(a, b, -p)};
+  const DoubleDouble x = Split(a);
+  const DoubleDouble y = Split(b);
+  return {p, ((x.hi * y.hi - p) + x.hi * y.lo + x.lo * y.hi) + x.lo * y.lo};
 }
 
 // AccurateDWPlusDW: relative error at most 3u^2 / (1 - 4u), whatever the signs.
@@ -104,10 +121,11 @@ DoubleDouble Add(DoubleDouble x, DoubleDouble y) {
 
 DoubleDouble Sub(DoubleDouble x, DoubleDouble y) { return Add(x, {-y.hi, -y.lo}); }
 
-// DWTimesFP3: relative error at most 2u^2.
+// DWTimesFP1: relative error at most 1.5u^2 + 4u^3.
 DoubleDouble Mul(DoubleDouble x, double y) {
   const DoubleDouble c = TwoProd(x.hi, y);
-  return FastTwoSum(c.hi, std::fma(x.lo, y, c.lo));
+  const DoubleDouble t = FastTwoSum(c.hi, x.lo * y);
+  return FastTwoSum(t.hi, t.lo + c.lo);
 }
 
 // Where the reference's value of a candidate lies, in final units (error sum / L).
@@ -133,7 +151,10 @@ class LevelSearch {
     for (int64_t k = 1; k < bins_ && applicable_; ++k) {
       applicable_ = std::isfinite(c[k]) && c[k] >= c[k - 1];
     }
-    if (!applicable_) return;
+    last_occupied_ = bins_ - 1;
+    while (counts[last_occupied_] == 0) --last_occupied_;  // the histogram is not empty
+    // Without a candidate beyond Direct's reach (small histograms) no level sums are needed.
+    if (!applicable_ || tables_.occupied_below[bins_ - 1] <= direct_below_) return;
     first_center_ = c[0];
     spacing_ = bins_ > 1 ? (static_cast<double>(c[bins_ - 1]) - c[0]) / (bins_ - 1) : 0.0;
     // Prefix sums from the bottom, exact products, non-negative terms: each prefix is within
@@ -153,8 +174,6 @@ class LevelSearch {
       hi_[k + 1] = {w_sum.hi, wc_sum.hi, wcc_sum.hi};
       lo_sums_[k + 1] = {w_sum.lo, wc_sum.lo, wcc_sum.lo};
     }
-    last_occupied_ = bins_ - 1;
-    while (counts[last_occupied_] == 0) --last_occupied_;  // the histogram is not empty
   }
 
   // Whether the centers allow the level-by-level sums (finite, non-negative, ascending).
@@ -277,6 +296,11 @@ class LevelSearch {
     return {(lower + clipped) / bins, (upper + clipped) / bins, false};
   }
 
+  // At most CandidateError(i) / L as the reference rounds it: its part below c_i is >= 0.
+  double ClippedFloor(int64_t i) const {
+    return ClippedError(tables_, i, bound_) / static_cast<double>(bins_);
+  }
+
   // The level sums' own value of candidate i in final units (MseErrors).
   double Value(int64_t i, const LevelSums& sums) const {
     return (sums.estimate + ClippedError(tables_, i, bound_)) / static_cast<double>(bins_);
@@ -297,12 +321,15 @@ class LevelSearch {
   // Exact whatever the guide: the guess is only where the search starts.
   int64_t RunEnd(int64_t pos, int64_t i, float q, float scale, const Guide& guide) const {
     const float* c = tables_.centers.data();
-    auto above = [&](int64_t k) { return MseLevel(c[k], scale, lo_, bound_) > q; };
+    // Below c_i, 0 <= c * scale <= c_i * scale < bound + 1/2: MseLevel's clamps change nothing.
+    const float magic = 0x1.8p23f;
+    auto above = [&](int64_t k) { return (c[k] * scale + magic) - magic > q; };
     int64_t below_end = pos;  // level <= q
     int64_t end = i;          // level > q, or i
-    const double k = std::ceil((static_cast<double>(q) + 0.5) * guide.per_level - guide.offset);
-    const int64_t guess = k > static_cast<double>(pos + 1)
-                              ? (k < static_cast<double>(i) ? static_cast<int64_t>(k) : i)
+    // About ceil(x); truncating is cheaper and the checks below make any guess exact.
+    const double x = (static_cast<double>(q) + 0.5) * guide.per_level - guide.offset;
+    const int64_t guess = x >= static_cast<double>(pos + 1)
+                              ? (x < static_cast<double>(i) ? static_cast<int64_t>(x) + 1 : i)
                               : pos + 1;
     if (guess < i) {
       if (above(guess)) {
@@ -406,20 +433,43 @@ absl::StatusOr<std::pair<int64_t, double>> ScaledChoice(const MseSearch& search,
   stats.candidates = search.count;
   stats.quadratic = !levels.applicable();
   std::vector<Interval> where(static_cast<size_t>(search.count));
-  // Coarse tier (and the exact value of Direct candidates).
+  // Coarse tier (and the exact value of Direct candidates), first on every `sample`-th
+  // candidate, whose lowest upper end bounds the minimum from above.
+  auto score = [&](int64_t k) -> int64_t {
+    const int64_t i = search.Index(k);
+    if (!levels.applicable() || levels.Direct(i)) {
+      const double v = levels.Exact(i);
+      where[k] = {v, v, true};
+      return levels.ExactWork(i);
+    }
+    const LevelSearch::LevelSums sums = levels.Sums<false>(i);
+    where[k] = levels.Bounds(i, sums);
+    return sums.levels;
+  };
+  const int64_t sample = std::max<int64_t>(1, search.count / 256);
+  const int64_t sampled = (search.count + sample - 1) / sample;
+  ParallelFor(sampled, search.Chunks(sampled), [&](int, int64_t begin, int64_t end) {
+    SearchCancel::Meter meter(cancel);
+    for (int64_t j = begin; j < end; ++j) {
+      if (meter.Tick(score(j * sample))) return;
+    }
+  });
+  if (cancel.cancelled()) return SearchCancel::Status("mse");
+  double first_reach = std::numeric_limits<double>::infinity();
+  for (int64_t j = 0; j < sampled; ++j) first_reach = std::min(first_reach, where[j * sample].hi);
+  // The rest, except candidates whose clipped part alone lies above that bound (the sum below
+  // is of non-negative terms, and adding and dividing round monotonically): no sums for those,
+  // typically every candidate well below the optimum.
   ParallelFor(search.count, search.Chunks(search.count), [&](int, int64_t begin, int64_t end) {
     SearchCancel::Meter meter(cancel);
     for (int64_t k = begin; k < end; ++k) {
-      const int64_t i = search.Index(k);
-      int64_t work = 0;
-      if (!levels.applicable() || levels.Direct(i)) {
-        const double v = levels.Exact(i);
-        where[k] = {v, v, true};
-        work = levels.ExactWork(i);
+      if (k % sample == 0) continue;
+      const double floor = levels.ClippedFloor(search.Index(k));
+      int64_t work = 1;
+      if (floor > first_reach) {
+        where[k] = {floor, std::numeric_limits<double>::infinity(), false};
       } else {
-        const LevelSearch::LevelSums sums = levels.Sums<false>(i);
-        where[k] = levels.Bounds(i, sums);
-        work = sums.levels;
+        work = score(k);
       }
       if (meter.Tick(work)) return;
     }
@@ -437,6 +487,8 @@ absl::StatusOr<std::pair<int64_t, double>> ScaledChoice(const MseSearch& search,
   for (int64_t k = 0; k < search.count; ++k) {
     if (where[k].exact) {
       ++stats.direct;
+    } else if (where[k].hi == std::numeric_limits<double>::infinity()) {
+      ++stats.pruned;
     } else {
       ++stats.coarse;
       if (where[k].lo <= limit) open.push_back(k);

@@ -75,6 +75,7 @@ absl::StatusOr<AmaxChoice> MseAmaxQuadratic(std::span<const uint64_t> counts,
 struct MseSearchStats {
   int64_t candidates = 0;
   int64_t direct = 0;      // scored by CandidateError from the start (few bins below)
+  int64_t pruned = 0;      // ruled out by their clipped part alone
   int64_t coarse = 0;      // scored with double prefix sums
   int64_t fine = 0;        // of those, rescored with double-double prefix sums
   int64_t rescored = 0;    // of those, settled by CandidateError

@@ -96,19 +96,23 @@ Case RandomCase(uint64_t seed) {
   if (std::all_of(c.counts.begin(), c.counts.end(), [](uint64_t v) { return v == 0; })) {
     c.counts[pick(0, bins - 1)] = 1;
   }
-  // Edges: uniform float32 steps (as qcal's histograms), float32 of exact linspace, or uneven;
-  // ordinary ranges, or extreme magnitudes (mse_centers.h's scaled units).
+  // Edges: uniform float32 steps (as qcal's histograms), float32 of exact linspace, uneven, or
+  // binary steps; ordinary ranges, or extreme magnitudes (mse_centers.h's scaled units).
   const int range_kind = static_cast<int>(pick(0, 9));
   const double top = range_kind == 0   ? std::pow(10.0, uniform(-38, -20))
                      : range_kind == 1 ? std::pow(10.0, uniform(20, 37))
                                        : std::pow(10.0, uniform(-4, 4));
-  const int edge_kind = static_cast<int>(pick(0, 3));
+  // Kind 4: power-of-two steps (centers on a binary grid), where c * s lands on half-integers
+  // and rounds half to even more often.
+  const int edge_kind = static_cast<int>(pick(0, 4));
+  const float binary_step = std::ldexp(1.0f, static_cast<int>(pick(-12, 4)));
   c.edges.resize(static_cast<size_t>(bins) + 1);
   const float step = static_cast<float>(top / static_cast<double>(bins));
   for (int64_t k = 0; k <= bins; ++k) {
     const double f = static_cast<double>(k) / static_cast<double>(bins);
     c.edges[k] = edge_kind == 0   ? static_cast<float>(k) * step
                  : edge_kind == 3 ? static_cast<float>(top * f * f)
+                 : edge_kind == 4 ? static_cast<float>(k) * binary_step
                                   : static_cast<float>(top * f);
   }
   // Search options: every grid size, signed and unsigned, varied candidates. Today's cost
@@ -184,7 +188,7 @@ TEST(MseAmaxBoundedTest, ErrorsAgreeWithTheQuadraticSearch) {
   }
 }
 
-TEST(MseAmaxBoundedTest, LargeHistogramsOfEveryGridSize) {
+TEST(MseAmaxBoundedTest, LargeDenseHistogramLeavesAHandfulToRescore) {
   // 2^17 bins of a normal shape, dense: the coarse tier must leave a handful to rescore.
   const int64_t bins = 1 << 17;
   std::vector<uint64_t> counts(bins);

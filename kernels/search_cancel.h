@@ -1,8 +1,9 @@
 // How the amax searches (amax_search.h) poll SearchOptions::cancelled: once before any work,
-// then from each chunk of candidates after every kSearchPollWork units of work (a quantization
-// level or group evaluated, or eight bins scored one by one), so a cancelled search stops
-// within about that much work per thread. Once the hook has returned true it is not called
-// again, and every chunk stops at its next candidate.
+// then from each chunk of candidates, between candidates, once kSearchPollWork units of work (a
+// quantization level or group evaluated, or eight bins scored one by one) have passed since
+// its last poll. So a cancelled search stops within that much work per thread plus one
+// candidate's (at most one pass over the bins: about a millisecond at 2^20 bins). Once the
+// hook has returned true it is not called again, and every chunk stops at its next candidate.
 //
 //   SearchCancel cancel(options.cancelled);
 //   if (cancel.Poll()) return cancel.Status("mse");

@@ -12,6 +12,7 @@
 #include "kernels/cuda/internal/stager.h"
 #include "kernels/mse_centers.h"
 #include "kernels/quant_bound.h"
+#include "kernels/search_cancel.h"
 
 namespace qcal::kernels::cuda {
 namespace {
@@ -124,6 +125,8 @@ absl::StatusOr<std::vector<double>> KlDivergences(const Context& context,
   QCAL_CUDA_RETURN_IF_NOT_OK(CheckTotal(device.total));
   QCAL_CUDA_RETURN_IF_NOT_OK(
       CheckCandidates("entropy", options.start_bin, options.stride, 1, bins, bins));
+  // One poll before the launches: once launched, the kernels run to completion.
+  if (SearchCancel cancel(options.cancelled); cancel.Poll()) return SearchCancel::Status("entropy");
   const int64_t candidates = (bins - options.start_bin) / options.stride + 1;
   const int shift = options.num_bits - 1 + (options.is_unsigned ? 1 : 0);
   QCAL_CUDA_RETURN_IF_LAUNCH_ERROR(internal::LaunchEntropyPrefix(
@@ -189,6 +192,8 @@ absl::StatusOr<std::vector<double>> ScaledMseErrors(const Context& context,
   QCAL_CUDA_RETURN_IF_NOT_OK(CheckTotal(device.total));
   QCAL_CUDA_RETURN_IF_NOT_OK(
       CheckCandidates("mse", options.start_bin, options.stride, 0, bins - 1, bins));
+  // One poll before the launches: once launched, the kernels run to completion.
+  if (SearchCancel cancel(options.cancelled); cancel.Poll()) return SearchCancel::Status("mse");
 
   // The centers as kernels/mse_amax.cc's (scaled at extreme magnitudes), on the host: the edges
   // live there.

@@ -16,7 +16,11 @@
 //               order by one thread, since the first index whose cdf reaches the percentile
 //               depends on every rounding of that sequential sum (parallel sums could move it).
 // The winner (entropy: last NaN else last minimum; mse: first minimum) is picked on the host
-// from the copied-back scores, by the rules of the CPU twin.
+// from the copied-back scores, by the rules of the CPU twin. The mse twin keeps the one-by-one
+// scoring (O(candidates x occupied bins), one warp per candidate), so it agrees with the CPU's
+// bounded search (kernels/mse_amax.cc) to within the double sums' rounding, not bit for bit.
+// SearchOptions::cancelled is polled once, after the checks and before the launches (CANCELLED
+// then); launched kernels run to completion. PercentileAmax takes no hook.
 //
 // Scores agree with the CPU twin to about 1e-13 relative (they are summed in another order and
 // use CUDA's log), percentile results bit for bit. Counts are exact below 2^53 in total.
