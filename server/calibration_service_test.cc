@@ -22,6 +22,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "kernels/histogram.h"
 #include "onnx/onnx_pb.h"
 #include "qcal/v1/calibration.grpc.pb.h"
@@ -251,7 +253,14 @@ class CalibrationServiceTest : public ::testing::Test {
   // Everything observable about a model: its info and every histogram it has.
   std::string StateOf(const std::string& model) {
     const v1::ModelInfo info = GetModel(model);
-    std::string state = info.SerializeAsString();
+    // Deterministic: the order of a map's entries (onnx_bindings) is not, otherwise.
+    std::string state;
+    {
+      google::protobuf::io::StringOutputStream stream(&state);
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.SetSerializationDeterministic(true);
+      EXPECT_TRUE(info.SerializeToCodedStream(&coded));
+    }
     for (const v1::QuantizerStats& quantizer : info.quantizers()) {
       v1::Histogram histogram;
       if (GetHistogram(model, quantizer.spec().name(), &histogram).ok()) {
