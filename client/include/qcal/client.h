@@ -21,7 +21,8 @@
 // message unchanged (absl::StatusCode and grpc::StatusCode use the same google.rpc numbers):
 // NOT_FOUND (unknown model or quantizer), ALREADY_EXISTS, INVALID_ARGUMENT (bad dtype, shape,
 // byte count, axis, method, percentile, start_bin, malformed or opset < 13 ONNX),
-// FAILED_PRECONDITION (no data yet, no ONNX or amax table yet), RESOURCE_EXHAUSTED (a batch above
+// FAILED_PRECONDITION (no data yet, no ONNX or amax table yet, CreateModel with exist_ok on a model
+// configured otherwise), RESOURCE_EXHAUSTED (a batch above
 // the server's --max-batch-bytes), UNAVAILABLE (no server at the address), DEADLINE_EXCEEDED
 // (ClientOptions::timeout ran out). The client itself returns INVALID_ARGUMENT, sending nothing,
 // for: a model, quantizer or ONNX tensor name that is not a name by qcal/names.h (empty, over
