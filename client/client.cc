@@ -27,6 +27,121 @@ void Connection::ApplyTimeout(grpc::ClientContext* context) const {
 
 }  // namespace internal
 
+namespace {
+
+// A complete descriptor: every field set (the wire's 0 / unset meaning "default" never used).
+struct FullSpec {
+  int32_t num_bits = 8;
+  bool is_unsigned = false;
+  std::optional<int32_t> axis;
+  v1::CalibratorKind calibrator = v1::CALIBRATOR_HISTOGRAM;
+  int32_t num_bins = 2048;
+  bool skip_zeros = false;
+};
+
+constexpr int32_t kMaxNumBins = int32_t{1} << 24;
+
+// `given` over `role` (QuantizerDescriptor's rule); INVALID_ARGUMENT naming `what`.
+absl::StatusOr<FullSpec> Fill(const QuantizerDescriptor& given, const FullSpec& role,
+                              const std::string& what) {
+  FullSpec spec = role;
+  if (given.num_bits.has_value()) {
+    if (*given.num_bits < 2 || *given.num_bits > 16) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": num_bits ", *given.num_bits, " is outside 2..16"));
+    }
+    spec.num_bits = *given.num_bits;
+  }
+  if (given.is_unsigned.has_value()) spec.is_unsigned = *given.is_unsigned;
+  if (given.calibrator.has_value()) {
+    if (*given.calibrator == "max") {
+      spec.calibrator = v1::CALIBRATOR_MAX;
+    } else if (*given.calibrator == "histogram") {
+      spec.calibrator = v1::CALIBRATOR_HISTOGRAM;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": calibrator '", ShortForMessage(*given.calibrator), "' is not max or histogram"));
+    }
+  }
+  if (given.axis.has_value()) {
+    spec.axis = *given.axis;
+  } else if (spec.calibrator == v1::CALIBRATOR_HISTOGRAM) {
+    spec.axis.reset();
+  }
+  if (spec.calibrator == v1::CALIBRATOR_HISTOGRAM && spec.axis.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": axis ", *spec.axis,
+        " applies to max calibrators only (histograms are per-tensor; use axis none)"));
+  }
+  if (given.num_bins.has_value()) {
+    if (*given.num_bins < 1 || *given.num_bins > kMaxNumBins) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": num_bins ", *given.num_bins, " is outside 1..", kMaxNumBins));
+    }
+    spec.num_bins = *given.num_bins;
+  }
+  if (given.skip_zeros.has_value()) spec.skip_zeros = *given.skip_zeros;
+  if (spec.calibrator == v1::CALIBRATOR_MAX && spec.skip_zeros) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": skip_zeros applies to histogram calibrators only"));
+  }
+  return spec;
+}
+
+void ToProto(const FullSpec& spec, const std::string& name, v1::QuantizerSpec* proto) {
+  proto->set_name(name);
+  proto->set_num_bits(spec.num_bits);
+  proto->set_is_unsigned(spec.is_unsigned);
+  if (spec.axis.has_value()) proto->set_axis(*spec.axis);
+  proto->set_calibrator(spec.calibrator);
+  proto->set_num_bins(spec.num_bins);
+  proto->set_skip_zeros(spec.skip_zeros);
+}
+
+bool IsWeightQuantizer(std::string_view name) { return name.ends_with("_weight_quantizer"); }
+
+// A default descriptor: no name allowed.
+absl::StatusOr<FullSpec> FillDefault(const std::optional<QuantizerDescriptor>& given,
+                                     const FullSpec& role, const std::string& what) {
+  if (!given.has_value()) return role;
+  if (!given->name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": a default descriptor has no name (got '", ShortForMessage(given->name), "')"));
+  }
+  return Fill(*given, role, what);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CreateModelRequest> CreateModelRequestFor(std::string_view model,
+                                                             const ModelOptions& options) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
+  const std::string where = absl::StrCat("model '", std::string(model), "'");
+  FullSpec weight_role;
+  weight_role.axis = 0;
+  weight_role.calibrator = v1::CALIBRATOR_MAX;
+  QCAL_CLIENT_ASSIGN_OR_RETURN(
+      const FullSpec input,
+      FillDefault(options.default_input, FullSpec{}, absl::StrCat(where, ", default_input")));
+  QCAL_CLIENT_ASSIGN_OR_RETURN(
+      const FullSpec weight,
+      FillDefault(options.default_weight, weight_role, absl::StrCat(where, ", default_weight")));
+  v1::CreateModelRequest request;
+  request.set_model(std::string(model));
+  request.set_exist_ok(options.exist_ok);
+  ToProto(input, "", request.mutable_default_input());
+  ToProto(weight, "", request.mutable_default_weight());
+  for (const QuantizerDescriptor& declared : options.quantizers) {
+    QCAL_CLIENT_RETURN_IF_ERROR(
+        CheckName(absl::StrCat(where, ": declared quantizer name"), declared.name));
+    QCAL_CLIENT_ASSIGN_OR_RETURN(const FullSpec spec,
+                                 Fill(declared, IsWeightQuantizer(declared.name) ? weight : input,
+                                      absl::StrCat(where, ", quantizer '", declared.name, "'")));
+    ToProto(spec, declared.name, request.add_quantizers());
+  }
+  return request;
+}
+
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::string address, ClientOptions options) {
   if (address.empty()) {
     return absl::InvalidArgumentError("server address is empty (expected HOST:PORT)");
@@ -64,6 +179,13 @@ absl::StatusOr<v1::ModelInfo> Client::CreateModel(const v1::CreateModelRequest& 
   QCAL_CLIENT_RETURN_IF_ERROR(CheckUtf8("default_input name", request.default_input().name()));
   QCAL_CLIENT_RETURN_IF_ERROR(CheckUtf8("default_weight name", request.default_weight().name()));
   return connection_->Call(&v1::Calibration::StubInterface::CreateModel, request);
+}
+
+absl::StatusOr<v1::ModelInfo> Client::CreateModel(std::string_view model,
+                                                  const ModelOptions& options) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const v1::CreateModelRequest request,
+                               CreateModelRequestFor(model, options));
+  return CreateModel(request);
 }
 
 absl::StatusOr<v1::ModelInfo> Client::GetModel(std::string_view model) {

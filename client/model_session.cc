@@ -246,8 +246,12 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
   }
   stream->WritesDone();
   ExportResult result;
+  result.computed_table = options.compute.has_value();
   v1::ExportOnnxResponse message;
+  bool first_message = true;
   while (stream->Read(&message)) {
+    if (first_message) result.amax_method = message.amax_method();
+    first_message = false;
     result.onnx += message.data();
     result.warnings.insert(result.warnings.end(), message.warnings().begin(),
                            message.warnings().end());

@@ -399,7 +399,9 @@ TEST(ModelSessionTest, ExportOnnxJoinsChunksAndWarnings) {
   std::vector<v1::ExportOnnxResponse> messages(3);
   messages[0].set_data("abc");
   messages[0].add_warnings("conv1.weight channel 3: amax 0, scale 1");
+  messages[0].set_amax_method("entropy");
   messages[1].set_data("defg");
+  messages[1].set_amax_method("first message only");
   messages[2].set_data("h");
   server.service().SetExportMessages(messages);
   auto session = Connect(server)->Model("m");
@@ -408,6 +410,11 @@ TEST(ModelSessionTest, ExportOnnxJoinsChunksAndWarnings) {
   EXPECT_EQ(result->onnx, "abcdefgh");
   EXPECT_EQ(result->warnings,
             (std::vector<std::string>{"conv1.weight channel 3: amax 0, scale 1"}));
+  EXPECT_EQ(result->amax_method, "entropy");
+  EXPECT_FALSE(result->computed_table);
+  result = session->ExportOnnx(std::nullopt, {.compute = ComputeAmaxOptions{.method = "mse"}});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->computed_table);
 }
 
 // An empty ONNX model would reach the server as "no data", i.e. "export the stored model".

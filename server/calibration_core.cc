@@ -10,10 +10,11 @@ namespace qcal::server {
 CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
     : options_(options), metrics_(metrics) {}
 
-absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config) {
+absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config, bool exist_ok) {
   if (config.backend == nullptr) config.backend = options_.backend;
   config.limits = options_.limits;
-  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Create(std::move(config)));
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                        registry_.Create(std::move(config), exist_ok));
   metrics_.AddModel(model->name());
   return model->Info();
 }

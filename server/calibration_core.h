@@ -46,7 +46,8 @@ class CalibrationCore {
 
   // Each returns the errors of the Model / ModelRegistry function it calls; an unknown model is
   // NOT_FOUND everywhere.
-  absl::StatusOr<ModelInfo> CreateModel(ModelConfig config);
+  // `exist_ok`: as ModelRegistry::Create's.
+  absl::StatusOr<ModelInfo> CreateModel(ModelConfig config, bool exist_ok = false);
   absl::StatusOr<ModelInfo> GetModel(absl::string_view model) const;
   std::vector<ModelInfo> ListModels() const;
   absl::Status DeleteModel(absl::string_view model);

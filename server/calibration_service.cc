@@ -59,9 +59,9 @@ grpc::Status CalibrationService::CreateModel(grpc::ServerContext*,
   RpcTimer timer(core_.metrics(), "CreateModel");
   absl::StatusOr<ModelConfig> config = ModelConfigFromProto(*request);
   if (!config.ok()) return Refuse("CreateModel", config.status());
-  absl::StatusOr<ModelInfo> info = core_.CreateModel(std::move(*config));
+  absl::StatusOr<ModelInfo> info = core_.CreateModel(std::move(*config), request->exist_ok());
   if (!info.ok()) return Refuse("CreateModel", info.status());
-  spdlog::info("created model '{}'", info->name);
+  spdlog::info("{} model '{}'", request->exist_ok() ? "created or joined" : "created", info->name);
   ModelInfoToProto(*info, response);
   return grpc::Status::OK;
 }
@@ -239,8 +239,10 @@ grpc::Status CalibrationService::ExportOnnx(
   size_t offset = 0;
   do {
     v1::ExportOnnxResponse message;
-    if (offset == 0)
+    if (offset == 0) {
       message.mutable_warnings()->Add(result->warnings.begin(), result->warnings.end());
+      message.set_amax_method(result->amax_method);
+    }
     const size_t size = std::min(kExportChunkBytes, bytes.size() - offset);
     message.set_data(std::string(bytes.substr(offset, size)));
     offset += size;

@@ -25,6 +25,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "kernels/histogram.h"
 #include "onnx/onnx_pb.h"
 #include "qcal/v1/calibration.grpc.pb.h"
@@ -255,7 +257,14 @@ class CalibrationServiceTest : public ::testing::Test {
   // Everything observable about a model: its info and every histogram it has.
   std::string StateOf(const std::string& model) {
     const v1::ModelInfo info = GetModel(model);
-    std::string state = info.SerializeAsString();
+    // Deterministic: the order of a map's entries (onnx_bindings) is not, otherwise.
+    std::string state;
+    {
+      google::protobuf::io::StringOutputStream stream(&state);
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.SetSerializationDeterministic(true);
+      EXPECT_TRUE(info.SerializeToCodedStream(&coded));
+    }
     for (const v1::QuantizerStats& quantizer : info.quantizers()) {
       v1::Histogram histogram;
       if (GetHistogram(model, quantizer.spec().name(), &histogram).ok()) {
@@ -726,6 +735,72 @@ TEST_F(CalibrationServiceTest, OnnxUploadAndExport) {
                 "input: " + hex(2.0f / 127.0f) + "\n");
   EXPECT_THAT(table.json(), HasSubstr("\"model\": \"cnn\""));
   EXPECT_EQ(table.table().quantizers_size(), 3);
+}
+
+// exist_ok compares configurations after the defaults are filled in: the wire's 0 and unset
+// fields equal the values they stand for. GetModel reports the histogram's bins now, the max
+// calibrators' channel counts and the ONNX bindings; ExportOnnx's first message the table used.
+TEST_F(CalibrationServiceTest, ExistOkBinsBindingsAndExportMethodOnTheWire) {
+  v1::CreateModelRequest bare;
+  bare.add_quantizers()->set_name("conv1._weight_quantizer");  // calibrator: the role's (max)
+  ASSERT_TRUE(CreateModel("cnn", bare).ok());
+  EXPECT_REFUSED(CreateModel("cnn", bare), ALREADY_EXISTS, "model 'cnn' already exists");
+  v1::CreateModelRequest explicit_defaults;
+  explicit_defaults.set_exist_ok(true);
+  explicit_defaults.mutable_default_input()->set_num_bits(8);
+  explicit_defaults.mutable_default_input()->set_calibrator(v1::CALIBRATOR_HISTOGRAM);
+  explicit_defaults.mutable_default_input()->set_num_bins(2048);
+  v1::QuantizerSpec* weight = explicit_defaults.add_quantizers();
+  weight->set_name("conv1._weight_quantizer");
+  weight->set_calibrator(v1::CALIBRATOR_MAX);
+  weight->set_num_bits(8);
+  EXPECT_TRUE(CreateModel("cnn", explicit_defaults).ok());
+  v1::CreateModelRequest other = explicit_defaults;
+  other.mutable_quantizers(0)->set_axis(0);
+  EXPECT_REFUSED(CreateModel("cnn", other), FAILED_PRECONDITION,
+                 "model 'cnn' exists with quantizer 'conv1._weight_quantizer' per-tensor (no "
+                 "axis), not axis 0");
+
+  ASSERT_TRUE(
+      Record(Concat({FloatBatch("cnn", "conv1._input_quantizer", {1, 1, 2, 2},
+                                {0.5f, -1.0f, 2.0f, 0.25f}),
+                     FloatBatch("cnn", "conv1._input_quantizer", {1}, {3.0f}),
+                     FloatBatch("cnn", "fc1._weight_quantizer", {3, 2}, {1, 2, 3, 4, 5, 6})}))
+          .status.ok());
+  v1::ModelInfo info = GetModel("cnn");
+  std::map<std::string, v1::QuantizerStats> stats;
+  for (const v1::QuantizerStats& q : info.quantizers()) stats[q.spec().name()] = q;
+  // max 2 over 2048 bins, then 3 grows it to ceil(3 / (2 / 2048)) = 3072 bins.
+  EXPECT_EQ(stats["conv1._input_quantizer"].spec().num_bins(), 2048);
+  EXPECT_EQ(stats["conv1._input_quantizer"].bins(), 3072);
+  EXPECT_EQ(stats["conv1._input_quantizer"].amax_size(), 0);
+  EXPECT_EQ(stats["fc1._weight_quantizer"].amax_size(), 3);
+  EXPECT_EQ(stats["conv1._weight_quantizer"].amax_size(), 0);  // no data yet
+  EXPECT_TRUE(info.onnx_bindings().empty());
+
+  v1::UploadOnnxResponse uploaded;
+  ASSERT_TRUE(UploadOnnx("cnn", ReadFile(TestModelPath("cnn_bn.onnx")), 1 << 20, &uploaded).ok());
+  info = GetModel("cnn");
+  EXPECT_EQ(info.onnx_bindings().at("conv1._input_quantizer"), "input");
+  EXPECT_EQ(info.onnx_bindings().size(), uploaded.bindings().size());
+
+  ASSERT_TRUE(ComputeAmax("cnn", "percentile").ok());
+  for (const std::string method : {"", "mse"}) {
+    v1::ExportOnnxRequest request;
+    request.set_model("cnn");
+    if (!method.empty()) request.mutable_compute()->set_method(method);
+    grpc::ClientContext context;
+    auto stream = stub_->ExportOnnx(&context);
+    ASSERT_TRUE(stream->Write(request));
+    stream->WritesDone();
+    v1::ExportOnnxResponse message;
+    std::vector<std::string> methods;
+    while (stream->Read(&message)) methods.push_back(message.amax_method());
+    ASSERT_TRUE(stream->Finish().ok());
+    ASSERT_FALSE(methods.empty());
+    EXPECT_EQ(methods[0], method.empty() ? "percentile" : method);
+    for (size_t i = 1; i < methods.size(); ++i) EXPECT_EQ(methods[i], "") << "first message only";
+  }
 }
 
 // 8 concurrent streams into one model count every element once, and give the same max as one

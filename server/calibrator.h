@@ -49,6 +49,10 @@ class Calibrator {
   // the first batch. Histogram calibrators: 0.
   virtual int64_t amax_size() const = 0;
 
+  // Histogram calibrators: the bins the histogram holds now (0 before its first non-zero value;
+  // growth appends bins, coarsening merges them). Max calibrators: 0.
+  virtual int64_t bins() const = 0;
+
   // A max calibrator's amax (`params` ignored), or a histogram's one amax by `params`
   // (normalized), as compute_amax.h's HistogramAmax. `cancelled` (null: never) is polled by the
   // search (kernels::SearchOptions::cancelled). Errors: FAILED_PRECONDITION without data; those of

@@ -19,6 +19,7 @@ class CpuMaxCalibrator : public Calibrator {
     return calibrator_.Collect(values, shape);
   }
   int64_t amax_size() const override { return static_cast<int64_t>(calibrator_.amax().size()); }
+  int64_t bins() const override { return 0; }
   absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool, absl::string_view,
                                           const std::function<bool()>*) const override {
     return calibrator_.amax();
@@ -45,6 +46,7 @@ class CpuHistogramCalibrator : public Calibrator {
     return histogram_.Collect(values);
   }
   int64_t amax_size() const override { return 0; }
+  int64_t bins() const override { return static_cast<int64_t>(histogram_.Counts().size()); }
   absl::StatusOr<std::vector<float>> Amax(const MethodParams& params, int num_bits,
                                           bool is_unsigned, absl::string_view quantizer,
                                           const std::function<bool()>* cancelled) const override {

@@ -23,6 +23,7 @@ class CudaMaxCalibrator : public Calibrator {
     return calibrator_->Collect(values, shape);
   }
   int64_t amax_size() const override { return calibrator_->amax_size(); }
+  int64_t bins() const override { return 0; }
   absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool, absl::string_view,
                                           const std::function<bool()>*) const override {
     return calibrator_->amax();
@@ -46,6 +47,7 @@ class CudaHistogramCalibrator : public Calibrator {
     return histogram_->Collect(values);
   }
   int64_t amax_size() const override { return 0; }
+  int64_t bins() const override { return histogram_->num_bins(); }
   absl::StatusOr<std::vector<float>> Amax(const MethodParams& params, int num_bits,
                                           bool is_unsigned, absl::string_view quantizer,
                                           const std::function<bool()>* cancelled) const override {

@@ -67,6 +67,37 @@ absl::StatusOr<int64_t> ResponseBound(const AmaxTable& table, TableForms forms,
   return bytes;
 }
 
+std::string AxisText(const std::optional<int>& axis) {
+  return axis.has_value() ? absl::StrCat("axis ", *axis) : "per-tensor (no axis)";
+}
+
+// The first field in which `have` differs from `want`, as "num_bins 2048, not 4096"; nullopt
+// when they are equal. Names are not compared.
+std::optional<std::string> SpecDifference(const QuantizerSpec& have, const QuantizerSpec& want) {
+  if (have.num_bits != want.num_bits) {
+    return absl::StrCat("num_bits ", have.num_bits, ", not ", want.num_bits);
+  }
+  if (have.is_unsigned != want.is_unsigned) {
+    return absl::StrCat("unsigned ", have.is_unsigned ? "true" : "false", ", not ",
+                        want.is_unsigned ? "true" : "false");
+  }
+  if (have.axis != want.axis) {
+    return absl::StrCat(AxisText(have.axis), ", not ", AxisText(want.axis));
+  }
+  if (have.calibrator != want.calibrator) {
+    return absl::StrCat("calibrator ", CalibratorKindName(have.calibrator), ", not ",
+                        CalibratorKindName(want.calibrator));
+  }
+  if (have.num_bins != want.num_bins) {
+    return absl::StrCat("num_bins ", have.num_bins, ", not ", want.num_bins);
+  }
+  if (have.skip_zeros != want.skip_zeros) {
+    return absl::StrCat("skip_zeros ", have.skip_zeros ? "true" : "false", ", not ",
+                        want.skip_zeros ? "true" : "false");
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
@@ -150,17 +181,77 @@ absl::StatusOr<BatchStats> Model::RecordNew(absl::string_view quantizer,
 }
 
 ModelInfo Model::Info() const {
-  absl::ReaderMutexLock lock(&mu_);
-  ModelInfo info{.name = name_,
-                 .default_input = default_input_,
-                 .default_weight = default_weight_,
-                 .quantizers = {},
-                 .has_onnx = onnx_ != nullptr,
-                 .amax_method = table_.has_value() ? table_->method : ""};
-  for (const auto& [name, state] : quantizers_) {
-    info.quantizers.push_back({.spec = state->spec(), .stats = state->stats()});
+  ModelInfo info;
+  OnnxKeys keys;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    info = {.name = name_,
+            .default_input = default_input_,
+            .default_weight = default_weight_,
+            .quantizers = {},
+            .has_onnx = onnx_ != nullptr,
+            .amax_method = table_.has_value() ? table_->method : "",
+            .onnx_bindings = {}};
+    for (const auto& [name, state] : quantizers_) {
+      const QuantizerState::Sizes sizes = state->sizes();
+      info.quantizers.push_back({.spec = state->spec(),
+                                 .stats = state->stats(),
+                                 .bins = sizes.bins,
+                                 .amax_size = sizes.amax_size});
+    }
+    keys = OnnxKeysLocked();
+  }
+  // Outside the lock: the stored ONNX model is immutable, and binding walks its graph.
+  if (keys.onnx != nullptr) {
+    absl::StatusOr<std::map<std::string, QuantizerBinding>> bindings =
+        BindQuantizers(*keys.onnx, keys.names, keys.tensor_map);
+    if (bindings.ok()) {
+      info.onnx_bindings = TensorNames(*bindings);
+    } else {
+      spdlog::debug("model '{}': no ONNX bindings for GetModel: {}", name_,
+                    bindings.status().ToString());
+    }
   }
   return info;
+}
+
+std::map<std::string, QuantizerSpec> Model::DeclaredSpecs() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::map<std::string, QuantizerSpec> out;
+  for (const auto& [name, state] : quantizers_) {
+    if (state->declared()) out.emplace(name, state->spec());
+  }
+  return out;
+}
+
+std::optional<std::string> Model::ConfigDifference(const Model& other) const {
+  const std::string where = absl::StrCat("model '", name_, "' exists");
+  if (std::optional<std::string> diff = SpecDifference(default_input_, other.default_input_)) {
+    return absl::StrCat(where, " with default_input ", *diff);
+  }
+  if (std::optional<std::string> diff = SpecDifference(default_weight_, other.default_weight_)) {
+    return absl::StrCat(where, " with default_weight ", *diff);
+  }
+  const std::map<std::string, QuantizerSpec> have = DeclaredSpecs();
+  const std::map<std::string, QuantizerSpec> want = other.DeclaredSpecs();
+  auto h = have.begin();
+  auto w = want.begin();
+  while (h != have.end() || w != want.end()) {
+    if (w == want.end() || (h != have.end() && h->first < w->first)) {
+      return absl::StrCat(where, " with declared quantizer '", h->first,
+                          "', which the request does not declare");
+    }
+    if (h == have.end() || w->first < h->first) {
+      return absl::StrCat(where, " without declared quantizer '", w->first,
+                          "', which the request declares");
+    }
+    if (std::optional<std::string> diff = SpecDifference(h->second, w->second)) {
+      return absl::StrCat(where, " with quantizer '", h->first, "' ", *diff);
+    }
+    ++h;
+    ++w;
+  }
+  return std::nullopt;
 }
 
 void Model::Reset() {
@@ -372,6 +463,7 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
   std::optional<AmaxTable> table;
   TablePlan plan;
   uint64_t generation = 0;
+  OnnxExportResult out;
   {
     absl::ReaderMutexLock lock(&mu_);
     if (onnx == nullptr) {
@@ -385,6 +477,7 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
       tensor_map = tensor_map_;
     }
     generation = generation_;
+    out.computed = compute.has_value();
     if (compute.has_value()) {
       QCAL_ASSIGN_OR_RETURN(plan, PlanTableLocked(*compute));
     } else if (table_.has_value()) {
@@ -406,7 +499,7 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
   absl::StatusOr<QdqResult> exported = ExportQdq(*onnx, *table, options);
   if (!exported.ok()) return Annotate(exported.status(), where);
 
-  OnnxExportResult out;
+  out.amax_method = table->method;
   if (!exported->model.SerializeToString(&out.bytes)) {
     return absl::InternalError(absl::StrCat(where, ": could not serialize the QDQ model"));
   }

@@ -57,6 +57,12 @@ struct TableForms {
 struct QuantizerInfo {
   QuantizerSpec spec{};
   BatchStats stats{};
+  // Histogram calibrators: the bins held now (spec.num_bins is the count it started with); 0
+  // before its first non-zero value and for max calibrators.
+  int64_t bins = 0;
+  // Max calibrators: the amax values held (1 per tensor, or the channel count); 0 before data
+  // and for histograms.
+  int64_t amax_size = 0;
 };
 
 struct ModelInfo {
@@ -68,6 +74,10 @@ struct ModelInfo {
   bool has_onnx = false;
   // Method of the stored amax table; empty when there is none.
   std::string amax_method{};
+  // With a stored ONNX model: quantizer -> the tensor it quantizes, as the export and the
+  // TensorRT cache bind them now; quantizers bound to no tensor are absent. Empty without an
+  // ONNX model, or when binding fails.
+  std::map<std::string, std::string> onnx_bindings{};
 };
 
 // An amax table in its three forms (ComputeAmax: the table just computed; GetAmaxTable: the
@@ -101,6 +111,11 @@ struct OnnxExportResult {
   // Serialized ModelProto with the Q/DQ pairs.
   std::string bytes{};
   std::vector<std::string> warnings{};
+  // The method of the amax table the export used: the one `compute` asked for, else the stored
+  // table's.
+  std::string amax_method{};
+  // True when `compute` computed the table for this export; false for the stored table.
+  bool computed = false;
 };
 
 class Model {
@@ -123,7 +138,14 @@ class Model {
   absl::StatusOr<BatchStats> Record(absl::string_view quantizer, std::span<const int64_t> shape,
                                     std::span<const float> values, int64_t bytes);
 
+  // Binds the quantizers to the stored ONNX model, if any, for onnx_bindings.
   ModelInfo Info() const;
+
+  // The first difference between this model's configuration (default descriptors and declared
+  // quantizers, in name order) and `other`'s, as "model 'm' exists with default_input num_bins
+  // 2048, not 4096"; nullopt when they are equal. Both were built by Create, so their defaults
+  // are filled in; the order of declared quantizers does not matter.
+  std::optional<std::string> ConfigDifference(const Model& other) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Drops the collected data, the quantizers Record created, the amax table and the statistics;
   // keeps the defaults, the declared quantizers (emptied) and the uploaded ONNX.
@@ -173,6 +195,8 @@ class Model {
   // The quantizer named `name`, or nullptr.
   std::shared_ptr<QuantizerState> FindLocked(absl::string_view name) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The specs of the declared quantizers, by name.
+  std::map<std::string, QuantizerSpec> DeclaredSpecs() const ABSL_LOCKS_EXCLUDED(mu_);
   // Record's path for a quantizer not seen before: create, apply, insert, under the writer lock.
   absl::StatusOr<BatchStats> RecordNew(absl::string_view quantizer, std::span<const int64_t> shape,
                                        std::span<const float> values, int64_t bytes);

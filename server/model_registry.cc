@@ -17,14 +17,18 @@ absl::Status UnknownModel(absl::string_view name) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config) {
+absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config, bool exist_ok) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
   absl::MutexLock lock(&mu_);
   const auto [it, inserted] = models_.emplace(model->name(), model);
-  if (!inserted) {
+  if (inserted) return model;
+  if (!exist_ok) {
     return absl::AlreadyExistsError(absl::StrCat("model '", model->name(), "' already exists"));
   }
-  return model;
+  if (std::optional<std::string> difference = it->second->ConfigDifference(*model)) {
+    return absl::FailedPreconditionError(*difference);
+  }
+  return it->second;
 }
 
 absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Find(absl::string_view name) const {

@@ -27,8 +27,11 @@ class ModelRegistry {
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
 
-  // ALREADY_EXISTS for a name in use; the errors of Model::Create.
-  absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config);
+  // ALREADY_EXISTS for a name in use; the errors of Model::Create (checked first, also when the
+  // name is in use). With `exist_ok`, a name in use returns that model when its configuration
+  // equals `config`'s (Model::ConfigDifference), FAILED_PRECONDITION naming the first difference
+  // otherwise; the check and the creation are one step, so two creators cannot race.
+  absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config, bool exist_ok = false);
   // NOT_FOUND for an unknown name; INVALID_ARGUMENT for one that is not a name (names.h).
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
   // In name order.

@@ -36,6 +36,83 @@ TEST(ModelRegistryTest, CreateFindListDelete) {
   EXPECT_EQ(registry.List().size(), 1u);
 }
 
+ModelConfig Config(int input_bins, std::vector<QuantizerSpec> declared = {}) {
+  QuantizerSpec input = DefaultInputSpec();
+  input.num_bins = input_bins;
+  return {.name = "m",
+          .default_input = input,
+          .default_weight = DefaultWeightSpec(),
+          .quantizers = std::move(declared)};
+}
+
+TEST(ModelRegistryTest, ExistOkJoinsAnEqualConfigurationAndNamesTheFirstDifference) {
+  ModelRegistry registry;
+  const QuantizerSpec a{.name = "a._input_quantizer", .num_bits = 6};
+  const QuantizerSpec w{
+      .name = "b._weight_quantizer", .axis = 1, .calibrator = CalibratorKind::kMax};
+  absl::StatusOr<std::shared_ptr<Model>> created = registry.Create(Config(4096, {a, w}), true);
+  ASSERT_TRUE(created.ok()) << created.status();
+
+  // Equal, declared quantizers in another order: the same model.
+  absl::StatusOr<std::shared_ptr<Model>> joined = registry.Create(Config(4096, {w, a}), true);
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_EQ(joined->get(), created->get());
+
+  // Without exist_ok: ALREADY_EXISTS, whatever the configuration.
+  EXPECT_EQ(registry.Create(Config(4096, {a, w})).status().code(),
+            absl::StatusCode::kAlreadyExists);
+
+  const auto refused = [&](ModelConfig config, const std::string& message) {
+    const absl::Status status = registry.Create(std::move(config), true).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_EQ(std::string(status.message()), message);
+  };
+  refused(Config(2048, {a, w}), "model 'm' exists with default_input num_bins 4096, not 2048");
+  ModelConfig weight = Config(4096, {a, w});
+  weight.default_weight.calibrator = CalibratorKind::kHistogram;
+  weight.default_weight.axis.reset();
+  refused(weight, "model 'm' exists with default_weight axis 0, not per-tensor (no axis)");
+  refused(Config(4096, {a}),
+          "model 'm' exists with declared quantizer 'b._weight_quantizer', which the request "
+          "does not declare");
+  refused(Config(4096, {a, w, {.name = "c._input_quantizer"}}),
+          "model 'm' exists without declared quantizer 'c._input_quantizer', which the request "
+          "declares");
+  QuantizerSpec unsigned_a = a;
+  unsigned_a.is_unsigned = true;
+  refused(Config(4096, {unsigned_a, w}),
+          "model 'm' exists with quantizer 'a._input_quantizer' unsigned false, not true");
+  QuantizerSpec a8 = a;
+  a8.num_bits = 8;
+  refused(Config(4096, {a8, w}),
+          "model 'm' exists with quantizer 'a._input_quantizer' num_bits 6, not 8");
+
+  // A refused request is checked before the name: INVALID_ARGUMENT, not a difference.
+  ModelConfig bad = Config(4096, {a, w});
+  bad.default_input.num_bits = 1;
+  EXPECT_EQ(registry.Create(std::move(bad), true).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(registry.List().size(), 1u);
+}
+
+// Many creators with exist_ok at once: one model, every one of them gets it.
+TEST(ModelRegistryTest, ConcurrentExistOkCreatorsGetOneModel) {
+  ModelRegistry registry;
+  constexpr int kThreads = 8;
+  std::vector<Model*> got(kThreads, nullptr);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&registry, &got, t] {
+      absl::StatusOr<std::shared_ptr<Model>> model = registry.Create(Config(4096), true);
+      EXPECT_TRUE(model.ok()) << model.status();
+      if (model.ok()) got[t] = model->get();
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  ASSERT_EQ(registry.List().size(), 1u);
+  for (Model* model : got) EXPECT_EQ(model, registry.List()[0].get());
+}
+
 // 8 threads record into the same two quantizers of one model (one of them created by whichever
 // thread comes first): every batch and element is counted exactly once, and the maxima are
 // those of all the data.

@@ -102,9 +102,12 @@ void ModelInfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
     stats->set_elements(quantizer.stats.elements);
     stats->set_nonfinite(quantizer.stats.nonfinite);
     stats->set_bytes(quantizer.stats.bytes);
+    stats->set_bins(quantizer.bins);
+    stats->set_amax_size(quantizer.amax_size);
   }
   proto->set_has_onnx(info.has_onnx);
   proto->set_amax_method(info.amax_method);
+  proto->mutable_onnx_bindings()->insert(info.onnx_bindings.begin(), info.onnx_bindings.end());
 }
 
 absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request) {

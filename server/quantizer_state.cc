@@ -94,6 +94,11 @@ BatchStats QuantizerState::stats() const {
   return stats_;
 }
 
+QuantizerState::Sizes QuantizerState::sizes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return {.bins = calibrator_->bins(), .amax_size = calibrator_->amax_size()};
+}
+
 absl::StatusOr<HistogramSnapshot> QuantizerState::Histogram() const {
   if (spec_.calibrator != CalibratorKind::kHistogram) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -71,6 +71,15 @@ class QuantizerState {
 
   BatchStats stats() const;
 
+  // The calibrator's sizes now (Calibrator::bins and amax_size): a histogram's current bins, a
+  // max calibrator's amax values (the channel count per channel); 0 for the other kind and
+  // before data.
+  struct Sizes {
+    int64_t bins = 0;
+    int64_t amax_size = 0;
+  };
+  Sizes sizes() const;
+
   // FAILED_PRECONDITION for a max calibrator (it keeps no histogram); INTERNAL for a device
   // failure.
   absl::StatusOr<HistogramSnapshot> Histogram() const;

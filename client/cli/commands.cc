@@ -85,8 +85,19 @@ absl::Status ListModels(Client& client, const std::string& format, std::ostream&
   return absl::OkStatus();
 }
 
-absl::Status CreateModel(Client& client, const std::string& model, std::ostream& out) {
-  QCAL_CLIENT_RETURN_IF_ERROR(client.CreateModel(model).status());
+absl::Status CreateModel(Client& client, const std::string& model, const ModelOptions& options,
+                         std::ostream& out) {
+  // Without exist_ok first, to tell "created" from "joined"; the exist_ok call after an
+  // ALREADY_EXISTS is itself atomic on the server.
+  ModelOptions create = options;
+  create.exist_ok = false;
+  absl::Status status = client.CreateModel(model, create).status();
+  if (status.code() == absl::StatusCode::kAlreadyExists && options.exist_ok) {
+    QCAL_CLIENT_RETURN_IF_ERROR(client.CreateModel(model, options).status());
+    out << "model '" << model << "' exists with the same configuration\n";
+    return absl::OkStatus();
+  }
+  QCAL_CLIENT_RETURN_IF_ERROR(status);
   out << "created model '" << model << "'\n";
   return absl::OkStatus();
 }
@@ -181,6 +192,12 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& ou
   }
   ExportResult& result = *exported;
   for (const std::string& warning : result.warnings) err << "warning: " << warning << "\n";
+  if (result.computed_table) {
+    err << "export: computed a new amax table (method " << result.amax_method << ")\n";
+  } else {
+    err << "export: used the stored amax table (method " << result.amax_method
+        << ", computed by an earlier ComputeAmax)\n";
+  }
   QCAL_CLIENT_RETURN_IF_ERROR(output.Commit(result.onnx));
   out << "wrote " << args.onnx_out << " (" << result.onnx.size() << " bytes, "
       << result.warnings.size() << " warnings)\n";

@@ -15,7 +15,10 @@ namespace qcal::cli {
 
 // --format of models/info: "text" or "json".
 absl::Status ListModels(Client& client, const std::string& format, std::ostream& out);
-absl::Status CreateModel(Client& client, const std::string& model, std::ostream& out);
+// With options.exist_ok, an existing model of the same configuration is joined ("model 'm'
+// exists with the same configuration") and one of another is FAILED_PRECONDITION.
+absl::Status CreateModel(Client& client, const std::string& model, const ModelOptions& options,
+                         std::ostream& out);
 absl::Status ShowModel(Client& client, const std::string& model, const std::string& format,
                        std::ostream& out);
 absl::Status ResetModel(Client& client, const std::string& model, std::ostream& out);
@@ -46,8 +49,8 @@ struct ExportArgs {
   std::string target;
 };
 // Exports onnx_in (sent with the export: stored on the server only if the export succeeds) and
-// writes onnx_out; warnings go to `err`. Without `compute` a missing amax table
-// (FAILED_PRECONDITION) gets a hint to pass --method.
+// writes onnx_out; warnings, and which amax table the export used, go to `err`. Without `compute` a
+// missing amax table (FAILED_PRECONDITION) gets a hint to pass --method.
 absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
                         std::ostream& err);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -26,19 +27,31 @@ std::string AxisText(const v1::QuantizerSpec& spec) {
 }
 
 std::string SpecText(const v1::QuantizerSpec& spec) {
+  const bool histogram = spec.calibrator() == v1::CALIBRATOR_HISTOGRAM;
   return absl::StrCat(CalibratorName(spec.calibrator()), ", ",
                       spec.num_bits() == 0 ? "8 (default)" : absl::StrCat(spec.num_bits()), "-bit",
                       spec.is_unsigned() ? " unsigned" : "", ", ",
-                      spec.has_axis() ? absl::StrCat("axis ", spec.axis()) : "per-tensor");
+                      spec.has_axis() ? absl::StrCat("axis ", spec.axis()) : "per-tensor",
+                      histogram ? absl::StrCat(", ", spec.num_bins(), " bins") : "",
+                      histogram && spec.skip_zeros() ? ", skip_zeros" : "");
 }
 
 nlohmann::json SpecJson(const v1::QuantizerSpec& spec) {
   nlohmann::json json = {{"calibrator", CalibratorName(spec.calibrator())},
                          {"num_bits", spec.num_bits()},
                          {"unsigned", spec.is_unsigned()},
-                         {"axis", nullptr}};
+                         {"axis", nullptr},
+                         {"num_bins", spec.num_bins()},
+                         {"skip_zeros", spec.skip_zeros()}};
   if (spec.has_axis()) json["axis"] = spec.axis();
   return json;
+}
+
+// "2048 -> 2233": the histogram's starting and current bins ("2048 -> 0" before data); "-" for
+// a max calibrator.
+std::string BinsText(const v1::QuantizerStats& q) {
+  if (q.spec().calibrator() != v1::CALIBRATOR_HISTOGRAM) return "-";
+  return absl::StrCat(q.spec().num_bins(), " -> ", q.bins());
 }
 
 std::string AmaxText(const v1::QuantizerAmax& amax) {
@@ -75,13 +88,33 @@ std::string FormatModelInfo(const v1::ModelInfo& info) {
   absl::StrAppendFormat(&out, "default input   %s\n", SpecText(info.default_input()));
   absl::StrAppendFormat(&out, "default weight  %s\n", SpecText(info.default_weight()));
   absl::StrAppendFormat(&out, "quantizers      %d\n", info.quantizers_size());
-  if (info.quantizers_size() == 0) return out;
-  absl::StrAppendFormat(&out, "  %-40s %-10s %4s %4s %8s %12s %9s %12s\n", "QUANTIZER",
-                        "CALIBRATOR", "BITS", "AXIS", "BATCHES", "ELEMENTS", "NONFINITE", "BYTES");
-  for (const v1::QuantizerStats& q : info.quantizers()) {
-    absl::StrAppendFormat(&out, "  %-40s %-10s %4d %4s %8d %12d %9d %12d\n", q.spec().name(),
-                          CalibratorName(q.spec().calibrator()), q.spec().num_bits(),
-                          AxisText(q.spec()), q.batches(), q.elements(), q.nonfinite(), q.bytes());
+  if (info.quantizers_size() > 0) {
+    // BINS: a histogram's bins at the start (num_bins) -> now (growth appends bins, coarsening
+    // merges them); CHANNELS: the amax values a max calibrator holds.
+    absl::StrAppendFormat(&out, "  %-40s %-10s %4s %4s %-17s %8s %8s %12s %9s %12s\n", "QUANTIZER",
+                          "CALIBRATOR", "BITS", "AXIS", "BINS (START->NOW)", "CHANNELS", "BATCHES",
+                          "ELEMENTS", "NONFINITE", "BYTES");
+    for (const v1::QuantizerStats& q : info.quantizers()) {
+      absl::StrAppendFormat(
+          &out, "  %-40s %-10s %4d %4s %-17s %8s %8d %12d %9d %12d\n", q.spec().name(),
+          CalibratorName(q.spec().calibrator()), q.spec().num_bits(), AxisText(q.spec()),
+          BinsText(q),
+          q.spec().calibrator() == v1::CALIBRATOR_MAX ? absl::StrCat(q.amax_size()) : "-",
+          q.batches(), q.elements(), q.nonfinite(), q.bytes());
+    }
+  }
+  if (!info.has_onnx()) {
+    absl::StrAppendFormat(&out, "bindings        none (no ONNX model uploaded)\n");
+    return out;
+  }
+  absl::StrAppendFormat(&out,
+                        "bindings        %d (quantizer -> ONNX tensor, as export binds them; "
+                        "export --map QUANTIZER=TENSOR overrides)\n",
+                        info.onnx_bindings_size());
+  const std::map<std::string, std::string> bindings(info.onnx_bindings().begin(),
+                                                    info.onnx_bindings().end());
+  for (const auto& [quantizer, tensor] : bindings) {
+    absl::StrAppendFormat(&out, "  %-40s -> %s\n", quantizer, tensor);
   }
   return out;
 }
@@ -95,6 +128,8 @@ nlohmann::json ModelInfoJson(const v1::ModelInfo& info) {
     entry["elements"] = q.elements();
     entry["nonfinite"] = q.nonfinite();
     entry["bytes"] = q.bytes();
+    entry["bins"] = q.bins();
+    entry["amax_size"] = q.amax_size();
     quantizers.push_back(entry);
   }
   return {{"name", info.name()},
@@ -102,7 +137,9 @@ nlohmann::json ModelInfoJson(const v1::ModelInfo& info) {
           {"amax_method", info.amax_method()},
           {"default_input", SpecJson(info.default_input())},
           {"default_weight", SpecJson(info.default_weight())},
-          {"quantizers", quantizers}};
+          {"quantizers", quantizers},
+          {"onnx_bindings", std::map<std::string, std::string>(info.onnx_bindings().begin(),
+                                                               info.onnx_bindings().end())}};
 }
 
 std::string FormatAmaxTable(const v1::AmaxTable& table) {

@@ -14,11 +14,14 @@ namespace qcal::cli {
 std::string FormatModels(const std::vector<v1::ModelInfo>& models);
 nlohmann::json ModelsJson(const std::vector<v1::ModelInfo>& models);
 
-// A model's defaults and per-quantizer statistics.
+// A model's defaults, per-quantizer statistics (a histogram's starting and current bins, a max
+// calibrator's channel count) and, with an uploaded ONNX model, its "bindings" section.
 std::string FormatModelInfo(const v1::ModelInfo& info);
 // {"name", "has_onnx", "amax_method", "default_input", "default_weight",
-//  "quantizers": [{"name", "calibrator", "num_bits", "unsigned", "axis", "batches",
-//                  "elements", "nonfinite", "bytes"}]}
+//  "quantizers": [{"name", "calibrator", "num_bits", "unsigned", "axis", "num_bins" (at the
+//                  start), "skip_zeros", "batches", "elements", "nonfinite", "bytes", "bins"
+//                  (now), "amax_size"}],
+//  "onnx_bindings": {quantizer: ONNX tensor}}
 nlohmann::json ModelInfoJson(const v1::ModelInfo& info);
 
 // One row per quantizer: name, method, amax (per-channel: count, min and max), bits, axis,

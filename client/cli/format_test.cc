@@ -113,6 +113,47 @@ TEST(FormatTest, ModelInfoJsonHasStatisticsPerQuantizer) {
   EXPECT_EQ(json["quantizers"][0]["axis"], 0);
   EXPECT_EQ(json["quantizers"][0]["elements"], 40);
   EXPECT_EQ(json["default_input"]["axis"], nullptr);
+  EXPECT_EQ(json["quantizers"][0]["amax_size"], 0);
+  EXPECT_TRUE(json["onnx_bindings"].empty());
+}
+
+TEST(FormatTest, ModelInfoShowsBinsChannelsAndBindings) {
+  v1::ModelInfo info;
+  info.set_name("m");
+  v1::QuantizerStats* input = info.add_quantizers();
+  input->mutable_spec()->set_name("conv1._input_quantizer");
+  input->mutable_spec()->set_calibrator(v1::CALIBRATOR_HISTOGRAM);
+  input->mutable_spec()->set_num_bits(8);
+  input->mutable_spec()->set_num_bins(2048);
+  input->set_bins(2233);
+  v1::QuantizerStats* weight = info.add_quantizers();
+  weight->mutable_spec()->set_name("conv1._weight_quantizer");
+  weight->mutable_spec()->set_calibrator(v1::CALIBRATOR_MAX);
+  weight->mutable_spec()->set_num_bits(8);
+  weight->mutable_spec()->set_axis(0);
+  weight->set_amax_size(16);
+  std::string text = FormatModelInfo(info);
+  EXPECT_NE(text.find("BINS (START->NOW)"), std::string::npos) << text;
+  EXPECT_NE(text.find("2048 -> 2233"), std::string::npos) << text;
+  EXPECT_NE(text.find("bindings        none (no ONNX model uploaded)"), std::string::npos) << text;
+  const nlohmann::json json = ModelInfoJson(info);
+  EXPECT_EQ(json["quantizers"][0]["num_bins"], 2048);
+  EXPECT_EQ(json["quantizers"][0]["bins"], 2233);
+  EXPECT_EQ(json["quantizers"][1]["amax_size"], 16);
+
+  info.set_has_onnx(true);
+  (*info.mutable_onnx_bindings())["conv1._weight_quantizer"] = "conv1.weight";
+  (*info.mutable_onnx_bindings())["conv1._input_quantizer"] = "input";
+  text = FormatModelInfo(info);
+  EXPECT_NE(text.find("bindings        2 (quantizer -> ONNX tensor"), std::string::npos) << text;
+  // In name order.
+  const size_t input_line = text.find("  conv1._input_quantizer                   -> input\n");
+  const size_t weight_line =
+      text.find("  conv1._weight_quantizer                  -> conv1.weight\n");
+  EXPECT_NE(input_line, std::string::npos) << text;
+  EXPECT_NE(weight_line, std::string::npos) << text;
+  EXPECT_LT(input_line, weight_line);
+  EXPECT_EQ(ModelInfoJson(info)["onnx_bindings"]["conv1._input_quantizer"], "input");
 }
 
 }  // namespace

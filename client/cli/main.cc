@@ -18,14 +18,17 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "client/cli/commands.h"
+#include "client/cli/descriptor.h"
 #include "qcal/client.h"
 #include "qcal/local_file.h"
+#include "qcal/names.h"
 
 namespace {
 
@@ -140,6 +143,22 @@ int main(int argc, char** argv) {
 
   CLI::App* create = app.add_subcommand("create", "create an empty model");
   create->add_option("MODEL", model)->required();
+  std::string default_input_text, default_weight_text;
+  std::vector<std::string> quantizer_texts;
+  bool exist_ok = false;
+  create->add_option("--default-input", default_input_text,
+                     "descriptor of input quantizers first seen by record: KEY=VALUE,... with keys "
+                     "num_bits, unsigned, axis (int or none), calibrator (max|histogram), "
+                     "num_bins, skip_zeros; keys left out keep pytorch-quantization's defaults");
+  create->add_option("--default-weight", default_weight_text,
+                     "descriptor of *_weight_quantizer quantizers first seen by record, as "
+                     "--default-input");
+  create->add_option("--quantizer", quantizer_texts,
+                     "declare a quantizer: name=QUANTIZER,KEY=VALUE,... (repeatable); keys left "
+                     "out take the default descriptor of its role");
+  create->add_flag("--exist-ok", exist_ok,
+                   "an existing model with the same configuration is not an error (another "
+                   "configuration is)");
 
   CLI::App* info = app.add_subcommand("info", "show a model's quantizers and statistics");
   info->add_option("MODEL", model)->required();
@@ -217,6 +236,31 @@ int main(int argc, char** argv) {
     }
     return UsageError(error.what(), selected.empty() ? nullptr : selected.front());
   }
+  qcal::ModelOptions model_options;
+  if (*create) {
+    model_options.exist_ok = exist_ok;
+    for (const auto& [text, option, target] :
+         {std::tuple{&default_input_text, "--default-input", &model_options.default_input},
+          std::tuple{&default_weight_text, "--default-weight", &model_options.default_weight}}) {
+      if (create->get_option(option)->count() == 0) continue;
+      absl::StatusOr<qcal::QuantizerDescriptor> parsed =
+          qcal::cli::ParseDescriptor(*text, option, /*named=*/false);
+      if (!parsed.ok()) return UsageError(std::string(parsed.status().message()), create);
+      *target = *std::move(parsed);
+    }
+    for (const std::string& text : quantizer_texts) {
+      absl::StatusOr<qcal::QuantizerDescriptor> parsed =
+          qcal::cli::ParseDescriptor(text, "--quantizer", /*named=*/true);
+      if (!parsed.ok()) return UsageError(std::string(parsed.status().message()), create);
+      model_options.quantizers.push_back(*std::move(parsed));
+    }
+    // Ranges and combinations (num_bits 2..16, a histogram with an axis, ...), as the client
+    // library checks them; a bad model name stays the client's INVALID_ARGUMENT (exit 1).
+    if (qcal::CheckName("model name", model).ok()) {
+      const absl::Status checked = qcal::CreateModelRequestFor(model, model_options).status();
+      if (!checked.ok()) return UsageError(std::string(checked.message()), create);
+    }
+  }
   for (const auto& [command, flags] :
        {std::pair{amax, &amax_flags}, std::pair{export_onnx, &export_flags}}) {
     if (!*command) continue;
@@ -235,7 +279,7 @@ int main(int argc, char** argv) {
     if (*models) {
       status = qcal::cli::ListModels(client, format, out);
     } else if (*create) {
-      status = qcal::cli::CreateModel(client, model, out);
+      status = qcal::cli::CreateModel(client, model, model_options, out);
     } else if (*info) {
       status = qcal::cli::ShowModel(client, model, format, out);
     } else if (*record) {

@@ -113,6 +113,8 @@ py::dict InfoDict(const v1::ModelInfo& info) {
     entry["elements"] = q.elements();
     entry["nonfinite"] = q.nonfinite();
     entry["bytes"] = q.bytes();
+    entry["bins"] = q.bins();
+    entry["amax_size"] = q.amax_size();
     quantizers[py::str(q.spec().name())] = entry;
   }
   py::dict dict;
@@ -123,7 +125,39 @@ py::dict InfoDict(const v1::ModelInfo& info) {
   dict["default_input"] = SpecDict(info.default_input());
   dict["default_weight"] = SpecDict(info.default_weight());
   dict["quantizers"] = quantizers;
+  dict["onnx_bindings"] =
+      std::map<std::string, std::string>(info.onnx_bindings().begin(), info.onnx_bindings().end());
   return dict;
+}
+
+// (name, num_bits, unsigned, axis given, axis, calibrator, num_bins, skip_zeros) as the Python
+// layer passes a descriptor dict: unset keys are None, and "axis": None (per-tensor) is told
+// apart from no "axis" key by the flag.
+using DescriptorTuple = std::tuple<std::string, std::optional<int32_t>, std::optional<bool>, bool,
+                                   std::optional<int32_t>, std::optional<std::string>,
+                                   std::optional<int32_t>, std::optional<bool>>;
+
+QuantizerDescriptor ToDescriptor(const DescriptorTuple& tuple) {
+  QuantizerDescriptor descriptor;
+  bool axis_given = false;
+  std::optional<int32_t> axis;
+  std::tie(descriptor.name, descriptor.num_bits, descriptor.is_unsigned, axis_given, axis,
+           descriptor.calibrator, descriptor.num_bins, descriptor.skip_zeros) = tuple;
+  if (axis_given) descriptor.axis = axis;
+  return descriptor;
+}
+
+ModelOptions ToModelOptions(const std::optional<DescriptorTuple>& default_input,
+                            const std::optional<DescriptorTuple>& default_weight,
+                            const std::vector<DescriptorTuple>& quantizers, bool exist_ok) {
+  ModelOptions options;
+  if (default_input.has_value()) options.default_input = ToDescriptor(*default_input);
+  if (default_weight.has_value()) options.default_weight = ToDescriptor(*default_weight);
+  for (const DescriptorTuple& quantizer : quantizers) {
+    options.quantizers.push_back(ToDescriptor(quantizer));
+  }
+  options.exist_ok = exist_ok;
+  return options;
 }
 
 py::dict HistogramDict(const v1::Histogram& histogram) {
@@ -278,7 +312,8 @@ PYBIND11_MODULE(_qcal, m) {
             std::optional<std::string_view> bytes;
             if (onnx.has_value()) bytes = BytesView(*onnx);
             ExportResult result = Released([&] { return self.ExportOnnx(bytes, options); });
-            return std::make_pair(py::bytes(result.onnx), result.warnings);
+            return std::make_tuple(py::bytes(result.onnx), result.warnings, result.amax_method,
+                                   result.computed_table);
           },
           py::arg("onnx"), py::arg("method"), py::arg("overrides"), py::arg("tensor_map"),
           py::arg("target"));
@@ -293,10 +328,17 @@ PYBIND11_MODULE(_qcal, m) {
       .def_property_readonly("address", &Client::address)
       .def(
           "create_model",
-          [](Client& self, const std::string& model) {
-            return InfoDict(Released([&] { return self.CreateModel(model); }));
+          [](Client& self, const std::string& model,
+             const std::optional<DescriptorTuple>& default_input,
+             const std::optional<DescriptorTuple>& default_weight,
+             const std::vector<DescriptorTuple>& quantizers, bool exist_ok) {
+            const ModelOptions options =
+                ToModelOptions(default_input, default_weight, quantizers, exist_ok);
+            return InfoDict(Released([&] { return self.CreateModel(model, options); }));
           },
-          py::arg("model"))
+          py::arg("model"), py::arg("default_input") = py::none(),
+          py::arg("default_weight") = py::none(),
+          py::arg("quantizers") = std::vector<DescriptorTuple>(), py::arg("exist_ok") = false)
       .def(
           "get_model",
           [](Client& self, const std::string& model) {

@@ -99,6 +99,12 @@ TYPE_ERRORS = [
     (lambda c, s: c.model("x", chunk_bytes=1.5), "chunk_bytes"),
     (lambda c, s: c.info(None), "name"),
     (lambda c, s: c.create(7), "name"),
+    (lambda c, s: c.model("x", default_input=[("num_bits", 8)]), "default_input"),
+    (lambda c, s: c.model("x", default_weight={"num_bits": "8"}), "default_weight['num_bits']"),
+    (lambda c, s: c.model("x", default_input={"skip_zeros": 0}), "default_input['skip_zeros']"),
+    (lambda c, s: c.model("x", quantizers=[{"name": None}]), "quantizers[0]['name']"),
+    (lambda c, s: c.model("x", quantizers=[3]), "quantizers[0]"),
+    (lambda c, s: c.create("x", exist_ok="yes"), "exist_ok"),
     (lambda c, s: qcal.Client("127.0.0.1:1", timeout="5"), "timeout"),
 ]
 
@@ -136,6 +142,12 @@ VALUE_ERRORS = [
     (lambda c, s: c.reset("m\r"), "contains control character 0x0d"),
     (lambda c, s: c.delete("m" * 1025), "is 1025 bytes long"),
     (lambda c, s: c.model("x", chunk_bytes=0), "chunk_bytes 0 is outside [1, 4194304]"),
+    (lambda c, s: c.model("x", default_input={"num_bins": 0}), "num_bins 0 is outside 1.."),
+    (lambda c, s: c.model("x", default_weight={"calibrator": "entropy"}),
+     "calibrator 'entropy' is not max or histogram"),
+    (lambda c, s: c.model("x", quantizers=[{"name": "q\n"}]), "contains control character"),
+    (lambda c, s: c.model("x", default_input={"name": "q"}), "unknown key 'name'"),
+    (lambda c, s: c.create("x", default_input={"axis": 1}), "applies to max calibrators only"),
     (lambda c, s: qcal.Client("127.0.0.1:1", timeout=-1), "timeout -1.0"),
 ]
 

@@ -7,6 +7,9 @@
 //   auto client = qcal::Client::Create("127.0.0.1:50051");      // StatusOr<unique_ptr<Client>>
 //   if (!client.ok()) return client.status();
 //   (*client)->CreateModel("resnet18");                         // ALREADY_EXISTS if it exists
+//   (*client)->CreateModel("resnet18", {.default_input = qcal::QuantizerDescriptor{
+//                                           .num_bins = 4096},
+//                                       .exist_ok = true});       // create, or join if equal
 //   std::unique_ptr<qcal::ModelSession> session = (*client)->Model("resnet18");
 //   session->Record("conv1._input_quantizer", view);            // copies, returns at once
 //   session->Flush();                                           // everything applied (or error)
@@ -18,7 +21,8 @@
 // message unchanged (absl::StatusCode and grpc::StatusCode use the same google.rpc numbers):
 // NOT_FOUND (unknown model or quantizer), ALREADY_EXISTS, INVALID_ARGUMENT (bad dtype, shape,
 // byte count, axis, method, percentile, start_bin, malformed or opset < 13 ONNX),
-// FAILED_PRECONDITION (no data yet, no ONNX or amax table yet), RESOURCE_EXHAUSTED (a batch above
+// FAILED_PRECONDITION (no data yet, no ONNX or amax table yet, CreateModel with exist_ok on a model
+// configured otherwise), RESOURCE_EXHAUSTED (a batch above
 // the server's --max-batch-bytes), UNAVAILABLE (no server at the address), DEADLINE_EXCEEDED
 // (ClientOptions::timeout ran out). The client itself returns INVALID_ARGUMENT, sending nothing,
 // for: a model, quantizer or ONNX tensor name that is not a name by qcal/names.h (empty, over
@@ -125,7 +129,61 @@ struct ExportResult {
   std::string onnx;
   // E.g. an amax of 0 replaced by scale 1, naming the tensor and channel.
   std::vector<std::string> warnings;
+  // The method of the amax table the export used (ExportOnnxResponse.amax_method).
+  std::string amax_method;
+  // True when the export computed that table (ExportOptions::compute); false when it used the
+  // stored one, which any client may have computed last.
+  bool computed_table = false;
 };
+
+// `QuantizerDescriptor::axis = kPerTensor` asks for a per-tensor calibrator.
+inline constexpr std::optional<int32_t> kPerTensor = std::nullopt;
+
+// A quantizer's descriptor for CreateModel (pytorch-quantization's QuantDescriptor, the parts
+// calibration uses). A field left unset takes the value of the role's default descriptor: for
+// ModelOptions::default_input / default_weight, pytorch-quantization's (input: 8-bit signed
+// per-tensor histogram of 2048 bins; weight: 8-bit signed per-channel on axis 0, max); for a
+// declared quantizer, the model's default_input, or default_weight for a name ending in
+// "_weight_quantizer", as given in the same ModelOptions. An unset axis is the role's axis for a
+// max calibrator and per-tensor for a histogram.
+struct QuantizerDescriptor {
+  // Declared quantizers: the quantizer ("conv1._input_quantizer"), a name (qcal/names.h).
+  // Default descriptors: empty.
+  std::string name;
+  // 2..16.
+  std::optional<int32_t> num_bits;
+  std::optional<bool> is_unsigned;
+  // Set: the channel axis of a per-channel max calibrator (negative counts from the end), or
+  // kPerTensor. Histograms are per-tensor.
+  std::optional<std::optional<int32_t>> axis;
+  // "max" or "histogram".
+  std::optional<std::string> calibrator;
+  // Histogram bins on the first batch: 1 .. 2^24 (the server's --max-num-bins may allow fewer).
+  std::optional<int32_t> num_bins;
+  // Histogram only: drop exact zeros before binning.
+  std::optional<bool> skip_zeros;
+};
+
+struct ModelOptions {
+  // Descriptors of the quantizers first seen by Record; unset: pytorch-quantization's.
+  std::optional<QuantizerDescriptor> default_input;
+  std::optional<QuantizerDescriptor> default_weight;
+  // Quantizers declared up front (kept by ResetModel), each with its name.
+  std::vector<QuantizerDescriptor> quantizers;
+  // When the model exists: false is ALREADY_EXISTS; true returns it when its configuration
+  // (defaults and declared quantizers, in any order) equals this one, FAILED_PRECONDITION naming
+  // the first difference otherwise. One server call: two creators cannot race.
+  bool exist_ok = false;
+};
+
+// The request CreateModel(model, options) sends: every descriptor complete (unset fields filled
+// in as QuantizerDescriptor says), so the server compares exactly what was asked for.
+// INVALID_ARGUMENT, naming the descriptor ("default_input", "quantizer 'q'") and the field, for:
+// a model or quantizer name that is not a name, a default descriptor with a name, a declared
+// quantizer without one, num_bits outside 2..16, num_bins outside 1..2^24, a calibrator other
+// than "max" or "histogram", a histogram with an axis, skip_zeros on a max calibrator.
+absl::StatusOr<v1::CreateModelRequest> CreateModelRequestFor(std::string_view model,
+                                                             const ModelOptions& options);
 
 // What a session's sender did so far (observability; the numbers only grow, except the queue).
 struct SessionStats {
@@ -161,6 +219,9 @@ class Client {
   // ALREADY_EXISTS when the name is taken. The request may declare quantizers and defaults.
   absl::StatusOr<v1::ModelInfo> CreateModel(std::string_view model);
   absl::StatusOr<v1::ModelInfo> CreateModel(const v1::CreateModelRequest& request);
+  // CreateModelRequestFor(model, options), sent; its errors, then the server's (ALREADY_EXISTS,
+  // or with exist_ok FAILED_PRECONDITION for another configuration).
+  absl::StatusOr<v1::ModelInfo> CreateModel(std::string_view model, const ModelOptions& options);
   // NOT_FOUND for an unknown model (also for the three below).
   absl::StatusOr<v1::ModelInfo> GetModel(std::string_view model);
   absl::StatusOr<std::vector<v1::ModelInfo>> ListModels();

@@ -3,7 +3,9 @@
     import qcal, qcal.torch
 
     client = qcal.Client()                        # $QCAL_SERVER, else 127.0.0.1:50051
-    session = client.model("resnet18")            # created when missing
+    session = client.model("resnet18")            # created when missing, else joined
+    session = client.model("resnet18", default_input={"num_bins": 4096})  # created, or joined
+                                                  # when its configuration is the same
     with qcal.torch.calibrate(model, session):    # streams Conv/ConvTranspose/Linear inputs
         for images, _ in loader:
             model(images)
@@ -89,6 +91,8 @@ class ModelSession:
     def __init__(self, session):
         self._session = session
         self.last_export_warnings = []
+        self.last_export_amax_method = None
+        self.last_export_computed_table = None
         self.last_amax_warnings = []
 
     @property
@@ -127,7 +131,15 @@ class ModelSession:
         """The model: {"name", "has_onnx", "amax_method" (None before compute_amax),
         "default_input", "default_weight", "quantizers": {name: {"calibrator", "num_bits",
         "unsigned", "axis", "num_bins", "skip_zeros", "batches", "elements", "nonfinite",
-        "bytes"}}}."""
+        "bytes", "bins", "amax_size"}}, "onnx_bindings": {quantizer: ONNX tensor}}.
+
+        num_bins is the bins a histogram starts with; bins the bins it holds now (0 before its
+        first non-zero value): growth appends bins of the same width, and past 2^20 bins
+        adjacent bins are merged down to at most num_bins, after which growth appends again.
+        amax_size: the amax values a max calibrator holds (1 per-tensor, else the channel
+        count; 0 before data). onnx_bindings: with an uploaded ONNX model, the tensor each
+        quantizer is bound to for export_onnx and trt_cache (the pairs a tensor_map would
+        override); quantizers bound to no tensor are absent; empty without ONNX."""
         return self._session.info()
 
     def reset(self):
@@ -230,7 +242,9 @@ class ModelSession:
         compute_amax. A refused export changes nothing on the server.
         target: "tensorrt" (default) or "onnxruntime" (ConvTranspose weight axis).
         Export warnings (e.g. an amax of 0 given scale 1) are issued as QcalWarning and kept in
-        .last_export_warnings.
+        .last_export_warnings. Which table the export used: .last_export_amax_method (its
+        method) and .last_export_computed_table (True when computed by this call, False for the
+        stored table, which any client may have computed last).
         Raises QcalError: FAILED_PRECONDITION without an uploaded ONNX or an amax table;
         INVALID_ARGUMENT for a malformed or too old ONNX, or a parameter as in compute_amax
         (percentile, start_bin, stride or overrides without a method included).
@@ -263,13 +277,15 @@ class ModelSession:
         # be written raises its OSError and the server keeps nothing of this export.
         output = None if out is None else _PartialFile(out)
         try:
-            data, warning_list = self._session.export_onnx(*arguments)
+            data, warning_list, amax_method, computed = self._session.export_onnx(*arguments)
             if output is not None:
                 output.commit(data)
         finally:
             if output is not None:
                 output.discard()
         self.last_export_warnings = list(warning_list)
+        self.last_export_amax_method = amax_method
+        self.last_export_computed_table = computed
         for warning in warning_list:
             warnings.warn(warning, QcalWarning, stacklevel=2)
         return data
@@ -345,17 +361,56 @@ class Client:
         self.address = addr or os.environ.get("QCAL_SERVER") or DEFAULT_ADDRESS
         self._client = _qcal.Client(self.address, _args.timeout("Client", timeout))
 
-    def model(self, name, create=True, max_queue_bytes=None, chunk_bytes=None):
-        """A ModelSession on `name`. create: create the model when it does not exist (an
-        existing one is kept as is). max_queue_bytes: bytes record() may hold before it blocks
+    def model(self, name, default_input=None, default_weight=None, quantizers=None, create=True,
+              max_queue_bytes=None, chunk_bytes=None):
+        """A ModelSession on `name`, creating the model when it does not exist.
+
+        Descriptors (pytorch-quantization's QuantDescriptor, the parts calibration uses), dicts
+        with the keys of the JSON amax table: {"num_bits": 2..16, "unsigned": bool, "axis": int
+        (per-channel, max calibrators) or None (per-tensor), "calibrator": "max" | "histogram",
+        "num_bins": 1..2**24, "skip_zeros": bool}. A key left out takes the role's default:
+        for default_input / default_weight pytorch-quantization's (input: 8-bit signed
+        per-tensor histogram of 2048 bins; weight: 8-bit signed per-channel axis 0, max); for
+        a declared quantizer the default_input, or default_weight for a name ending in
+        "_weight_quantizer", given here. An axis left out is the role's for a max calibrator
+        and per-tensor for a histogram.
+        default_input, default_weight: descriptors of the quantizers first seen by record().
+        quantizers: quantizers declared up front (kept by reset()), descriptors with a "name"
+        (e.g. {"name": "conv1._input_quantizer", "num_bins": 4096}).
+
+        Without descriptors (all three None) the model is created with the defaults when it
+        does not exist, and an existing model is joined whatever its configuration (see
+        info()). With any descriptor, the model is created with them, or, when it exists,
+        joined only if its configuration (defaults and declared quantizers, in any order)
+        equals the one asked for: otherwise QcalError FAILED_PRECONDITION naming the first
+        difference ("model 'm' exists with default_input num_bins 2048, not 4096"); never
+        silently other descriptors. One server call (CreateModel with exist_ok), so trainers
+        starting together cannot race.
+        create: False opens a session without creating anything (descriptors are then
+        refused). max_queue_bytes: bytes of tensors record() may hold before it blocks
         (default 256 MiB; 0 holds one tensor at a time). chunk_bytes: data bytes per message
-        (1 .. 4 MiB, default 4 MiB). Raises QcalError INVALID_ARGUMENT for a bad name or size,
-        TypeError for an argument of the wrong type."""
-        name = _args.name("model", "name", name, "model name")
-        max_queue_bytes = _args.optional_size("model", "max_queue_bytes", max_queue_bytes, 0)
-        chunk_bytes = _args.optional_size("model", "chunk_bytes", chunk_bytes, 1,
+        (1 .. 4 MiB, default 4 MiB).
+        Raises TypeError for an argument of the wrong type (a descriptor that is not a dict,
+        num_bits=8.0, unsigned=1); QcalError INVALID_ARGUMENT for a bad name, size or
+        descriptor value (an unknown key, num_bits=1, calibrator="kl", a histogram with an
+        axis, skip_zeros with a max calibrator)."""
+        call = "model"
+        name = _args.name(call, "name", name, "model name")
+        default_input, default_weight, quantizers = _args.descriptors(
+            call, default_input, default_weight, quantizers)
+        max_queue_bytes = _args.optional_size(call, "max_queue_bytes", max_queue_bytes, 0)
+        chunk_bytes = _args.optional_size(call, "chunk_bytes", chunk_bytes, 1,
                                           _qcal.MAX_CHUNK_BYTES)
-        if create:
+        strict = default_input is not None or default_weight is not None or bool(quantizers)
+        if not create and strict:
+            raise QcalError(
+                "INVALID_ARGUMENT",
+                "descriptors (default_input, default_weight, quantizers) apply only with "
+                "create=True",
+            )
+        if strict:
+            self._client.create_model(name, default_input, default_weight, quantizers, True)
+        elif create:
             try:
                 self._client.create_model(name)
             except QcalError as error:
@@ -363,9 +418,19 @@ class Client:
                     raise
         return ModelSession(self._client.session(name, max_queue_bytes, chunk_bytes))
 
-    def create(self, name):
-        """Creates an empty model; returns its info. Raises QcalError ALREADY_EXISTS."""
-        return self._client.create_model(_args.name("create", "name", name, "model name"))
+    def create(self, name, default_input=None, default_weight=None, quantizers=None,
+               exist_ok=False):
+        """Creates a model; returns its info. Descriptors as in model(). Raises QcalError
+        ALREADY_EXISTS when it exists; with exist_ok=True an existing model of the same
+        configuration is returned instead, and one of another is FAILED_PRECONDITION."""
+        call = "create"
+        name = _args.name(call, "name", name, "model name")
+        default_input, default_weight, quantizers = _args.descriptors(
+            call, default_input, default_weight, quantizers)
+        if not isinstance(exist_ok, bool):
+            raise TypeError(f"create(): exist_ok must be a bool, got {type(exist_ok).__name__}")
+        return self._client.create_model(name, default_input, default_weight, quantizers,
+                                         exist_ok)
 
     def info(self, name):
         """A model's info (see ModelSession.info). Raises QcalError NOT_FOUND."""

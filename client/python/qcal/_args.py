@@ -117,3 +117,64 @@ def path(call, argument, value):
         raise TypeError(f"{call}(): {argument} must be a path (str or os.PathLike), got "
                         f"{_type_name(value)}")
     return value
+
+
+DESCRIPTOR_KEYS = ("name", "num_bits", "unsigned", "axis", "calibrator", "num_bins", "skip_zeros")
+
+
+def _optional_bool(call, argument, value):
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise TypeError(f"{call}(): {argument} must be a bool, got {_type_name(value)}")
+    return value
+
+
+def descriptor(call, argument, value, named):
+    """A descriptor dict ({"num_bits": 8, "unsigned": False, "axis": 0 or None, "calibrator":
+    "max" | "histogram", "num_bins": 2048, "skip_zeros": False}, plus "name" when `named`) as the
+    C++ layer's tuple (name, num_bits, unsigned, axis given, axis, calibrator, num_bins,
+    skip_zeros). Keys left out stay None (the role's default); "axis": None is per-tensor.
+    TypeError for a value of the wrong type; QcalError INVALID_ARGUMENT for an unknown key, a
+    missing or forbidden name (ranges are the C++ client's to check)."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{call}(): {argument} must be a dict or None, got {_type_name(value)}")
+    allowed = DESCRIPTOR_KEYS if named else DESCRIPTOR_KEYS[1:]
+    unknown = [key for key in value if key not in allowed]
+    if unknown:
+        raise QcalError(
+            "INVALID_ARGUMENT",
+            f"{argument}: unknown key {unknown[0]!r}"
+            + (" (a default descriptor has no name)" if unknown[0] == "name" else "")
+            + f"; keys: {', '.join(allowed)}",
+        )
+    if named and "name" not in value:
+        raise QcalError("INVALID_ARGUMENT", f"{argument}: 'name' (the quantizer) is required")
+    name_value = name(call, f"{argument}['name']", value["name"], "quantizer name") if named else ""
+    calibrator = value.get("calibrator")
+    if calibrator is not None:
+        calibrator = utf8_text(call, f"{argument}['calibrator']", calibrator)
+    return (
+        name_value,
+        optional_int32(call, f"{argument}['num_bits']", value.get("num_bits")),
+        _optional_bool(call, f"{argument}['unsigned']", value.get("unsigned")),
+        "axis" in value,
+        optional_int32(call, f"{argument}['axis']", value.get("axis")),
+        calibrator,
+        optional_int32(call, f"{argument}['num_bins']", value.get("num_bins")),
+        _optional_bool(call, f"{argument}['skip_zeros']", value.get("skip_zeros")),
+    )
+
+
+def descriptors(call, default_input, default_weight, quantizers):
+    """The three descriptor arguments of Client.model / Client.create, checked (descriptor())."""
+    if quantizers is not None and not isinstance(quantizers, (list, tuple)):
+        raise TypeError(
+            f"{call}(): quantizers must be a list of dicts or None, got {_type_name(quantizers)}"
+        )
+    return (
+        None if default_input is None else descriptor(call, "default_input", default_input, False),
+        None if default_weight is None
+        else descriptor(call, "default_weight", default_weight, False),
+        [descriptor(call, f"quantizers[{i}]", q, True) for i, q in enumerate(quantizers or [])],
+    )
