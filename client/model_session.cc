@@ -66,6 +66,7 @@ absl::StatusOr<v1::ComputeAmaxRequest> ToRequest(const std::string& model,
   const std::string what = absl::StrCat("model '", model, "': ");
   v1::ComputeAmaxRequest request;
   request.set_model(model);
+  for (const v1::TableForm form : options.forms) request.add_forms(form);
   QCAL_CLIENT_RETURN_IF_ERROR(FillMethod(what, options.method, options.percentile,
                                          options.start_bin, options.stride, &request));
   for (const auto& [quantizer, method] : options.overrides) {
@@ -156,15 +157,18 @@ absl::StatusOr<v1::AmaxTableResponse> ModelSession::ComputeAmaxTable(
 }
 
 absl::StatusOr<v1::AmaxTable> ModelSession::ComputeAmax(const ComputeAmaxOptions& options) {
-  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::AmaxTableResponse response, ComputeAmaxTable(options));
+  ComputeAmaxOptions message_only = options;
+  message_only.forms = {v1::TABLE_FORM_MESSAGE};
+  QCAL_CLIENT_ASSIGN_OR_RETURN(v1::AmaxTableResponse response, ComputeAmaxTable(message_only));
   return std::move(*response.mutable_table());
 }
 
-absl::StatusOr<v1::AmaxTableResponse> ModelSession::AmaxTable() {
+absl::StatusOr<v1::AmaxTableResponse> ModelSession::AmaxTable(std::vector<v1::TableForm> forms) {
   QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   v1::GetAmaxTableRequest request;
   request.set_model(model_);
+  for (const v1::TableForm form : forms) request.add_forms(form);
   return connection_->Call(&v1::Calibration::StubInterface::GetAmaxTable, request);
 }
 

@@ -142,9 +142,14 @@ absl::Status ComputeAmax(Client& client, const std::string& model,
                          const ComputeAmaxOptions& options, const std::string& format,
                          std::ostream& out, std::ostream& err) {
   // One call: the forms printed are those of the table this call computed, even while another
-  // client computes another method on the same model.
+  // client computes another method on the same model. Only the printed form (and the TensorRT
+  // cache, whose warnings are printed) travels.
+  ComputeAmaxOptions asked = options;
+  asked.forms = {v1::TABLE_FORM_TRT_CACHE};
+  if (format == "table") asked.forms.push_back(v1::TABLE_FORM_MESSAGE);
+  if (format == "json") asked.forms.push_back(v1::TABLE_FORM_JSON);
   QCAL_CLIENT_ASSIGN_OR_RETURN(const v1::AmaxTableResponse computed,
-                               client.Model(model)->ComputeAmaxTable(options));
+                               client.Model(model)->ComputeAmaxTable(asked));
   for (const std::string& warning : computed.warnings()) err << "warning: " << warning << "\n";
   if (format == "table") {
     out << FormatAmaxTable(computed.table());

@@ -269,15 +269,19 @@ PYBIND11_MODULE(_qcal, m) {
           "compute_amax",
           [](ModelSession& self, const MethodTuple& method,
              const std::map<std::string, MethodTuple>& overrides) {
-            const ComputeAmaxOptions options = ToOptions(method, overrides);
+            ComputeAmaxOptions options = ToOptions(method, overrides);
             // One call: the forms of the table this call computed (a second GetAmaxTable could
-            // read another client's table).
+            // read another client's table); the message form is not used here.
+            options.forms = {v1::TABLE_FORM_JSON, v1::TABLE_FORM_TRT_CACHE};
             return TableForms(Released([&] { return self.ComputeAmaxTable(options); }));
           },
           py::arg("method"), py::arg("overrides"))
-      .def(
-          "amax_table",
-          [](ModelSession& self) { return TableForms(Released([&] { return self.AmaxTable(); })); })
+      .def("amax_table",
+           [](ModelSession& self) {
+             return TableForms(Released([&] {
+               return self.AmaxTable({v1::TABLE_FORM_JSON, v1::TABLE_FORM_TRT_CACHE});
+             }));
+           })
       .def(
           "histogram",
           [](ModelSession& self, const std::string& quantizer) {

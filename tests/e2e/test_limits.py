@@ -81,3 +81,22 @@ def test_a_response_over_the_limit_is_refused_and_stores_nothing(limited, stub, 
     assert stub.GetModel(pb.GetModelRequest(model=model)).amax_method == "max"
     json_only = stub.GetAmaxTable(pb.GetAmaxTableRequest(model=model, forms=[pb.TABLE_FORM_JSON]))
     assert json_only.json.startswith("{") and not json_only.HasField("table")
+
+
+def test_clients_ask_only_for_the_forms_they_use(cli_bin, limited, model_name):
+    # The table of the test above: all three forms pass 1 MiB, each one alone does not. `qcal
+    # amax` asks for the form it prints (and the TensorRT cache, for its warnings), Python's
+    # compute_amax for the JSON and the cache.
+    from conftest import Cli
+
+    session = qcal.Client(limited.address).model(model_name)
+    for q in range(12):
+        session.record(f"l{q}._weight_quantizer",
+                       np.arange(1, 4097, dtype=np.float32).reshape(4096, 1) * (q + 1))
+    session.flush()
+    cli = Cli(cli_bin, limited.address)
+    table = cli.json("amax", model_name, "--method", "max", "--format", "json")
+    assert len(table["quantizers"]) == 12
+    assert table["quantizers"]["l2._weight_quantizer"]["amax"][:2] == [3.0, 6.0]
+    assert "l0._weight_quantizer" in cli.ok("amax", model_name, "--method", "max")
+    assert session.compute_amax(method="max")["quantizers"]["l1._weight_quantizer"]["amax"][0] == 2

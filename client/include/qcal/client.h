@@ -109,6 +109,11 @@ struct ComputeAmaxOptions {
   std::optional<int32_t> stride;
   // Quantizer name -> method replacing the one above for that quantizer.
   std::map<std::string, AmaxMethod> overrides;
+  // The forms of the table ComputeAmaxTable returns (the others stay empty); empty means all
+  // three. Per-channel tables are large in the message and JSON forms: asking for one keeps the
+  // response within the server's --max-response-bytes. The cache's warnings come with
+  // TABLE_FORM_TRT_CACHE.
+  std::vector<v1::TableForm> forms;
 };
 
 struct ExportOptions {
@@ -292,12 +297,13 @@ class ModelSession {
   // outside (0, 100], start_bin beyond a histogram's bins, or a client-side refusal (above).
   absl::StatusOr<v1::AmaxTableResponse> ComputeAmaxTable(const ComputeAmaxOptions& options);
 
-  // ComputeAmaxTable(options)'s table alone.
+  // ComputeAmaxTable(options)'s table alone (only that form is sent).
   absl::StatusOr<v1::AmaxTable> ComputeAmax(const ComputeAmaxOptions& options);
 
-  // The stored table (of the last ComputeAmax, whoever asked for it) in the same three forms.
-  // FAILED_PRECONDITION when no table was computed since the last reset.
-  absl::StatusOr<v1::AmaxTableResponse> AmaxTable();
+  // The stored table (of the last ComputeAmax, whoever asked for it) in the `forms` asked for
+  // (empty: all three). FAILED_PRECONDITION when no table was computed since the last reset;
+  // RESOURCE_EXHAUSTED when the response would pass the server's --max-response-bytes.
+  absl::StatusOr<v1::AmaxTableResponse> AmaxTable(std::vector<v1::TableForm> forms = {});
 
   // Histogram of |x| of a histogram quantizer (counts and edges empty until a non-zero finite
   // value arrived). NOT_FOUND for an unknown quantizer, FAILED_PRECONDITION for a max calibrator.
