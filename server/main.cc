@@ -42,6 +42,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-batch-bytes", flags.server.max_batch_bytes,
                  "largest Record batch (and ONNX model sent) accepted, in bytes; >= 1")
       ->capture_default_str();
+  app.add_option("--max-inflight-bytes", flags.server.max_inflight_bytes,
+                 "bytes that Record batches in flight may hold in all (a batch's bytes, plus its "
+                 "float32 decode scratch for other dtypes); a batch that does not fit waits, its "
+                 "stream unread; >= --max-batch-bytes; 0: twice --max-batch-bytes")
+      ->capture_default_str();
+  app.add_option("--max-inflight-wait-seconds", flags.server.max_inflight_wait_seconds,
+                 "how long a Record batch may wait for --max-inflight-bytes when its call has no "
+                 "deadline (with one: until shortly before it), then RESOURCE_EXHAUSTED; >= 1")
+      ->capture_default_str();
   app.add_option("--max-message-bytes", flags.server.max_message_bytes,
                  "largest gRPC message received, in bytes; >= 4 MiB + 64 KiB (4259840)")
       ->capture_default_str();

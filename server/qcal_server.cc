@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +40,16 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max-batch-bytes must be >= 1 (bytes), got ", options.max_batch_bytes));
   }
+  if (options.max_inflight_bytes != 0 && options.max_inflight_bytes < options.max_batch_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-inflight-bytes (", options.max_inflight_bytes,
+                     ") must be >= --max-batch-bytes (", options.max_batch_bytes,
+                     "): a batch of the largest size must fit; 0 means twice --max-batch-bytes"));
+  }
+  if (options.max_inflight_wait_seconds < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-inflight-wait-seconds must be >= 1, got ",
+                                                   options.max_inflight_wait_seconds));
+  }
   if (options.max_message_bytes < kMinMessageBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max-message-bytes must be >= ", kMinMessageBytes,
@@ -47,6 +58,13 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
         options.max_message_bytes));
   }
   return absl::OkStatus();
+}
+
+int64_t InflightBytesLimit(const ServerOptions& options) {
+  if (options.max_inflight_bytes != 0) return options.max_inflight_bytes;
+  return options.max_batch_bytes > std::numeric_limits<int64_t>::max() / 2
+             ? std::numeric_limits<int64_t>::max()
+             : 2 * options.max_batch_bytes;
 }
 
 absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOptions& options) {
@@ -64,7 +82,10 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   server->metrics_ = std::make_unique<Metrics>();
   server->metrics_->SetDevice(server->device_);
   server->core_ = std::make_unique<CalibrationCore>(
-      CoreOptions{.max_batch_bytes = options.max_batch_bytes, .backend = server->device_},
+      CoreOptions{.max_batch_bytes = options.max_batch_bytes,
+                  .max_inflight_bytes = InflightBytesLimit(options),
+                  .max_inflight_wait = absl::Seconds(options.max_inflight_wait_seconds),
+                  .backend = server->device_},
       *server->metrics_);
   server->service_ = std::make_unique<CalibrationService>(*server->core_);
 
