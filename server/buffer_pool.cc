@@ -33,7 +33,8 @@ std::string BufferPool::Take(size_t capacity) {
 void BufferPool::Give(std::string buffer) {
   if (buffer.capacity() <= std::string().capacity()) return;  // no heap buffer to keep
   absl::MutexLock lock(&mu_);
-  if (bytes_ + buffer.capacity() > limit_bytes_) return;  // freed on return, outside the pool
+  if (bytes_ + buffer.capacity() > limit_bytes_ || buffers_.size() >= kMaxBuffers)
+    return;  // freed on return, outside the pool
   bytes_ += buffer.capacity();
   buffers_.push_back(std::move(buffer));
 }

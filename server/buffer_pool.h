@@ -25,6 +25,9 @@ class BufferPool {
   // streams of up to 64 MiB batches, so that back-to-back streams of a training job reuse them.
   static constexpr size_t kGlobalLimitBytes = size_t{256} << 20;
 
+  // Buffers kept at most, whatever their size: Take scans them.
+  static constexpr size_t kMaxBuffers = 64;
+
   explicit BufferPool(size_t limit_bytes) : limit_bytes_(limit_bytes) {}
   BufferPool(const BufferPool&) = delete;
   BufferPool& operator=(const BufferPool&) = delete;
@@ -36,7 +39,7 @@ class BufferPool {
   // when none has. Its size and contents are what the last user left (clear() or resize() it):
   // a resize() within the old size then writes nothing.
   std::string Take(size_t capacity);
-  // Keeps `buffer` if the pool stays within its limit; frees it otherwise.
+  // Keeps `buffer` if the pool stays within its limit (and kMaxBuffers); frees it otherwise.
   void Give(std::string buffer);
   // Frees every idle buffer; returns the bytes (capacity) freed.
   size_t Drain();

@@ -44,6 +44,12 @@ TEST(BufferPoolTest, KeepsAtMostItsLimitAndHandsOutTheSmallestFit) {
   EXPECT_EQ(pool.Take(2 << 20).capacity(), std::string().capacity());  // none that large
   EXPECT_GT(pool.Drain(), 0u);
   EXPECT_EQ(pool.bytes(), 0u);
+
+  for (size_t i = 0; i < BufferPool::kMaxBuffers + 10; ++i) pool.Give(BufferOf(1000));
+  EXPECT_LE(pool.bytes(), BufferPool::kMaxBuffers * 2000);  // no more than kMaxBuffers kept
+  size_t taken = 0;
+  while (pool.Take(1000).capacity() >= 1000) ++taken;
+  EXPECT_EQ(taken, BufferPool::kMaxBuffers);
 }
 
 TEST(BufferPoolTest, TheProcessPoolIsBounded) {
