@@ -5,48 +5,17 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <mutex>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/tensor_shape.h"
+#include "server/buffer_pool.h"
 #include "server/names.h"
 
 namespace qcal::server {
 namespace {
-
-// Idle buffers of destroyed assemblers. A new stream's batches reuse pages that are already
-// mapped instead of faulting in (and zeroing) fresh ones.
-class BufferPool {
- public:
-  // A buffer with at least `capacity` bytes of capacity, or an empty string.
-  std::string Take(size_t capacity) {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = std::find_if(buffers_.begin(), buffers_.end(),
-                           [&](const std::string& b) { return b.capacity() >= capacity; });
-    if (it == buffers_.end()) return {};
-    std::string buffer = std::move(*it);
-    buffers_.erase(it);
-    bytes_ -= buffer.capacity();
-    return buffer;
-  }
-
-  // Keeps `buffer` if the pool stays within BatchAssembler::kPooledBytes (frees it otherwise).
-  void Give(std::string buffer) {
-    if (buffer.capacity() == 0) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (bytes_ + buffer.capacity() > BatchAssembler::kPooledBytes) return;
-    bytes_ += buffer.capacity();
-    buffers_.push_back(std::move(buffer));
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<std::string> buffers_;  // guarded by mu_
-  size_t bytes_ = 0;                  // guarded by mu_: their capacities
-};
 
 // Buffers of this size and more are backed by 2 MiB pages where the kernel allows it
 // (transparent huge pages in "madvise" mode): a 64 MiB batch then takes 32 page faults and TLB
@@ -64,11 +33,6 @@ void AdviseHugePages(const char* data, size_t size) {
 #else
   (void)data, (void)size;
 #endif
-}
-
-BufferPool& Pool() {
-  static BufferPool* pool = new BufferPool();  // never destroyed: assemblers may outlive main
-  return *pool;
 }
 
 }  // namespace
@@ -94,10 +58,7 @@ absl::StatusOr<int64_t> CheckedElementCount(const std::vector<int64_t>& shape,
 
 BatchAssembler::BatchAssembler(int64_t max_batch_bytes) : max_batch_bytes_(max_batch_bytes) {}
 
-BatchAssembler::~BatchAssembler() {
-  Clear();
-  Pool().Give(std::move(spare_));
-}
+BatchAssembler::~BatchAssembler() { Clear(); }
 
 absl::Status BatchAssembler::Start(std::string quantizer, BatchHeader header) {
   if (in_progress()) {
@@ -160,7 +121,7 @@ absl::Status BatchAssembler::Append(std::string chunk) {
   } else {
     if (have == 0) {
       const size_t capacity = static_cast<size_t>(expected_bytes_);
-      batch_.bytes = spare_.capacity() >= capacity ? std::move(spare_) : Pool().Take(capacity);
+      batch_.bytes = BufferPool::Global().Take(capacity);
       batch_.bytes.clear();
       if (batch_.bytes.capacity() < capacity) {
         batch_.bytes.reserve(capacity);  // a fresh allocation, not yet touched
@@ -172,9 +133,7 @@ absl::Status BatchAssembler::Append(std::string chunk) {
   return absl::OkStatus();
 }
 
-void BatchAssembler::Recycle(std::string buffer) {
-  if (buffer.capacity() > spare_.capacity()) spare_ = std::move(buffer);
-}
+void BatchAssembler::Recycle(std::string buffer) { BufferPool::Global().Give(std::move(buffer)); }
 
 Batch BatchAssembler::Take() {
   Batch out = std::move(batch_);

@@ -52,7 +52,7 @@ class BatchAssembler {
  public:
   // Batches larger than `max_batch_bytes` are refused when their header arrives.
   explicit BatchAssembler(int64_t max_batch_bytes);
-  // Leaves its spare buffer to the next assembler (see Recycle).
+  // Recycles the buffer of a batch in progress.
   ~BatchAssembler();
 
   BatchAssembler(const BatchAssembler&) = delete;
@@ -76,18 +76,17 @@ class BatchAssembler {
   bool complete() const {
     return started_ && static_cast<int64_t>(batch_.bytes.size()) == expected_bytes_;
   }
+  // The byte count of the batch started last (0 when none is).
+  int64_t expected_bytes() const { return started_ ? expected_bytes_ : 0; }
   // The completed batch; the assembler is then idle. Precondition: complete().
   Batch Take();
 
-  // Hands a taken batch's buffer back for the next batch that arrives in several chunks, so
+  // Hands a taken batch's buffer back for a later batch that arrives in several chunks, so
   // that it is assembled without a fresh allocation: the first touch of fresh pages costs a
-  // page fault per 4 KiB and zero-fills them, more than the copy itself. The assembler keeps
-  // the largest buffer it was given; when it is destroyed the buffer goes to a process-wide
-  // pool (at most kPooledBytes in all) that later assemblers (streams) draw from.
+  // page fault per 4 KiB and zero-fills them, more than the copy itself. The buffer goes to the
+  // process-wide BufferPool (bounded, emptied when the server is idle), which this and every
+  // other assembler draw from; a stream keeps no idle buffer of its own between batches.
   void Recycle(std::string buffer);
-
-  // Bytes of idle batch buffers the process keeps for reuse.
-  static constexpr size_t kPooledBytes = size_t{256} << 20;
 
   // End of the stream. INVALID_ARGUMENT when a batch is cut off (fewer bytes than declared).
   absl::Status Finish();
@@ -105,8 +104,6 @@ class BatchAssembler {
   bool started_ = false;
   int64_t expected_bytes_ = 0;
   Batch batch_;
-  // Capacity for the next batch assembled from several chunks (see Recycle).
-  std::string spare_;
 };
 
 }  // namespace qcal::server

@@ -8,7 +8,10 @@
 namespace qcal::server {
 
 CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
-    : options_(options), metrics_(metrics) {}
+    : options_(options),
+      metrics_(metrics),
+      inflight_budget_(options.max_inflight_bytes, options.max_inflight_wait, &metrics),
+      idle_trimmer_(options.idle_release_delay, &metrics) {}
 
 absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config, bool exist_ok) {
   if (config.backend == nullptr) config.backend = options_.backend;
@@ -73,8 +76,9 @@ absl::StatusOr<OnnxExportResult> CalibrationCore::ExportOnnx(
   return out;
 }
 
-std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream() {
-  return std::make_unique<RecordStream>(registry_, metrics_, options_.max_batch_bytes);
+std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream(const CallControl& call) {
+  return std::make_unique<RecordStream>(registry_, metrics_, options_.max_batch_bytes,
+                                        inflight_budget_, idle_trimmer_.Begin(), call);
 }
 
 std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {

@@ -3,7 +3,7 @@
 //
 //   CalibrationCore core({.max_batch_bytes = 1 << 30}, metrics);
 //   QCAL_ASSIGN_OR_RETURN(ModelInfo info, core.CreateModel({.name = "net"}));
-//   auto stream = core.OpenRecordStream();
+//   auto stream = core.OpenRecordStream(call);
 #ifndef QCAL_SERVER_CALIBRATION_CORE_H_
 #define QCAL_SERVER_CALIBRATION_CORE_H_
 
@@ -15,6 +15,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/call_control.h"
+#include "server/idle_trimmer.h"
+#include "server/inflight_budget.h"
 #include "server/metrics.h"
 #include "server/model.h"
 #include "server/model_registry.h"
@@ -28,6 +32,13 @@ struct CoreOptions {
   // A batch larger than this is refused with RESOURCE_EXHAUSTED; also the limit of an ONNX model
   // sent by UploadOnnx or ExportOnnx.
   int64_t max_batch_bytes = int64_t{1} << 30;
+  // Bytes that Record batches in flight may reserve in all (their bytes plus float32 decode
+  // scratch); a batch that does not fit waits (see InflightBudget).
+  int64_t max_inflight_bytes = int64_t{2} << 30;
+  // How long such a batch may wait when its call has no deadline.
+  absl::Duration max_inflight_wait = absl::Seconds(60);
+  // Memory is given back (IdleTrimmer) after this long without a Record stream.
+  absl::Duration idle_release_delay = absl::Seconds(2);
   // Where new models' calibrators live (--device); null means the CPU.
   std::shared_ptr<const CalibratorBackend> backend{};
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
@@ -62,17 +73,23 @@ class CalibrationCore {
                                               const std::optional<AmaxRequest>& compute,
                                               QdqTarget target,
                                               const std::optional<SentOnnx>& sent = std::nullopt);
-  std::unique_ptr<RecordStream> OpenRecordStream();
+  // A Record stream for `call`, which must outlive it.
+  std::unique_ptr<RecordStream> OpenRecordStream(const CallControl& call);
   std::unique_ptr<OnnxUpload> OpenOnnxUpload();
   std::unique_ptr<OnnxExport> OpenOnnxExport();
 
   Metrics& metrics() { return metrics_; }
   const CoreOptions& options() const { return options_; }
+  // The Record streams' budget and memory release, for tests and the metrics.
+  const InflightBudget& inflight_budget() const { return inflight_budget_; }
+  const IdleTrimmer& idle_trimmer() const { return idle_trimmer_; }
 
  private:
   const CoreOptions options_;
   Metrics& metrics_;
   ModelRegistry registry_;
+  InflightBudget inflight_budget_;
+  IdleTrimmer idle_trimmer_;
 };
 
 }  // namespace qcal::server

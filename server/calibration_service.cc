@@ -1,11 +1,14 @@
 #include "server/calibration_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/call_control.h"
 #include "server/grpc_status.h"
 #include "server/metrics.h"
 #include "server/names.h"
@@ -50,6 +53,21 @@ TableForms FormsFromProto(const google::protobuf::RepeatedField<int>& forms) {
 std::function<bool()> CancelledBy(grpc::ServerContext* context) {
   return [context] { return context->IsCancelled(); };
 }
+
+// A gRPC call as the core sees it.
+class GrpcCallControl final : public CallControl {
+ public:
+  explicit GrpcCallControl(const grpc::ServerContext& context) : context_(context) {}
+  bool Cancelled() const override { return context_.IsCancelled(); }
+  absl::Time Deadline() const override {
+    const auto deadline = context_.deadline();  // time_point::max() when there is none
+    if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+    return absl::FromChrono(deadline);
+  }
+
+ private:
+  const grpc::ServerContext& context_;
+};
 
 }  // namespace
 
@@ -118,11 +136,12 @@ grpc::Status CalibrationService::ResetModel(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::Record(grpc::ServerContext*,
+grpc::Status CalibrationService::Record(grpc::ServerContext* context,
                                         grpc::ServerReader<v1::RecordRequest>* reader,
                                         v1::RecordResponse* response) {
   RpcTimer timer(core_.metrics(), "Record");
-  std::unique_ptr<RecordStream> stream = core_.OpenRecordStream();
+  const GrpcCallControl call(*context);
+  std::unique_ptr<RecordStream> stream = core_.OpenRecordStream(call);
   // A refused stream still says what it applied (RpcStatus.details), so the client counts its
   // batches exactly: those before the error applied, the rest not.
   auto refuse = [&stream](const absl::Status& status) {

@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -30,6 +32,7 @@
 #include "kernels/histogram.h"
 #include "onnx/onnx_pb.h"
 #include "qcal/v1/calibration.grpc.pb.h"
+#include "server/inflight_budget.h"
 #include "server/listen_check.h"
 #include "server/qcal_server.h"
 
@@ -851,6 +854,162 @@ TEST_F(CalibrationServiceTest, ConcurrentStreamsLoseNothing) {
             one_table.table().quantizers(0).elements());
 }
 
+// Eventually(done): polls for up to 30 s, a bound for a slow machine, not a timing assertion.
+template <typename Done>
+bool Eventually(Done done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+// A Record stream driven message by message, to hold a batch half-sent.
+struct OpenStream {
+  // `deadline` (none when absent) is the call's: set before the call starts.
+  explicit OpenStream(v1::Calibration::Stub& stub,
+                      std::optional<std::chrono::system_clock::time_point> deadline = {}) {
+    if (deadline.has_value()) context.set_deadline(*deadline);
+    writer = stub.Record(&context, &response);
+  }
+  grpc::ClientContext context;
+  v1::RecordResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::RecordRequest>> writer;
+};
+
+// --max-inflight-bytes of two batches: the streams beyond them wait (unread) and then complete;
+// none is refused, and every batch counts once.
+TEST_F(CalibrationServiceTest, StreamsBeyondTheInflightBytesWaitAndComplete) {
+  constexpr int64_t kValues = 64 << 10;  // 256 KiB batches, in 64 KiB chunks
+  constexpr int64_t kBatchBytes = kValues * 4;
+  Start({.listen = "127.0.0.1:0",
+         .max_batch_bytes = kBatchBytes,
+         .max_inflight_bytes = 2 * kBatchBytes});
+  ASSERT_TRUE(CreateModel("m").ok());
+  const InflightBudget& budget = server_->core().inflight_budget();
+  const std::vector<float> values(kValues, 0.25f);
+
+  // Two streams hold the whole budget with half-sent batches.
+  std::vector<std::unique_ptr<OpenStream>> holders;
+  std::vector<std::vector<v1::RecordRequest>> held;
+  for (int h = 0; h < 2; ++h) {
+    holders.push_back(std::make_unique<OpenStream>(*stub_));
+    held.push_back(FloatBatch("m", absl::StrCat("held", h), {kValues}, values, 64 << 10));
+    ASSERT_TRUE(holders[h]->writer->Write(held[h][0]));  // header and the first chunk
+  }
+  ASSERT_TRUE(Eventually([&] { return budget.reserved_bytes() == 2 * kBatchBytes; }));
+
+  constexpr int kWaiters = 4;
+  constexpr int kBatches = 3;
+  std::vector<RecordResult> results(kWaiters);
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kWaiters; ++s) {
+    std::vector<v1::RecordRequest> messages;
+    for (int b = 0; b < kBatches; ++b) {
+      auto batch = FloatBatch("m", absl::StrCat("q", s), {kValues}, values, 64 << 10);
+      messages.insert(messages.end(), batch.begin(), batch.end());
+    }
+    threads.emplace_back([this, &results, s, messages] { results[s] = Record(messages); });
+  }
+  // Each waits at its first header, holding nothing; nothing of theirs is applied yet.
+  ASSERT_TRUE(Eventually([&] { return budget.waiting() == kWaiters; }));
+  EXPECT_EQ(budget.reserved_bytes(), 2 * kBatchBytes);
+  EXPECT_EQ(GetModel("m").quantizers_size(), 0);
+
+  for (int h = 0; h < 2; ++h) {
+    for (size_t i = 1; i < held[h].size(); ++i) ASSERT_TRUE(holders[h]->writer->Write(held[h][i]));
+    holders[h]->writer->WritesDone();
+    const grpc::Status status = holders[h]->writer->Finish();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(holders[h]->response.batches(), 1);
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (const RecordResult& result : results) {
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    EXPECT_EQ(result.response.batches(), kBatches);
+    EXPECT_EQ(result.response.elements(), kBatches * kValues);
+  }
+  const v1::ModelInfo info = GetModel("m");
+  ASSERT_EQ(info.quantizers_size(), 2 + kWaiters);
+  for (const v1::QuantizerStats& quantizer : info.quantizers()) {
+    const int64_t batches = quantizer.spec().name().starts_with("held") ? 1 : kBatches;
+    EXPECT_EQ(quantizer.batches(), batches) << quantizer.spec().name();
+    EXPECT_EQ(quantizer.elements(), batches * kValues) << quantizer.spec().name();
+  }
+  EXPECT_GE(budget.waits_total(), kWaiters);
+  EXPECT_EQ(budget.reserved_bytes(), 0);
+  EXPECT_EQ(budget.waiting(), 0);
+}
+
+// A batch still waiting for --max-inflight-bytes when its call's deadline nears is refused with
+// RESOURCE_EXHAUSTED (before the deadline, so the caller sees why) and changes nothing.
+TEST_F(CalibrationServiceTest, ABatchWaitingPastItsDeadlineIsResourceExhausted) {
+  constexpr int64_t kValues = 64 << 10;
+  constexpr int64_t kBatchBytes = kValues * 4;
+  Start(
+      {.listen = "127.0.0.1:0", .max_batch_bytes = kBatchBytes, .max_inflight_bytes = kBatchBytes});
+  ASSERT_TRUE(CreateModel("m").ok());
+  const InflightBudget& budget = server_->core().inflight_budget();
+  const std::vector<float> values(kValues, 0.5f);
+  ASSERT_TRUE(Record(FloatBatch("m", "q", {kValues}, values)).status.ok());
+  const v1::ModelInfo before = GetModel("m");
+
+  OpenStream holder(*stub_);
+  const auto held = FloatBatch("m", "held", {kValues}, values, 64 << 10);
+  ASSERT_TRUE(holder.writer->Write(held[0]));
+  ASSERT_TRUE(Eventually([&] { return budget.reserved_bytes() == kBatchBytes; }));
+
+  OpenStream late(*stub_, std::chrono::system_clock::now() + std::chrono::seconds(2));
+  for (const v1::RecordRequest& message : Concat({FloatBatch("m", "q", {kValues}, values, 64 << 10),
+                                                  FloatBatch("m", "late", {kValues}, values)})) {
+    if (!late.writer->Write(message)) break;
+  }
+  late.writer->WritesDone();
+  const grpc::Status status = late.writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("--max-inflight-bytes"));
+  EXPECT_THAT(status.error_message(), HasSubstr("model 'm', quantizer 'q'"));
+  EXPECT_THAT(status.error_message(), HasSubstr("until the call's deadline"));
+  EXPECT_EQ(GetModel("m").DebugString(), before.DebugString());  // nothing applied
+  EXPECT_EQ(budget.waiting(), 0);
+
+  // The holder was never disturbed.
+  for (size_t i = 1; i < held.size(); ++i) ASSERT_TRUE(holder.writer->Write(held[i]));
+  holder.writer->WritesDone();
+  ASSERT_TRUE(holder.writer->Finish().ok());
+  EXPECT_EQ(holder.response.batches(), 1);
+  EXPECT_EQ(budget.reserved_bytes(), 0);
+}
+
+// A caller that cancels while its batch waits for --max-inflight-bytes frees its server thread
+// at once (well before --max-inflight-wait-seconds, 60 by default).
+TEST_F(CalibrationServiceTest, CancellingAWaitingStreamEndsItsWait) {
+  constexpr int64_t kValues = 64 << 10;
+  constexpr int64_t kBatchBytes = kValues * 4;
+  Start(
+      {.listen = "127.0.0.1:0", .max_batch_bytes = kBatchBytes, .max_inflight_bytes = kBatchBytes});
+  ASSERT_TRUE(CreateModel("m").ok());
+  const InflightBudget& budget = server_->core().inflight_budget();
+  const std::vector<float> values(kValues, 0.5f);
+  OpenStream holder(*stub_);
+  const auto held = FloatBatch("m", "held", {kValues}, values, 64 << 10);
+  ASSERT_TRUE(holder.writer->Write(held[0]));
+  ASSERT_TRUE(Eventually([&] { return budget.reserved_bytes() == kBatchBytes; }));
+
+  OpenStream waiting(*stub_);
+  ASSERT_TRUE(waiting.writer->Write(FloatBatch("m", "q", {kValues}, values, 1024)[0]));
+  ASSERT_TRUE(Eventually([&] { return budget.waiting() == 1; }));
+  waiting.context.TryCancel();
+  EXPECT_EQ(waiting.writer->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(Eventually([&] { return budget.waiting() == 0; }));
+  EXPECT_EQ(budget.reserved_bytes(), kBatchBytes);
+  for (size_t i = 1; i < held.size(); ++i) ASSERT_TRUE(holder.writer->Write(held[i]));
+  holder.writer->WritesDone();
+  ASSERT_TRUE(holder.writer->Finish().ok());
+  EXPECT_EQ(GetModel("m").quantizers_size(), 1);  // "held" only
+}
+
 TEST_F(CalibrationServiceTest, MetricsAndHealthOverHttp) {
   server_.reset();
   Start({.listen = "127.0.0.1:0", .http_listen = "127.0.0.1:0"});
@@ -1271,6 +1430,23 @@ TEST(QcalServerTest, FlagsAreCheckedWithClearMessages) {
   const grpc::Status status = writer->Finish();
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.bytes(), int64_t{4} << 20);
+}
+
+TEST(QcalServerTest, InflightBytesMustHoldTheLargestBatch) {
+  EXPECT_EQ(
+      ValidateServerOptions(
+          {.listen = "127.0.0.1:0", .max_batch_bytes = 1000, .max_inflight_bytes = 999}),
+      absl::InvalidArgumentError("--max-inflight-bytes (999) must be >= --max-batch-bytes (1000): "
+                                 "a batch of the largest size must fit; 0 means twice "
+                                 "--max-batch-bytes"));
+  EXPECT_TRUE(ValidateServerOptions(
+                  {.listen = "127.0.0.1:0", .max_batch_bytes = 1000, .max_inflight_bytes = 1000})
+                  .ok());
+  EXPECT_EQ(InflightBytesLimit({.max_batch_bytes = 1000}), 2000);
+  EXPECT_EQ(InflightBytesLimit({.max_batch_bytes = std::numeric_limits<int64_t>::max()}),
+            std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(ValidateServerOptions({.listen = "127.0.0.1:0", .max_inflight_wait_seconds = 0}),
+            absl::InvalidArgumentError("--max-inflight-wait-seconds must be >= 1, got 0"));
 }
 
 TEST(QcalServerTest, ListenFailuresSayWhy) {

@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/buffer_pool.h"
+
 namespace qcal::server {
 namespace {
 
@@ -61,6 +63,36 @@ Metrics::Metrics()
                            .Help("Record streams open now")
                            .Register(*registry_)
                            .Add({})),
+      inflight_bytes_(&prometheus::BuildGauge()
+                           .Name("qcal_record_inflight_bytes")
+                           .Help("Bytes reserved by Record batches in flight (with their float32 "
+                                 "decode scratch), limited by --max-inflight-bytes")
+                           .Register(*registry_)
+                           .Add({})),
+      inflight_waiting_(&prometheus::BuildGauge()
+                             .Name("qcal_record_inflight_waiting")
+                             .Help("Record batches waiting now for room under "
+                                   "--max-inflight-bytes (their streams are not read)")
+                             .Register(*registry_)
+                             .Add({})),
+      inflight_waits_(&prometheus::BuildCounter()
+                           .Name("qcal_record_inflight_waits_total")
+                           .Help("Record batches that had to wait for room under "
+                                 "--max-inflight-bytes")
+                           .Register(*registry_)
+                           .Add({})),
+      buffer_pool_bytes_(&prometheus::BuildGauge()
+                              .Name("qcal_buffer_pool_bytes")
+                              .Help("Idle batch buffers kept for reuse; bounded, emptied when no "
+                                    "Record stream has run for a while")
+                              .Register(*registry_)
+                              .Add({})),
+      memory_releases_(&prometheus::BuildCounter()
+                            .Name("qcal_memory_releases_total")
+                            .Help("Idle periods after which the server gave memory back (the "
+                                  "buffer pool emptied, malloc_trim)")
+                            .Register(*registry_)
+                            .Add({})),
       rpc_buckets_(RpcBuckets()),
       device_info_(&prometheus::BuildGauge()
                         .Name("qcal_device_info")
@@ -77,7 +109,10 @@ Metrics::Metrics()
                                  "call was cancelled or passed its deadline")
                            .Register(*registry_)
                            .Add({})) {
-  static_cast<SamplingRegistry&>(*registry_).SetHook([this] { SampleDevice(); });
+  static_cast<SamplingRegistry&>(*registry_).SetHook([this] {
+    SampleDevice();
+    SampleBufferPool();
+  });
 }
 
 Metrics::~Metrics() {
@@ -105,6 +140,10 @@ void Metrics::SampleDevice() {
   memory_allocated_->Set(static_cast<double>(memory->allocated));
   memory_free_->Set(static_cast<double>(memory->free));
   memory_total_->Set(static_cast<double>(memory->total));
+}
+
+void Metrics::SampleBufferPool() {
+  buffer_pool_bytes_->Set(static_cast<double>(BufferPool::Global().bytes()));
 }
 
 Metrics::ModelCounters Metrics::CountersLocked(const std::string& model) {

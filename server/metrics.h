@@ -7,6 +7,14 @@
 //   qcal_record_nonfinite_total{model}   NaN and +-inf values (counted, left out of calibration)
 //   qcal_rpc_duration_seconds{method}    histogram of RPC durations (a stream: its whole life)
 //   qcal_record_streams_active           Record streams open now
+//   qcal_record_inflight_bytes           bytes reserved by Record batches in flight (their bytes
+//                                        plus float32 decode scratch; --max-inflight-bytes)
+//   qcal_record_inflight_waiting         Record batches waiting for room under that limit now
+//   qcal_record_inflight_waits_total     Record batches that had to wait (then went on, or were
+//                                        refused at their deadline, or cancelled)
+//   qcal_buffer_pool_bytes               idle batch buffers kept for reuse (read at each scrape;
+//                                        bounded, emptied when no stream has run for a while)
+//   qcal_memory_releases_total           idle periods after which memory was given back
 //   qcal_device_info{device,name}        1 for the device the calibrators run on ("cpu", "cuda")
 //   qcal_device_memory_bytes{device,kind} a GPU's memory, read at each scrape: kind "allocated"
 //                                        (held by qcal's calibrators and staging buffers), "free",
@@ -60,6 +68,14 @@ class Metrics {
   // An amax computation stopped for a cancelled call.
   void AmaxCancelled() { amax_cancelled_->Increment(); }
   double amax_cancelled() const { return amax_cancelled_->Value(); }
+  // The in-flight budget's reserved bytes and waiting batches (InflightBudget).
+  void SetInflight(int64_t reserved_bytes, int waiting) {
+    inflight_bytes_->Set(static_cast<double>(reserved_bytes));
+    inflight_waiting_->Set(waiting);
+  }
+  void InflightWaitStarted() { inflight_waits_->Increment(); }
+  // IdleTrimmer gave memory back.
+  void MemoryReleased() { memory_releases_->Increment(); }
 
  private:
   struct ModelCounters {
@@ -72,6 +88,8 @@ class Metrics {
   ModelCounters CountersLocked(const std::string& model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads the device's memory into its gauges (before each scrape).
   void SampleDevice();
+  // Reads the BufferPool's size into its gauge (before each scrape).
+  void SampleBufferPool();
 
   // Constant after construction.
   const std::shared_ptr<prometheus::Registry> registry_;
@@ -81,6 +99,11 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* const nonfinite_;
   prometheus::Family<prometheus::Histogram>* const rpc_duration_;
   prometheus::Gauge* const active_streams_;
+  prometheus::Gauge* const inflight_bytes_;
+  prometheus::Gauge* const inflight_waiting_;
+  prometheus::Counter* const inflight_waits_;
+  prometheus::Gauge* const buffer_pool_bytes_;
+  prometheus::Counter* const memory_releases_;
   const prometheus::Histogram::BucketBoundaries rpc_buckets_;
   prometheus::Family<prometheus::Gauge>* const device_info_;
   prometheus::Family<prometheus::Gauge>* const device_memory_;

@@ -4,6 +4,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,16 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   if (options.max_batch_bytes < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max-batch-bytes must be >= 1 (bytes), got ", options.max_batch_bytes));
+  }
+  if (options.max_inflight_bytes != 0 && options.max_inflight_bytes < options.max_batch_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-inflight-bytes (", options.max_inflight_bytes,
+                     ") must be >= --max-batch-bytes (", options.max_batch_bytes,
+                     "): a batch of the largest size must fit; 0 means twice --max-batch-bytes"));
+  }
+  if (options.max_inflight_wait_seconds < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-inflight-wait-seconds must be >= 1, got ",
+                                                   options.max_inflight_wait_seconds));
   }
   if (options.max_message_bytes < kMinMessageBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -46,6 +57,13 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   return absl::OkStatus();
 }
 
+int64_t InflightBytesLimit(const ServerOptions& options) {
+  if (options.max_inflight_bytes != 0) return options.max_inflight_bytes;
+  return options.max_batch_bytes > std::numeric_limits<int64_t>::max() / 2
+             ? std::numeric_limits<int64_t>::max()
+             : 2 * options.max_batch_bytes;
+}
+
 absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOptions& options) {
   QCAL_RETURN_IF_ERROR(ValidateServerOptions(options));
   QCAL_ASSIGN_OR_RETURN(auto grpc_host_port, SplitHostPort(options.listen));
@@ -62,6 +80,8 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   server->metrics_->SetDevice(server->device_);
   server->core_ = std::make_unique<CalibrationCore>(
       CoreOptions{.max_batch_bytes = options.max_batch_bytes,
+                  .max_inflight_bytes = InflightBytesLimit(options),
+                  .max_inflight_wait = absl::Seconds(options.max_inflight_wait_seconds),
                   .backend = server->device_,
                   .limits = options.limits,
                   .before_amax_for_testing = options.before_amax_for_testing},

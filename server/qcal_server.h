@@ -30,6 +30,14 @@ struct ServerOptions {
   std::string http_listen{};
   // Larger batches (and ONNX uploads) are refused with RESOURCE_EXHAUSTED.
   int64_t max_batch_bytes = int64_t{1} << 30;
+  // Bytes that Record batches in flight may hold in all (each batch: its bytes plus, for a
+  // dtype other than float32, its float32 decode scratch); a batch that does not fit waits, and
+  // its stream is not read meanwhile. 0 means twice max_batch_bytes; otherwise >=
+  // max_batch_bytes.
+  int64_t max_inflight_bytes = 0;
+  // How long such a batch may wait when its call has no deadline (then RESOURCE_EXHAUSTED);
+  // >= 1.
+  int max_inflight_wait_seconds = 60;
   // gRPC's limit on one received message; at least kMinMessageBytes.
   int max_message_bytes = 16 << 20;
   // Bounds on a model's state and responses: --max-channels (>= 1), --max-num-bins (1 ..
@@ -51,11 +59,16 @@ inline constexpr int kMinMessageBytes = (4 << 20) + (64 << 10);
 inline constexpr int64_t kMinResponseBytes = int64_t{1} << 20;
 
 // INVALID_ARGUMENT, naming the flag (--listen, --http-listen, --max-batch-bytes,
-// --max-message-bytes, --max-channels, --max-num-bins, --max-response-bytes) and the rule, for
-// an address that is not HOST:PORT, max_batch_bytes < 1, max_message_bytes < kMinMessageBytes,
-// max_channels < 1, max_num_bins outside 1..kMaxHistogramBins or max_response_bytes below
-// kMinResponseBytes. The device name is SelectDevice's to check.
+// --max-inflight-bytes, --max-inflight-wait-seconds, --max-message-bytes, --max-channels,
+// --max-num-bins, --max-response-bytes) and the rule, for an address that is not HOST:PORT,
+// max_batch_bytes < 1, a max_inflight_bytes other than 0 below max_batch_bytes,
+// max_inflight_wait_seconds < 1, max_message_bytes < kMinMessageBytes, max_channels < 1,
+// max_num_bins outside 1..kMaxHistogramBins or max_response_bytes below kMinResponseBytes. The
+// device name is SelectDevice's to check.
 absl::Status ValidateServerOptions(const ServerOptions& options);
+
+// max_inflight_bytes, with 0 resolved to twice max_batch_bytes (saturating).
+int64_t InflightBytesLimit(const ServerOptions& options);
 
 class QcalServer {
  public:
