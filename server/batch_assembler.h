@@ -93,6 +93,8 @@ class BatchAssembler {
 
   // The quantizer of the batch in progress (empty when idle).
   const std::string& quantizer() const { return batch_.quantizer; }
+  // The shape of the batch in progress (empty when idle).
+  const std::vector<int64_t>& shape() const { return batch_.header.shape; }
 
  private:
   // Drops the batch in progress.

@@ -180,6 +180,22 @@ absl::StatusOr<BatchStats> Model::RecordNew(absl::string_view quantizer,
   return applied;
 }
 
+absl::Status Model::CheckBatchShape(absl::string_view quantizer,
+                                    std::span<const int64_t> shape) const {
+  const std::string where = absl::StrCat("model '", name_, "'");
+  std::shared_ptr<QuantizerState> state;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    state = FindLocked(quantizer);
+  }
+  if (state != nullptr) return Annotate(state->CheckShape(shape), where);
+  QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat(where, ": quantizer name"), quantizer));
+  QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
+  spec.name = std::string(quantizer);
+  return Annotate(server::CheckBatchShape(spec, limits_.max_channels, /*channels=*/0, shape),
+                  where);
+}
+
 ModelInfo Model::Info() const {
   ModelInfo info;
   OnnxKeys keys;

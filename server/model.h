@@ -139,6 +139,12 @@ class Model {
                                     std::span<const float> values, int64_t bytes);
 
   // Binds the quantizers to the stored ONNX model, if any, for onnx_bindings.
+  // What Record would say of a batch of `shape` for `quantizer` before its values exist (its
+  // header has arrived), so that a batch the quantizer can never take is refused before its bytes
+  // are received: INVALID_ARGUMENT for a new quantizer's name that is not a name, or an axis
+  // outside the rank or a changed channel count; RESOURCE_EXHAUSTED above limits.max_channels.
+  absl::Status CheckBatchShape(absl::string_view quantizer, std::span<const int64_t> shape) const;
+
   ModelInfo Info() const;
 
   // The first difference between this model's configuration (default descriptors and declared

@@ -47,30 +47,34 @@ absl::Status QuantizerState::CheckShape(std::span<const int64_t> shape) const {
   return CheckShapeLocked(shape);
 }
 
-absl::Status QuantizerState::CheckShapeLocked(std::span<const int64_t> shape) const {
-  if (!spec_.axis.has_value()) return absl::OkStatus();
+absl::Status CheckBatchShape(const QuantizerSpec& spec, int64_t max_channels, int64_t channels,
+                             std::span<const int64_t> shape) {
+  if (!spec.axis.has_value()) return absl::OkStatus();
   const int rank = static_cast<int>(shape.size());
-  const int axis = *spec_.axis < 0 ? *spec_.axis + rank : *spec_.axis;
+  const int axis = *spec.axis < 0 ? *spec.axis + rank : *spec.axis;
   if (axis < 0 || axis >= rank) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "quantizer '", spec_.name, "': axis ", *spec_.axis, " is out of range for a batch of rank ",
-        rank, " (shape ", kernels::ShapeString(shape), ")"));
+    return absl::InvalidArgumentError(absl::StrCat("quantizer '", spec.name, "': axis ", *spec.axis,
+                                                   " is out of range for a batch of rank ", rank,
+                                                   " (shape ", kernels::ShapeString(shape), ")"));
   }
-  // Checked before anything is allocated: a 1-D batch of 2^27 values on axis 0 would otherwise
-  // make a table of 2^27 amax values, whose response protobuf cannot even serialize.
-  if (spec_.calibrator == CalibratorKind::kMax && shape[axis] > max_channels_) {
+  // A 1-D batch of 2^27 values on axis 0 would otherwise make a table of 2^27 amax values, whose
+  // response protobuf cannot even serialize.
+  if (spec.calibrator == CalibratorKind::kMax && shape[axis] > max_channels) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "quantizer '", spec_.name, "': the batch has ", shape[axis], " channels on axis ",
-        *spec_.axis, ", more than the server's --max-channels ", max_channels_,
+        "quantizer '", spec.name, "': the batch has ", shape[axis], " channels on axis ",
+        *spec.axis, ", more than the server's --max-channels ", max_channels,
         " (a per-channel max calibrator keeps one amax per channel; is the axis right?)"));
   }
-  const int64_t channels = calibrator_->amax_size();
-  if (spec_.calibrator == CalibratorKind::kMax && channels != 0 && channels != shape[axis]) {
-    return absl::InvalidArgumentError(absl::StrCat("quantizer '", spec_.name, "': the batch has ",
-                                                   shape[axis], " channels on axis ", *spec_.axis,
+  if (spec.calibrator == CalibratorKind::kMax && channels != 0 && channels != shape[axis]) {
+    return absl::InvalidArgumentError(absl::StrCat("quantizer '", spec.name, "': the batch has ",
+                                                   shape[axis], " channels on axis ", *spec.axis,
                                                    " but earlier batches had ", channels));
   }
   return absl::OkStatus();
+}
+
+absl::Status QuantizerState::CheckShapeLocked(std::span<const int64_t> shape) const {
+  return CheckBatchShape(spec_, max_channels_, calibrator_->amax_size(), shape);
 }
 
 absl::StatusOr<BatchStats> QuantizerState::Apply(std::span<const float> values,

@@ -39,6 +39,12 @@ struct BatchStats {
   friend bool operator==(const BatchStats&, const BatchStats&) = default;
 };
 
+// Checks a batch of `shape` against a quantizer's spec: INVALID_ARGUMENT when a per-channel axis
+// is outside the rank or the channel count differs from the `channels` of earlier batches (0:
+// none yet); RESOURCE_EXHAUSTED when a max calibrator would keep more than `max_channels`.
+absl::Status CheckBatchShape(const QuantizerSpec& spec, int64_t max_channels, int64_t channels,
+                             std::span<const int64_t> shape);
+
 class QuantizerState {
  public:
   // INVALID_ARGUMENT when ValidateSpec refuses `spec`; RESOURCE_EXHAUSTED when it passes

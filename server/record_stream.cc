@@ -50,6 +50,10 @@ absl::Status RecordStream::AddChunk(RecordChunk chunk) {
     const kernels::DType dtype = chunk.header->dtype;
     QCAL_RETURN_IF_ERROR(
         Annotate(assembler_.Start(std::move(chunk.quantizer), std::move(*chunk.header)), where));
+    // What the quantizer can never take (a per-channel batch of too many channels, an axis
+    // outside the rank) is refused now, before its bytes are received and buffered.
+    QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Find(model_));
+    QCAL_RETURN_IF_ERROR(model->CheckBatchShape(assembler_.quantizer(), assembler_.shape()));
     // One reservation at a time: the previous batch's was released when it was applied.
     const int64_t bytes = assembler_.expected_bytes();
     const int64_t elements = bytes / static_cast<int64_t>(kernels::DTypeSize(dtype));

@@ -1,5 +1,7 @@
 #include "client/cli/commands.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -21,6 +23,11 @@ namespace {
 class OutputFile {
  public:
   static absl::StatusOr<OutputFile> Open(const std::string& path) {
+    // The rename at the end would fail on a directory, after the server had stored the export.
+    struct stat existing;
+    if (stat(path.c_str(), &existing) == 0 && S_ISDIR(existing.st_mode)) {
+      return LocalFileError(EISDIR, absl::StrCat("cannot write --out '", path, "'"));
+    }
     OutputFile file(path);
     file.out_.open(file.partial_, std::ios::binary | std::ios::trunc);
     if (!file.out_) {

@@ -137,13 +137,16 @@ def _server_state(client, session):
 
 @pytest.mark.parametrize(
     "out, error",
-    [("no_such_dir/out.onnx", FileNotFoundError), ("a_directory", IsADirectoryError)],
+    [("no_such_dir/out.onnx", FileNotFoundError), ("a_directory", IsADirectoryError),
+     # out itself a directory: OUT.partial opens, but the rename could not (a new user's finding)
+     ("an_existing_directory", IsADirectoryError)],
 )
 def test_export_to_an_unwritable_out_sends_nothing(client, model_name, onnx_models, tmp_path,
                                                     out, error):
     # The output (OUT.partial) is opened before the export is sent, as the CLI does: the server
     # must not keep the ONNX model or the table computed for an export whose result is lost.
     (tmp_path / "a_directory.partial").mkdir()
+    (tmp_path / "an_existing_directory").mkdir()
     session = client.model(model_name)
     session.record("conv1._input_quantizer", np.ones((1, 1, 8, 8), np.float32))
     session.flush()
@@ -152,7 +155,8 @@ def test_export_to_an_unwritable_out_sends_nothing(client, model_name, onnx_mode
     with pytest.raises(error):
         session.export_onnx(onnx_models[13], out=tmp_path / out, method="max")
     assert _server_state(client, session) == before
-    assert not (tmp_path / out).exists()
+    assert (tmp_path / out).exists() == (out == "an_existing_directory")
+    assert not (tmp_path / (out + ".partial")).is_file()
 
 
 def test_export_writes_out_only_when_it_succeeds(client, model_name, onnx_models, tmp_path):

@@ -133,9 +133,14 @@ def test_export_to_a_path_that_cannot_be_written_sends_nothing(cli, model_name, 
     out = tmp_path / "no_such_dir" / "out.onnx"
     cli.local_error("export", model_name, "--onnx", onnx_models[13], "--out", out, "--method",
                     "mse", message=f"cannot write --out '{out}': No such file or directory")
+    # A directory: its OUT.partial can be opened, but the final rename could not happen, after
+    # the server had stored the export (a new user's finding): refused before sending.
+    cli.local_error("export", model_name, "--onnx", onnx_models[13], "--out", tmp_path,
+                    "--method", "mse", message=f"cannot write --out '{tmp_path}': Is a directory")
     info = cli.json("info", model_name, "--format", "json")
     assert info["has_onnx"] is False and info["amax_method"] == ""
     assert not list(tmp_path.glob("**/*.partial"))
+    assert not (tmp_path.parent / (tmp_path.name + ".partial")).exists()
 
 
 def test_export_of_an_empty_onnx_file_is_invalid(cli, model_name, tmp_path):

@@ -100,3 +100,19 @@ def test_clients_ask_only_for_the_forms_they_use(cli_bin, limited, model_name):
     assert table["quantizers"]["l2._weight_quantizer"]["amax"][:2] == [3.0, 6.0]
     assert "l0._weight_quantizer" in cli.ok("amax", model_name, "--method", "max")
     assert session.compute_amax(method="max")["quantizers"]["l1._weight_quantizer"]["amax"][0] == 2
+
+
+def test_too_many_channels_are_refused_at_the_header(stub, model_name):
+    # A new user's finding: the channel count was checked once the whole batch had arrived, so
+    # a 512 MiB batch was received and buffered first. It is checked when the header arrives:
+    # a stream that sends only the header of 2^27 channels gets the refusal, not "the stream
+    # ended mid-batch".
+    stub.CreateModel(pb.CreateModelRequest(model=model_name.encode()))
+    header = pb.TensorHeader(dtype=pb.DTYPE_FLOAT32, shape=[1 << 27])
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Record(iter([pb.RecordRequest(model=model_name.encode(), quantizer=WEIGHT.encode(),
+                                           header=header)]), timeout=60)
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "the batch has 134217728 channels on axis 0, more than the server's --max-channels" in (
+        error.value.details())
+    assert len(stub.GetModel(pb.GetModelRequest(model=model_name.encode())).quantizers) == 0

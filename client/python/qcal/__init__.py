@@ -26,6 +26,7 @@ quantizers and ONNX tensors are 1 to 1024 bytes of UTF-8 without control charact
 that waits releases the GIL.
 """
 
+import errno
 import json
 import os
 import warnings
@@ -312,6 +313,10 @@ class _PartialFile:
 
     def __init__(self, out):
         self._out = os.fspath(out)
+        # The rename in commit() would fail on a directory, after the server had stored the
+        # export: refuse it before anything is sent.
+        if os.path.isdir(self._out):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), self._out)
         self._partial = self._out + (b".partial" if isinstance(self._out, bytes) else ".partial")
         self._file = open(self._partial, "wb")
         self._committed = False
