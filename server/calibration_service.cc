@@ -37,14 +37,29 @@ absl::Status CheckResponseSize(const google::protobuf::Message& response, int64_
                                                    limit));
 }
 
-// The forms a ComputeAmax or GetAmaxTable request asks for (none listed: all three).
-TableForms FormsFromProto(const google::protobuf::RepeatedField<int>& forms) {
+// The forms a ComputeAmax or GetAmaxTable request asks for (none listed: all three);
+// INVALID_ARGUMENT for a value that is no form (it would otherwise return an empty response).
+absl::StatusOr<TableForms> FormsFromProto(const google::protobuf::RepeatedField<int>& forms,
+                                          absl::string_view where) {
   if (forms.empty()) return TableForms{};
   TableForms out{.message = false, .json = false, .trt_cache = false};
   for (const int form : forms) {
-    out.message |= form == v1::TABLE_FORM_MESSAGE;
-    out.json |= form == v1::TABLE_FORM_JSON;
-    out.trt_cache |= form == v1::TABLE_FORM_TRT_CACHE;
+    switch (form) {
+      case v1::TABLE_FORM_MESSAGE:
+        out.message = true;
+        break;
+      case v1::TABLE_FORM_JSON:
+        out.json = true;
+        break;
+      case v1::TABLE_FORM_TRT_CACHE:
+        out.trt_cache = true;
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": forms holds ", form,
+            ", which is no table form; expected TABLE_FORM_MESSAGE (1), TABLE_FORM_JSON (2) or "
+            "TABLE_FORM_TRT_CACHE (3)"));
+    }
   }
   return out;
 }
@@ -173,8 +188,11 @@ grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext* context,
   absl::StatusOr<AmaxRequest> amax_request = AmaxRequestFromProto(*request);
   if (!amax_request.ok()) return Refuse("ComputeAmax", amax_request.status());
   amax_request->cancelled = CancelledBy(context);
-  absl::StatusOr<AmaxTableForms> forms =
-      core_.ComputeAmax(request->model(), *amax_request, FormsFromProto(request->forms()));
+  absl::StatusOr<TableForms> asked =
+      FormsFromProto(request->forms(),
+                     absl::StrCat("model '", ShortForMessage(request->model()), "', ComputeAmax"));
+  if (!asked.ok()) return Refuse("ComputeAmax", asked.status());
+  absl::StatusOr<AmaxTableForms> forms = core_.ComputeAmax(request->model(), *amax_request, *asked);
   if (!forms.ok()) return Refuse("ComputeAmax", forms.status());
   AmaxTableFormsToProto(*std::move(forms), response);
   return grpc::Status::OK;
@@ -184,8 +202,11 @@ grpc::Status CalibrationService::GetAmaxTable(grpc::ServerContext*,
                                               const v1::GetAmaxTableRequest* request,
                                               v1::AmaxTableResponse* response) {
   RpcTimer timer(core_.metrics(), "GetAmaxTable");
-  absl::StatusOr<AmaxTableForms> forms =
-      core_.GetAmaxTable(request->model(), FormsFromProto(request->forms()));
+  absl::StatusOr<TableForms> asked =
+      FormsFromProto(request->forms(),
+                     absl::StrCat("model '", ShortForMessage(request->model()), "', GetAmaxTable"));
+  if (!asked.ok()) return Refuse("GetAmaxTable", asked.status());
+  absl::StatusOr<AmaxTableForms> forms = core_.GetAmaxTable(request->model(), *asked);
   if (!forms.ok()) return Refuse("GetAmaxTable", forms.status());
   AmaxTableFormsToProto(*std::move(forms), response);
   return grpc::Status::OK;

@@ -76,7 +76,8 @@ absl::StatusOr<InflightBudget::Reservation> InflightBudget::Reserve(int64_t byte
     const absl::Time now = absl::Now();
     if (now >= give_up) {
       refused = absl::ResourceExhaustedError(absl::StrCat(
-          what, ": a batch needing ", bytes, " bytes waited ", absl::FormatDuration(now - start),
+          what, ": a batch needing ", bytes, " bytes waited ",
+          absl::FormatDuration(absl::Trunc(now - start, absl::Milliseconds(1))),
           " for room under --max-inflight-bytes (", limit_bytes_, " bytes, ", reserved_,
           " reserved by other Record streams) until ",
           has_deadline

@@ -42,8 +42,9 @@ absl::Status ResponseTooLarge(int64_t bytes, const ModelLimits& limits, absl::st
   return absl::ResourceExhaustedError(absl::StrCat(
       where, ": the amax table response would be about ", bytes,
       " bytes, more than the server's --max-response-bytes ", limits.max_response_bytes,
-      "; nothing was stored. Ask for fewer forms (ComputeAmaxRequest.forms, `qcal amax --format`), "
-      "or fewer channels"));
+      "; nothing was stored. Ask for fewer forms (ComputeAmaxRequest.forms: `qcal amax --format "
+      "table` or `--format trt`, or the C++ client's ComputeAmaxOptions::forms), or fewer "
+      "channels"));
 }
 
 // An upper bound of the encoded size of `table`'s message and JSON forms (the TensorRT cache is

@@ -116,3 +116,12 @@ def test_too_many_channels_are_refused_at_the_header(stub, model_name):
     assert "the batch has 134217728 channels on axis 0, more than the server's --max-channels" in (
         error.value.details())
     assert len(stub.GetModel(pb.GetModelRequest(model=model_name.encode())).quantizers) == 0
+
+
+def test_a_form_that_is_no_form_is_refused(stub, model_name):
+    stub.CreateModel(pb.CreateModelRequest(model=model_name.encode()))
+    with pytest.raises(grpc.RpcError) as error:
+        stub.ComputeAmax(pb.ComputeAmaxRequest(model=model_name.encode(), method=b"max",
+                                               forms=[pb.TABLE_FORM_JSON, 99]))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "forms holds 99, which is no table form" in error.value.details()
