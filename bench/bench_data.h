@@ -16,7 +16,7 @@ inline constexpr int64_t kTensorElements = int64_t{1} << 24;
 std::vector<float> NormalValues(int64_t count, uint64_t seed = 1);
 
 // Page size of a benchmark buffer: the kernel's default 4 KiB pages, or 2 MiB transparent huge
-// pages (as qcal-server's batch buffers, server/batch_assembler.cc), where the kernel grants
+// pages (as qcal-server's batch buffers, server/core/batch_assembler.cc), where the kernel grants
 // them.
 enum class Pages { k4KiB, k2MiB };
 

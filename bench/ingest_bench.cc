@@ -34,7 +34,7 @@
 #include "client/record_chunker.h"
 #include "qcal/client.h"
 #include "qcal/v1/calibration.grpc.pb.h"
-#include "server/qcal_server.h"
+#include "server/rpc/qcal_server.h"
 #include "spdlog/spdlog.h"
 
 namespace qcal::bench {

@@ -1,4 +1,4 @@
-// ComputeAmax of a whole model through server/model.h: 1000 histogram quantizers of 2048 bins
+// ComputeAmax of a whole model through server/core/model.h: 1000 histogram quantizers of 2048 bins
 // (issue 8's figure: "1,000 quantizers take 457 ms while one of the two cores idles").
 #include <benchmark/benchmark.h>
 
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "server/model.h"
+#include "server/core/model.h"
 
 namespace qcal::server {
 namespace {

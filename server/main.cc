@@ -16,7 +16,7 @@
 #include <string>
 
 #include "server/integer_flag.h"
-#include "server/qcal_server.h"
+#include "server/rpc/qcal_server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 

@@ -9,10 +9,10 @@
 #include "kernels/quant_bound.h"
 #include "server/onnx/graph_names.h"
 #include "server/onnx/onnx_model.h"
-#include "server/onnx/qdq_scale.h"
 #include "server/onnx/quantizer_binding.h"
 #include "server/onnx/torch_onnx_names.h"
 #include "server/onnx/weight_amax.h"
+#include "server/tables/qdq_scale.h"
 
 namespace qcal::server {
 namespace {

@@ -11,7 +11,8 @@
 // The result: a pair per (input quantizer, tensor) and per (weight, axis, format), each put just
 // before its first consumer so the graph stays topologically sorted; new node, tensor and
 // initializer names are unique in the graph ("conv1._input_quantizer/QuantizeLinear",
-// ".../scale", ".../zero_point"); every scale finite and > 0 (qdq_scale.h); onnx::checker passes.
+// ".../scale", ".../zero_point"); every scale finite and > 0 (server/tables/qdq_scale.h);
+// onnx::checker passes.
 //
 //   QdqOptions options;  // kTensorRT, 8-bit signed weights
 //   absl::StatusOr<QdqResult> qdq = ExportQdq(model, table, options);
@@ -25,7 +26,7 @@
 
 #include "absl/status/statusor.h"
 #include "onnx/onnx_pb.h"
-#include "server/amax_table.h"
+#include "server/tables/amax_table.h"
 
 namespace qcal::server {
 

@@ -1,13 +1,13 @@
 // tensor_quantizer.json through quant/: QuantDescriptorFromJson (the reference's keyword
 // arguments), TensorQuantizer's steps and printable forms, and the ONNX Q/DQ parameters qcal's
-// export derives from the quantizer (server/onnx/qdq_scale.h, the code ExportOnnx runs).
+// export derives from the quantizer (server/tables/qdq_scale.h, the code ExportOnnx runs).
 #include <ATen/ops/tensor.h>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/quant_bound.h"
 #include "quant/quant_descriptor_json.h"
 #include "quant/tensor_quantizer.h"
-#include "server/onnx/qdq_scale.h"
+#include "server/tables/qdq_scale.h"
 #include "tests/golden_quant/quant_golden.h"
 
 namespace qcal::golden_quant {

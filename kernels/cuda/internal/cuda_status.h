@@ -41,7 +41,7 @@ absl::Status LaunchStatus(cudaError_t error, absl::string_view what);
   } while (false)
 
 // Return-on-error helpers for absl::Status and absl::StatusOr (kernels/ has no shared ones; the
-// names keep clear of server/status_util.h's).
+// names keep clear of server/base/status_util.h's).
 #define QCAL_CUDA_RETURN_IF_NOT_OK(expr)                   \
   do {                                                     \
     const ::absl::Status qcal_cuda_status_ = (expr);       \

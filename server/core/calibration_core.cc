@@ -1,0 +1,92 @@
+#include "server/core/calibration_core.h"
+
+#include <string>
+#include <utility>
+
+#include "server/base/status_util.h"
+
+namespace qcal::server {
+
+CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
+    : options_(options),
+      metrics_(metrics),
+      inflight_budget_(options.max_inflight_bytes, options.max_inflight_wait, &metrics),
+      idle_trimmer_(options.idle_release_delay, &metrics) {}
+
+absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config, bool exist_ok) {
+  if (config.backend == nullptr) config.backend = options_.backend;
+  config.limits = options_.limits;
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                        registry_.Create(std::move(config), exist_ok));
+  metrics_.AddModel(model->name());
+  return model->Info();
+}
+
+absl::StatusOr<ModelInfo> CalibrationCore::GetModel(absl::string_view model) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  return found->Info();
+}
+
+std::vector<ModelInfo> CalibrationCore::ListModels() const {
+  std::vector<ModelInfo> out;
+  for (const std::shared_ptr<Model>& model : registry_.List()) out.push_back(model->Info());
+  return out;
+}
+
+absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
+  QCAL_RETURN_IF_ERROR(registry_.Delete(model));
+  metrics_.RemoveModel(std::string(model));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  found->Reset();
+  return found->Info();
+}
+
+absl::StatusOr<AmaxTableForms> CalibrationCore::ComputeAmax(absl::string_view model,
+                                                            const AmaxRequest& request,
+                                                            TableForms forms) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  if (options_.before_amax_for_testing) options_.before_amax_for_testing(request.cancelled);
+  absl::StatusOr<AmaxTableForms> out = found->ComputeAmax(request, forms);
+  if (absl::IsCancelled(out.status())) metrics_.AmaxCancelled();
+  return out;
+}
+
+absl::StatusOr<AmaxTableForms> CalibrationCore::GetAmaxTable(absl::string_view model,
+                                                             TableForms forms) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  return found->GetAmaxTable(forms);
+}
+
+absl::StatusOr<HistogramSnapshot> CalibrationCore::GetHistogram(absl::string_view model,
+                                                                absl::string_view quantizer) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  return found->GetHistogram(quantizer);
+}
+
+absl::StatusOr<OnnxExportResult> CalibrationCore::ExportOnnx(
+    absl::string_view model, const std::optional<AmaxRequest>& compute, QdqTarget target,
+    const std::optional<SentOnnx>& sent) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  absl::StatusOr<OnnxExportResult> out = found->ExportOnnx(compute, target, sent);
+  if (absl::IsCancelled(out.status())) metrics_.AmaxCancelled();
+  return out;
+}
+
+std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream(const CallControl& call) {
+  return std::make_unique<RecordStream>(registry_, metrics_, options_.max_batch_bytes,
+                                        inflight_budget_, idle_trimmer_.Begin(), call);
+}
+
+std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
+  return std::make_unique<OnnxUpload>(registry_, options_.max_batch_bytes);
+}
+
+std::unique_ptr<OnnxExport> CalibrationCore::OpenOnnxExport() {
+  return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes);
+}
+
+}  // namespace qcal::server

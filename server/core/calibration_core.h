@@ -1,0 +1,97 @@
+// The server's core API: what every front-end (gRPC now) calls, one function per operation.
+// Independent of gRPC and protobuf; owns the model registry and reports to the metrics.
+//
+//   CalibrationCore core({.max_batch_bytes = 1 << 30}, metrics);
+//   QCAL_ASSIGN_OR_RETURN(ModelInfo info, core.CreateModel({.name = "net"}));
+//   auto stream = core.OpenRecordStream(call);
+#ifndef QCAL_SERVER_CORE_CALIBRATION_CORE_H_
+#define QCAL_SERVER_CORE_CALIBRATION_CORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/core/call_control.h"
+#include "server/core/idle_trimmer.h"
+#include "server/core/inflight_budget.h"
+#include "server/core/metrics.h"
+#include "server/core/model.h"
+#include "server/core/model_registry.h"
+#include "server/core/onnx_export.h"
+#include "server/core/onnx_upload.h"
+#include "server/core/record_stream.h"
+
+namespace qcal::server {
+
+struct CoreOptions {
+  // A batch larger than this is refused with RESOURCE_EXHAUSTED; also the limit of an ONNX model
+  // sent by UploadOnnx or ExportOnnx.
+  int64_t max_batch_bytes = int64_t{1} << 30;
+  // Bytes that Record batches in flight may reserve in all (their bytes plus float32 decode
+  // scratch); a batch that does not fit waits (see InflightBudget).
+  int64_t max_inflight_bytes = int64_t{2} << 30;
+  // How long such a batch may wait when its call has no deadline.
+  absl::Duration max_inflight_wait = absl::Seconds(60);
+  // Memory is given back (IdleTrimmer) after this long without a Record stream.
+  absl::Duration idle_release_delay = absl::Seconds(2);
+  // Where new models' calibrators live (--device); null means the CPU.
+  std::shared_ptr<const CalibratorBackend> backend{};
+  // Bounds on every model's state and responses (--max-channels, --max-num-bins,
+  // --max-response-bytes).
+  ModelLimits limits{};
+  // Tests only: called by ComputeAmax, with the call's cancellation, before the searches start
+  // (a test holds a computation there to cancel it at a known point).
+  std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
+};
+
+class CalibrationCore {
+ public:
+  CalibrationCore(CoreOptions options, Metrics& metrics);
+  CalibrationCore(const CalibrationCore&) = delete;
+  CalibrationCore& operator=(const CalibrationCore&) = delete;
+
+  // Each returns the errors of the Model / ModelRegistry function it calls; an unknown model is
+  // NOT_FOUND everywhere.
+  // `exist_ok`: as ModelRegistry::Create's.
+  absl::StatusOr<ModelInfo> CreateModel(ModelConfig config, bool exist_ok = false);
+  absl::StatusOr<ModelInfo> GetModel(absl::string_view model) const;
+  std::vector<ModelInfo> ListModels() const;
+  absl::Status DeleteModel(absl::string_view model);
+  absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
+  // A computation stopped by request.cancelled counts in qcal_compute_amax_cancelled_total.
+  absl::StatusOr<AmaxTableForms> ComputeAmax(absl::string_view model, const AmaxRequest& request,
+                                             TableForms forms = {});
+  absl::StatusOr<AmaxTableForms> GetAmaxTable(absl::string_view model, TableForms forms = {}) const;
+  absl::StatusOr<HistogramSnapshot> GetHistogram(absl::string_view model,
+                                                 absl::string_view quantizer) const;
+  absl::StatusOr<OnnxExportResult> ExportOnnx(absl::string_view model,
+                                              const std::optional<AmaxRequest>& compute,
+                                              QdqTarget target,
+                                              const std::optional<SentOnnx>& sent = std::nullopt);
+  // A Record stream for `call`, which must outlive it.
+  std::unique_ptr<RecordStream> OpenRecordStream(const CallControl& call);
+  std::unique_ptr<OnnxUpload> OpenOnnxUpload();
+  std::unique_ptr<OnnxExport> OpenOnnxExport();
+
+  Metrics& metrics() { return metrics_; }
+  const CoreOptions& options() const { return options_; }
+  // The Record streams' budget and memory release, for tests and the metrics.
+  const InflightBudget& inflight_budget() const { return inflight_budget_; }
+  const IdleTrimmer& idle_trimmer() const { return idle_trimmer_; }
+
+ private:
+  const CoreOptions options_;
+  Metrics& metrics_;
+  ModelRegistry registry_;
+  InflightBudget inflight_budget_;
+  IdleTrimmer idle_trimmer_;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_CORE_CALIBRATION_CORE_H_

@@ -1,0 +1,185 @@
+#include "server/core/metrics.h"
+
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "server/core/buffer_pool.h"
+
+namespace qcal::server {
+namespace {
+
+prometheus::Family<prometheus::Counter>* ModelCounter(prometheus::Registry& registry,
+                                                      const std::string& name,
+                                                      const std::string& help) {
+  return &prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
+// 100 us .. ~52 min in factors of 4: unary calls take well under a millisecond, a Record stream
+// can stay open for a whole training run.
+prometheus::Histogram::BucketBoundaries RpcBuckets() {
+  prometheus::Histogram::BucketBoundaries buckets;
+  for (double bound = 1e-4; bound < 4000; bound *= 4) buckets.push_back(bound);
+  return buckets;
+}
+
+// A registry that runs a hook before each collection, for gauges read at scrape time.
+class SamplingRegistry : public prometheus::Registry {
+ public:
+  void SetHook(std::function<void()> hook) {
+    absl::MutexLock lock(&mu_);
+    hook_ = std::move(hook);
+  }
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (hook_) hook_();
+    }
+    return prometheus::Registry::Collect();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::function<void()> hook_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<SamplingRegistry>()),
+      bytes_(ModelCounter(*registry_, "qcal_record_bytes_total",
+                          "Bytes of applied Record batches, in their wire dtype")),
+      elements_(ModelCounter(*registry_, "qcal_record_elements_total",
+                             "Values of applied Record batches, finite or not")),
+      batches_(ModelCounter(*registry_, "qcal_record_batches_total", "Applied Record batches")),
+      nonfinite_(ModelCounter(*registry_, "qcal_record_nonfinite_total",
+                              "NaN and +-inf values: counted and left out of calibration")),
+      rpc_duration_(&prometheus::BuildHistogram()
+                         .Name("qcal_rpc_duration_seconds")
+                         .Help("Duration of gRPC calls; a stream counts its whole life")
+                         .Register(*registry_)),
+      active_streams_(&prometheus::BuildGauge()
+                           .Name("qcal_record_streams_active")
+                           .Help("Record streams open now")
+                           .Register(*registry_)
+                           .Add({})),
+      inflight_bytes_(&prometheus::BuildGauge()
+                           .Name("qcal_record_inflight_bytes")
+                           .Help("Bytes reserved by Record batches in flight (with their float32 "
+                                 "decode scratch), limited by --max-inflight-bytes")
+                           .Register(*registry_)
+                           .Add({})),
+      inflight_waiting_(&prometheus::BuildGauge()
+                             .Name("qcal_record_inflight_waiting")
+                             .Help("Record batches waiting now for room under "
+                                   "--max-inflight-bytes (their streams are not read)")
+                             .Register(*registry_)
+                             .Add({})),
+      inflight_waits_(&prometheus::BuildCounter()
+                           .Name("qcal_record_inflight_waits_total")
+                           .Help("Record batches that had to wait for room under "
+                                 "--max-inflight-bytes")
+                           .Register(*registry_)
+                           .Add({})),
+      buffer_pool_bytes_(&prometheus::BuildGauge()
+                              .Name("qcal_buffer_pool_bytes")
+                              .Help("Idle batch buffers kept for reuse; bounded, emptied when no "
+                                    "Record stream has run for a while")
+                              .Register(*registry_)
+                              .Add({})),
+      memory_releases_(&prometheus::BuildCounter()
+                            .Name("qcal_memory_releases_total")
+                            .Help("Idle periods after which the server gave memory back (the "
+                                  "buffer pool emptied, malloc_trim)")
+                            .Register(*registry_)
+                            .Add({})),
+      rpc_buckets_(RpcBuckets()),
+      device_info_(&prometheus::BuildGauge()
+                        .Name("qcal_device_info")
+                        .Help("1 for the device the calibrators run on (--device)")
+                        .Register(*registry_)),
+      device_memory_(&prometheus::BuildGauge()
+                          .Name("qcal_device_memory_bytes")
+                          .Help("GPU memory: allocated by qcal's calibrators and staging buffers, "
+                                "free, total (read at each scrape)")
+                          .Register(*registry_)),
+      amax_cancelled_(&prometheus::BuildCounter()
+                           .Name("qcal_compute_amax_cancelled_total")
+                           .Help("ComputeAmax and ExportOnnx computations stopped because their "
+                                 "call was cancelled or passed its deadline")
+                           .Register(*registry_)
+                           .Add({})) {
+  static_cast<SamplingRegistry&>(*registry_).SetHook([this] {
+    SampleDevice();
+    SampleBufferPool();
+  });
+}
+
+Metrics::~Metrics() {
+  // The registry may outlive this object (an HTTP handler holds it).
+  static_cast<SamplingRegistry&>(*registry_).SetHook(nullptr);
+}
+
+void Metrics::SetDevice(std::shared_ptr<const CalibratorBackend> backend) {
+  const std::string device = backend->device();
+  device_info_->Add({{"device", device}, {"name", backend->device_name()}}).Set(1);
+  absl::MutexLock lock(&device_mu_);
+  if (backend->Memory().has_value()) {
+    memory_allocated_ = &device_memory_->Add({{"device", device}, {"kind", "allocated"}});
+    memory_free_ = &device_memory_->Add({{"device", device}, {"kind", "free"}});
+    memory_total_ = &device_memory_->Add({{"device", device}, {"kind", "total"}});
+  }
+  device_ = std::move(backend);
+}
+
+void Metrics::SampleDevice() {
+  absl::MutexLock lock(&device_mu_);
+  if (device_ == nullptr || memory_allocated_ == nullptr) return;
+  const std::optional<DeviceMemory> memory = device_->Memory();
+  if (!memory.has_value()) return;  // keeps the last reading
+  memory_allocated_->Set(static_cast<double>(memory->allocated));
+  memory_free_->Set(static_cast<double>(memory->free));
+  memory_total_->Set(static_cast<double>(memory->total));
+}
+
+void Metrics::SampleBufferPool() {
+  buffer_pool_bytes_->Set(static_cast<double>(BufferPool::Global().bytes()));
+}
+
+Metrics::ModelCounters Metrics::CountersLocked(const std::string& model) {
+  const prometheus::Labels labels{{"model", model}};
+  return {.bytes = &bytes_->Add(labels),
+          .elements = &elements_->Add(labels),
+          .batches = &batches_->Add(labels),
+          .nonfinite = &nonfinite_->Add(labels)};
+}
+
+void Metrics::AddModel(const std::string& model) {
+  absl::MutexLock lock(&mu_);
+  CountersLocked(model);
+}
+
+void Metrics::AddBatches(const std::string& model, const BatchStats& applied) {
+  absl::MutexLock lock(&mu_);
+  const ModelCounters counters = CountersLocked(model);
+  counters.bytes->Increment(static_cast<double>(applied.bytes));
+  counters.elements->Increment(static_cast<double>(applied.elements));
+  counters.batches->Increment(static_cast<double>(applied.batches));
+  counters.nonfinite->Increment(static_cast<double>(applied.nonfinite));
+}
+
+void Metrics::RemoveModel(const std::string& model) {
+  absl::MutexLock lock(&mu_);
+  const ModelCounters counters = CountersLocked(model);
+  bytes_->Remove(counters.bytes);
+  elements_->Remove(counters.elements);
+  batches_->Remove(counters.batches);
+  nonfinite_->Remove(counters.nonfinite);
+}
+
+void Metrics::ObserveRpc(absl::string_view method, double seconds) {
+  // Family::Add returns the existing series for known labels; the buckets apply to new ones.
+  rpc_duration_->Add({{"method", std::string(method)}}, rpc_buckets_).Observe(seconds);
+}
+
+}  // namespace qcal::server

@@ -1,0 +1,537 @@
+#include "server/core/model.h"
+
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/parallel.h"
+#include "server/base/names.h"
+#include "server/base/status_util.h"
+#include "server/device/cpu_calibrator.h"
+#include "server/onnx/onnx_model.h"
+#include "server/onnx/quantizer_binding.h"
+#include "server/tables/amax_table_json.h"
+#include "server/tables/trt_cache.h"
+#include "spdlog/spdlog.h"
+
+namespace qcal::server {
+namespace {
+
+// quantizer -> tensor it quantizes, from BindQuantizers' result.
+std::map<std::string, std::string> TensorNames(
+    const std::map<std::string, QuantizerBinding>& bindings) {
+  std::map<std::string, std::string> out;
+  for (const auto& [quantizer, binding] : bindings) out.emplace(quantizer, binding.tensor);
+  return out;
+}
+
+// Every key and value of a tensor_map must be a name.
+absl::Status CheckTensorMap(const std::map<std::string, std::string>& tensor_map,
+                            absl::string_view where) {
+  for (const auto& [quantizer, tensor] : tensor_map) {
+    QCAL_RETURN_IF_ERROR(
+        CheckName(absl::StrCat(where, ": quantizer name in tensor_map"), quantizer));
+    QCAL_RETURN_IF_ERROR(CheckName(
+        absl::StrCat(where, ": ONNX tensor name of quantizer '", quantizer, "' in tensor_map"),
+        tensor));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResponseTooLarge(int64_t bytes, const ModelLimits& limits, absl::string_view where) {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      where, ": the amax table response would be about ", bytes,
+      " bytes, more than the server's --max-response-bytes ", limits.max_response_bytes,
+      "; nothing was stored. Ask for fewer forms (ComputeAmaxRequest.forms: `qcal amax --format "
+      "table` or `--format trt`, or the C++ client's ComputeAmaxOptions::forms), or fewer "
+      "channels"));
+}
+
+// An upper bound of the encoded size of `table`'s message and JSON forms (the TensorRT cache is
+// measured once built, which is cheap), so that a response too large to send is refused before
+// the JSON text is built and anything is stored.
+absl::StatusOr<int64_t> ResponseBound(const AmaxTable& table, TableForms forms,
+                                      const ModelLimits& limits, absl::string_view where) {
+  // Per quantizer and per amax value: the message's field tags and lengths, and the JSON's keys,
+  // numbers (a float32 prints in at most 16 characters) and escapes (at most 2 bytes per name
+  // byte).
+  constexpr int64_t kMessagePerQuantizer = 96, kMessagePerAmax = 5;
+  constexpr int64_t kJsonPerQuantizer = 256, kJsonPerAmax = 18;
+  int64_t bytes = 64 + 2 * static_cast<int64_t>(table.model.size() + table.method.size());
+  for (const auto& [name, entry] : table.quantizers) {
+    const int64_t values = static_cast<int64_t>(entry.amax.size());
+    const int64_t name_bytes = static_cast<int64_t>(name.size() + entry.method.size());
+    if (forms.message) bytes += kMessagePerQuantizer + name_bytes + kMessagePerAmax * values;
+    if (forms.json) bytes += kJsonPerQuantizer + 2 * name_bytes + kJsonPerAmax * values;
+  }
+  if (bytes > limits.max_response_bytes) return ResponseTooLarge(bytes, limits, where);
+  return bytes;
+}
+
+std::string AxisText(const std::optional<int>& axis) {
+  return axis.has_value() ? absl::StrCat("axis ", *axis) : "per-tensor (no axis)";
+}
+
+// The first field in which `have` differs from `want`, as "num_bins 2048, not 4096"; nullopt
+// when they are equal. Names are not compared.
+std::optional<std::string> SpecDifference(const QuantizerSpec& have, const QuantizerSpec& want) {
+  if (have.num_bits != want.num_bits) {
+    return absl::StrCat("num_bits ", have.num_bits, ", not ", want.num_bits);
+  }
+  if (have.is_unsigned != want.is_unsigned) {
+    return absl::StrCat("unsigned ", have.is_unsigned ? "true" : "false", ", not ",
+                        want.is_unsigned ? "true" : "false");
+  }
+  if (have.axis != want.axis) {
+    return absl::StrCat(AxisText(have.axis), ", not ", AxisText(want.axis));
+  }
+  if (have.calibrator != want.calibrator) {
+    return absl::StrCat("calibrator ", CalibratorKindName(have.calibrator), ", not ",
+                        CalibratorKindName(want.calibrator));
+  }
+  if (have.num_bins != want.num_bins) {
+    return absl::StrCat("num_bins ", have.num_bins, ", not ", want.num_bins);
+  }
+  if (have.skip_zeros != want.skip_zeros) {
+    return absl::StrCat("skip_zeros ", have.skip_zeros ? "true" : "false", ", not ",
+                        want.skip_zeros ? "true" : "false");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
+  QCAL_RETURN_IF_ERROR(CheckName("model name", config.name));
+  const std::string where = absl::StrCat("model '", config.name, "'");
+  if (config.backend == nullptr) config.backend = CpuBackend();
+  config.default_input.name.clear();
+  config.default_weight.name.clear();
+  QCAL_RETURN_IF_ERROR(
+      Annotate(ValidateSpec(config.default_input), absl::StrCat(where, ", default_input")));
+  QCAL_RETURN_IF_ERROR(
+      Annotate(ValidateSpec(config.default_weight), absl::StrCat(where, ", default_weight")));
+  QCAL_RETURN_IF_ERROR(Annotate(CheckSpecLimits(config.default_input, config.limits),
+                                absl::StrCat(where, ", default_input")));
+  QCAL_RETURN_IF_ERROR(Annotate(CheckSpecLimits(config.default_weight, config.limits),
+                                absl::StrCat(where, ", default_weight")));
+
+  std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> declared;
+  for (QuantizerSpec& spec : config.quantizers) {
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat(where, ": declared quantizer name"), spec.name));
+    if (declared.contains(spec.name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": quantizer '", spec.name, "' is declared twice"));
+    }
+    const std::string name = spec.name;
+    absl::StatusOr<std::unique_ptr<QuantizerState>> state =
+        QuantizerState::Create(std::move(spec), /*declared=*/true, *config.backend, config.limits);
+    if (!state.ok()) return Annotate(state.status(), where);
+    declared.emplace(name, std::move(*state));
+  }
+
+  std::shared_ptr<Model> model(new Model(std::move(config)));
+  absl::MutexLock lock(&model->mu_);
+  model->quantizers_ = std::move(declared);
+  return model;
+}
+
+Model::Model(ModelConfig config)
+    : name_(std::move(config.name)),
+      default_input_(std::move(config.default_input)),
+      default_weight_(std::move(config.default_weight)),
+      backend_(std::move(config.backend)),
+      limits_(config.limits) {}
+
+std::shared_ptr<QuantizerState> Model::FindLocked(absl::string_view name) const {
+  const auto it = quantizers_.find(name);
+  return it == quantizers_.end() ? nullptr : it->second;
+}
+
+absl::StatusOr<BatchStats> Model::Record(absl::string_view quantizer,
+                                         std::span<const int64_t> shape,
+                                         std::span<const float> values, int64_t bytes) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (std::shared_ptr<QuantizerState> state = FindLocked(quantizer)) {
+      absl::StatusOr<BatchStats> applied = state->Apply(values, shape, bytes);
+      if (!applied.ok()) return Annotate(applied.status(), absl::StrCat("model '", name_, "'"));
+      return applied;
+    }
+  }
+  return RecordNew(quantizer, shape, values, bytes);
+}
+
+absl::StatusOr<BatchStats> Model::RecordNew(absl::string_view quantizer,
+                                            std::span<const int64_t> shape,
+                                            std::span<const float> values, int64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<QuantizerState> state = FindLocked(quantizer);  // another stream may have won
+  const bool is_new = state == nullptr;
+  if (is_new) {
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat("model '", name_, "': quantizer name"), quantizer));
+    QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
+    spec.name = std::string(quantizer);
+    QCAL_ASSIGN_OR_RETURN(
+        state, QuantizerState::Create(std::move(spec), /*declared=*/false, *backend_, limits_));
+  }
+  absl::StatusOr<BatchStats> applied = state->Apply(values, shape, bytes);
+  if (!applied.ok()) return Annotate(applied.status(), absl::StrCat("model '", name_, "'"));
+  if (is_new) quantizers_.emplace(std::string(quantizer), std::move(state));
+  return applied;
+}
+
+absl::Status Model::CheckBatchShape(absl::string_view quantizer,
+                                    std::span<const int64_t> shape) const {
+  const std::string where = absl::StrCat("model '", name_, "'");
+  std::shared_ptr<QuantizerState> state;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    state = FindLocked(quantizer);
+  }
+  if (state != nullptr) return Annotate(state->CheckShape(shape), where);
+  QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat(where, ": quantizer name"), quantizer));
+  QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
+  spec.name = std::string(quantizer);
+  return Annotate(server::CheckBatchShape(spec, limits_.max_channels, /*channels=*/0, shape),
+                  where);
+}
+
+ModelInfo Model::Info() const {
+  ModelInfo info;
+  OnnxKeys keys;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    info = {.name = name_,
+            .default_input = default_input_,
+            .default_weight = default_weight_,
+            .quantizers = {},
+            .has_onnx = onnx_ != nullptr,
+            .amax_method = table_.has_value() ? table_->method : "",
+            .onnx_bindings = {}};
+    for (const auto& [name, state] : quantizers_) {
+      const QuantizerState::Sizes sizes = state->sizes();
+      info.quantizers.push_back({.spec = state->spec(),
+                                 .stats = state->stats(),
+                                 .bins = sizes.bins,
+                                 .amax_size = sizes.amax_size});
+    }
+    keys = OnnxKeysLocked();
+  }
+  // Outside the lock: the stored ONNX model is immutable, and binding walks its graph.
+  if (keys.onnx != nullptr) {
+    absl::StatusOr<std::map<std::string, QuantizerBinding>> bindings =
+        BindQuantizers(*keys.onnx, keys.names, keys.tensor_map);
+    if (bindings.ok()) {
+      info.onnx_bindings = TensorNames(*bindings);
+    } else {
+      spdlog::debug("model '{}': no ONNX bindings for GetModel: {}", name_,
+                    bindings.status().ToString());
+    }
+  }
+  return info;
+}
+
+std::map<std::string, QuantizerSpec> Model::DeclaredSpecs() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::map<std::string, QuantizerSpec> out;
+  for (const auto& [name, state] : quantizers_) {
+    if (state->declared()) out.emplace(name, state->spec());
+  }
+  return out;
+}
+
+std::optional<std::string> Model::ConfigDifference(const Model& other) const {
+  const std::string where = absl::StrCat("model '", name_, "' exists");
+  if (std::optional<std::string> diff = SpecDifference(default_input_, other.default_input_)) {
+    return absl::StrCat(where, " with default_input ", *diff);
+  }
+  if (std::optional<std::string> diff = SpecDifference(default_weight_, other.default_weight_)) {
+    return absl::StrCat(where, " with default_weight ", *diff);
+  }
+  const std::map<std::string, QuantizerSpec> have = DeclaredSpecs();
+  const std::map<std::string, QuantizerSpec> want = other.DeclaredSpecs();
+  auto h = have.begin();
+  auto w = want.begin();
+  while (h != have.end() || w != want.end()) {
+    if (w == want.end() || (h != have.end() && h->first < w->first)) {
+      return absl::StrCat(where, " with declared quantizer '", h->first,
+                          "', which the request does not declare");
+    }
+    if (h == have.end() || w->first < h->first) {
+      return absl::StrCat(where, " without declared quantizer '", w->first,
+                          "', which the request declares");
+    }
+    if (std::optional<std::string> diff = SpecDifference(h->second, w->second)) {
+      return absl::StrCat(where, " with quantizer '", h->first, "' ", *diff);
+    }
+    ++h;
+    ++w;
+  }
+  return std::nullopt;
+}
+
+void Model::Reset() {
+  absl::MutexLock lock(&mu_);
+  std::erase_if(quantizers_, [](const auto& entry) { return !entry.second->declared(); });
+  for (auto& [name, state] : quantizers_) state->Reset();
+  table_.reset();
+  ++generation_;
+}
+
+absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, TableForms forms) {
+  uint64_t generation = 0;
+  TablePlan plan;
+  OnnxKeys keys;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    QCAL_ASSIGN_OR_RETURN(plan, PlanTableLocked(request));
+    generation = generation_;
+    keys = OnnxKeysLocked();
+  }
+  QCAL_ASSIGN_OR_RETURN(AmaxTable table, RunPlan(plan, request.cancelled));
+  // The forms come from this call's table: another ComputeAmax may store its own meanwhile.
+  QCAL_ASSIGN_OR_RETURN(AmaxTableForms out, FormsOf(table, keys, forms));
+  StoreTable(table, generation);
+  return out;
+}
+
+void Model::StoreTable(const AmaxTable& table, uint64_t generation) {
+  absl::MutexLock lock(&mu_);
+  // A Reset since the computation dropped the data the table came from.
+  if (generation == generation_) table_ = table;
+}
+
+absl::StatusOr<Model::TablePlan> Model::PlanTableLocked(const AmaxRequest& request) const {
+  const std::string where = absl::StrCat("model '", name_, "'");
+  QCAL_ASSIGN_OR_RETURN(
+      MethodParams params,
+      NormalizeMethodParams(request.params, absl::StrCat(where, ", ComputeAmax")));
+  std::map<std::string, MethodParams> overrides;
+  for (const auto& [quantizer, override_params] : request.overrides) {
+    QCAL_RETURN_IF_ERROR(
+        CheckName(absl::StrCat(where, ": quantizer name of an override"), quantizer));
+    if (FindLocked(quantizer) == nullptr) {
+      return absl::NotFoundError(absl::StrCat(where, ": an override names quantizer '", quantizer,
+                                              "', which the model does not have"));
+    }
+    QCAL_ASSIGN_OR_RETURN(
+        overrides[quantizer],
+        NormalizeMethodParams(override_params,
+                              absl::StrCat(where, ", override for quantizer '", quantizer, "'")));
+  }
+
+  TablePlan plan{.method = params.method, .quantizers = {}, .params = {}};
+  for (const auto& [name, state] : quantizers_) {
+    if (state->stats().batches == 0) continue;
+    const auto override_it = overrides.find(name);
+    plan.quantizers.push_back(state);
+    plan.params.push_back(override_it == overrides.end() ? params : override_it->second);
+  }
+  if (plan.quantizers.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, " has no recorded data yet; Record batches before ComputeAmax"));
+  }
+  return plan;
+}
+
+absl::StatusOr<AmaxTable> Model::RunPlan(const TablePlan& plan,
+                                         const std::function<bool()>& cancelled) const {
+  const std::function<bool()>* poll = cancelled ? &cancelled : nullptr;
+  const int64_t n = static_cast<int64_t>(plan.quantizers.size());
+  std::vector<absl::StatusOr<QuantizerAmax>> entries(n, absl::UnknownError("not computed"));
+  // One search per quantizer, claimed by the pool's threads as they finish (a model's quantizers
+  // differ a lot in cost); each search may itself spread over the cores.
+  kernels::ParallelFor(n, kernels::BalancedChunksFor(n, /*grain=*/1),
+                       [&](int, int64_t begin, int64_t end) {
+                         for (int64_t i = begin; i < end; ++i) {
+                           if (poll != nullptr && (*poll)()) {
+                             entries[i] = absl::CancelledError("ComputeAmax cancelled");
+                             continue;
+                           }
+                           entries[i] = plan.quantizers[i]->ComputeAmax(plan.params[i], poll);
+                         }
+                       });
+  const std::string where = absl::StrCat("model '", name_, "'");
+  AmaxTable table{.model = name_, .method = plan.method, .quantizers = {}};
+  for (int64_t i = 0; i < n; ++i) {
+    if (!entries[i].ok()) return Annotate(entries[i].status(), where);
+    table.quantizers.emplace(plan.quantizers[i]->spec().name, *std::move(entries[i]));
+  }
+  return table;
+}
+
+Model::OnnxKeys Model::OnnxKeysLocked() const {
+  std::set<std::string> names;
+  for (const auto& [name, state] : quantizers_) names.insert(name);
+  for (const auto& [name, tensor] : tensor_map_) names.insert(name);
+  return {.onnx = onnx_, .tensor_map = tensor_map_, .names = {names.begin(), names.end()}};
+}
+
+absl::StatusOr<AmaxTableForms> Model::FormsOf(AmaxTable table, const OnnxKeys& keys,
+                                              TableForms forms) const {
+  const std::string where = absl::StrCat("model '", name_, "'");
+  AmaxTableForms out{.included = forms, .table = {}, .json = {}, .trt_cache = {}, .warnings = {}};
+  QCAL_ASSIGN_OR_RETURN(const int64_t bound, ResponseBound(table, forms, limits_, where));
+  if (!forms.trt_cache) {
+    if (forms.json) out.json = AmaxTableToJson(table);
+    out.table = std::move(table);
+    return out;
+  }
+  std::map<std::string, std::vector<std::string>> tensor_quantizers;
+  if (keys.onnx != nullptr) {
+    absl::StatusOr<std::map<std::string, QuantizerBinding>> bindings =
+        BindQuantizers(*keys.onnx, keys.names, keys.tensor_map);
+    if (!bindings.ok()) return Annotate(bindings.status(), where);
+    tensor_quantizers = ActivationTensorQuantizers(*bindings);
+  }
+  absl::StatusOr<TrtCache> cache = TrtCacheText(table, tensor_quantizers);
+  if (!cache.ok()) return Annotate(cache.status(), where);
+  int64_t cache_bytes = static_cast<int64_t>(cache->text.size());
+  for (const std::string& warning : cache->warnings) cache_bytes += warning.size() + 8;
+  if (bound + cache_bytes > limits_.max_response_bytes) {
+    return ResponseTooLarge(bound + cache_bytes, limits_, where);
+  }
+  for (const std::string& warning : cache->warnings) spdlog::warn("{}: {}", where, warning);
+  out.trt_cache = std::move(cache->text);
+  out.warnings = std::move(cache->warnings);
+  if (forms.json) out.json = AmaxTableToJson(table);
+  out.table = std::move(table);
+  return out;
+}
+
+absl::StatusOr<AmaxTableForms> Model::GetAmaxTable(TableForms forms) const {
+  AmaxTable table;
+  OnnxKeys keys;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (!table_.has_value()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model '", name_, "' has no amax table; call ComputeAmax first"));
+    }
+    table = *table_;
+    keys = OnnxKeysLocked();
+  }
+  return FormsOf(std::move(table), keys, forms);
+}
+
+absl::StatusOr<HistogramSnapshot> Model::GetHistogram(absl::string_view quantizer) const {
+  std::shared_ptr<QuantizerState> state;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    state = FindLocked(quantizer);
+  }
+  if (state == nullptr) {
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat("model '", name_, "': quantizer name"), quantizer));
+    return absl::NotFoundError(
+        absl::StrCat("model '", name_, "' has no quantizer '", quantizer, "'"));
+  }
+  absl::StatusOr<HistogramSnapshot> histogram = state->Histogram();
+  if (!histogram.ok()) return Annotate(histogram.status(), absl::StrCat("model '", name_, "'"));
+  return histogram;
+}
+
+absl::StatusOr<Model::ParsedOnnx> Model::ParseAndBind(
+    const std::string& bytes, const std::map<std::string, std::string>& tensor_map,
+    const std::string& where) const {
+  QCAL_RETURN_IF_ERROR(CheckTensorMap(tensor_map, where));
+  absl::StatusOr<onnx::ModelProto> parsed = ParseOnnxModel(bytes);
+  if (!parsed.ok()) return Annotate(parsed.status(), where);
+  ParsedOnnx out{.onnx = std::make_shared<const onnx::ModelProto>(std::move(*parsed)),
+                 .bindings = {}};
+  std::set<std::string> names;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, state] : quantizers_) names.insert(name);
+  }
+  for (const auto& [name, tensor] : tensor_map) names.insert(name);
+  absl::StatusOr<std::map<std::string, QuantizerBinding>> bindings =
+      BindQuantizers(*out.onnx, {names.begin(), names.end()}, tensor_map);
+  if (!bindings.ok()) return Annotate(bindings.status(), where);
+  out.bindings = std::move(*bindings);
+  return out;
+}
+
+absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
+                                                   std::map<std::string, std::string> tensor_map) {
+  QCAL_ASSIGN_OR_RETURN(
+      ParsedOnnx parsed,
+      ParseAndBind(bytes, tensor_map, absl::StrCat("model '", name_, "', UploadOnnx")));
+  OnnxUploadResult result{.bytes = static_cast<int64_t>(bytes.size()),
+                          .opset = DefaultOpset(*parsed.onnx),
+                          .bindings = TensorNames(parsed.bindings)};
+  absl::MutexLock lock(&mu_);
+  onnx_ = std::move(parsed.onnx);
+  tensor_map_ = std::move(tensor_map);
+  return result;
+}
+
+absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxRequest>& compute,
+                                                   QdqTarget target,
+                                                   const std::optional<SentOnnx>& sent) {
+  const std::string where = absl::StrCat("model '", name_, "', ExportOnnx");
+  std::shared_ptr<const onnx::ModelProto> onnx;
+  std::map<std::string, std::string> tensor_map;
+  if (sent.has_value()) {
+    QCAL_ASSIGN_OR_RETURN(ParsedOnnx parsed, ParseAndBind(sent->bytes, sent->tensor_map, where));
+    onnx = std::move(parsed.onnx);
+    tensor_map = sent->tensor_map;
+  }
+  std::optional<AmaxTable> table;
+  TablePlan plan;
+  uint64_t generation = 0;
+  OnnxExportResult out;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (onnx == nullptr) {
+      if (onnx_ == nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            where,
+            ": no ONNX model was uploaded; call UploadOnnx first or send the ONNX model "
+            "with the export"));
+      }
+      onnx = onnx_;
+      tensor_map = tensor_map_;
+    }
+    generation = generation_;
+    out.computed = compute.has_value();
+    if (compute.has_value()) {
+      QCAL_ASSIGN_OR_RETURN(plan, PlanTableLocked(*compute));
+    } else if (table_.has_value()) {
+      table = table_;
+    } else {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where,
+          ": no amax table; call ComputeAmax first or set ExportOnnxRequest.compute (e.g. `qcal "
+          "export --method M`)"));
+    }
+  }
+  if (compute.has_value()) {
+    QCAL_ASSIGN_OR_RETURN(table, RunPlan(plan, compute->cancelled));
+  }
+  const QdqOptions options{.target = target,
+                           .default_weight_num_bits = default_weight_.num_bits,
+                           .default_weight_unsigned = default_weight_.is_unsigned,
+                           .explicit_pairs = tensor_map};
+  absl::StatusOr<QdqResult> exported = ExportQdq(*onnx, *table, options);
+  if (!exported.ok()) return Annotate(exported.status(), where);
+
+  out.amax_method = table->method;
+  if (!exported->model.SerializeToString(&out.bytes)) {
+    return absl::InternalError(absl::StrCat(where, ": could not serialize the QDQ model"));
+  }
+  out.warnings = std::move(exported->warnings);
+  for (const std::string& warning : out.warnings) spdlog::warn("{}: {}", where, warning);
+  // Stored only now, and together, so a refused export leaves the previous ONNX, tensor map and
+  // table in place.
+  absl::MutexLock lock(&mu_);
+  if (sent.has_value()) {
+    onnx_ = std::move(onnx);
+    tensor_map_ = std::move(tensor_map);
+  }
+  // A Reset since the computation dropped the data the table came from.
+  if (compute.has_value() && generation == generation_) table_ = std::move(table);
+  return out;
+}
+
+}  // namespace qcal::server

@@ -1,0 +1,271 @@
+// One calibrated model: its default descriptors, its quantizers (declared up front or created by
+// their first Record), the amax table of the last ComputeAmax, and the uploaded float ONNX model.
+// Thread-safe. Every mutating call validates everything first: a refused call changes nothing.
+//
+//   QCAL_ASSIGN_OR_RETURN(auto model, Model::Create({.name = "net"}));
+//   QCAL_ASSIGN_OR_RETURN(BatchStats applied,
+//                         model->Record("conv1._input_quantizer", shape, values, bytes));
+//   QCAL_ASSIGN_OR_RETURN(AmaxTable table, model->ComputeAmax({.params = {.method = "mse"}}));
+#ifndef QCAL_SERVER_CORE_MODEL_H_
+#define QCAL_SERVER_CORE_MODEL_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "onnx/onnx_pb.h"
+#include "server/core/model_limits.h"
+#include "server/core/quantizer_state.h"
+#include "server/device/calibrator.h"
+#include "server/onnx/qdq_export.h"
+#include "server/onnx/quantizer_binding.h"
+#include "server/tables/amax_table.h"
+#include "server/tables/compute_amax.h"
+#include "server/tables/quantizer_spec.h"
+
+namespace qcal::server {
+
+struct ModelConfig {
+  std::string name{};
+  // Descriptors of quantizers first seen by Record (their `name` is ignored).
+  QuantizerSpec default_input = DefaultInputSpec();
+  QuantizerSpec default_weight = DefaultWeightSpec();
+  // Quantizers declared up front; ResetModel keeps them.
+  std::vector<QuantizerSpec> quantizers{};
+  // Where the quantizers' calibrators live (the server's --device); null means the CPU.
+  std::shared_ptr<const CalibratorBackend> backend{};
+  // The server's bounds on a model's state and responses.
+  ModelLimits limits{};
+};
+
+// Which forms of an amax table a response carries (ComputeAmaxRequest.forms); the others are
+// neither built nor sent.
+struct TableForms {
+  bool message = true;
+  bool json = true;
+  bool trt_cache = true;
+};
+
+struct QuantizerInfo {
+  QuantizerSpec spec{};
+  BatchStats stats{};
+  // Histogram calibrators: the bins held now (spec.num_bins is the count it started with); 0
+  // before its first non-zero value and for max calibrators.
+  int64_t bins = 0;
+  // Max calibrators: the amax values held (1 per tensor, or the channel count); 0 before data
+  // and for histograms.
+  int64_t amax_size = 0;
+};
+
+struct ModelInfo {
+  std::string name{};
+  QuantizerSpec default_input{};
+  QuantizerSpec default_weight{};
+  // In name order.
+  std::vector<QuantizerInfo> quantizers{};
+  bool has_onnx = false;
+  // Method of the stored amax table; empty when there is none.
+  std::string amax_method{};
+  // With a stored ONNX model: quantizer -> the tensor it quantizes, as the export and the
+  // TensorRT cache bind them now; quantizers bound to no tensor are absent. Empty without an
+  // ONNX model, or when binding fails.
+  std::map<std::string, std::string> onnx_bindings{};
+};
+
+// An amax table in its three forms (ComputeAmax: the table just computed; GetAmaxTable: the
+// stored one).
+struct AmaxTableForms {
+  // What the response carries of the fields below (`table` is always filled: the core uses it).
+  TableForms included{};
+  AmaxTable table{};
+  std::string json{};
+  std::string trt_cache{};
+  // Scales the TensorRT cache replaced (an amax of 0, a scale below the smallest normal float).
+  std::vector<std::string> warnings{};
+};
+
+struct OnnxUploadResult {
+  int64_t bytes = 0;
+  int64_t opset = 0;
+  // quantizer -> ONNX tensor, for the model's quantizers and the explicit pairs.
+  std::map<std::string, std::string> bindings{};
+};
+
+// A float ONNX model sent with an ExportOnnx call (instead of the stored one).
+struct SentOnnx {
+  // Serialized ModelProto.
+  std::string bytes{};
+  // quantizer -> tensor pairs that override the automatic matching, as UploadOnnx's.
+  std::map<std::string, std::string> tensor_map{};
+};
+
+struct OnnxExportResult {
+  // Serialized ModelProto with the Q/DQ pairs.
+  std::string bytes{};
+  std::vector<std::string> warnings{};
+  // The method of the amax table the export used: the one `compute` asked for, else the stored
+  // table's.
+  std::string amax_method{};
+  // True when `compute` computed the table for this export; false for the stored table.
+  bool computed = false;
+};
+
+class Model {
+ public:
+  // INVALID_ARGUMENT for a model or declared quantizer name that is not a name (names.h), a
+  // refused descriptor (ValidateSpec), or a quantizer declared twice.
+  static absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config);
+
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // Applies one decoded batch (float32, prod(shape) values; `bytes` is its size on the wire) to
+  // `quantizer`, creating it with the default descriptor of its role if it is new. Atomic: on
+  // error nothing changes (not even the quantizer's creation).
+  // Errors: INVALID_ARGUMENT for a new quantizer whose name is not a name (names.h), an axis
+  // outside the batch's rank or a channel count that differs from earlier batches. (A histogram
+  // whose range outgrows its bin limit is coarsened, kernels/histogram.h, not refused.)
+  absl::StatusOr<BatchStats> Record(absl::string_view quantizer, std::span<const int64_t> shape,
+                                    std::span<const float> values, int64_t bytes);
+
+  // Binds the quantizers to the stored ONNX model, if any, for onnx_bindings.
+  // What Record would say of a batch of `shape` for `quantizer` before its values exist (its
+  // header has arrived), so that a batch the quantizer can never take is refused before its bytes
+  // are received: INVALID_ARGUMENT for a new quantizer's name that is not a name, or an axis
+  // outside the rank or a changed channel count; RESOURCE_EXHAUSTED above limits.max_channels.
+  absl::Status CheckBatchShape(absl::string_view quantizer, std::span<const int64_t> shape) const;
+
+  ModelInfo Info() const;
+
+  // The first difference between this model's configuration (default descriptors and declared
+  // quantizers, in name order) and `other`'s, as "model 'm' exists with default_input num_bins
+  // 2048, not 4096"; nullopt when they are equal. Both were built by Create, so their defaults
+  // are filled in; the order of declared quantizers does not matter.
+  std::optional<std::string> ConfigDifference(const Model& other) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Drops the collected data, the quantizers Record created, the amax table and the statistics;
+  // keeps the defaults, the declared quantizers (emptied) and the uploaded ONNX.
+  void Reset();
+
+  // Computes amax for every quantizer with data, stores the table (replacing the previous one)
+  // and returns that table in the `forms` asked for, built from the computed table (a concurrent
+  // ComputeAmax cannot swap it). The searches run without the model's lock (on snapshots of the
+  // quantizers' state), spread over the cores, and poll request.cancelled.
+  // Errors, all checked before anything is stored: those of NormalizeMethodParams for the request
+  // and each override; INVALID_ARGUMENT for an override key that is not a name, NOT_FOUND for one
+  // naming a quantizer the model lacks; FAILED_PRECONDITION when no quantizer has data yet; those
+  // of QuantizerState::ComputeAmax (CANCELLED included) and TrtCacheText; RESOURCE_EXHAUSTED when
+  // the response would pass limits.max_response_bytes.
+  absl::StatusOr<AmaxTableForms> ComputeAmax(const AmaxRequest& request, TableForms forms = {});
+
+  // The stored table in the `forms` asked for (the TensorRT cache keyed by ONNX tensor names once
+  // an ONNX model is uploaded). FAILED_PRECONDITION when no table was computed since the last
+  // reset; RESOURCE_EXHAUSTED when the response would pass limits.max_response_bytes.
+  absl::StatusOr<AmaxTableForms> GetAmaxTable(TableForms forms = {}) const;
+
+  // NOT_FOUND for an unknown quantizer (INVALID_ARGUMENT when the name is not a name);
+  // FAILED_PRECONDITION for a max calibrator.
+  absl::StatusOr<HistogramSnapshot> GetHistogram(absl::string_view quantizer) const;
+
+  // Parses and checks a serialized float ONNX model and replaces the stored one only if it is
+  // valid; `tensor_map` (quantizer -> tensor) overrides the automatic matching.
+  // Errors: INVALID_ARGUMENT for a tensor_map key or value that is not a name (names.h); those
+  // of ParseOnnxModel (INVALID_ARGUMENT: malformed, refused by the checker, opset < 13) and
+  // BindQuantizers (INVALID_ARGUMENT: a pair naming a tensor the model lacks).
+  absl::StatusOr<OnnxUploadResult> UploadOnnx(const std::string& bytes,
+                                              std::map<std::string, std::string> tensor_map);
+
+  // An ONNX model with Q/DQ pairs: `sent` when given (parsed and checked as UploadOnnx does),
+  // else the stored one; from a table computed now by `compute`, else the stored table.
+  // All or nothing: only when the export succeeds are `sent` (with its tensor map) and the
+  // computed table stored, together; a refused export changes nothing.
+  // Errors: FAILED_PRECONDITION without `sent` and a stored ONNX model, or without `compute` and
+  // a stored table; those of UploadOnnx for `sent`; those of ComputeAmax and ExportQdq.
+  absl::StatusOr<OnnxExportResult> ExportOnnx(const std::optional<AmaxRequest>& compute,
+                                              QdqTarget target,
+                                              const std::optional<SentOnnx>& sent = std::nullopt);
+
+ private:
+  explicit Model(ModelConfig config);
+
+  // The quantizer named `name`, or nullptr.
+  std::shared_ptr<QuantizerState> FindLocked(absl::string_view name) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The specs of the declared quantizers, by name.
+  std::map<std::string, QuantizerSpec> DeclaredSpecs() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Record's path for a quantizer not seen before: create, apply, insert, under the writer lock.
+  absl::StatusOr<BatchStats> RecordNew(absl::string_view quantizer, std::span<const int64_t> shape,
+                                       std::span<const float> values, int64_t bytes);
+  // What a table computation takes from the model under its lock: the quantizers with data, each
+  // with its normalized method, in name order. Errors as ComputeAmax's request checks.
+  struct TablePlan {
+    std::string method{};
+    std::vector<std::shared_ptr<QuantizerState>> quantizers{};
+    std::vector<MethodParams> params{};
+  };
+  absl::StatusOr<TablePlan> PlanTableLocked(const AmaxRequest& request) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Runs a plan's searches without the model's lock, in parallel; errors as ComputeAmax (the first
+  // failing quantizer in name order).
+  absl::StatusOr<AmaxTable> RunPlan(const TablePlan& plan,
+                                    const std::function<bool()>& cancelled) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Stores `table` unless a Reset happened since `generation` was read.
+  void StoreTable(const AmaxTable& table, uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
+  // What the TensorRT cache keys depend on: the stored ONNX model (null before UploadOnnx), its
+  // tensor map, and the names to bind (all quantizers plus those the tensor map names).
+  struct OnnxKeys {
+    std::shared_ptr<const onnx::ModelProto> onnx{};
+    std::map<std::string, std::string> tensor_map{};
+    std::vector<std::string> names{};
+  };
+  OnnxKeys OnnxKeysLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // `table` in `forms` (the TensorRT cache text keyed by `keys`); logs the cache's warnings.
+  // RESOURCE_EXHAUSTED, before building the JSON, when the response could pass
+  // limits_.max_response_bytes.
+  absl::StatusOr<AmaxTableForms> FormsOf(AmaxTable table, const OnnxKeys& keys,
+                                         TableForms forms) const;
+  // A sent ONNX model parsed, with the quantizers (those of the model plus the tensor map's)
+  // bound as UploadOnnx binds them; errors as UploadOnnx, prefixed by `where`.
+  struct ParsedOnnx {
+    std::shared_ptr<const onnx::ModelProto> onnx{};
+    std::map<std::string, QuantizerBinding> bindings{};
+  };
+  absl::StatusOr<ParsedOnnx> ParseAndBind(const std::string& bytes,
+                                          const std::map<std::string, std::string>& tensor_map,
+                                          const std::string& where) const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Constant after construction.
+  const std::string name_;
+  const QuantizerSpec default_input_;
+  const QuantizerSpec default_weight_;
+  const std::shared_ptr<const CalibratorBackend> backend_;
+  const ModelLimits limits_;
+
+  // Record holds it shared while applying a batch, so Reset and ComputeAmax (exclusive) see each
+  // batch entirely or not at all. Each quantizer has its own mutex for its data.
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> quantizers_
+      ABSL_GUARDED_BY(mu_);
+  // nullopt until ComputeAmax; cleared by Reset.
+  std::optional<AmaxTable> table_ ABSL_GUARDED_BY(mu_);
+  // Immutable once stored; nullptr until UploadOnnx.
+  std::shared_ptr<const onnx::ModelProto> onnx_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> tensor_map_ ABSL_GUARDED_BY(mu_);
+  // Incremented by Reset, so a table computed before a Reset is not stored after it.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_CORE_MODEL_H_

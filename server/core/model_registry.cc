@@ -1,0 +1,57 @@
+#include "server/core/model_registry.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/names.h"
+#include "server/base/status_util.h"
+
+namespace qcal::server {
+namespace {
+
+// INVALID_ARGUMENT for a name no model can have (names.h), NOT_FOUND otherwise.
+absl::Status UnknownModel(absl::string_view name) {
+  QCAL_RETURN_IF_ERROR(CheckName("model name", name));
+  return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config, bool exist_ok) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
+  absl::MutexLock lock(&mu_);
+  const auto [it, inserted] = models_.emplace(model->name(), model);
+  if (inserted) return model;
+  if (!exist_ok) {
+    return absl::AlreadyExistsError(absl::StrCat("model '", model->name(), "' already exists"));
+  }
+  if (std::optional<std::string> difference = it->second->ConfigDifference(*model)) {
+    return absl::FailedPreconditionError(*difference);
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Find(absl::string_view name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const auto it = models_.find(name);
+  if (it == models_.end()) return UnknownModel(name);
+  return it->second;
+}
+
+std::vector<std::shared_ptr<Model>> ModelRegistry::List() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Model>> out;
+  out.reserve(models_.size());
+  for (const auto& [name, model] : models_) out.push_back(model);
+  return out;
+}
+
+absl::Status ModelRegistry::Delete(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  const auto it = models_.find(name);
+  if (it == models_.end()) return UnknownModel(name);
+  models_.erase(it);
+  return absl::OkStatus();
+}
+
+}  // namespace qcal::server

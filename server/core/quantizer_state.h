@@ -1,0 +1,124 @@
+// One quantizer's calibration state: its spec, its calibrator (a max calibrator or a histogram, in
+// CPU or GPU memory: calibrator.h) and what it has taken in. Thread-safe; each batch is applied
+// atomically under the quantizer's own mutex, so concurrent Record streams lose nothing.
+//
+//   QCAL_ASSIGN_OR_RETURN(auto state, QuantizerState::Create(spec, /*declared=*/false));
+//   QCAL_RETURN_IF_ERROR(state->CheckShape(shape));          // before touching anything
+//   QCAL_ASSIGN_OR_RETURN(BatchStats applied, state->Apply(values, shape, bytes));
+#ifndef QCAL_SERVER_CORE_QUANTIZER_STATE_H_
+#define QCAL_SERVER_CORE_QUANTIZER_STATE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/model_limits.h"
+#include "server/device/calibrator.h"
+#include "server/tables/amax_table.h"
+#include "server/tables/compute_amax.h"
+#include "server/tables/quantizer_spec.h"
+
+namespace qcal::server {
+
+// What one or more applied batches brought.
+struct BatchStats {
+  int64_t batches = 0;
+  int64_t elements = 0;
+  // NaN and +-inf: counted and left out of the calibrator.
+  int64_t nonfinite = 0;
+  // Bytes on the wire (in the batch's dtype).
+  int64_t bytes = 0;
+
+  BatchStats& operator+=(const BatchStats& other);
+  friend bool operator==(const BatchStats&, const BatchStats&) = default;
+};
+
+// Checks a batch of `shape` against a quantizer's spec: INVALID_ARGUMENT when a per-channel axis
+// is outside the rank or the channel count differs from the `channels` of earlier batches (0:
+// none yet); RESOURCE_EXHAUSTED when a max calibrator would keep more than `max_channels`.
+absl::Status CheckBatchShape(const QuantizerSpec& spec, int64_t max_channels, int64_t channels,
+                             std::span<const int64_t> shape);
+
+class QuantizerState {
+ public:
+  // INVALID_ARGUMENT when ValidateSpec refuses `spec`; RESOURCE_EXHAUSTED when it passes
+  // `limits` (CheckSpecLimits); the backend's errors. `declared`: declared at CreateModel (kept
+  // by ResetModel) rather than created by a first Record. The calibrator comes from `backend`
+  // (the CPU's by default).
+  static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared);
+  static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared,
+                                                                const CalibratorBackend& backend,
+                                                                const ModelLimits& limits = {});
+
+  QuantizerState(const QuantizerState&) = delete;
+  QuantizerState& operator=(const QuantizerState&) = delete;
+
+  const QuantizerSpec& spec() const { return spec_; }
+  bool declared() const { return declared_; }
+
+  // Checks a batch of `shape` against the spec, changing nothing: INVALID_ARGUMENT when the
+  // per-channel axis is outside the rank, or the channel count differs from earlier batches;
+  // RESOURCE_EXHAUSTED when the channel count is above the limits' max_channels.
+  absl::Status CheckShape(std::span<const int64_t> shape) const;
+
+  // Folds one decoded batch (float32, row-major, prod(shape) values; `bytes` is its size on the
+  // wire) into the calibrator and the statistics, all or nothing.
+  // Errors (state unchanged): those of CheckShape; RESOURCE_EXHAUSTED when device memory runs out;
+  // INTERNAL for a device failure. A histogram whose range outgrows its bin limit is coarsened
+  // (kernels/histogram.h), not refused.
+  absl::StatusOr<BatchStats> Apply(std::span<const float> values, std::span<const int64_t> shape,
+                                   int64_t bytes);
+
+  BatchStats stats() const;
+
+  // The calibrator's sizes now (Calibrator::bins and amax_size): a histogram's current bins, a
+  // max calibrator's amax values (the channel count per channel); 0 for the other kind and
+  // before data.
+  struct Sizes {
+    int64_t bins = 0;
+    int64_t amax_size = 0;
+  };
+  Sizes sizes() const;
+
+  // FAILED_PRECONDITION for a max calibrator (it keeps no histogram); INTERNAL for a device
+  // failure.
+  absl::StatusOr<HistogramSnapshot> Histogram() const;
+
+  // This quantizer's entry of an amax table, by `params` (already normalized) for a histogram
+  // calibrator; a max calibrator always reports its max (method "max"). The search runs on a
+  // snapshot taken under the lock (Calibrator::Snapshot), so Record is not held up meanwhile.
+  // `cancelled` (null: never) is polled by the search.
+  // Errors: FAILED_PRECONDITION without data; those of HistogramAmax (CANCELLED included).
+  absl::StatusOr<QuantizerAmax> ComputeAmax(const MethodParams& params,
+                                            const std::function<bool()>* cancelled = nullptr) const;
+
+  // Drops the collected data and statistics; the spec stays.
+  void Reset();
+
+ private:
+  QuantizerState(QuantizerSpec spec, bool declared, std::unique_ptr<Calibrator> calibrator,
+                 int64_t max_channels);
+
+  absl::Status CheckShapeLocked(std::span<const int64_t> shape) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const QuantizerSpec spec_;
+  const bool declared_;
+  const int64_t max_channels_;
+
+  mutable absl::Mutex mu_;
+  // A max calibrator or a histogram, by spec_.calibrator.
+  const std::unique_ptr<Calibrator> calibrator_ ABSL_PT_GUARDED_BY(mu_);
+  BatchStats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_CORE_QUANTIZER_STATE_H_

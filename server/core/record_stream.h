@@ -1,0 +1,88 @@
+// One Record stream, independent of gRPC: chunks in (see BatchAssembler for the chunking
+// contract), each completed batch decoded and applied to the model's quantizer at once. Each
+// batch holds a reservation of the server's InflightBudget from its header until it is applied
+// or dropped; Add() blocks while the reservation waits (the caller, not reading further
+// messages, applies backpressure to the client).
+//
+//   RecordStream stream(registry, metrics, max_batch_bytes, budget, trimmer.Begin(), call);
+//   for (RecordChunk& chunk : incoming) QCAL_RETURN_IF_ERROR(stream.Add(std::move(chunk)));
+//   QCAL_ASSIGN_OR_RETURN(BatchStats totals, stream.Finish());
+//
+// On the first error the stream is over: batches applied before it stay applied, the refused
+// one changes nothing.
+#ifndef QCAL_SERVER_CORE_RECORD_STREAM_H_
+#define QCAL_SERVER_CORE_RECORD_STREAM_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/core/batch_assembler.h"
+#include "server/core/call_control.h"
+#include "server/core/idle_trimmer.h"
+#include "server/core/inflight_budget.h"
+#include "server/core/metrics.h"
+#include "server/core/model_registry.h"
+#include "server/core/quantizer_state.h"
+
+namespace qcal::server {
+
+// One message of the stream (RecordRequest without the wire types).
+struct RecordChunk {
+  // Required in the first chunk; later ones may leave it empty or repeat it.
+  std::string model{};
+  // Required with `header`.
+  std::string quantizer{};
+  // Starts a new batch.
+  std::optional<BatchHeader> header{};
+  std::string data{};
+};
+
+class RecordStream {
+ public:
+  // Counts itself in metrics' active streams while it lives. `budget` and `call` must outlive it;
+  // `activity` keeps the server from giving memory back while the stream runs.
+  RecordStream(ModelRegistry& registry, Metrics& metrics, int64_t max_batch_bytes,
+               InflightBudget& budget, IdleTrimmer::Activity activity, const CallControl& call);
+  ~RecordStream();
+  RecordStream(const RecordStream&) = delete;
+  RecordStream& operator=(const RecordStream&) = delete;
+
+  // Takes one chunk; applies the batch it completes. A chunk with a header first waits for the
+  // batch's reservation (InflightBudget::Reserve).
+  // Errors: INVALID_ARGUMENT for a first chunk without a model, a chunk naming another model or
+  // quantizer, and the chunking errors of BatchAssembler; RESOURCE_EXHAUSTED for an over-size
+  // batch, or one that waited for --max-inflight-bytes until the call's deadline (or
+  // --max-inflight-wait-seconds); CANCELLED when the call is cancelled while it waits; NOT_FOUND
+  // for an unknown (or since deleted) model; those of Model::Record.
+  absl::Status Add(RecordChunk chunk);
+
+  // End of the stream: what was applied. INVALID_ARGUMENT when it ends mid-batch.
+  absl::StatusOr<BatchStats> Finish();
+
+  // What was applied so far (also after an error: the batches before it).
+  const BatchStats& applied() const { return applied_; }
+
+ private:
+  // Add() without releasing the reservation on errors.
+  absl::Status AddChunk(RecordChunk chunk);
+  // Decodes (into a pooled scratch buffer) and applies a complete batch, looking the model up
+  // again.
+  absl::Status Apply(const Batch& batch);
+
+  ModelRegistry& registry_;
+  Metrics& metrics_;
+  InflightBudget& budget_;
+  const IdleTrimmer::Activity activity_;
+  const CallControl& call_;
+  // Empty until the first chunk.
+  std::string model_;
+  BatchAssembler assembler_;
+  // The batch in progress's bytes and decode scratch; empty between batches.
+  InflightBudget::Reservation reservation_;
+  BatchStats applied_;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_CORE_RECORD_STREAM_H_

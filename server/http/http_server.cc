@@ -1,0 +1,164 @@
+#include "server/http/http_server.h"
+
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
+#include "server/base/listen_check.h"
+#include "spdlog/spdlog.h"
+
+namespace qcal::server {
+namespace {
+
+constexpr char kAllowed[] = "GET, HEAD";
+constexpr char kPlainText[] = "text/plain; charset=utf-8";
+// The Prometheus text exposition format's media type.
+constexpr char kPrometheusText[] = "text/plain; version=0.0.4; charset=utf-8";
+
+// Queues the answer; libmicrohttpd adds Content-Length and, for HEAD, sends the headers only.
+MHD_Result Respond(MHD_Connection* connection, unsigned status, const char* content_type,
+                   const std::string& body, bool allow_header) {
+  MHD_Response* response = MHD_create_response_from_buffer(
+      body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
+  if (response == nullptr) return MHD_NO;  // Out of memory: libmicrohttpd closes the connection.
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  if (allow_header) MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, kAllowed);
+  const MHD_Result queued = MHD_queue_response(connection, status, response);
+  MHD_destroy_response(response);  // The queued answer holds its own reference.
+  return queued;
+}
+
+// The 404 answer.
+MHD_Result NotFound(MHD_Connection* connection, absl::string_view path) {
+  return Respond(connection, MHD_HTTP_NOT_FOUND, kPlainText,
+                 absl::StrCat("no page at ", path, "; this server has /metrics and /healthz\n"),
+                 /*allow_header=*/false);
+}
+
+// libmicrohttpd's request handler, `cls` the registry: called on a polling thread once a
+// request's headers are complete (never for a connection still sending them), then once per
+// piece of body, then once more with none.
+MHD_Result HandleRequest(void* cls, MHD_Connection* connection, const char* url, const char* method,
+                         const char* /*version*/, const char* /*upload_data*/,
+                         size_t* upload_data_size, void** request_state) {
+  const absl::string_view path(url);
+  const bool known_path = path == "/metrics" || path == "/healthz";
+  if (std::strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+      std::strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+    // Answered at once, so a body is never read: libmicrohttpd discards it and closes the
+    // connection after the answer.
+    if (!known_path) return NotFound(connection, path);
+    return Respond(connection, MHD_HTTP_METHOD_NOT_ALLOWED, kPlainText,
+                   absl::StrCat("method ", method, " is not allowed; use ", kAllowed, "\n"),
+                   /*allow_header=*/true);
+  }
+  // GET and HEAD are answered on the last call, once the whole request is read: an answer queued
+  // on the first makes libmicrohttpd close the connection, and scrapers keep theirs alive.
+  static char headers_read;
+  if (*request_state == nullptr) {
+    *request_state = &headers_read;
+    return MHD_YES;
+  }
+  if (*upload_data_size != 0) {
+    *upload_data_size = 0;  // A GET with a body: the body means nothing here.
+    return MHD_YES;
+  }
+  if (!known_path) return NotFound(connection, path);
+  // HEAD builds the body too, so that its Content-Length is the one GET would send.
+  if (path == "/healthz") {
+    return Respond(connection, MHD_HTTP_OK, kPlainText, "ok\n", /*allow_header=*/false);
+  }
+  const auto* registry = static_cast<const prometheus::Registry*>(cls);
+  return Respond(connection, MHD_HTTP_OK, kPrometheusText,
+                 prometheus::TextSerializer().Serialize(registry->Collect()),
+                 /*allow_header=*/false);
+}
+
+// libmicrohttpd's messages (a connection limit reached, a failed accept) into the server's log.
+void LogMhdMessage(void* /*cls*/, const char* format, va_list args) {
+  char message[512];
+  std::vsnprintf(message, sizeof(message), format, args);
+  std::string_view text(message);
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  spdlog::warn("http: {}", text);
+}
+
+// kHttpConnectionLimit, or half the open file limit when that is lower.
+unsigned ConnectionLimit() {
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur == RLIM_INFINITY) {
+    return kHttpConnectionLimit;
+  }
+  return static_cast<unsigned>(
+      std::clamp<rlim_t>(files.rlim_cur / 2, 1, rlim_t{kHttpConnectionLimit}));
+}
+
+// The port `fd` is bound to, or 0.
+int BoundPort(int fd) {
+  sockaddr_storage address{};
+  socklen_t size = sizeof(address);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) != 0) return 0;
+  if (address.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+  }
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  }
+  return 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    absl::string_view listen, std::shared_ptr<prometheus::Registry> registry) {
+  absl::StatusOr<std::pair<std::string, int>> host_port = SplitHostPort(listen);
+  if (!host_port.ok()) return host_port.status();
+  // Bound here rather than by libmicrohttpd so that a name such as localhost works and a
+  // failure says why, in the words of the gRPC port's.
+  absl::StatusOr<int> fd = ListenSocket(host_port->first, host_port->second);
+  if (!fd.ok()) {
+    return absl::UnavailableError(absl::StrCat("cannot serve HTTP on '", listen,
+                                               "': invalid address or port in use (",
+                                               fd.status().message(), ")"));
+  }
+  std::unique_ptr<HttpServer> http(new HttpServer(std::move(registry)));
+  http->port_ = BoundPort(*fd);
+  // Internal polling threads with epoll: one wait covers every connection, idle or not, and a
+  // thread only reads what has arrived (select would also cap descriptors at FD_SETSIZE).
+  // One option and its values a line.
+  // clang-format off
+  http->daemon_ = MHD_start_daemon(
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, /*port=*/0,
+      /*apc=*/nullptr, /*apc_cls=*/nullptr, &HandleRequest, http->registry_.get(),
+      MHD_OPTION_EXTERNAL_LOGGER, &LogMhdMessage, nullptr,
+      MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(*fd),
+      MHD_OPTION_THREAD_POOL_SIZE, kHttpThreads,
+      MHD_OPTION_CONNECTION_LIMIT, ConnectionLimit(),
+      MHD_OPTION_CONNECTION_TIMEOUT, kHttpIdleTimeoutS,
+      MHD_OPTION_END);
+  // clang-format on
+  if (http->daemon_ == nullptr) {
+    close(*fd);  // MHD_stop_daemon closes it once the daemon runs; here nothing else will.
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve HTTP on '", listen, "': libmicrohttpd did not start"));
+  }
+  return http;
+}
+
+HttpServer::~HttpServer() {
+  if (daemon_ != nullptr) MHD_stop_daemon(daemon_);
+}
+
+}  // namespace qcal::server

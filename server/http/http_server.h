@@ -1,0 +1,80 @@
+// The HTTP side of qcal-server: one libmicrohttpd daemon for /metrics (Prometheus text format,
+// from the Metrics registry) and /healthz ("ok"). prometheus-cpp's Exposer serves only /metrics
+// and takes no other handlers, hence one server of our own for both.
+//
+//   QCAL_ASSIGN_OR_RETURN(auto http, HttpServer::Start("127.0.0.1:0", metrics.registry()));
+//   http->port();   // the port picked
+//
+// Both paths answer GET and HEAD (200; HEAD with GET's headers, Content-Length included, and no
+// body), and every other method with 405, "Allow: GET, HEAD" and the body "method X is not
+// allowed; use GET, HEAD\n"; other paths answer 404.
+//
+// Idle connections cannot starve the server (issue 8): the daemon's threads poll every connection
+// with epoll and only read what has arrived, so a connection that sends nothing, or half a request,
+// costs a file descriptor and a buffer, not a thread. A thread-per-connection server (civetweb,
+// before) let 16 idle sockets hold all 16 workers, and Kubernetes restarted a healthy server whose
+// /healthz probes timed out. What still bounds it: kHttpConnectionLimit connections at once (past
+// it new ones, probes too, wait in the kernel's accept queue until one closes), each closed after
+// kHttpIdleTimeoutS seconds without a byte.
+#ifndef QCAL_SERVER_HTTP_HTTP_SERVER_H_
+#define QCAL_SERVER_HTTP_HTTP_SERVER_H_
+
+#include <memory>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "prometheus/registry.h"
+
+struct MHD_Daemon;
+
+namespace qcal::server {
+
+// Connections open at once: far above what scrapers and probes use (a handful), and at
+// libmicrohttpd's 32 KiB buffer each at most 64 MiB. Start lowers it to half the process's open
+// file limit (RLIMIT_NOFILE) when that is smaller, so the gRPC side keeps descriptors.
+inline constexpr unsigned kHttpConnectionLimit = 2048;
+// Seconds a connection may stay silent before it is closed: above Prometheus's default scrape
+// interval (60 s), so a scraper's keep-alive connection survives between scrapes, while abandoned
+// sockets are still reclaimed.
+inline constexpr unsigned kHttpIdleTimeoutS = 120;
+// Polling threads, each with its own epoll set on the shared listening socket. A thread that is
+// busy (serialising a large /metrics) does not accept, so a new connection (a /healthz probe) is
+// taken by another: with four, three slow scrapes at once still leave one for probes. Serving
+// is not CPU-bound, so more would mostly sit idle.
+inline constexpr unsigned kHttpThreads = 4;
+
+class HttpServer {
+ public:
+  // Listens on `listen` ("HOST:PORT": an IPv4 address, a name such as localhost, or an IPv6
+  // address in brackets; port 0 picks a free one) and serves until destroyed. The first of
+  // HOST's addresses that binds is used.
+  // INVALID_ARGUMENT (SplitHostPort's) when `listen` is not HOST:PORT; UNAVAILABLE "cannot serve
+  // HTTP on 'LISTEN': invalid address or port in use (REASON)" when HOST does not resolve or no
+  // address binds, REASON as ListenSocket's (listen_check.h), e.g. "127.0.0.1:9464: Address
+  // already in use"; UNAVAILABLE "cannot serve HTTP on 'LISTEN': libmicrohttpd did not start"
+  // (its reason logged) otherwise.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
+      absl::string_view listen, std::shared_ptr<prometheus::Registry> registry);
+
+  // Stops the daemon: its threads are joined and every connection closed.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The port it listens on.
+  int port() const { return port_; }
+
+ private:
+  explicit HttpServer(std::shared_ptr<prometheus::Registry> registry)
+      : registry_(std::move(registry)) {}
+
+  // The daemon's handler reads it; it outlives the daemon (stopped first in the destructor).
+  const std::shared_ptr<prometheus::Registry> registry_;
+  MHD_Daemon* daemon_ = nullptr;
+  int port_ = 0;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_HTTP_HTTP_SERVER_H_

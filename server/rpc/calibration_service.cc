@@ -1,0 +1,296 @@
+#include "server/rpc/calibration_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/base/names.h"
+#include "server/core/call_control.h"
+#include "server/core/metrics.h"
+#include "server/rpc/grpc_status.h"
+#include "server/rpc/proto_convert.h"
+#include "spdlog/spdlog.h"
+
+namespace qcal::server {
+namespace {
+
+// Logs a refused call (at debug: bad input is the caller's business) and converts it.
+grpc::Status Refuse(const char* method, const absl::Status& status) {
+  spdlog::debug("{} refused: {}", method, status.ToString());
+  return ToGrpcStatus(status);
+}
+
+// OK when `response` fits the server's --max-response-bytes; RESOURCE_EXHAUSTED naming `what`
+// otherwise (the client would refuse it anyway, past its own receive limit, after the server had
+// spent the memory and time to send it).
+absl::Status CheckResponseSize(const google::protobuf::Message& response, int64_t limit,
+                               absl::string_view what) {
+  const size_t bytes = response.ByteSizeLong();
+  if (bytes <= static_cast<size_t>(limit)) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(what, ": the response would be ", bytes,
+                                                   " bytes, more than the server's "
+                                                   "--max-response-bytes ",
+                                                   limit));
+}
+
+// The forms a ComputeAmax or GetAmaxTable request asks for (none listed: all three);
+// INVALID_ARGUMENT for a value that is no form (it would otherwise return an empty response).
+absl::StatusOr<TableForms> FormsFromProto(const google::protobuf::RepeatedField<int>& forms,
+                                          absl::string_view where) {
+  if (forms.empty()) return TableForms{};
+  TableForms out{.message = false, .json = false, .trt_cache = false};
+  for (const int form : forms) {
+    switch (form) {
+      case v1::TABLE_FORM_MESSAGE:
+        out.message = true;
+        break;
+      case v1::TABLE_FORM_JSON:
+        out.json = true;
+        break;
+      case v1::TABLE_FORM_TRT_CACHE:
+        out.trt_cache = true;
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": forms holds ", form,
+            ", which is no table form; expected TABLE_FORM_MESSAGE (1), TABLE_FORM_JSON (2) or "
+            "TABLE_FORM_TRT_CACHE (3)"));
+    }
+  }
+  return out;
+}
+
+// A gRPC call's cancellation (the client's, or its deadline passing), as the core polls it.
+std::function<bool()> CancelledBy(grpc::ServerContext* context) {
+  return [context] { return context->IsCancelled(); };
+}
+
+// A gRPC call as the core sees it.
+class GrpcCallControl final : public CallControl {
+ public:
+  explicit GrpcCallControl(const grpc::ServerContext& context) : context_(context) {}
+  bool Cancelled() const override { return context_.IsCancelled(); }
+  absl::Time Deadline() const override {
+    const auto deadline = context_.deadline();  // time_point::max() when there is none
+    if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+    return absl::FromChrono(deadline);
+  }
+
+ private:
+  const grpc::ServerContext& context_;
+};
+
+}  // namespace
+
+grpc::Status CalibrationService::CreateModel(grpc::ServerContext*,
+                                             const v1::CreateModelRequest* request,
+                                             v1::ModelInfo* response) {
+  RpcTimer timer(core_.metrics(), "CreateModel");
+  absl::StatusOr<ModelConfig> config = ModelConfigFromProto(*request);
+  if (!config.ok()) return Refuse("CreateModel", config.status());
+  absl::StatusOr<ModelInfo> info = core_.CreateModel(std::move(*config), request->exist_ok());
+  if (!info.ok()) return Refuse("CreateModel", info.status());
+  spdlog::info("{} model '{}'", request->exist_ok() ? "created or joined" : "created", info->name);
+  ModelInfoToProto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
+                                          v1::ModelInfo* response) {
+  RpcTimer timer(core_.metrics(), "GetModel");
+  absl::StatusOr<ModelInfo> info = core_.GetModel(request->model());
+  if (!info.ok()) return Refuse("GetModel", info.status());
+  ModelInfoToProto(*info, response);
+  if (absl::Status fits = CheckResponseSize(*response, core_.options().limits.max_response_bytes,
+                                            absl::StrCat("model '", info->name, "', GetModel"));
+      !fits.ok()) {
+    response->Clear();
+    return Refuse("GetModel", fits);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+                                            v1::ListModelsResponse* response) {
+  RpcTimer timer(core_.metrics(), "ListModels");
+  for (const ModelInfo& info : core_.ListModels()) {
+    ModelInfoToProto(info, response->add_models());
+  }
+  if (absl::Status fits = CheckResponseSize(*response, core_.options().limits.max_response_bytes,
+                                            absl::StrCat("ListModels of ", response->models_size(),
+                                                         " models (GetModel each instead)"));
+      !fits.ok()) {
+    response->Clear();
+    return Refuse("ListModels", fits);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::DeleteModel(grpc::ServerContext*,
+                                             const v1::DeleteModelRequest* request,
+                                             v1::DeleteModelResponse*) {
+  RpcTimer timer(core_.metrics(), "DeleteModel");
+  if (absl::Status status = core_.DeleteModel(request->model()); !status.ok()) {
+    return Refuse("DeleteModel", status);
+  }
+  spdlog::info("deleted model '{}'", request->model());
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::ResetModel(grpc::ServerContext*,
+                                            const v1::ResetModelRequest* request,
+                                            v1::ModelInfo* response) {
+  RpcTimer timer(core_.metrics(), "ResetModel");
+  absl::StatusOr<ModelInfo> info = core_.ResetModel(request->model());
+  if (!info.ok()) return Refuse("ResetModel", info.status());
+  ModelInfoToProto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::Record(grpc::ServerContext* context,
+                                        grpc::ServerReader<v1::RecordRequest>* reader,
+                                        v1::RecordResponse* response) {
+  RpcTimer timer(core_.metrics(), "Record");
+  const GrpcCallControl call(*context);
+  std::unique_ptr<RecordStream> stream = core_.OpenRecordStream(call);
+  // A refused stream still says what it applied (RpcStatus.details), so the client counts its
+  // batches exactly: those before the error applied, the rest not.
+  auto refuse = [&stream](const absl::Status& status) {
+    v1::RpcStatus details;
+    details.set_code(static_cast<int>(status.code()));
+    details.set_message(std::string(status.message()));
+    v1::RecordResponse applied;
+    RecordResponseFromStats(stream->applied(), &applied);
+    details.add_details()->PackFrom(applied);
+    const grpc::Status refused = Refuse("Record", status);
+    return grpc::Status(refused.error_code(), refused.error_message(), details.SerializeAsString());
+  };
+  v1::RecordRequest request;
+  while (reader->Read(&request)) {
+    absl::StatusOr<RecordChunk> chunk = RecordChunkFromProto(request);
+    if (!chunk.ok()) return refuse(chunk.status());
+    if (absl::Status status = stream->Add(std::move(*chunk)); !status.ok()) return refuse(status);
+  }
+  absl::StatusOr<BatchStats> applied = stream->Finish();
+  if (!applied.ok()) return refuse(applied.status());
+  RecordResponseFromStats(*applied, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext* context,
+                                             const v1::ComputeAmaxRequest* request,
+                                             v1::AmaxTableResponse* response) {
+  RpcTimer timer(core_.metrics(), "ComputeAmax");
+  absl::StatusOr<AmaxRequest> amax_request = AmaxRequestFromProto(*request);
+  if (!amax_request.ok()) return Refuse("ComputeAmax", amax_request.status());
+  amax_request->cancelled = CancelledBy(context);
+  absl::StatusOr<TableForms> asked =
+      FormsFromProto(request->forms(),
+                     absl::StrCat("model '", ShortForMessage(request->model()), "', ComputeAmax"));
+  if (!asked.ok()) return Refuse("ComputeAmax", asked.status());
+  absl::StatusOr<AmaxTableForms> forms = core_.ComputeAmax(request->model(), *amax_request, *asked);
+  if (!forms.ok()) return Refuse("ComputeAmax", forms.status());
+  AmaxTableFormsToProto(*std::move(forms), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::GetAmaxTable(grpc::ServerContext*,
+                                              const v1::GetAmaxTableRequest* request,
+                                              v1::AmaxTableResponse* response) {
+  RpcTimer timer(core_.metrics(), "GetAmaxTable");
+  absl::StatusOr<TableForms> asked =
+      FormsFromProto(request->forms(),
+                     absl::StrCat("model '", ShortForMessage(request->model()), "', GetAmaxTable"));
+  if (!asked.ok()) return Refuse("GetAmaxTable", asked.status());
+  absl::StatusOr<AmaxTableForms> forms = core_.GetAmaxTable(request->model(), *asked);
+  if (!forms.ok()) return Refuse("GetAmaxTable", forms.status());
+  AmaxTableFormsToProto(*std::move(forms), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::GetHistogram(grpc::ServerContext*,
+                                              const v1::GetHistogramRequest* request,
+                                              v1::Histogram* response) {
+  RpcTimer timer(core_.metrics(), "GetHistogram");
+  absl::StatusOr<HistogramSnapshot> histogram =
+      core_.GetHistogram(request->model(), request->quantizer());
+  if (!histogram.ok()) return Refuse("GetHistogram", histogram.status());
+  HistogramToProto(request->model(), request->quantizer(), *histogram, response);
+  if (absl::Status fits = CheckResponseSize(
+          *response, core_.options().limits.max_response_bytes,
+          absl::StrCat("model '", request->model(), "', GetHistogram of quantizer '",
+                       request->quantizer(), "'"));
+      !fits.ok()) {
+    response->Clear();
+    return Refuse("GetHistogram", fits);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext*,
+                                            grpc::ServerReader<v1::UploadOnnxRequest>* reader,
+                                            v1::UploadOnnxResponse* response) {
+  RpcTimer timer(core_.metrics(), "UploadOnnx");
+  std::unique_ptr<OnnxUpload> upload = core_.OpenOnnxUpload();
+  v1::UploadOnnxRequest request;
+  while (reader->Read(&request)) {
+    absl::StatusOr<std::map<std::string, std::string>> tensor_map = TensorMapFromProto(
+        request.tensor_map(),
+        absl::StrCat("model '", ShortForMessage(request.model()), "', UploadOnnx"));
+    if (!tensor_map.ok()) return Refuse("UploadOnnx", tensor_map.status());
+    OnnxUploadChunk chunk{.model = request.model(),
+                          .data = std::move(*request.mutable_data()),
+                          .tensor_map = *std::move(tensor_map)};
+    if (absl::Status status = upload->Add(std::move(chunk)); !status.ok()) {
+      return Refuse("UploadOnnx", status);
+    }
+  }
+  absl::StatusOr<OnnxUploadResult> result = upload->Finish();
+  if (!result.ok()) return Refuse("UploadOnnx", result.status());
+  response->set_bytes(result->bytes);
+  response->set_opset(result->opset);
+  response->mutable_bindings()->insert(result->bindings.begin(), result->bindings.end());
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::ExportOnnx(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) {
+  RpcTimer timer(core_.metrics(), "ExportOnnx");
+  std::unique_ptr<OnnxExport> exporter = core_.OpenOnnxExport();
+  v1::ExportOnnxRequest request;
+  while (stream->Read(&request)) {
+    absl::StatusOr<OnnxExportChunk> chunk = ExportChunkFromProto(request);
+    if (!chunk.ok()) return Refuse("ExportOnnx", chunk.status());
+    if (chunk->compute.has_value()) chunk->compute->cancelled = CancelledBy(context);
+    if (absl::Status status = exporter->Add(*std::move(chunk)); !status.ok()) {
+      return Refuse("ExportOnnx", status);
+    }
+  }
+  absl::StatusOr<OnnxExportResult> result = exporter->Finish();
+  if (absl::IsCancelled(result.status())) core_.metrics().AmaxCancelled();
+  if (!result.ok()) return Refuse("ExportOnnx", result.status());
+
+  const absl::string_view bytes = result->bytes;
+  size_t offset = 0;
+  do {
+    v1::ExportOnnxResponse message;
+    if (offset == 0) {
+      message.mutable_warnings()->Add(result->warnings.begin(), result->warnings.end());
+      message.set_amax_method(result->amax_method);
+    }
+    const size_t size = std::min(kExportChunkBytes, bytes.size() - offset);
+    message.set_data(std::string(bytes.substr(offset, size)));
+    offset += size;
+    if (!stream->Write(message)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "ExportOnnx: the client went away");
+    }
+  } while (offset < bytes.size());
+  return grpc::Status::OK;
+}
+
+}  // namespace qcal::server

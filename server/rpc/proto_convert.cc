@@ -1,0 +1,250 @@
+#include "server/rpc/proto_convert.h"
+
+#include <iterator>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/names.h"
+#include "server/base/status_util.h"
+
+namespace qcal::server {
+
+absl::StatusOr<kernels::DType> DTypeFromProto(int dtype, absl::string_view quantizer) {
+  switch (dtype) {
+    case v1::DTYPE_FLOAT32:
+      return kernels::DType::kFloat32;
+    case v1::DTYPE_FLOAT16:
+      return kernels::DType::kFloat16;
+    case v1::DTYPE_BFLOAT16:
+      return kernels::DType::kBFloat16;
+    case v1::DTYPE_FLOAT64:
+      return kernels::DType::kFloat64;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("quantizer '", quantizer, "': unknown dtype ", dtype,
+                       dtype == v1::DTYPE_UNSPECIFIED ? " (DTYPE_UNSPECIFIED)" : "",
+                       "; expected float32, float16, bfloat16 or float64"));
+  }
+}
+
+absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
+                                            CalibratorKind unspecified) {
+  QuantizerSpec spec{.name = proto.name(),
+                     .num_bits = proto.num_bits() == 0 ? kDefaultNumBits : proto.num_bits(),
+                     .is_unsigned = proto.is_unsigned(),
+                     .axis = std::nullopt,
+                     .calibrator = unspecified,
+                     .num_bins = proto.num_bins() == 0 ? kDefaultNumBins : proto.num_bins(),
+                     .skip_zeros = proto.skip_zeros()};
+  if (proto.has_axis()) spec.axis = proto.axis();
+  switch (proto.calibrator()) {
+    case v1::CALIBRATOR_UNSPECIFIED:
+      break;
+    case v1::CALIBRATOR_MAX:
+      spec.calibrator = CalibratorKind::kMax;
+      break;
+    case v1::CALIBRATOR_HISTOGRAM:
+      spec.calibrator = CalibratorKind::kHistogram;
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("quantizer '", proto.name(),
+                                                     "': unknown calibrator ",
+                                                     static_cast<int>(proto.calibrator())));
+  }
+  return spec;
+}
+
+void SpecToProto(const QuantizerSpec& spec, v1::QuantizerSpec* proto) {
+  proto->set_name(spec.name);
+  proto->set_num_bits(spec.num_bits);
+  proto->set_is_unsigned(spec.is_unsigned);
+  if (spec.axis.has_value()) {
+    proto->set_axis(*spec.axis);
+  } else {
+    proto->clear_axis();
+  }
+  proto->set_calibrator(spec.calibrator == CalibratorKind::kMax ? v1::CALIBRATOR_MAX
+                                                                : v1::CALIBRATOR_HISTOGRAM);
+  proto->set_num_bins(spec.num_bins);
+  proto->set_skip_zeros(spec.skip_zeros);
+}
+
+absl::StatusOr<ModelConfig> ModelConfigFromProto(const v1::CreateModelRequest& request) {
+  ModelConfig config{.name = request.model(),
+                     .default_input = DefaultInputSpec(),
+                     .default_weight = DefaultWeightSpec(),
+                     .quantizers = {}};
+  if (request.has_default_input()) {
+    QCAL_ASSIGN_OR_RETURN(config.default_input,
+                          SpecFromProto(request.default_input(), DefaultInputSpec().calibrator));
+  }
+  if (request.has_default_weight()) {
+    QCAL_ASSIGN_OR_RETURN(config.default_weight,
+                          SpecFromProto(request.default_weight(), DefaultWeightSpec().calibrator));
+  }
+  for (const v1::QuantizerSpec& declared : request.quantizers()) {
+    const QuantizerSpec& role =
+        IsWeightQuantizer(declared.name()) ? config.default_weight : config.default_input;
+    QCAL_ASSIGN_OR_RETURN(QuantizerSpec spec, SpecFromProto(declared, role.calibrator));
+    config.quantizers.push_back(std::move(spec));
+  }
+  return config;
+}
+
+void ModelInfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
+  proto->set_name(info.name);
+  SpecToProto(info.default_input, proto->mutable_default_input());
+  SpecToProto(info.default_weight, proto->mutable_default_weight());
+  for (const QuantizerInfo& quantizer : info.quantizers) {
+    v1::QuantizerStats* stats = proto->add_quantizers();
+    SpecToProto(quantizer.spec, stats->mutable_spec());
+    stats->set_batches(quantizer.stats.batches);
+    stats->set_elements(quantizer.stats.elements);
+    stats->set_nonfinite(quantizer.stats.nonfinite);
+    stats->set_bytes(quantizer.stats.bytes);
+    stats->set_bins(quantizer.bins);
+    stats->set_amax_size(quantizer.amax_size);
+  }
+  proto->set_has_onnx(info.has_onnx);
+  proto->set_amax_method(info.amax_method);
+  proto->mutable_onnx_bindings()->insert(info.onnx_bindings.begin(), info.onnx_bindings.end());
+}
+
+absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request) {
+  RecordChunk chunk{.model = request.model(),
+                    .quantizer = request.quantizer(),
+                    .header = std::nullopt,
+                    .data = std::move(*request.mutable_data())};
+  if (request.has_header()) {
+    const v1::TensorHeader& header = request.header();
+    QCAL_ASSIGN_OR_RETURN(kernels::DType dtype,
+                          DTypeFromProto(header.dtype(), request.quantizer()));
+    chunk.header =
+        BatchHeader{.dtype = dtype, .shape = {header.shape().begin(), header.shape().end()}};
+  }
+  return chunk;
+}
+
+namespace {
+
+MethodParams ParamsFromProto(const std::string& method, double percentile, int start_bin,
+                             int stride) {
+  return {.method = method, .percentile = percentile, .start_bin = start_bin, .stride = stride};
+}
+
+}  // namespace
+
+void RecordResponseFromStats(const BatchStats& applied, v1::RecordResponse* proto) {
+  proto->set_batches(applied.batches);
+  proto->set_elements(applied.elements);
+  proto->set_nonfinite(applied.nonfinite);
+  proto->set_bytes(applied.bytes);
+}
+
+absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request) {
+  AmaxRequest out{.params = ParamsFromProto(request.method(), request.percentile(),
+                                            request.start_bin(), request.stride()),
+                  .overrides = {}};
+  for (const v1::OverrideEntry& entry : request.overrides()) {
+    const v1::MethodOverride& method = entry.value();
+    const bool added =
+        out.overrides
+            .emplace(entry.key(), ParamsFromProto(method.method(), method.percentile(),
+                                                  method.start_bin(), method.stride()))
+            .second;
+    if (!added) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("model '", ShortForMessage(request.model()), "', ComputeAmax: quantizer '",
+                       ShortForMessage(entry.key()), "' has two overrides"));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> TensorMapFromProto(
+    const google::protobuf::RepeatedPtrField<v1::TensorMapEntry>& entries,
+    absl::string_view where) {
+  std::map<std::string, std::string> out;
+  for (const v1::TensorMapEntry& entry : entries) {
+    if (!out.emplace(entry.key(), entry.value()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": tensor_map names quantizer '",
+                                                     ShortForMessage(entry.key()), "' twice"));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(
+    const v1::ExportOnnxRequest& request) {
+  if (!request.has_compute()) return std::nullopt;
+  const std::string& named = request.compute().model();
+  if (!named.empty() && named != request.model()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ExportOnnx of model '", ShortForMessage(request.model()), "': compute.model names model '",
+        ShortForMessage(named), "'; leave it empty"));
+  }
+  return AmaxRequestFromProto(request.compute());
+}
+
+absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& request) {
+  OnnxExportChunk chunk{.model = request.model(),
+                        .compute = std::nullopt,
+                        .target = std::nullopt,
+                        .tensor_map = {},
+                        .data = std::move(*request.mutable_data())};
+  QCAL_ASSIGN_OR_RETURN(chunk.tensor_map,
+                        TensorMapFromProto(request.tensor_map(),
+                                           absl::StrCat("model '", ShortForMessage(request.model()),
+                                                        "', ExportOnnx")));
+  QCAL_ASSIGN_OR_RETURN(chunk.compute, ExportComputeFromProto(request));
+  if (!request.target().empty()) {
+    QCAL_ASSIGN_OR_RETURN(chunk.target, QdqTargetFromProto(request.target()));
+  }
+  return chunk;
+}
+
+void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto) {
+  if (forms.included.message) AmaxTableToProto(forms.table, proto->mutable_table());
+  proto->set_json(std::move(forms.json));
+  proto->set_trt_cache(std::move(forms.trt_cache));
+  proto->mutable_warnings()->Add(std::make_move_iterator(forms.warnings.begin()),
+                                 std::make_move_iterator(forms.warnings.end()));
+}
+
+void AmaxTableToProto(const AmaxTable& table, v1::AmaxTable* proto) {
+  proto->set_model(table.model);
+  proto->set_method(table.method);
+  for (const auto& [name, entry] : table.quantizers) {
+    v1::QuantizerAmax* out = proto->add_quantizers();
+    out->set_name(name);
+    out->mutable_amax()->Add(entry.amax.begin(), entry.amax.end());
+    if (entry.axis.has_value()) out->set_axis(*entry.axis);
+    out->set_num_bits(entry.num_bits);
+    out->set_is_unsigned(entry.is_unsigned);
+    out->set_method(entry.method);
+    out->set_batches(entry.batches);
+    out->set_elements(entry.elements);
+    out->set_nonfinite(entry.nonfinite);
+  }
+}
+
+void HistogramToProto(absl::string_view model, absl::string_view quantizer,
+                      const HistogramSnapshot& histogram, v1::Histogram* proto) {
+  proto->set_model(std::string(model));
+  proto->set_quantizer(std::string(quantizer));
+  proto->mutable_counts()->Add(histogram.counts.begin(), histogram.counts.end());
+  proto->mutable_edges()->Add(histogram.edges.begin(), histogram.edges.end());
+  proto->set_abs_max(histogram.abs_max);
+  proto->set_total(histogram.total);
+  proto->set_nonfinite(histogram.nonfinite);
+}
+
+absl::StatusOr<QdqTarget> QdqTargetFromProto(absl::string_view target) {
+  if (target.empty() || target == "tensorrt") return QdqTarget::kTensorRT;
+  if (target == "onnxruntime") return QdqTarget::kOnnxRuntime;
+  return absl::InvalidArgumentError(absl::StrCat("ExportOnnx: unknown target '",
+                                                 ShortForMessage(target),
+                                                 "'; expected tensorrt or onnxruntime"));
+}
+
+}  // namespace qcal::server

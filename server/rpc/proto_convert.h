@@ -1,0 +1,70 @@
+// Conversions between the wire types (qcal.v1 messages) and the core types. The service's
+// handlers call these, so no handler touches a field's meaning: "0 means the default" and the
+// enum checks are resolved here, in one place.
+#ifndef QCAL_SERVER_RPC_PROTO_CONVERT_H_
+#define QCAL_SERVER_RPC_PROTO_CONVERT_H_
+
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "kernels/dtype.h"
+#include "qcal/v1/calibration.pb.h"
+#include "server/core/calibration_core.h"
+#include "server/core/model.h"
+#include "server/core/onnx_export.h"
+#include "server/onnx/qdq_export.h"
+#include "server/tables/compute_amax.h"
+#include "server/tables/quantizer_spec.h"
+
+namespace qcal::server {
+
+// INVALID_ARGUMENT for DTYPE_UNSPECIFIED or a value outside the enum, naming the quantizer.
+absl::StatusOr<kernels::DType> DTypeFromProto(int dtype, absl::string_view quantizer);
+
+// num_bits 0 -> 8, num_bins 0 -> 2048, CALIBRATOR_UNSPECIFIED -> `unspecified` (the role's
+// default). Not validated here (Model and QuantizerState do that).
+// INVALID_ARGUMENT for a calibrator value outside the enum.
+absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
+                                            CalibratorKind unspecified);
+void SpecToProto(const QuantizerSpec& spec, v1::QuantizerSpec* proto);
+
+// Unset defaults take DESIGN.md's; a declared quantizer with an unspecified calibrator takes
+// that of the model's default descriptor for its role.
+absl::StatusOr<ModelConfig> ModelConfigFromProto(const v1::CreateModelRequest& request);
+void ModelInfoToProto(const ModelInfo& info, v1::ModelInfo* proto);
+
+// Moves the data out of `request`.
+absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request);
+
+// What a Record stream applied, as RecordResponse.
+void RecordResponseFromStats(const BatchStats& applied, v1::RecordResponse* proto);
+
+// INVALID_ARGUMENT for a quantizer with two overrides.
+absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request);
+
+// A tensor_map's entries as a map; INVALID_ARGUMENT, prefixed by `where`, for a quantizer named
+// twice.
+absl::StatusOr<std::map<std::string, std::string>> TensorMapFromProto(
+    const google::protobuf::RepeatedPtrField<v1::TensorMapEntry>& entries, absl::string_view where);
+// ExportOnnx's `compute`: nullopt when unset. INVALID_ARGUMENT when compute.model names another
+// model than the request (it may be empty).
+absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(
+    const v1::ExportOnnxRequest& request);
+// One ExportOnnx message; moves the data out of `request`. An empty target stays nullopt.
+// Errors: those of ExportComputeFromProto and QdqTargetFromProto.
+absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& request);
+
+void AmaxTableToProto(const AmaxTable& table, v1::AmaxTable* proto);
+// ComputeAmax's and GetAmaxTable's response.
+void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto);
+
+void HistogramToProto(absl::string_view model, absl::string_view quantizer,
+                      const HistogramSnapshot& histogram, v1::Histogram* proto);
+
+// "" and "tensorrt" -> kTensorRT, "onnxruntime" -> kOnnxRuntime; INVALID_ARGUMENT otherwise.
+absl::StatusOr<QdqTarget> QdqTargetFromProto(absl::string_view target);
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_RPC_PROTO_CONVERT_H_

@@ -1,0 +1,137 @@
+#include "server/rpc/qcal_server.h"
+
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include <chrono>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/base/listen_check.h"
+#include "server/base/status_util.h"
+#include "server/device/device.h"
+#include "spdlog/spdlog.h"
+
+namespace qcal::server {
+
+absl::Status ValidateServerOptions(const ServerOptions& options) {
+  QCAL_RETURN_IF_ERROR(Annotate(SplitHostPort(options.listen).status(), "--listen"));
+  if (!options.http_listen.empty()) {
+    QCAL_RETURN_IF_ERROR(Annotate(SplitHostPort(options.http_listen).status(), "--http-listen"));
+  }
+  if (options.max_batch_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-batch-bytes must be >= 1 (bytes), got ", options.max_batch_bytes));
+  }
+  if (options.max_inflight_bytes != 0 && options.max_inflight_bytes < options.max_batch_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-inflight-bytes (", options.max_inflight_bytes,
+                     ") must be >= --max-batch-bytes (", options.max_batch_bytes,
+                     "): a batch of the largest size must fit; 0 means twice --max-batch-bytes"));
+  }
+  if (options.max_inflight_wait_seconds < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-inflight-wait-seconds must be >= 1, got ",
+                                                   options.max_inflight_wait_seconds));
+  }
+  if (options.max_message_bytes < kMinMessageBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-message-bytes must be >= ", kMinMessageBytes,
+        " (4 MiB + 64 KiB: clients send data in 4 MiB chunks plus the message's other fields), "
+        "got ",
+        options.max_message_bytes));
+  }
+  if (options.limits.max_channels < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-channels must be >= 1, got ", options.limits.max_channels));
+  }
+  if (options.limits.max_num_bins < 1 || options.limits.max_num_bins > kMaxHistogramBins) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-num-bins must be in 1..", kMaxHistogramBins, ", got ", options.limits.max_num_bins));
+  }
+  if (options.limits.max_response_bytes < kMinResponseBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-response-bytes must be >= ", kMinResponseBytes, " (1 MiB), got ",
+                     options.limits.max_response_bytes));
+  }
+  return absl::OkStatus();
+}
+
+int64_t InflightBytesLimit(const ServerOptions& options) {
+  if (options.max_inflight_bytes != 0) return options.max_inflight_bytes;
+  return options.max_batch_bytes > std::numeric_limits<int64_t>::max() / 2
+             ? std::numeric_limits<int64_t>::max()
+             : 2 * options.max_batch_bytes;
+}
+
+absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOptions& options) {
+  QCAL_RETURN_IF_ERROR(ValidateServerOptions(options));
+  QCAL_ASSIGN_OR_RETURN(auto grpc_host_port, SplitHostPort(options.listen));
+  // gRPC would log a raw error line and give no reason; say why here instead.
+  if (const std::string problem = ListenProblem(grpc_host_port.first, grpc_host_port.second);
+      !problem.empty()) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen,
+                                               ": invalid address or port in use (", problem, ")"));
+  }
+
+  std::unique_ptr<QcalServer> server(new QcalServer());
+  QCAL_ASSIGN_OR_RETURN(server->device_, SelectDevice(options.device));
+  server->metrics_ = std::make_unique<Metrics>();
+  server->metrics_->SetDevice(server->device_);
+  server->core_ = std::make_unique<CalibrationCore>(
+      CoreOptions{.max_batch_bytes = options.max_batch_bytes,
+                  .max_inflight_bytes = InflightBytesLimit(options),
+                  .max_inflight_wait = absl::Seconds(options.max_inflight_wait_seconds),
+                  .backend = server->device_,
+                  .limits = options.limits,
+                  .before_amax_for_testing = options.before_amax_for_testing},
+      *server->metrics_);
+  server->service_ = std::make_unique<CalibrationService>(*server->core_);
+
+  if (!options.http_listen.empty()) {
+    QCAL_ASSIGN_OR_RETURN(auto http_host_port, SplitHostPort(options.http_listen));
+    QCAL_ASSIGN_OR_RETURN(server->http_,
+                          HttpServer::Start(options.http_listen, server->metrics_->registry()));
+    server->http_address_ = absl::StrCat(http_host_port.first, ":", server->http_->port());
+  }
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  // A second server on a busy port must fail, not silently share the port's traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(server->service_.get());
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || port <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen, ": invalid address or port in use"));
+  }
+  server->grpc_address_ = absl::StrCat(grpc_host_port.first, ":", port);
+  spdlog::info(
+      "serving gRPC on {}{}; calibrators on {} ({})", server->grpc_address_,
+      server->http_address_.empty() ? "" : absl::StrCat(", HTTP on ", server->http_address_),
+      server->device_->device(), server->device_->device_name());
+  return server;
+}
+
+QcalServer::~QcalServer() { Shutdown(); }
+
+std::string QcalServer::ReadyLine() const {
+  return absl::StrCat("qcal-server listening on ", grpc_address_, " http ",
+                      http_address_.empty() ? "off" : http_address_);
+}
+
+void QcalServer::Shutdown() {
+  if (grpc_server_ != nullptr) {
+    // Running calls get a few seconds to finish; open streams are cancelled after that.
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  }
+  if (http_ != nullptr) http_.reset();
+}
+
+void QcalServer::Wait() {
+  if (grpc_server_ != nullptr) grpc_server_->Wait();
+}
+
+}  // namespace qcal::server

@@ -1,0 +1,119 @@
+// A running qcal-server: the gRPC service, the optional HTTP server (/metrics, /healthz), the
+// core and the metrics, wired together. main() and the in-process tests both start it this way.
+//
+//   QCAL_ASSIGN_OR_RETURN(auto server, QcalServer::Start({.listen = "127.0.0.1:0"}));
+//   std::cout << server->ReadyLine() << std::endl;
+//   server->Wait();   // until Shutdown() from another thread
+#ifndef QCAL_SERVER_RPC_QCAL_SERVER_H_
+#define QCAL_SERVER_RPC_QCAL_SERVER_H_
+
+#include <grpcpp/server.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/core/calibration_core.h"
+#include "server/core/metrics.h"
+#include "server/device/calibrator.h"
+#include "server/http/http_server.h"
+#include "server/rpc/calibration_service.h"
+
+namespace qcal::server {
+
+struct ServerOptions {
+  // gRPC address "HOST:PORT"; port 0 picks a free port.
+  std::string listen = "127.0.0.1:50051";
+  // HTTP address for /metrics and /healthz; empty means no HTTP server.
+  std::string http_listen{};
+  // Larger batches (and ONNX uploads) are refused with RESOURCE_EXHAUSTED.
+  int64_t max_batch_bytes = int64_t{1} << 30;
+  // Bytes that Record batches in flight may hold in all (each batch: its bytes plus, for a
+  // dtype other than float32, its float32 decode scratch); a batch that does not fit waits, and
+  // its stream is not read meanwhile. 0 means twice max_batch_bytes; otherwise >=
+  // max_batch_bytes.
+  int64_t max_inflight_bytes = 0;
+  // How long such a batch may wait when its call has no deadline (then RESOURCE_EXHAUSTED);
+  // >= 1.
+  int max_inflight_wait_seconds = 60;
+  // gRPC's limit on one received message; at least kMinMessageBytes.
+  int max_message_bytes = 16 << 20;
+  // Bounds on a model's state and responses: --max-channels (>= 1), --max-num-bins (1 ..
+  // kMaxHistogramBins), --max-response-bytes (>= kMinResponseBytes). See model_limits.h.
+  ModelLimits limits{};
+  // Where the calibrators run: "cpu", "cuda" (a GPU is required) or "auto" (the GPU when one can
+  // be used, else the CPU); see device.h.
+  std::string device = "cpu";
+  // Tests only: CoreOptions::before_amax_for_testing.
+  std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
+};
+
+// The smallest --max-message-bytes: clients send Record, UploadOnnx and ExportOnnx data in 4 MiB
+// chunks, plus the message's other fields (names, header); a smaller limit refuses them all.
+inline constexpr int kMinMessageBytes = (4 << 20) + (64 << 10);
+
+// The smallest --max-response-bytes: any single quantizer's table entry, histogram (at the
+// default bins) or model info fits in it.
+inline constexpr int64_t kMinResponseBytes = int64_t{1} << 20;
+
+// INVALID_ARGUMENT, naming the flag (--listen, --http-listen, --max-batch-bytes,
+// --max-inflight-bytes, --max-inflight-wait-seconds, --max-message-bytes, --max-channels,
+// --max-num-bins, --max-response-bytes) and the rule, for an address that is not HOST:PORT,
+// max_batch_bytes < 1, a max_inflight_bytes other than 0 below max_batch_bytes,
+// max_inflight_wait_seconds < 1, max_message_bytes < kMinMessageBytes, max_channels < 1,
+// max_num_bins outside 1..kMaxHistogramBins or max_response_bytes below kMinResponseBytes. The
+// device name is SelectDevice's to check.
+absl::Status ValidateServerOptions(const ServerOptions& options);
+
+// max_inflight_bytes, with 0 resolved to twice max_batch_bytes (saturating).
+int64_t InflightBytesLimit(const ServerOptions& options);
+
+class QcalServer {
+ public:
+  // ValidateServerOptions' errors; UNAVAILABLE "cannot listen on HOST:PORT: invalid address or
+  // port in use" when the gRPC port cannot be bound (HttpServer::Start's errors for HTTP);
+  // SelectDevice's errors for a bad device name or --device cuda without a usable GPU
+  // (UNAVAILABLE "no CUDA device: ...").
+  static absl::StatusOr<std::unique_ptr<QcalServer>> Start(const ServerOptions& options);
+
+  // Shuts down (as Shutdown) if still running.
+  ~QcalServer();
+  QcalServer(const QcalServer&) = delete;
+  QcalServer& operator=(const QcalServer&) = delete;
+
+  // "HOST:PORT" with the port actually bound.
+  const std::string& grpc_address() const { return grpc_address_; }
+  // Empty when HTTP is off.
+  const std::string& http_address() const { return http_address_; }
+  // "qcal-server listening on HOST:PORT http HOST:PORT" ("http off" without HTTP).
+  std::string ReadyLine() const;
+
+  CalibrationCore& core() { return *core_; }
+  // The device the calibrators run on.
+  const CalibratorBackend& device() const { return *device_; }
+
+  // Stops taking calls, lets running ones finish (cancelling them after a grace period), then
+  // stops HTTP. Idempotent.
+  void Shutdown();
+  // Blocks until Shutdown.
+  void Wait();
+
+ private:
+  QcalServer() = default;
+
+  // Declared in dependency order: destroyed from the bottom up.
+  std::shared_ptr<const CalibratorBackend> device_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<CalibrationCore> core_;
+  std::unique_ptr<CalibrationService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<HttpServer> http_;
+  std::string grpc_address_;
+  std::string http_address_;
+};
+
+}  // namespace qcal::server
+
+#endif  // QCAL_SERVER_RPC_QCAL_SERVER_H_
