@@ -28,6 +28,17 @@ def stub(limited):
         yield pb_grpc.CalibrationStub(channel)
 
 
+def record_wide_table(server, model_name):
+    """12 weight quantizers of 4096 channels (channel c of l{q} has amax (c + 1) * (q + 1)): about
+    250 KB in the table's message form and 900 KB in its JSON form, together over 1 MiB."""
+    session = qcal.Client(server.address).model(model_name)
+    for q in range(12):
+        session.record(f"l{q}._weight_quantizer",
+                       np.arange(1, 4097, dtype=np.float32).reshape(4096, 1) * (q + 1))
+    session.flush()
+    return session
+
+
 def test_a_weight_with_more_channels_than_the_limit_is_refused(limited, model_name):
     # The issue's crash: one 1-D weight batch is one channel per value on axis 0.
     session = qcal.Client(limited.address).model(model_name)
@@ -53,13 +64,7 @@ def test_num_bins_above_the_limit_is_refused(stub, model_name):
 
 
 def test_a_response_over_the_limit_is_refused_and_stores_nothing(limited, stub, model_name):
-    # 12 quantizers of 4096 channels: about 250 KB in the message form and 900 KB in the JSON
-    # form, which together pass 1 MiB.
-    session = qcal.Client(limited.address).model(model_name)
-    for q in range(12):
-        session.record(f"l{q}._weight_quantizer",
-                       np.arange(1, 4097, dtype=np.float32).reshape(4096, 1) * (q + 1))
-    session.flush()
+    session = record_wide_table(limited, model_name)
     model = model_name.encode()
     with pytest.raises(grpc.RpcError) as error:
         stub.ComputeAmax(pb.ComputeAmaxRequest(model=model, method=b"max"))
@@ -89,11 +94,7 @@ def test_clients_ask_only_for_the_forms_they_use(cli_bin, limited, model_name):
     # compute_amax for the JSON and the cache.
     from conftest import Cli
 
-    session = qcal.Client(limited.address).model(model_name)
-    for q in range(12):
-        session.record(f"l{q}._weight_quantizer",
-                       np.arange(1, 4097, dtype=np.float32).reshape(4096, 1) * (q + 1))
-    session.flush()
+    session = record_wide_table(limited, model_name)
     cli = Cli(cli_bin, limited.address)
     table = cli.json("amax", model_name, "--method", "max", "--format", "json")
     assert len(table["quantizers"]) == 12
