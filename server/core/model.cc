@@ -52,11 +52,12 @@ absl::Status ResponseTooLarge(int64_t bytes, const ModelLimits& limits, absl::st
 // the JSON text is built and anything is stored.
 absl::StatusOr<int64_t> ResponseBound(const AmaxTable& table, TableForms forms,
                                       const ModelLimits& limits, absl::string_view where) {
-  // Per quantizer and per amax value: the message's field tags and lengths, and the JSON's keys,
-  // numbers (a float32 prints in at most 16 characters) and escapes (at most 2 bytes per name
-  // byte).
+  // Per quantizer and per amax value: the message's field tags and lengths (a packed float is 4
+  // bytes), and the JSON's keys and escapes (at most 2 bytes per name byte) and values: the table
+  // is dumped with an indent of 2, so each amax of an array stands on its own line, a newline, 8
+  // spaces, at most 15 characters of a float32's shortest form (-1.17549435e-38) and a comma.
   constexpr int64_t kMessagePerQuantizer = 96, kMessagePerAmax = 5;
-  constexpr int64_t kJsonPerQuantizer = 256, kJsonPerAmax = 18;
+  constexpr int64_t kJsonPerQuantizer = 256, kJsonPerAmax = 26;
   int64_t bytes = 64 + 2 * static_cast<int64_t>(table.model.size() + table.method.size());
   for (const auto& [name, entry] : table.quantizers) {
     const int64_t values = static_cast<int64_t>(entry.amax.size());

@@ -446,3 +446,37 @@ TEST(ModelCancelTest, RecordIsNotHeldUpByASearch) {
 
 }  // namespace
 }  // namespace qcal::server
+
+namespace qcal::server {
+namespace {
+
+// ComputeAmax refuses by an upper bound of the response, before building it: the bound must never
+// be below the real size, or an oversize response would be built and sent. With the limit one
+// byte below the real JSON of a per-channel table of long float texts, the JSON alone is refused;
+// at the bound's own slack above it, it passes.
+TEST(ModelLimitsTest, TheResponseBoundIsNeverBelowTheRealSize) {
+  std::vector<float> weights(3000);
+  for (size_t i = 0; i < weights.size(); ++i) {
+    weights[i] = (i % 2 ? 1.17549435e-38f : 1.0f / 3.0f) * static_cast<float>(i + 1);
+  }
+  const TableForms json_only{.message = false, .json = true, .trt_cache = false};
+  auto unlimited = NewModel({.name = "net", .limits = {.max_response_bytes = 1 << 30}});
+  ASSERT_TRUE(Record(*unlimited, "w._weight_quantizer", {3000}, weights).ok());
+  const absl::StatusOr<AmaxTableForms> full =
+      unlimited->ComputeAmax({.params = {.method = "max"}}, json_only);
+  ASSERT_TRUE(full.ok()) << full.status();
+  const int64_t json_bytes = static_cast<int64_t>(full->json.size());
+  ASSERT_GT(json_bytes, 3000 * 20);  // a line of about 22 bytes per value
+
+  auto tight = NewModel({.name = "net", .limits = {.max_response_bytes = json_bytes - 1}});
+  ASSERT_TRUE(Record(*tight, "w._weight_quantizer", {3000}, weights).ok());
+  EXPECT_EQ(tight->ComputeAmax({.params = {.method = "max"}}, json_only).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  // The bound is at most a third above the real size here.
+  auto roomy = NewModel({.name = "net", .limits = {.max_response_bytes = json_bytes * 4 / 3}});
+  ASSERT_TRUE(Record(*roomy, "w._weight_quantizer", {3000}, weights).ok());
+  EXPECT_TRUE(roomy->ComputeAmax({.params = {.method = "max"}}, json_only).ok());
+}
+
+}  // namespace
+}  // namespace qcal::server

@@ -64,11 +64,6 @@ absl::StatusOr<TableForms> FormsFromProto(const google::protobuf::RepeatedField<
   return out;
 }
 
-// A gRPC call's cancellation (the client's, or its deadline passing), as the core polls it.
-std::function<bool()> CancelledBy(grpc::ServerContext* context) {
-  return [context] { return context->IsCancelled(); };
-}
-
 // A gRPC call as the core sees it.
 class GrpcCallControl final : public CallControl {
  public:
@@ -187,7 +182,8 @@ grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext* context,
   RpcTimer timer(core_.metrics(), "ComputeAmax");
   absl::StatusOr<AmaxRequest> amax_request = AmaxRequestFromProto(*request);
   if (!amax_request.ok()) return Refuse("ComputeAmax", amax_request.status());
-  amax_request->cancelled = CancelledBy(context);
+  const GrpcCallControl call(*context);
+  amax_request->cancelled = [&call] { return call.Cancelled(); };
   absl::StatusOr<TableForms> asked =
       FormsFromProto(request->forms(),
                      absl::StrCat("model '", ShortForMessage(request->model()), "', ComputeAmax"));
@@ -260,13 +256,15 @@ grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext*,
 grpc::Status CalibrationService::ExportOnnx(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) {
+  const GrpcCallControl call(*context);
   RpcTimer timer(core_.metrics(), "ExportOnnx");
   std::unique_ptr<OnnxExport> exporter = core_.OpenOnnxExport();
   v1::ExportOnnxRequest request;
   while (stream->Read(&request)) {
     absl::StatusOr<OnnxExportChunk> chunk = ExportChunkFromProto(request);
     if (!chunk.ok()) return Refuse("ExportOnnx", chunk.status());
-    if (chunk->compute.has_value()) chunk->compute->cancelled = CancelledBy(context);
+    if (chunk->compute.has_value())
+      chunk->compute->cancelled = [&call] { return call.Cancelled(); };
     if (absl::Status status = exporter->Add(*std::move(chunk)); !status.ok()) {
       return Refuse("ExportOnnx", status);
     }
