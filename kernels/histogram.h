@@ -35,8 +35,9 @@
 // A Histogram is a value (copyable, movable) and not thread-safe: callers serialise access to
 // one instance; different instances may be used from different threads at once.
 //
-// All histogram state lives behind this class, so a later layout (power-of-two bin widths,
-// order-invariant and exactly mergeable) can replace the growth rule without touching callers.
+// Options::layout picks the bins: the reference layout above, or the mergeable layout of
+// mergeable_histogram.h (bins of width 2^k anchored at 0; order-invariant and exactly mergeable),
+// whose Counts() and Edges() the same amax searches read.
 #ifndef QCAL_KERNELS_HISTOGRAM_H_
 #define QCAL_KERNELS_HISTOGRAM_H_
 
@@ -49,6 +50,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kernels/collect_stats.h"
+#include "kernels/mergeable_histogram.h"
 
 namespace qcal::kernels {
 
@@ -70,6 +72,9 @@ class Histogram {
     std::optional<int64_t> max_bins = std::nullopt;
     // Per-channel histograms are not supported (as in the reference): an axis is refused.
     std::optional<int> axis = std::nullopt;
+    // kReference: the rule above, bit for bit. kMergeable: mergeable_histogram.h (max_bins is
+    // then unused: the state always holds at most 2 * num_bins bins).
+    HistogramLayout layout = HistogramLayout::kReference;
 
     // max_bins, or when unset the larger of kDefaultMaxBins and num_bins.
     int64_t bin_limit() const {
@@ -104,7 +109,37 @@ class Histogram {
   // by a power of two up to 2^30 (histograms coarsened differently) merge at the coarser width,
   // and a result past options.bin_limit() is coarsened to at most num_bins bins, as growth is.
   // FAILED_PRECONDITION for other widths; OUT_OF_RANGE as Collect. State unchanged on error.
+  // Mergeable layout: exact, any two states with the same num_bins (MergeMergeable);
+  // FAILED_PRECONDITION for layouts or num_bins that differ.
   absl::Status Merge(const Histogram& other);
+
+  // The reference layout's state as it is held (for state files): counts, edges, abs_max,
+  // total, pending zeros, and whether a batch was collected.
+  struct ReferenceState {
+    std::vector<uint64_t> counts{};
+    std::vector<float> edges{};
+    float abs_max = 0.0f;
+    uint64_t total = 0;
+    uint64_t pending_zeros = 0;
+    bool collected = false;
+    friend bool operator==(const ReferenceState&, const ReferenceState&) = default;
+  };
+
+  // The mergeable layout's state. FAILED_PRECONDITION for the reference layout.
+  absl::StatusOr<MergeableState> ExportMergeable() const;
+  // Adds a canonical state (a trainer's pre-aggregated counts, or a saved state) exactly.
+  // FAILED_PRECONDITION for the reference layout; INVALID_ARGUMENT when ValidateMergeableState
+  // refuses it for options.num_bins; OUT_OF_RANGE when a count would overflow. State unchanged on
+  // error.
+  absl::Status MergeMergeable(const MergeableState& state);
+  // The reference layout's state. FAILED_PRECONDITION for the mergeable layout.
+  absl::StatusOr<ReferenceState> ExportReference() const;
+  // Replaces the state with a saved reference-layout state. FAILED_PRECONDITION for the mergeable
+  // layout; INVALID_ARGUMENT (naming the field) when it is inconsistent: edges not counts + 1
+  // (or both empty), edges not starting at 0 or not increasing, a bin count beyond bin_limit(),
+  // abs_max negative, not finite or beyond the last edge, total not the sum of counts and pending
+  // zeros, pending zeros beside bins. State unchanged on error.
+  absl::Status RestoreReference(const ReferenceState& state);
 
   // calib_hist: one count per bin; empty until a non-zero value has been binned.
   std::span<const uint64_t> Counts() const { return counts_; }
@@ -136,6 +171,8 @@ class Histogram {
   // Zeros seen while the range was still [0, 0]; they go to bin 0 once bins exist.
   uint64_t pending_zeros_ = 0;
   bool collected_ = false;
+  // kMergeable: the exponent k of the bins (edges_ are i * 2^k), 0 without bins.
+  int exponent_ = 0;
 };
 
 }  // namespace qcal::kernels
