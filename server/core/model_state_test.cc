@@ -7,6 +7,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/core/model.h"
@@ -228,6 +229,39 @@ TEST(ModelMergeTest, RefusedMergesChangeNothing) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr("values, but elements - nonfinite is"));
   EXPECT_EQ(FileOf(*model), before);
+}
+
+// Merges swap new quantizer states in while Record streams apply batches: every batch lands in
+// exactly one state, so nothing is lost or counted twice, and the histogram is the one all the
+// data gives (the mergeable layout does not depend on the order).
+TEST(ModelMergeTest, MergesDuringRecordLoseNothing) {
+  constexpr int kThreads = 4, kBatches = 60, kMerges = 30;
+  const std::vector<float> values = Normal(64, 1.0f, 11);
+  auto model = NewModel(Layout::kMergeable);
+  auto expected = NewModel(Layout::kMergeable, "expected");
+  auto file_model = NewModel(Layout::kMergeable, "file");
+  Feed(*file_model, kIn, {5.0f, -0.5f});
+  Feed(*file_model, kWeight, {1, 2}, {2, 1});
+  const ModelSnapshot file = *file_model->Snapshot();
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kBatches; ++i) Feed(*model, kIn, values);
+    });
+  }
+  for (int i = 0; i < kMerges; ++i) {
+    const absl::Status merged = model->Merge(file);
+    EXPECT_TRUE(merged.ok()) << merged;
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  for (int i = 0; i < kThreads * kBatches; ++i) Feed(*expected, kIn, values);
+  for (int i = 0; i < kMerges; ++i) ASSERT_TRUE(expected->Merge(file).ok());
+  EXPECT_EQ(FileOf(*model), FileOf(*expected));
+  const ModelInfo info = model->Info();
+  EXPECT_EQ(info.quantizers.back().stats.batches, kThreads * kBatches + kMerges);
+  EXPECT_EQ(info.quantizers.back().stats.elements, kThreads * kBatches * 64 + 2 * kMerges);
 }
 
 TEST(ModelFromSnapshotTest, InconsistentStatesAndLimitsAreRefused) {

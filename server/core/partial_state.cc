@@ -113,8 +113,8 @@ absl::Status CheckMax(const QuantizerSpec& spec, int64_t max_channels, int64_t c
 }  // namespace
 
 absl::Status CheckPartialState(const QuantizerSpec& spec, int64_t max_channels, int64_t channels,
-                               const PartialState& partial) {
-  const std::string where = absl::StrCat("quantizer '", spec.name, "': partial state");
+                               const PartialState& partial, absl::string_view what) {
+  const std::string where = absl::StrCat("quantizer '", spec.name, "': ", what);
   // The kind first: a state of the other kind is the caller's configuration, not its numbers.
   if (const auto* histogram = std::get_if<kernels::MergeableState>(&partial.state)) {
     if (spec.calibrator == CalibratorKind::kHistogram &&

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "kernels/mergeable_histogram.h"
 #include "server/tables/quantizer_spec.h"
 
@@ -47,8 +48,10 @@ struct PartialState {
 //   with an axis, a per-channel state whose axis is not the spec's, with no values, or with
 //   another count than the `channels` of earlier batches.
 // - RESOURCE_EXHAUSTED: more per-channel values than `max_channels` (--max-channels).
+// `what` names the state in messages ("partial state"; a state file's checks say "state").
 absl::Status CheckPartialState(const QuantizerSpec& spec, int64_t max_channels, int64_t channels,
-                               const PartialState& partial);
+                               const PartialState& partial,
+                               absl::string_view what = "partial state");
 
 }  // namespace qcal::server
 

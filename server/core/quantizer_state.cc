@@ -83,7 +83,7 @@ absl::Status CheckSnapshot(const QuantizerSnapshot& snapshot, const ModelLimits&
                                   .elements = snapshot.elements,
                                   .nonfinite = snapshot.nonfinite,
                                   .state = MaxPartial{.amax = max->amax, .axis = spec.axis}};
-    return CheckPartialState(spec, limits.max_channels, /*channels=*/0, as_partial);
+    return CheckPartialState(spec, limits.max_channels, /*channels=*/0, as_partial, "state");
   }
   if (const auto* mergeable = std::get_if<kernels::MergeableState>(&snapshot.state)) {
     if (spec.calibrator != CalibratorKind::kHistogram ||
