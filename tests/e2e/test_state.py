@@ -152,7 +152,8 @@ def test_create_with_a_layout_and_info_shows_it(cli, client, model_name):
     assert cli.ok("create", model_name, "--exist-ok", "--histogram-layout", "reference") == (
         f"model '{model_name}' exists with the same configuration\n")
     cli.fails("create", model_name, "--exist-ok", "--histogram-layout", "mergeable",
-              code="FAILED_PRECONDITION", message=model_name)
+              code="FAILED_PRECONDITION",
+              message=f"model '{model_name}' exists with histogram_layout reference, not mergeable")
     assert client.info(model_name)["histogram_layout"] == "reference"
 
 
@@ -179,6 +180,16 @@ def test_save_errors_leave_no_file(cli, model_name, tmp_path):
               code="NOT_FOUND", message=f"{model_name}-nosuch")
     assert sorted(os.listdir(tmp_path)) == ["runs"]
     assert os.listdir(directory) == []
+
+
+# What the server's INVALID_ARGUMENT says of each bad file (after "model 'M', LoadState: ").
+BAD_FILE_MESSAGES = {
+    "truncated": "truncated",
+    "flipped": "corrupt",
+    "empty": "not a qcal state file",
+    "random": "not a qcal state file",
+    "onnx": "not a qcal state file",
+}
 
 
 def bad_files(tmp_path, good):
@@ -220,11 +231,12 @@ def test_bad_state_files_through_the_cli_change_nothing(cli, client, model_name,
         for args in ((target, path, "--merge"), (fresh, path)):
             result = cli("state", "load", *args)
             assert result.returncode == 1, (what, result.stderr)
-            assert re.match(r"error: INVALID_ARGUMENT: .+", result.stderr), (what, result.stderr)
+            assert re.match(rf"error: INVALID_ARGUMENT: model '{args[0]}', LoadState: .*"
+                            f"{BAD_FILE_MESSAGES[what]}", result.stderr), (what, result.stderr)
             assert result.stdout == ""
     # Without --merge onto an existing name; with --merge into a missing model.
     cli.fails("state", "load", target, tmp_path / "good.qcalstate",
-              code="ALREADY_EXISTS", message=target)
+              code="ALREADY_EXISTS", message=f"model '{target}' already exists")
     cli.fails("state", "load", fresh, tmp_path / "good.qcalstate", "--merge",
               code="NOT_FOUND", message=fresh)
     assert snapshot(client, target) == before
@@ -243,10 +255,12 @@ def test_reference_layout_merges_only_with_identical_edges(cli, client, model_na
     before = {name: snapshot(client, name) for name in (large, mergeable)}
     # Other edges: refused.
     cli.fails("state", "load", large, tmp_path / "small.qcalstate", "--merge",
-              code="FAILED_PRECONDITION", message=large)
+              code="FAILED_PRECONDITION",
+              message="reference-layout histograms merge only with identical edges")
     # Another layout is another configuration.
     cli.fails("state", "load", mergeable, tmp_path / "small.qcalstate", "--merge",
-              code="FAILED_PRECONDITION", message=mergeable)
+              code="FAILED_PRECONDITION",
+              message="exists with histogram_layout mergeable, not reference")
     assert {name: snapshot(client, name) for name in (large, mergeable)} == before
     # Identical edges (the same first batch): merged, counts added.
     copy = f"{model_name}-copy"
@@ -314,7 +328,8 @@ def test_bad_state_through_python_changes_nothing(client, model_name, tmp_path):
             with pytest.raises(qcal.QcalError) as error:
                 client.load_state(name, path, merge=merge)
             assert error.value.code == "INVALID_ARGUMENT", what
-            assert error.value.message, what
+            assert error.value.message.startswith(f"model '{name}', LoadState: "), what
+            assert BAD_FILE_MESSAGES[what] in error.value.message, what
     with pytest.raises(FileNotFoundError):
         client.load_state(model_name, tmp_path / "missing.qcalstate", merge=True)
     with pytest.raises(IsADirectoryError):
