@@ -70,9 +70,9 @@ def test_record_every_npy_dtype_and_read_the_statistics_back(cli, model_name, tm
 
 def test_histogram_of_hand_placed_values(cli, model_name, tmp_path):
     # max |x| = 4 over 2048 bins: bin width 1/512, so 1.0 falls in bin 512, 2.0 in bin 1024 and
-    # 4.0 (the range's end) in the last bin, 2047.
+    # 4.0 (the range's end) in the last bin, 2047 (the reference layout's bins).
     values = np.array([1.0, -1.0, 1.0, 2.0, -4.0], dtype=np.float32)
-    cli.ok("create", model_name)
+    cli.ok("create", model_name, "--histogram-layout", "reference")
     cli.ok("record", model_name, "x._input_quantizer", save_npy(tmp_path, "v.npy", values))
     hist = cli.json("histogram", model_name, "x._input_quantizer", "--format", "json")
     counts = np.array(hist["counts"])

@@ -106,9 +106,11 @@ def test_python_model_creates_or_joins_with_descriptors(client, server, model_na
     with pytest.raises(qcal.QcalError, match="FAILED_PRECONDITION"):
         client.create(model_name, exist_ok=True)
 
-    # The descriptors are used: 4096 starting bins for a new input quantizer.
+    # The descriptors are used: num_bins 4096 for a new input quantizer. In the mergeable layout
+    # (the default) abs_max 1 takes bins of width 2^-12, the finest with floor(1 / 2^k) + 1 <=
+    # 2 * 4096: 4097 bins (with num_bins 2048 it would be 2049).
     session.record("x._input_quantizer", np.array([1.0, -0.5], dtype=np.float32))
-    assert len(session.histogram("x._input_quantizer")["counts"]) == 4096
+    assert len(session.histogram("x._input_quantizer")["counts"]) == 4097
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -172,7 +174,8 @@ def test_info_shows_starting_and_current_bins_and_channel_counts(cli, client, mo
 # would start again with 3072 bins); qcal's starts again at num_bins, on purpose (README).
 def test_reset_histogram_starts_again_at_the_starting_bin_count(cli, client, model_name,
                                                                  tmp_path):
-    session = client.model(model_name, default_input={"num_bins": 2048})
+    session = client.model(model_name, default_input={"num_bins": 2048},
+                           histogram_layout="reference")
     q = "x._input_quantizer"
     session.record(q, np.array([1.0], dtype=np.float32))
     session.record(q, np.array([1.5], dtype=np.float32))
