@@ -173,10 +173,10 @@ int main(int argc, char** argv) {
   std::string histogram_layout;
   create
       ->add_option("--histogram-layout", histogram_layout,
-                   "bins of the model's histograms: mergeable (default; 2^k-wide bins from 0: "
-                   "the same amax whatever the order, batching or split, and states merge) or "
-                   "reference (pytorch-quantization's, fixed by the first batch); compared by "
-                   "--exist-ok")
+                   "bins of the model's histograms: mergeable (2^k-wide bins from 0: the same "
+                   "amax whatever the order, batching or split, and states merge) or reference "
+                   "(pytorch-quantization's, fixed by the first batch); default: the server's "
+                   "--default-histogram-layout (mergeable unless set); compared by --exist-ok")
       ->check(CLI::IsMember({"mergeable", "reference"}));
 
   CLI::App* info = app.add_subcommand("info", "show a model's quantizers and statistics");

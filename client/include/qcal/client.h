@@ -185,8 +185,8 @@ struct ModelOptions {
   // Layout of the model's histogram calibrators (HistogramLayout in calibration.proto):
   // "mergeable" (bins of width 2^k anchored at 0: the same data gives the same counts in any
   // order, batching or split, and states add exactly) or "reference" (pytorch-quantization's
-  // bins, fixed by the first batch). Unset: the server's default (mergeable). Part of the
-  // configuration that exist_ok compares.
+  // bins, fixed by the first batch). Unset: the server's default (its --default-histogram-layout,
+  // mergeable unless set). Part of the configuration that exist_ok compares.
   std::optional<std::string> histogram_layout = std::nullopt;
 };
 

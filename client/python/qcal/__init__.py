@@ -443,7 +443,8 @@ class Client:
         histogram_layout: how the model's histograms lay out their bins: "mergeable" (bins of
         width 2^k from 0: the same data gives the same histogram and amax in any order, batching
         or split over trainers, and saved states merge) or "reference" (pytorch-quantization's
-        bins, fixed by the first batch). None: the server's default, mergeable. It counts as a
+        bins, fixed by the first batch). None: the server's default (its
+        --default-histogram-layout, mergeable unless set). It counts as a
         descriptor below (part of the configuration compared when the model exists).
 
         Without descriptors (all four None) the model is created with the defaults when it

@@ -120,7 +120,7 @@ def path(call, argument, value):
 
 
 def histogram_layout(call, value):
-    """None (the server's default, mergeable) or a str; which strs are layouts ("mergeable",
+    """None (the server's default layout) or a str; which strs are layouts ("mergeable",
     "reference") is the C++ client's to check (QcalError INVALID_ARGUMENT)."""
     if value is None:
         return None
