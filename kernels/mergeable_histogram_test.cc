@@ -70,6 +70,36 @@ TEST(MergeableHistogramTest, CountsFloorOfAbsOverTheWidth) {
   EXPECT_EQ(state.total(), 6u);
 }
 
+// The vectorised binning (AVX2 where the CPU has it, a portable loop for tails) against
+// floor(|x| / 2^k) in double, one value at a time, over magnitudes from subnormal to FLT_MAX.
+TEST(MergeableHistogramTest, BinsAreFloorOfAbsOverTheWidthForEveryValue) {
+  std::mt19937 rng(11);
+  for (const float scale : {1.0f, 1e-41f, 3e-39f, 1e-20f, 1e20f, 1e38f}) {
+    for (const int64_t num_bins : {int64_t{1}, int64_t{5}, int64_t{2048}, int64_t{100000}}) {
+      std::vector<float> x(10007);
+      std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+      for (float& v : x) v = uniform(rng) * scale;
+      for (int i = 0; i < 100; ++i) x[rng() % x.size()] = 0.0f;
+      x[17] = kNaN;
+      x[4000] = -kInf;
+      auto batch = CountMergeable(x, {.num_bins = num_bins});
+      ASSERT_TRUE(batch.ok());
+      const MergeableState& state = batch->state;
+      std::vector<uint64_t> want(state.counts.size(), 0);
+      float abs_max = 0.0f;
+      for (const float v : x) {
+        if (!std::isfinite(v)) continue;
+        abs_max = std::max(abs_max, std::abs(v));
+        want[static_cast<size_t>(std::floor(std::ldexp(double{std::abs(v)}, -state.exponent)))]++;
+      }
+      EXPECT_EQ(state.abs_max, abs_max);
+      EXPECT_EQ(state.exponent, MergeableExponent(abs_max, num_bins));
+      ASSERT_EQ(state.counts, want) << "scale " << scale << " num_bins " << num_bins;
+      EXPECT_EQ(batch->stats.nonfinite, 2);
+    }
+  }
+}
+
 TEST(MergeableHistogramTest, NonFiniteAreCountedAndLeftOut) {
   auto batch = CountMergeable(std::vector<float>{kNaN, 1.0f, -kInf, kInf, 0.25f}, {.num_bins = 2});
   ASSERT_TRUE(batch.ok());
