@@ -129,6 +129,13 @@ absl::StatusOr<v1::CreateModelRequest> CreateModelRequestFor(std::string_view mo
   v1::CreateModelRequest request;
   request.set_model(std::string(model));
   request.set_exist_ok(options.exist_ok);
+  if (options.histogram_layout.has_value()) {
+    absl::StatusOr<v1::HistogramLayout> layout = ParseHistogramLayout(*options.histogram_layout);
+    if (!layout.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": ", layout.status().message()));
+    }
+    request.set_histogram_layout(*layout);
+  }
   ToProto(input, "", request.mutable_default_input());
   ToProto(weight, "", request.mutable_default_weight());
   for (const QuantizerDescriptor& declared : options.quantizers) {

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "qcal/client.h"
 
 namespace qcal {
@@ -96,6 +97,39 @@ TEST(CreateModelRequestTest, BadDescriptorsAreRefusedNamingTheField) {
   refused({.quantizers = {{.name = "q", .num_bits = 17}}},
           "model 'm', quantizer 'q': num_bits 17 is outside 2..16");
   EXPECT_EQ(CreateModelRequestFor("", {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CreateModelRequestTest, HistogramLayoutIsSentWhenGiven) {
+  absl::StatusOr<v1::CreateModelRequest> request = CreateModelRequestFor("m", {});
+  ASSERT_TRUE(request.ok()) << request.status();
+  // Unset: the server's default, which the request leaves to the server.
+  EXPECT_EQ(request->histogram_layout(), v1::HISTOGRAM_LAYOUT_UNSPECIFIED);
+  request = CreateModelRequestFor("m", {.histogram_layout = "reference"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->histogram_layout(), v1::HISTOGRAM_LAYOUT_REFERENCE);
+  request = CreateModelRequestFor("m", {.exist_ok = true, .histogram_layout = "mergeable"});
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->histogram_layout(), v1::HISTOGRAM_LAYOUT_MERGEABLE);
+  EXPECT_TRUE(request->exist_ok());
+}
+
+TEST(CreateModelRequestTest, AnUnknownHistogramLayoutIsRefusedNamingIt) {
+  for (const std::string layout : {"", "Mergeable", "reference ", "2", "unspecified"}) {
+    const absl::Status status = CreateModelRequestFor("m", {.histogram_layout = layout}).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << layout;
+    EXPECT_EQ(status.message(), absl::StrCat("model 'm': histogram_layout '", layout,
+                                             "' is not mergeable or reference"));
+  }
+}
+
+TEST(CreateModelRequestTest, HistogramLayoutNamesRoundTrip) {
+  for (const v1::HistogramLayout layout :
+       {v1::HISTOGRAM_LAYOUT_MERGEABLE, v1::HISTOGRAM_LAYOUT_REFERENCE}) {
+    absl::StatusOr<v1::HistogramLayout> parsed = ParseHistogramLayout(HistogramLayoutName(layout));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, layout);
+  }
+  EXPECT_EQ(HistogramLayoutName(v1::HISTOGRAM_LAYOUT_UNSPECIFIED), "unspecified");
 }
 
 }  // namespace

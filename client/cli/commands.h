@@ -54,6 +54,15 @@ struct ExportArgs {
 absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
                         std::ostream& err);
 
+// `qcal state save`: the model's StateFile, written to `path` atomically (atomic_file.h). A
+// `path` that is a directory or lies in a missing directory fails before the call.
+absl::Status SaveState(Client& client, const std::string& model, const std::string& path,
+                       std::ostream& out);
+// `qcal state load [--merge]`: sends the file at `path` (local-file errors for a missing,
+// unreadable or non-regular file, before any call) and prints what the model holds now.
+absl::Status LoadState(Client& client, const std::string& model, const std::string& path,
+                       bool merge, std::ostream& out);
+
 }  // namespace qcal::cli
 
 #endif  // QCAL_CLIENT_CLI_COMMANDS_H_

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "qcal/client.h"
 
 namespace qcal::cli {
 namespace {
@@ -85,6 +86,8 @@ std::string FormatModelInfo(const v1::ModelInfo& info) {
   absl::StrAppendFormat(&out, "onnx            %s\n", info.has_onnx() ? "uploaded" : "none");
   absl::StrAppendFormat(&out, "amax table      %s\n",
                         info.amax_method().empty() ? "none" : info.amax_method());
+  absl::StrAppendFormat(&out, "histograms      %s layout\n",
+                        HistogramLayoutName(info.histogram_layout()));
   absl::StrAppendFormat(&out, "default input   %s\n", SpecText(info.default_input()));
   absl::StrAppendFormat(&out, "default weight  %s\n", SpecText(info.default_weight()));
   absl::StrAppendFormat(&out, "quantizers      %d\n", info.quantizers_size());
@@ -135,6 +138,7 @@ nlohmann::json ModelInfoJson(const v1::ModelInfo& info) {
   return {{"name", info.name()},
           {"has_onnx", info.has_onnx()},
           {"amax_method", info.amax_method()},
+          {"histogram_layout", HistogramLayoutName(info.histogram_layout())},
           {"default_input", SpecJson(info.default_input())},
           {"default_weight", SpecJson(info.default_weight())},
           {"quantizers", quantizers},

@@ -14,10 +14,12 @@ namespace qcal::cli {
 std::string FormatModels(const std::vector<v1::ModelInfo>& models);
 nlohmann::json ModelsJson(const std::vector<v1::ModelInfo>& models);
 
-// A model's defaults, per-quantizer statistics (a histogram's starting and current bins, a max
-// calibrator's channel count) and, with an uploaded ONNX model, its "bindings" section.
+// A model's histogram layout, defaults, per-quantizer statistics (a histogram's starting and
+// current bins, a max calibrator's channel count) and, with an uploaded ONNX model, its "bindings"
+// section.
 std::string FormatModelInfo(const v1::ModelInfo& info);
-// {"name", "has_onnx", "amax_method", "default_input", "default_weight",
+// {"name", "has_onnx", "amax_method", "histogram_layout" ("mergeable", "reference", or
+//  "unspecified" from a server without layouts), "default_input", "default_weight",
 //  "quantizers": [{"name", "calibrator", "num_bits", "unsigned", "axis", "num_bins" (at the
 //                  start), "skip_zeros", "batches", "elements", "nonfinite", "bytes", "bins"
 //                  (now), "amax_size"}],

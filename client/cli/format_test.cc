@@ -156,5 +156,21 @@ TEST(FormatTest, ModelInfoShowsBinsChannelsAndBindings) {
   EXPECT_EQ(ModelInfoJson(info)["onnx_bindings"]["conv1._input_quantizer"], "input");
 }
 
+TEST(FormatTest, ModelInfoShowsTheHistogramLayout) {
+  v1::ModelInfo info;
+  info.set_name("m");
+  info.set_histogram_layout(v1::HISTOGRAM_LAYOUT_REFERENCE);
+  EXPECT_NE(FormatModelInfo(info).find("\nhistograms      reference layout\n"), std::string::npos)
+      << FormatModelInfo(info);
+  EXPECT_EQ(ModelInfoJson(info)["histogram_layout"], "reference");
+  info.set_histogram_layout(v1::HISTOGRAM_LAYOUT_MERGEABLE);
+  EXPECT_NE(FormatModelInfo(info).find("\nhistograms      mergeable layout\n"), std::string::npos)
+      << FormatModelInfo(info);
+  EXPECT_EQ(ModelsJson({info})[0]["histogram_layout"], "mergeable");
+  // A server from before layouts sends none.
+  info.clear_histogram_layout();
+  EXPECT_EQ(ModelInfoJson(info)["histogram_layout"], "unspecified");
+}
+
 }  // namespace
 }  // namespace qcal::cli

@@ -7,7 +7,8 @@
 //   1  the call failed: "error: CODE: message" (CODE as gRPC names it, e.g. INVALID_ARGUMENT,
 //      NOT_FOUND, UNAVAILABLE), from the server or from the client library; or a local file
 //      could not be read or written: "error: message" (no code: no call failed), e.g.
-//      "error: cannot write --out 'x.onnx': No such file or directory".
+//      "error: cannot write --out 'x.onnx': No such file or directory", "error: cannot read
+//      'runs/a.qcalstate': No such file or directory".
 //   2  usage error, found before contacting the server: "error: usage: message" and a pointer
 //      to --help (an unknown command or option, a missing or malformed value, a value out of
 //      range, an option that does not apply to the method).
@@ -34,10 +35,18 @@ namespace {
 
 constexpr int kUsageExit = 2;
 
+// "qcal state save": the command's words from the root.
+std::string CommandPath(const CLI::App* command) {
+  std::string path;
+  for (; command != nullptr && command->get_parent() != nullptr; command = command->get_parent()) {
+    path = " " + command->get_name() + path;
+  }
+  return "qcal" + path;
+}
+
 // Prints a usage error, pointing at the help of the command being parsed, if any.
 int UsageError(std::string_view message, const CLI::App* command) {
-  const std::string help =
-      command == nullptr ? "qcal --help" : "qcal " + command->get_name() + " --help";
+  const std::string help = CommandPath(command) + " --help";
   std::cerr << "error: usage: " << message << "\n(see '" << help << "')\n";
   return kUsageExit;
 }
@@ -124,7 +133,9 @@ struct MethodFlags {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"qcal: stream calibration data to qcal-server, query amax, export QDQ ONNX"};
+  CLI::App app{
+      "qcal: stream calibration data to qcal-server, query amax, export QDQ ONNX, save and load "
+      "a model's state"};
   app.require_subcommand(1);
   std::string server = qcal::DefaultAddress();
   app.add_option("--server", server,
@@ -159,6 +170,14 @@ int main(int argc, char** argv) {
   create->add_flag("--exist-ok", exist_ok,
                    "an existing model with the same configuration is not an error (another "
                    "configuration is)");
+  std::string histogram_layout;
+  create
+      ->add_option("--histogram-layout", histogram_layout,
+                   "bins of the model's histograms: mergeable (2^k-wide bins from 0: the same "
+                   "amax whatever the order, batching or split, and states merge) or reference "
+                   "(pytorch-quantization's, fixed by the first batch); default: the server's "
+                   "--default-histogram-layout (mergeable unless set); compared by --exist-ok")
+      ->check(CLI::IsMember({"mergeable", "reference"}));
 
   CLI::App* info = app.add_subcommand("info", "show a model's quantizers and statistics");
   info->add_option("MODEL", model)->required();
@@ -216,12 +235,35 @@ int main(int argc, char** argv) {
   CLI::App* remove = app.add_subcommand("delete", "delete a model");
   remove->add_option("MODEL", model)->required();
 
+  CLI::App* state = app.add_subcommand(
+      "state", "save a model's whole state to a file, or load (or merge) one into a model");
+  state->require_subcommand(1);
+  CLI::App* state_save = state->add_subcommand(
+      "save",
+      "write MODEL's state (configuration, calibrator state and counters, ONNX, amax table) to "
+      "FILE, atomically");
+  state_save->add_option("MODEL", model)->required();
+  state_save->add_option("FILE", path, "state file to write (replaced if it exists)")->required();
+  CLI::App* state_load = state->add_subcommand(
+      "load",
+      "create MODEL from a state FILE, or with --merge add FILE's calibrator state and counters "
+      "into the existing MODEL (same configuration; histograms of the mergeable layout, or of "
+      "the reference layout with identical edges)");
+  state_load->add_option("MODEL", model)->required();
+  state_load->add_option("FILE", path, "state file written by 'qcal state save'")->required();
+  bool merge = false;
+  state_load->add_flag("--merge", merge, "add into the existing MODEL instead of creating it");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     // --help (and CLI11's other "success" exits) print and exit 0 as CLI11 does.
     if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(error);
-    const std::vector<CLI::App*> selected = app.get_subcommands();
+    std::vector<CLI::App*> selected = app.get_subcommands();
+    // The innermost command given ("state save"), whose help the message points at.
+    while (!selected.empty() && !selected.front()->get_subcommands().empty()) {
+      selected = selected.front()->get_subcommands();
+    }
     if (selected.empty()) {
       // CLI11 reports a word that names no command as a missing command: name the word.
       const std::vector<std::string> rest = app.remaining();
@@ -239,6 +281,7 @@ int main(int argc, char** argv) {
   qcal::ModelOptions model_options;
   if (*create) {
     model_options.exist_ok = exist_ok;
+    if (!histogram_layout.empty()) model_options.histogram_layout = histogram_layout;
     for (const auto& [text, option, target] :
          {std::tuple{&default_input_text, "--default-input", &model_options.default_input},
           std::tuple{&default_weight_text, "--default-weight", &model_options.default_weight}}) {
@@ -296,10 +339,15 @@ int main(int argc, char** argv) {
       status = qcal::cli::ResetModel(client, model, out);
     } else if (*remove) {
       status = qcal::cli::DeleteModel(client, model, out);
+    } else if (*state_save) {
+      status = qcal::cli::SaveState(client, model, path, out);
+    } else if (*state_load) {
+      status = qcal::cli::LoadState(client, model, path, merge, out);
     }
   }
   if (!status.ok()) {
-    // A local file (a .npy to read, --out to write) is no call: its error has no gRPC code.
+    // A local file (a .npy or state file to read, --out or a state file to write) is no call:
+    // its error has no gRPC code.
     std::cerr << "error: ";
     if (!qcal::IsLocalFileError(status)) {
       std::cerr << absl::StatusCodeToString(status.code()) << ": ";

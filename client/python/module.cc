@@ -122,6 +122,11 @@ py::dict InfoDict(const v1::ModelInfo& info) {
   dict["has_onnx"] = info.has_onnx();
   dict["amax_method"] =
       info.amax_method().empty() ? py::object(py::none()) : py::object(py::str(info.amax_method()));
+  // None from a server without layouts.
+  dict["histogram_layout"] =
+      info.histogram_layout() == v1::HISTOGRAM_LAYOUT_UNSPECIFIED
+          ? py::object(py::none())
+          : py::object(py::str(std::string(HistogramLayoutName(info.histogram_layout()))));
   dict["default_input"] = SpecDict(info.default_input());
   dict["default_weight"] = SpecDict(info.default_weight());
   dict["quantizers"] = quantizers;
@@ -149,7 +154,8 @@ QuantizerDescriptor ToDescriptor(const DescriptorTuple& tuple) {
 
 ModelOptions ToModelOptions(const std::optional<DescriptorTuple>& default_input,
                             const std::optional<DescriptorTuple>& default_weight,
-                            const std::vector<DescriptorTuple>& quantizers, bool exist_ok) {
+                            const std::vector<DescriptorTuple>& quantizers, bool exist_ok,
+                            const std::optional<std::string>& histogram_layout) {
   ModelOptions options;
   if (default_input.has_value()) options.default_input = ToDescriptor(*default_input);
   if (default_weight.has_value()) options.default_weight = ToDescriptor(*default_weight);
@@ -157,6 +163,7 @@ ModelOptions ToModelOptions(const std::optional<DescriptorTuple>& default_input,
     options.quantizers.push_back(ToDescriptor(quantizer));
   }
   options.exist_ok = exist_ok;
+  options.histogram_layout = histogram_layout;
   return options;
 }
 
@@ -335,14 +342,16 @@ PYBIND11_MODULE(_qcal, m) {
           [](Client& self, const std::string& model,
              const std::optional<DescriptorTuple>& default_input,
              const std::optional<DescriptorTuple>& default_weight,
-             const std::vector<DescriptorTuple>& quantizers, bool exist_ok) {
-            const ModelOptions options =
-                ToModelOptions(default_input, default_weight, quantizers, exist_ok);
+             const std::vector<DescriptorTuple>& quantizers, bool exist_ok,
+             const std::optional<std::string>& histogram_layout) {
+            const ModelOptions options = ToModelOptions(default_input, default_weight, quantizers,
+                                                        exist_ok, histogram_layout);
             return InfoDict(Released([&] { return self.CreateModel(model, options); }));
           },
           py::arg("model"), py::arg("default_input") = py::none(),
           py::arg("default_weight") = py::none(),
-          py::arg("quantizers") = std::vector<DescriptorTuple>(), py::arg("exist_ok") = false)
+          py::arg("quantizers") = std::vector<DescriptorTuple>(), py::arg("exist_ok") = false,
+          py::arg("histogram_layout") = py::none())
       .def(
           "get_model",
           [](Client& self, const std::string& model) {
@@ -369,6 +378,20 @@ PYBIND11_MODULE(_qcal, m) {
             return InfoDict(Released([&] { return self.ResetModel(model); }));
           },
           py::arg("model"))
+      .def(
+          "save_state",
+          [](Client& self, const std::string& model) {
+            return py::bytes(Released([&] { return self.SaveState(model); }));
+          },
+          py::arg("model"))
+      .def(
+          "load_state",
+          [](Client& self, const std::string& model, const py::bytes& state, bool merge) {
+            const std::string_view bytes = BytesView(state);
+            return InfoDict(
+                Released([&] { return self.LoadState(model, bytes, {.merge = merge}); }));
+          },
+          py::arg("model"), py::arg("state"), py::arg("merge"))
       .def(
           "session",
           [](Client& self, const std::string& model, std::optional<size_t> max_queue_bytes,

@@ -105,7 +105,7 @@ class Cli:
         assert message in result.stderr.splitlines()[0], (
             f"qcal {args}: expected {message!r}, got {result.stderr!r}"
         )
-        assert re.search(r"^\(see 'qcal( \w+)? --help'\)$", result.stderr, re.M), result.stderr
+        assert re.search(r"^\(see 'qcal( \w+)* --help'\)$", result.stderr, re.M), result.stderr
         assert result.stdout == ""
         return result.stderr
 

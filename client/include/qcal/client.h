@@ -16,6 +16,8 @@
 //   auto table = session->ComputeAmaxTable({.method = "entropy"});  // + JSON, TensorRT cache
 //   auto stored = session->AmaxTable();                         // the stored table, same forms
 //   auto qdq = session->ExportOnnx(float_onnx_bytes);           // QDQ model bytes + warnings
+//   auto state = (*client)->SaveState("resnet18");              // StateFile bytes (a file)
+//   (*other)->LoadState("resnet18", *state, {.merge = true});   // add them into another model
 //
 // Errors. Every call returns absl::Status / absl::StatusOr. A server error keeps its gRPC code and
 // message unchanged (absl::StatusCode and grpc::StatusCode use the same google.rpc numbers):
@@ -69,7 +71,8 @@ inline constexpr std::string_view kDefaultAddress = "127.0.0.1:50051";
 std::string DefaultAddress();
 
 struct ClientOptions {
-  // Deadline of each unary call and each UploadOnnx / ExportOnnx stream; unset means none.
+  // Deadline of each unary call and each UploadOnnx / ExportOnnx / SaveState / LoadState
+  // stream; unset means none.
   // Record streams have no deadline (they live as long as data keeps coming).
   std::optional<absl::Duration> timeout;
   // Largest message the client accepts (ExportOnnx chunks, large histograms).
@@ -179,6 +182,24 @@ struct ModelOptions {
   // (defaults and declared quantizers, in any order) equals this one, FAILED_PRECONDITION naming
   // the first difference otherwise. One server call: two creators cannot race.
   bool exist_ok = false;
+  // Layout of the model's histogram calibrators (HistogramLayout in calibration.proto):
+  // "mergeable" (bins of width 2^k anchored at 0: the same data gives the same counts in any
+  // order, batching or split, and states add exactly) or "reference" (pytorch-quantization's
+  // bins, fixed by the first batch). Unset: the server's default (its --default-histogram-layout,
+  // mergeable unless set). Part of the configuration that exist_ok compares.
+  std::optional<std::string> histogram_layout = std::nullopt;
+};
+
+// "mergeable" -> HISTOGRAM_LAYOUT_MERGEABLE, "reference" -> HISTOGRAM_LAYOUT_REFERENCE;
+// INVALID_ARGUMENT naming `text` for anything else (case-sensitive).
+absl::StatusOr<v1::HistogramLayout> ParseHistogramLayout(std::string_view text);
+// "mergeable", "reference", or "unspecified" (a server without layouts).
+std::string_view HistogramLayoutName(v1::HistogramLayout layout);
+
+struct LoadStateOptions {
+  // false: create the model from the state (ALREADY_EXISTS when the name is taken); true: add
+  // the state's calibrator state and counters into the existing model.
+  bool merge = false;
 };
 
 // The request CreateModel(model, options) sends: every descriptor complete (unset fields filled
@@ -186,7 +207,8 @@ struct ModelOptions {
 // INVALID_ARGUMENT, naming the descriptor ("default_input", "quantizer 'q'") and the field, for:
 // a model or quantizer name that is not a name, a default descriptor with a name, a declared
 // quantizer without one, num_bits outside 2..16, num_bins outside 1..2^24, a calibrator other
-// than "max" or "histogram", a histogram with an axis, skip_zeros on a max calibrator.
+// than "max" or "histogram", a histogram with an axis, skip_zeros on a max calibrator, a
+// histogram_layout other than "mergeable" or "reference".
 absl::StatusOr<v1::CreateModelRequest> CreateModelRequestFor(std::string_view model,
                                                              const ModelOptions& options);
 
@@ -238,6 +260,30 @@ class Client {
   // A session on `model`; it does not check that the model exists (Record into an unknown model
   // fails with NOT_FOUND at the next Record() or Flush()). May outlive the Client.
   std::unique_ptr<ModelSession> Model(std::string_view model, SessionOptions options = {});
+
+  // State files (calibration.proto: SaveState, LoadState, StateFile) move a model's whole state
+  // (configuration and layout, every quantizer's calibrator state and counters, the uploaded
+  // ONNX with its tensor_map, the stored amax table) between models and servers:
+  //
+  //   absl::StatusOr<std::string> a = server_a->SaveState("m");        // the StateFile bytes
+  //   server_b->LoadState("m", *a);                                    // a new model "m"
+  //   server_b->LoadState("m", *other, {.merge = true});               // adds its counts
+  //
+  // The serialized StateFile of `model` (the concatenated StateChunk pieces): the bytes `qcal
+  // state save` writes. NOT_FOUND for an unknown model; INVALID_ARGUMENT for a bad name (sent
+  // nothing); RESOURCE_EXHAUSTED when the state is larger than the server sends.
+  absl::StatusOr<std::string> SaveState(std::string_view model);
+  // Sends `state` (a StateFile, as SaveState returns it) in kMaxChunkBytes pieces and returns
+  // the info of the model it created (merge false) or merged into (merge true). The server
+  // reads and checks the whole file first, and a refused load changes nothing:
+  // INVALID_ARGUMENT for a foreign, truncated or corrupt file (naming what is wrong: magic,
+  // format version, CRC-32, a field) or a bad model name (the client's, sending nothing);
+  // ALREADY_EXISTS without merge when `model` exists; NOT_FOUND with merge when it does not;
+  // FAILED_PRECONDITION with merge for another configuration (defaults, declared quantizers,
+  // layout), or reference-layout histograms whose edges differ; RESOURCE_EXHAUSTED for a file
+  // larger than the server's --max-batch-bytes.
+  absl::StatusOr<v1::ModelInfo> LoadState(std::string_view model, std::string_view state,
+                                          const LoadStateOptions& options = {});
 
  private:
   explicit Client(std::shared_ptr<internal::Connection> connection);

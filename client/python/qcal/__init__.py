@@ -11,6 +11,8 @@
             model(images)
     table = session.compute_amax(method="entropy")
     qdq = session.export_onnx("resnet18.onnx", out="resnet18_qdq.onnx")
+    client.save_state("resnet18", "run_a.qcalstate")   # the model's whole state, to a file
+    other.load_state("resnet18", "run_a.qcalstate", merge=True)  # adds it into another model
 
 Quantizer names follow pytorch-quantization: "<module path>._input_quantizer",
 "<module path>._weight_quantizer".
@@ -29,6 +31,7 @@ that waits releases the GIL.
 import errno
 import json
 import os
+import secrets
 import warnings
 
 from qcal import _args, _qcal
@@ -130,6 +133,7 @@ class ModelSession:
 
     def info(self):
         """The model: {"name", "has_onnx", "amax_method" (None before compute_amax),
+        "histogram_layout" ("mergeable" or "reference"; None from a server without layouts),
         "default_input", "default_weight", "quantizers": {name: {"calibrator", "num_bits",
         "unsigned", "axis", "num_bins", "skip_zeros", "batches", "elements", "nonfinite",
         "bytes", "bins", "amax_size"}}, "onnx_bindings": {quantizer: ONNX tensor}}.
@@ -337,6 +341,60 @@ class _PartialFile:
             pass
 
 
+def _write_atomically(path, data):
+    """Writes `data` to a new file next to `path` (".NAME.RANDOM.tmp", created with mode 0o666
+    less the umask), fsyncs it, renames it over `path` and fsyncs the directory: readers see the
+    old file or the new one, never a part. On any error the temporary file is removed, `path` is
+    left as it was, and the OSError is raised (IsADirectoryError for a directory,
+    FileNotFoundError for a missing directory)."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    directory, base = os.path.split(path)
+    directory = directory or "."
+    temp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                     0o666)
+    except OSError as error:
+        # Named after the file asked for, not the temporary one.
+        raise type(error)(error.errno, error.strerror, path) from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException as error:
+        try:
+            os.remove(temp)
+        except FileNotFoundError:
+            pass
+        if isinstance(error, OSError) and error.errno is not None:
+            raise type(error)(error.errno, error.strerror, path) from None
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _state_bytes(call, state):
+    """A state given to load_state: bytes-like, or the path of a state file (read here)."""
+    if isinstance(state, (bytes, bytearray, memoryview)):
+        return bytes(state)
+    if not isinstance(state, (str, os.PathLike)):
+        raise TypeError(
+            f"{call}(): state must be a path (str or os.PathLike) or bytes, got "
+            f"{type(state).__name__}"
+        )
+    with open(os.fspath(state), "rb") as f:
+        return f.read()
+
+
 def _onnx_bytes(call, onnx):
     if isinstance(onnx, (bytes, bytearray, memoryview)):
         return bytes(onnx)
@@ -367,7 +425,7 @@ class Client:
         self._client = _qcal.Client(self.address, _args.timeout("Client", timeout))
 
     def model(self, name, default_input=None, default_weight=None, quantizers=None, create=True,
-              max_queue_bytes=None, chunk_bytes=None):
+              max_queue_bytes=None, chunk_bytes=None, histogram_layout=None):
         """A ModelSession on `name`, creating the model when it does not exist.
 
         Descriptors (pytorch-quantization's QuantDescriptor, the parts calibration uses), dicts
@@ -382,8 +440,14 @@ class Client:
         default_input, default_weight: descriptors of the quantizers first seen by record().
         quantizers: quantizers declared up front (kept by reset()), descriptors with a "name"
         (e.g. {"name": "conv1._input_quantizer", "num_bins": 4096}).
+        histogram_layout: how the model's histograms lay out their bins: "mergeable" (bins of
+        width 2^k from 0: the same data gives the same histogram and amax in any order, batching
+        or split over trainers, and saved states merge) or "reference" (pytorch-quantization's
+        bins, fixed by the first batch). None: the server's default (its
+        --default-histogram-layout, mergeable unless set). It counts as a
+        descriptor below (part of the configuration compared when the model exists).
 
-        Without descriptors (all three None) the model is created with the defaults when it
+        Without descriptors (all four None) the model is created with the defaults when it
         does not exist, and an existing model is joined whatever its configuration (see
         info()). With any descriptor, the model is created with them, or, when it exists,
         joined only if its configuration (defaults and declared quantizers, in any order)
@@ -398,23 +462,27 @@ class Client:
         Raises TypeError for an argument of the wrong type (a descriptor that is not a dict,
         num_bits=8.0, unsigned=1); QcalError INVALID_ARGUMENT for a bad name, size or
         descriptor value (an unknown key, num_bits=1, calibrator="kl", a histogram with an
-        axis, skip_zeros with a max calibrator)."""
+        axis, skip_zeros with a max calibrator, a histogram_layout other than "mergeable" or
+        "reference")."""
         call = "model"
         name = _args.name(call, "name", name, "model name")
         default_input, default_weight, quantizers = _args.descriptors(
             call, default_input, default_weight, quantizers)
+        histogram_layout = _args.histogram_layout(call, histogram_layout)
         max_queue_bytes = _args.optional_size(call, "max_queue_bytes", max_queue_bytes, 0)
         chunk_bytes = _args.optional_size(call, "chunk_bytes", chunk_bytes, 1,
                                           _qcal.MAX_CHUNK_BYTES)
-        strict = default_input is not None or default_weight is not None or bool(quantizers)
+        strict = (default_input is not None or default_weight is not None or bool(quantizers)
+                  or histogram_layout is not None)
         if not create and strict:
             raise QcalError(
                 "INVALID_ARGUMENT",
-                "descriptors (default_input, default_weight, quantizers) apply only with "
-                "create=True",
+                "descriptors (default_input, default_weight, quantizers, histogram_layout) apply "
+                "only with create=True",
             )
         if strict:
-            self._client.create_model(name, default_input, default_weight, quantizers, True)
+            self._client.create_model(name, default_input, default_weight, quantizers, True,
+                                      histogram_layout)
         elif create:
             try:
                 self._client.create_model(name)
@@ -424,18 +492,20 @@ class Client:
         return ModelSession(self._client.session(name, max_queue_bytes, chunk_bytes))
 
     def create(self, name, default_input=None, default_weight=None, quantizers=None,
-               exist_ok=False):
-        """Creates a model; returns its info. Descriptors as in model(). Raises QcalError
+               exist_ok=False, histogram_layout=None):
+        """Creates a model; returns its info. Descriptors and histogram_layout ("mergeable",
+        "reference", None for the server's default) as in model(). Raises QcalError
         ALREADY_EXISTS when it exists; with exist_ok=True an existing model of the same
-        configuration is returned instead, and one of another is FAILED_PRECONDITION."""
+        configuration (layout included) is returned instead, and one of another is
+        FAILED_PRECONDITION; INVALID_ARGUMENT for a bad descriptor or layout."""
         call = "create"
         name = _args.name(call, "name", name, "model name")
         default_input, default_weight, quantizers = _args.descriptors(
             call, default_input, default_weight, quantizers)
-        if not isinstance(exist_ok, bool):
-            raise TypeError(f"create(): exist_ok must be a bool, got {type(exist_ok).__name__}")
+        exist_ok = _args.boolean(call, "exist_ok", exist_ok)
+        histogram_layout = _args.histogram_layout(call, histogram_layout)
         return self._client.create_model(name, default_input, default_weight, quantizers,
-                                         exist_ok)
+                                         exist_ok, histogram_layout)
 
     def info(self, name):
         """A model's info (see ModelSession.info). Raises QcalError NOT_FOUND."""
@@ -452,6 +522,53 @@ class Client:
     def reset(self, name):
         """Drops a model's data and amax table, keeps its configuration. Returns its info."""
         return self._client.reset_model(_args.name("reset", "name", name, "model name"))
+
+    def save_state(self, name, path=None):
+        """The model's whole state as a state file (bytes): its configuration and histogram
+        layout, every quantizer's calibrator state (histogram counts or maxima) and counters,
+        the uploaded ONNX with its tensor_map, and the stored amax table (calibration.proto,
+        StateFile). The same bytes as `qcal state save`; load_state() takes them back, here or on
+        another server.
+
+        path: also write the bytes there, atomically (a temporary file next to it, fsynced, then
+        renamed over it): a failed write leaves path as it was. A path that is a directory
+        raises IsADirectoryError before anything is asked of the server; other OSErrors
+        (FileNotFoundError for a missing directory, PermissionError) come from the write.
+        Raises QcalError NOT_FOUND for an unknown model, INVALID_ARGUMENT for a bad name;
+        TypeError for an argument of the wrong type."""
+        call = "save_state"
+        name = _args.name(call, "name", name, "model name")
+        if path is not None:
+            _args.path(call, "path", path)
+            if os.path.isdir(path):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+        data = self._client.save_state(name)
+        if path is not None:
+            _write_atomically(path, data)
+        return data
+
+    def load_state(self, name, state, merge=False):
+        """Loads a state file into model `name` and returns the model's info (as info()).
+
+        state: the bytes save_state() returned, or the path of a file it (or `qcal state save`)
+        wrote; a path that cannot be read raises its OSError (FileNotFoundError,
+        IsADirectoryError, PermissionError) before anything is sent.
+        merge=False creates `name` from the state (any name: not necessarily the one it was
+        saved from); merge=True adds the state's calibrator state and counters into the existing
+        model `name`, exactly: histograms of the mergeable layout add bin for bin, maxima take
+        the max, counters add. Loading A's state and merging B's gives the histograms and amax
+        one model fed A's and B's data would have.
+        The server checks the whole file first; a refused load changes nothing. Raises
+        QcalError: INVALID_ARGUMENT for a foreign, truncated or corrupt file (naming what is
+        wrong) or a bad name; ALREADY_EXISTS without merge when `name` exists; NOT_FOUND with
+        merge when it does not; FAILED_PRECONDITION with merge for another configuration
+        (defaults, declared quantizers, layout) or reference-layout histograms whose edges
+        differ; RESOURCE_EXHAUSTED for a file above the server's --max-batch-bytes. TypeError
+        for an argument of the wrong type."""
+        call = "load_state"
+        name = _args.name(call, "name", name, "model name")
+        merge = _args.boolean(call, "merge", merge)
+        return self._client.load_state(name, _state_bytes(call, state), merge)
 
     def __repr__(self):
         return f"qcal.Client({self.address!r})"

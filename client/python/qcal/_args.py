@@ -119,6 +119,21 @@ def path(call, argument, value):
     return value
 
 
+def histogram_layout(call, value):
+    """None (the server's default layout) or a str; which strs are layouts ("mergeable",
+    "reference") is the C++ client's to check (QcalError INVALID_ARGUMENT)."""
+    if value is None:
+        return None
+    return utf8_text(call, "histogram_layout", value)
+
+
+def boolean(call, argument, value):
+    """`value` if it is a bool (1 and None are not)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{call}(): {argument} must be a bool, got {_type_name(value)}")
+    return value
+
+
 DESCRIPTOR_KEYS = ("name", "num_bits", "unsigned", "axis", "calibrator", "num_bins", "skip_zeros")
 
 
