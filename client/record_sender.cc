@@ -52,6 +52,23 @@ absl::Status RecordSender::Record(std::string_view quantizer, const TensorView& 
   return queue_.Push(std::move(batch));
 }
 
+absl::Status RecordSender::RecordPartial(std::string_view quantizer,
+                                         const v1::PartialState& partial) {
+  if (quantizer.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model_, "': RecordPartial needs a quantizer name"));
+  }
+  if (partial.state_case() == v1::PartialState::STATE_NOT_SET) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model_, "', quantizer '", ToAbsl(quantizer),
+        "': a partial state needs a histogram or a max (PartialState.state is not set)"));
+  }
+  Batch batch;
+  batch.quantizer = std::string(quantizer);
+  batch.partial = partial;
+  return queue_.Push(std::move(batch));
+}
+
 absl::Status RecordSender::Flush() { return queue_.Flush(); }
 
 v1::RecordResponse AppliedBeforeError(const grpc::Status& status) {

@@ -31,6 +31,7 @@ class RecordSender {
 
   // ModelSession::Record and ::Flush (see qcal/client.h).
   absl::Status Record(std::string_view quantizer, const TensorView& tensor);
+  absl::Status RecordPartial(std::string_view quantizer, const v1::PartialState& partial);
   absl::Status Flush();
   SessionStats Stats() const { return queue_.Stats(); }
 
