@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/absl_string_view.h"
 #include "client/status_macros.h"
@@ -20,56 +19,21 @@ absl::Status Named(const std::string& model, std::string_view quantizer,
 
 }  // namespace
 
-absl::StatusOr<AggregateTarget> TargetFor(const v1::ModelInfo& info, std::string_view quantizer) {
-  const bool weight = absl::EndsWith(ToAbsl(quantizer), "_weight_quantizer");
-  const v1::QuantizerSpec* spec = weight ? &info.default_weight() : &info.default_input();
-  for (const v1::QuantizerStats& stats : info.quantizers()) {
-    if (stats.spec().name() == quantizer) {
-      spec = &stats.spec();
-      break;
-    }
-  }
-  AggregateTarget target;
-  switch (spec->calibrator()) {
-    case v1::CALIBRATOR_MAX:
-      target.histogram = false;
-      break;
-    case v1::CALIBRATOR_HISTOGRAM:
-      target.histogram = true;
-      break;
-    default:  // the role's default (calibration.proto QuantizerSpec)
-      target.histogram = !weight;
-  }
-  if (target.histogram) {
-    if (info.histogram_layout() != v1::HISTOGRAM_LAYOUT_MERGEABLE) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "pre-aggregation needs the mergeable histogram layout; model '", info.name(),
-          "' has the ", v1::HistogramLayout_Name(info.histogram_layout()),
-          " layout (create it with the mergeable layout, or record without aggregation)"));
-    }
-    target.num_bins = spec->num_bins() == 0 ? 2048 : spec->num_bins();
-    target.skip_zeros = spec->skip_zeros();
-  } else if (spec->has_axis()) {
-    target.axis = spec->axis();
-  }
-  return target;
-}
-
 Aggregator::Aggregator(std::string model, int64_t send_every,
                        std::function<absl::StatusOr<v1::ModelInfo>()> get_model)
     : model_(std::move(model)), send_every_(send_every), get_model_(std::move(get_model)) {}
 
-absl::StatusOr<AggregateTarget> Aggregator::Target(std::string_view quantizer) {
+absl::StatusOr<PartialTarget> Aggregator::Target(std::string_view quantizer) {
   absl::MutexLock lock(&info_mu_);
   if (!info_.has_value()) {
     QCAL_CLIENT_ASSIGN_OR_RETURN(info_, get_model_());
   }
-  return TargetFor(*info_, quantizer);
+  return PartialTargetFor(*info_, quantizer);
 }
 
 absl::StatusOr<std::optional<v1::PartialState>> Aggregator::Add(std::string_view quantizer,
                                                                 const TensorView& tensor) {
-  absl::StatusOr<AggregateTarget> target = Target(quantizer);
+  absl::StatusOr<PartialTarget> target = Target(quantizer);
   if (!target.ok()) return Named(model_, quantizer, target.status());
   // Counted without the lock, so that threads recording different tensors count in parallel.
   absl::StatusOr<v1::PartialState> counted =

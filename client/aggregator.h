@@ -17,24 +17,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "qcal/partial_state.h"
 #include "qcal/tensor.h"
 #include "qcal/v1/calibration.pb.h"
 
 namespace qcal::internal {
-
-// How a quantizer's state is counted, from its spec (declared, or the model's default by role).
-struct AggregateTarget {
-  bool histogram = true;
-  int64_t num_bins = 2048;
-  bool skip_zeros = false;
-  // Max calibrators: the declared channel axis; nullopt per-tensor.
-  std::optional<int32_t> axis;
-};
-
-// The target of `quantizer` in the model `info` describes. FAILED_PRECONDITION "pre-aggregation
-// needs the mergeable histogram layout" for a histogram quantizer of a model whose layout is not
-// HISTOGRAM_LAYOUT_MERGEABLE.
-absl::StatusOr<AggregateTarget> TargetFor(const v1::ModelInfo& info, std::string_view quantizer);
 
 class Aggregator {
  public:
@@ -61,7 +48,7 @@ class Aggregator {
     int64_t calls = 0;
   };
 
-  absl::StatusOr<AggregateTarget> Target(std::string_view quantizer);
+  absl::StatusOr<PartialTarget> Target(std::string_view quantizer);
 
   // Constant after construction.
   const std::string model_;

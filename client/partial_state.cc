@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/absl_string_view.h"
 #include "client/status_macros.h"
@@ -94,6 +95,42 @@ absl::StatusOr<v1::MaxState> MergedMax(const v1::MaxState& a, const v1::MaxState
 }
 
 }  // namespace
+
+absl::StatusOr<PartialTarget> PartialTargetFor(const v1::ModelInfo& info,
+                                               std::string_view quantizer) {
+  const bool weight = absl::EndsWith(internal::ToAbsl(quantizer), "_weight_quantizer");
+  const v1::QuantizerSpec* spec = weight ? &info.default_weight() : &info.default_input();
+  for (const v1::QuantizerStats& stats : info.quantizers()) {
+    if (stats.spec().name() == quantizer) {
+      spec = &stats.spec();
+      break;
+    }
+  }
+  PartialTarget target;
+  switch (spec->calibrator()) {
+    case v1::CALIBRATOR_MAX:
+      target.histogram = false;
+      break;
+    case v1::CALIBRATOR_HISTOGRAM:
+      target.histogram = true;
+      break;
+    default:  // the role's default (calibration.proto QuantizerSpec)
+      target.histogram = !weight;
+  }
+  if (target.histogram) {
+    if (info.histogram_layout() != v1::HISTOGRAM_LAYOUT_MERGEABLE) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "pre-aggregation needs the mergeable histogram layout; model '", info.name(),
+          "' has the ", v1::HistogramLayout_Name(info.histogram_layout()),
+          " layout (create it with the mergeable layout, or record without aggregation)"));
+    }
+    target.num_bins = spec->num_bins() == 0 ? 2048 : spec->num_bins();
+    target.skip_zeros = spec->skip_zeros();
+  } else if (spec->has_axis()) {
+    target.axis = spec->axis();
+  }
+  return target;
+}
 
 absl::StatusOr<v1::PartialState> CountHistogramPartial(const TensorView& tensor, int64_t num_bins,
                                                        bool skip_zeros) {

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -28,6 +29,25 @@
 #include "qcal/v1/calibration.pb.h"
 
 namespace qcal {
+
+// How a quantizer's partial state is counted, from its spec (declared, or the model's default for
+// its role: names ending "_weight_quantizer" are weights).
+struct PartialTarget {
+  // Histogram (mergeable layout) or max calibrator.
+  bool histogram = true;
+  // Histograms: the spec's num_bins (2048 for 0) and skip_zeros.
+  int64_t num_bins = 2048;
+  bool skip_zeros = false;
+  // Max calibrators: the declared channel axis; nullopt per-tensor.
+  std::optional<int32_t> axis;
+};
+
+// The target of `quantizer` in the model `info` (GetModel's answer) describes. FAILED_PRECONDITION
+// "pre-aggregation needs the mergeable histogram layout; model 'm' has the
+// HISTOGRAM_LAYOUT_REFERENCE layout ..." for a histogram quantizer of a model whose layout is not
+// HISTOGRAM_LAYOUT_MERGEABLE (max quantizers aggregate in either layout).
+absl::StatusOr<PartialTarget> PartialTargetFor(const v1::ModelInfo& info,
+                                               std::string_view quantizer);
 
 // One tensor (any dtype, prod(shape) elements, at least one) as a histogram partial state for a
 // quantizer with `num_bins` (1 .. 2^24; the spec's num_bins, 2048 when the spec says 0) and
