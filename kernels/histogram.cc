@@ -55,6 +55,7 @@ void Histogram::Reset() {
   total_ = 0;
   pending_zeros_ = 0;
   collected_ = false;
+  exponent_ = 0;
 }
 
 void Histogram::StartRange(float max) {
@@ -67,6 +68,7 @@ void Histogram::StartRange(float max) {
 absl::StatusOr<CollectStats> Histogram::Collect(std::span<const float> x) {
   if (!options_status_.ok()) return options_status_;
   if (x.empty()) return absl::InvalidArgumentError("empty batch: a histogram needs values");
+  if (options_.layout == HistogramLayout::kMergeable) return CollectMergeable(x);
   CollectStats stats;
   stats.elements = static_cast<int64_t>(x.size());
 
@@ -127,6 +129,7 @@ absl::Status Histogram::Grow(float new_max) {
     return absl::InvalidArgumentError(
         absl::StrCat("histogram range must grow to a finite max >= 0, got ", new_max));
   }
+  if (options_.layout == HistogramLayout::kMergeable) return GrowMergeable(new_max);
   if (counts_.empty()) {
     if (new_max > 0.0f) StartRange(new_max);
     return absl::OkStatus();
@@ -147,6 +150,12 @@ absl::Status Histogram::Merge(const Histogram& other) {
     const Histogram copy = other;
     return Merge(copy);
   }
+  if (options_.layout != other.options_.layout) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "histograms of different layouts cannot be merged: ", HistogramLayoutName(options_.layout),
+        " vs ", HistogramLayoutName(other.options_.layout)));
+  }
+  if (options_.layout == HistogramLayout::kMergeable) return MergeMergeableHistogram(other);
   if (other.counts_.empty()) {
     if (counts_.empty()) {
       pending_zeros_ += other.pending_zeros_;

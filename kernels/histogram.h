@@ -102,7 +102,9 @@ class Histogram {
   // options.bin_limit(), coarsened to at most num_bins bins (on a histogram without bins yet:
   // sets the first batch's edges for max `new_max`). No-op when covered.
   // Errors (state unchanged): INVALID_ARGUMENT unless new_max is finite and >= 0; OUT_OF_RANGE
-  // as Collect.
+  // as Collect. Mergeable layout: the bins are a function of the values counted, so a range
+  // cannot be grown ahead of them (the state would then depend on the calls made): a no-op when
+  // new_max is 0 or within the last edge, FAILED_PRECONDITION otherwise.
   absl::Status Grow(float new_max);
 
   // Adds another histogram's counts; the result covers the larger range. Bin widths that differ
@@ -125,9 +127,12 @@ class Histogram {
     friend bool operator==(const ReferenceState&, const ReferenceState&) = default;
   };
 
-  // The mergeable layout's state. FAILED_PRECONDITION for the reference layout.
+  // The mergeable layout's state (canonical for options.num_bins). FAILED_PRECONDITION for the
+  // reference layout.
   absl::StatusOr<MergeableState> ExportMergeable() const;
-  // Adds a canonical state (a trainer's pre-aggregated counts, or a saved state) exactly.
+  // Adds a canonical state (a trainer's pre-aggregated counts, or a saved state) exactly, and
+  // counts as a collected batch (empty() is false afterwards, as after Collect of a batch with
+  // nothing to bin): callers holding no batch should not merge.
   // FAILED_PRECONDITION for the reference layout; INVALID_ARGUMENT when ValidateMergeableState
   // refuses it for options.num_bins; OUT_OF_RANGE when a count would overflow. State unchanged on
   // error.
@@ -137,8 +142,10 @@ class Histogram {
   // Replaces the state with a saved reference-layout state. FAILED_PRECONDITION for the mergeable
   // layout; INVALID_ARGUMENT (naming the field) when it is inconsistent: edges not counts + 1
   // (or both empty), edges not starting at 0 or not increasing, a bin count beyond bin_limit(),
-  // abs_max negative, not finite or beyond the last edge, total not the sum of counts and pending
-  // zeros, pending zeros beside bins. State unchanged on error.
+  // abs_max negative, not finite, beyond the last edge by more than a bin (linspace
+  // may round the first last edge below the max) or non-zero without bins, total not the
+  // sum of counts and pending zeros, pending zeros beside bins, values counted but `collected`
+  // false. State unchanged on error.
   absl::Status RestoreReference(const ReferenceState& state);
 
   // calib_hist: one count per bin; empty until a non-zero value has been binned.
@@ -160,6 +167,13 @@ class Histogram {
   // Installs the first range [0, max] with zero counts; pending zeros move to bin 0.
   void StartRange(float max);
 
+  // The mergeable layout (histogram_mergeable.cc). Collect of a batch.
+  absl::StatusOr<CollectStats> CollectMergeable(std::span<const float> x);
+  // Adds a state with MergeMergeable's rules and errors (state unchanged on error).
+  absl::Status AddMergeable(const MergeableState& state);
+  absl::Status GrowMergeable(float new_max);
+  absl::Status MergeMergeableHistogram(const Histogram& other);
+
   // Constant after construction.
   Options options_;
   absl::Status options_status_;
@@ -168,7 +182,8 @@ class Histogram {
   std::vector<float> edges_;
   float abs_max_ = 0.0f;
   uint64_t total_ = 0;
-  // Zeros seen while the range was still [0, 0]; they go to bin 0 once bins exist.
+  // Zeros seen while the range was still [0, 0]; they go to bin 0 once bins exist (kMergeable:
+  // MergeableState::zeros).
   uint64_t pending_zeros_ = 0;
   bool collected_ = false;
   // kMergeable: the exponent k of the bins (edges_ are i * 2^k), 0 without bins.
