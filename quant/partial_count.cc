@@ -7,6 +7,8 @@
 #include <ATen/ops/isfinite.h>
 #include <ATen/ops/masked_select.h>
 #include <ATen/ops/max.h>
+#include <ATen/ops/mul.h>
+#include <ATen/ops/ne.h>
 #include <ATen/ops/where.h>
 #include <ATen/ops/zeros_like.h>
 
@@ -25,7 +27,7 @@ void CountHistogram(const at::Tensor& magnitudes, const PartialTarget& target,
   at::Tensor values = magnitudes.reshape({-1});
   values = at::masked_select(values, at::isfinite(values));
   partial.set_nonfinite(partial.elements() - values.numel());
-  if (target.skip_zeros) values = at::masked_select(values, values != 0);
+  if (target.skip_zeros) values = at::masked_select(values, at::ne(values, 0));
   const float abs_max = values.numel() > 0 ? values.max().item<float>() : 0.0f;
   v1::MergeableHistogram* histogram = partial.mutable_histogram();
   if (abs_max == 0.0f) {  // canonical empty form: the zeros counted, no bins
@@ -34,7 +36,8 @@ void CountHistogram(const at::Tensor& magnitudes, const PartialTarget& target,
   }
   const int k = kernels::MergeableExponent(abs_max, target.num_bins);
   const int64_t bins = kernels::MergeableBinCount(abs_max, k);
-  const at::Tensor index = at::floor(values.to(at::kDouble) * std::ldexp(1.0, -k)).to(at::kLong);
+  const at::Tensor index =
+      at::floor(at::mul(values.to(at::kDouble), std::ldexp(1.0, -k))).to(at::kLong);
   const at::Tensor counts = at::bincount(index, {}, bins).to(at::kCPU).contiguous();
   const int64_t* data = counts.data_ptr<int64_t>();
   histogram->set_exponent(k);

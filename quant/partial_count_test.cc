@@ -4,6 +4,7 @@
 
 #include <ATen/ops/cat.h>
 #include <ATen/ops/full.h>
+#include <ATen/ops/mul.h>
 #include <ATen/ops/rand.h>
 #include <ATen/ops/randn.h>
 #include <ATen/ops/zeros.h>
@@ -50,7 +51,7 @@ v1::PartialState Kernels(const at::Tensor& tensor, const PartialTarget& target) 
 // Normal values times 2^scale, with NaN, +-inf, zeros, subnormals and one huge outlier mixed in.
 at::Tensor Awkward(int seed, int64_t n, int scale) {
   at::manual_seed(seed);
-  at::Tensor x = at::randn({n}) * std::ldexp(1.0, scale);
+  at::Tensor x = at::mul(at::randn({n}), std::ldexp(1.0, scale));
   float* data = x.data_ptr<float>();
   data[seed % n] = std::numeric_limits<float>::quiet_NaN();
   data[(seed * 7) % n] = -std::numeric_limits<float>::infinity();
