@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libonnx-dev python3-onnx
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev python3-numpy python3-pytest
-  libcli11-dev nlohmann-json3-dev libspdlog-dev
+  libcli11-dev nlohmann-json3-dev libspdlog-dev zlib1g-dev
   libtorch-dev python3-torch python3-torchvision
   python3-grpcio
   dataset-fashion-mnist

@@ -27,6 +27,7 @@ struct Flags {
   // qcal-server picks the GPU when it can (ServerOptions, for embedders, defaults to the CPU).
   std::string device = "auto";
   std::string log_level = "info";
+  std::string default_histogram_layout = "mergeable";
 };
 
 }  // namespace
@@ -79,6 +80,12 @@ int main(int argc, char** argv) {
                  "one can be used)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--default-histogram-layout", flags.default_histogram_layout,
+                 "layout of a new model's histograms when CreateModel leaves it unspecified: "
+                 "mergeable (bins of width 2^k: any order, batching or split gives the same "
+                 "amax, and states merge) or reference (pytorch-quantization's bins, bit for bit)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"mergeable", "reference"}));
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -96,6 +103,9 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
 
   flags.server.device = flags.device;
+  flags.server.default_histogram_layout = flags.default_histogram_layout == "reference"
+                                              ? qcal::kernels::HistogramLayout::kReference
+                                              : qcal::kernels::HistogramLayout::kMergeable;
 
   // Record batches arrive as multi-MiB gRPC read buffers and protobuf strings that are freed
   // after each message. By default glibc hands such memory back to the kernel and the next

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "server/base/status_util.h"
+#include "server/storage/state_file.h"
 
 namespace qcal::server {
 
@@ -15,6 +16,9 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
 
 absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config, bool exist_ok) {
   if (config.backend == nullptr) config.backend = options_.backend;
+  if (!config.histogram_layout.has_value()) {
+    config.histogram_layout = options_.default_histogram_layout;
+  }
   config.limits = options_.limits;
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                         registry_.Create(std::move(config), exist_ok));
@@ -79,6 +83,24 @@ absl::StatusOr<OnnxExportResult> CalibrationCore::ExportOnnx(
 std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream(const CallControl& call) {
   return std::make_unique<RecordStream>(registry_, metrics_, options_.max_batch_bytes,
                                         inflight_budget_, idle_trimmer_.Begin(), call);
+}
+
+absl::StatusOr<std::string> CalibrationCore::SaveState(absl::string_view model) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  QCAL_ASSIGN_OR_RETURN(ModelSnapshot snapshot, found->Snapshot());
+  return EncodeStateFile(snapshot);
+}
+
+std::unique_ptr<StateLoad> CalibrationCore::OpenStateLoad() {
+  return std::make_unique<StateLoad>(
+      registry_, ModelConfig{.backend = options_.backend, .limits = options_.limits},
+      options_.max_batch_bytes);
+}
+
+absl::StatusOr<ModelInfo> CalibrationCore::FinishStateLoad(StateLoad& load) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, load.Finish());
+  if (!load.merge()) metrics_.AddModel(model->name());
+  return model->Info();
 }
 
 std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {

@@ -25,6 +25,7 @@
 #include "server/core/onnx_export.h"
 #include "server/core/onnx_upload.h"
 #include "server/core/record_stream.h"
+#include "server/core/state_load.h"
 
 namespace qcal::server {
 
@@ -41,6 +42,9 @@ struct CoreOptions {
   absl::Duration idle_release_delay = absl::Seconds(2);
   // Where new models' calibrators live (--device); null means the CPU.
   std::shared_ptr<const CalibratorBackend> backend{};
+  // Layout of a new model's histograms when its CreateModel leaves it unspecified
+  // (--default-histogram-layout).
+  kernels::HistogramLayout default_histogram_layout = kernels::HistogramLayout::kMergeable;
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
   // --max-response-bytes).
   ModelLimits limits{};
@@ -73,6 +77,12 @@ class CalibrationCore {
                                               const std::optional<AmaxRequest>& compute,
                                               QdqTarget target,
                                               const std::optional<SentOnnx>& sent = std::nullopt);
+  // The model's whole state as a serialized StateFile (storage/state_file.h).
+  absl::StatusOr<std::string> SaveState(absl::string_view model) const;
+  // A LoadState stream (files up to max_batch_bytes); FinishStateLoad ends it: the created or
+  // merged model's info, or StateLoad::Finish's errors.
+  std::unique_ptr<StateLoad> OpenStateLoad();
+  absl::StatusOr<ModelInfo> FinishStateLoad(StateLoad& load);
   // A Record stream for `call`, which must outlive it.
   std::unique_ptr<RecordStream> OpenRecordStream(const CallControl& call);
   std::unique_ptr<OnnxUpload> OpenOnnxUpload();

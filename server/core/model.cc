@@ -1,5 +1,6 @@
 #include "server/core/model.h"
 
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -10,6 +11,7 @@
 #include "server/device/cpu_calibrator.h"
 #include "server/onnx/onnx_model.h"
 #include "server/onnx/quantizer_binding.h"
+#include "server/storage/snapshot_merge.h"
 #include "server/tables/amax_table_json.h"
 #include "server/tables/trt_cache.h"
 #include "spdlog/spdlog.h"
@@ -100,14 +102,78 @@ std::optional<std::string> SpecDifference(const QuantizerSpec& have, const Quant
   return std::nullopt;
 }
 
+// What configurations compare: ConfigDifference (CreateModel with exist_ok) and Merge.
+struct ConfigParts {
+  kernels::HistogramLayout layout = kernels::HistogramLayout::kMergeable;
+  QuantizerSpec default_input{};
+  QuantizerSpec default_weight{};
+  std::map<std::string, QuantizerSpec> declared{};
+};
+
+// The first difference of `have` from `want` as "<where> with default_input num_bins 2048, not
+// 4096"; `other` names want's side ("the request").
+std::optional<std::string> PartsDifference(const ConfigParts& have, const ConfigParts& want,
+                                           absl::string_view where, absl::string_view other) {
+  if (have.layout != want.layout) {
+    return absl::StrCat(where, " with histogram_layout ", kernels::HistogramLayoutName(have.layout),
+                        ", not ", kernels::HistogramLayoutName(want.layout), " as ", other, " has");
+  }
+  if (std::optional<std::string> diff = SpecDifference(have.default_input, want.default_input)) {
+    return absl::StrCat(where, " with default_input ", *diff);
+  }
+  if (std::optional<std::string> diff = SpecDifference(have.default_weight, want.default_weight)) {
+    return absl::StrCat(where, " with default_weight ", *diff);
+  }
+  auto h = have.declared.begin();
+  auto w = want.declared.begin();
+  while (h != have.declared.end() || w != want.declared.end()) {
+    if (w == want.declared.end() || (h != have.declared.end() && h->first < w->first)) {
+      return absl::StrCat(where, " with declared quantizer '", h->first, "', which ", other,
+                          " does not declare");
+    }
+    if (h == have.declared.end() || w->first < h->first) {
+      return absl::StrCat(where, " without declared quantizer '", w->first, "', which ", other,
+                          " declares");
+    }
+    if (std::optional<std::string> diff = SpecDifference(h->second, w->second)) {
+      return absl::StrCat(where, " with quantizer '", h->first, "' ", *diff);
+    }
+    ++h;
+    ++w;
+  }
+  return std::nullopt;
+}
+
+// Every amax table entry is a name with finite amax values >= 0 (as ComputeAmax stores them).
+absl::Status CheckAmaxTable(const AmaxTable& table, absl::string_view where) {
+  for (const auto& [name, entry] : table.quantizers) {
+    QCAL_RETURN_IF_ERROR(
+        CheckName(absl::StrCat(where, ": quantizer name in the amax table"), name));
+    for (size_t i = 0; i < entry.amax.size(); ++i) {
+      if (!std::isfinite(entry.amax[i]) || entry.amax[i] < 0.0f) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": amax table entry '", name,
+                                                       "' has amax[", i, "] ", entry.amax[i],
+                                                       "; amax values are finite and >= 0"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
   QCAL_RETURN_IF_ERROR(CheckName("model name", config.name));
   const std::string where = absl::StrCat("model '", config.name, "'");
   if (config.backend == nullptr) config.backend = CpuBackend();
+  if (!config.histogram_layout.has_value()) {
+    config.histogram_layout = kernels::HistogramLayout::kMergeable;
+  }
   config.default_input.name.clear();
   config.default_weight.name.clear();
+  config.default_input.layout = *config.histogram_layout;
+  config.default_weight.layout = *config.histogram_layout;
+  for (QuantizerSpec& spec : config.quantizers) spec.layout = *config.histogram_layout;
   QCAL_RETURN_IF_ERROR(
       Annotate(ValidateSpec(config.default_input), absl::StrCat(where, ", default_input")));
   QCAL_RETURN_IF_ERROR(
@@ -139,6 +205,7 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
 
 Model::Model(ModelConfig config)
     : name_(std::move(config.name)),
+      layout_(config.histogram_layout.value_or(kernels::HistogramLayout::kMergeable)),
       default_input_(std::move(config.default_input)),
       default_weight_(std::move(config.default_weight)),
       backend_(std::move(config.backend)),
@@ -152,32 +219,40 @@ std::shared_ptr<QuantizerState> Model::FindLocked(absl::string_view name) const 
 absl::StatusOr<BatchStats> Model::Record(absl::string_view quantizer,
                                          std::span<const int64_t> shape,
                                          std::span<const float> values, int64_t bytes) {
+  return ApplyTo(quantizer,
+                 [&](QuantizerState& state) { return state.Apply(values, shape, bytes); });
+}
+
+absl::StatusOr<BatchStats> Model::RecordPartial(absl::string_view quantizer,
+                                                const PartialState& partial, int64_t bytes) {
+  return ApplyTo(quantizer,
+                 [&](QuantizerState& state) { return state.ApplyPartial(partial, bytes); });
+}
+
+absl::StatusOr<BatchStats> Model::ApplyTo(
+    absl::string_view quantizer,
+    const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply) {
+  const std::string where = absl::StrCat("model '", name_, "'");
   {
     absl::ReaderMutexLock lock(&mu_);
     if (std::shared_ptr<QuantizerState> state = FindLocked(quantizer)) {
-      absl::StatusOr<BatchStats> applied = state->Apply(values, shape, bytes);
-      if (!applied.ok()) return Annotate(applied.status(), absl::StrCat("model '", name_, "'"));
+      absl::StatusOr<BatchStats> applied = apply(*state);
+      if (!applied.ok()) return Annotate(applied.status(), where);
       return applied;
     }
   }
-  return RecordNew(quantizer, shape, values, bytes);
-}
-
-absl::StatusOr<BatchStats> Model::RecordNew(absl::string_view quantizer,
-                                            std::span<const int64_t> shape,
-                                            std::span<const float> values, int64_t bytes) {
   absl::MutexLock lock(&mu_);
   std::shared_ptr<QuantizerState> state = FindLocked(quantizer);  // another stream may have won
   const bool is_new = state == nullptr;
   if (is_new) {
-    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat("model '", name_, "': quantizer name"), quantizer));
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat(where, ": quantizer name"), quantizer));
     QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
     spec.name = std::string(quantizer);
     QCAL_ASSIGN_OR_RETURN(
         state, QuantizerState::Create(std::move(spec), /*declared=*/false, *backend_, limits_));
   }
-  absl::StatusOr<BatchStats> applied = state->Apply(values, shape, bytes);
-  if (!applied.ok()) return Annotate(applied.status(), absl::StrCat("model '", name_, "'"));
+  absl::StatusOr<BatchStats> applied = apply(*state);
+  if (!applied.ok()) return Annotate(applied.status(), where);
   if (is_new) quantizers_.emplace(std::string(quantizer), std::move(state));
   return applied;
 }
@@ -204,6 +279,7 @@ ModelInfo Model::Info() const {
   {
     absl::ReaderMutexLock lock(&mu_);
     info = {.name = name_,
+            .histogram_layout = layout_,
             .default_input = default_input_,
             .default_weight = default_weight_,
             .quantizers = {},
@@ -243,33 +319,15 @@ std::map<std::string, QuantizerSpec> Model::DeclaredSpecs() const {
 }
 
 std::optional<std::string> Model::ConfigDifference(const Model& other) const {
-  const std::string where = absl::StrCat("model '", name_, "' exists");
-  if (std::optional<std::string> diff = SpecDifference(default_input_, other.default_input_)) {
-    return absl::StrCat(where, " with default_input ", *diff);
-  }
-  if (std::optional<std::string> diff = SpecDifference(default_weight_, other.default_weight_)) {
-    return absl::StrCat(where, " with default_weight ", *diff);
-  }
-  const std::map<std::string, QuantizerSpec> have = DeclaredSpecs();
-  const std::map<std::string, QuantizerSpec> want = other.DeclaredSpecs();
-  auto h = have.begin();
-  auto w = want.begin();
-  while (h != have.end() || w != want.end()) {
-    if (w == want.end() || (h != have.end() && h->first < w->first)) {
-      return absl::StrCat(where, " with declared quantizer '", h->first,
-                          "', which the request does not declare");
-    }
-    if (h == have.end() || w->first < h->first) {
-      return absl::StrCat(where, " without declared quantizer '", w->first,
-                          "', which the request declares");
-    }
-    if (std::optional<std::string> diff = SpecDifference(h->second, w->second)) {
-      return absl::StrCat(where, " with quantizer '", h->first, "' ", *diff);
-    }
-    ++h;
-    ++w;
-  }
-  return std::nullopt;
+  return PartsDifference({.layout = layout_,
+                          .default_input = default_input_,
+                          .default_weight = default_weight_,
+                          .declared = DeclaredSpecs()},
+                         {.layout = other.layout_,
+                          .default_input = other.default_input_,
+                          .default_weight = other.default_weight_,
+                          .declared = other.DeclaredSpecs()},
+                         absl::StrCat("model '", name_, "' exists"), "the request");
 }
 
 void Model::Reset() {
@@ -533,6 +591,172 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
   // A Reset since the computation dropped the data the table came from.
   if (compute.has_value() && generation == generation_) table_ = std::move(table);
   return out;
+}
+
+absl::StatusOr<ModelSnapshot> Model::Snapshot() const {
+  ModelSnapshot out{.model = name_,
+                    .layout = layout_,
+                    .default_input = default_input_,
+                    .default_weight = default_weight_};
+  std::shared_ptr<const onnx::ModelProto> onnx;
+  {
+    // Exclusive: Record holds the lock shared while it applies a batch, so every quantizer is
+    // read between batches, and the snapshot is one moment of the whole model.
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, state] : quantizers_) {
+      QCAL_ASSIGN_OR_RETURN(QuantizerSnapshot quantizer, state->Export());
+      out.quantizers.push_back(std::move(quantizer));
+    }
+    onnx = onnx_;
+    out.tensor_map = tensor_map_;
+    out.amax_table = table_;
+  }
+  // Outside the lock: the stored ONNX model is immutable, and may be large.
+  if (onnx != nullptr && !onnx->SerializeToString(&out.onnx)) {
+    return absl::InternalError(
+        absl::StrCat("model '", name_, "': could not serialize the stored ONNX model"));
+  }
+  return out;
+}
+
+namespace {
+
+// The configuration a snapshot describes, under `config`'s name, backend and limits.
+ModelConfig SnapshotConfig(ModelConfig config, const ModelSnapshot& snapshot) {
+  config.histogram_layout = snapshot.layout;
+  config.default_input = snapshot.default_input;
+  config.default_weight = snapshot.default_weight;
+  config.quantizers.clear();
+  for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
+    if (quantizer.declared) config.quantizers.push_back(quantizer.spec);
+  }
+  return config;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
+                                                           const ModelSnapshot& snapshot) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
+                        Create(SnapshotConfig(std::move(config), snapshot)));
+  const std::string where = absl::StrCat("model '", model->name_, "'");
+  std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> quantizers;
+  for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
+    QCAL_RETURN_IF_ERROR(
+        CheckName(absl::StrCat(where, ": quantizer name in the state"), quantizer.spec.name));
+    QuantizerSnapshot restored = quantizer;
+    restored.spec.layout = model->layout_;
+    absl::StatusOr<std::unique_ptr<QuantizerState>> state =
+        QuantizerState::Restore(restored, *model->backend_, model->limits_);
+    if (!state.ok()) return Annotate(state.status(), where);
+    if (!quantizers.emplace(quantizer.spec.name, *std::move(state)).second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": quantizer '", quantizer.spec.name,
+                                                     "' appears twice in the state"));
+    }
+  }
+  if (snapshot.amax_table.has_value()) {
+    QCAL_RETURN_IF_ERROR(CheckAmaxTable(*snapshot.amax_table, where));
+  }
+  {
+    absl::MutexLock lock(&model->mu_);
+    model->quantizers_ = std::move(quantizers);
+  }
+  if (!snapshot.onnx.empty()) {
+    // Checked as UploadOnnx checks it, against the quantizers just restored.
+    QCAL_ASSIGN_OR_RETURN(ParsedOnnx parsed,
+                          model->ParseAndBind(snapshot.onnx, snapshot.tensor_map,
+                                              absl::StrCat(where, ", the state's ONNX model")));
+    absl::MutexLock lock(&model->mu_);
+    model->onnx_ = std::move(parsed.onnx);
+    model->tensor_map_ = snapshot.tensor_map;
+  } else if (!snapshot.tensor_map.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": the state has a tensor_map but no ONNX model"));
+  }
+  absl::MutexLock lock(&model->mu_);
+  if (snapshot.amax_table.has_value()) {
+    model->table_ = snapshot.amax_table;
+    model->table_->model = model->name_;
+  }
+  return model;
+}
+
+absl::Status Model::Merge(const ModelSnapshot& snapshot) {
+  const std::string where = absl::StrCat("model '", name_, "', LoadState merge");
+  // The snapshot's own configuration is checked as FromSnapshot checks it (names, specs,
+  // limits), on a model that is thrown away.
+  QCAL_ASSIGN_OR_RETURN(
+      std::shared_ptr<Model> theirs,
+      Create(SnapshotConfig({.name = name_, .backend = backend_, .limits = limits_}, snapshot)));
+  if (std::optional<std::string> diff =
+          PartsDifference({.layout = layout_,
+                           .default_input = default_input_,
+                           .default_weight = default_weight_,
+                           .declared = DeclaredSpecs()},
+                          {.layout = theirs->layout_,
+                           .default_input = theirs->default_input_,
+                           .default_weight = theirs->default_weight_,
+                           .declared = theirs->DeclaredSpecs()},
+                          absl::StrCat(where, ": the model exists"), "the state file")) {
+    return absl::FailedPreconditionError(*diff);
+  }
+  if (snapshot.amax_table.has_value()) {
+    QCAL_RETURN_IF_ERROR(CheckAmaxTable(*snapshot.amax_table, where));
+  }
+  // The snapshot's ONNX model is checked whether or not it is taken: a merge takes a file whole.
+  std::optional<ParsedOnnx> onnx;
+  if (!snapshot.onnx.empty()) {
+    QCAL_ASSIGN_OR_RETURN(onnx, ParseAndBind(snapshot.onnx, snapshot.tensor_map,
+                                             absl::StrCat(where, ", the state's ONNX model")));
+  } else if (!snapshot.tensor_map.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": the state has a tensor_map but no ONNX model"));
+  }
+
+  // Exclusive from reading the model's state to swapping the merged one in: no batch lands in
+  // between (Record waits, then applies to the merged state).
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> merged;
+  for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
+    const std::string& name = quantizer.spec.name;
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat(where, ": quantizer name in the state"), name));
+    if (merged.contains(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": quantizer '", name, "' appears twice in the state"));
+    }
+    QuantizerSnapshot loaded = quantizer;
+    loaded.spec.layout = layout_;
+    // The file's state alone must be consistent, whatever it is added to.
+    absl::StatusOr<std::unique_ptr<QuantizerState>> alone =
+        QuantizerState::Restore(loaded, *backend_, limits_);
+    if (!alone.ok()) return Annotate(alone.status(), where);
+    const std::shared_ptr<QuantizerState> have = FindLocked(name);
+    if (have == nullptr) {
+      merged.emplace(name, *std::move(alone));
+      continue;
+    }
+    if (std::optional<std::string> diff = SpecDifference(have->spec(), loaded.spec)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, ": the model has quantizer '", name, "' with ", *diff, " as the state file has"));
+    }
+    QCAL_ASSIGN_OR_RETURN(QuantizerSnapshot mine, have->Export());
+    absl::StatusOr<QuantizerSnapshot> sum = MergeQuantizerSnapshots(mine, loaded);
+    if (!sum.ok()) return Annotate(sum.status(), where);
+    absl::StatusOr<std::unique_ptr<QuantizerState>> state =
+        QuantizerState::Restore(*sum, *backend_, limits_);
+    if (!state.ok()) return Annotate(state.status(), where);
+    merged.emplace(name, *std::move(state));
+  }
+  // Nothing was changed above; from here on nothing fails.
+  for (auto& [name, state] : merged) quantizers_[name] = std::move(state);
+  if (onnx_ == nullptr && onnx.has_value()) {
+    onnx_ = std::move(onnx->onnx);
+    tensor_map_ = snapshot.tensor_map;
+  }
+  // The stored table no longer describes the state; a computation running now is not stored.
+  table_.reset();
+  ++generation_;
+  return absl::OkStatus();
 }
 
 }  // namespace qcal::server

@@ -23,10 +23,12 @@
 #include "absl/synchronization/mutex.h"
 #include "onnx/onnx_pb.h"
 #include "server/core/model_limits.h"
+#include "server/core/partial_state.h"
 #include "server/core/quantizer_state.h"
 #include "server/device/calibrator.h"
 #include "server/onnx/qdq_export.h"
 #include "server/onnx/quantizer_binding.h"
+#include "server/storage/model_snapshot.h"
 #include "server/tables/amax_table.h"
 #include "server/tables/compute_amax.h"
 #include "server/tables/quantizer_spec.h"
@@ -40,6 +42,9 @@ struct ModelConfig {
   QuantizerSpec default_weight = DefaultWeightSpec();
   // Quantizers declared up front; ResetModel keeps them.
   std::vector<QuantizerSpec> quantizers{};
+  // Layout of the model's histogram calibrators (every QuantizerSpec::layout is set from it);
+  // nullopt means kMergeable (CalibrationCore fills in the server's --default-histogram-layout).
+  std::optional<kernels::HistogramLayout> histogram_layout{};
   // Where the quantizers' calibrators live (the server's --device); null means the CPU.
   std::shared_ptr<const CalibratorBackend> backend{};
   // The server's bounds on a model's state and responses.
@@ -67,6 +72,7 @@ struct QuantizerInfo {
 
 struct ModelInfo {
   std::string name{};
+  kernels::HistogramLayout histogram_layout = kernels::HistogramLayout::kMergeable;
   QuantizerSpec default_input{};
   QuantizerSpec default_weight{};
   // In name order.
@@ -127,7 +133,18 @@ class Model {
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
+  // A model holding `snapshot`'s whole state under `config.name`, with `config`'s backend and
+  // limits (its other fields are ignored: the snapshot's configuration is used). Everything is
+  // checked first: Create's errors for the configuration (RESOURCE_EXHAUSTED for specs past the
+  // limits); INVALID_ARGUMENT for a quantizer named twice or not a name, for quantizer states
+  // QuantizerState::Restore refuses (RESOURCE_EXHAUSTED for too many channels), for an ONNX model
+  // UploadOnnx would refuse, and for an amax table entry that is not a name or whose amax is
+  // negative or not finite.
+  static absl::StatusOr<std::shared_ptr<Model>> FromSnapshot(ModelConfig config,
+                                                             const ModelSnapshot& snapshot);
+
   const std::string& name() const { return name_; }
+  kernels::HistogramLayout histogram_layout() const { return layout_; }
 
   // Applies one decoded batch (float32, prod(shape) values; `bytes` is its size on the wire) to
   // `quantizer`, creating it with the default descriptor of its role if it is new. Atomic: on
@@ -138,6 +155,32 @@ class Model {
   absl::StatusOr<BatchStats> Record(absl::string_view quantizer, std::span<const int64_t> shape,
                                     std::span<const float> values, int64_t bytes);
 
+  // Merges a pre-aggregated batch (PartialState; `bytes` is its size on the wire) into
+  // `quantizer`, creating it with the default descriptor of its role if it is new, as Record
+  // does. Atomic: on error nothing changes. Errors: INVALID_ARGUMENT for a new quantizer's name
+  // that is not a name; those of QuantizerState::ApplyPartial.
+  absl::StatusOr<BatchStats> RecordPartial(absl::string_view quantizer, const PartialState& partial,
+                                           int64_t bytes);
+
+  // The whole state (configuration, quantizers, ONNX with tensor map, amax table), taken under
+  // the model's exclusive lock so that it holds each batch entirely or not at all. INTERNAL for a
+  // device failure.
+  absl::StatusOr<ModelSnapshot> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Adds `snapshot`'s calibrator state and counters into this model (LoadState with merge).
+  // Everything is checked and the merged state built aside first; it is then swapped in under
+  // the model's exclusive lock (Record streams wait meanwhile, and lose nothing), so a refused
+  // merge changes nothing. Quantizers only in the snapshot are created with their spec; ones in
+  // both add their states (mergeable histograms exactly, maxima elementwise, reference
+  // histograms only with identical edges) and counters. The model keeps its ONNX model (takes
+  // the snapshot's when it has none); its stored amax table is dropped.
+  // Errors: FAILED_PRECONDITION naming the first difference for another layout, other default
+  // descriptors or declared quantizers, a quantizer in both with another spec, reference
+  // histograms whose edges differ, or channel counts that differ; OUT_OF_RANGE when a counter or
+  // count would overflow; FromSnapshot's INVALID_ARGUMENT and RESOURCE_EXHAUSTED cases for the
+  // snapshot's own state.
+  absl::Status Merge(const ModelSnapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Binds the quantizers to the stored ONNX model, if any, for onnx_bindings.
   // What Record would say of a batch of `shape` for `quantizer` before its values exist (its
   // header has arrived), so that a batch the quantizer can never take is refused before its bytes
@@ -147,10 +190,10 @@ class Model {
 
   ModelInfo Info() const;
 
-  // The first difference between this model's configuration (default descriptors and declared
-  // quantizers, in name order) and `other`'s, as "model 'm' exists with default_input num_bins
-  // 2048, not 4096"; nullopt when they are equal. Both were built by Create, so their defaults
-  // are filled in; the order of declared quantizers does not matter.
+  // The first difference between this model's configuration (histogram layout, default
+  // descriptors and declared quantizers, in name order) and `other`'s, as "model 'm' exists with
+  // default_input num_bins 2048, not 4096"; nullopt when they are equal. Both were built by Create,
+  // so their defaults are filled in; the order of declared quantizers does not matter.
   std::optional<std::string> ConfigDifference(const Model& other) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Drops the collected data, the quantizers Record created, the amax table and the statistics;
@@ -203,9 +246,12 @@ class Model {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The specs of the declared quantizers, by name.
   std::map<std::string, QuantizerSpec> DeclaredSpecs() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Record's path for a quantizer not seen before: create, apply, insert, under the writer lock.
-  absl::StatusOr<BatchStats> RecordNew(absl::string_view quantizer, std::span<const int64_t> shape,
-                                       std::span<const float> values, int64_t bytes);
+  // Applies `apply` to `quantizer`'s state; for a quantizer not seen before: create (with the
+  // role's default descriptor), apply, insert, under the writer lock, so a refused batch creates
+  // nothing.
+  absl::StatusOr<BatchStats> ApplyTo(
+      absl::string_view quantizer,
+      const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply);
   // What a table computation takes from the model under its lock: the quantizers with data, each
   // with its normalized method, in name order. Errors as ComputeAmax's request checks.
   struct TablePlan {
@@ -247,6 +293,7 @@ class Model {
 
   // Constant after construction.
   const std::string name_;
+  const kernels::HistogramLayout layout_;
   const QuantizerSpec default_input_;
   const QuantizerSpec default_weight_;
   const std::shared_ptr<const CalibratorBackend> backend_;

@@ -52,38 +52,42 @@ TEST(ModelInfoTest, ReportsCurrentBinsAndChannelCounts) {
   EXPECT_EQ(Find(model->Info(), "d._input_quantizer").bins, 0);
   EXPECT_EQ(Find(model->Info(), "d._input_quantizer").amax_size, 0);
 
-  // max |x| = 1 over 2048 bins: width 1/2048.
+  // max |x| = 1, mergeable layout (the default): bins of width 2^-11, the finest for which
+  // floor(1 / 2^k) + 1 <= 2 * 2048, so floor(2048) + 1 = 2049 bins.
   ASSERT_TRUE(Record(*model, "a._input_quantizer", {2}, {1.0f, -0.5f}).ok());
   ASSERT_TRUE(Record(*model, "fc._weight_quantizer", {3, 2}, {1, -2, 0.5, 0.25, -7, 6}).ok());
   ModelInfo info = model->Info();
   EXPECT_EQ(Find(info, "a._input_quantizer").spec.num_bins, 2048);
-  EXPECT_EQ(Find(info, "a._input_quantizer").bins, 2048);
+  EXPECT_EQ(Find(info, "a._input_quantizer").bins, 2049);
   EXPECT_EQ(Find(info, "a._input_quantizer").amax_size, 0);
   EXPECT_EQ(Find(info, "fc._weight_quantizer").bins, 0);
   EXPECT_EQ(Find(info, "fc._weight_quantizer").amax_size, 3);
 
-  // 1.5 grows the range by bins of the same width: ceil(1.5 * 2048) = 3072 bins; the starting
-  // count stays what the spec says.
+  // 1.5 keeps the width (floor(1.5 * 2048) + 1 = 3073 <= 4096): 3073 bins; the starting count
+  // stays what the spec says.
   ASSERT_TRUE(Record(*model, "a._input_quantizer", {1}, {1.5f}).ok());
   info = model->Info();
   EXPECT_EQ(Find(info, "a._input_quantizer").spec.num_bins, 2048);
-  EXPECT_EQ(Find(info, "a._input_quantizer").bins, 3072);
-  EXPECT_EQ(model->GetHistogram("a._input_quantizer")->counts.size(), 3072u);
+  EXPECT_EQ(Find(info, "a._input_quantizer").bins, 3073);
+  EXPECT_EQ(model->GetHistogram("a._input_quantizer")->counts.size(), 3073u);
 }
 
 // pytorch-quantization's HistogramCalibrator keeps its grown _num_bins across reset(); qcal's
 // histogram starts again at the starting num_bins (a deliberate deviation, README and
-// DESIGN.md), so that a reset model calibrates as a new one would.
+// DESIGN.md), so that a reset model calibrates as a new one would. (The reference layout's
+// growth; ResetModel keeps the layout.)
 TEST(ModelInfoTest, ResetHistogramStartsAgainAtTheStartingBinCount) {
   auto model = NewModel({.name = "net",
                          .default_input = DefaultInputSpec(),
                          .default_weight = DefaultWeightSpec(),
-                         .quantizers = {{.name = "a._input_quantizer"}}});
+                         .quantizers = {{.name = "a._input_quantizer"}},
+                         .histogram_layout = kernels::HistogramLayout::kReference});
   ASSERT_TRUE(Record(*model, "a._input_quantizer", {1}, {1.0f}).ok());
   ASSERT_TRUE(Record(*model, "a._input_quantizer", {1}, {1.5f}).ok());
   ASSERT_EQ(model->GetHistogram("a._input_quantizer")->counts.size(), 3072u);
 
   model->Reset();
+  EXPECT_EQ(model->Info().histogram_layout, kernels::HistogramLayout::kReference);
   EXPECT_EQ(Find(model->Info(), "a._input_quantizer").bins, 0);
   // max |x| = 2 over 2048 bins (the reference would use 3072): width 2/2048, so 0.5 lands in bin
   // 512, 1.0 in bin 1024 and 2.0 (the range's end) in the last bin, 2047.

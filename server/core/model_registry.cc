@@ -31,6 +31,15 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config,
   return it->second;
 }
 
+absl::Status ModelRegistry::Insert(std::shared_ptr<Model> model) {
+  absl::MutexLock lock(&mu_);
+  const std::string name = model->name();
+  if (!models_.emplace(name, std::move(model)).second) {
+    return absl::AlreadyExistsError(absl::StrCat("model '", name, "' already exists"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Find(absl::string_view name) const {
   absl::ReaderMutexLock lock(&mu_);
   const auto it = models_.find(name);

@@ -32,6 +32,8 @@ class ModelRegistry {
   // equals `config`'s (Model::ConfigDifference), FAILED_PRECONDITION naming the first difference
   // otherwise; the check and the creation are one step, so two creators cannot race.
   absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config, bool exist_ok = false);
+  // Adds a model built elsewhere (Model::FromSnapshot). ALREADY_EXISTS for a name in use.
+  absl::Status Insert(std::shared_ptr<Model> model);
   // NOT_FOUND for an unknown name; INVALID_ARGUMENT for one that is not a name (names.h).
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
   // In name order.

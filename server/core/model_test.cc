@@ -91,9 +91,9 @@ TEST(ModelTest, ChannelCountChangeIsRefusedAndChangesNothing) {
 // A tiny first batch fixes a tiny bin width; normal data after it would need ~2e10 bins. The
 // server's histograms, past 2^20 bins, coarsen to their num_bins (kernels/histogram.h) instead of
 // refusing the quantizer forever, every count stays exact, and entropy searches a histogram that
-// spans the data.
+// spans the data. (The reference layout's rule: the mergeable layout's bins follow the data's max.)
 TEST(ModelTest, TinyFirstBatchThenNormalDataCoarsensWithinTheBinLimit) {
-  auto model = NewModel();
+  auto model = NewModel({.name = "net", .histogram_layout = kernels::HistogramLayout::kReference});
   ASSERT_TRUE(Record(*model, "a._input_quantizer", {2}, {1e-6f, -5e-7f}).ok());
   const absl::StatusOr<BatchStats> normal =
       Record(*model, "a._input_quantizer", {4}, {10.0f, -3.0f, 0.5f, 1e-6f});

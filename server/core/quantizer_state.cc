@@ -1,9 +1,14 @@
 #include "server/core/quantizer_state.h"
 
+#include <algorithm>
+#include <limits>
+#include <string>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/tensor_shape.h"
+#include "server/base/checked_add.h"
 #include "server/base/status_util.h"
 #include "server/device/cpu_calibrator.h"
 
@@ -14,8 +19,104 @@ BatchStats& BatchStats::operator+=(const BatchStats& other) {
   elements += other.elements;
   nonfinite += other.nonfinite;
   bytes += other.bytes;
+  partials += other.partials;
   return *this;
 }
+
+namespace {
+
+// `have` + `more` (batches, elements, nonfinite, bytes); OUT_OF_RANGE naming the counter when
+// one would overflow.
+absl::StatusOr<BatchStats> AddCounters(const BatchStats& have, const BatchStats& more,
+                                       absl::string_view quantizer) {
+  const std::string where = absl::StrCat("quantizer '", quantizer, "': ");
+  BatchStats sum = have;
+  QCAL_ASSIGN_OR_RETURN(sum.batches,
+                        CheckedAdd(have.batches, more.batches, absl::StrCat(where, "batches")));
+  QCAL_ASSIGN_OR_RETURN(sum.elements,
+                        CheckedAdd(have.elements, more.elements, absl::StrCat(where, "elements")));
+  QCAL_ASSIGN_OR_RETURN(
+      sum.nonfinite, CheckedAdd(have.nonfinite, more.nonfinite, absl::StrCat(where, "nonfinite")));
+  QCAL_ASSIGN_OR_RETURN(sum.bytes,
+                        CheckedAdd(have.bytes, more.bytes, absl::StrCat(where, "bytes")));
+  return sum;
+}
+
+// The counts of a histogram state (with zeros or pending zeros); nullopt past 2^64 - 1.
+template <typename Counts>
+std::optional<uint64_t> SumCounts(const Counts& counts, uint64_t start) {
+  uint64_t total = start;
+  for (const uint64_t count : counts) {
+    if (total > std::numeric_limits<uint64_t>::max() - count) return std::nullopt;
+    total += count;
+  }
+  return total;
+}
+
+// Checks a snapshot's counters and state against its spec (Restore's INVALID_ARGUMENT and
+// RESOURCE_EXHAUSTED cases; the histograms' own consistency is the calibrator's to check).
+absl::Status CheckSnapshot(const QuantizerSnapshot& snapshot, const ModelLimits& limits) {
+  const QuantizerSpec& spec = snapshot.spec;
+  const std::string where = absl::StrCat("quantizer '", spec.name, "'");
+  if (snapshot.batches < 0 || snapshot.elements < 0 || snapshot.nonfinite < 0 ||
+      snapshot.bytes < 0 || snapshot.nonfinite > snapshot.elements) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": inconsistent counters (batches ", snapshot.batches, ", elements ",
+                     snapshot.elements, ", nonfinite ", snapshot.nonfinite, ", bytes ",
+                     snapshot.bytes, "); each must be >= 0 and nonfinite at most elements"));
+  }
+  const bool has_state = !std::holds_alternative<std::monostate>(snapshot.state);
+  if (has_state != (snapshot.batches > 0) &&
+      !(snapshot.batches > 0 && spec.calibrator == CalibratorKind::kHistogram)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, has_state
+                   ? ": a calibrator state without batches"
+                   : ": batches " + std::to_string(snapshot.batches) + " but no calibrator state"));
+  }
+  const uint64_t finite = static_cast<uint64_t>(snapshot.elements - snapshot.nonfinite);
+  std::optional<uint64_t> total;
+  if (const auto* max = std::get_if<MaxValues>(&snapshot.state)) {
+    if (spec.calibrator != CalibratorKind::kMax) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": a max state for a histogram calibrator"));
+    }
+    const PartialState as_partial{.batches = std::max<int64_t>(snapshot.batches, 1),
+                                  .elements = snapshot.elements,
+                                  .nonfinite = snapshot.nonfinite,
+                                  .state = MaxPartial{.amax = max->amax, .axis = spec.axis}};
+    return CheckPartialState(spec, limits.max_channels, /*channels=*/0, as_partial);
+  }
+  if (const auto* mergeable = std::get_if<kernels::MergeableState>(&snapshot.state)) {
+    if (spec.calibrator != CalibratorKind::kHistogram ||
+        spec.layout != kernels::HistogramLayout::kMergeable) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": a mergeable-layout histogram state for a ",
+          spec.calibrator == CalibratorKind::kMax ? "max calibrator" : "reference-layout model"));
+    }
+    QCAL_RETURN_IF_ERROR(
+        Annotate(kernels::ValidateMergeableState(*mergeable, spec.num_bins), where));
+    total = SumCounts(mergeable->counts, mergeable->zeros);
+  } else if (const auto* reference =
+                 std::get_if<kernels::Histogram::ReferenceState>(&snapshot.state)) {
+    if (spec.calibrator != CalibratorKind::kHistogram ||
+        spec.layout != kernels::HistogramLayout::kReference) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": a reference-layout histogram state for a ",
+          spec.calibrator == CalibratorKind::kMax ? "max calibrator" : "mergeable-layout model"));
+    }
+    total = SumCounts(reference->counts, reference->pending_zeros);
+  } else {
+    return absl::OkStatus();
+  }
+  if (!total.has_value() || (spec.skip_zeros ? *total > finite : *total != finite)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": the histogram holds ", total.has_value() ? std::to_string(*total) : "> 2^64",
+        " values, but elements - nonfinite is ", finite));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<QuantizerState>> QuantizerState::Create(QuantizerSpec spec,
                                                                        bool declared) {
@@ -91,6 +192,69 @@ absl::StatusOr<BatchStats> QuantizerState::Apply(std::span<const float> values,
                            .bytes = bytes};
   stats_ += applied;
   return applied;
+}
+
+absl::StatusOr<BatchStats> QuantizerState::ApplyPartial(const PartialState& partial,
+                                                        int64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  QCAL_RETURN_IF_ERROR(CheckPartialState(spec_, max_channels_, calibrator_->amax_size(), partial));
+  BatchStats applied{.batches = partial.batches,
+                     .elements = partial.elements,
+                     .nonfinite = partial.nonfinite,
+                     .bytes = bytes};
+  QCAL_ASSIGN_OR_RETURN(const BatchStats sum, AddCounters(stats_, applied, spec_.name));
+  const absl::Status merged =
+      std::holds_alternative<MaxPartial>(partial.state)
+          ? calibrator_->MergeMax(std::get<MaxPartial>(partial.state).amax)
+          : calibrator_->MergeMergeable(std::get<kernels::MergeableState>(partial.state));
+  if (!merged.ok()) {
+    return Annotate(merged, absl::StrCat("quantizer '", spec_.name, "': partial state"));
+  }
+  stats_ = sum;
+  applied.partials = 1;
+  return applied;
+}
+
+absl::StatusOr<QuantizerSnapshot> QuantizerState::Export() const {
+  absl::ReaderMutexLock lock(&mu_);
+  QuantizerSnapshot out{.spec = spec_,
+                        .declared = declared_,
+                        .batches = stats_.batches,
+                        .elements = stats_.elements,
+                        .nonfinite = stats_.nonfinite,
+                        .bytes = stats_.bytes};
+  absl::StatusOr<CalibratorState> state = calibrator_->Export();
+  if (!state.ok()) return Annotate(state.status(), absl::StrCat("quantizer '", spec_.name, "'"));
+  out.state = *std::move(state);
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<QuantizerState>> QuantizerState::Restore(
+    const QuantizerSnapshot& snapshot, const CalibratorBackend& backend,
+    const ModelLimits& limits) {
+  QCAL_ASSIGN_OR_RETURN(std::unique_ptr<QuantizerState> state,
+                        Create(snapshot.spec, snapshot.declared, backend, limits));
+  QCAL_RETURN_IF_ERROR(CheckSnapshot(snapshot, limits));
+  const std::string where = absl::StrCat("quantizer '", snapshot.spec.name, "'");
+  absl::Status restored = absl::OkStatus();
+  if (const auto* max = std::get_if<MaxValues>(&snapshot.state)) {
+    restored = state->calibrator_->MergeMax(max->amax);
+  } else if (const auto* mergeable = std::get_if<kernels::MergeableState>(&snapshot.state)) {
+    restored = state->calibrator_->MergeMergeable(*mergeable);
+  } else if (const auto* reference =
+                 std::get_if<kernels::Histogram::ReferenceState>(&snapshot.state)) {
+    restored = state->calibrator_->RestoreReference(*reference);
+  }
+  // A state the calibrator refuses is a file that contradicts itself.
+  if (!restored.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": ", restored.message()));
+  }
+  absl::MutexLock lock(&state->mu_);
+  state->stats_ = {.batches = snapshot.batches,
+                   .elements = snapshot.elements,
+                   .nonfinite = snapshot.nonfinite,
+                   .bytes = snapshot.bytes};
+  return state;
 }
 
 BatchStats QuantizerState::stats() const {

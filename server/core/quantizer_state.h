@@ -19,7 +19,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/model_limits.h"
+#include "server/core/partial_state.h"
 #include "server/device/calibrator.h"
+#include "server/storage/model_snapshot.h"
 #include "server/tables/amax_table.h"
 #include "server/tables/compute_amax.h"
 #include "server/tables/quantizer_spec.h"
@@ -32,8 +34,11 @@ struct BatchStats {
   int64_t elements = 0;
   // NaN and +-inf: counted and left out of the calibrator.
   int64_t nonfinite = 0;
-  // Bytes on the wire (in the batch's dtype).
+  // Bytes on the wire (in the batch's dtype; a partial state's serialized size).
   int64_t bytes = 0;
+  // Of the messages applied, those with a partial state (each counts its own batches above).
+  // Record streams count it; a quantizer's statistics leave it 0.
+  int64_t partials = 0;
 
   BatchStats& operator+=(const BatchStats& other);
   friend bool operator==(const BatchStats&, const BatchStats&) = default;
@@ -74,6 +79,27 @@ class QuantizerState {
   // (kernels/histogram.h), not refused.
   absl::StatusOr<BatchStats> Apply(std::span<const float> values, std::span<const int64_t> shape,
                                    int64_t bytes);
+
+  // Merges a pre-aggregated batch (PartialState) into the calibrator and the statistics, all
+  // or nothing: batches, elements and nonfinite add the partial's, bytes adds `bytes` (its size on
+  // the wire); the result has partials 1.
+  // Errors (state unchanged): those of CheckPartialState; OUT_OF_RANGE when a counter or a
+  // histogram count would overflow 64 bits; INTERNAL for a device failure.
+  absl::StatusOr<BatchStats> ApplyPartial(const PartialState& partial, int64_t bytes);
+
+  // The spec, counters and calibrator state, copied under the quantizer's lock.
+  absl::StatusOr<QuantizerSnapshot> Export() const;
+
+  // A quantizer holding `snapshot`'s state and counters, all checked first:
+  // INVALID_ARGUMENT when ValidateSpec refuses the spec or the state is inconsistent (a state of
+  // the other kind or layout, counters negative or nonfinite > elements, state without batches or
+  // batches without state, maxima negative, not finite or of a count the axis does not allow, a
+  // histogram that ValidateMergeableState or RestoreReference refuses, histogram counts that do
+  // not add up to elements - nonfinite); RESOURCE_EXHAUSTED for limits the spec passes or more
+  // channels than limits.max_channels; the backend's errors.
+  static absl::StatusOr<std::unique_ptr<QuantizerState>> Restore(const QuantizerSnapshot& snapshot,
+                                                                 const CalibratorBackend& backend,
+                                                                 const ModelLimits& limits);
 
   BatchStats stats() const;
 

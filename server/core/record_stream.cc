@@ -46,6 +46,7 @@ absl::Status RecordStream::AddChunk(RecordChunk chunk) {
                      ShortForMessage(chunk.model), "'; one stream feeds one model"));
   }
   const std::string where = absl::StrCat("model '", model_, "'");
+  if (chunk.partial.has_value()) return ApplyPartial(chunk);
   if (chunk.header.has_value()) {
     const kernels::DType dtype = chunk.header->dtype;
     QCAL_RETURN_IF_ERROR(
@@ -94,6 +95,32 @@ absl::Status RecordStream::Apply(const Batch& batch) {
   QCAL_RETURN_IF_ERROR(applied.status());
   applied_ += *applied;
   metrics_.AddBatches(model_, *applied);
+  return absl::OkStatus();
+}
+
+absl::Status RecordStream::ApplyPartial(RecordChunk& chunk) {
+  const std::string where = absl::StrCat("model '", model_, "'");
+  if (chunk.quantizer.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": a Record message with `partial` needs `quantizer`"));
+  }
+  const std::string quantizer = ShortForMessage(chunk.quantizer);
+  if (chunk.header.has_value() || !chunk.data.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": the Record message with a partial state for quantizer '", quantizer,
+                     "' also carries ", chunk.header.has_value() ? "`header`" : "`data`",
+                     "; a partial state is a batch of its own"));
+  }
+  if (assembler_.in_progress()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": a partial state for quantizer '", quantizer, "' arrived while the batch of '",
+        assembler_.quantizer(), "' is incomplete; send the batch's remaining bytes first"));
+  }
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Find(model_));
+  QCAL_ASSIGN_OR_RETURN(const BatchStats applied,
+                        model->RecordPartial(chunk.quantizer, *chunk.partial, chunk.partial_bytes));
+  applied_ += applied;
+  metrics_.AddBatches(model_, applied);
   return absl::OkStatus();
 }
 

@@ -23,6 +23,7 @@
 #include "server/core/inflight_budget.h"
 #include "server/core/metrics.h"
 #include "server/core/model_registry.h"
+#include "server/core/partial_state.h"
 #include "server/core/quantizer_state.h"
 
 namespace qcal::server {
@@ -36,6 +37,10 @@ struct RecordChunk {
   // Starts a new batch.
   std::optional<BatchHeader> header{};
   std::string data{};
+  // A pre-aggregated batch of its own (with `quantizer`, without `header` and `data`), and its
+  // serialized size on the wire (counted in the statistics' bytes).
+  std::optional<PartialState> partial{};
+  int64_t partial_bytes = 0;
 };
 
 class RecordStream {
@@ -50,11 +55,13 @@ class RecordStream {
 
   // Takes one chunk; applies the batch it completes. A chunk with a header first waits for the
   // batch's reservation (InflightBudget::Reserve).
+  // A chunk with a partial state is merged at once (Model::RecordPartial).
   // Errors: INVALID_ARGUMENT for a first chunk without a model, a chunk naming another model or
-  // quantizer, and the chunking errors of BatchAssembler; RESOURCE_EXHAUSTED for an over-size
+  // quantizer, and the chunking errors of BatchAssembler; a partial state with a header or data,
+  // without a quantizer, or while a tensor batch is incomplete; RESOURCE_EXHAUSTED for an over-size
   // batch, or one that waited for --max-inflight-bytes until the call's deadline (or
   // --max-inflight-wait-seconds); CANCELLED when the call is cancelled while it waits; NOT_FOUND
-  // for an unknown (or since deleted) model; those of Model::Record.
+  // for an unknown (or since deleted) model; those of Model::Record and Model::RecordPartial.
   absl::Status Add(RecordChunk chunk);
 
   // End of the stream: what was applied. INVALID_ARGUMENT when it ends mid-batch.
@@ -69,6 +76,8 @@ class RecordStream {
   // Decodes (into a pooled scratch buffer) and applies a complete batch, looking the model up
   // again.
   absl::Status Apply(const Batch& batch);
+  // Checks where a partial state stands in the stream and merges it.
+  absl::Status ApplyPartial(RecordChunk& chunk);
 
   ModelRegistry& registry_;
   Metrics& metrics_;

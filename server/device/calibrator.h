@@ -15,11 +15,14 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "kernels/collect_stats.h"
+#include "kernels/histogram.h"
+#include "kernels/mergeable_histogram.h"
 #include "server/tables/compute_amax.h"
 #include "server/tables/quantizer_spec.h"
 
@@ -34,6 +37,30 @@ struct HistogramSnapshot {
   uint64_t total = 0;
   int64_t nonfinite = 0;
 };
+
+// A max calibrator's state: the running max of |x|, one value per tensor or one per channel (in
+// channel order), each finite and >= 0.
+struct MaxValues {
+  std::vector<float> amax{};
+  friend bool operator==(const MaxValues&, const MaxValues&) = default;
+};
+
+// A calibrator's state as it leaves the device, to be saved, shipped or merged: nothing (before
+// the first batch), a max calibrator's values, or a histogram in its layout.
+using CalibratorState = std::variant<std::monostate, MaxValues, kernels::MergeableState,
+                                     kernels::Histogram::ReferenceState>;
+
+// The shape of a batch that holds `count` maxima along `axis` (nullopt: one value, per tensor),
+// every other dimension 1: folding it into a max calibrator with that axis takes the elementwise
+// max of its state and the values (which are their own |x|), bit for bit.
+inline std::vector<int64_t> MaxValuesShape(std::optional<int> axis, int64_t count) {
+  if (!axis.has_value()) return {count};
+  // A negative axis counts from the end: rank -axis puts it first.
+  const int rank = *axis < 0 ? -*axis : *axis + 1;
+  std::vector<int64_t> shape(static_cast<size_t>(rank), 1);
+  shape[*axis < 0 ? 0 : static_cast<size_t>(*axis)] = count;
+  return shape;
+}
 
 class Calibrator {
  public:
@@ -72,6 +99,27 @@ class Calibrator {
 
   // Drops the collected state.
   virtual void Reset() = 0;
+
+  // The state, copied out: std::monostate before the first batch, MaxValues for a max
+  // calibrator, the histogram's layout's state otherwise. INTERNAL for a device failure.
+  virtual absl::StatusOr<CalibratorState> Export() const = 0;
+
+  // Adds a canonical mergeable-layout histogram (a trainer's pre-aggregated counts or a saved
+  // state) exactly, as kernels::Histogram::MergeMergeable: FAILED_PRECONDITION for a max
+  // calibrator or the reference layout; INVALID_ARGUMENT for a state that is not canonical for the
+  // spec's num_bins; OUT_OF_RANGE when a count would overflow. State unchanged on error.
+  virtual absl::Status MergeMergeable(const kernels::MergeableState& state) = 0;
+
+  // Folds maxima in with max (elementwise): `amax` holds one value per tensor, or one per
+  // channel, each finite and >= 0, their count already checked against earlier batches.
+  // FAILED_PRECONDITION for a histogram; INVALID_ARGUMENT as Collect for a changed channel count.
+  // State unchanged on error.
+  virtual absl::Status MergeMax(std::span<const float> amax) = 0;
+
+  // Replaces the state with a saved reference-layout histogram (kernels::Histogram::
+  // RestoreReference, whose INVALID_ARGUMENT names what is inconsistent). FAILED_PRECONDITION for
+  // a max calibrator or the mergeable layout. State unchanged on error.
+  virtual absl::Status RestoreReference(const kernels::Histogram::ReferenceState& state) = 0;
 };
 
 // Bytes of device memory (CalibratorBackend::Memory).

@@ -10,9 +10,13 @@
 namespace qcal::server {
 namespace {
 
+absl::Status NotAHistogram() {
+  return absl::FailedPreconditionError("a max calibrator keeps no histogram");
+}
+
 class CpuMaxCalibrator : public Calibrator {
  public:
-  explicit CpuMaxCalibrator(std::optional<int> axis) : calibrator_(axis) {}
+  explicit CpuMaxCalibrator(std::optional<int> axis) : axis_(axis), calibrator_(axis) {}
 
   absl::StatusOr<kernels::CollectStats> Collect(std::span<const float> values,
                                                 std::span<const int64_t> shape) override {
@@ -27,12 +31,25 @@ class CpuMaxCalibrator : public Calibrator {
   std::unique_ptr<Calibrator> Snapshot() const override {
     return std::unique_ptr<Calibrator>(new CpuMaxCalibrator(*this));
   }
-  absl::StatusOr<HistogramSnapshot> Histogram() const override {
-    return absl::FailedPreconditionError("a max calibrator keeps no histogram");
-  }
+  absl::StatusOr<HistogramSnapshot> Histogram() const override { return NotAHistogram(); }
   void Reset() override { calibrator_.Reset(); }
 
+  absl::StatusOr<CalibratorState> Export() const override {
+    if (calibrator_.empty()) return CalibratorState{};
+    return CalibratorState{MaxValues{.amax = calibrator_.amax()}};
+  }
+  absl::Status MergeMergeable(const kernels::MergeableState&) override { return NotAHistogram(); }
+  absl::Status MergeMax(std::span<const float> amax) override {
+    const std::vector<int64_t> shape = MaxValuesShape(axis_, static_cast<int64_t>(amax.size()));
+    return calibrator_.Collect(amax, shape).status();
+  }
+  absl::Status RestoreReference(const kernels::Histogram::ReferenceState&) override {
+    return NotAHistogram();
+  }
+
  private:
+  // Constant after construction.
+  std::optional<int> axis_;
   kernels::MaxCalibrator calibrator_;
 };
 
@@ -69,6 +86,25 @@ class CpuHistogramCalibrator : public Calibrator {
   }
   void Reset() override { histogram_.Reset(); }
 
+  absl::StatusOr<CalibratorState> Export() const override {
+    if (histogram_.empty()) return CalibratorState{};
+    if (histogram_.options().layout == kernels::HistogramLayout::kMergeable) {
+      QCAL_ASSIGN_OR_RETURN(kernels::MergeableState state, histogram_.ExportMergeable());
+      return CalibratorState{std::move(state)};
+    }
+    QCAL_ASSIGN_OR_RETURN(kernels::Histogram::ReferenceState state, histogram_.ExportReference());
+    return CalibratorState{std::move(state)};
+  }
+  absl::Status MergeMergeable(const kernels::MergeableState& state) override {
+    return histogram_.MergeMergeable(state);
+  }
+  absl::Status MergeMax(std::span<const float>) override {
+    return absl::FailedPreconditionError("a histogram calibrator keeps no running max");
+  }
+  absl::Status RestoreReference(const kernels::Histogram::ReferenceState& state) override {
+    return histogram_.RestoreReference(state);
+  }
+
  private:
   kernels::Histogram histogram_;
 };
@@ -86,6 +122,7 @@ class CpuCalibratorBackend : public CalibratorBackend {
     kernels::Histogram::Options options;
     options.num_bins = spec.num_bins;
     options.skip_zeros = spec.skip_zeros;
+    options.layout = spec.layout;
     return std::unique_ptr<Calibrator>(new CpuHistogramCalibrator(std::move(options)));
   }
 };

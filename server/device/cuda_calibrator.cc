@@ -13,10 +13,14 @@ namespace {
 
 namespace cuda = kernels::cuda;
 
+absl::Status NotAHistogram() {
+  return absl::FailedPreconditionError("a max calibrator keeps no histogram");
+}
+
 class CudaMaxCalibrator : public Calibrator {
  public:
-  explicit CudaMaxCalibrator(std::unique_ptr<cuda::MaxCalibrator> calibrator)
-      : calibrator_(std::move(calibrator)) {}
+  CudaMaxCalibrator(std::unique_ptr<cuda::MaxCalibrator> calibrator, std::optional<int> axis)
+      : axis_(axis), calibrator_(std::move(calibrator)) {}
 
   absl::StatusOr<kernels::CollectStats> Collect(std::span<const float> values,
                                                 std::span<const int64_t> shape) override {
@@ -28,12 +32,26 @@ class CudaMaxCalibrator : public Calibrator {
                                           const std::function<bool()>*) const override {
     return calibrator_->amax();
   }
-  absl::StatusOr<HistogramSnapshot> Histogram() const override {
-    return absl::FailedPreconditionError("a max calibrator keeps no histogram");
-  }
+  absl::StatusOr<HistogramSnapshot> Histogram() const override { return NotAHistogram(); }
   void Reset() override { calibrator_->Reset(); }
 
+  absl::StatusOr<CalibratorState> Export() const override {
+    if (calibrator_->empty()) return CalibratorState{};
+    QCAL_ASSIGN_OR_RETURN(std::vector<float> amax, calibrator_->amax());
+    return CalibratorState{MaxValues{.amax = std::move(amax)}};
+  }
+  absl::Status MergeMergeable(const kernels::MergeableState&) override { return NotAHistogram(); }
+  absl::Status MergeMax(std::span<const float> amax) override {
+    const std::vector<int64_t> shape = MaxValuesShape(axis_, static_cast<int64_t>(amax.size()));
+    return calibrator_->Collect(amax, shape).status();
+  }
+  absl::Status RestoreReference(const kernels::Histogram::ReferenceState&) override {
+    return NotAHistogram();
+  }
+
  private:
+  // Constant after construction.
+  const std::optional<int> axis_;
   const std::unique_ptr<cuda::MaxCalibrator> calibrator_;
 };
 
@@ -84,6 +102,26 @@ class CudaHistogramCalibrator : public Calibrator {
   }
   void Reset() override { histogram_->Reset(); }
 
+  // The kernels::cuda::Histogram methods twin kernels::Histogram's (same names, same errors).
+  absl::StatusOr<CalibratorState> Export() const override {
+    if (histogram_->empty()) return CalibratorState{};
+    if (histogram_->options().layout == kernels::HistogramLayout::kMergeable) {
+      QCAL_ASSIGN_OR_RETURN(kernels::MergeableState state, histogram_->ExportMergeable());
+      return CalibratorState{std::move(state)};
+    }
+    QCAL_ASSIGN_OR_RETURN(kernels::Histogram::ReferenceState state, histogram_->ExportReference());
+    return CalibratorState{std::move(state)};
+  }
+  absl::Status MergeMergeable(const kernels::MergeableState& state) override {
+    return histogram_->MergeMergeable(state);
+  }
+  absl::Status MergeMax(std::span<const float>) override {
+    return absl::FailedPreconditionError("a histogram calibrator keeps no running max");
+  }
+  absl::Status RestoreReference(const kernels::Histogram::ReferenceState& state) override {
+    return histogram_->RestoreReference(state);
+  }
+
  private:
   const std::unique_ptr<cuda::Histogram> histogram_;
 };
@@ -107,11 +145,12 @@ class CudaCalibratorBackend : public CalibratorBackend {
       if (spec.axis.has_value()) axes.push_back(*spec.axis);
       QCAL_ASSIGN_OR_RETURN(std::unique_ptr<cuda::MaxCalibrator> calibrator,
                             cuda::MaxCalibrator::Create(context_, std::move(axes)));
-      return std::unique_ptr<Calibrator>(new CudaMaxCalibrator(std::move(calibrator)));
+      return std::unique_ptr<Calibrator>(new CudaMaxCalibrator(std::move(calibrator), spec.axis));
     }
     cuda::Histogram::Options options;
     options.num_bins = spec.num_bins;
     options.skip_zeros = spec.skip_zeros;
+    options.layout = spec.layout;
     QCAL_ASSIGN_OR_RETURN(std::unique_ptr<cuda::Histogram> histogram,
                           cuda::Histogram::Create(context_, std::move(options)));
     return std::unique_ptr<Calibrator>(new CudaHistogramCalibrator(std::move(histogram)));

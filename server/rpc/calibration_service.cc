@@ -291,4 +291,43 @@ grpc::Status CalibrationService::ExportOnnx(
   return grpc::Status::OK;
 }
 
+grpc::Status CalibrationService::SaveState(grpc::ServerContext*,
+                                           const v1::SaveStateRequest* request,
+                                           grpc::ServerWriter<v1::StateChunk>* writer) {
+  RpcTimer timer(core_.metrics(), "SaveState");
+  absl::StatusOr<std::string> file = core_.SaveState(request->model());
+  if (!file.ok()) return Refuse("SaveState", file.status());
+  const absl::string_view bytes = *file;
+  for (size_t offset = 0; offset < bytes.size(); offset += kStateChunkBytes) {
+    v1::StateChunk chunk;
+    chunk.set_data(std::string(bytes.substr(offset, kStateChunkBytes)));
+    if (!writer->Write(chunk)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED, "SaveState: the client went away");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::LoadState(grpc::ServerContext*,
+                                           grpc::ServerReader<v1::LoadStateRequest>* reader,
+                                           v1::ModelInfo* response) {
+  RpcTimer timer(core_.metrics(), "LoadState");
+  std::unique_ptr<StateLoad> load = core_.OpenStateLoad();
+  v1::LoadStateRequest request;
+  while (reader->Read(&request)) {
+    StateLoadChunk chunk{.model = request.model(),
+                         .merge = request.merge(),
+                         .data = std::move(*request.mutable_data())};
+    if (absl::Status status = load->Add(std::move(chunk)); !status.ok()) {
+      return Refuse("LoadState", status);
+    }
+  }
+  absl::StatusOr<ModelInfo> info = core_.FinishStateLoad(*load);
+  if (!info.ok()) return Refuse("LoadState", info.status());
+  spdlog::info("{} model '{}' from a state file", load->merge() ? "merged into" : "loaded",
+               info->name);
+  ModelInfoToProto(*info, response);
+  return grpc::Status::OK;
+}
+
 }  // namespace qcal::server

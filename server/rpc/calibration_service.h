@@ -13,6 +13,8 @@ namespace qcal::server {
 
 // ExportOnnx sends the model in pieces of this size.
 inline constexpr size_t kExportChunkBytes = size_t{1} << 20;
+// SaveState sends the state file in pieces of at most this size.
+inline constexpr size_t kStateChunkBytes = size_t{4} << 20;
 
 class CalibrationService final : public v1::Calibration::Service {
  public:
@@ -42,6 +44,11 @@ class CalibrationService final : public v1::Calibration::Service {
   grpc::Status ExportOnnx(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) override;
+  grpc::Status SaveState(grpc::ServerContext* context, const v1::SaveStateRequest* request,
+                         grpc::ServerWriter<v1::StateChunk>* writer) override;
+  grpc::Status LoadState(grpc::ServerContext* context,
+                         grpc::ServerReader<v1::LoadStateRequest>* reader,
+                         v1::ModelInfo* response) override;
 
  private:
   CalibrationCore& core_;

@@ -364,7 +364,10 @@ TEST_F(CalibrationServiceTest, ChunkingNeverChangesTheResult) {
   for (float& value : first) value = normal(random);
   for (float& value : second) value = 3.0f * normal(random);
 
-  kernels::Histogram direct{kernels::Histogram::Options()};
+  // The server's default layout (mergeable) for a CreateModel that leaves it unset.
+  kernels::Histogram::Options options;
+  options.layout = kernels::HistogramLayout::kMergeable;
+  kernels::Histogram direct{options};
   ASSERT_TRUE(direct.Collect(first).ok());
   ASSERT_TRUE(direct.Collect(second).ok());
 
@@ -439,7 +442,10 @@ TEST_F(CalibrationServiceTest, NonFiniteValuesAreCountedNotRefused) {
     if (std::string(method) == "entropy" || std::string(method) == "mse") request.set_start_bin(1);
     ASSERT_TRUE(ComputeAmax(request, &table).ok()) << method;
     const float amax = table.table().quantizers(0).amax(0);
-    EXPECT_TRUE(std::isfinite(amax) && amax > 0.0f && amax <= 2.5f) << method << " " << amax;
+    // Within the histogram's range: the mergeable layout's last edge, 2561 * 2^-10, lies just
+    // above the max 2.5, and mse may choose a bin center there.
+    EXPECT_TRUE(std::isfinite(amax) && amax > 0.0f && amax <= 2561.0f / 1024)
+        << method << " " << amax;
     EXPECT_EQ(table.table().quantizers(0).nonfinite(), 3);
   }
   v1::Histogram histogram;
@@ -571,7 +577,8 @@ TEST_F(CalibrationServiceTest, OversizeBatchIsResourceExhausted) {
 
 TEST_F(CalibrationServiceTest, ComputeAmaxBadInputIsRefusedAndChangesNothing) {
   v1::CreateModelRequest create;
-  create.mutable_default_input()->set_num_bins(64);
+  // Mergeable layout (the default): between 33 and 64 bins, fewer than the default start_bin.
+  create.mutable_default_input()->set_num_bins(32);
   ASSERT_TRUE(CreateModel("small", create).ok());
   ASSERT_TRUE(CreateModel("m").ok());
   EXPECT_REFUSED(ComputeAmax("m", "max"), FAILED_PRECONDITION, "no recorded data");
@@ -598,13 +605,15 @@ TEST_F(CalibrationServiceTest, ComputeAmaxBadInputIsRefusedAndChangesNothing) {
     v1::ComputeAmaxRequest request;
     request.set_model("m");
     request.set_method("entropy");
-    request.set_start_bin(2049);
+    // max |sin| just below 1 with 2048 bins: width 2^-12, floor(max * 4096) + 1 = 4096 bins.
+    ASSERT_EQ(GetModel("m").quantizers(0).bins(), 4096);
+    request.set_start_bin(4097);
     EXPECT_REFUSED(ComputeAmax(request), INVALID_ARGUMENT,
-                   "start_bin 2049 is beyond the histogram's 2048 bins");
+                   "start_bin 4097 is beyond the histogram's 4096 bins");
     request.set_method("mse");
-    request.set_start_bin(2048);
+    request.set_start_bin(4096);
     EXPECT_REFUSED(ComputeAmax(request), INVALID_ARGUMENT,
-                   "start_bin 2048 is beyond the histogram's 2048 bins");
+                   "start_bin 4096 is beyond the histogram's 4096 bins");
   }
   {
     v1::ComputeAmaxRequest request;
@@ -613,7 +622,8 @@ TEST_F(CalibrationServiceTest, ComputeAmaxBadInputIsRefusedAndChangesNothing) {
     Override(&request, "nope._input_quantizer")->set_method("max");
     EXPECT_REFUSED(ComputeAmax(request), NOT_FOUND, "'nope._input_quantizer'");
   }
-  // A 64-bin histogram asked for entropy with the default start_bin 128.
+  // A 64-bin histogram (max just below 1 at width 2^-6) asked for entropy with the default
+  // start_bin 128.
   EXPECT_REFUSED(ComputeAmax("small", "entropy"), INVALID_ARGUMENT,
                  "start_bin 128 is beyond the histogram's 64 bins");
   EXPECT_EQ(StateOf("m"), before);
@@ -773,9 +783,10 @@ TEST_F(CalibrationServiceTest, ExistOkBinsBindingsAndExportMethodOnTheWire) {
   v1::ModelInfo info = GetModel("cnn");
   std::map<std::string, v1::QuantizerStats> stats;
   for (const v1::QuantizerStats& q : info.quantizers()) stats[q.spec().name()] = q;
-  // max 2 over 2048 bins, then 3 grows it to ceil(3 / (2 / 2048)) = 3072 bins.
+  // Mergeable layout (the default): max 3 over bins of width 2^-10, the finest for which
+  // floor(3 * 1024) + 1 = 3073 <= 2 * 2048 bins.
   EXPECT_EQ(stats["conv1._input_quantizer"].spec().num_bins(), 2048);
-  EXPECT_EQ(stats["conv1._input_quantizer"].bins(), 3072);
+  EXPECT_EQ(stats["conv1._input_quantizer"].bins(), 3073);
   EXPECT_EQ(stats["conv1._input_quantizer"].amax_size(), 0);
   EXPECT_EQ(stats["fc1._weight_quantizer"].amax_size(), 3);
   EXPECT_EQ(stats["conv1._weight_quantizer"].amax_size(), 0);  // no data yet

@@ -27,48 +27,6 @@ absl::StatusOr<kernels::DType> DTypeFromProto(int dtype, absl::string_view quant
   }
 }
 
-absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
-                                            CalibratorKind unspecified) {
-  QuantizerSpec spec{.name = proto.name(),
-                     .num_bits = proto.num_bits() == 0 ? kDefaultNumBits : proto.num_bits(),
-                     .is_unsigned = proto.is_unsigned(),
-                     .axis = std::nullopt,
-                     .calibrator = unspecified,
-                     .num_bins = proto.num_bins() == 0 ? kDefaultNumBins : proto.num_bins(),
-                     .skip_zeros = proto.skip_zeros()};
-  if (proto.has_axis()) spec.axis = proto.axis();
-  switch (proto.calibrator()) {
-    case v1::CALIBRATOR_UNSPECIFIED:
-      break;
-    case v1::CALIBRATOR_MAX:
-      spec.calibrator = CalibratorKind::kMax;
-      break;
-    case v1::CALIBRATOR_HISTOGRAM:
-      spec.calibrator = CalibratorKind::kHistogram;
-      break;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat("quantizer '", proto.name(),
-                                                     "': unknown calibrator ",
-                                                     static_cast<int>(proto.calibrator())));
-  }
-  return spec;
-}
-
-void SpecToProto(const QuantizerSpec& spec, v1::QuantizerSpec* proto) {
-  proto->set_name(spec.name);
-  proto->set_num_bits(spec.num_bits);
-  proto->set_is_unsigned(spec.is_unsigned);
-  if (spec.axis.has_value()) {
-    proto->set_axis(*spec.axis);
-  } else {
-    proto->clear_axis();
-  }
-  proto->set_calibrator(spec.calibrator == CalibratorKind::kMax ? v1::CALIBRATOR_MAX
-                                                                : v1::CALIBRATOR_HISTOGRAM);
-  proto->set_num_bins(spec.num_bins);
-  proto->set_skip_zeros(spec.skip_zeros);
-}
-
 absl::StatusOr<ModelConfig> ModelConfigFromProto(const v1::CreateModelRequest& request) {
   ModelConfig config{.name = request.model(),
                      .default_input = DefaultInputSpec(),
@@ -88,11 +46,33 @@ absl::StatusOr<ModelConfig> ModelConfigFromProto(const v1::CreateModelRequest& r
     QCAL_ASSIGN_OR_RETURN(QuantizerSpec spec, SpecFromProto(declared, role.calibrator));
     config.quantizers.push_back(std::move(spec));
   }
+  QCAL_ASSIGN_OR_RETURN(
+      config.histogram_layout,
+      HistogramLayoutFromProto(request.histogram_layout(),
+                               absl::StrCat("model '", ShortForMessage(request.model()), "'")));
   return config;
+}
+
+absl::StatusOr<std::optional<kernels::HistogramLayout>> HistogramLayoutFromProto(
+    int layout, absl::string_view where) {
+  switch (layout) {
+    case v1::HISTOGRAM_LAYOUT_UNSPECIFIED:
+      return std::nullopt;
+    case v1::HISTOGRAM_LAYOUT_REFERENCE:
+      return kernels::HistogramLayout::kReference;
+    case v1::HISTOGRAM_LAYOUT_MERGEABLE:
+      return kernels::HistogramLayout::kMergeable;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": histogram_layout ", layout,
+          " is no layout; expected HISTOGRAM_LAYOUT_REFERENCE (1) or HISTOGRAM_LAYOUT_MERGEABLE "
+          "(2), or leave it unset for the server's default"));
+  }
 }
 
 void ModelInfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
   proto->set_name(info.name);
+  proto->set_histogram_layout(HistogramLayoutToProto(info.histogram_layout));
   SpecToProto(info.default_input, proto->mutable_default_input());
   SpecToProto(info.default_weight, proto->mutable_default_weight());
   for (const QuantizerInfo& quantizer : info.quantizers) {
@@ -110,6 +90,37 @@ void ModelInfoToProto(const ModelInfo& info, v1::ModelInfo* proto) {
   proto->mutable_onnx_bindings()->insert(info.onnx_bindings.begin(), info.onnx_bindings.end());
 }
 
+absl::StatusOr<PartialState> PartialStateFromProto(const v1::PartialState& proto,
+                                                   absl::string_view model,
+                                                   absl::string_view quantizer) {
+  PartialState out{.batches = proto.batches(),
+                   .elements = proto.elements(),
+                   .nonfinite = proto.nonfinite(),
+                   .state = {}};
+  switch (proto.state_case()) {
+    case v1::PartialState::kHistogram: {
+      const v1::MergeableHistogram& in = proto.histogram();
+      out.state = kernels::MergeableState{.exponent = in.exponent(),
+                                          .counts = {in.counts().begin(), in.counts().end()},
+                                          .abs_max = in.abs_max(),
+                                          .zeros = in.zeros()};
+      break;
+    }
+    case v1::PartialState::kMax: {
+      MaxPartial max{.amax = {proto.max().amax().begin(), proto.max().amax().end()},
+                     .axis = std::nullopt};
+      if (proto.max().has_axis()) max.axis = proto.max().axis();
+      out.state = std::move(max);
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model '", ShortForMessage(model), "': quantizer '", ShortForMessage(quantizer),
+          "': partial state holds neither `histogram` nor `max`"));
+  }
+  return out;
+}
+
 absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request) {
   RecordChunk chunk{.model = request.model(),
                     .quantizer = request.quantizer(),
@@ -121,6 +132,11 @@ absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request) {
                           DTypeFromProto(header.dtype(), request.quantizer()));
     chunk.header =
         BatchHeader{.dtype = dtype, .shape = {header.shape().begin(), header.shape().end()}};
+  }
+  if (request.has_partial()) {
+    QCAL_ASSIGN_OR_RETURN(chunk.partial, PartialStateFromProto(request.partial(), request.model(),
+                                                               request.quantizer()));
+    chunk.partial_bytes = static_cast<int64_t>(request.partial().ByteSizeLong());
   }
   return chunk;
 }
@@ -139,6 +155,7 @@ void RecordResponseFromStats(const BatchStats& applied, v1::RecordResponse* prot
   proto->set_elements(applied.elements);
   proto->set_nonfinite(applied.nonfinite);
   proto->set_bytes(applied.bytes);
+  proto->set_partials(applied.partials);
 }
 
 absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request) {
@@ -209,23 +226,6 @@ void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto) {
   proto->set_trt_cache(std::move(forms.trt_cache));
   proto->mutable_warnings()->Add(std::make_move_iterator(forms.warnings.begin()),
                                  std::make_move_iterator(forms.warnings.end()));
-}
-
-void AmaxTableToProto(const AmaxTable& table, v1::AmaxTable* proto) {
-  proto->set_model(table.model);
-  proto->set_method(table.method);
-  for (const auto& [name, entry] : table.quantizers) {
-    v1::QuantizerAmax* out = proto->add_quantizers();
-    out->set_name(name);
-    out->mutable_amax()->Add(entry.amax.begin(), entry.amax.end());
-    if (entry.axis.has_value()) out->set_axis(*entry.axis);
-    out->set_num_bits(entry.num_bits);
-    out->set_is_unsigned(entry.is_unsigned);
-    out->set_method(entry.method);
-    out->set_batches(entry.batches);
-    out->set_elements(entry.elements);
-    out->set_nonfinite(entry.nonfinite);
-  }
 }
 
 void HistogramToProto(absl::string_view model, absl::string_view quantizer,

@@ -14,6 +14,7 @@
 #include "server/core/model.h"
 #include "server/core/onnx_export.h"
 #include "server/onnx/qdq_export.h"
+#include "server/storage/model_state.h"
 #include "server/tables/compute_amax.h"
 #include "server/tables/quantizer_spec.h"
 
@@ -22,19 +23,26 @@ namespace qcal::server {
 // INVALID_ARGUMENT for DTYPE_UNSPECIFIED or a value outside the enum, naming the quantizer.
 absl::StatusOr<kernels::DType> DTypeFromProto(int dtype, absl::string_view quantizer);
 
-// num_bits 0 -> 8, num_bins 0 -> 2048, CALIBRATOR_UNSPECIFIED -> `unspecified` (the role's
-// default). Not validated here (Model and QuantizerState do that).
-// INVALID_ARGUMENT for a calibrator value outside the enum.
-absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
-                                            CalibratorKind unspecified);
-void SpecToProto(const QuantizerSpec& spec, v1::QuantizerSpec* proto);
+// SpecFromProto, SpecToProto, AmaxTableToProto and HistogramLayoutToProto come from
+// storage/model_state.h (state files hold the same messages).
+
+// HISTOGRAM_LAYOUT_UNSPECIFIED -> nullopt (the server's default); INVALID_ARGUMENT, prefixed by
+// `where`, for a value outside the enum.
+absl::StatusOr<std::optional<kernels::HistogramLayout>> HistogramLayoutFromProto(
+    int layout, absl::string_view where);
 
 // Unset defaults take DESIGN.md's; a declared quantizer with an unspecified calibrator takes
 // that of the model's default descriptor for its role.
 absl::StatusOr<ModelConfig> ModelConfigFromProto(const v1::CreateModelRequest& request);
 void ModelInfoToProto(const ModelInfo& info, v1::ModelInfo* proto);
 
-// Moves the data out of `request`.
+// A pre-aggregated batch without the wire types (checked later, against its quantizer).
+// INVALID_ARGUMENT, naming model and quantizer, when neither `histogram` nor `max` is set.
+absl::StatusOr<PartialState> PartialStateFromProto(const v1::PartialState& proto,
+                                                   absl::string_view model,
+                                                   absl::string_view quantizer);
+
+// Moves the data out of `request`; a partial state comes with its serialized size.
 absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request);
 
 // What a Record stream applied, as RecordResponse.
@@ -55,7 +63,6 @@ absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(
 // Errors: those of ExportComputeFromProto and QdqTargetFromProto.
 absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& request);
 
-void AmaxTableToProto(const AmaxTable& table, v1::AmaxTable* proto);
 // ComputeAmax's and GetAmaxTable's response.
 void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto);
 

@@ -83,6 +83,7 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
                   .max_inflight_bytes = InflightBytesLimit(options),
                   .max_inflight_wait = absl::Seconds(options.max_inflight_wait_seconds),
                   .backend = server->device_,
+                  .default_histogram_layout = options.default_histogram_layout,
                   .limits = options.limits,
                   .before_amax_for_testing = options.before_amax_for_testing},
       *server->metrics_);

@@ -46,6 +46,9 @@ struct ServerOptions {
   // Where the calibrators run: "cpu", "cuda" (a GPU is required) or "auto" (the GPU when one can
   // be used, else the CPU); see device.h.
   std::string device = "cpu";
+  // Layout of a new model's histograms when CreateModel leaves it unspecified
+  // (--default-histogram-layout; README, "Histogram layouts").
+  kernels::HistogramLayout default_histogram_layout = kernels::HistogramLayout::kMergeable;
   // Tests only: CoreOptions::before_amax_for_testing.
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
 };

@@ -46,6 +46,10 @@ struct QuantizerSpec {
   int num_bins = kDefaultNumBins;
   // Histogram only: drop exact zeros before binning (pytorch-quantization's skip_zeros).
   bool skip_zeros = false;
+  // Histogram only: how the bins are laid out (kernels/mergeable_histogram.h). Not a field of
+  // the wire's QuantizerSpec: the model sets it from its ModelConfig::histogram_layout, one
+  // layout for all its quantizers.
+  kernels::HistogramLayout layout = kernels::HistogramLayout::kMergeable;
 
   friend bool operator==(const QuantizerSpec&, const QuantizerSpec&) = default;
 };
