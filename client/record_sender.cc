@@ -105,7 +105,8 @@ absl::Status RecordSender::Send(const Batch& batch) {
     response_.Clear();
     writer_ = connection_->stub->Record(context_.get(), &response_);
   }
-  ++stream_batches_;
+  // In the server's unit (RecordResponse.batches): a partial counts the tensors it stands for.
+  stream_batches_ += batch.partial.has_value() ? batch.partial->batches() : 1;
   const bool written = ForEachRecordMessage(
       batch, new_stream ? std::string_view(model_) : std::string_view(), options_.chunk_bytes,
       [&](const v1::RecordRequest& message) { return writer_->Write(message); });

@@ -55,7 +55,7 @@ class RecordSender {
   // Used by the sender thread only. A stream is open while writer_ is set.
   std::unique_ptr<grpc::ClientContext> context_;
   v1::RecordResponse response_;
-  // Batches started on the open stream.
+  // Batches started on the open stream (a partial counts its PartialState.batches).
   int64_t stream_batches_ = 0;
   std::unique_ptr<grpc::ClientWriterInterface<v1::RecordRequest>> writer_;
 

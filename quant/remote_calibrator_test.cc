@@ -133,7 +133,8 @@ void ExpectSameTensor(const at::Tensor& remote, const at::Tensor& local) {
 }
 
 TEST_F(RemoteCalibratorTest, SameAmaxAsTheLocalCalibrators) {
-  auto session = NewSession("same_amax");
+  // The local HistogramCalibrator is pytorch-quantization's: the reference layout.
+  auto session = NewSession("same_amax", {.histogram_layout = v1::HISTOGRAM_LAYOUT_REFERENCE});
   TensorQuantizer local_input(kInputDesc), remote_input(kInputDesc);
   TensorQuantizer local_weight(kWeightDesc), remote_weight(kWeightDesc);
   UseRemoteCalibrator(*remote_input, session, "conv1._input_quantizer");

@@ -82,6 +82,7 @@ void RemoteSession::EnsureModelLocked() {
   if (created_) return;
   v1::CreateModelRequest request;
   request.set_model(model_);
+  request.set_histogram_layout(options_.histogram_layout);
   for (const auto& [name, spec] : declared_) *request.add_quantizers() = spec;
   const absl::StatusOr<v1::ModelInfo> created = client_->CreateModel(request);
   if (created.ok()) {

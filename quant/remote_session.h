@@ -44,6 +44,10 @@ class RemoteSession {
     // Join an existing model whose quantizers match the declared ones instead of failing.
     bool reuse_existing_model = false;
     SessionOptions session{};
+    // Layout of the model's histograms when this session creates it (CreateModelRequest);
+    // UNSPECIFIED is the server's default (mergeable). The local HistogramCalibrator has the
+    // reference layout: ask for HISTOGRAM_LAYOUT_REFERENCE to get its amax bit for bit.
+    v1::HistogramLayout histogram_layout = v1::HISTOGRAM_LAYOUT_UNSPECIFIED;
     // Client-side pre-aggregation (qcal/partial_state.h): Record() counts each tensor into its
     // quantizer's partial state instead of sending it, CPU tensors with qcal's kernels, tensors
     // on another device (CUDA) with ATen ops on that device (quant/partial_count.h), exactly as

@@ -215,7 +215,9 @@ struct SessionStats {
   int64_t applied_elements = 0;
   int64_t applied_nonfinite = 0;
   int64_t applied_bytes = 0;
-  // Of applied_batches: pre-aggregated batches (RecordResponse.partials).
+  // Pre-aggregated batches (RecordPartial messages) the server applied (RecordResponse.partials);
+  // applied_batches counts the tensors each stands for (PartialState.batches), applied_bytes the
+  // bytes the server counts for it (its serialized PartialState, not the tensors').
   int64_t applied_partials = 0;
 };
 
