@@ -138,7 +138,8 @@ class ModelSession:
         next record() or flush(), like record()'s."""
         quantizer = _args.name("record_partial", "quantizer", quantizer, "quantizer name")
         if not isinstance(partial, dict):
-            raise TypeError(f"record_partial(): partial must be a dict, got {type(partial).__name__}")
+            raise TypeError(
+                f"record_partial(): partial must be a dict, got {type(partial).__name__}")
         self._session.record_partial(quantizer, partial)
 
     def flush(self):

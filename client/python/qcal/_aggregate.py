@@ -135,7 +135,8 @@ def count_partial(tensor, calibrator="histogram", num_bins=2048, skip_zeros=Fals
     another device: torch ops on that device. Raises QcalError INVALID_ARGUMENT for an empty
     tensor, an unsupported dtype, an axis outside the rank, num_bins out of range."""
     if calibrator not in ("histogram", "max"):
-        raise QcalError("INVALID_ARGUMENT", f"calibrator must be 'histogram' or 'max', not {calibrator!r}")
+        raise QcalError("INVALID_ARGUMENT",
+                        f"calibrator must be 'histogram' or 'max', not {calibrator!r}")
     if _on_device(tensor):
         if calibrator == "histogram":
             return count_histogram_torch(tensor, num_bins, skip_zeros)
@@ -162,7 +163,8 @@ class Aggregator:
 
     def __init__(self, session, send_every=None):
         if send_every is not None and (not isinstance(send_every, int) or send_every < 0):
-            raise QcalError("INVALID_ARGUMENT", f"send_every must be an int >= 0, got {send_every!r}")
+            raise QcalError("INVALID_ARGUMENT",
+                            f"send_every must be an int >= 0, got {send_every!r}")
         self._session = session
         self._send_every = send_every or 0
         self._lock = threading.Lock()
