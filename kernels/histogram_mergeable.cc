@@ -1,15 +1,48 @@
 // kernels::Histogram in the mergeable layout (mergeable_histogram.h): the members hold the
 // canonical MergeableState (counts_, exponent_, abs_max_, pending_zeros_ as `zeros`), edges_ its
 // MergeableEdges, total_ its total().
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/histogram.h"
+#include "kernels/mergeable_binning.h"
 #include "kernels/mergeable_histogram.h"
 
 namespace qcal::kernels {
 
 absl::StatusOr<CollectStats> Histogram::CollectMergeable(std::span<const float> x) {
+  if (!counts_.empty()) {
+    // Hot path: most batches keep the exponent, so bin them at it right away and find their max
+    // in the same pass (room for every bin of this exponent: 2 * num_bins); only a batch whose
+    // max raises the exponent is counted again (a max pass, then bins at its own exponent).
+    const int64_t room = 2 * static_cast<int64_t>(options_.num_bins);
+    MergeableBinned batch = BinMergeable(x, exponent_, room);
+    const float abs_max = std::max(abs_max_, batch.abs_max);
+    if (MergeableExponent(abs_max, options_.num_bins) == exponent_) {
+      uint64_t binned = 0;
+      for (const uint64_t c : batch.counts) binned += c;
+      const uint64_t zeros = batch.finite - binned;
+      const uint64_t added = options_.skip_zeros ? binned : batch.finite;
+      uint64_t total = 0;
+      if (__builtin_add_overflow(total_, added, &total)) {
+        return absl::OutOfRangeError(
+            "mergeable histogram: merged counts would pass 2^64 - 1 values; nothing was merged");
+      }
+      const size_t bins = static_cast<size_t>(MergeableBinCount(abs_max, exponent_));
+      if (bins != counts_.size()) {
+        counts_.resize(bins, 0);
+        edges_ = MergeableEdges(exponent_, static_cast<int64_t>(bins));
+      }
+      for (size_t b = 0; b < bins; ++b) counts_[b] += batch.counts[b];
+      if (!options_.skip_zeros) counts_[0] += zeros;
+      abs_max_ = abs_max;
+      total_ = total;
+      collected_ = true;
+      return CollectStats{.elements = static_cast<int64_t>(x.size()),
+                          .nonfinite = static_cast<int64_t>(x.size() - batch.finite)};
+    }
+  }
   absl::StatusOr<MergeableBatch> batch =
       CountMergeable(x, {.num_bins = options_.num_bins, .skip_zeros = options_.skip_zeros});
   if (!batch.ok()) return batch.status();

@@ -22,11 +22,18 @@ struct MergeableScale {
 // For kMinMergeableExponent <= exponent <= kMaxMergeableExponent.
 MergeableScale MergeableScaleFor(int exponent);
 
-// counts[b] = the number of finite, non-zero |x| with floor(|x| / 2^exponent) == b, for
-// `bins` bins (bins >= 1; values beyond the last bin, which a max pass rules out, are clamped
-// into it). Zeros and NaN/+-inf are not counted. Large spans use every core; the counts do not
-// depend on how the work is split.
-std::vector<uint64_t> BinMergeable(std::span<const float> x, int exponent, int64_t bins);
+struct MergeableBinned {
+  // counts[b]: the finite, non-zero |x| with floor(|x| / 2^exponent) == b (zeros and NaN/+-inf
+  // are not counted; values beyond the last bin are clamped into it).
+  std::vector<uint64_t> counts;
+  float abs_max = 0.0f;  // largest finite |x| (exact), 0 if none
+  uint64_t finite = 0;   // finite values, zeros included
+};
+
+// One pass over x (float32) binned at `exponent` into `bins` bins (1 <= bins <= 2^25). After a
+// max pass nothing is clamped; a caller binning against a held exponent checks abs_max to know.
+// Large spans use every core; the result does not depend on how the work is split.
+MergeableBinned BinMergeable(std::span<const float> x, int exponent, int64_t bins);
 
 }  // namespace qcal::kernels
 

@@ -18,16 +18,22 @@
 //
 // Extremes. Subnormal maxima: k stops at -149, the spacing of float32 subnormals, so each bin holds
 // exactly one representable value and the state has fewer than num_bins bins (floor(m * 2^149) +
-// 1 of them): nothing is lost, there is no finer resolution to have. Maxima near FLT_MAX: k stays at
-// most 127 for any num_bins >= 1 (m < 2^128, so m / 2^127 < 2); a last edge (n * 2^k) beyond
+// 1 of them): nothing is lost, there is no finer resolution to have. Maxima near FLT_MAX: k stays
+// at most 127 for any num_bins >= 1 (m < 2^128, so m / 2^127 < 2); a last edge (n * 2^k) beyond
 // FLT_MAX is written as FLT_MAX (MergeableEdges), so edges stay finite.
 //
 // How its amax differs from the reference layout's (pytorch-quantization's num_bins bins over
 // [0, first max]): both search the same counts-and-edges form (amax_search.h), only the edges
-// differ. Entropy and mse choose among bin edges, so their amax moves by up to one bin width of
-// either layout (here at most m / num_bins, there m_first / num_bins); percentile interpolates
-// within a bin. README ("Histogram layouts") gives the measured differences on the golden cases
-// and the demo.
+// differ (bin width here at most m / num_bins, there m_first / num_bins). max is identical.
+// percentile returns the lower edge of the bin where the cdf reaches p, so each layout lies
+// within one of its bin widths of the data's order statistics around p * n (further apart only
+// where p * n is an integer and the double cdf reaches p one value early or late, across empty
+// bins). Entropy and mse choose the edge or center with the best score, and the score's shape
+// depends on the bins: mostly they move by about a bin, but a flat KL curve can jump far. On
+// the golden cases (tests/golden/layout_diff_golden.cc): median relative difference 4e-4
+// (entropy), 4e-4 (mse), 2e-4 (percentile); largest 17% (entropy, 64 bins, stride 2; 8.5% on
+// laplace at 2048 bins), 3.6% (mse, 64 bins), 15% (percentile 99.9 at a cdf tie). README
+// ("Histogram layouts") gives the figures on the demo.
 //
 // The state is a plain value: no locking, no hidden caches. kernels::Histogram holds one when its
 // options ask for HistogramLayout::kMergeable, and its CUDA twin keeps the same counts in device
@@ -83,7 +89,9 @@ int MergeableExponent(float abs_max, int64_t num_bins);
 // floor(abs_max / 2^exponent) + 1: the bins covering [0, abs_max].
 int64_t MergeableBinCount(float abs_max, int exponent);
 
-// bins + 1 float32 edges i * 2^exponent (exact), the last clamped to FLT_MAX if it overflows.
+// bins + 1 float32 edges i * 2^exponent, the last clamped to FLT_MAX if it overflows. Exact
+// while i <= 2^24; beyond that (only num_bins > 2^23 has more bins) i * 2^k rounds to the
+// nearest float32, so neighbouring edges may coincide there; the counts stay exact.
 std::vector<float> MergeableEdges(int exponent, int64_t bins);
 
 // Checks that `state` is canonical for num_bins (1 .. Histogram::kMaxBinsLimit): INVALID_ARGUMENT
@@ -92,12 +100,14 @@ std::vector<float> MergeableEdges(int exponent, int64_t bins);
 absl::Status ValidateMergeableState(const MergeableState& state, int64_t num_bins);
 
 // Adds `other` into `state` (both canonical for num_bins): the result is the canonical state of
-// the union of their values. OUT_OF_RANGE when a count or the total would pass 2^64 - 1; `state`
-// is then unchanged.
+// the union of their values. INVALID_ARGUMENT when either is not canonical
+// (ValidateMergeableState); OUT_OF_RANGE when a count or the total would pass 2^64 - 1. `state`
+// is unchanged on error. O(bins) (about 4 us for 4096 bins).
 absl::Status MergeMergeable(MergeableState& state, const MergeableState& other, int64_t num_bins);
 
 // `state` (canonical) re-binned at a coarser exponent >= state.exponent, to `bins` bins (at least
-// the bins its counts need at that exponent): the exact sums of adjacent bins.
+// the bins its counts need at that exponent): the exact sums of adjacent bins (bin i goes to
+// i >> (exponent - state.exponent)). A state without bins gives its zeros in bin 0.
 std::vector<uint64_t> CoarsenMergeableCounts(const MergeableState& state, int exponent,
                                              int64_t bins);
 
@@ -112,9 +122,12 @@ struct MergeableOptions {
   bool skip_zeros = false;
 };
 
-// The canonical state of one batch's finite |x| (float32): one pass for the max, one to bin.
-// Large spans use every core; the counts do not depend on how the work is split. NaN and +-inf
-// are counted in stats.nonfinite and left out. INVALID_ARGUMENT for num_bins out of range.
+// The canonical state of one batch's finite |x| (float32): one pass for the max, one to bin
+// (mergeable_binning.h; AVX2 where the CPU has it). Large spans use every core; the counts do
+// not depend on how the work is split. NaN and +-inf are counted in stats.nonfinite and left
+// out. INVALID_ARGUMENT for num_bins out of [1, Histogram::kMaxBinsLimit]. A caller counting
+// many batches saves the max pass with a kernels::Histogram in this layout, which bins each
+// batch at the held exponent in one pass while the exponent holds.
 absl::StatusOr<MergeableBatch> CountMergeable(std::span<const float> x,
                                               const MergeableOptions& options);
 

@@ -97,6 +97,7 @@ void Histogram::Reset() {
   total_ = 0;
   pending_zeros_ = 0;
   collected_ = false;
+  exponent_ = 0;
 }
 
 std::span<const uint64_t> Histogram::DeviceCounts() const {
@@ -118,6 +119,7 @@ absl::StatusOr<std::vector<uint64_t>> Histogram::Counts() const {
 absl::StatusOr<CollectStats> Histogram::Collect(const BatchRef& batch) {
   QCAL_CUDA_RETURN_IF_NOT_OK(CheckBatchRef(batch));
   if (batch.count == 0) return absl::InvalidArgumentError("empty batch: a histogram needs values");
+  if (options_.layout == HistogramLayout::kMergeable) return CollectMergeable(batch);
   const internal::ContextImpl& impl = context_->impl();
   QCAL_CUDA_ASSIGN_OR_RETURN(internal::StagerLease stager, impl.Acquire());
   CollectStats stats{.elements = batch.count, .nonfinite = 0};
@@ -211,6 +213,10 @@ absl::Status Histogram::Grow(float new_max) {
   }
   if (counts_ != nullptr && new_max <= edges_.back()) return absl::OkStatus();
   if (counts_ == nullptr && new_max == 0.0f) return absl::OkStatus();
+  if (options_.layout == HistogramLayout::kMergeable) {
+    // The CPU twin's refusal, word for word.
+    return kernels::Histogram(options_).Grow(new_max);
+  }
   const internal::ContextImpl& impl = context_->impl();
   QCAL_CUDA_ASSIGN_OR_RETURN(internal::StagerLease stager, impl.Acquire());
   std::vector<float> edges;

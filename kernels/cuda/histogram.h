@@ -16,6 +16,11 @@
 // coarsening past max_bins, to num_bins bins) by kernels/histogram_growth.h; coarsened counts are
 // summed on the host (rare: only when growth passes max_bins).
 //
+// Options::layout kMergeable (kernels/mergeable_histogram.h): a max pass, then one pass that bins
+// floor(|x| / 2^k) for the k of the merged max into per-block shared counts; the held counts are
+// re-binned to a coarser k on the device (exact sums). Counts, edges, abs_max, total and pending
+// zeros are the CPU twin's bit for bit, and ExportMergeable gives the same canonical state.
+//
 // Not thread-safe: callers serialise access to one instance (the Context is shared safely).
 #ifndef QCAL_KERNELS_CUDA_HISTOGRAM_H_
 #define QCAL_KERNELS_CUDA_HISTOGRAM_H_
@@ -36,6 +41,7 @@ namespace qcal::kernels::cuda {
 
 namespace internal {
 class DeviceBuffer;
+class Stager;
 }  // namespace internal
 
 class Histogram {
@@ -61,6 +67,15 @@ class Histogram {
   // As kernels::Histogram::Grow (and its errors; INTERNAL for a CUDA failure).
   absl::Status Grow(float new_max);
 
+  // As kernels::Histogram's (and their errors; INTERNAL for a CUDA failure, RESOURCE_EXHAUSTED
+  // when device memory runs out): the mergeable layout's state copied from the device, a
+  // canonical state merged exactly into the device counts (checked on the host first; state
+  // unchanged on error), and the reference layout's state out and back in.
+  absl::StatusOr<MergeableState> ExportMergeable() const;
+  absl::Status MergeMergeable(const MergeableState& state);
+  absl::StatusOr<kernels::Histogram::ReferenceState> ExportReference() const;
+  absl::Status RestoreReference(const kernels::Histogram::ReferenceState& state);
+
   // calib_hist, copied from the device; empty until a non-zero value has been binned.
   // INTERNAL for a CUDA failure.
   absl::StatusOr<std::vector<uint64_t>> Counts() const;
@@ -82,6 +97,14 @@ class Histogram {
  private:
   Histogram(std::shared_ptr<Context> context, Options options);
 
+  // The mergeable layout (histogram_mergeable.cc).
+  absl::StatusOr<CollectStats> CollectMergeable(const BatchRef& batch);
+  // Makes the held counts those of exponent k and `bins` bins plus scratch[0..bins) (binned at
+  // k) plus add_to_first in bin 0 (pending zeros are added too when there were no bins); sets
+  // abs_max. The caller has checked that the total fits.
+  absl::Status CombineMergeable(internal::Stager& stager, unsigned long long* scratch, int k,
+                                int64_t bins, unsigned long long add_to_first, float abs_max);
+
   // Constant after construction.
   const std::shared_ptr<Context> context_;
   const Options options_;
@@ -92,6 +115,8 @@ class Histogram {
   uint64_t total_ = 0;
   uint64_t pending_zeros_ = 0;
   bool collected_ = false;
+  // kMergeable: the exponent k of the bins, 0 without bins.
+  int exponent_ = 0;
 };
 
 }  // namespace qcal::kernels::cuda

@@ -1,5 +1,6 @@
-// Histogram collection on the device: the fused bin + max pass (LaunchBinAbs), the exact count
-// updates (LaunchCombineCounts) and the total (LaunchSumCounts).
+// Histogram collection on the device: the fused bin + max pass (LaunchBinAbs, and
+// LaunchBinMergeable for the mergeable layout), the exact count updates (LaunchCombineCounts,
+// LaunchCoarsenAdd) and the total (LaunchSumCounts).
 //
 // Bins are privatized per block in shared memory as 32-bit counters (a launch covers at most
 // 2^30 elements, so they cannot wrap) and flushed into 64-bit device counts: every count is an
@@ -52,6 +53,33 @@ __device__ __forceinline__ unsigned int Classify(float x, const BinGrid& g, unsi
   return bin < g.last_bin ? bin : g.last_bin;
 }
 
+// The mergeable layout's bins (kernels/mergeable_binning.h): floor(|x| / 2^k) as
+// (|x| * first) * second, two exact power-of-two scalings (no FTZ: subnormal |x| scale exactly).
+struct MergeableGrid {
+  float first;
+  float second;
+  unsigned int last_bin;
+};
+
+__device__ __forceinline__ unsigned int Classify(float x, const MergeableGrid& g,
+                                                 unsigned int& max_bits, unsigned int& bad,
+                                                 unsigned int& zeros) {
+  const unsigned int u = AbsBits(x);
+  if (u >= kInfBits) {
+    ++bad;
+    return kNoBin;
+  }
+  max_bits = max(max_bits, u);
+  if (u == 0u) {
+    ++zeros;
+    return kNoBin;
+  }
+  float t = __fmul_rn(__fmul_rn(__uint_as_float(u), g.first), g.second);
+  t = t < 0x1p30f ? t : 0x1p30f;  // only a value above the max pass's could get here
+  const unsigned int bin = static_cast<unsigned int>(__float2int_rz(t));
+  return bin < g.last_bin ? bin : g.last_bin;
+}
+
 template <bool kShared>
 __device__ __forceinline__ void CountBin(unsigned int bin, unsigned int n,
                                          unsigned int* shared_counts, unsigned long long* counts) {
@@ -62,9 +90,9 @@ __device__ __forceinline__ void CountBin(unsigned int bin, unsigned int n,
   }
 }
 
-template <DType D, bool kShared>
+template <DType D, bool kShared, typename Grid>
 __global__ void __launch_bounds__(kThreads)
-    BinKernel(const void* data, int64_t count, BinGrid grid, unsigned int num_bins,
+    BinKernel(const void* data, int64_t count, Grid grid, unsigned int num_bins,
               unsigned long long* counts, DeviceBatchStats* stats) {
   using E = Elements<D>;
   extern __shared__ unsigned int shared_counts[];
@@ -119,13 +147,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <DType D>
-cudaError_t BinPieces(const void* data, int64_t count, float range_max, int64_t num_bins,
+template <DType D, typename Grid>
+cudaError_t BinPieces(const void* data, int64_t count, const Grid& grid, int64_t num_bins,
                       unsigned long long* counts, DeviceBatchStats* stats, const Launch& launch) {
   const char* bytes = static_cast<const char*>(data);
   constexpr int64_t size = Elements<D>::kBytes;
-  const BinGrid grid{range_max, static_cast<float>(num_bins),
-                     static_cast<unsigned int>(num_bins - 1)};
   for (int64_t begin = 0; begin < count; begin += kMaxLaunchElements) {
     const int64_t n = count - begin < kMaxLaunchElements ? count - begin : kMaxLaunchElements;
     const void* piece = bytes + begin * size;
@@ -135,12 +161,12 @@ cudaError_t BinPieces(const void* data, int64_t count, float range_max, int64_t 
           std::max<int64_t>(int64_t{kThreads} * Elements<D>::kVector * 4, num_bins * 8);
       const int blocks = GridFor(n, per_block, launch.max_blocks);
       const size_t shared = static_cast<size_t>(num_bins) * sizeof(unsigned int);
-      BinKernel<D, true><<<blocks, kThreads, shared, launch.stream>>>(
+      BinKernel<D, true, Grid><<<blocks, kThreads, shared, launch.stream>>>(
           piece, n, grid, static_cast<unsigned int>(num_bins), counts, stats);
     } else {
       const int blocks =
           GridFor(n, int64_t{kThreads} * Elements<D>::kVector * 4, launch.max_blocks);
-      BinKernel<D, false><<<blocks, kThreads, 0, launch.stream>>>(
+      BinKernel<D, false, Grid><<<blocks, kThreads, 0, launch.stream>>>(
           piece, n, grid, static_cast<unsigned int>(num_bins), counts, stats);
     }
     if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
@@ -161,6 +187,17 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// into[i >> shift] += from[i]: bin i at exponent e lies inside bin i >> (k - e) at k.
+__global__ void __launch_bounds__(kThreads)
+    CoarsenAddKernel(unsigned long long* into, const unsigned long long* from, int64_t from_bins,
+                     int shift) {
+  const int64_t stride = GridThreads();
+  for (int64_t i = GridThread(); i < from_bins; i += stride) {
+    const unsigned long long c = from[i];
+    if (c != 0) atomicAdd(into + (i >> shift), c);
+  }
+}
+
 __global__ void __launch_bounds__(kThreads)
     SumKernel(const unsigned long long* counts, int64_t bins, unsigned long long* total) {
   unsigned long long sum = 0;
@@ -172,6 +209,23 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0 && block.nonfinite != 0) atomicAdd(total, block.nonfinite);
 }
 
+template <typename Grid>
+cudaError_t BinAnyDType(const void* data, DType dtype, int64_t count, const Grid& grid,
+                        int64_t num_bins, unsigned long long* counts, DeviceBatchStats* stats,
+                        const Launch& launch) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return BinPieces<DType::kFloat32>(data, count, grid, num_bins, counts, stats, launch);
+    case DType::kFloat16:
+      return BinPieces<DType::kFloat16>(data, count, grid, num_bins, counts, stats, launch);
+    case DType::kBFloat16:
+      return BinPieces<DType::kBFloat16>(data, count, grid, num_bins, counts, stats, launch);
+    case DType::kFloat64:
+      return BinPieces<DType::kFloat64>(data, count, grid, num_bins, counts, stats, launch);
+  }
+  return cudaErrorInvalidValue;
+}
+
 }  // namespace
 
 cudaError_t LaunchBinAbs(const void* data, DType dtype, int64_t count, float range_max,
@@ -180,17 +234,29 @@ cudaError_t LaunchBinAbs(const void* data, DType dtype, int64_t count, float ran
   if (!(range_max > 0.0f) || num_bins < 1 || num_bins > (int64_t{1} << 24)) {
     return cudaErrorInvalidValue;
   }
-  switch (dtype) {
-    case DType::kFloat32:
-      return BinPieces<DType::kFloat32>(data, count, range_max, num_bins, counts, stats, launch);
-    case DType::kFloat16:
-      return BinPieces<DType::kFloat16>(data, count, range_max, num_bins, counts, stats, launch);
-    case DType::kBFloat16:
-      return BinPieces<DType::kBFloat16>(data, count, range_max, num_bins, counts, stats, launch);
-    case DType::kFloat64:
-      return BinPieces<DType::kFloat64>(data, count, range_max, num_bins, counts, stats, launch);
-  }
-  return cudaErrorInvalidValue;
+  const BinGrid grid{range_max, static_cast<float>(num_bins),
+                     static_cast<unsigned int>(num_bins - 1)};
+  return BinAnyDType(data, dtype, count, grid, num_bins, counts, stats, launch);
+}
+
+cudaError_t LaunchBinMergeable(const void* data, DType dtype, int64_t count, float first,
+                               float second, int64_t num_bins, unsigned long long* counts,
+                               DeviceBatchStats* stats, const Launch& launch) {
+  if (num_bins < 1 || num_bins > (int64_t{1} << 25)) return cudaErrorInvalidValue;
+  const MergeableGrid grid{first, second, static_cast<unsigned int>(num_bins - 1)};
+  return BinAnyDType(data, dtype, count, grid, num_bins, counts, stats, launch);
+}
+
+cudaError_t LaunchCoarsenAdd(unsigned long long* into, int64_t into_bins,
+                             const unsigned long long* from, int64_t from_bins, int shift,
+                             const Launch& launch) {
+  if (shift < 0 || from_bins < 0) return cudaErrorInvalidValue;
+  if (shift > 62) shift = 62;  // every bin index (< 2^62) lands in bin 0
+  if (from_bins > 0 && ((from_bins - 1) >> shift) >= into_bins) return cudaErrorInvalidValue;
+  if (from_bins == 0) return cudaSuccess;
+  const int blocks = GridFor(from_bins, kThreads, launch.max_blocks);
+  CoarsenAddKernel<<<blocks, kThreads, 0, launch.stream>>>(into, from, from_bins, shift);
+  return cudaGetLastError();
 }
 
 cudaError_t LaunchCombineCounts(unsigned long long* dst, const unsigned long long* src,

@@ -47,6 +47,20 @@ cudaError_t LaunchBinAbs(const void* data, DType dtype, int64_t count, float ran
                          int64_t num_bins, unsigned long long* counts, DeviceBatchStats* stats,
                          const Launch& launch);
 
+// The mergeable layout's bins (kernels/mergeable_histogram.h): adds floor(|x| / 2^k), computed
+// as float32 (|x| * first) * second with kernels::MergeableScaleFor(k), to
+// counts[0..num_bins) (clamped to the last bin), leaving out zeros and non-finite values, which go
+// (with the max) into *stats. Requires 1 <= num_bins <= 2^25.
+cudaError_t LaunchBinMergeable(const void* data, DType dtype, int64_t count, float first,
+                               float second, int64_t num_bins, unsigned long long* counts,
+                               DeviceBatchStats* stats, const Launch& launch);
+
+// into[i >> shift] += from[i] for i < from_bins (atomic adds: exact, any order): counts at
+// exponent e re-binned at e + shift. Requires shift >= 0 and (from_bins - 1) >> shift < into_bins.
+cudaError_t LaunchCoarsenAdd(unsigned long long* into, int64_t into_bins,
+                             const unsigned long long* from, int64_t from_bins, int shift,
+                             const Launch& launch);
+
 // dst[b] = src[b] + (b < old_bins ? old[b] : 0) + (b == 0 ? add_to_first : 0) for b < bins;
 // old may be dst (an in-place add) or null (old_bins 0). Requires old_bins <= bins.
 cudaError_t LaunchCombineCounts(unsigned long long* dst, const unsigned long long* src,
