@@ -28,8 +28,7 @@ namespace {
 // `have` + `more` (batches, elements, nonfinite, bytes); OUT_OF_RANGE naming the counter when
 // one would overflow.
 absl::StatusOr<BatchStats> AddCounters(const BatchStats& have, const BatchStats& more,
-                                       absl::string_view quantizer) {
-  const std::string where = absl::StrCat("quantizer '", quantizer, "': ");
+                                       absl::string_view where) {
   BatchStats sum = have;
   QCAL_ASSIGN_OR_RETURN(sum.batches,
                         CheckedAdd(have.batches, more.batches, absl::StrCat(where, "batches")));
@@ -202,7 +201,9 @@ absl::StatusOr<BatchStats> QuantizerState::ApplyPartial(const PartialState& part
                      .elements = partial.elements,
                      .nonfinite = partial.nonfinite,
                      .bytes = bytes};
-  QCAL_ASSIGN_OR_RETURN(const BatchStats sum, AddCounters(stats_, applied, spec_.name));
+  QCAL_ASSIGN_OR_RETURN(
+      const BatchStats sum,
+      AddCounters(stats_, applied, absl::StrCat("quantizer '", spec_.name, "': partial state: ")));
   const absl::Status merged =
       std::holds_alternative<MaxPartial>(partial.state)
           ? calibrator_->MergeMax(std::get<MaxPartial>(partial.state).amax)

@@ -355,6 +355,29 @@ TEST_F(CalibrationServiceTest, ModelLifecycle) {
   EXPECT_REFUSED(status, NOT_FOUND, "unknown model 'a'");
 }
 
+// A client from before layouts sends no histogram_layout: its models get the server's default,
+// the mergeable layout; one that asks for the reference layout keeps it across ResetModel.
+TEST_F(CalibrationServiceTest, AnOldClientsModelGetsTheMergeableLayout) {
+  v1::ModelInfo info;
+  {
+    grpc::ClientContext context;
+    v1::CreateModelRequest old;
+    old.set_model("old");
+    ASSERT_TRUE(stub_->CreateModel(&context, old, &info).ok());
+  }
+  EXPECT_EQ(info.histogram_layout(), v1::HISTOGRAM_LAYOUT_MERGEABLE);
+  EXPECT_EQ(GetModel("old").histogram_layout(), v1::HISTOGRAM_LAYOUT_MERGEABLE);
+  v1::CreateModelRequest reference;
+  reference.set_histogram_layout(v1::HISTOGRAM_LAYOUT_REFERENCE);
+  ASSERT_TRUE(CreateModel("ref", reference).ok());
+  EXPECT_EQ(GetModel("ref").histogram_layout(), v1::HISTOGRAM_LAYOUT_REFERENCE);
+  grpc::ClientContext context;
+  v1::ResetModelRequest reset;
+  reset.set_model("ref");
+  ASSERT_TRUE(stub_->ResetModel(&context, reset, &info).ok());
+  EXPECT_EQ(info.histogram_layout(), v1::HISTOGRAM_LAYOUT_REFERENCE);
+}
+
 // The same bytes chunked by 1 byte, 7 bytes and whole give bit-identical state, equal to the
 // kernel's histogram fed directly.
 TEST_F(CalibrationServiceTest, ChunkingNeverChangesTheResult) {

@@ -69,10 +69,12 @@ def test_record_every_npy_dtype_and_read_the_statistics_back(cli, model_name, tm
 
 
 def test_histogram_of_hand_placed_values(cli, model_name, tmp_path):
-    # max |x| = 4 over 2048 bins: bin width 1/512, so 1.0 falls in bin 512, 2.0 in bin 1024 and
-    # 4.0 (the range's end) in the last bin, 2047.
-    values = np.array([1.0, -1.0, 1.0, 2.0, -4.0], dtype=np.float32)
-    cli.ok("create", model_name)
+    # Mergeable layout (the server's default), num_bins 1024: max |x| = 4 - 1/512 over bins of
+    # width 1/512 (the finest with floor(max * 512) + 1 = 2048 <= 2 * 1024 bins), so 1.0 falls in
+    # bin 512, 2.0 in bin 1024 and the max in the last bin, 2047, whose end is 4.
+    top = np.float32(4.0 - 1.0 / 512)
+    values = np.array([1.0, -1.0, 1.0, 2.0, -top], dtype=np.float32)
+    cli.ok("create", model_name, "--default-input", "num_bins=1024")
     cli.ok("record", model_name, "x._input_quantizer", save_npy(tmp_path, "v.npy", values))
     hist = cli.json("histogram", model_name, "x._input_quantizer", "--format", "json")
     counts = np.array(hist["counts"])
@@ -80,9 +82,9 @@ def test_histogram_of_hand_placed_values(cli, model_name, tmp_path):
     assert hist["edges"][0] == 0.0 and hist["edges"][-1] == 4.0
     assert counts[512] == 3 and counts[1024] == 1 and counts[2047] == 1
     assert counts.sum() == 5 == hist["total"]
-    assert hist["abs_max"] == 4.0 and hist["nonfinite"] == 0
+    assert hist["abs_max"] == top and hist["nonfinite"] == 0
     text = cli.ok("histogram", model_name, "x._input_quantizer")
-    assert "bins 2048, range [0, 4], abs_max 4, total 5, nonfinite 0" in text
+    assert "bins 2048, range [0, 4], abs_max 3.99805, total 5, nonfinite 0" in text
 
 
 def test_every_method_gives_an_amax_within_the_range(cli, model_name, tmp_path):

@@ -153,12 +153,13 @@ def test_export_of_an_empty_onnx_file_is_invalid(cli, model_name, tmp_path):
 
 
 def test_histogram_text_labels_its_rows(cli, model_name, tmp_path):
-    # max |x| = 4 over 2048 bins of width 1/512: 1.0 is in bin 512, 2.0 in bin 1024, 4.0 in 2047.
-    values = np.array([1.0, -1.0, 1.0, 2.0, -4.0], dtype=np.float32)
-    cli.ok("create", model_name)
+    # Mergeable layout (the server's default), num_bins 1024: max |x| = 4 - 1/512 over 2048 bins
+    # of width 1/512 up to 4: 1.0 is in bin 512, 2.0 in bin 1024, the max in 2047.
+    values = np.array([1.0, -1.0, 1.0, 2.0, -(4.0 - 1.0 / 512)], dtype=np.float32)
+    cli.ok("create", model_name, "--default-input", "num_bins=1024")
     cli.ok("record", model_name, "x._input_quantizer", save_npy(tmp_path, "v.npy", values))
     lines = cli.ok("histogram", model_name, "x._input_quantizer").splitlines()
-    assert lines[1] == "bins 2048, range [0, 4], abs_max 4, total 5, nonfinite 0"
+    assert lines[1] == "bins 2048, range [0, 4], abs_max 3.99805, total 5, nonfinite 0"
     assert lines[2] == "16 rows of 128 bins each, counts summed per row"
     rows = [line.split() for line in lines[4:]]
     assert len(rows) == 16

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import qcal
-from conftest import save_npy
+from conftest import Cli, save_npy
+from qcal_server_process import QcalServerProcess
 
 INPUT_8BIT_HISTOGRAM = {"calibrator": "histogram", "num_bits": 8, "unsigned": False,
                         "axis": None, "num_bins": 2048, "skip_zeros": False}
@@ -106,9 +107,10 @@ def test_python_model_creates_or_joins_with_descriptors(client, server, model_na
     with pytest.raises(qcal.QcalError, match="FAILED_PRECONDITION"):
         client.create(model_name, exist_ok=True)
 
-    # The descriptors are used: 4096 starting bins for a new input quantizer.
+    # The descriptors are used: 4096 bins for a new input quantizer, in the mergeable layout
+    # (the server's default) bins of width 2^-12 up to max 1: floor(1 * 4096) + 1 = 4097.
     session.record("x._input_quantizer", np.array([1.0, -0.5], dtype=np.float32))
-    assert len(session.histogram("x._input_quantizer")["counts"]) == 4096
+    assert len(session.histogram("x._input_quantizer")["counts"]) == 4097
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
@@ -168,10 +170,20 @@ def test_info_shows_starting_and_current_bins_and_channel_counts(cli, client, mo
     assert "bindings        none (no ONNX model uploaded)" in text
 
 
+@pytest.fixture(scope="module")
+def reference_server(server_bin):
+    """A server whose models take pytorch-quantization's histogram layout by default."""
+    with QcalServerProcess(server_bin, "--default-histogram-layout", "reference") as process:
+        yield process
+
+
 # pytorch-quantization's HistogramCalibrator keeps its grown _num_bins across reset() (here it
-# would start again with 3072 bins); qcal's starts again at num_bins, on purpose (README).
-def test_reset_histogram_starts_again_at_the_starting_bin_count(cli, client, model_name,
-                                                                 tmp_path):
+# would start again with 3072 bins); qcal's starts again at num_bins, on purpose (README). The
+# reference layout's growth, so a server whose default layout is the reference one.
+def test_reset_histogram_starts_again_at_the_starting_bin_count(cli_bin, reference_server,
+                                                                 model_name, tmp_path):
+    client = qcal.Client(reference_server.address, timeout=60)
+    cli = Cli(cli_bin, reference_server.address)
     session = client.model(model_name, default_input={"num_bins": 2048})
     q = "x._input_quantizer"
     session.record(q, np.array([1.0], dtype=np.float32))

@@ -4,6 +4,7 @@ equals what it computes from raw tensors, state moves between models bit for bit
 partial state or state file is refused with its code and message, changing nothing."""
 
 import math
+import subprocess
 
 import grpc
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 import calibration_pb2 as pb
 import calibration_pb2_grpc as pb_grpc
+from qcal_server_process import QcalServerProcess
 
 Q = "x._input_quantizer"
 W = "fc._weight_quantizer"
@@ -251,9 +253,13 @@ def test_save_and_load_give_the_same_state_and_amax(stub, model_name, layout):
     # The stored table (the last ComputeAmax's) comes along.
     assert info.amax_method == "percentile"
     a, b = histogram(stub, model_name), histogram(stub, model_name + "-copy")
-    assert a.SerializeToString(deterministic=True)[len(model_name) + 2 :] == b.SerializeToString(
-        deterministic=True
-    )[len(model_name) + 7 :]
+    b.model = a.model
+    assert a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
+    stats = lambda name: [  # noqa: E731
+        q.SerializeToString(deterministic=True)
+        for q in stub.GetModel(pb.GetModelRequest(model=name.encode())).quantizers
+    ]
+    assert stats(model_name) == stats(model_name + "-copy")
     for method in METHODS:
         assert amax(stub, model_name + "-copy", method) == expected[method]
 
@@ -329,3 +335,29 @@ def test_merges_of_other_configurations_are_refused_and_change_nothing(stub, mod
     refused(lambda: load(stub, model_name + "-ref", save(stub, model_name + "-ref2"), merge=True),
             grpc.StatusCode.FAILED_PRECONDITION, "merge only with identical edges")
     assert state(stub, model_name + "-ref") == ref_before
+
+
+def test_the_servers_default_layout_is_a_flag_and_exist_ok_compares_layouts(server_bin):
+    with QcalServerProcess(server_bin, "--default-histogram-layout", "reference") as process:
+        with grpc.insecure_channel(process.address) as channel:
+            stub = pb_grpc.CalibrationStub(channel)
+            unset = pb.CreateModelRequest(model=b"m", exist_ok=True)
+            assert stub.CreateModel(unset).histogram_layout == pb.HISTOGRAM_LAYOUT_REFERENCE
+            assert stub.CreateModel(unset).histogram_layout == pb.HISTOGRAM_LAYOUT_REFERENCE
+            other = pb.CreateModelRequest(
+                model=b"m", exist_ok=True, histogram_layout=pb.HISTOGRAM_LAYOUT_MERGEABLE
+            )
+            refused(lambda: stub.CreateModel(other), grpc.StatusCode.FAILED_PRECONDITION,
+                    "model 'm' exists with histogram_layout reference, not mergeable")
+            other.model = b"n"
+            assert stub.CreateModel(other).histogram_layout == pb.HISTOGRAM_LAYOUT_MERGEABLE
+            # ResetModel keeps the layout.
+            reset = stub.ResetModel(pb.ResetModelRequest(model=b"n"))
+            assert reset.histogram_layout == pb.HISTOGRAM_LAYOUT_MERGEABLE
+            bad = pb.CreateModelRequest(model=b"o")
+            bad.histogram_layout = 5
+            refused(lambda: stub.CreateModel(bad), grpc.StatusCode.INVALID_ARGUMENT,
+                    "model 'o': histogram_layout 5 is no layout")
+    usage = subprocess.run([str(server_bin), "--default-histogram-layout", "pytorch"],
+                           capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "--default-histogram-layout" in usage.stderr
