@@ -1,6 +1,8 @@
 #include "qcal/partial_state.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -31,9 +33,17 @@ kernels::DType ToKernels(DType dtype) {
   return kernels::DType::kFloat32;
 }
 
-// The tensor's values as float32, decoded exactly as the server decodes a Record batch. Refuses
-// what the server refuses before counting: a byte count that does not match, an empty tensor.
-absl::StatusOr<std::vector<float>> Decode(const TensorView& tensor) {
+// A tensor's values as float32, decoded exactly as the server decodes a Record batch: a view of
+// the caller's bytes when they already are aligned little-endian float32 (no copy), else a
+// decoded copy held in `storage`.
+struct Decoded {
+  std::vector<float> storage;
+  std::span<const float> values;
+};
+
+// Refuses what the server refuses before counting: a byte count that does not match, an empty
+// tensor.
+absl::StatusOr<Decoded> Decode(const TensorView& tensor) {
   QCAL_CLIENT_ASSIGN_OR_RETURN(const uint64_t expected, TensorBytes(tensor.dtype, tensor.shape));
   if (tensor.data.size() != expected) {
     return absl::InvalidArgumentError(
@@ -44,11 +54,18 @@ absl::StatusOr<std::vector<float>> Decode(const TensorView& tensor) {
     return absl::InvalidArgumentError("an empty tensor (a dimension of 0) has nothing to count");
   }
   const size_t count = expected / DTypeSize(tensor.dtype);
-  std::vector<float> values(count);
+  Decoded decoded;
+  if (tensor.dtype == DType::kFloat32 && std::endian::native == std::endian::little &&
+      reinterpret_cast<uintptr_t>(tensor.data.data()) % alignof(float) == 0) {
+    decoded.values = {reinterpret_cast<const float*>(tensor.data.data()), count};
+    return decoded;
+  }
+  decoded.storage.resize(count);
   kernels::DecodeToFloat32(ToKernels(tensor.dtype),
                            reinterpret_cast<const uint8_t*>(tensor.data.data()), count,
-                           values.data());
-  return values;
+                           decoded.storage.data());
+  decoded.values = decoded.storage;
+  return decoded;
 }
 
 v1::MergeableHistogram ToProto(const kernels::MergeableState& state) {
@@ -134,8 +151,8 @@ absl::StatusOr<PartialTarget> PartialTargetFor(const v1::ModelInfo& info,
 
 absl::StatusOr<v1::PartialState> CountHistogramPartial(const TensorView& tensor, int64_t num_bins,
                                                        bool skip_zeros) {
-  QCAL_CLIENT_ASSIGN_OR_RETURN(const std::vector<float> values, Decode(tensor));
-  return CountHistogramPartial(values, num_bins, skip_zeros);
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const Decoded decoded, Decode(tensor));
+  return CountHistogramPartial(decoded.values, num_bins, skip_zeros);
 }
 
 absl::StatusOr<v1::PartialState> CountHistogramPartial(std::span<const float> values,
@@ -156,8 +173,8 @@ absl::StatusOr<v1::PartialState> CountHistogramPartial(std::span<const float> va
 
 absl::StatusOr<v1::PartialState> CountMaxPartial(const TensorView& tensor,
                                                  std::optional<int32_t> axis) {
-  QCAL_CLIENT_ASSIGN_OR_RETURN(const std::vector<float> values, Decode(tensor));
-  return CountMaxPartial(values, tensor.shape, axis);
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const Decoded decoded, Decode(tensor));
+  return CountMaxPartial(decoded.values, tensor.shape, axis);
 }
 
 absl::StatusOr<v1::PartialState> CountMaxPartial(std::span<const float> values,
