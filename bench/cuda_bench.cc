@@ -237,6 +237,17 @@ void Run(const std::shared_ptr<Context>& context) {
          sizes + ", \"GB_per_s\": " + std::to_string(bytes / hist_s / 1e9) +
              ", \"vs_copy\": " + std::to_string(hist_s / copy_time(bytes)));
 
+    // The mergeable layout's Collect in steady state (a max pass, then bins at the held
+    // exponent), beside the reference layout's fused pass above.
+    auto mergeable =
+        Must(Histogram::Create(context, {.num_bins = 2048, .layout = HistogramLayout::kMergeable}),
+             "Histogram::Create mergeable");
+    Must(mergeable->Collect(batch), "first mergeable Collect");
+    const double mergeable_s = TimeCall([&] { Must(mergeable->Collect(batch), "Collect"); });
+    Emit("histogram_mergeable_" + tag, n / mergeable_s / 1e9, "G elem/s",
+         sizes + ", \"GB_per_s\": " + std::to_string(bytes / mergeable_s / 1e9) +
+             ", \"vs_copy\": " + std::to_string(mergeable_s / copy_time(bytes)));
+
     // fake quant, device in and out (reads the input, writes float32).
     if (dtype == DType::kFloat32) {
       const float amax = 2.5f;

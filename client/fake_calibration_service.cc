@@ -80,6 +80,16 @@ void FakeCalibrationService::SetExportMessages(std::vector<v1::ExportOnnxRespons
   export_messages_ = std::move(messages);
 }
 
+void FakeCalibrationService::SetModelInfo(v1::ModelInfo info) {
+  absl::MutexLock lock(&mu_);
+  infos_[info.name()] = std::move(info);
+}
+
+int FakeCalibrationService::get_model_calls() const {
+  absl::MutexLock lock(&mu_);
+  return get_model_calls_;
+}
+
 grpc::Status FakeCalibrationService::Record(grpc::ServerContext*,
                                             grpc::ServerReader<v1::RecordRequest>* reader,
                                             v1::RecordResponse* response) {
@@ -98,6 +108,17 @@ grpc::Status FakeCalibrationService::Record(grpc::ServerContext*,
       if (message.model().empty()) return Invalid("the first Record message must name the model");
       model = message.model();
     }
+    if (message.has_partial()) {
+      if (batch.has_value()) return Invalid("a partial state inside an incomplete batch");
+      if (message.has_header() || !message.data().empty()) {
+        return Invalid("a partial state with a header or data");
+      }
+      response->set_batches(response->batches() + 1);
+      response->set_partials(response->partials() + 1);
+      absl::MutexLock lock(&mu_);
+      batches_.push_back(Batch{model, message.quantizer(), {}, "", {}, message.partial()});
+      continue;
+    }
     if (message.has_header()) {
       if (batch.has_value()) return Invalid("a new header before the batch was complete");
       expected = ExpectedBytes(message.header());
@@ -106,7 +127,7 @@ grpc::Status FakeCalibrationService::Record(grpc::ServerContext*,
         absl::MutexLock lock(&mu_);
         if (auto it = refused_.find(message.quantizer()); it != refused_.end()) return it->second;
       }
-      batch = Batch{model, message.quantizer(), message.header(), "", {}};
+      batch = Batch{model, message.quantizer(), message.header(), "", {}, std::nullopt};
     } else if (!batch.has_value()) {
       return Invalid("data without a batch");
     }
@@ -129,6 +150,11 @@ grpc::Status FakeCalibrationService::GetModel(grpc::ServerContext*,
                                               const v1::GetModelRequest* request,
                                               v1::ModelInfo* response) {
   absl::MutexLock lock(&mu_);
+  ++get_model_calls_;
+  if (auto it = infos_.find(request->model()); it != infos_.end()) {
+    *response = it->second;
+    return grpc::Status::OK;
+  }
   for (const Batch& batch : batches_) {
     if (batch.model == request->model()) {
       response->set_name(request->model());

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ class FakeCalibrationService final : public v1::Calibration::Service {
     std::string data;
     // Data bytes of each message the batch came in.
     std::vector<size_t> chunk_sizes;
+    // A pre-aggregated batch (RecordRequest.partial): header and data are then empty.
+    std::optional<v1::PartialState> partial;
   };
 
   // Batches of `quantizer` are refused with `status` as soon as their header arrives.
@@ -42,11 +45,16 @@ class FakeCalibrationService final : public v1::Calibration::Service {
 
   // ExportOnnx streams these messages back (after reading the whole request stream).
   void SetExportMessages(std::vector<v1::ExportOnnxResponse> messages);
+  // GetModel answers `info` for its model (whatever was recorded).
+  void SetModelInfo(v1::ModelInfo info);
+  // GetModel calls served so far.
+  int get_model_calls() const;
 
   // Record: the chunking contract, applying complete batches.
   grpc::Status Record(grpc::ServerContext* context, grpc::ServerReader<v1::RecordRequest>* reader,
                       v1::RecordResponse* response) override;
-  // GetModel: NOT_FOUND "model 'NAME' not found" unless the model has records.
+  // GetModel: the info given to SetModelInfo for its model; otherwise NOT_FOUND "model 'NAME' not
+  // found" unless the model has records.
   grpc::Status GetModel(grpc::ServerContext* context, const v1::GetModelRequest* request,
                         v1::ModelInfo* response) override;
   // ComputeAmax: remembers the request, returns a table naming the model and method, with json
@@ -70,6 +78,8 @@ class FakeCalibrationService final : public v1::Calibration::Service {
   std::vector<v1::UploadOnnxRequest> upload_messages_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ExportOnnxRequest> export_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ExportOnnxResponse> export_messages_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::ModelInfo> infos_ ABSL_GUARDED_BY(mu_);
+  int get_model_calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // The fake on a loopback port picked by the system; shut down on destruction.

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/absl_string_view.h"
+#include "client/aggregator.h"
 #include "client/connection.h"
 #include "client/record_sender.h"
 #include "client/status_macros.h"
@@ -118,18 +119,54 @@ ModelSession::ModelSession(std::shared_ptr<internal::Connection> connection, std
                            SessionOptions options)
     : connection_(std::move(connection)),
       model_(std::move(model)),
-      sender_(std::make_unique<internal::RecordSender>(connection_, model_, options)) {}
+      sender_(std::make_unique<internal::RecordSender>(connection_, model_, options)),
+      aggregator_(options.aggregate ? std::make_unique<internal::Aggregator>(
+                                          model_, options.aggregate_send_every,
+                                          [connection = connection_, model = model_] {
+                                            v1::GetModelRequest request;
+                                            request.set_model(model);
+                                            return connection->Call(
+                                                &v1::Calibration::StubInterface::GetModel, request);
+                                          })
+                                    : nullptr) {}
 
-ModelSession::~ModelSession() = default;
+ModelSession::~ModelSession() {
+  // What was counted goes out too (the sender's destructor sends what is queued).
+  if (aggregator_ != nullptr) {
+    for (auto& [quantizer, partial] : aggregator_->TakeAll()) {
+      sender_->RecordPartial(quantizer, partial).IgnoreError();
+    }
+  }
+}
 
 const std::string& ModelSession::model() const { return model_; }
 
 absl::Status ModelSession::Record(std::string_view quantizer, const TensorView& tensor) {
   QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_, quantizer));
-  return sender_->Record(quantizer, tensor);
+  if (aggregator_ == nullptr) return sender_->Record(quantizer, tensor);
+  QCAL_CLIENT_ASSIGN_OR_RETURN(std::optional<v1::PartialState> ready,
+                               aggregator_->Add(quantizer, tensor));
+  if (!ready.has_value()) return absl::OkStatus();
+  return sender_->RecordPartial(quantizer, *ready);
 }
 
-absl::Status ModelSession::Flush() { return sender_->Flush(); }
+absl::Status ModelSession::RecordPartial(std::string_view quantizer,
+                                         const v1::PartialState& partial) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_, quantizer));
+  return sender_->RecordPartial(quantizer, partial);
+}
+
+absl::Status ModelSession::Flush() {
+  absl::Status status;
+  if (aggregator_ != nullptr) {
+    // A state refused by the queue (an earlier send error) is dropped with the queue's batches.
+    for (auto& [quantizer, partial] : aggregator_->TakeAll()) {
+      status.Update(sender_->RecordPartial(quantizer, partial));
+    }
+  }
+  status.Update(sender_->Flush());
+  return status;
+}
 
 SessionStats ModelSession::Stats() const { return sender_->Stats(); }
 

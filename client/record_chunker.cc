@@ -11,6 +11,12 @@ bool ForEachRecordMessage(const Batch& batch, std::string_view model, size_t chu
   v1::RecordRequest message;
   if (!model.empty()) message.set_model(std::string(model));
   message.set_quantizer(batch.quantizer);
+  if (batch.partial.has_value()) {
+    // A whole batch of its own; the sender writes each batch completely before the next, so it
+    // never lands inside an incomplete tensor batch.
+    *message.mutable_partial() = *batch.partial;
+    return emit(message);
+  }
   v1::TensorHeader* header = message.mutable_header();
   header->set_dtype(ToProto(batch.dtype));
   header->mutable_shape()->Assign(batch.shape.begin(), batch.shape.end());

@@ -15,7 +15,8 @@ namespace qcal::internal {
 
 // Calls `emit` once per message, in order; each carries at most `chunk_bytes` (>= 1) of data.
 // `model` goes into the first message when not empty (the first message of a stream must name
-// it). A batch without bytes (an empty tensor) is one message. Stops as soon as `emit` returns
+// it). A batch without bytes (an empty tensor) is one message, and so is a pre-aggregated batch
+// (its `partial` with the quantizer, no header). Stops as soon as `emit` returns
 // false (the stream broke) and returns false then, true when every message went out.
 bool ForEachRecordMessage(const Batch& batch, std::string_view model, size_t chunk_bytes,
                           absl::FunctionRef<bool(const v1::RecordRequest&)> emit);

@@ -52,6 +52,23 @@ absl::Status RecordSender::Record(std::string_view quantizer, const TensorView& 
   return queue_.Push(std::move(batch));
 }
 
+absl::Status RecordSender::RecordPartial(std::string_view quantizer,
+                                         const v1::PartialState& partial) {
+  if (quantizer.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model '", model_, "': RecordPartial needs a quantizer name"));
+  }
+  if (partial.state_case() == v1::PartialState::STATE_NOT_SET) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model_, "', quantizer '", ToAbsl(quantizer),
+        "': a partial state needs a histogram or a max (PartialState.state is not set)"));
+  }
+  Batch batch;
+  batch.quantizer = std::string(quantizer);
+  batch.partial = partial;
+  return queue_.Push(std::move(batch));
+}
+
 absl::Status RecordSender::Flush() { return queue_.Flush(); }
 
 v1::RecordResponse AppliedBeforeError(const grpc::Status& status) {
@@ -88,7 +105,8 @@ absl::Status RecordSender::Send(const Batch& batch) {
     response_.Clear();
     writer_ = connection_->stub->Record(context_.get(), &response_);
   }
-  ++stream_batches_;
+  // In the server's unit (RecordResponse.batches): a partial counts the tensors it stands for.
+  stream_batches_ += batch.partial.has_value() ? batch.partial->batches() : 1;
   const bool written = ForEachRecordMessage(
       batch, new_stream ? std::string_view(model_) : std::string_view(), options_.chunk_bytes,
       [&](const v1::RecordRequest& message) { return writer_->Write(message); });

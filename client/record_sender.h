@@ -31,6 +31,7 @@ class RecordSender {
 
   // ModelSession::Record and ::Flush (see qcal/client.h).
   absl::Status Record(std::string_view quantizer, const TensorView& tensor);
+  absl::Status RecordPartial(std::string_view quantizer, const v1::PartialState& partial);
   absl::Status Flush();
   SessionStats Stats() const { return queue_.Stats(); }
 
@@ -54,7 +55,7 @@ class RecordSender {
   // Used by the sender thread only. A stream is open while writer_ is set.
   std::unique_ptr<grpc::ClientContext> context_;
   v1::RecordResponse response_;
-  // Batches started on the open stream.
+  // Batches started on the open stream (a partial counts its PartialState.batches).
   int64_t stream_batches_ = 0;
   std::unique_ptr<grpc::ClientWriterInterface<v1::RecordRequest>> writer_;
 

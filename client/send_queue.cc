@@ -7,7 +7,7 @@ namespace qcal::internal {
 SendQueue::SendQueue(size_t capacity_bytes) : capacity_bytes_(capacity_bytes) {}
 
 absl::Status SendQueue::Push(Batch batch) {
-  const size_t bytes = batch.data.size();
+  const size_t bytes = batch.bytes();
   absl::MutexLock lock(&mu_);
   if (!error_.ok()) return TakeError();
   auto has_room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -62,7 +62,7 @@ SendQueue::Work SendQueue::Next() {
 
 void SendQueue::BatchDone(const absl::Status& status) {
   absl::MutexLock lock(&mu_);
-  queued_bytes_ -= queue_.front().data.size();
+  queued_bytes_ -= queue_.front().bytes();
   queue_.pop_front();
   if (status.ok()) return;
   SetError(status);
@@ -77,6 +77,7 @@ void SendQueue::StreamClosed(const v1::RecordResponse& applied, int64_t unapplie
   totals_.applied_elements += applied.elements();
   totals_.applied_nonfinite += applied.nonfinite();
   totals_.applied_bytes += applied.bytes();
+  totals_.applied_partials += applied.partials();
   totals_.dropped_batches += unapplied;
 }
 

@@ -24,10 +24,16 @@
 //
 // How its amax differs from the reference layout's (pytorch-quantization's num_bins bins over
 // [0, first max]): both search the same counts-and-edges form (amax_search.h), only the edges
-// differ. Entropy and mse choose among bin edges, so their amax moves by up to one bin width of
-// either layout (here at most m / num_bins, there m_first / num_bins); percentile interpolates
-// within a bin. README ("Histogram layouts") gives the measured differences on the golden cases
-// and the demo.
+// differ (bin width here at most m / num_bins, there m_first / num_bins). max is identical.
+// percentile returns the lower edge of the bin where the cdf reaches p, so each layout lies
+// within one of its bin widths of the data's order statistics around p * n (further apart only
+// where p * n is an integer and the double cdf reaches p one value early or late, across empty
+// bins). Entropy and mse choose the edge or center with the best score, and the score's shape
+// depends on the bins: mostly they move by about a bin, but a flat KL curve can jump far. On
+// the golden cases (tests/golden/layout_diff_golden.cc): median relative difference 4e-4
+// (entropy), 4e-4 (mse), 2e-4 (percentile); largest 17% (entropy, 64 bins, stride 2; 8.5% on
+// laplace at 2048 bins), 3.6% (mse, 64 bins), 15% (percentile 99.9 at a cdf tie). README
+// ("Histogram layouts") gives the figures on the demo.
 //
 // The state is a plain value: no locking, no hidden caches. kernels::Histogram holds one when its
 // options ask for HistogramLayout::kMergeable, and its CUDA twin keeps the same counts in device

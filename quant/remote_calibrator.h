@@ -12,7 +12,9 @@
 //
 // The server-side quantizer is declared from the descriptor (RemoteQuantizerSpec): num_bits,
 // unsigned, axis (one kept axis; the server keeps no tuple of several), and a max or a
-// histogram calibrator (2048 bins) as calib_method says.
+// histogram calibrator (2048 bins) as calib_method says. With RemoteSession::Options::aggregate,
+// collect() counts the batch on the trainer (CPU tensors by the kernels, CUDA tensors by ATen ops
+// on their GPU) and partial states go to the server instead (remote_session.h).
 // Errors: as RemoteSession's; compute_amax of a histogram quantizer without a method is a
 // c10::ValueError, as locally; reset() is a c10::NotImplementedError (the server resets whole
 // models: RemoteSession::Reset()); a batch whose amax shape differs from the earlier ones' is a

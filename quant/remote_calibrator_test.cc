@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -132,7 +133,8 @@ void ExpectSameTensor(const at::Tensor& remote, const at::Tensor& local) {
 }
 
 TEST_F(RemoteCalibratorTest, SameAmaxAsTheLocalCalibrators) {
-  auto session = NewSession("same_amax");
+  // The local HistogramCalibrator is pytorch-quantization's: the reference layout.
+  auto session = NewSession("same_amax", {.histogram_layout = v1::HISTOGRAM_LAYOUT_REFERENCE});
   TensorQuantizer local_input(kInputDesc), remote_input(kInputDesc);
   TensorQuantizer local_weight(kWeightDesc), remote_weight(kWeightDesc);
   UseRemoteCalibrator(*remote_input, session, "conv1._input_quantizer");
@@ -171,6 +173,53 @@ TEST_F(RemoteCalibratorTest, SameAmaxAsTheLocalCalibrators) {
   EXPECT_EQ(remote_input->calibrator()->str(),
             "RemoteCalibrator(model=same_amax quantizer=conv1._input_quantizer "
             "calibrator=histogram)");
+}
+
+// Options::aggregate counts on the trainer (CPU tensors here, by the kernels) and sends partial
+// states: every amax equals raw streaming's bit for bit, whatever the dtype and send_every.
+TEST_F(RemoteCalibratorTest, PreAggregationGivesTheAmaxOfStreaming) {
+  for (const int64_t send_every : {0, 1, 3}) {
+    SCOPED_TRACE(send_every);
+    const std::string suffix = std::to_string(send_every);
+    auto raw = NewSession("stream_raw_" + suffix);
+    auto counted = NewSession("stream_counted_" + suffix,
+                              {.aggregate = true, .aggregate_send_every = send_every});
+    TensorQuantizer raw_input(kInputDesc), counted_input(kInputDesc);
+    TensorQuantizer raw_weight(kWeightDesc), counted_weight(kWeightDesc);
+    UseRemoteCalibrator(*raw_input, raw, "conv1._input_quantizer");
+    UseRemoteCalibrator(*raw_weight, raw, "conv1._weight_quantizer");
+    UseRemoteCalibrator(*counted_input, counted, "conv1._input_quantizer");
+    UseRemoteCalibrator(*counted_weight, counted, "conv1._weight_quantizer");
+    for (TensorQuantizer* q : {&raw_input, &counted_input, &raw_weight, &counted_weight}) {
+      StartCalibration(*q);
+    }
+    torch::manual_seed(5);
+    const at::Tensor weight = torch::randn({8, 3, 3, 3});
+    const std::vector<at::ScalarType> dtypes = {at::kFloat, at::kHalf, at::kBFloat16, at::kDouble,
+                                                at::kFloat};
+    for (size_t step = 0; step < dtypes.size(); ++step) {
+      at::Tensor x = (torch::randn({4, 3, 12, 12}) * (1.0 + 3.0 * step)).relu().to(dtypes[step]);
+      x.view({-1})[step] = std::numeric_limits<float>::quiet_NaN();
+      raw_input(x);
+      counted_input(x);
+      raw_weight(weight * (1.0 + 0.1 * step));
+      counted_weight(weight * (1.0 + 0.1 * step));
+    }
+    for (const CalibAmaxArgs& args :
+         {CalibAmaxArgs{.method = "entropy"}, CalibAmaxArgs{.method = "mse"},
+          CalibAmaxArgs{.method = "percentile", .percentile = 99.9},
+          CalibAmaxArgs{.method = "max"}}) {
+      SCOPED_TRACE(args.method);
+      raw_input->load_calib_amax(args);
+      counted_input->load_calib_amax(args);
+      ExpectSameTensor(*counted_input->amax(), *raw_input->amax());
+    }
+    raw_weight->load_calib_amax();
+    counted_weight->load_calib_amax();
+    ExpectSameTensor(*counted_weight->amax(), *raw_weight->amax());
+    EXPECT_GT(counted->session().Stats().applied_partials, 0);
+    EXPECT_EQ(raw->session().Stats().applied_partials, 0);
+  }
 }
 
 TEST_F(RemoteCalibratorTest, NoDataYetAndNewDataAfterAnAmax) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quant/errors.h"
+#include "quant/partial_count.h"
 
 namespace qcal::quant {
 namespace {
@@ -55,7 +56,10 @@ RemoteSession::RemoteSession(std::shared_ptr<Client> client, std::string model, 
       options_(std::move(options)),
       session_(client_->Model(model_, options_.session)) {}
 
-RemoteSession::~RemoteSession() = default;
+RemoteSession::~RemoteSession() {
+  absl::MutexLock lock(&mu_);
+  SendPendingLocked().IgnoreError();  // Flush() first to see it
+}
 
 void RemoteSession::Declare(const v1::QuantizerSpec& spec) {
   absl::MutexLock lock(&mu_);
@@ -78,6 +82,7 @@ void RemoteSession::EnsureModelLocked() {
   if (created_) return;
   v1::CreateModelRequest request;
   request.set_model(model_);
+  request.set_histogram_layout(options_.histogram_layout);
   for (const auto& [name, spec] : declared_) *request.add_quantizers() = spec;
   const absl::StatusOr<v1::ModelInfo> created = client_->CreateModel(request);
   if (created.ok()) {
@@ -117,14 +122,69 @@ void RemoteSession::Record(const std::string& quantizer, const at::Tensor& tenso
     cpu = cpu.to(at::kFloat);
     dtype = DType::kFloat32;
   }
-  cpu = cpu.to(at::kCPU).contiguous();
-  const std::span<const std::byte> bytes(static_cast<const std::byte*>(cpu.data_ptr()),
-                                         static_cast<size_t>(cpu.nbytes()));
-  const TensorView view{*dtype, cpu.sizes(), bytes};
+  const std::string what = absl::StrCat("qcal-server model ", model_, ", recording ", quantizer);
+  if (!options_.aggregate) {
+    cpu = cpu.to(at::kCPU).contiguous();
+    const std::span<const std::byte> bytes(static_cast<const std::byte*>(cpu.data_ptr()),
+                                           static_cast<size_t>(cpu.nbytes()));
+    const TensorView view{*dtype, cpu.sizes(), bytes};
+    absl::MutexLock lock(&mu_);
+    EnsureModelLocked();
+    ThrowIfError(session_->Record(quantizer, view), what);
+    return;
+  }
+  PartialTarget target;
+  {
+    absl::MutexLock lock(&mu_);
+    EnsureModelLocked();
+    target = TargetLocked(quantizer);
+  }
+  // Counted without the lock: CPU tensors by the server's kernels, others on their device.
+  v1::PartialState counted;
+  if (cpu.device().is_cpu()) {
+    cpu = cpu.contiguous();
+    const std::span<const std::byte> bytes(static_cast<const std::byte*>(cpu.data_ptr()),
+                                           static_cast<size_t>(cpu.nbytes()));
+    const TensorView view{*dtype, cpu.sizes(), bytes};
+    absl::StatusOr<v1::PartialState> result =
+        target.histogram ? CountHistogramPartial(view, target.num_bins, target.skip_zeros)
+                         : CountMaxPartial(view, target.axis);
+    ThrowIfError(result.status(), what);
+    counted = *std::move(result);
+  } else {
+    counted = CountPartialWithAten(cpu, target);
+  }
   absl::MutexLock lock(&mu_);
-  EnsureModelLocked();
-  ThrowIfError(session_->Record(quantizer, view),
-               absl::StrCat("qcal-server model ", model_, ", recording ", quantizer));
+  Pending& pending = pending_[quantizer];
+  ThrowIfError(MergePartial(pending.state, counted, target.num_bins), what);
+  if (options_.aggregate_send_every <= 0 || ++pending.calls < options_.aggregate_send_every) {
+    return;
+  }
+  const v1::PartialState ready = std::move(pending.state);
+  pending_.erase(quantizer);
+  ThrowIfError(session_->RecordPartial(quantizer, ready), what);
+}
+
+PartialTarget RemoteSession::TargetLocked(const std::string& quantizer) {
+  if (!info_.has_value()) {
+    absl::StatusOr<v1::ModelInfo> info = client_->GetModel(model_);
+    ThrowIfError(info.status(), absl::StrCat("qcal-server model ", model_));
+    info_ = *std::move(info);
+  }
+  absl::StatusOr<PartialTarget> target = PartialTargetFor(*info_, quantizer);
+  ThrowIfError(target.status(),
+               absl::StrCat("qcal-server model ", model_, ", quantizer ", quantizer));
+  return *target;
+}
+
+absl::Status RemoteSession::SendPendingLocked() {
+  absl::Status status;
+  for (auto& [quantizer, pending] : pending_) {
+    if (pending.state.batches() > 0)
+      status.Update(session_->RecordPartial(quantizer, pending.state));
+  }
+  pending_.clear();
+  return status;
 }
 
 std::optional<v1::QuantizerAmax> RemoteSession::ComputeAmax(const std::string& quantizer,
@@ -144,6 +204,7 @@ std::optional<v1::QuantizerAmax> RemoteSession::ComputeAmax(const std::string& q
 
   absl::MutexLock lock(&mu_);
   EnsureModelLocked();
+  ThrowIfError(SendPendingLocked(), absl::StrCat("qcal-server model ", model_));
   const std::string key = CacheKey(args);
   if (!cached_table_.has_value() || cached_key_ != key || !CachedTableCurrentLocked()) {
     absl::StatusOr<v1::AmaxTable> table = session_->ComputeAmax(request);
@@ -177,6 +238,10 @@ bool RemoteSession::CachedTableCurrentLocked() {
 }
 
 void RemoteSession::Flush() {
+  {
+    absl::MutexLock lock(&mu_);
+    ThrowIfError(SendPendingLocked(), absl::StrCat("qcal-server model ", model_));
+  }
   ThrowIfError(session_->Flush(), absl::StrCat("qcal-server model ", model_));
 }
 
@@ -184,6 +249,7 @@ void RemoteSession::Reset() {
   absl::MutexLock lock(&mu_);
   EnsureModelLocked();
   cached_table_.reset();
+  pending_.clear();  // counted data is collected data: reset drops it
   ThrowIfError(session_->Reset().status(), absl::StrCat("qcal-server model ", model_));
 }
 

@@ -33,6 +33,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "qcal/client.h"
+#include "qcal/partial_state.h"
 #include "quant/calibrator.h"
 
 namespace qcal::quant {
@@ -43,6 +44,19 @@ class RemoteSession {
     // Join an existing model whose quantizers match the declared ones instead of failing.
     bool reuse_existing_model = false;
     SessionOptions session{};
+    // Layout of the model's histograms when this session creates it (CreateModelRequest);
+    // UNSPECIFIED is the server's default (mergeable). The local HistogramCalibrator has the
+    // reference layout: ask for HISTOGRAM_LAYOUT_REFERENCE to get its amax bit for bit.
+    v1::HistogramLayout histogram_layout = v1::HISTOGRAM_LAYOUT_UNSPECIFIED;
+    // Client-side pre-aggregation (qcal/partial_state.h): Record() counts each tensor into its
+    // quantizer's partial state instead of sending it, CPU tensors with qcal's kernels, tensors
+    // on another device (CUDA) with ATen ops on that device (quant/partial_count.h), exactly as
+    // the server would count them; a quantizer's state is sent every `aggregate_send_every`
+    // Record() calls of it (0: only at Flush), and at Flush(), ComputeAmax() and destruction.
+    // Histogram quantizers need a mergeable-layout model (FAILED_PRECONDITION otherwise, as a
+    // c10::Error at the first Record()).
+    bool aggregate = false;
+    int64_t aggregate_send_every = 0;
   };
 
   // Contacts no server yet.
@@ -60,7 +74,8 @@ class RemoteSession {
   void Declare(const v1::QuantizerSpec& spec);
 
   // Queues `tensor` (floating, any device; float32, float16, bfloat16 and float64 travel as
-  // they are, other dtypes as float32) as one batch of `quantizer`; returns at once.
+  // they are, other dtypes as float32) as one batch of `quantizer`; returns at once. With
+  // Options::aggregate, counts it instead (above).
   void Record(const std::string& quantizer, const at::Tensor& tensor);
 
   // `quantizer`'s amax from the server's table for `args` (method "" asks for "max", which
@@ -69,7 +84,8 @@ class RemoteSession {
   std::optional<v1::QuantizerAmax> ComputeAmax(const std::string& quantizer,
                                                const CalibAmaxArgs& args);
 
-  // Waits until every recorded batch is applied; throws the first error.
+  // Sends the counted partial states (Options::aggregate), then waits until every recorded batch
+  // is applied; throws the first error.
   void Flush();
   // Drops the collected data and amax table of the whole model (ResetModel).
   void Reset();
@@ -86,6 +102,15 @@ class RemoteSession {
   // True when no batch reached the model (from this session or any other) since the cached
   // table was computed: the server's batch counts still equal the table's. Requires mu_.
   bool CachedTableCurrentLocked();
+  // How `quantizer`'s state is counted (one GetModel, cached). Requires mu_.
+  PartialTarget TargetLocked(const std::string& quantizer);
+  // Queues every quantizer's counted state. Requires mu_.
+  absl::Status SendPendingLocked();
+
+  struct Pending {
+    v1::PartialState state;
+    int64_t calls = 0;
+  };
 
   const std::shared_ptr<Client> client_;
   const std::string model_;
@@ -98,6 +123,9 @@ class RemoteSession {
   // The last table computed, for the arguments of cached_key_.
   std::optional<v1::AmaxTable> cached_table_;  // guarded by mu_
   std::string cached_key_;                     // guarded by mu_
+  // Options::aggregate: the model's configuration, and the states counted but not yet sent.
+  std::optional<v1::ModelInfo> info_;       // guarded by mu_
+  std::map<std::string, Pending> pending_;  // guarded by mu_
 };
 
 }  // namespace qcal::quant

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "qcal/client.h"
+#include "qcal/partial_state.h"
 
 namespace py = pybind11;
 
@@ -189,6 +190,70 @@ py::dict StatsDict(const SessionStats& stats) {
   dict["applied_elements"] = stats.applied_elements;
   dict["applied_nonfinite"] = stats.applied_nonfinite;
   dict["applied_bytes"] = stats.applied_bytes;
+  dict["applied_partials"] = stats.applied_partials;
+  return dict;
+}
+
+// A PartialState as the Python layer sees it: {"batches", "elements", "nonfinite", and
+// "histogram": {"exponent", "counts" (numpy uint64), "abs_max", "zeros"} or "max": {"amax" (numpy
+// float32), "axis" (int or None)}}.
+py::dict PartialDict(const v1::PartialState& partial) {
+  py::dict dict;
+  dict["batches"] = partial.batches();
+  dict["elements"] = partial.elements();
+  dict["nonfinite"] = partial.nonfinite();
+  if (partial.has_histogram()) {
+    const v1::MergeableHistogram& h = partial.histogram();
+    py::dict histogram;
+    histogram["exponent"] = h.exponent();
+    histogram["counts"] = py::array_t<uint64_t>(h.counts_size(), h.counts().data());
+    histogram["abs_max"] = h.abs_max();
+    histogram["zeros"] = h.zeros();
+    dict["histogram"] = histogram;
+  } else if (partial.has_max()) {
+    py::dict max;
+    max["amax"] = py::array_t<float>(partial.max().amax_size(), partial.max().amax().data());
+    max["axis"] = partial.max().has_axis() ? py::object(py::int_(partial.max().axis()))
+                                           : py::object(py::none());
+    dict["max"] = max;
+  }
+  return dict;
+}
+
+v1::PartialState FromPartialDict(const py::dict& dict) {
+  v1::PartialState partial;
+  partial.set_batches(dict["batches"].cast<int64_t>());
+  partial.set_elements(dict["elements"].cast<int64_t>());
+  partial.set_nonfinite(dict["nonfinite"].cast<int64_t>());
+  if (dict.contains("histogram") && !dict["histogram"].is_none()) {
+    const py::dict h = dict["histogram"].cast<py::dict>();
+    v1::MergeableHistogram* histogram = partial.mutable_histogram();
+    histogram->set_exponent(h["exponent"].cast<int32_t>());
+    const auto counts =
+        py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(h["counts"]);
+    if (!counts) throw py::type_error("partial state: histogram counts must be integers");
+    histogram->mutable_counts()->Assign(counts.data(), counts.data() + counts.size());
+    histogram->set_abs_max(h["abs_max"].cast<float>());
+    histogram->set_zeros(h["zeros"].cast<uint64_t>());
+  } else if (dict.contains("max") && !dict["max"].is_none()) {
+    const py::dict m = dict["max"].cast<py::dict>();
+    const auto amax =
+        py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(m["amax"]);
+    if (!amax) throw py::type_error("partial state: max amax must be numbers");
+    v1::MaxState* max = partial.mutable_max();
+    max->mutable_amax()->Assign(amax.data(), amax.data() + amax.size());
+    if (!m["axis"].is_none()) max->set_axis(m["axis"].cast<int32_t>());
+  }
+  return partial;
+}
+
+py::dict TargetDict(const PartialTarget& target) {
+  py::dict dict;
+  dict["calibrator"] = target.histogram ? "histogram" : "max";
+  dict["num_bins"] = target.num_bins;
+  dict["skip_zeros"] = target.skip_zeros;
+  dict["axis"] =
+      target.axis.has_value() ? py::object(py::int_(*target.axis)) : py::object(py::none());
   return dict;
 }
 
@@ -254,6 +319,38 @@ PYBIND11_MODULE(_qcal, m) {
   m.attr("MAX_CHUNK_BYTES") = kMaxChunkBytes;
   m.def("default_address", &DefaultAddress, "$QCAL_SERVER, else 127.0.0.1:50051.");
 
+  // Pre-aggregation with the server's own kernels (qcal/partial_state.h).
+  m.def(
+      "count_histogram",
+      [](const std::string& dtype, const std::vector<int64_t>& shape, const py::object& data,
+         int64_t num_bins, bool skip_zeros) {
+        const DType parsed = Value(ParseDType(dtype));
+        ContiguousBuffer buffer(data);
+        const TensorView view{parsed, shape, buffer.bytes()};
+        return PartialDict(
+            Released([&] { return CountHistogramPartial(view, num_bins, skip_zeros); }));
+      },
+      py::arg("dtype"), py::arg("shape"), py::arg("data"), py::arg("num_bins"),
+      py::arg("skip_zeros"));
+  m.def(
+      "count_max",
+      [](const std::string& dtype, const std::vector<int64_t>& shape, const py::object& data,
+         std::optional<int32_t> axis) {
+        const DType parsed = Value(ParseDType(dtype));
+        ContiguousBuffer buffer(data);
+        const TensorView view{parsed, shape, buffer.bytes()};
+        return PartialDict(Released([&] { return CountMaxPartial(view, axis); }));
+      },
+      py::arg("dtype"), py::arg("shape"), py::arg("data"), py::arg("axis"));
+  m.def(
+      "merge_partial",
+      [](const py::dict& state, const py::dict& other, int64_t num_bins) {
+        v1::PartialState merged = FromPartialDict(state);
+        Check(MergePartial(merged, FromPartialDict(other), num_bins));
+        return PartialDict(merged);
+      },
+      py::arg("state"), py::arg("other"), py::arg("num_bins"));
+
   py::class_<ModelSession, SessionHolder>(m, "Session")
       .def_property_readonly("model", &ModelSession::model)
       .def(
@@ -266,6 +363,25 @@ PYBIND11_MODULE(_qcal, m) {
             Released([&] { return self.Record(quantizer, view); });
           },
           py::arg("quantizer"), py::arg("dtype"), py::arg("shape"), py::arg("data"))
+      .def(
+          "record_partial",
+          [](ModelSession& self, const std::string& quantizer, const py::dict& partial) {
+            const v1::PartialState state = FromPartialDict(partial);
+            Released([&] { return self.RecordPartial(quantizer, state); });
+          },
+          py::arg("quantizer"), py::arg("partial"))
+      .def(
+          "partial_targets",
+          [](ModelSession& self, const std::vector<std::string>& quantizers) {
+            // One GetModel for all (Info() flushes first, as every state-reading call does).
+            const v1::ModelInfo info = Released([&] { return self.Info(); });
+            py::dict targets;
+            for (const std::string& quantizer : quantizers) {
+              targets[py::str(quantizer)] = TargetDict(Value(PartialTargetFor(info, quantizer)));
+            }
+            return targets;
+          },
+          py::arg("quantizers"))
       .def("flush", [](ModelSession& self) { Released([&] { return self.Flush(); }); })
       .def("stats", [](ModelSession& self) { return StatsDict(self.Stats()); })
       .def("info",
@@ -395,12 +511,15 @@ PYBIND11_MODULE(_qcal, m) {
       .def(
           "session",
           [](Client& self, const std::string& model, std::optional<size_t> max_queue_bytes,
-             std::optional<size_t> chunk_bytes) {
+             std::optional<size_t> chunk_bytes, bool aggregate, int64_t send_every) {
             SessionOptions options;
             if (max_queue_bytes.has_value()) options.max_queue_bytes = *max_queue_bytes;
             if (chunk_bytes.has_value()) options.chunk_bytes = *chunk_bytes;
+            options.aggregate = aggregate;
+            options.aggregate_send_every = send_every;
             return SessionHolder(self.Model(model, options).release());
           },
           py::arg("model"), py::arg("max_queue_bytes") = py::none(),
-          py::arg("chunk_bytes") = py::none());
+          py::arg("chunk_bytes") = py::none(), py::arg("aggregate") = false,
+          py::arg("send_every") = 0);
 }

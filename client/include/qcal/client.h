@@ -60,6 +60,7 @@
 namespace qcal {
 
 namespace internal {
+class Aggregator;
 struct Connection;
 class RecordSender;
 }  // namespace internal
@@ -86,6 +87,16 @@ struct SessionOptions {
   // Data bytes per Record message: 1 .. kMaxChunkBytes. Small values only make sense in tests
   // (the result never depends on the chunking, see calibration.proto).
   size_t chunk_bytes = size_t{4} << 20;
+  // Client-side pre-aggregation (qcal/partial_state.h). When true, Record() counts each tensor on
+  // the calling thread into its quantizer's partial state, exactly as the server would count it,
+  // and sends nothing; the state goes out as one pre-aggregated batch (RecordPartial) every
+  // `aggregate_send_every` Record() calls of that quantizer, and at Flush() (and so before
+  // every call that flushes, and when the session is destroyed). The session reads the model's
+  // configuration once (GetModel, at the first Record()) to learn each quantizer's calibrator:
+  // a declared quantizer's spec, else the model's default for its role.
+  bool aggregate = false;
+  // Record() calls per quantizer between sends; 0: only at Flush().
+  int64_t aggregate_send_every = 0;
 };
 
 // Largest data chunk of one Record / UploadOnnx message: 4 MiB, well inside the server's 16 MiB
@@ -226,6 +237,10 @@ struct SessionStats {
   int64_t applied_elements = 0;
   int64_t applied_nonfinite = 0;
   int64_t applied_bytes = 0;
+  // Pre-aggregated batches (RecordPartial messages) the server applied (RecordResponse.partials);
+  // applied_batches counts the tensors each stands for (PartialState.batches), applied_bytes the
+  // bytes the server counts for it (its serialized PartialState, not the tensors').
+  int64_t applied_partials = 0;
 };
 
 class ModelSession;
@@ -323,8 +338,23 @@ class ModelSession {
   // batches sent after it are not applied and what was still queued is dropped
   // (SessionStats::dropped_batches). Record streams are not retried, because a broken stream does
   // not say which batches were applied.
+  //
+  // With SessionOptions::aggregate the tensor is counted here instead (see there), and these
+  // errors come at once, nothing counted: FAILED_PRECONDITION "pre-aggregation needs the
+  // mergeable histogram layout" for a histogram quantizer of a reference-layout model; GetModel's
+  // errors (NOT_FOUND for an unknown model); INVALID_ARGUMENT for an empty tensor, an axis
+  // outside the rank, or a channel count that differs from the quantizer's earlier tensors.
   absl::Status Record(std::string_view quantizer, const TensorView& tensor);
 
+  // Queues a pre-aggregated batch for `quantizer` (qcal/partial_state.h builds one); the sender
+  // streams it as one Record message with `partial`, between whole tensor batches, and the server
+  // merges it as if the tensors it was counted from had been sent. INVALID_ARGUMENT at once for a
+  // name that is not a name or a state with neither histogram nor max; the server's refusals
+  // (calibration.proto, RecordRequest: a non-canonical state, the other calibrator kind, a
+  // reference-layout model, overflowing counts) come like Record()'s background errors.
+  absl::Status RecordPartial(std::string_view quantizer, const v1::PartialState& partial);
+
+  // With SessionOptions::aggregate, first queues every quantizer's counted state.
   // Waits until every tensor recorded before the call is sent and applied by the server (the
   // stream is closed and its status checked); returns the first error since the last Record() or
   // Flush() that returned one.
@@ -378,6 +408,8 @@ class ModelSession {
   const std::shared_ptr<internal::Connection> connection_;
   const std::string model_;
   const std::unique_ptr<internal::RecordSender> sender_;
+  // Set with SessionOptions::aggregate.
+  const std::unique_ptr<internal::Aggregator> aggregator_;
 };
 
 }  // namespace qcal

@@ -36,9 +36,19 @@ import warnings
 
 from qcal import _args, _qcal
 from qcal._errors import QcalError, QcalWarning
+from qcal._aggregate import Aggregator, count_partial, merge_partial
 from qcal._tensors import tensor_parts
 
-__all__ = ["Client", "ModelSession", "QcalError", "QcalWarning", "DEFAULT_ADDRESS"]
+__all__ = [
+    "Aggregator",
+    "Client",
+    "ModelSession",
+    "QcalError",
+    "QcalWarning",
+    "DEFAULT_ADDRESS",
+    "count_partial",
+    "merge_partial",
+]
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
@@ -122,13 +132,28 @@ class ModelSession:
         dtype, shape, buffer = tensor_parts(tensor, "record")
         self._session.record(quantizer, dtype, shape, buffer)
 
+    def record_partial(self, quantizer, partial):
+        """Queues a pre-aggregated batch of `quantizer`: a partial state dict (qcal.count_partial,
+        qcal.merge_partial build them). The server merges it exactly, as if the tensors it was
+        counted from had been sent. Raises QcalError INVALID_ARGUMENT here for a bad name or a
+        state with neither "histogram" nor "max"; the server's refusals (a non-canonical state,
+        the other calibrator kind, a reference-layout model: FAILED_PRECONDITION) come at the
+        next record() or flush(), like record()'s."""
+        quantizer = _args.name("record_partial", "quantizer", quantizer, "quantizer name")
+        if not isinstance(partial, dict):
+            raise TypeError(
+                f"record_partial(): partial must be a dict, got {type(partial).__name__}")
+        self._session.record_partial(quantizer, partial)
+
     def flush(self):
-        """Waits until every recorded tensor is sent and applied; raises the first send error."""
+        """Waits until every recorded tensor is sent and applied; raises the first send error.
+        With aggregate=True, first queues every quantizer's counted state."""
         self._session.flush()
 
     def stats(self):
         """Sender counters: queued_batches, queued_bytes, blocked_records, dropped_batches and
-        applied_batches / applied_elements / applied_nonfinite / applied_bytes (server totals)."""
+        applied_batches / applied_elements / applied_nonfinite / applied_bytes /
+        applied_partials (server totals; applied_partials counts pre-aggregated batches)."""
         return self._session.stats()
 
     def info(self):
@@ -425,7 +450,8 @@ class Client:
         self._client = _qcal.Client(self.address, _args.timeout("Client", timeout))
 
     def model(self, name, default_input=None, default_weight=None, quantizers=None, create=True,
-              max_queue_bytes=None, chunk_bytes=None, histogram_layout=None):
+              max_queue_bytes=None, chunk_bytes=None, histogram_layout=None, aggregate=False,
+              send_every=None):
         """A ModelSession on `name`, creating the model when it does not exist.
 
         Descriptors (pytorch-quantization's QuantDescriptor, the parts calibration uses), dicts
@@ -459,6 +485,13 @@ class Client:
         refused). max_queue_bytes: bytes of tensors record() may hold before it blocks
         (default 256 MiB; 0 holds one tensor at a time). chunk_bytes: data bytes per message
         (1 .. 4 MiB, default 4 MiB).
+        aggregate: True counts each record()ed tensor on the calling thread into its
+        quantizer's partial state with qcal's C++ kernels (exactly what the server would count)
+        and sends the state, not the tensor: every `send_every` record() calls of that
+        quantizer (None: only at flush(), and so before every call that flushes). The
+        session reads the model once (first record()) for each quantizer's calibrator; a
+        histogram quantizer of a reference-layout model raises QcalError FAILED_PRECONDITION
+        "pre-aggregation needs the mergeable histogram layout".
         Raises TypeError for an argument of the wrong type (a descriptor that is not a dict,
         num_bits=8.0, unsigned=1); QcalError INVALID_ARGUMENT for a bad name, size or
         descriptor value (an unknown key, num_bits=1, calibrator="kl", a histogram with an
@@ -472,6 +505,9 @@ class Client:
         max_queue_bytes = _args.optional_size(call, "max_queue_bytes", max_queue_bytes, 0)
         chunk_bytes = _args.optional_size(call, "chunk_bytes", chunk_bytes, 1,
                                           _qcal.MAX_CHUNK_BYTES)
+        if not isinstance(aggregate, bool):
+            raise TypeError(f"model(): aggregate must be a bool, got {type(aggregate).__name__}")
+        send_every = _args.optional_size(call, "send_every", send_every, 0)
         strict = (default_input is not None or default_weight is not None or bool(quantizers)
                   or histogram_layout is not None)
         if not create and strict:
@@ -489,7 +525,8 @@ class Client:
             except QcalError as error:
                 if error.code != "ALREADY_EXISTS":
                     raise
-        return ModelSession(self._client.session(name, max_queue_bytes, chunk_bytes))
+        return ModelSession(self._client.session(name, max_queue_bytes, chunk_bytes, aggregate,
+                                                 send_every or 0))
 
     def create(self, name, default_input=None, default_weight=None, quantizers=None,
                exist_ok=False, histogram_layout=None):

@@ -5,12 +5,17 @@ quantizer names.
         for images, _ in loader:
             model(images)
     # the hooks are gone and everything was flushed
+
+    with qcal.torch.calibrate(model, session, aggregate=True, send_every=10):
+        ...                    # counts on the trainer; sends a few KB every 10 steps
 """
 
 import contextlib
 
 import torch
 from torch import nn
+
+from qcal._aggregate import Aggregator
 
 __all__ = ["calibrate", "DEFAULT_MODULES", "quantizer_names"]
 
@@ -41,7 +46,8 @@ def quantizer_names(model, modules=DEFAULT_MODULES):
 
 
 @contextlib.contextmanager
-def calibrate(model, session, modules=DEFAULT_MODULES, weights=False):
+def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=False,
+              send_every=None):
     """Streams the input of each `modules` module of `model` to `session` while in the block.
 
     Registers forward pre-hooks recording input[0] (detached; any device and float dtype that
@@ -51,28 +57,61 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False):
     the ONNX initializers, which an eval-mode export has already folded BatchNorm into).
     On exit the hooks are removed and the session is flushed (so a send error raises QcalError
     here); after an exception in the block, the hooks are removed and the exception propagates.
+    aggregate=True counts on the trainer instead of streaming tensors, with exact integer counts
+    (the server's histogram and amax come out bit for bit as with streaming): CPU tensors by
+    qcal's C++ kernels, CUDA tensors on their GPU with torch ops; each quantizer's state is
+    sent every `send_every` forward calls of `model` (None: once, at the end of the block) and
+    at the end of the block. The model is read once on entry (one GetModel) for each
+    quantizer's calibrator; a reference-layout model with histogram quantizers raises
+    QcalError FAILED_PRECONDITION "pre-aggregation needs the mergeable histogram layout".
     Yields the session.
     """
+    if send_every is not None and (isinstance(send_every, bool) or not isinstance(send_every, int)
+                                   or send_every < 1):
+        raise ValueError(f"calibrate(): send_every must be an int >= 1 or None, got {send_every!r}")
     handles = []
+    aggregator = Aggregator(session) if aggregate else None
+
+    def record(quantizer, tensor):
+        if aggregator is not None:
+            aggregator.add(quantizer, tensor)
+        else:
+            session.record(quantizer, tensor)
 
     def hook_for(quantizer):
         def hook(module, inputs):
             if inputs and isinstance(inputs[0], torch.Tensor):
-                session.record(quantizer, inputs[0].detach())
+                record(quantizer, inputs[0].detach())
 
         return hook
 
+    steps = [0]
+
+    def step_done(module, inputs, output):
+        steps[0] += 1
+        if send_every is not None and steps[0] % send_every == 0:
+            aggregator.send_all()
+
     try:
-        for path, module in model.named_modules():
-            if not isinstance(module, tuple(modules)):
-                continue
+        selected = [(path, module) for path, module in model.named_modules()
+                    if isinstance(module, tuple(modules))]
+        if aggregator is not None:
+            names = [f"{_prefix(path)}_input_quantizer" for path, _ in selected]
+            if weights:
+                names += [f"{_prefix(path)}_weight_quantizer" for path, module in selected
+                          if getattr(module, "weight", None) is not None]
+            aggregator.prepare(names)
+            handles.append(model.register_forward_hook(step_done))
+        for path, module in selected:
             handles.append(
                 module.register_forward_pre_hook(hook_for(f"{_prefix(path)}_input_quantizer"))
             )
             if weights and getattr(module, "weight", None) is not None:
-                session.record(f"{_prefix(path)}_weight_quantizer", module.weight.detach())
+                record(f"{_prefix(path)}_weight_quantizer", module.weight.detach())
         yield session
     finally:
         for handle in handles:
             handle.remove()
+    if aggregator is not None:
+        aggregator.send_all()
     session.flush()
