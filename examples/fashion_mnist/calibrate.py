@@ -12,59 +12,73 @@ import torch
 METHODS = (("max", None), ("entropy", None), ("mse", None), ("percentile", 99.99))
 
 
-def calibrate_on_server(client, net, batches, float_onnx, out_dir, log=print):
-    """Streams net's Conv/Linear inputs over batches into a fresh model on client's server,
-    uploads float_onnx, then for each of METHODS computes amax and exports
-    out_dir/model_qdq_<method>.onnx (and its table as amax_<method>.json).
-    Returns {method: {"path", "seconds" (compute + export), "table"}}. The model is deleted
-    on return, so a shared server keeps nothing of the run."""
+def calibrate_on_server(client, net, batches, float_onnx, out_dir, log=print,
+                        layout="mergeable", aggregate=False, export=True):
+    """Streams net's Conv/Linear inputs over batches into a fresh model on client's server (its
+    histograms in `layout`, "mergeable" or "reference"; aggregate=True counts them here and sends
+    partial states instead of tensors), uploads float_onnx, then for each of METHODS computes
+    amax and (export=True) exports out_dir/model_qdq_<method><suffix>.onnx, its table written as
+    amax_<method><suffix>.json; the suffix is "" for the mergeable layout and "_reference" for
+    the reference layout.
+    Returns {method: {"path" (None without export), "seconds" (compute + export), "table"}}. The
+    model is deleted on return, so a shared server keeps nothing of the run."""
     # A fresh name per run: a shared server may hold data of earlier runs.
-    model_name = f"fashion_mnist-{uuid.uuid4().hex[:8]}"
-    session = client.model(model_name)
+    model_name = f"fashion_mnist-{layout}-{uuid.uuid4().hex[:8]}"
+    session = client.model(model_name, histogram_layout=layout)
+    suffix = "" if layout == "mergeable" else f"_{layout}"
     try:
-        stream_activations(net, session, batches, log)
-        bindings = session.upload_onnx(float_onnx)["bindings"]
-        log(f"  uploaded {os.path.basename(float_onnx)}, quantizer -> tensor: "
-            + ", ".join(f"{q} -> {t}" for q, t in bindings.items()))
+        stream_activations(net, session, batches, log, aggregate)
+        if export:
+            bindings = session.upload_onnx(float_onnx)["bindings"]
+            log(f"  uploaded {os.path.basename(float_onnx)}, quantizer -> tensor: "
+                + ", ".join(f"{q} -> {t}" for q, t in bindings.items()))
         results = {}
         for method, percentile in METHODS:
-            table, path, seconds = compute_and_export(session, out_dir, method, percentile)
-            with open(os.path.join(out_dir, f"amax_{method}.json"), "w") as f:
-                json.dump(table, f, indent=1)
+            table, path, seconds = compute_and_export(session, out_dir, method, percentile,
+                                                      suffix if export else None)
+            if export:
+                with open(os.path.join(out_dir, f"amax_{method}{suffix}.json"), "w") as f:
+                    json.dump(table, f, indent=1)
             results[method] = {"path": path, "seconds": seconds, "table": table}
-            log(f"  {method}: amax + QDQ export in {seconds:.3f} s -> {path}")
+            log(f"  {method}: amax {'+ QDQ export ' if export else ''}in {seconds:.3f} s"
+                + (f" -> {path}" if path else ""))
         return results
     finally:
         del session  # closes its Record stream, so a server stopped next need not wait for it
         _delete_quietly(client, model_name, log)
 
 
-def stream_activations(net, session, batches, log=print):
+def stream_activations(net, session, batches, log=print, aggregate=False):
     """Runs net over batches (float32 [B, 1, 28, 28] arrays) inside qcal.torch.calibrate, which
-    records the input of every Conv/Linear module under pytorch-quantization names and
-    flushes on exit (the server has everything once it returns)."""
+    records the input of every Conv/Linear module under pytorch-quantization names (or, with
+    aggregate=True, counts them here) and flushes on exit (the server has everything once it
+    returns)."""
     import qcal.torch
 
     net.eval()
     start = time.perf_counter()
-    with qcal.torch.calibrate(net, session), torch.no_grad():
+    with qcal.torch.calibrate(net, session, aggregate=aggregate), torch.no_grad():
         for i, batch in enumerate(batches):
             net(torch.from_numpy(batch))
-            log(f"  batch {i + 1}/{len(batches)}: {len(batch)} images recorded")
-    log(f"  flushed to the server ({time.perf_counter() - start:.2f} s)")
+            log(f"  batch {i + 1}/{len(batches)}: {len(batch)} images "
+                + ("counted" if aggregate else "recorded"))
+    sent = sum(q["bytes"] for q in session.info()["quantizers"].values())
+    log(f"  flushed to the server ({time.perf_counter() - start:.2f} s, {sent} bytes "
+        + ("of partial states)" if aggregate else "of tensors)"))
 
 
-def compute_and_export(session, out_dir, method, percentile=None):
-    """Computes amax by method on the server and exports the QDQ model of the uploaded float
-    ONNX to out_dir/model_qdq_<method>.onnx. Returns (amax table, onnx path, seconds of
-    compute + export)."""
-    out = os.path.join(out_dir, f"model_qdq_{method}.onnx")
+def compute_and_export(session, out_dir, method, percentile=None, suffix=""):
+    """Computes amax by method on the server and, unless suffix is None, exports the QDQ model
+    of the uploaded float ONNX to out_dir/model_qdq_<method><suffix>.onnx. Returns (amax table,
+    onnx path or None, seconds of compute + export)."""
+    out = None if suffix is None else os.path.join(out_dir, f"model_qdq_{method}{suffix}.onnx")
     start = time.perf_counter()
     kwargs = {"method": method}
     if percentile is not None:
         kwargs["percentile"] = percentile
     table = session.compute_amax(**kwargs)
-    session.export_onnx(out=out)  # the uploaded model, with the table just computed
+    if out is not None:
+        session.export_onnx(out=out)  # the uploaded model, with the table just computed
     return table, out, time.perf_counter() - start
 
 

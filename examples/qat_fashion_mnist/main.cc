@@ -124,7 +124,10 @@ std::shared_ptr<quant::RemoteSession> ConnectRemote(const std::string& address,
         "model %s already exists on the qcal-server at %s: delete it or pass --model NAME", model,
         address));
   }
-  return quant::RemoteSession::Create(shared, model);
+  // The local HistogramCalibrators have pytorch-quantization's (reference) layout, and
+  // --compare-remote checks the two tables bit for bit.
+  return quant::RemoteSession::Create(
+      shared, model, {.histogram_layout = v1::HISTOGRAM_LAYOUT_REFERENCE});
 }
 
 std::string CheckpointPath(const Config& config, int64_t train_size) {
