@@ -279,5 +279,69 @@ TEST(MergePartialTest, RefusesMixedKindsAndOtherLengthsLeavingTheStateUnchanged)
             absl::StatusCode::kInvalidArgument);
 }
 
+// The counter keeps one histogram across tensors (one pass while the exponent holds); it must
+// give exactly what counting each tensor afresh and merging gives, whatever the sizes and
+// maxima, including a tensor that raises the exponent, one of only zeros or NaN, a state merged
+// in from elsewhere, and a Take() in between.
+TEST(HistogramPartialCounterTest, EqualsCountingEachTensorAndMerging) {
+  for (int seed = 0; seed < 20; ++seed) {
+    std::mt19937 rng(seed);
+    const int64_t num_bins = std::vector<int64_t>{1, 7, 128, 2048}[seed % 4];
+    const bool skip_zeros = seed % 3 == 0;
+    absl::StatusOr<HistogramPartialCounter> counter =
+        HistogramPartialCounter::Create(num_bins, skip_zeros);
+    ASSERT_TRUE(counter.ok()) << counter.status();
+    v1::PartialState expected;
+    for (int step = 0; step < 12; ++step) {
+      std::vector<float> values(1 + rng() % 5000);
+      const float scale = std::ldexp(1.0f, static_cast<int>(rng() % 40) - 20);
+      std::normal_distribution<float> normal(0.0f, scale);
+      for (float& v : values) v = rng() % 4 == 0 ? 0.0f : normal(rng);
+      if (step == 3) std::fill(values.begin(), values.end(), 0.0f);
+      if (step == 5) values[0] = std::numeric_limits<float>::quiet_NaN();
+      if (step == 7) values[values.size() / 2] = 1e30f;
+      absl::StatusOr<v1::PartialState> fresh =
+          CountHistogramPartial(std::span<const float>(values), num_bins, skip_zeros);
+      ASSERT_TRUE(fresh.ok()) << fresh.status();
+      if (step == 9) {  // a state counted elsewhere (say on a GPU)
+        ASSERT_TRUE(counter->Merge(*fresh).ok());
+      } else {
+        ASSERT_TRUE(counter->Add(std::span<const float>(values)).ok());
+      }
+      ASSERT_TRUE(MergePartial(expected, *fresh, num_bins).ok());
+      if (step == 6) {  // a send in between: what was taken plus what follows is the whole
+        v1::PartialState taken = counter->Take();
+        EXPECT_EQ(taken.SerializeAsString(), expected.SerializeAsString()) << "seed " << seed;
+        expected = v1::PartialState();
+      }
+    }
+    EXPECT_EQ(counter->batches(), expected.batches());
+    const v1::PartialState taken = counter->Take();
+    EXPECT_EQ(taken.SerializeAsString(), expected.SerializeAsString()) << "seed " << seed;
+    EXPECT_EQ(counter->Take().batches(), 0);
+  }
+}
+
+TEST(HistogramPartialCounterTest, RefusesMaxStatesAndBadBinCountsKeepingItsState) {
+  EXPECT_EQ(HistogramPartialCounter::Create(0, false).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<HistogramPartialCounter> counter = HistogramPartialCounter::Create(16, false);
+  ASSERT_TRUE(counter.ok());
+  const std::vector<float> values = {1.0f, -2.0f, 0.5f};
+  ASSERT_TRUE(counter->Add(std::span<const float>(values)).ok());
+  v1::PartialState max;
+  max.set_batches(1);
+  max.set_elements(1);
+  max.mutable_max()->add_amax(3.0f);
+  EXPECT_EQ(counter->Merge(max).code(), absl::StatusCode::kInvalidArgument);
+  v1::PartialState bad = *CountHistogramPartial(std::span<const float>(values), 16, false);
+  bad.mutable_histogram()->set_exponent(bad.histogram().exponent() + 1);  // not canonical
+  EXPECT_EQ(counter->Merge(bad).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(counter->Add(std::span<const float>()).code(), absl::StatusCode::kInvalidArgument);
+  const v1::PartialState taken = counter->Take();
+  EXPECT_EQ(taken.SerializeAsString(),
+            CountHistogramPartial(std::span<const float>(values), 16, false)->SerializeAsString());
+}
+
 }  // namespace
 }  // namespace qcal

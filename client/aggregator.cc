@@ -31,36 +31,59 @@ absl::StatusOr<PartialTarget> Aggregator::Target(std::string_view quantizer) {
   return PartialTargetFor(*info_, quantizer);
 }
 
+v1::PartialState Aggregator::Pending::Take() {
+  v1::PartialState state = histogram.has_value() ? histogram->Take() : std::move(max);
+  max = v1::PartialState();
+  calls = 0;
+  return state;
+}
+
+Aggregator::Pending& Aggregator::PendingFor(std::string_view quantizer) {
+  absl::MutexLock lock(&mu_);
+  auto it = pending_.find(quantizer);
+  if (it == pending_.end()) {
+    it = pending_.emplace(std::string(quantizer), std::make_unique<Pending>()).first;
+  }
+  return *it->second;
+}
+
 absl::StatusOr<std::optional<v1::PartialState>> Aggregator::Add(std::string_view quantizer,
                                                                 const TensorView& tensor) {
   absl::StatusOr<PartialTarget> target = Target(quantizer);
   if (!target.ok()) return Named(model_, quantizer, target.status());
-  // Counted without the lock, so that threads recording different tensors count in parallel.
-  absl::StatusOr<v1::PartialState> counted =
-      target->histogram ? CountHistogramPartial(tensor, target->num_bins, target->skip_zeros)
-                        : CountMaxPartial(tensor, target->axis);
-  if (!counted.ok()) return Named(model_, quantizer, counted.status());
-
-  absl::MutexLock lock(&mu_);
-  auto it = pending_.find(quantizer);
-  if (it == pending_.end()) it = pending_.emplace(std::string(quantizer), Pending{}).first;
-  Pending& pending = it->second;
-  if (absl::Status merged = MergePartial(pending.state, *counted, target->num_bins); !merged.ok()) {
-    return Named(model_, quantizer, merged);
+  // Each quantizer counts under its own lock: threads recording different quantizers count in
+  // parallel.
+  Pending& pending = PendingFor(quantizer);
+  absl::MutexLock lock(&pending.mu);
+  if (target->histogram) {
+    if (!pending.histogram.has_value()) {
+      absl::StatusOr<HistogramPartialCounter> counter =
+          HistogramPartialCounter::Create(target->num_bins, target->skip_zeros);
+      if (!counter.ok()) return Named(model_, quantizer, counter.status());
+      pending.histogram.emplace(*std::move(counter));
+    }
+    if (absl::Status added = pending.histogram->Add(tensor); !added.ok()) {
+      return Named(model_, quantizer, added);
+    }
+  } else {
+    absl::StatusOr<v1::PartialState> counted = CountMaxPartial(tensor, target->axis);
+    if (!counted.ok()) return Named(model_, quantizer, counted.status());
+    if (absl::Status merged = MergePartial(pending.max, *counted, target->num_bins); !merged.ok()) {
+      return Named(model_, quantizer, merged);
+    }
   }
   if (send_every_ <= 0 || ++pending.calls < send_every_) return std::nullopt;
-  v1::PartialState ready = std::move(pending.state);
-  pending_.erase(it);
-  return ready;
+  return pending.Take();
 }
 
 std::vector<std::pair<std::string, v1::PartialState>> Aggregator::TakeAll() {
   absl::MutexLock lock(&mu_);
   std::vector<std::pair<std::string, v1::PartialState>> all;
   for (auto& [quantizer, pending] : pending_) {
-    if (pending.state.batches() > 0) all.emplace_back(quantizer, std::move(pending.state));
+    absl::MutexLock pending_lock(&pending->mu);
+    v1::PartialState state = pending->Take();
+    if (state.batches() > 0) all.emplace_back(quantizer, std::move(state));
   }
-  pending_.clear();
   return all;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,10 +44,22 @@ class Aggregator {
   std::vector<std::pair<std::string, v1::PartialState>> TakeAll();
 
  private:
+  // One quantizer's state since its last send. Entries stay once made (a send empties them), so
+  // a thread counting into one holds no dangling pointer.
   struct Pending {
-    v1::PartialState state;
-    int64_t calls = 0;
+    absl::Mutex mu;
+    // Histogram quantizers: a counter that bins each tensor in one pass while the exponent holds.
+    std::optional<HistogramPartialCounter> histogram ABSL_GUARDED_BY(mu);
+    // Max quantizers.
+    v1::PartialState max ABSL_GUARDED_BY(mu);
+    int64_t calls ABSL_GUARDED_BY(mu) = 0;
+
+    // The state so far, leaving none.
+    v1::PartialState Take() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   };
+
+  // The entry of `quantizer`, made on first use.
+  Pending& PendingFor(std::string_view quantizer) ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::StatusOr<PartialTarget> Target(std::string_view quantizer);
 
@@ -59,7 +72,7 @@ class Aggregator {
   std::optional<v1::ModelInfo> info_ ABSL_GUARDED_BY(info_mu_);
 
   absl::Mutex mu_;
-  std::map<std::string, Pending, std::less<>> pending_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<Pending>, std::less<>> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qcal::internal

@@ -13,6 +13,7 @@
 #include "client/absl_string_view.h"
 #include "client/status_macros.h"
 #include "kernels/dtype.h"
+#include "kernels/histogram.h"
 #include "kernels/max_calibrator.h"
 #include "kernels/mergeable_histogram.h"
 
@@ -234,6 +235,80 @@ absl::Status MergePartial(v1::PartialState& state, const v1::PartialState& other
   }
   state = std::move(merged);
   return absl::OkStatus();
+}
+
+HistogramPartialCounter::HistogramPartialCounter(std::unique_ptr<kernels::Histogram> histogram)
+    : histogram_(std::move(histogram)) {}
+HistogramPartialCounter::~HistogramPartialCounter() = default;
+HistogramPartialCounter::HistogramPartialCounter(HistogramPartialCounter&&) noexcept = default;
+HistogramPartialCounter& HistogramPartialCounter::operator=(HistogramPartialCounter&&) noexcept =
+    default;
+
+absl::StatusOr<HistogramPartialCounter> HistogramPartialCounter::Create(int64_t num_bins,
+                                                                        bool skip_zeros) {
+  if (num_bins < 1 || num_bins > kernels::Histogram::kMaxBinsLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("num_bins ", num_bins, " is outside 1 .. ",
+                                                   kernels::Histogram::kMaxBinsLimit));
+  }
+  return HistogramPartialCounter(std::make_unique<kernels::Histogram>(
+      kernels::Histogram::Options{.num_bins = static_cast<int>(num_bins),
+                                  .skip_zeros = skip_zeros,
+                                  .layout = kernels::HistogramLayout::kMergeable}));
+}
+
+absl::Status HistogramPartialCounter::Add(const TensorView& tensor) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const Decoded decoded, Decode(tensor));
+  return Add(decoded.values);
+}
+
+absl::Status HistogramPartialCounter::Add(std::span<const float> values) {
+  if (values.empty()) {
+    return absl::InvalidArgumentError("an empty tensor (a dimension of 0) has nothing to count");
+  }
+  int64_t batches = 0;
+  int64_t elements = 0;
+  if (__builtin_add_overflow(batches_, int64_t{1}, &batches) ||
+      __builtin_add_overflow(elements_, static_cast<int64_t>(values.size()), &elements)) {
+    return absl::OutOfRangeError("batch or element counts pass 2^63 - 1");
+  }
+  QCAL_CLIENT_ASSIGN_OR_RETURN(const kernels::CollectStats stats, histogram_->Collect(values));
+  batches_ = batches;
+  elements_ = elements;
+  nonfinite_ += stats.nonfinite;  // <= elements_, so it cannot overflow first
+  return absl::OkStatus();
+}
+
+absl::Status HistogramPartialCounter::Merge(const v1::PartialState& partial) {
+  if (!partial.has_histogram()) {
+    return absl::InvalidArgumentError("cannot merge a max partial state into a histogram");
+  }
+  int64_t batches = 0;
+  int64_t elements = 0;
+  int64_t nonfinite = 0;
+  if (__builtin_add_overflow(batches_, partial.batches(), &batches) ||
+      __builtin_add_overflow(elements_, partial.elements(), &elements) ||
+      __builtin_add_overflow(nonfinite_, partial.nonfinite(), &nonfinite)) {
+    return absl::OutOfRangeError("merged batch, element or non-finite counts pass 2^63 - 1");
+  }
+  QCAL_CLIENT_RETURN_IF_ERROR(histogram_->MergeMergeable(FromProto(partial.histogram())));
+  batches_ = batches;
+  elements_ = elements;
+  nonfinite_ = nonfinite;
+  return absl::OkStatus();
+}
+
+v1::PartialState HistogramPartialCounter::Take() {
+  v1::PartialState partial;
+  if (batches_ > 0) {
+    partial.set_batches(batches_);
+    partial.set_elements(elements_);
+    partial.set_nonfinite(nonfinite_);
+    // The mergeable layout always exports.
+    *partial.mutable_histogram() = ToProto(*histogram_->ExportMergeable());
+  }
+  histogram_->Reset();
+  batches_ = elements_ = nonfinite_ = 0;
+  return partial;
 }
 
 }  // namespace qcal

@@ -351,6 +351,32 @@ PYBIND11_MODULE(_qcal, m) {
       },
       py::arg("state"), py::arg("other"), py::arg("num_bins"));
 
+  // One quantizer's histogram counted across steps (HistogramPartialCounter): one pass per
+  // tensor while the exponent holds.
+  py::class_<HistogramPartialCounter>(m, "HistogramCounter")
+      .def(py::init([](int64_t num_bins, bool skip_zeros) {
+             return Value(HistogramPartialCounter::Create(num_bins, skip_zeros));
+           }),
+           py::arg("num_bins"), py::arg("skip_zeros"))
+      .def(
+          "add",
+          [](HistogramPartialCounter& self, const std::string& dtype,
+             const std::vector<int64_t>& shape, const py::object& data) {
+            const DType parsed = Value(ParseDType(dtype));
+            ContiguousBuffer buffer(data);
+            const TensorView view{parsed, shape, buffer.bytes()};
+            Released([&] { return self.Add(view); });
+          },
+          py::arg("dtype"), py::arg("shape"), py::arg("data"))
+      .def(
+          "merge",
+          [](HistogramPartialCounter& self, const py::dict& partial) {
+            Check(self.Merge(FromPartialDict(partial)));
+          },
+          py::arg("partial"))
+      .def_property_readonly("batches", &HistogramPartialCounter::batches)
+      .def("take", [](HistogramPartialCounter& self) { return PartialDict(self.Take()); });
+
   py::class_<ModelSession, SessionHolder>(m, "Session")
       .def_property_readonly("model", &ModelSession::model)
       .def(

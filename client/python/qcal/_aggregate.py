@@ -184,23 +184,52 @@ class Aggregator:
         if quantizer not in self._targets:
             self.prepare([quantizer])
         target = self._targets[quantizer]
-        state = count_partial(tensor, target["calibrator"], target["num_bins"],
-                              target["skip_zeros"], target["axis"])
+        if target["calibrator"] == "histogram":
+            state = self._add_histogram(quantizer, target, tensor)
+        else:
+            state = self._add_max(quantizer, target, tensor)
+        if state is not None:
+            self._session.record_partial(quantizer, state)
+
+    def _add_histogram(self, quantizer, target, tensor):
+        # One C++ counter per quantizer, kept across steps: it bins a CPU tensor in one pass
+        # while the exponent holds (count_partial must find the max first); states counted on
+        # another device merge into it.
+        with self._lock:
+            counter = self._states.get(quantizer)
+            if counter is None:
+                counter = _qcal.HistogramCounter(target["num_bins"], target["skip_zeros"])
+                self._states[quantizer] = counter
+            if _on_device(tensor):
+                counter.merge(count_histogram_torch(tensor, target["num_bins"],
+                                                    target["skip_zeros"]))
+            else:
+                counter.add(*tensor_parts(tensor, "add"))
+            return self._sent(quantizer, counter.take)
+
+    def _add_max(self, quantizer, target, tensor):
+        state = count_partial(tensor, "max", axis=target["axis"])
         with self._lock:
             previous = self._states.get(quantizer)
             if previous is not None:
                 state = merge_partial(previous, state, target["num_bins"])
             self._states[quantizer] = state
-            self._calls[quantizer] = self._calls.get(quantizer, 0) + 1
-            if not self._send_every or self._calls[quantizer] < self._send_every:
-                return
-            del self._states[quantizer]
-            del self._calls[quantizer]
-        self._session.record_partial(quantizer, state)
+            return self._sent(quantizer, lambda: self._states.pop(quantizer))
+
+    def _sent(self, quantizer, take):
+        """The quantizer's state to send now (taken by `take`), or None before send_every."""
+        self._calls[quantizer] = self._calls.get(quantizer, 0) + 1
+        if not self._send_every or self._calls[quantizer] < self._send_every:
+            return None
+        del self._calls[quantizer]
+        return take()
 
     def send_all(self):
         """Sends every quantizer's state (queued; session.flush() waits for it)."""
         with self._lock:
             states, self._states, self._calls = self._states, {}, {}
+            states = {q: s.take() if isinstance(s, _qcal.HistogramCounter) else s
+                      for q, s in states.items()}
         for quantizer, state in states.items():
-            self._session.record_partial(quantizer, state)
+            if state["batches"] > 0:
+                self._session.record_partial(quantizer, state)
