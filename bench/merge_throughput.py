@@ -39,7 +39,8 @@ NUM_BINS = 2048
 
 def emit(name, times, count, unit, **extra):
     rates = sorted(count / t for t in times)
-    print(json.dumps({"name": name, "device": "cpu", "value": float("%.4g" % rates[len(rates) // 2]),
+    median = rates[len(rates) // 2]
+    print(json.dumps({"name": name, "device": "cpu", "value": float("%.4g" % median),
                       "unit": unit, "best": float("%.4g" % rates[-1]), **extra}), flush=True)
 
 

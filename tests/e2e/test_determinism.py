@@ -48,6 +48,39 @@ def check(expected, client, name):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_the_edge_cases_are_in_the_baseline(servers, baselines, seed):
+    """The data holds what it claims to (else the properties below would prove less)."""
+    _, client = servers[0]
+    dataset, expected = baselines[seed]
+    session = client.model(f"baseline-{seed}", create=False)
+    gauss = [x for q, x in dataset if q == cases.GAUSS]
+    assert not gauss[0].any()  # all-zero first batch
+    h = session.histogram(cases.GAUSS)
+    assert h["nonfinite"] == 4  # 2 NaN, +inf, -inf
+    h = session.histogram(cases.HEAVY)
+    assert np.float32(h["abs_max"]) == np.float32(1e30)
+    assert h["total"] < sum(x.size for q, x in dataset if q == cases.HEAVY)  # zeros skipped
+    # EDGES: 256 bins of width 2^s; after 5 batches on the edges of finer states (2^(s - j),
+    # not all multiples of 2^s), every value sits on a lower edge of the final bins.
+    h = session.histogram(cases.EDGES)
+    width = h["edges"][1]
+    assert h["counts"].size == 256 and np.all(h["edges"][:-1] == np.arange(256) * width)
+    parts = [np.abs(x) for q, x in dataset if q == cases.EDGES]
+    finer, final = np.concatenate(parts[:5]), np.concatenate(parts[5:])
+    assert np.all(np.floor(final / width) * width == final) and final.max() == 255 * width
+    assert np.any(np.floor(finer / width) * width != finer)
+    # Subnormal values and max; on even seeds k is clamped at -149 (101 bins).
+    h = session.histogram(cases.SUBNORMAL)
+    assert 0 < h["abs_max"] < np.finfo(np.float32).tiny
+    if seed % 2 == 0:
+        assert h["counts"].size == 101 and h["edges"][1] == np.float32(2.0**-149)
+    else:
+        assert h["counts"].size > 256 and h["edges"][1] > np.float32(2.0**-149)
+    counters = expected["counters"]
+    assert counters[cases.TENSOR_MAX][1] == 3 and counters[cases.CHANNEL_MAX][1] == 2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_shuffled_and_rebatched(servers, baselines, seed):
     _, client = servers[0]
     dataset, expected = baselines[seed]
@@ -104,7 +137,7 @@ def _split_over_two_servers(servers, dataset, rng, name):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_two_servers_merged_through_state_files(servers, baselines, seed, tmp_path):
+def test_two_servers_merged_through_state_files(servers, baselines, seed):
     dataset, expected = baselines[seed]
     rng = np.random.default_rng([seed, 3])
     name = f"two-servers-{seed}"
