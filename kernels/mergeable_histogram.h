@@ -32,8 +32,10 @@
 // depends on the bins: mostly they move by about a bin, but a flat KL curve can jump far. On
 // the golden cases (tests/golden/layout_diff_golden.cc): median relative difference 4e-4
 // (entropy), 4e-4 (mse), 2e-4 (percentile); largest 17% (entropy, 64 bins, stride 2; 8.5% on
-// laplace at 2048 bins), 3.6% (mse, 64 bins), 15% (percentile 99.9 at a cdf tie). README
-// ("Histogram layouts") gives the figures on the demo.
+// laplace at 2048 bins), 3.6% (mse, 64 bins), 15% (percentile 99.9 at a cdf tie). On the
+// Fashion-MNIST demo the input amax move by at most 0.05% (percentile) and 0.66% (mse); entropy by
+// 0.6% on four layers and 28.8% on one (a flat KL curve); top-1 by at most 0.02 points for every
+// method (README, "Same data, same amax").
 //
 // The state is a plain value: no locking, no hidden caches. kernels::Histogram holds one when its
 // options ask for HistogramLayout::kMergeable, and its CUDA twin keeps the same counts in device

@@ -47,7 +47,7 @@ struct ServerOptions {
   // be used, else the CPU); see device.h.
   std::string device = "cpu";
   // Layout of a new model's histograms when CreateModel leaves it unspecified
-  // (--default-histogram-layout; README, "Histogram layouts").
+  // (--default-histogram-layout; README, "Same data, same amax").
   kernels::HistogramLayout default_histogram_layout = kernels::HistogramLayout::kMergeable;
   // Tests only: CoreOptions::before_amax_for_testing.
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
