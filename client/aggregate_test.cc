@@ -111,6 +111,29 @@ TEST(RecordPartialTest, StateWithoutHistogramOrMaxIsRefusedBeforeSending) {
   EXPECT_TRUE(server.service().batches().empty());
 }
 
+// One message carries a partial state, and every server takes 4 MiB: a larger state is refused
+// before sending, naming model, quantizer and size, not left to gRPC's bare message limit.
+TEST(RecordPartialTest, StateLargerThanAMessageIsRefusedBeforeSending) {
+  FakeServer server;
+  auto session = Connect(server)->Model("m");
+  const int64_t bins = 600'000;  // 600k counts of 2^60: 9 bytes each as varints, 5.4 MB
+  std::vector<float> values = {std::ldexp(static_cast<float>(bins - 1), -10)};
+  absl::StatusOr<v1::PartialState> partial =
+      CountHistogramPartial(std::span<const float>(values), bins / 2, false);
+  ASSERT_TRUE(partial.ok()) << partial.status();
+  ASSERT_EQ(partial->histogram().counts_size(), bins);
+  for (int64_t i = 0; i < bins; ++i) partial->mutable_histogram()->set_counts(i, uint64_t{1} << 60);
+  const absl::Status status = session->RecordPartial(kInput, *partial);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_NE(status.message().find("model 'm', quantizer '" + std::string(kInput) +
+                                  "': the partial state is "),
+            std::string::npos)
+      << status;
+  EXPECT_NE(status.message().find("its histogram has 600000 bins"), std::string::npos) << status;
+  ASSERT_TRUE(session->Flush().ok());
+  EXPECT_TRUE(server.service().batches().empty());
+}
+
 // Record() with aggregate counts; the partials sent add up to the kernels' state of all the data
 // at once, for every send_every.
 TEST(AggregateTest, HistogramStateEqualsTheKernelsOnTheConcatenatedData) {

@@ -63,6 +63,18 @@ absl::Status RecordSender::RecordPartial(std::string_view quantizer,
         "model '", model_, "', quantizer '", ToAbsl(quantizer),
         "': a partial state needs a histogram or a max (PartialState.state is not set)"));
   }
+  // A partial state travels in one message, which every server takes up to 4 MiB (plus room for
+  // the names); a larger one would come back as gRPC's bare "Received message larger than max".
+  if (const size_t bytes = partial.ByteSizeLong(); bytes > kMaxChunkBytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "model '", model_, "', quantizer '", ToAbsl(quantizer), "': the partial state is ", bytes,
+        " bytes, more than one Record message carries (", kMaxChunkBytes,
+        " bytes, what every qcal-server accepts)",
+        partial.has_histogram()
+            ? absl::StrCat("; its histogram has ", partial.histogram().counts_size(),
+                           " bins: use fewer num_bins, or record the tensors without aggregation")
+            : ""));
+  }
   Batch batch;
   batch.quantizer = std::string(quantizer);
   batch.partial = partial;

@@ -33,6 +33,22 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Where a write to `path` should land: the file a symbolic link names (so the link survives the
+// rename; a dangling link's target, relative to the link's directory), else `path` itself.
+std::string FollowLinks(const std::string& path) {
+  std::string current = path;
+  for (int hops = 0; hops < 40; ++hops) {  // Linux's own limit on nested links
+    struct stat info {};
+    if (::lstat(current.c_str(), &info) != 0 || !S_ISLNK(info.st_mode)) return current;
+    std::vector<char> target(static_cast<size_t>(info.st_size > 0 ? info.st_size : 4096) + 1);
+    const ssize_t n = ::readlink(current.c_str(), target.data(), target.size() - 1);
+    if (n <= 0) return current;
+    std::string next(target.data(), static_cast<size_t>(n));
+    current = next.front() == '/' ? next : absl::StrCat(Directory(current), "/", next);
+  }
+  return current;
+}
+
 absl::Status WriteAll(int fd, std::string_view bytes) {
   size_t done = 0;
   while (done < bytes.size()) {
@@ -54,6 +70,13 @@ absl::Status CheckWritablePath(const std::string& path, std::string_view label) 
     return MarkLocalFileError(absl::FailedPreconditionError(
         absl::StrCat(What(path, label), ": a directory, not a regular file")));
   }
+  // The write renames a new file over the path: a device, FIFO or socket there would be
+  // replaced (as root, /dev/null with it), never written to.
+  if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+    return MarkLocalFileError(absl::FailedPreconditionError(
+        absl::StrCat(What(path, label),
+                     ": not a regular file (a device, FIFO or socket); refusing to replace it")));
+  }
   if (path.empty() || path.back() == '/') {
     return MarkLocalFileError(
         absl::InvalidArgumentError(absl::StrCat(What(path, label), ": not a file name")));
@@ -68,9 +91,13 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes
                                  std::string_view label) {
   const std::string what = What(path, label);
   if (absl::Status checked = CheckWritablePath(path, label); !checked.ok()) return checked;
-  const std::string directory = Directory(path);
+  const std::string target = FollowLinks(path);
+  if (target != path) {
+    if (absl::Status checked = CheckWritablePath(target, label); !checked.ok()) return checked;
+  }
+  const std::string directory = Directory(target);
   // ".NAME.XXXXXX" next to the target: hidden, and unique even when several writers race.
-  std::string temp = absl::StrCat(directory, "/.", BaseName(path), ".XXXXXX");
+  std::string temp = absl::StrCat(directory, "/.", BaseName(target), ".XXXXXX");
   std::vector<char> name(temp.begin(), temp.end());
   name.push_back('\0');
   const int fd = ::mkostemp(name.data(), O_CLOEXEC);
@@ -84,7 +111,7 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes
     status = absl::ErrnoToStatus(errno, "");
   if (status.ok() && ::fsync(fd) != 0) status = absl::ErrnoToStatus(errno, "");
   if (::close(fd) != 0 && status.ok()) status = absl::ErrnoToStatus(errno, "");
-  if (status.ok() && std::rename(temp.c_str(), path.c_str()) != 0) {
+  if (status.ok() && std::rename(temp.c_str(), target.c_str()) != 0) {
     status = absl::ErrnoToStatus(errno, "");
   }
   if (!status.ok()) {

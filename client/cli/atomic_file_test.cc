@@ -92,5 +92,37 @@ TEST_F(AtomicFileTest, APathBelowAPlainFileIsRefusedAndChangesNothing) {
   EXPECT_EQ(Entries(), std::vector<std::string>{"plain"});
 }
 
+// A FIFO (a device would do the same; a test must not touch /dev) is refused, not replaced by
+// the rename: as root, `qcal state save m /dev/null` once turned /dev/null into a regular file.
+TEST_F(AtomicFileTest, AFifoIsRefusedAndKept) {
+  const std::string path = (dir_ / "fifo").string();
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  for (const absl::Status& status : {CheckWritablePath(path), WriteFileAtomically(path, "x")}) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_TRUE(IsLocalFileError(status));
+    EXPECT_EQ(status.message(), "cannot write '" + path +
+                                    "': not a regular file (a device, FIFO or socket); refusing "
+                                    "to replace it");
+  }
+  EXPECT_TRUE(fs::is_fifo(path));
+  EXPECT_EQ(Entries(), std::vector<std::string>{"fifo"});
+}
+
+TEST_F(AtomicFileTest, ASymlinkIsFollowedAndKept) {
+  fs::create_directory(dir_ / "runs");
+  std::ofstream(dir_ / "runs" / "a.qcalstate") << "old";
+  fs::create_symlink("runs/a.qcalstate", dir_ / "latest");
+  ASSERT_TRUE(WriteFileAtomically((dir_ / "latest").string(), "new").ok());
+  EXPECT_TRUE(fs::is_symlink(dir_ / "latest"));
+  EXPECT_EQ(Read(dir_ / "runs" / "a.qcalstate"), "new");
+  EXPECT_EQ(Read(dir_ / "latest"), "new");
+  // A dangling link: its target is created.
+  fs::create_symlink("runs/b.qcalstate", dir_ / "next");
+  ASSERT_TRUE(WriteFileAtomically((dir_ / "next").string(), "b").ok());
+  EXPECT_TRUE(fs::is_symlink(dir_ / "next"));
+  EXPECT_EQ(Read(dir_ / "runs" / "b.qcalstate"), "b");
+  EXPECT_EQ(Entries(), (std::vector<std::string>{"latest", "next", "runs"}));
+}
+
 }  // namespace
 }  // namespace qcal::cli

@@ -22,7 +22,8 @@ absl::Status LoadState(Client& client, const std::string& model, const std::stri
   QCAL_CLIENT_ASSIGN_OR_RETURN(const v1::ModelInfo info,
                                client.LoadState(model, state, {.merge = merge}));
   out << (merge ? "merged " : "loaded ") << path << (merge ? " into model '" : " as model '")
-      << model << "': " << info.quantizers_size() << " quantizers, "
+      << model << "': " << info.quantizers_size()
+      << (info.quantizers_size() == 1 ? " quantizer, " : " quantizers, ")
       << HistogramLayoutName(info.histogram_layout()) << " histograms"
       << (info.amax_method().empty() ? "" : absl::StrCat(", amax table ", info.amax_method()))
       << (info.has_onnx() ? ", ONNX model" : "") << "\n";

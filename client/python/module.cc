@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "qcal/client.h"
 #include "qcal/partial_state.h"
@@ -403,7 +404,13 @@ PYBIND11_MODULE(_qcal, m) {
             const v1::ModelInfo info = Released([&] { return self.Info(); });
             py::dict targets;
             for (const std::string& quantizer : quantizers) {
-              targets[py::str(quantizer)] = TargetDict(Value(PartialTargetFor(info, quantizer)));
+              absl::StatusOr<PartialTarget> target = PartialTargetFor(info, quantizer);
+              if (!target.ok()) {  // named as the C++ session names it
+                Check(absl::Status(target.status().code(),
+                                   absl::StrCat("model '", self.model(), "', quantizer '",
+                                                quantizer, "': ", target.status().message())));
+              }
+              targets[py::str(quantizer)] = TargetDict(*target);
             }
             return targets;
           },

@@ -187,6 +187,8 @@ def test_reference_layout_model_refuses_aggregation(client, server, model_name):
         with qcal.torch.calibrate(Net(), client.model(model_name, create=False), aggregate=True):
             pass
     assert error.value.code == "FAILED_PRECONDITION"
+    # Named as the session names it: model and quantizer.
+    assert error.value.message.startswith(f"model '{model_name}', quantizer '"), error.value.message
     # Max quantizers aggregate in either layout; nothing else reached the model.
     session.record("w._weight_quantizer", torch.ones(2, 3))
     session.flush()

@@ -349,7 +349,11 @@ class ModelSession {
   // Queues a pre-aggregated batch for `quantizer` (qcal/partial_state.h builds one); the sender
   // streams it as one Record message with `partial`, between whole tensor batches, and the server
   // merges it as if the tensors it was counted from had been sent. INVALID_ARGUMENT at once for a
-  // name that is not a name or a state with neither histogram nor max; the server's refusals
+  // name that is not a name or a state with neither histogram nor max; RESOURCE_EXHAUSTED at once
+  // for a state whose serialization passes kMaxChunkBytes (one message carries it, and every
+  // server takes 4 MiB: about 10^6 bins of small counts; the histogram of num_bins B holds up to
+  // 2B bins, so B above about 2^18 may not fit; such quantizers stream tensors); the server's
+  // refusals
   // (calibration.proto, RecordRequest: a non-canonical state, the other calibrator kind, a
   // reference-layout model, overflowing counts) come like Record()'s background errors.
   absl::Status RecordPartial(std::string_view quantizer, const v1::PartialState& partial);
