@@ -29,8 +29,8 @@ constexpr int kTile = 1024;
 // uint32 counts are flushed before they can wrap.
 constexpr int64_t kFlushEvery = int64_t{1} << 31;
 // Up to this many bins, lanes alternate between two copies of the counts, which breaks the
-// store-to-load chains of runs of one bin; zeros and non-finite values go to a discard slot per
-// lane (histogram_binning.cc says more).
+// store-to-load chains of runs of one bin (histogram_binning.cc says more); zeros and non-finite
+// values are packed out before the scatter (ComputeSlots).
 constexpr int64_t kMaxBinsForCopies = int64_t{1} << 14;
 constexpr int kCopies = 2;
 
@@ -39,60 +39,62 @@ struct SlotLayout {
   float clamp = 0.0f;  // keeps the float -> int32 conversion defined
   uint32_t last_bin = 0;
   std::array<uint32_t, kLanes> kept_offset{};
-  std::array<uint32_t, kLanes> discard_slot{};
 };
 
-// Slots of x[0..count), folding the max's bits and the finite count into *max_bits, *finite.
-QCAL_VECTOR_CLONES void ComputeSlots(const float* x, int count, const SlotLayout& layout,
-                                     uint32_t* slots, uint32_t* max_bits_out,
-                                     uint32_t* finite_out) {
+// The slots of the kept values of x[0..count) (finite and non-zero), packed at the front of
+// `slots`; returns how many. Folds the max's bits and the finite count into *max_bits, *finite.
+// Zeros and NaN/+-inf are only counted here, never scattered: ReLU'd activations are half
+// zeros, and the scatter is the pass's cost.
+int ComputeSlots(const float* x, int count, const SlotLayout& layout, uint32_t* slots,
+                 uint32_t* max_bits_out, uint32_t* finite_out) {
   uint32_t max_bits = *max_bits_out;
   uint32_t finite = *finite_out;
   const float first = layout.scale.first;
   const float second = layout.scale.second;
   const float clamp = layout.clamp;
   const uint32_t last_bin = layout.last_bin;
-  int i = 0;
-  for (; i + kLanes <= count; i += kLanes) {
-    for (int lane = 0; lane < kLanes; ++lane) {
-      const uint32_t u = std::bit_cast<uint32_t>(x[i + lane]) & kAbsMask;
-      const uint32_t is_finite = static_cast<uint32_t>(u < kInfBits);
-      const uint32_t finite_bits = u & (0u - is_finite);
-      max_bits = max_bits > finite_bits ? max_bits : finite_bits;
-      finite += is_finite;
-      float t = (std::bit_cast<float>(finite_bits) * first) * second;
-      t = t < clamp ? t : clamp;
-      uint32_t bin = static_cast<uint32_t>(static_cast<int32_t>(t));
-      bin = bin < last_bin ? bin : last_bin;
-      const uint32_t keep = 0u - static_cast<uint32_t>(finite_bits != 0);
-      slots[i + lane] =
-          ((bin + layout.kept_offset[lane]) & keep) | (layout.discard_slot[lane] & ~keep);
-    }
-  }
-  for (; i < count; ++i) {
+  int kept_count = 0;
+  for (int i = 0; i < count; ++i) {
     const int lane = i % kLanes;
     const uint32_t u = std::bit_cast<uint32_t>(x[i]) & kAbsMask;
-    const bool kept = u != 0 && u < kInfBits;
-    if (u < kInfBits) {
-      max_bits = std::max(max_bits, u);
-      ++finite;
-    }
-    float t = (std::bit_cast<float>(u) * first) * second;
+    const uint32_t is_finite = static_cast<uint32_t>(u < kInfBits);
+    const uint32_t finite_bits = u & (0u - is_finite);
+    max_bits = max_bits > finite_bits ? max_bits : finite_bits;
+    finite += is_finite;
+    float t = (std::bit_cast<float>(finite_bits) * first) * second;
     t = t < clamp ? t : clamp;
-    const uint32_t bin = std::min(static_cast<uint32_t>(static_cast<int32_t>(t)), last_bin);
-    slots[i] = kept ? bin + layout.kept_offset[lane] : layout.discard_slot[lane];
+    uint32_t bin = static_cast<uint32_t>(static_cast<int32_t>(t));
+    bin = bin < last_bin ? bin : last_bin;
+    // Written always, kept only when the value counts: no branch to mispredict.
+    slots[kept_count] = bin + layout.kept_offset[lane];
+    kept_count += static_cast<int>(finite_bits != 0);
   }
   *max_bits_out = max_bits;
   *finite_out = finite;
+  return kept_count;
 }
 
 #if defined(__x86_64__)
-// Eight values per step, the same slots and stats as ComputeSlots (two float32 multiplications,
-// never fused; the conversion of t < 2^30 is exact truncation).
-__attribute__((target("avx2"))) void ComputeSlotsAvx2(const float* x, int count,
-                                                      const SlotLayout& layout, uint32_t* slots,
-                                                      uint32_t* max_bits_out,
-                                                      uint32_t* finite_out) {
+// For each 8-bit mask of kept lanes, the lanes' indices in order (the rest 0): the permutation
+// that packs the kept slots to the front (AVX2 has no compress instruction).
+struct PackTable {
+  alignas(32) uint32_t lanes[256][kLanes];
+  constexpr PackTable() : lanes{} {
+    for (int mask = 0; mask < 256; ++mask) {
+      int n = 0;
+      for (int lane = 0; lane < kLanes; ++lane) {
+        if (mask & (1 << lane)) lanes[mask][n++] = static_cast<uint32_t>(lane);
+      }
+    }
+  }
+};
+constexpr PackTable kPackTable;
+// Eight values per step, the same packed slots and stats as ComputeSlots (two float32
+// multiplications, never fused; the conversion of t < 2^30 is exact truncation).
+__attribute__((target("avx2,popcnt"))) int ComputeSlotsAvx2(const float* x, int count,
+                                                            const SlotLayout& layout,
+                                                            uint32_t* slots, uint32_t* max_bits_out,
+                                                            uint32_t* finite_out) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(kAbsMask)));
   const __m256 inf = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(kInfBits)));
   const __m256 first = _mm256_set1_ps(layout.scale.first);
@@ -102,10 +104,9 @@ __attribute__((target("avx2"))) void ComputeSlotsAvx2(const float* x, int count,
   const __m256i zero = _mm256_setzero_si256();
   const __m256i kept_offset =
       _mm256_loadu_si256(reinterpret_cast<const __m256i*>(layout.kept_offset.data()));
-  const __m256i discard_slot =
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(layout.discard_slot.data()));
   __m256i max_bits = zero;
   __m256i finite_count = zero;
+  int kept_count = 0;
   int i = 0;
   for (; i + kLanes <= count; i += kLanes) {
     const __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
@@ -117,8 +118,15 @@ __attribute__((target("avx2"))) void ComputeSlotsAvx2(const float* x, int count,
     const __m256i keep = _mm256_cmpgt_epi32(finite_bits, zero);
     const __m256 t = _mm256_min_ps(_mm256_mul_ps(_mm256_mul_ps(kept_value, first), second), clamp);
     const __m256i bin = _mm256_min_epu32(_mm256_cvttps_epi32(t), last_bin);
-    const __m256i slot = _mm256_blendv_epi8(discard_slot, _mm256_add_epi32(bin, kept_offset), keep);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(slots + i), slot);
+    const __m256i slot = _mm256_add_epi32(bin, kept_offset);
+    const int mask = _mm256_movemask_ps(_mm256_castsi256_ps(keep));
+    const __m256i pack =
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(kPackTable.lanes[mask]));
+    // The store writes 8 slots; only the first popcount(mask) count, the next store overwrites
+    // the rest (`slots` has room for a whole tile plus one vector).
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(slots + kept_count),
+                        _mm256_permutevar8x32_epi32(slot, pack));
+    kept_count += __builtin_popcount(static_cast<unsigned>(mask));
   }
   alignas(32) uint32_t lanes_max[kLanes];
   alignas(32) uint32_t lanes_finite[kLanes];
@@ -134,9 +142,10 @@ __attribute__((target("avx2"))) void ComputeSlotsAvx2(const float* x, int count,
   // multiple of 8, so lanes line up.
   uint32_t tail_max = std::max(*max_bits_out, max_all);
   uint32_t tail_finite = *finite_out + finite_all;
-  ComputeSlots(x + i, count - i, layout, slots + i, &tail_max, &tail_finite);
+  kept_count += ComputeSlots(x + i, count - i, layout, slots + kept_count, &tail_max, &tail_finite);
   *max_bits_out = tail_max;
   *finite_out = tail_finite;
+  return kept_count;
 }
 
 bool CpuHasAvx2() {
@@ -145,12 +154,13 @@ bool CpuHasAvx2() {
 }
 #endif
 
-void Slots(const float* x, int count, const SlotLayout& layout, uint32_t* slots, uint32_t* max_bits,
-           uint32_t* finite) {
+// The packed slots of the kept values of x[0..count); returns how many.
+int Slots(const float* x, int count, const SlotLayout& layout, uint32_t* slots, uint32_t* max_bits,
+          uint32_t* finite) {
 #if defined(__x86_64__)
   if (CpuHasAvx2()) return ComputeSlotsAvx2(x, count, layout, slots, max_bits, finite);
 #endif
-  ComputeSlots(x, count, layout, slots, max_bits, finite);
+  return ComputeSlots(x, count, layout, slots, max_bits, finite);
 }
 
 void CountTile(const uint32_t* slots, int count, uint32_t* counts) {
@@ -190,7 +200,7 @@ MergeableBinned BinMergeable(std::span<const float> x, int exponent, int64_t bin
   const int chunks =
       static_cast<int>(std::clamp<int64_t>(n / bins, 1, BalancedChunksFor(n, kParallelGrain / 2)));
   const int copies = bins <= kMaxBinsForCopies ? kCopies : 1;
-  const size_t stride = static_cast<size_t>(bins) + kLanes;
+  const size_t stride = static_cast<size_t>(bins);
   SlotLayout layout;
   layout.scale = MergeableScaleFor(exponent);
   layout.clamp = 0x1p30f;
@@ -198,7 +208,6 @@ MergeableBinned BinMergeable(std::span<const float> x, int exponent, int64_t bin
   for (int lane = 0; lane < kLanes; ++lane) {
     const uint32_t copy_start = static_cast<uint32_t>((lane % copies) * stride);
     layout.kept_offset[lane] = copy_start;
-    layout.discard_slot[lane] = copy_start + static_cast<uint32_t>(bins + lane);
   }
 
   std::mutex mu;
@@ -208,7 +217,7 @@ MergeableBinned BinMergeable(std::span<const float> x, int exponent, int64_t bin
     uint64_t chunk_finite = 0;
     std::vector<uint32_t> counts(stride * copies, 0);
     std::vector<uint64_t> flushed;  // only for chunks long enough to need it
-    uint32_t slots[kTile];
+    uint32_t slots[kTile + kLanes];
     auto flush = [&](std::vector<uint64_t>& into) {
       for (int c = 0; c < copies; ++c) {
         const uint32_t* copy = counts.data() + c * stride;
@@ -221,8 +230,8 @@ MergeableBinned BinMergeable(std::span<const float> x, int exponent, int64_t bin
       uint32_t piece_finite = 0;  // < 2^31 values a piece
       for (int64_t i = piece; i < piece_end; i += kTile) {
         const int count = static_cast<int>(std::min<int64_t>(kTile, piece_end - i));
-        Slots(x.data() + i, count, layout, slots, &chunk_max, &piece_finite);
-        CountTile(slots, count, counts.data());
+        const int kept = Slots(x.data() + i, count, layout, slots, &chunk_max, &piece_finite);
+        CountTile(slots, kept, counts.data());
       }
       chunk_finite += piece_finite;
       if (piece_end < end) {
