@@ -3,7 +3,10 @@ trainer and sent as a partial state (a few kilobytes of exact counts) instead of
 
 A partial state is a dict {"batches", "elements", "nonfinite", and "histogram": {"exponent",
 "counts" (numpy uint64), "abs_max", "zeros"} (the mergeable layout, canonical form) or "max":
-{"amax" (numpy float32), "axis" (int or None)}}, as in calibration.proto's PartialState.
+{"amax" (numpy float32), "axis" (int or None)}}, as in calibration.proto's PartialState. A dict
+given to merge_partial or ModelSession.record_partial is checked first (qcal/_partial.py: the
+types accepted, TypeError naming a field of the wrong type, QcalError INVALID_ARGUMENT for a
+missing or unknown key or a value out of range).
 
 Counting is exact, bit for bit what the server computes from the raw tensors: tensors are decoded
 to float32 as the server decodes them (float16/bfloat16 exactly, float64 rounded to nearest),
