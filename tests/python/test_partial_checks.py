@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import qcal
+import qcal.torch
 
 # Canonical states (the server's and merge_partial's rule) of small tensors.
 HIST = qcal.count_partial(np.array([0.5, 1.0, -1.25, 0.75], dtype=np.float32))
@@ -181,8 +182,6 @@ class _Model(torch.nn.Module):
     lambda c, s, **kw: qcal.torch.calibrate(_Model(), s, **kw).__enter__(),
 ])
 def test_aggregate_and_send_every_contracts(client, session, make):
-    import qcal.torch  # noqa: F401
-
     with pytest.raises(TypeError, match="aggregate must be a bool, got int"):
         make(client, session, aggregate=1)
     for bad in (1.0, "2", True):
