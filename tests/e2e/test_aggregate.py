@@ -210,3 +210,43 @@ def test_a_partial_the_server_refuses_changes_nothing(client, model_name):
     after = session.histogram(HIST)
     assert after["counts"].tobytes() == before["counts"].tobytes()
     assert after["total"] == before["total"] == 10
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("aggregate", [False, True])
+def test_an_exception_in_the_block_keeps_what_was_recorded(client, model_name, aggregate):
+    # Raw streaming keeps the tensors queued before the exception; aggregate mode sends what it
+    # counted, so both leave the same data on the server once the session is flushed.
+    torch.manual_seed(0)
+    net = Net()
+    session = client.model(model_name)
+    x = torch.randn(2, 2, 6, 6)
+    with pytest.raises(Boom):
+        with torch.no_grad(), qcal.torch.calibrate(net, session, aggregate=aggregate):
+            net(x)
+            raise Boom()
+    session.flush()
+    quantizers = session.info()["quantizers"]
+    for q, elements in (("conv._input_quantizer", x.numel()), ("fc._input_quantizer", 2 * 108)):
+        assert (quantizers[q]["batches"], quantizers[q]["elements"]) == (1, elements)
+    assert session.stats()["applied_partials"] == (2 if aggregate else 0)
+
+
+def test_a_failed_send_after_an_exception_does_not_hide_it(client, model_name):
+    net = Net()
+    session = client.model(model_name)
+    sent = []
+
+    def refuse(quantizer, partial):
+        sent.append(quantizer)
+        raise qcal.QcalError("UNAVAILABLE", "refused by the test")
+
+    with pytest.raises(Boom):
+        with torch.no_grad(), qcal.torch.calibrate(net, session, aggregate=True):
+            net(torch.randn(2, 2, 6, 6))
+            session.record_partial = refuse
+            raise Boom()
+    assert sent == ["conv._input_quantizer"]  # send_all was tried, its error dropped

@@ -3,8 +3,10 @@
 one table", "two servers, one table", the save/load round trip, and bad state files, each refused
 with a clear message and leaving the target model exactly as it was."""
 
+import errno
 import os
 import re
+import stat
 
 import numpy as np
 import onnx
@@ -372,3 +374,49 @@ def test_python_argument_errors(client, model_name):
         client.save_state(model_name, path=3)
     # Nothing was created by any of them.
     assert model_name not in [m["name"] for m in client.models()]
+
+
+def test_paths_that_are_not_regular_files_are_refused_before_anything_is_sent(client, model_name,
+                                                                              tmp_path):
+    # A FIFO would block load_state forever and be replaced by save_state's rename; neither is
+    # opened or replaced. (Never test this with a system path such as /dev/null.)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    client.create(model_name)
+    for call in (lambda: client.load_state(f"{model_name}-loaded", fifo),
+                 lambda: client.save_state(model_name, fifo),
+                 lambda: client.model(model_name, create=False).export_onnx(out=fifo)):
+        with pytest.raises(OSError) as error:
+            call()
+        assert (error.value.errno, error.value.strerror, error.value.filename) == (
+            errno.EINVAL, "not a regular file", str(fifo))
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(os.listdir(tmp_path)) == ["fifo"]
+    assert f"{model_name}-loaded" not in [m["name"] for m in client.models()]
+    with pytest.raises(IsADirectoryError):
+        client.load_state(model_name, tmp_path)
+    with pytest.raises(IsADirectoryError):
+        client.save_state(model_name, tmp_path)
+
+
+def test_save_state_through_a_symlink_writes_its_target(client, model_name, tmp_path):
+    client.create(model_name)
+    record(client, model_name, RUN_A)
+    target = tmp_path / "real.qcalstate"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.qcalstate"
+    link.symlink_to(target)
+    data = client.save_state(model_name, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_bytes() == data
+    # A dangling link: its target is created, the link kept.
+    target.unlink()
+    assert client.save_state(model_name, link) == data
+    assert link.is_symlink() and target.read_bytes() == data
+    assert sorted(os.listdir(tmp_path)) == ["link.qcalstate", "real.qcalstate"]
+    # A dangling link into a missing directory: the write's FileNotFoundError.
+    lost = tmp_path / "lost.qcalstate"
+    lost.symlink_to(tmp_path / "missing" / "x.qcalstate")
+    with pytest.raises(FileNotFoundError):
+        client.save_state(model_name, lost)
+    assert lost.is_symlink()

@@ -32,11 +32,13 @@ import errno
 import json
 import os
 import secrets
+import stat
 import warnings
 
 from qcal import _args, _qcal
 from qcal._errors import QcalError, QcalWarning
 from qcal._aggregate import Aggregator, count_partial, merge_partial
+from qcal._partial import partial_state
 from qcal._tensors import tensor_parts
 
 __all__ = [
@@ -134,16 +136,18 @@ class ModelSession:
 
     def record_partial(self, quantizer, partial):
         """Queues a pre-aggregated batch of `quantizer`: a partial state dict (qcal.count_partial,
-        qcal.merge_partial build them). The server merges it exactly, as if the tensors it was
-        counted from had been sent. Raises QcalError INVALID_ARGUMENT here for a bad name or a
-        state with neither "histogram" nor "max"; the server's refusals (a non-canonical state,
-        the other calibrator kind, a reference-layout model: FAILED_PRECONDITION) come at the
-        next record() or flush(), like record()'s."""
+        qcal.merge_partial build them; the format is in qcal/_aggregate.py). The server merges
+        it exactly, as if the tensors it was counted from had been sent. Raises, here: TypeError
+        when quantizer is not a str, partial is not a dict or a field has the wrong type
+        ("record_partial(): partial state field 'elements' must be an int, got str"); QcalError
+        INVALID_ARGUMENT for a bad name, a missing or unknown key, both or neither of
+        "histogram" and "max", a field out of range (a negative count, batches beyond
+        2^63 - 1, counts not 1-D). The server's refusals (a non-canonical state, the other
+        calibrator kind, a reference-layout model: FAILED_PRECONDITION) come at the next
+        record() or flush(), like record()'s."""
         quantizer = _args.name("record_partial", "quantizer", quantizer, "quantizer name")
-        if not isinstance(partial, dict):
-            raise TypeError(
-                f"record_partial(): partial must be a dict, got {type(partial).__name__}")
-        self._session.record_partial(quantizer, partial)
+        self._session.record_partial(
+            quantizer, partial_state("record_partial", "partial state", partial))
 
     def flush(self):
         """Waits until every recorded tensor is sent and applied; raises the first send error.
@@ -265,8 +269,10 @@ class ModelSession:
         the export succeeds. None uses the stored one (tensor_map is then refused).
         out: also write the result to this path: written to "<out>.partial", opened before
         anything is sent (an out that cannot be written raises its OSError, e.g.
-        FileNotFoundError, and the server keeps nothing), and renamed to out once complete; on
-        any failure the partial file is removed and out is left as it was.
+        FileNotFoundError, IsADirectoryError, OSError EINVAL "not a regular file" for a device or
+        FIFO, and the server keeps nothing), and renamed to out once complete (a symlink out: to
+        the file it points to); on any failure the partial file is removed and out is left as it
+        was.
         method (and percentile, start_bin, stride, overrides as in compute_amax): compute the
         table first (stored only if the export succeeds); None uses the table of the last
         compute_amax. A refused export changes nothing on the server.
@@ -341,12 +347,10 @@ class _PartialFile:
     once, renamed to out by commit(); discard() removes it unless committed."""
 
     def __init__(self, out):
-        self._out = os.fspath(out)
         # The rename in commit() would fail on a directory, after the server had stored the
-        # export: refuse it before anything is sent.
-        if os.path.isdir(self._out):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), self._out)
-        self._partial = self._out + (b".partial" if isinstance(self._out, bytes) else ".partial")
+        # export, and would replace a device or FIFO: refuse them before anything is sent.
+        self._out = _write_target(out)
+        self._partial = self._out + ".partial"
         self._file = open(self._partial, "wb")
         self._committed = False
 
@@ -407,6 +411,48 @@ def _write_atomically(path, data):
         os.close(dir_fd)
 
 
+def _not_regular_error(path, mode):
+    if stat.S_ISDIR(mode):
+        return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    return OSError(errno.EINVAL, "not a regular file", path)
+
+
+def _read_regular_file(path):
+    """The bytes of the regular file at `path`. A FIFO, device or socket raises OSError EINVAL
+    "not a regular file" (a directory IsADirectoryError) without being read, so that a FIFO
+    cannot block and a device cannot be read forever: checked with os.stat before opening, and
+    again on the open file (opened non-blocking, so a FIFO swapped in meanwhile cannot block)."""
+    path = os.fspath(path)
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _not_regular_error(path, mode)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular_error(path, mode)
+        return f.read()
+
+
+def _write_target(path):
+    """Where a write of `path` goes: `path`, or for a symlink the file it points to (so the link
+    survives the rename over it; a dangling link: the path it names). Raises, before anything is
+    written, IsADirectoryError for a directory and OSError EINVAL "not a regular file" for a
+    device, FIFO or socket: the write renames a new file over the path, which must never
+    replace one of those."""
+    path = os.fspath(path)
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(mode):
+        raise _not_regular_error(path, mode)
+    return target
+
+
 def _state_bytes(call, state):
     """A state given to load_state: bytes-like, or the path of a state file (read here)."""
     if isinstance(state, (bytes, bytearray, memoryview)):
@@ -416,8 +462,7 @@ def _state_bytes(call, state):
             f"{call}(): state must be a path (str or os.PathLike) or bytes, got "
             f"{type(state).__name__}"
         )
-    with open(os.fspath(state), "rb") as f:
-        return f.read()
+    return _read_regular_file(state)
 
 
 def _onnx_bytes(call, onnx):
@@ -429,8 +474,7 @@ def _onnx_bytes(call, onnx):
         raise TypeError(
             f"{call}(): onnx must be a path, bytes or onnx.ModelProto, got {type(onnx).__name__}"
         )
-    with open(os.fspath(onnx), "rb") as f:
-        return f.read()
+    return _read_regular_file(onnx)
 
 
 class Client:
@@ -487,8 +531,9 @@ class Client:
         (1 .. 4 MiB, default 4 MiB).
         aggregate: True counts each record()ed tensor on the calling thread into its
         quantizer's partial state with qcal's C++ kernels (exactly what the server would count)
-        and sends the state, not the tensor: every `send_every` record() calls of that
-        quantizer (None: only at flush(), and so before every call that flushes). The
+        and sends the state, not the tensor. send_every (aggregate=True only; an int >= 1):
+        a quantizer's state is sent after every `send_every` record() calls of that quantizer;
+        None: only at flush() (and so before every call that flushes). The
         session reads the model once (first record()) for each quantizer's calibrator; a
         histogram quantizer of a reference-layout model raises QcalError FAILED_PRECONDITION
         "pre-aggregation needs the mergeable histogram layout".
@@ -496,7 +541,7 @@ class Client:
         num_bits=8.0, unsigned=1); QcalError INVALID_ARGUMENT for a bad name, size or
         descriptor value (an unknown key, num_bits=1, calibrator="kl", a histogram with an
         axis, skip_zeros with a max calibrator, a histogram_layout other than "mergeable" or
-        "reference")."""
+        "reference"), a send_every below 1 or given with aggregate=False."""
         call = "model"
         name = _args.name(call, "name", name, "model name")
         default_input, default_weight, quantizers = _args.descriptors(
@@ -505,9 +550,7 @@ class Client:
         max_queue_bytes = _args.optional_size(call, "max_queue_bytes", max_queue_bytes, 0)
         chunk_bytes = _args.optional_size(call, "chunk_bytes", chunk_bytes, 1,
                                           _qcal.MAX_CHUNK_BYTES)
-        if not isinstance(aggregate, bool):
-            raise TypeError(f"model(): aggregate must be a bool, got {type(aggregate).__name__}")
-        send_every = _args.optional_size(call, "send_every", send_every, 0)
+        send_every = _args.send_every(call, aggregate, send_every)
         strict = (default_input is not None or default_weight is not None or bool(quantizers)
                   or histogram_layout is not None)
         if not create and strict:
@@ -568,17 +611,18 @@ class Client:
         another server.
 
         path: also write the bytes there, atomically (a temporary file next to it, fsynced, then
-        renamed over it): a failed write leaves path as it was. A path that is a directory
-        raises IsADirectoryError before anything is asked of the server; other OSErrors
-        (FileNotFoundError for a missing directory, PermissionError) come from the write.
+        renamed over it): a failed write leaves path as it was. A symlink is followed: the file
+        it points to is replaced (a dangling link: the path it names is created) and the link
+        is kept. A path that is a directory raises IsADirectoryError, one that is a device,
+        FIFO or socket OSError EINVAL "not a regular file", before anything is asked of the
+        server (such a path is never replaced); other OSErrors (FileNotFoundError for a missing
+        directory, PermissionError) come from the write.
         Raises QcalError NOT_FOUND for an unknown model, INVALID_ARGUMENT for a bad name;
         TypeError for an argument of the wrong type."""
         call = "save_state"
         name = _args.name(call, "name", name, "model name")
         if path is not None:
-            _args.path(call, "path", path)
-            if os.path.isdir(path):
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), os.fspath(path))
+            path = _write_target(_args.path(call, "path", path))
         data = self._client.save_state(name)
         if path is not None:
             _write_atomically(path, data)
@@ -589,7 +633,8 @@ class Client:
 
         state: the bytes save_state() returned, or the path of a file it (or `qcal state save`)
         wrote; a path that cannot be read raises its OSError (FileNotFoundError,
-        IsADirectoryError, PermissionError) before anything is sent.
+        IsADirectoryError, PermissionError; OSError EINVAL "not a regular file" for a FIFO,
+        device or socket, which is not opened) before anything is sent.
         merge=False creates `name` from the state (any name: not necessarily the one it was
         saved from); merge=True adds the state's calibrator state and counters into the existing
         model `name`, exactly: histograms of the mergeable layout add bin for bin, maxima take

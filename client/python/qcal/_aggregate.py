@@ -3,7 +3,10 @@ trainer and sent as a partial state (a few kilobytes of exact counts) instead of
 
 A partial state is a dict {"batches", "elements", "nonfinite", and "histogram": {"exponent",
 "counts" (numpy uint64), "abs_max", "zeros"} (the mergeable layout, canonical form) or "max":
-{"amax" (numpy float32), "axis" (int or None)}}, as in calibration.proto's PartialState.
+{"amax" (numpy float32), "axis" (int or None)}}, as in calibration.proto's PartialState. A dict
+given to merge_partial or ModelSession.record_partial is checked first (qcal/_partial.py: the
+types accepted, TypeError naming a field of the wrong type, QcalError INVALID_ARGUMENT for a
+missing or unknown key or a value out of range).
 
 Counting is exact, bit for bit what the server computes from the raw tensors: tensors are decoded
 to float32 as the server decodes them (float16/bfloat16 exactly, float64 rounded to nearest),
@@ -18,8 +21,9 @@ import threading
 
 import numpy as np
 
-from qcal import _qcal
+from qcal import _args, _qcal
 from qcal._errors import QcalError
+from qcal._partial import partial_state
 from qcal._tensors import tensor_parts
 
 __all__ = [
@@ -133,10 +137,28 @@ def count_partial(tensor, calibrator="histogram", num_bins=2048, skip_zeros=Fals
 
     numpy arrays and CPU torch tensors: qcal's C++ kernels (GIL released); torch tensors on
     another device: torch ops on that device. Raises QcalError INVALID_ARGUMENT for an empty
-    tensor, an unsupported dtype, an axis outside the rank, num_bins out of range."""
+    tensor, an unsupported dtype, an axis outside the rank, num_bins out of range, an axis
+    given with "histogram" (axis applies to max only), a num_bins other than 2048 or
+    skip_zeros=True given with "max" (they apply to histogram only); TypeError for an argument
+    of the wrong type (num_bins=2.0, skip_zeros=1, axis="0")."""
+    call = "count_partial"
+    _args.utf8_text(call, "calibrator", calibrator)
     if calibrator not in ("histogram", "max"):
         raise QcalError("INVALID_ARGUMENT",
                         f"calibrator must be 'histogram' or 'max', not {calibrator!r}")
+    num_bins = _args.optional_int32(call, "num_bins", num_bins)
+    if num_bins is None:
+        raise TypeError(f"{call}(): num_bins must be an int, got NoneType")
+    skip_zeros = _args.boolean(call, "skip_zeros", skip_zeros)
+    axis = _args.optional_int32(call, "axis", axis)
+    if calibrator == "histogram" and axis is not None:
+        raise QcalError("INVALID_ARGUMENT",
+                        f"axis {axis} given with calibrator 'histogram': axis applies to max only")
+    if calibrator == "max" and (num_bins != 2048 or skip_zeros):
+        given = f"num_bins {num_bins}" if num_bins != 2048 else "skip_zeros=True"
+        raise QcalError("INVALID_ARGUMENT",
+                        f"{given} given with calibrator 'max': num_bins and skip_zeros apply to "
+                        "histogram only")
     if _on_device(tensor):
         if calibrator == "histogram":
             return count_histogram_torch(tensor, num_bins, skip_zeros)
@@ -149,22 +171,29 @@ def count_partial(tensor, calibrator="histogram", num_bins=2048, skip_zeros=Fals
 
 def merge_partial(state, other, num_bins=2048):
     """The partial state of both states' tensors (exact; any order gives the same). Raises
-    QcalError INVALID_ARGUMENT for a non-canonical histogram, a histogram with a max, maxima of
-    other lengths or axes; OUT_OF_RANGE for counts passing 2^64 - 1."""
-    return _qcal.merge_partial(state, other, int(num_bins))
+    TypeError for a state that is not a partial-state dict or a field of the wrong type (naming
+    it, see qcal/_partial.py); QcalError INVALID_ARGUMENT for a missing or unknown key, both or
+    neither of "histogram" and "max", a field out of range, a non-canonical histogram, a
+    histogram with a max, maxima of other lengths or axes; OUT_OF_RANGE for counts passing
+    2^64 - 1."""
+    call = "merge_partial"
+    num_bins = _args.optional_int32(call, "num_bins", num_bins)
+    if num_bins is None:
+        raise TypeError(f"{call}(): num_bins must be an int, got NoneType")
+    return _qcal.merge_partial(partial_state(call, "state", state),
+                               partial_state(call, "other", other), num_bins)
 
 
 class Aggregator:
     """Per-quantizer partial states of a session, counted on the caller's thread and sent with
     session.record_partial: add() counts a tensor; a quantizer's state is sent after every
-    `send_every` add() calls of it (None or 0: only by send_all()); send_all() sends every
-    state. Each quantizer's calibrator, num_bins, skip_zeros and axis come from the model (one
-    GetModel, see prepare()). Thread-safe."""
+    `send_every` add() calls of it (an int >= 1; None: only by send_all()); send_all() sends
+    every state. Each quantizer's calibrator, num_bins, skip_zeros and axis come from the model
+    (one GetModel, see prepare()). Thread-safe. Raises TypeError for a send_every that is not an
+    int (or a bool), QcalError INVALID_ARGUMENT for one below 1."""
 
     def __init__(self, session, send_every=None):
-        if send_every is not None and (not isinstance(send_every, int) or send_every < 0):
-            raise QcalError("INVALID_ARGUMENT",
-                            f"send_every must be an int >= 0, got {send_every!r}")
+        send_every = _args.optional_size("Aggregator", "send_every", send_every, 1)
         self._session = session
         self._send_every = send_every or 0
         self._lock = threading.Lock()
@@ -201,8 +230,8 @@ class Aggregator:
                 counter = _qcal.HistogramCounter(target["num_bins"], target["skip_zeros"])
                 self._states[quantizer] = counter
             if _on_device(tensor):
-                counter.merge(count_histogram_torch(tensor, target["num_bins"],
-                                                    target["skip_zeros"]))
+                counter.merge(partial_state("add", "counted state", count_histogram_torch(
+                    tensor, target["num_bins"], target["skip_zeros"])))
             else:
                 counter.add(*tensor_parts(tensor, "add"))
             return self._sent(quantizer, counter.take)

@@ -82,8 +82,19 @@ def optional_size(call, argument, value, low, high=None):
         raise TypeError(f"{call}(): {argument} must be an int or None, got {_type_name(value)}")
     value = int(value)
     if value < low or (high is not None and value > high):
-        bounds = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise QcalError("INVALID_ARGUMENT", f"{argument} {value} is outside {bounds}")
+        if high is None:
+            raise QcalError("INVALID_ARGUMENT", f"{argument} must be >= {low}, got {value}")
+        raise QcalError("INVALID_ARGUMENT", f"{argument} {value} is outside [{low}, {high}]")
+    return value
+
+
+def send_every(call, aggregate, value):
+    """The send_every of an aggregating call: None (only at the end / flush) or an int >= 1;
+    `aggregate` must be a bool, and send_every applies only with aggregate=True."""
+    boolean(call, "aggregate", aggregate)
+    value = optional_size(call, "send_every", value, 1)
+    if value is not None and not aggregate:
+        raise QcalError("INVALID_ARGUMENT", "send_every applies only with aggregate=True")
     return value
 
 

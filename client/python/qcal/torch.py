@@ -15,6 +15,7 @@ import contextlib
 import torch
 from torch import nn
 
+from qcal import _args
 from qcal._aggregate import Aggregator
 
 __all__ = ["calibrate", "DEFAULT_MODULES", "quantizer_names"]
@@ -56,7 +57,10 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
     "<module path>._weight_quantizer" (normally not needed: the export takes weight amax from
     the ONNX initializers, which an eval-mode export has already folded BatchNorm into).
     On exit the hooks are removed and the session is flushed (so a send error raises QcalError
-    here); after an exception in the block, the hooks are removed and the exception propagates.
+    here); after an exception in the block, the hooks are removed, what was recorded stays
+    queued (aggregate=True: what was counted is queued too, as send_all() does, without a
+    flush; an error of that send is dropped so as not to hide the block's), and the exception
+    propagates. session.flush() then waits for it.
     aggregate=True counts on the trainer instead of streaming tensors, with exact integer counts
     (the server's histogram and amax come out bit for bit as with streaming): CPU tensors by
     qcal's C++ kernels, CUDA tensors on their GPU with torch ops; each quantizer's state is
@@ -64,11 +68,12 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
     at the end of the block. The model is read once on entry (one GetModel) for each
     quantizer's calibrator; a reference-layout model with histogram quantizers raises
     QcalError FAILED_PRECONDITION "pre-aggregation needs the mergeable histogram layout".
+    Raises TypeError for an aggregate that is not a bool or a send_every that is not an int
+    (or is a bool); QcalError INVALID_ARGUMENT for a send_every below 1 or given with
+    aggregate=False ("send_every applies only with aggregate=True").
     Yields the session.
     """
-    if send_every is not None and (isinstance(send_every, bool) or not isinstance(send_every, int)
-                                   or send_every < 1):
-        raise ValueError(f"calibrate(): send_every must be an int >= 1 or None, got {send_every!r}")
+    send_every = _args.send_every("calibrate", aggregate, send_every)
     handles = []
     aggregator = Aggregator(session) if aggregate else None
 
@@ -109,6 +114,13 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
             if weights and getattr(module, "weight", None) is not None:
                 record(f"{_prefix(path)}_weight_quantizer", module.weight.detach())
         yield session
+    except BaseException:
+        if aggregator is not None:
+            try:
+                aggregator.send_all()
+            except Exception:  # the block's exception is the one to report
+                pass
+        raise
     finally:
         for handle in handles:
             handle.remove()
