@@ -24,6 +24,7 @@
 #ifndef QCAL_SERVER_CORE_METRICS_H_
 #define QCAL_SERVER_CORE_METRICS_H_
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -59,6 +60,11 @@ class Metrics {
   void RemoveModel(const std::string& model);
 
   void ObserveRpc(absl::string_view method, double seconds);
+  // Calls running now (RpcTimer counts them), so that shutdown waits for calls, not for idle
+  // client connections.
+  void RpcStarted() { rpcs_in_flight_.fetch_add(1, std::memory_order_relaxed); }
+  void RpcFinished() { rpcs_in_flight_.fetch_sub(1, std::memory_order_relaxed); }
+  int64_t rpcs_in_flight() const { return rpcs_in_flight_.load(std::memory_order_relaxed); }
 
   // The device the calibrators run on: sets qcal_device_info and, where `backend` has device
   // memory, samples qcal_device_memory_bytes from it at each scrape. Call once.
@@ -78,6 +84,7 @@ class Metrics {
   void MemoryReleased() { memory_releases_->Increment(); }
 
  private:
+  std::atomic<int64_t> rpcs_in_flight_{0};
   struct ModelCounters {
     prometheus::Counter* bytes;
     prometheus::Counter* elements;
@@ -121,12 +128,15 @@ class Metrics {
   prometheus::Gauge* memory_total_ ABSL_GUARDED_BY(device_mu_) = nullptr;
 };
 
-// Observes the duration of one RPC when it goes out of scope.
+// Counts one RPC as running, and observes its duration when it goes out of scope.
 class RpcTimer {
  public:
   RpcTimer(Metrics& metrics, absl::string_view method)
-      : metrics_(metrics), method_(method), start_(std::chrono::steady_clock::now()) {}
+      : metrics_(metrics), method_(method), start_(std::chrono::steady_clock::now()) {
+    metrics_.RpcStarted();
+  }
   ~RpcTimer() {
+    metrics_.RpcFinished();
     metrics_.ObserveRpc(
         method_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
   }

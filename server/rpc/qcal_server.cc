@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <limits>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -125,8 +126,14 @@ std::string QcalServer::ReadyLine() const {
 
 void QcalServer::Shutdown() {
   if (grpc_server_ != nullptr) {
-    // Running calls get a few seconds to finish; open streams are cancelled after that.
-    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    // Running calls get a few seconds to finish; open streams are cancelled after that. gRPC's
+    // own Shutdown(deadline) also waits out the deadline for client connections that are merely
+    // open (every client keeps one), so wait for the calls here and then shut down at once.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (metrics_->rpcs_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    grpc_server_->Shutdown(std::chrono::system_clock::now());
   }
   if (http_ != nullptr) http_.reset();
 }
