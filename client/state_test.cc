@@ -2,7 +2,12 @@
 // calls: how a state travels in pieces, and where errors come from.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "qcal/client.h"
+#include "qcal/local_file.h"
 
 namespace qcal {
 namespace {
@@ -144,6 +150,69 @@ TEST_F(StateTest, BadModelNamesAreRefusedBeforeSending) {
   const absl::Status status = client_->LoadState("a\nb", "x").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(status.message()).find("model name"), std::string::npos) << status;
+  EXPECT_TRUE(service_.load_messages().empty());
+}
+
+// A scratch directory, removed afterwards.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "qcal_state_XXXXXX").string();
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~ScratchDir() { std::filesystem::remove_all(path_); }
+  std::string Write(const std::string& name, const std::string& bytes) const {
+    const std::string path = (path_ / name).string();
+    std::ofstream(path, std::ios::binary) << bytes;
+    return path;
+  }
+  std::filesystem::path path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// LoadStateFile streams the file in the same pieces LoadState sends the bytes in (a file of an
+// exact multiple of the piece size included), reading one piece at a time.
+TEST_F(StateTest, LoadStateFileSendsTheFileInTheSamePieces) {
+  ScratchDir dir;
+  for (const size_t size : {2 * kMaxChunkBytes + 123, 2 * kMaxChunkBytes, size_t{0}}) {
+    const std::string state = Pattern(size);
+    const std::string path = dir.Write("s.qcalstate", state);
+    absl::StatusOr<v1::ModelInfo> info = client_->LoadStateFile("target", path, {.merge = true});
+    ASSERT_TRUE(info.ok()) << info.status();
+    EXPECT_EQ(info->name(), "target");
+    // The service keeps the messages of the last call.
+    const std::vector<v1::LoadStateRequest> messages = service_.load_messages();
+    ASSERT_EQ(messages.size(), std::max<size_t>(1, (size + kMaxChunkBytes - 1) / kMaxChunkBytes))
+        << size;
+    EXPECT_EQ(messages[0].model(), "target");
+    EXPECT_TRUE(messages[0].merge());
+    std::string received;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      if (i > 0) EXPECT_EQ(messages[i].model(), "") << i;
+      EXPECT_LE(messages[i].data().size(), kMaxChunkBytes);
+      received += messages[i].data();
+    }
+    EXPECT_EQ(received, state) << size;
+  }
+}
+
+TEST_F(StateTest, LoadStateFileRefusesWhatIsNotARegularFileSendingNothing) {
+  ScratchDir dir;
+  const std::string fifo = (dir.path() / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  absl::Status status = client_->LoadStateFile("m", fifo).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_TRUE(IsLocalFileError(status));
+  EXPECT_EQ(status.message(), "cannot read '" + fifo + "': not a regular file");
+  status = client_->LoadStateFile("m", dir.path().string()).status();
+  EXPECT_EQ(status.message(),
+            "cannot read '" + dir.path().string() + "': a directory, not a regular file");
+  const std::string missing = (dir.path() / "nosuch").string();
+  status = client_->LoadStateFile("m", missing).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_TRUE(IsLocalFileError(status));
   EXPECT_TRUE(service_.load_messages().empty());
 }
 

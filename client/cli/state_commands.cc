@@ -18,9 +18,9 @@ absl::Status SaveState(Client& client, const std::string& model, const std::stri
 
 absl::Status LoadState(Client& client, const std::string& model, const std::string& path,
                        bool merge, std::ostream& out) {
-  QCAL_CLIENT_ASSIGN_OR_RETURN(const std::string state, ReadLocalFile(path));
+  // Streamed from the file: a state file of any size costs 4 MiB of memory here.
   QCAL_CLIENT_ASSIGN_OR_RETURN(const v1::ModelInfo info,
-                               client.LoadState(model, state, {.merge = merge}));
+                               client.LoadStateFile(model, path, {.merge = merge}));
   out << (merge ? "merged " : "loaded ") << path << (merge ? " into model '" : " as model '")
       << model << "': " << info.quantizers_size()
       << (info.quantizers_size() == 1 ? " quantizer, " : " quantizers, ")

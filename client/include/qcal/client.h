@@ -299,6 +299,14 @@ class Client {
   // larger than the server's --max-batch-bytes.
   absl::StatusOr<v1::ModelInfo> LoadState(std::string_view model, std::string_view state,
                                           const LoadStateOptions& options = {});
+  // LoadState of the file at `path`, read and sent one kMaxChunkBytes piece at a time, so a file
+  // of any size costs 4 MiB of memory here (the server refuses one past its --max-batch-bytes).
+  // Local-file errors (qcal/local_file.h) "cannot read 'PATH': REASON", sending nothing, for a
+  // file that cannot be opened (NOT_FOUND, PERMISSION_DENIED) or is not a regular file
+  // (FAILED_PRECONDITION); a read error part way cancels the call (the server then changes
+  // nothing) and is returned; then LoadState's errors.
+  absl::StatusOr<v1::ModelInfo> LoadStateFile(std::string_view model, const std::string& path,
+                                              const LoadStateOptions& options = {});
 
  private:
   explicit Client(std::shared_ptr<internal::Connection> connection);
