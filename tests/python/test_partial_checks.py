@@ -192,6 +192,11 @@ def test_aggregate_and_send_every_contracts(client, session, make):
             make(client, session, aggregate=True, send_every=bad)
         assert error.value.code == "INVALID_ARGUMENT"
         assert error.value.message == f"send_every must be >= 1, got {got}"
+    # Above what the C++ session counts in: refused before the model is created (pybind11's
+    # own TypeError came after it).
+    with pytest.raises(qcal.QcalError) as error:
+        make(client, session, aggregate=True, send_every=2**63)
+    assert error.value.message == f"send_every must be <= 2^63 - 1, got {2**63}"
     with pytest.raises(qcal.QcalError) as error:
         make(client, session, send_every=2)
     assert error.value.code == "INVALID_ARGUMENT"
@@ -211,3 +216,7 @@ def test_max_queue_bytes_message_names_the_bound(client):
     with pytest.raises(qcal.QcalError) as error:
         client.model("x", max_queue_bytes=-1)
     assert error.value.message == "max_queue_bytes must be >= 0, got -1"
+    with pytest.raises(qcal.QcalError) as error:
+        client.model("x", max_queue_bytes=2**64)
+    assert error.value.message == f"max_queue_bytes must be <= 2^64 - 1, got {2**64}"
+    assert "x" not in [m["name"] for m in client.models()]

@@ -548,6 +548,7 @@ class Client:
             call, default_input, default_weight, quantizers)
         histogram_layout = _args.histogram_layout(call, histogram_layout)
         max_queue_bytes = _args.optional_size(call, "max_queue_bytes", max_queue_bytes, 0)
+        _args.at_most(max_queue_bytes, "max_queue_bytes", 2**64 - 1, "2^64 - 1")  # a size_t
         chunk_bytes = _args.optional_size(call, "chunk_bytes", chunk_bytes, 1,
                                           _qcal.MAX_CHUNK_BYTES)
         send_every = _args.send_every(call, aggregate, send_every)

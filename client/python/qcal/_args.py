@@ -88,11 +88,18 @@ def optional_size(call, argument, value, low, high=None):
     return value
 
 
+def at_most(value, argument, high, high_text):
+    """Refuses an int above what the C++ layer holds, before anything is created."""
+    if value is not None and value > high:
+        raise QcalError("INVALID_ARGUMENT", f"{argument} must be <= {high_text}, got {value}")
+
+
 def send_every(call, aggregate, value):
     """The send_every of an aggregating call: None (only at the end / flush) or an int >= 1;
     `aggregate` must be a bool, and send_every applies only with aggregate=True."""
     boolean(call, "aggregate", aggregate)
     value = optional_size(call, "send_every", value, 1)
+    at_most(value, "send_every", 2**63 - 1, "2^63 - 1")  # the C++ session counts in int64
     if value is not None and not aggregate:
         raise QcalError("INVALID_ARGUMENT", "send_every applies only with aggregate=True")
     return value
