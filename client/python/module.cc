@@ -542,6 +542,13 @@ PYBIND11_MODULE(_qcal, m) {
           },
           py::arg("model"), py::arg("state"), py::arg("merge"))
       .def(
+          "load_state_file",
+          [](Client& self, const std::string& model, const std::string& path, bool merge) {
+            return InfoDict(
+                Released([&] { return self.LoadStateFile(model, path, {.merge = merge}); }));
+          },
+          py::arg("model"), py::arg("path"), py::arg("merge"))
+      .def(
           "session",
           [](Client& self, const std::string& model, std::optional<size_t> max_queue_bytes,
              std::optional<size_t> chunk_bytes, bool aggregate, int64_t send_every) {

@@ -417,11 +417,12 @@ def _not_regular_error(path, mode):
     return OSError(errno.EINVAL, "not a regular file", path)
 
 
-def _read_regular_file(path):
+def _read_regular_file(path, read=True):
     """The bytes of the regular file at `path`. A FIFO, device or socket raises OSError EINVAL
     "not a regular file" (a directory IsADirectoryError) without being read, so that a FIFO
     cannot block and a device cannot be read forever: checked with os.stat before opening, and
-    again on the open file (opened non-blocking, so a FIFO swapped in meanwhile cannot block)."""
+    again on the open file (opened non-blocking, so a FIFO swapped in meanwhile cannot block).
+    read=False only checks (and opens) it, returning None."""
     path = os.fspath(path)
     mode = os.stat(path).st_mode
     if not stat.S_ISREG(mode):
@@ -431,7 +432,7 @@ def _read_regular_file(path):
         mode = os.fstat(f.fileno()).st_mode
         if not stat.S_ISREG(mode):
             raise _not_regular_error(path, mode)
-        return f.read()
+        return f.read() if read else None
 
 
 def _write_target(path):
@@ -651,6 +652,12 @@ class Client:
         call = "load_state"
         name = _args.name(call, "name", name, "model name")
         merge = _args.boolean(call, "merge", merge)
+        if isinstance(state, (str, os.PathLike)):
+            # Streamed from the file by the C++ client, 4 MiB at a time, so a file of any size
+            # costs little memory here; checked (and opened once, for its OSError) first.
+            path = os.fsdecode(os.fspath(state))
+            _read_regular_file(path, read=False)
+            return self._client.load_state_file(name, path, merge)
         return self._client.load_state(name, _state_bytes(call, state), merge)
 
     def __repr__(self):
