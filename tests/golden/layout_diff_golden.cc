@@ -1,6 +1,6 @@
 // The mergeable layout against the reference layout on the golden histogram cases: both collect
 // the same batches, and every compute_amax entry (plus max) is computed on each. Prints a table
-// and a per-method summary (/work/notes/golden_layout_diff.md keeps one), and checks:
+// and a per-method summary (README, "Same data, same amax", quotes it), and checks:
 // - max: equal (both are the exact max of |x|);
 // - percentile: each layout's amax is the lower edge of the bin where the cdf reaches p (the
 //   last edge when the rounded cdf never reaches p = 100), so it lies within one bin width of
