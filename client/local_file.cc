@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <new>
+#include <stdexcept>
+#include <utility>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -16,21 +18,6 @@ namespace {
 
 // The payload that marks a local-file error; its value is unused.
 constexpr absl::string_view kLocalFilePayload = "type.qcal.dev/qcal.LocalFileError";
-
-// Closes a file descriptor when it goes out of scope.
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  ~Descriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 }  // namespace
 
@@ -47,41 +34,66 @@ bool IsLocalFileError(const absl::Status& status) {
   return !status.ok() && status.GetPayload(kLocalFilePayload).has_value();
 }
 
-absl::StatusOr<std::string> ReadLocalFile(const std::string& path, std::string_view label) {
-  const std::string what = absl::StrCat("cannot read ", internal::ToAbsl(label), "'", path, "'");
+absl::StatusOr<LocalFileReader> LocalFileReader::Open(const std::string& path,
+                                                      std::string_view label) {
+  std::string what = absl::StrCat("cannot read ", internal::ToAbsl(label), "'", path, "'");
   // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat refuses it.
-  const Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (fd.get() < 0) return LocalFileError(errno, what);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return LocalFileError(errno, what);
+  LocalFileReader reader(fd, std::move(what), 0);  // closes fd on every return below
   struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) return LocalFileError(errno, what);
+  if (::fstat(fd, &info) != 0) return LocalFileError(errno, reader.what_);
   if (!S_ISREG(info.st_mode)) {
     return MarkLocalFileError(absl::FailedPreconditionError(
-        absl::StrCat(what, S_ISDIR(info.st_mode) ? ": a directory, not a regular file"
-                                                 : ": not a regular file")));
+        absl::StrCat(reader.what_, S_ISDIR(info.st_mode) ? ": a directory, not a regular file"
+                                                         : ": not a regular file")));
   }
-  std::string content;
+  reader.size_ = static_cast<int64_t>(info.st_size);
+  return reader;
+}
+
+LocalFileReader::LocalFileReader(int fd, std::string what, int64_t size)
+    : fd_(fd), what_(std::move(what)), size_(size) {}
+
+LocalFileReader::LocalFileReader(LocalFileReader&& other) noexcept
+    : fd_(other.fd_), what_(std::move(other.what_)), size_(other.size_) {
+  other.fd_ = -1;
+}
+
+LocalFileReader::~LocalFileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::StatusOr<std::string> LocalFileReader::Read(size_t limit) {
+  std::string piece;
   try {
-    content.resize(static_cast<size_t>(info.st_size));
+    piece.resize(limit);
   } catch (const std::bad_alloc&) {
     return MarkLocalFileError(absl::ResourceExhaustedError(
-        absl::StrCat(what, ": its ", info.st_size, " bytes do not fit in memory")));
+        absl::StrCat(what_, ": its ", limit, " bytes do not fit in memory")));
   } catch (const std::length_error&) {
     return MarkLocalFileError(absl::ResourceExhaustedError(
-        absl::StrCat(what, ": its ", info.st_size, " bytes do not fit in memory")));
+        absl::StrCat(what_, ": its ", limit, " bytes do not fit in memory")));
   }
-  // The file may shrink (or grow) while it is read: what was read is what counts.
   size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::read(fd.get(), content.data() + done, content.size() - done);
+  while (done < limit) {
+    const ssize_t n = ::read(fd_, piece.data() + done, limit - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return LocalFileError(errno, what);
+      return LocalFileError(errno, what_);
     }
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
-  content.resize(done);
-  return content;
+  piece.resize(done);
+  return piece;
+}
+
+absl::StatusOr<std::string> ReadLocalFile(const std::string& path, std::string_view label) {
+  absl::StatusOr<LocalFileReader> reader = LocalFileReader::Open(path, label);
+  if (!reader.ok()) return reader.status();
+  // The file may shrink (or grow) while it is read: what was read is what counts.
+  return reader->Read(static_cast<size_t>(reader->size()));
 }
 
 }  // namespace qcal

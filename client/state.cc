@@ -1,14 +1,8 @@
 // Client::SaveState and Client::LoadState: a model's StateFile, streamed in pieces.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
 #include <memory>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "absl/functional/function_ref.h"
 #include "client/connection.h"
 #include "client/status_macros.h"
 #include "qcal/client.h"
@@ -32,88 +26,22 @@ absl::StatusOr<std::string> Client::SaveState(std::string_view model) {
   return state;
 }
 
-absl::StatusOr<v1::ModelInfo> Client::LoadState(std::string_view model, std::string_view state,
-                                                const LoadStateOptions& options) {
-  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
-  grpc::ClientContext context;
-  connection_->ApplyTimeout(&context);
-  v1::ModelInfo info;
-  std::unique_ptr<grpc::ClientWriterInterface<v1::LoadStateRequest>> writer =
-      connection_->stub->LoadState(&context, &info);
-  v1::LoadStateRequest message;
-  message.set_model(std::string(model));
-  message.set_merge(options.merge);
-  size_t offset = 0;
-  do {  // at least one message, so that an empty state still names the model
-    const size_t n = std::min(kMaxChunkBytes, state.size() - offset);
-    message.set_data(std::string(state.substr(offset, n)));
-    if (!writer->Write(message)) break;  // the server ended the stream; Finish() says why
-    offset += n;
-    message.clear_model();
-    message.clear_merge();
-  } while (offset < state.size());
-  writer->WritesDone();
-  QCAL_CLIENT_RETURN_IF_ERROR(internal::FromGrpcStatus(writer->Finish()));
-  return info;
-}
-
 namespace {
 
-// Closes the descriptor it holds.
-class Descriptor {
- public:
-  explicit Descriptor(int fd) : fd_(fd) {}
-  ~Descriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  const int fd_;
-};
-
-// Up to `limit` bytes of `fd`, fewer only at the end of the file.
-absl::StatusOr<std::string> ReadPiece(int fd, size_t limit, const std::string& what) {
-  std::string piece(limit, '\0');
-  size_t done = 0;
-  while (done < limit) {
-    const ssize_t n = ::read(fd, piece.data() + done, limit - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return LocalFileError(errno, what);
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  piece.resize(done);
-  return piece;
-}
-
-}  // namespace
-
-absl::StatusOr<v1::ModelInfo> Client::LoadStateFile(std::string_view model, const std::string& path,
-                                                    const LoadStateOptions& options) {
-  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
-  const std::string what = absl::StrCat("cannot read '", path, "'");
-  // O_NONBLOCK: opening a FIFO must not wait for a writer before fstat refuses it.
-  const Descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (fd.get() < 0) return LocalFileError(errno, what);
-  struct stat info {};
-  if (::fstat(fd.get(), &info) != 0) return LocalFileError(errno, what);
-  if (!S_ISREG(info.st_mode)) {
-    return MarkLocalFileError(absl::FailedPreconditionError(
-        absl::StrCat(what, S_ISDIR(info.st_mode) ? ": a directory, not a regular file"
-                                                 : ": not a regular file")));
-  }
-  // The first piece is read before the call starts: a file that cannot be read sends nothing.
-  QCAL_CLIENT_ASSIGN_OR_RETURN(std::string piece, ReadPiece(fd.get(), kMaxChunkBytes, what));
+// LoadState of the pieces `next` returns, in order, up to kMaxChunkBytes each: the first is taken
+// before the call starts (its error sends nothing), and one shorter than kMaxChunkBytes, or an
+// empty one after a full one, ends the state. At least one message goes out, so that an empty
+// state still names the model. An error of `next` part way cancels the call (half a state must
+// not load) and is returned.
+absl::StatusOr<v1::ModelInfo> StreamState(const internal::Connection& connection,
+                                          std::string_view model, const LoadStateOptions& options,
+                                          absl::FunctionRef<absl::StatusOr<std::string>()> next) {
+  QCAL_CLIENT_ASSIGN_OR_RETURN(std::string piece, next());
   grpc::ClientContext context;
-  connection_->ApplyTimeout(&context);
-  v1::ModelInfo model_info;
+  connection.ApplyTimeout(&context);
+  v1::ModelInfo info;
   std::unique_ptr<grpc::ClientWriterInterface<v1::LoadStateRequest>> writer =
-      connection_->stub->LoadState(&context, &model_info);
+      connection.stub->LoadState(&context, &info);
   v1::LoadStateRequest message;
   message.set_model(std::string(model));
   message.set_merge(options.merge);
@@ -124,18 +52,38 @@ absl::StatusOr<v1::ModelInfo> Client::LoadStateFile(std::string_view model, cons
     if (last) break;
     message.clear_model();
     message.clear_merge();
-    absl::StatusOr<std::string> next = ReadPiece(fd.get(), kMaxChunkBytes, what);
-    if (!next.ok()) {
-      context.TryCancel();  // half a file must not load; the server sees the call cancelled
+    absl::StatusOr<std::string> more = next();
+    if (!more.ok()) {
+      context.TryCancel();
       writer->Finish().ok();
-      return next.status();
+      return more.status();
     }
-    if (next->empty()) break;
-    piece = *std::move(next);
+    if (more->empty()) break;
+    piece = *std::move(more);
   }
   writer->WritesDone();
   QCAL_CLIENT_RETURN_IF_ERROR(internal::FromGrpcStatus(writer->Finish()));
-  return model_info;
+  return info;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ModelInfo> Client::LoadState(std::string_view model, std::string_view state,
+                                                const LoadStateOptions& options) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
+  size_t offset = 0;
+  return StreamState(*connection_, model, options, [&]() -> absl::StatusOr<std::string> {
+    const std::string_view piece = state.substr(offset, kMaxChunkBytes);
+    offset += piece.size();
+    return std::string(piece);
+  });
+}
+
+absl::StatusOr<v1::ModelInfo> Client::LoadStateFile(std::string_view model, const std::string& path,
+                                                    const LoadStateOptions& options) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
+  QCAL_CLIENT_ASSIGN_OR_RETURN(LocalFileReader file, LocalFileReader::Open(path));
+  return StreamState(*connection_, model, options, [&] { return file.Read(kMaxChunkBytes); });
 }
 
 }  // namespace qcal

@@ -7,6 +7,8 @@
 #ifndef QCAL_CLIENT_LOCAL_FILE_H_
 #define QCAL_CLIENT_LOCAL_FILE_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -30,6 +32,31 @@ bool IsLocalFileError(const absl::Status& status);
 // cannot be opened or read, FAILED_PRECONDITION for a directory or anything else that is not a
 // regular file, RESOURCE_EXHAUSTED when it does not fit in memory.
 absl::StatusOr<std::string> ReadLocalFile(const std::string& path, std::string_view label = "");
+
+// A regular file open for reading, closed when destroyed: ReadLocalFile's checks for a caller that
+// reads a piece at a time (Client::LoadStateFile streams a state file of any size this way).
+class LocalFileReader {
+ public:
+  // ReadLocalFile's errors for a file that cannot be opened or is not a regular file.
+  static absl::StatusOr<LocalFileReader> Open(const std::string& path, std::string_view label = "");
+  ~LocalFileReader();
+  LocalFileReader(LocalFileReader&& other) noexcept;
+  LocalFileReader& operator=(LocalFileReader&&) = delete;
+
+  // Bytes when opened.
+  int64_t size() const { return size_; }
+  // Up to `limit` bytes from where the last read stopped; fewer only at the end of the file.
+  // ReadLocalFile's errors for a failed read or a piece that does not fit in memory.
+  absl::StatusOr<std::string> Read(size_t limit);
+
+ private:
+  LocalFileReader(int fd, std::string what, int64_t size);
+
+  int fd_;
+  // "cannot read LABEL'PATH'", the start of every error.
+  std::string what_;
+  int64_t size_;
+};
 
 }  // namespace qcal
 
