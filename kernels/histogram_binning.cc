@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "kernels/bin_indices.h"
+#include "kernels/count_tile.h"
 #include "kernels/parallel.h"
 
 namespace qcal::kernels {
@@ -20,17 +21,6 @@ constexpr int64_t kFlushEvery = int64_t{1} << 31;
 // to one discard slot per lane, so runs of them chain nothing either.
 constexpr int64_t kMaxBinsForCopies = int64_t{1} << 14;
 constexpr int kCopies = 2;
-
-void CountTile(const uint32_t* slots, int count, uint32_t* counts) {
-  int i = 0;
-  for (; i + 4 <= count; i += 4) {
-    ++counts[slots[i]];
-    ++counts[slots[i + 1]];
-    ++counts[slots[i + 2]];
-    ++counts[slots[i + 3]];
-  }
-  for (; i < count; ++i) ++counts[slots[i]];
-}
 
 }  // namespace
 

@@ -12,12 +12,12 @@
 #endif
 
 #include "absl/strings/str_cat.h"
+#include "kernels/count_tile.h"
 #include "kernels/finite_abs_max.h"
 #include "kernels/histogram.h"
 #include "kernels/mergeable_binning.h"
 #include "kernels/mergeable_histogram.h"
 #include "kernels/parallel.h"
-#include "kernels/simd.h"
 
 namespace qcal::kernels {
 namespace {
@@ -161,17 +161,6 @@ int Slots(const float* x, int count, const SlotLayout& layout, uint32_t* slots, 
   if (CpuHasAvx2()) return ComputeSlotsAvx2(x, count, layout, slots, max_bits, finite);
 #endif
   return ComputeSlots(x, count, layout, slots, max_bits, finite);
-}
-
-void CountTile(const uint32_t* slots, int count, uint32_t* counts) {
-  int i = 0;
-  for (; i + 4 <= count; i += 4) {
-    ++counts[slots[i]];
-    ++counts[slots[i + 1]];
-    ++counts[slots[i + 2]];
-    ++counts[slots[i + 3]];
-  }
-  for (; i < count; ++i) ++counts[slots[i]];
 }
 
 absl::Status CheckNumBins(int64_t num_bins) {
