@@ -190,7 +190,9 @@ TEST_F(StateTest, LoadStateFileSendsTheFileInTheSamePieces) {
     EXPECT_TRUE(messages[0].merge());
     std::string received;
     for (size_t i = 0; i < messages.size(); ++i) {
-      if (i > 0) EXPECT_EQ(messages[i].model(), "") << i;
+      if (i > 0) {
+        EXPECT_EQ(messages[i].model(), "") << i;
+      }
       EXPECT_LE(messages[i].data().size(), kMaxChunkBytes);
       received += messages[i].data();
     }
