@@ -11,7 +11,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
-#include "client/absl_string_view.h"
+#include "common/absl_string_view.h"
 
 namespace qcal {
 namespace {

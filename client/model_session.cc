@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/absl_string_view.h"
+#include "common/absl_string_view.h"
 #include "client/aggregator.h"
 #include "client/connection.h"
 #include "client/record_sender.h"

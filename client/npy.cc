@@ -10,7 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "client/absl_string_view.h"
+#include "common/absl_string_view.h"
 #include "client/status_macros.h"
 #include "qcal/local_file.h"
 

@@ -10,7 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/absl_string_view.h"
+#include "common/absl_string_view.h"
 #include "client/status_macros.h"
 #include "kernels/dtype.h"
 #include "kernels/histogram.h"

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/absl_string_view.h"
+#include "common/absl_string_view.h"
 #include "client/record_chunker.h"
 #include "client/status_macros.h"
 

@@ -4,7 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "client/absl_string_view.h"
+#include "common/absl_string_view.h"
 
 namespace qcal {
 

@@ -1,8 +1,8 @@
 // Debian's Abseil is built with ABSL_OPTION_USE_STD_STRING_VIEW 0: absl::string_view is its own
-// type, and absl::StrCat does not take a std::string_view. The client's API speaks
+// type, and absl::StrCat does not take a std::string_view. qcal's client API speaks
 // std::string_view; this bridges the two without a copy.
-#ifndef QCAL_CLIENT_ABSL_STRING_VIEW_H_
-#define QCAL_CLIENT_ABSL_STRING_VIEW_H_
+#ifndef QCAL_COMMON_ABSL_STRING_VIEW_H_
+#define QCAL_COMMON_ABSL_STRING_VIEW_H_
 
 #include <string_view>
 
@@ -20,4 +20,4 @@ inline std::string_view FromAbsl(absl::string_view text) {
 
 }  // namespace qcal::internal
 
-#endif  // QCAL_CLIENT_ABSL_STRING_VIEW_H_
+#endif  // QCAL_COMMON_ABSL_STRING_VIEW_H_

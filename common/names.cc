@@ -6,7 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/absl_string_view.h"
+#include "common/absl_string_view.h"
 
 namespace qcal {
 namespace {
