@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/base/status_util.h"
 #include "server/storage/state_file.h"
 
@@ -40,7 +41,26 @@ std::vector<ModelInfo> CalibrationCore::ListModels() const {
 absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
   QCAL_RETURN_IF_ERROR(registry_.Delete(model));
   metrics_.RemoveModel(std::string(model));
+  if (options_.durability != nullptr) {
+    return options_.durability->Forget(std::string(model));
+  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<SessionSequences> CalibrationCore::Commit(absl::string_view model,
+                                                         absl::string_view session_id) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  if (!session_id.empty()) {
+    QCAL_RETURN_IF_ERROR(
+        CheckSessionId(session_id, absl::StrCat("model '", found->name(), "', Commit")));
+  }
+  if (options_.durability != nullptr) {
+    QCAL_RETURN_IF_ERROR(options_.durability->Commit(*found));
+  }
+  SessionSequences sequences =
+      session_id.empty() ? SessionSequences{} : found->Sequences(session_id);
+  if (options_.durability == nullptr) sequences.durable = sequences.applied;
+  return sequences;
 }
 
 absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
@@ -82,7 +102,8 @@ absl::StatusOr<OnnxExportResult> CalibrationCore::ExportOnnx(
 
 std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream(const CallControl& call) {
   return std::make_unique<RecordStream>(registry_, metrics_, options_.max_batch_bytes,
-                                        inflight_budget_, idle_trimmer_.Begin(), call);
+                                        inflight_budget_, idle_trimmer_.Begin(), call,
+                                        options_.durability != nullptr);
 }
 
 absl::StatusOr<std::string> CalibrationCore::SaveState(absl::string_view model) const {

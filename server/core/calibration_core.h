@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/core/call_control.h"
+#include "server/core/durability.h"
 #include "server/core/idle_trimmer.h"
 #include "server/core/inflight_budget.h"
 #include "server/core/metrics.h"
@@ -48,6 +49,9 @@ struct CoreOptions {
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
   // --max-response-bytes).
   ModelLimits limits{};
+  // Where models' state is made durable (--data-dir); nullptr: in memory only, a session's
+  // durable sequence is its applied one. Not owned; outlives the core.
+  Durability* durability = nullptr;
   // Tests only: called by ComputeAmax, with the call's cancellation, before the searches start
   // (a test holds a computation there to cancel it at a known point).
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
@@ -65,6 +69,8 @@ class CalibrationCore {
   absl::StatusOr<ModelInfo> CreateModel(ModelConfig config, bool exist_ok = false);
   absl::StatusOr<ModelInfo> GetModel(absl::string_view model) const;
   std::vector<ModelInfo> ListModels() const;
+  // With a Durability, also removes the model's file (Durability::Forget's errors, the model
+  // being gone already).
   absl::Status DeleteModel(absl::string_view model);
   absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
   // A computation stopped by request.cancelled counts in qcal_compute_amax_cancelled_total.
@@ -77,6 +83,11 @@ class CalibrationCore {
                                               const std::optional<AmaxRequest>& compute,
                                               QdqTarget target,
                                               const std::optional<SentOnnx>& sent = std::nullopt);
+  // A durable point (the Commit RPC): with a Durability, writes the model's state if it changed
+  // (Durability::Commit; UNAVAILABLE naming the file when the write fails); then `session_id`'s
+  // sequences ({0, 0} for a session the model does not hold; durable == applied without a
+  // Durability). INVALID_ARGUMENT for a session_id longer than 128 bytes.
+  absl::StatusOr<SessionSequences> Commit(absl::string_view model, absl::string_view session_id);
   // The model's whole state as a serialized StateFile (storage/state_file.h).
   absl::StatusOr<std::string> SaveState(absl::string_view model) const;
   // A LoadState stream (files up to max_batch_bytes); FinishStateLoad ends it: the created or

@@ -219,26 +219,77 @@ std::shared_ptr<QuantizerState> Model::FindLocked(absl::string_view name) const 
 absl::StatusOr<BatchStats> Model::Record(absl::string_view quantizer,
                                          std::span<const int64_t> shape,
                                          std::span<const float> values, int64_t bytes) {
-  return ApplyTo(quantizer,
-                 [&](QuantizerState& state) { return state.Apply(values, shape, bytes); });
+  QCAL_ASSIGN_OR_RETURN(
+      std::optional<BatchStats> applied,
+      ApplyTo(
+          quantizer, [&](QuantizerState& state) { return state.Apply(values, shape, bytes); },
+          nullptr));
+  return *applied;
 }
 
 absl::StatusOr<BatchStats> Model::RecordPartial(absl::string_view quantizer,
                                                 const PartialState& partial, int64_t bytes) {
-  return ApplyTo(quantizer,
-                 [&](QuantizerState& state) { return state.ApplyPartial(partial, bytes); });
+  QCAL_ASSIGN_OR_RETURN(
+      std::optional<BatchStats> applied,
+      ApplyTo(
+          quantizer, [&](QuantizerState& state) { return state.ApplyPartial(partial, bytes); },
+          nullptr));
+  return *applied;
 }
 
-absl::StatusOr<BatchStats> Model::ApplyTo(
+absl::StatusOr<std::optional<BatchStats>> Model::RecordSequenced(absl::string_view quantizer,
+                                                                 std::span<const int64_t> shape,
+                                                                 std::span<const float> values,
+                                                                 int64_t bytes,
+                                                                 const SequencedBatch& sequenced) {
+  return ApplyTo(
+      quantizer, [&](QuantizerState& state) { return state.Apply(values, shape, bytes); },
+      &sequenced);
+}
+
+absl::StatusOr<std::optional<BatchStats>> Model::RecordPartialSequenced(
+    absl::string_view quantizer, const PartialState& partial, int64_t bytes,
+    const SequencedBatch& sequenced) {
+  return ApplyTo(
+      quantizer, [&](QuantizerState& state) { return state.ApplyPartial(partial, bytes); },
+      &sequenced);
+}
+
+SessionSequences Model::Sequences(absl::string_view session_id) const {
+  return sessions_.Get(session_id);
+}
+
+void Model::MarkDurable(const std::map<std::string, int64_t>& sessions) {
+  sessions_.MarkDurable(sessions);
+}
+
+absl::StatusOr<std::optional<BatchStats>> Model::ApplyTo(
     absl::string_view quantizer,
-    const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply) {
+    const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply,
+    const SequencedBatch* sequenced) {
   const std::string where = absl::StrCat("model '", name_, "'");
+  std::shared_ptr<SessionTable::Session> session;
+  if (sequenced != nullptr) session = sessions_.Touch(sequenced->session_id);
+  // Checks the sequence, applies, advances it; called with mu_ held (shared or exclusive).
+  auto apply_in_session = [&](QuantizerState& state) -> absl::StatusOr<std::optional<BatchStats>> {
+    if (session == nullptr) {
+      absl::StatusOr<BatchStats> applied = apply(state);
+      if (!applied.ok()) return Annotate(applied.status(), where);
+      return *applied;
+    }
+    absl::MutexLock hold(&session->mu);
+    QCAL_ASSIGN_OR_RETURN(const bool next, SessionTable::Check(*session, sequenced->session_id,
+                                                               sequenced->sequence, where));
+    if (!next) return std::nullopt;
+    absl::StatusOr<BatchStats> applied = apply(state);
+    if (!applied.ok()) return Annotate(applied.status(), where);
+    session->applied.store(sequenced->sequence);
+    return *applied;
+  };
   {
     absl::ReaderMutexLock lock(&mu_);
     if (std::shared_ptr<QuantizerState> state = FindLocked(quantizer)) {
-      absl::StatusOr<BatchStats> applied = apply(*state);
-      if (!applied.ok()) return Annotate(applied.status(), where);
-      return applied;
+      return apply_in_session(*state);
     }
   }
   absl::MutexLock lock(&mu_);
@@ -251,9 +302,9 @@ absl::StatusOr<BatchStats> Model::ApplyTo(
     QCAL_ASSIGN_OR_RETURN(
         state, QuantizerState::Create(std::move(spec), /*declared=*/false, *backend_, limits_));
   }
-  absl::StatusOr<BatchStats> applied = apply(*state);
-  if (!applied.ok()) return Annotate(applied.status(), where);
-  if (is_new) quantizers_.emplace(std::string(quantizer), std::move(state));
+  QCAL_ASSIGN_OR_RETURN(std::optional<BatchStats> applied, apply_in_session(*state));
+  // A duplicate creates nothing either.
+  if (is_new && applied.has_value()) quantizers_.emplace(std::string(quantizer), std::move(state));
   return applied;
 }
 
@@ -610,6 +661,8 @@ absl::StatusOr<ModelSnapshot> Model::Snapshot() const {
     onnx = onnx_;
     out.tensor_map = tensor_map_;
     out.amax_table = table_;
+    // Sequences advance only under mu_ (shared), so these match the quantizers' batches.
+    out.sessions = sessions_.Applied();
   }
   // Outside the lock: the stored ONNX model is immutable, and may be large.
   if (onnx != nullptr && !onnx->SerializeToString(&out.onnx)) {
@@ -657,9 +710,19 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
   if (snapshot.amax_table.has_value()) {
     QCAL_RETURN_IF_ERROR(CheckAmaxTable(*snapshot.amax_table, where));
   }
+  for (const auto& [session_id, sequence] : snapshot.sessions) {
+    QCAL_RETURN_IF_ERROR(
+        CheckSessionId(session_id, absl::StrCat(where, ": a session in the state")));
+    if (sequence < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": session ", SessionForMessage(session_id),
+                       " in the state has sequence ", sequence, "; sequences are >= 1"));
+    }
+  }
   {
     absl::MutexLock lock(&model->mu_);
     model->quantizers_ = std::move(quantizers);
+    model->sessions_.Restore(snapshot.sessions);
   }
   if (!snapshot.onnx.empty()) {
     // Checked as UploadOnnx checks it, against the quantizers just restored.

@@ -25,6 +25,7 @@
 #include "server/core/model_limits.h"
 #include "server/core/partial_state.h"
 #include "server/core/quantizer_state.h"
+#include "server/core/session_table.h"
 #include "server/device/calibrator.h"
 #include "server/onnx/qdq_export.h"
 #include "server/onnx/quantizer_binding.h"
@@ -124,6 +125,14 @@ struct OnnxExportResult {
   bool computed = false;
 };
 
+// A batch of an exactly-once session (RecordRequest.session_id and sequence).
+struct SequencedBatch {
+  // 1 to kMaxSessionIdBytes bytes (the caller checks it).
+  absl::string_view session_id{};
+  // >= 1.
+  int64_t sequence = 0;
+};
+
 class Model {
  public:
   // INVALID_ARGUMENT for a model or declared quantizer name that is not a name (names.h), a
@@ -139,7 +148,9 @@ class Model {
   // limits); INVALID_ARGUMENT for a quantizer named twice or not a name, for quantizer states
   // QuantizerState::Restore refuses (RESOURCE_EXHAUSTED for too many channels), for an ONNX model
   // UploadOnnx would refuse, and for an amax table entry that is not a name or whose amax is
-  // negative or not finite.
+  // negative or not finite, and for a session id not of 1 to 128 bytes or a sequence < 1.
+  // The snapshot's sessions are restored as applied, durable 0: a Durability that loaded the
+  // snapshot from its disk calls MarkDurable(snapshot.sessions).
   static absl::StatusOr<std::shared_ptr<Model>> FromSnapshot(ModelConfig config,
                                                              const ModelSnapshot& snapshot);
 
@@ -155,6 +166,29 @@ class Model {
   absl::StatusOr<BatchStats> Record(absl::string_view quantizer, std::span<const int64_t> shape,
                                     std::span<const float> values, int64_t bytes);
 
+  // Record and RecordPartial for a batch of a session: checked against, and advancing, the
+  // session's last applied sequence in the same critical section that applies the batch (so the
+  // state holds a batch exactly when the session's sequence says so, Snapshot included, and two
+  // streams of one session never both apply one sequence). nullopt for a duplicate (a sequence at
+  // or below the last applied), which changes nothing. Errors: those of Record / RecordPartial;
+  // FAILED_PRECONDITION naming the missing sequences for one past the next (nothing changes).
+  absl::StatusOr<std::optional<BatchStats>> RecordSequenced(absl::string_view quantizer,
+                                                            std::span<const int64_t> shape,
+                                                            std::span<const float> values,
+                                                            int64_t bytes,
+                                                            const SequencedBatch& sequenced);
+  absl::StatusOr<std::optional<BatchStats>> RecordPartialSequenced(absl::string_view quantizer,
+                                                                   const PartialState& partial,
+                                                                   int64_t bytes,
+                                                                   const SequencedBatch& sequenced);
+
+  // A session's last applied sequence and the last one marked durable ({0, 0} for a session the
+  // model does not hold: never seen, or forgotten among more than SessionTable::kMaxSessions).
+  SessionSequences Sequences(absl::string_view session_id) const;
+  // Called by a Durability once a snapshot's state is on disk, with that snapshot's sessions:
+  // their durable sequences rise to those (never past what was applied, never down).
+  void MarkDurable(const std::map<std::string, int64_t>& sessions);
+
   // Merges a pre-aggregated batch (PartialState; `bytes` is its size on the wire) into
   // `quantizer`, creating it with the default descriptor of its role if it is new, as Record
   // does. Atomic: on error nothing changes. Errors: INVALID_ARGUMENT for a new quantizer's name
@@ -162,7 +196,8 @@ class Model {
   absl::StatusOr<BatchStats> RecordPartial(absl::string_view quantizer, const PartialState& partial,
                                            int64_t bytes);
 
-  // The whole state (configuration, quantizers, ONNX with tensor map, amax table), taken under
+  // The whole state (configuration, quantizers, ONNX with tensor map, amax table, the sessions'
+  // applied sequences), taken under
   // the model's exclusive lock so that it holds each batch entirely or not at all. INTERNAL for a
   // device failure.
   absl::StatusOr<ModelSnapshot> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -172,13 +207,13 @@ class Model {
   // the model's exclusive lock (Record streams wait meanwhile, and lose nothing), so a refused
   // merge changes nothing. Quantizers only in the snapshot are created with their spec; ones in
   // both add their states (mergeable histograms exactly, maxima elementwise, reference
-  // histograms only with identical edges) and counters. The model keeps its ONNX model (takes
-  // the snapshot's when it has none); its stored amax table is dropped.
-  // Errors: FAILED_PRECONDITION naming the first difference for another layout, other default
-  // descriptors or declared quantizers, a quantizer in both with another spec, reference
-  // histograms whose edges differ, or channel counts that differ; OUT_OF_RANGE when a counter or
-  // count would overflow; FromSnapshot's INVALID_ARGUMENT and RESOURCE_EXHAUSTED cases for the
-  // snapshot's own state.
+  // histograms only with identical edges) and counters. The model keeps its sessions (the
+  // snapshot's are ignored: their sequences number batches sent to another model), its ONNX model
+  // (takes the snapshot's when it has none); its stored amax table is dropped. Errors:
+  // FAILED_PRECONDITION naming the first difference for another layout, other default descriptors
+  // or declared quantizers, a quantizer in both with another spec, reference histograms whose edges
+  // differ, or channel counts that differ; OUT_OF_RANGE when a counter or count would overflow;
+  // FromSnapshot's INVALID_ARGUMENT and RESOURCE_EXHAUSTED cases for the snapshot's own state.
   absl::Status Merge(const ModelSnapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Binds the quantizers to the stored ONNX model, if any, for onnx_bindings.
@@ -197,7 +232,10 @@ class Model {
   std::optional<std::string> ConfigDifference(const Model& other) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Drops the collected data, the quantizers Record created, the amax table and the statistics;
-  // keeps the defaults, the declared quantizers (emptied) and the uploaded ONNX.
+  // keeps the defaults, the declared quantizers (emptied) and the uploaded ONNX. Keeps the
+  // sessions' sequences too: a client that resends batches after the reset (its stream broke
+  // before it learned they were applied) must see them dropped, not counted into the fresh
+  // data, and its next batch continues its count instead of hitting a gap.
   void Reset();
 
   // Computes amax for every quantizer with data, stores the table (replacing the previous one)
@@ -249,9 +287,12 @@ class Model {
   // Applies `apply` to `quantizer`'s state; for a quantizer not seen before: create (with the
   // role's default descriptor), apply, insert, under the writer lock, so a refused batch creates
   // nothing.
-  absl::StatusOr<BatchStats> ApplyTo(
+  // With `sequenced`, under the session's lock (taken after mu_): checks the sequence, applies,
+  // advances it; nullopt for a duplicate.
+  absl::StatusOr<std::optional<BatchStats>> ApplyTo(
       absl::string_view quantizer,
-      const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply);
+      const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply,
+      const SequencedBatch* sequenced);
   // What a table computation takes from the model under its lock: the quantizers with data, each
   // with its normalized method, in name order. Errors as ComputeAmax's request checks.
   struct TablePlan {
@@ -309,6 +350,9 @@ class Model {
   // Immutable once stored; nullptr until UploadOnnx.
   std::shared_ptr<const onnx::ModelProto> onnx_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> tensor_map_ ABSL_GUARDED_BY(mu_);
+  // Sessions' sequences (own locks; each session's lock is taken after mu_). Changed only with
+  // mu_ held (shared), so Snapshot's exclusive lock sees them consistent with the quantizers.
+  SessionTable sessions_;
   // Incremented by Reset, so a table computed before a Reset is not stored after it.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
 };

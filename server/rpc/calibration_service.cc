@@ -159,7 +159,7 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
     details.set_code(static_cast<int>(status.code()));
     details.set_message(std::string(status.message()));
     v1::RecordResponse applied;
-    RecordResponseFromStats(stream->applied(), &applied);
+    RecordResponseFromResult(stream->Result(), &applied);
     details.add_details()->PackFrom(applied);
     const grpc::Status refused = Refuse("Record", status);
     return grpc::Status(refused.error_code(), refused.error_message(), details.SerializeAsString());
@@ -172,7 +172,18 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
   }
   absl::StatusOr<BatchStats> applied = stream->Finish();
   if (!applied.ok()) return refuse(applied.status());
-  RecordResponseFromStats(*applied, response);
+  RecordResponseFromResult(stream->Result(), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::Commit(grpc::ServerContext*, const v1::CommitRequest* request,
+                                        v1::CommitResponse* response) {
+  RpcTimer timer(core_.metrics(), "Commit");
+  absl::StatusOr<SessionSequences> sequences =
+      core_.Commit(request->model(), request->session_id());
+  if (!sequences.ok()) return Refuse("Commit", sequences.status());
+  response->set_applied_sequence(sequences->applied);
+  response->set_durable_sequence(sequences->durable);
   return grpc::Status::OK;
 }
 

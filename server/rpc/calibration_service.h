@@ -49,6 +49,8 @@ class CalibrationService final : public v1::Calibration::Service {
   grpc::Status LoadState(grpc::ServerContext* context,
                          grpc::ServerReader<v1::LoadStateRequest>* reader,
                          v1::ModelInfo* response) override;
+  grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* request,
+                      v1::CommitResponse* response) override;
 
  private:
   CalibrationCore& core_;

@@ -51,6 +51,8 @@ struct ModelSnapshot {
   std::map<std::string, std::string> tensor_map{};
   // The stored amax table; nullopt when none was computed since the last reset.
   std::optional<AmaxTable> amax_table{};
+  // Exactly-once sessions (ModelState.sessions): session_id -> the last sequence applied.
+  std::map<std::string, int64_t> sessions{};
 };
 
 }  // namespace qcal::server
