@@ -155,6 +155,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::string address, Clie
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  // A session reconnects after a server restart (record_sender.h); the channel's own reconnect
+  // backoff (gRPC's default grows to 120 s) must not keep it failing long after the server is
+  // back.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   auto connection = std::make_shared<internal::Connection>();
   connection->channel =
       grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
@@ -221,6 +225,13 @@ absl::StatusOr<v1::ModelInfo> Client::ResetModel(std::string_view model) {
   v1::ResetModelRequest request;
   request.set_model(std::string(model));
   return connection_->Call(&v1::Calibration::StubInterface::ResetModel, request);
+}
+
+absl::Status Client::Commit(std::string_view model) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
+  v1::CommitRequest request;
+  request.set_model(std::string(model));
+  return connection_->Call(&v1::Calibration::StubInterface::Commit, request).status();
 }
 
 std::unique_ptr<ModelSession> Client::Model(std::string_view model, SessionOptions options) {
