@@ -232,6 +232,10 @@ int main(int argc, char** argv) {
   CLI::App* reset = app.add_subcommand("reset", "drop a model's data, keep its configuration");
   reset->add_option("MODEL", model)->required();
 
+  CLI::App* commit = app.add_subcommand(
+      "commit", "make a model's state durable now (on disk with the server's --data-dir)");
+  commit->add_option("MODEL", model)->required();
+
   CLI::App* remove = app.add_subcommand("delete", "delete a model");
   remove->add_option("MODEL", model)->required();
 
@@ -337,6 +341,8 @@ int main(int argc, char** argv) {
       status = qcal::cli::ExportOnnx(client, export_args, out, std::cerr);
     } else if (*reset) {
       status = qcal::cli::ResetModel(client, model, out);
+    } else if (*commit) {
+      status = qcal::cli::CommitModel(client, model, out);
     } else if (*remove) {
       status = qcal::cli::DeleteModel(client, model, out);
     } else if (*state_save) {

@@ -154,10 +154,26 @@ class ModelSession:
         With aggregate=True, first queues every quantizer's counted state."""
         self._session.flush()
 
+    def commit(self):
+        """A durable point: flush(), then the server's Commit for this session. With the
+        server's --data-dir the model's state is on disk when it returns; without, the server
+        keeps it in memory only (durable equals applied, lost at a server restart; README, "What
+        survives what"). Returns {"applied_sequence", "durable_sequence"}: the session's last
+        batch applied and durable (every batch recorded before the call is in both). Raises
+        flush()'s errors; QcalError NOT_FOUND for an unknown model; UNAVAILABLE when the server
+        cannot write its state (disk full, an I/O error: the message names the file), or stays
+        unreachable past reconnect_deadline."""
+        return self._session.commit()
+
     def stats(self):
-        """Sender counters: queued_batches, queued_bytes, blocked_records, dropped_batches and
-        applied_batches / applied_elements / applied_nonfinite / applied_bytes /
-        applied_partials (server totals; applied_partials counts pre-aggregated batches)."""
+        """Sender counters: queued_batches (not yet sent), unconfirmed_batches (sent, kept until
+        durable, to be resent after a reconnect), queued_bytes (both; what max_queue_bytes
+        bounds), blocked_records, dropped_batches and applied_batches / applied_elements /
+        applied_nonfinite / applied_bytes / applied_partials (server totals of the streams that
+        closed; applied_partials counts pre-aggregated batches). Exactly-once: last_sequence
+        (batches numbered), applied_sequence and durable_sequence (as the server last reported),
+        reconnects, resent_batches, duplicate_batches (resent batches the server had applied
+        and dropped)."""
         return self._session.stats()
 
     def info(self):
@@ -496,7 +512,7 @@ class Client:
 
     def model(self, name, default_input=None, default_weight=None, quantizers=None, create=True,
               max_queue_bytes=None, chunk_bytes=None, histogram_layout=None, aggregate=False,
-              send_every=None):
+              send_every=None, reconnect_deadline=None):
         """A ModelSession on `name`, creating the model when it does not exist.
 
         Descriptors (pytorch-quantization's QuantDescriptor, the parts calibration uses), dicts
@@ -530,6 +546,11 @@ class Client:
         refused). max_queue_bytes: bytes of tensors record() may hold before it blocks
         (default 256 MiB; 0 holds one tensor at a time). chunk_bytes: data bytes per message
         (1 .. 4 MiB, default 4 MiB).
+        reconnect_deadline: seconds (a finite number > 0; None: 60) the session keeps
+        reconnecting, resending what the server has not made durable, after its stream broke
+        with UNAVAILABLE (server gone or restarting) or CANCELLED (the server closed it); past
+        it the next record() or flush() raises QcalError UNAVAILABLE naming the deadline and
+        the batches not confirmed (README, "What survives what").
         aggregate: True counts each record()ed tensor on the calling thread into its
         quantizer's partial state with qcal's C++ kernels (exactly what the server would count)
         and sends the state, not the tensor. send_every (aggregate=True only; an int >= 1):
@@ -553,6 +574,7 @@ class Client:
         chunk_bytes = _args.optional_size(call, "chunk_bytes", chunk_bytes, 1,
                                           _qcal.MAX_CHUNK_BYTES)
         send_every = _args.send_every(call, aggregate, send_every)
+        reconnect_deadline = _args.seconds(call, "reconnect_deadline", reconnect_deadline)
         strict = (default_input is not None or default_weight is not None or bool(quantizers)
                   or histogram_layout is not None)
         if not create and strict:
@@ -571,7 +593,7 @@ class Client:
                 if error.code != "ALREADY_EXISTS":
                     raise
         return ModelSession(self._client.session(name, max_queue_bytes, chunk_bytes, aggregate,
-                                                 send_every or 0))
+                                                 send_every or 0, reconnect_deadline))
 
     def create(self, name, default_input=None, default_weight=None, quantizers=None,
                exist_ok=False, histogram_layout=None):
@@ -600,6 +622,12 @@ class Client:
     def delete(self, name):
         """Deletes a model. Raises QcalError NOT_FOUND."""
         self._client.delete_model(_args.name("delete", "name", name, "model name"))
+
+    def commit(self, name):
+        """A durable point for the model: with the server's --data-dir its state is on disk
+        when this returns (as `qcal commit MODEL`). Raises QcalError NOT_FOUND for an unknown
+        model; UNAVAILABLE when the server cannot write the state (naming the file)."""
+        self._client.commit_model(_args.name("commit", "name", name, "model name"))
 
     def reset(self, name):
         """Drops a model's data and amax table, keeps its configuration. Returns its info."""
