@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <span>
 #include <string>
@@ -16,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "qcal/client.h"
 #include "server/core/calibration_core.h"
+#include "server/core/durability.h"
 #include "server/rpc/calibration_service.h"
 
 namespace qcal {
@@ -148,6 +150,64 @@ TEST(ReconnectTest, AServerGoneLongerThanTheDeadlineIsAnErrorNotAHang) {
       << flushed;
   EXPECT_EQ(session->Stats().dropped_batches, 3);
   EXPECT_EQ(session->Stats().queued_bytes, 0u);
+}
+
+// A Durability that keeps each committed snapshot in memory: the seam as --data-dir uses it
+// (server/core/durability.h), with the disk write replaced by a copy, so that durable lags
+// applied until a Commit.
+class MemoryDurability final : public server::Durability {
+ public:
+  absl::Status Commit(server::Model& model) override {
+    absl::StatusOr<server::ModelSnapshot> snapshot = model.Snapshot();
+    if (!snapshot.ok()) return snapshot.status();
+    model.MarkDurable(snapshot->sessions);
+    ++commits;
+    return absl::OkStatus();
+  }
+  absl::Status Forget(const std::string&) override { return absl::OkStatus(); }
+  std::atomic<int> commits = 0;
+};
+
+TEST(ReconnectTest, AFullBufferOfAppliedBatchesIsCommittedAndFreed) {
+  server::Metrics metrics;
+  MemoryDurability durability;
+  server::CalibrationCore core({.durability = &durability}, metrics);
+  Frontend frontend(core);
+  const std::string address = frontend.Start("127.0.0.1:0");
+  auto client = Client::Create(address);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->CreateModel("m").ok());
+  SessionOptions options;
+  options.max_queue_bytes = 4 * 256;  // four batches
+  auto session = (*client)->Model("m", options);
+  constexpr int kBatches = 40;
+  for (int i = 0; i < kBatches; ++i) {
+    const std::vector<float> values = BatchValues(i);
+    const absl::Status status = session->Record(kQuantizer, View(values));
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_LE(session->Stats().queued_bytes, options.max_queue_bytes);
+  }
+  // Record() never waited for long: each full buffer was committed and freed.
+  EXPECT_GE(durability.commits.load(), kBatches / 4 - 1);
+  ASSERT_TRUE(session->Flush().ok());
+  SessionStats stats = session->Stats();
+  EXPECT_EQ(stats.applied_sequence, kBatches);
+  EXPECT_LT(stats.durable_sequence, kBatches);  // applied, not yet written
+  EXPECT_GT(stats.unconfirmed_batches, 0u);     // kept for a resend until durable
+  absl::StatusOr<CommitResult> committed = session->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->applied_sequence, kBatches);
+  EXPECT_EQ(committed->durable_sequence, kBatches);
+  stats = session->Stats();
+  EXPECT_EQ(stats.durable_sequence, kBatches);
+  EXPECT_EQ(stats.unconfirmed_batches, 0u);
+  EXPECT_EQ(stats.queued_bytes, 0u);
+  absl::StatusOr<server::ModelInfo> info = core.GetModel("m");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->quantizers.at(0).stats.batches, kBatches);
+  ASSERT_TRUE((*client)->Commit("m").ok());
+  EXPECT_EQ((*client)->Commit("nosuch").code(), absl::StatusCode::kNotFound);
+  frontend.Stop();
 }
 
 }  // namespace

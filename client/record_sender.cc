@@ -26,8 +26,8 @@ RecordSender::RecordSender(std::shared_ptr<Connection> connection, std::string m
     : connection_(std::move(connection)),
       model_(std::move(model)),
       options_(Normalized(options)),
-      session_id_(NewSessionId()),
       queue_(options.max_queue_bytes),
+      session_id_(NewSessionId()),
       thread_([this] { Run(); }) {}
 
 RecordSender::~RecordSender() {
@@ -128,7 +128,7 @@ void RecordSender::Run() {
         if (!status.ok()) {
           Recover(status);
         } else if (undurable()) {
-          queue_.Fail(absl::FailedPreconditionError(absl::StrCat(
+          FailSession(absl::FailedPreconditionError(absl::StrCat(
               "model '", model_, "': the server no longer holds this session's sequences (its ",
               "Commit reports durable ", queue_.durable_sequence(), " after applied ",
               queue_.applied_sequence(), "); the batches held for a resend cannot be confirmed")));
@@ -216,9 +216,16 @@ absl::Status RecordSender::CommitNow() {
   return absl::OkStatus();
 }
 
+void RecordSender::FailSession(const absl::Status& status) {
+  queue_.Fail(status);
+  // What was dropped may or may not have been applied (a broken stream does not always say),
+  // so its sequences cannot be reused: the session goes on under a new id, from sequence 1.
+  session_id_ = NewSessionId();
+}
+
 bool RecordSender::Recover(const absl::Status& status) {
   if (!absl::IsUnavailable(status) && !absl::IsCancelled(status)) {
-    queue_.Fail(status);
+    FailSession(status);
     return false;
   }
   const absl::Time now = absl::Now();
@@ -227,7 +234,7 @@ bool RecordSender::Recover(const absl::Status& status) {
   if (now >= give_up) {
     const int64_t held = queue_.held_batches();
     const int64_t applied = queue_.applied_sequence();
-    queue_.Fail(absl::UnavailableError(
+    FailSession(absl::UnavailableError(
         absl::StrCat("model '", model_, "': the server at ", connection_->address,
                      " could not be reached again within the session's reconnect_deadline of ",
                      absl::FormatDuration(options_.reconnect_deadline), "; ", held,

@@ -46,7 +46,6 @@ class RecordSender {
   absl::Status Flush();
   absl::StatusOr<CommitResult> Commit();
   SessionStats Stats() const { return queue_.Stats(); }
-  const std::string& session_id() const { return session_id_; }
 
  private:
   // The sender thread's loop.
@@ -63,16 +62,19 @@ class RecordSender {
   // waits the backoff and rewinds the queue (every held batch is resent); anything else, or past
   // the deadline, fails the queue. True when it will retry.
   bool Recover(const absl::Status& status);
+  // queue_.Fail(status), and a new session id for the batches recorded after it.
+  void FailSession(const absl::Status& status);
 
   // Constant after construction.
   const std::shared_ptr<Connection> connection_;
   const std::string model_;
   const SessionOptions options_;
-  const std::string session_id_;
 
   SendQueue queue_;
 
-  // Used by the sender thread only. A stream is open while writer_ is set.
+  // Used by the sender thread only. The session id; a new one after FailSession.
+  std::string session_id_;
+  // A stream is open while writer_ is set.
   std::unique_ptr<grpc::ClientContext> context_;
   v1::RecordResponse response_;
   std::unique_ptr<grpc::ClientWriterInterface<v1::RecordRequest>> writer_;

@@ -120,6 +120,10 @@ void SendQueue::Fail(const absl::Status& status) {
   held_.clear();
   next_ = 0;
   held_bytes_ = 0;
+  // The sender goes on under a new session id: numbering starts again.
+  last_sequence_ = 0;
+  applied_ = 0;
+  durable_ = 0;
 }
 
 void SendQueue::SyncDone() {

@@ -71,7 +71,8 @@ class SendQueue {
   void Rewind();
   // An error ends the session's sending: `status` becomes the pending error (unless one is
   // pending already); every held batch is dropped, counting those above the last applied
-  // sequence in dropped_batches.
+  // sequence in dropped_batches. The numbering starts again at 1 (the sender takes a new
+  // session id: a dropped batch may have been applied unseen, so its sequence is not reused).
   void Fail(const absl::Status& status);
   // The kSync asked for is done.
   void SyncDone();

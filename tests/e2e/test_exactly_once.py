@@ -116,3 +116,9 @@ def test_reconnect_deadline_is_checked(server):
             client.model("deadline", reconnect_deadline=bad)
         assert error.value.code == "INVALID_ARGUMENT"
         assert "reconnect_deadline" in str(error.value)
+
+
+def test_cli_commit(cli, client, model_name):
+    client.create(model_name)
+    assert cli.ok("commit", model_name) == f"committed model '{model_name}'\n"
+    cli.fails("commit", "nosuch", code="NOT_FOUND", message="nosuch")

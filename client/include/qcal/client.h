@@ -393,7 +393,9 @@ class ModelSession {
   // durable is resent; the server drops those it applied already, so each batch counts once.
   // A server unreachable for longer than SessionOptions::reconnect_deadline makes the next
   // Record() or Flush() return UNAVAILABLE naming the deadline and the batches not confirmed
-  // (those not applied count in dropped_batches).
+  // (those not applied count in dropped_batches). After such an error the session goes on
+  // under a new session id, numbering from 1 (a dropped batch may have been applied unseen, so
+  // its sequence is not reused).
   //
   // With SessionOptions::aggregate the tensor is counted here instead (see there), and these
   // errors come at once, nothing counted: FAILED_PRECONDITION "pre-aggregation needs the
