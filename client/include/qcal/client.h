@@ -81,8 +81,9 @@ struct ClientOptions {
 };
 
 struct SessionOptions {
-  // Bytes of recorded tensors the session may hold before Record() blocks. A single tensor larger
-  // than this is still accepted when the queue is empty (it then waits for nothing else).
+  // Bytes of recorded tensors the session may hold before Record() blocks: queued, and sent but
+  // not yet known durable (kept to be resent after a reconnect; see ModelSession::Record). A
+  // single tensor larger than this is still accepted when nothing is held.
   size_t max_queue_bytes = size_t{256} << 20;
   // Data bytes per Record message: 1 .. kMaxChunkBytes. Small values only make sense in tests
   // (the result never depends on the chunking, see calibration.proto).

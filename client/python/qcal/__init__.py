@@ -129,6 +129,10 @@ class ModelSession:
         background send (unknown model NOT_FOUND, empty tensor / axis out of range
         INVALID_ARGUMENT, batch above the server's limit RESOURCE_EXHAUSTED, ...) is raised by
         the next record() or flush(), once; tensors queued after the failing one are dropped.
+        A broken stream (the server gone or restarting, or closing the stream) is not an error:
+        the session reconnects and resends what the server has not made durable, and the server
+        counts each tensor once; a server unreachable past reconnect_deadline (model()) raises
+        UNAVAILABLE naming the deadline and the tensors not confirmed.
         """
         quantizer = _args.name("record", "quantizer", quantizer, "quantizer name")
         dtype, shape, buffer = tensor_parts(tensor, "record")
