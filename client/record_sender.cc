@@ -123,15 +123,18 @@ void RecordSender::Run() {
         // The held batches fill max_queue_bytes: learn which are durable (closing the stream
         // answers for applied; a Commit makes them durable), so they can be freed.
         absl::Status status = Finish();
-        auto undurable = [&] { return queue_.durable_sequence() < queue_.applied_sequence(); };
-        if (status.ok() && undurable()) status = CommitNow();
+        if (status.ok() && queue_.durable_sequence() < queue_.applied_sequence()) {
+          status = CommitNow();
+        }
         if (!status.ok()) {
           Recover(status);
-        } else if (undurable()) {
+        } else if (queue_.unconfirmed_batches() > 0) {
+          // Nothing else would free them: an error, not a Record() blocked for ever.
           FailSession(absl::FailedPreconditionError(absl::StrCat(
-              "model '", model_, "': the server no longer holds this session's sequences (its ",
-              "Commit reports durable ", queue_.durable_sequence(), " after applied ",
-              queue_.applied_sequence(), "); the batches held for a resend cannot be confirmed")));
+              "model '", model_, "': the server confirmed batches up to sequence ",
+              queue_.durable_sequence(), " (applied ", queue_.applied_sequence(), ") but ",
+              queue_.unconfirmed_batches(),
+              " sent batches are held for a resend; it no longer holds this session's sequences")));
         }
         queue_.SyncDone();
         break;
@@ -197,7 +200,7 @@ absl::Status RecordSender::Finish() {
   context_.reset();
   // On an error the server says in the status details what it applied before it (a server
   // without details applied nothing we can count on).
-  queue_.StreamClosed(status.ok() ? response_ : AppliedBeforeError(status));
+  queue_.StreamClosed(status.ok() ? response_ : AppliedBeforeError(status), status.ok());
   if (status.ok()) {
     outage_since_.reset();
     backoff_ = kReconnectInitialBackoff;
@@ -224,7 +227,8 @@ void RecordSender::FailSession(const absl::Status& status) {
 }
 
 bool RecordSender::Recover(const absl::Status& status) {
-  if (!absl::IsUnavailable(status) && !absl::IsCancelled(status)) {
+  // A server without sessions would count a resent batch twice: fail as before exactly-once.
+  if ((!absl::IsUnavailable(status) && !absl::IsCancelled(status)) || queue_.legacy()) {
     FailSession(status);
     return false;
   }

@@ -84,8 +84,15 @@ void SendQueue::Written() {
   sync_due_ = true;
 }
 
-void SendQueue::StreamClosed(const v1::RecordResponse& response) {
+void SendQueue::StreamClosed(const v1::RecordResponse& response, bool ok) {
   absl::MutexLock lock(&mu_);
+  if (ok && response.applied_sequence() == 0 && next_ > 0) {
+    legacy_ = true;
+    for (; next_ > 0; --next_) {
+      held_bytes_ -= held_.front().batch.bytes();
+      held_.pop_front();
+    }
+  }
   totals_.applied_batches += response.batches();
   totals_.applied_elements += response.elements();
   totals_.applied_nonfinite += response.nonfinite();
@@ -146,6 +153,16 @@ int64_t SendQueue::applied_sequence() const {
 int64_t SendQueue::durable_sequence() const {
   absl::MutexLock lock(&mu_);
   return durable_;
+}
+
+int64_t SendQueue::unconfirmed_batches() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(next_);
+}
+
+bool SendQueue::legacy() const {
+  absl::MutexLock lock(&mu_);
+  return legacy_;
 }
 
 int64_t SendQueue::held_batches() const {

@@ -60,10 +60,12 @@ class SendQueue {
   Work Next();
   // The batch Next() returned was written to the stream.
   void Written();
-  // A Record stream ended (closed, or broken): `response` is the server's RecordResponse (on an
-  // error the one in the status details): its counts go to the totals, and the batches at or
-  // below its durable_sequence are freed.
-  void StreamClosed(const v1::RecordResponse& response);
+  // A Record stream ended (closed, `ok`, or broken): `response` is the server's RecordResponse
+  // (on an error the one in the status details): its counts go to the totals, and the batches
+  // at or below its durable_sequence are freed. A stream closed OK whose response has no
+  // applied_sequence came from a server without sessions (before exactly-once): every batch
+  // written is applied and freed (a resend would count twice), and legacy() turns true.
+  void StreamClosed(const v1::RecordResponse& response, bool ok);
   // A Commit said `durable` (and `applied`): frees the batches at or below it.
   void Committed(int64_t applied, int64_t durable);
   // A stream broke and a new one starts: every held batch is written again from the first (the
@@ -85,6 +87,10 @@ class SendQueue {
   int64_t applied_sequence() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t durable_sequence() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t held_batches() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Held batches written to a stream (sent, not yet known durable).
+  int64_t unconfirmed_batches() const ABSL_LOCKS_EXCLUDED(mu_);
+  // The server keeps no sessions: a broken stream cannot be resent safely.
+  bool legacy() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Held {
@@ -123,6 +129,7 @@ class SendQueue {
   // The ticket the consumer is serving (valid between Next() == kFlush and FlushDone()).
   uint64_t flush_serving_ ABSL_GUARDED_BY(mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  bool legacy_ ABSL_GUARDED_BY(mu_) = false;
   // First send error not yet returned by Push() or Flush().
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   SessionStats totals_ ABSL_GUARDED_BY(mu_);

@@ -48,7 +48,7 @@ TEST(SendQueueTest, NumbersBatchesAndHoldsThemUntilDurable) {
   EXPECT_EQ(stats.queued_bytes, 80u);  // held until durable
   EXPECT_EQ(stats.last_sequence, 2);
   // Applied 2, durable 1: batch 2 stays held.
-  queue.StreamClosed(Applied(2, 2, 1));
+  queue.StreamClosed(Applied(2, 2, 1), true);
   stats = queue.Stats();
   EXPECT_EQ(stats.unconfirmed_batches, 1u);
   EXPECT_EQ(stats.queued_bytes, 40u);
@@ -67,7 +67,7 @@ TEST(SendQueueTest, RewindResendsEveryHeldBatchInOrder) {
     queue.Written();
   }
   // The stream broke after the server applied and made durable batch 1.
-  queue.StreamClosed(Applied(1, 1, 1));
+  queue.StreamClosed(Applied(1, 1, 1), false);
   queue.Rewind();
   std::vector<int64_t> resent;
   for (int i = 0; i < 2; ++i) {
@@ -92,11 +92,25 @@ TEST(SendQueueTest, PushBlocksWhenFullAndAsksForASyncOnceAllIsWritten) {
   queue.Written();
   // "a" is written but not durable: it still takes the room, so the sender must sync.
   ASSERT_EQ(queue.Next().kind, SendQueue::Work::kSync);
-  queue.StreamClosed(Applied(1, 1, 1));
+  queue.StreamClosed(Applied(1, 1, 1), false);
   queue.SyncDone();
   producer.join();
   EXPECT_TRUE(pushed.ok()) << pushed;
   EXPECT_EQ(queue.Stats().queued_batches, 1u);
+}
+
+TEST(SendQueueTest, AServerWithoutSessionsHasItsWrittenBatchesFreedAtAnOkClose) {
+  SendQueue queue(100);
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(queue.Push(BatchOf(name, 4)).ok());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
+    queue.Written();
+  }
+  // Applied both, but no sequences: nothing can be resent safely, so nothing is kept.
+  queue.StreamClosed(Applied(2, 0, 0), true);
+  EXPECT_TRUE(queue.legacy());
+  EXPECT_EQ(queue.held_batches(), 1);  // "c", not yet written
+  EXPECT_EQ(queue.Stats().queued_bytes, 4u);
 }
 
 TEST(SendQueueTest, ABatchLargerThanCapacityIsAcceptedWhenEmpty) {
@@ -110,7 +124,7 @@ TEST(SendQueueTest, FailDropsWhatWasNotAppliedAndSurfacesOnceAtTheNextPush) {
   for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(queue.Push(BatchOf(name, 4)).ok());
   ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
   queue.Written();
-  queue.StreamClosed(Applied(1, 1, 0));  // applied, not durable: not dropped
+  queue.StreamClosed(Applied(1, 1, 0), false);  // applied, not durable: not dropped
   queue.Fail(absl::InvalidArgumentError("model 'm': bad batch"));
   SessionStats stats = queue.Stats();
   EXPECT_EQ(stats.queued_batches, 0u);
