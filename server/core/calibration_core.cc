@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/base/status_util.h"
 #include "server/storage/state_file.h"
 
@@ -40,6 +41,10 @@ std::vector<ModelInfo> CalibrationCore::ListModels() const {
 absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
   QCAL_RETURN_IF_ERROR(registry_.Delete(model));
   metrics_.RemoveModel(std::string(model));
+  if (options_.durability != nullptr) {
+    QCAL_RETURN_IF_ERROR(Annotate(options_.durability->Forget(std::string(model)),
+                                  absl::StrCat("model '", model, "' was deleted, but")));
+  }
   return absl::OkStatus();
 }
 
@@ -109,6 +114,26 @@ std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
 
 std::unique_ptr<OnnxExport> CalibrationCore::OpenOnnxExport() {
   return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes);
+}
+
+absl::Status CalibrationCore::Commit(absl::string_view model) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  if (options_.durability == nullptr) return absl::OkStatus();
+  return options_.durability->Commit(*found);
+}
+
+std::vector<std::shared_ptr<Model>> CalibrationCore::Models() const { return registry_.List(); }
+
+absl::StatusOr<std::shared_ptr<Model>> CalibrationCore::RestoreModel(
+    const ModelSnapshot& snapshot) {
+  QCAL_ASSIGN_OR_RETURN(
+      std::shared_ptr<Model> model,
+      Model::FromSnapshot(
+          {.name = snapshot.model, .backend = options_.backend, .limits = options_.limits},
+          snapshot));
+  QCAL_RETURN_IF_ERROR(registry_.Insert(model));
+  metrics_.AddModel(model->name());
+  return model;
 }
 
 }  // namespace qcal::server

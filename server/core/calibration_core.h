@@ -7,6 +7,7 @@
 #ifndef QCAL_SERVER_CORE_CALIBRATION_CORE_H_
 #define QCAL_SERVER_CORE_CALIBRATION_CORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/core/call_control.h"
+#include "server/core/durability.h"
 #include "server/core/idle_trimmer.h"
 #include "server/core/inflight_budget.h"
 #include "server/core/metrics.h"
@@ -48,6 +50,9 @@ struct CoreOptions {
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
   // --max-response-bytes).
   ModelLimits limits{};
+  // Where models' state is made durable (--data-dir: DiskDurability); nullptr: in memory only.
+  // Not owned.
+  Durability* durability = nullptr;
   // Tests only: called by ComputeAmax, with the call's cancellation, before the searches start
   // (a test holds a computation there to cancel it at a known point).
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
@@ -65,6 +70,8 @@ class CalibrationCore {
   absl::StatusOr<ModelInfo> CreateModel(ModelConfig config, bool exist_ok = false);
   absl::StatusOr<ModelInfo> GetModel(absl::string_view model) const;
   std::vector<ModelInfo> ListModels() const;
+  // With a durability, also removes the model's file: UNAVAILABLE naming the file when that fails
+  // (the model is deleted from memory all the same).
   absl::Status DeleteModel(absl::string_view model);
   absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
   // A computation stopped by request.cancelled counts in qcal_compute_amax_cancelled_total.
@@ -88,6 +95,19 @@ class CalibrationCore {
   std::unique_ptr<OnnxUpload> OpenOnnxUpload();
   std::unique_ptr<OnnxExport> OpenOnnxExport();
 
+  // A durable point for `model` (Durability::Commit); OK at once without a durability (in memory
+  // only: durable equals applied). NOT_FOUND for an unknown model.
+  absl::Status Commit(absl::string_view model);
+  // Every model, in name order (the committer's round).
+  std::vector<std::shared_ptr<Model>> Models() const;
+  // Adds a model restored from the data dir at start (Model::FromSnapshot under snapshot.model,
+  // with the server's backend and limits). FromSnapshot's errors; ALREADY_EXISTS for a name in
+  // use.
+  absl::StatusOr<std::shared_ptr<Model>> RestoreModel(const ModelSnapshot& snapshot);
+  // Shutdown: from now on new Record streams are refused (UNAVAILABLE), so the drain ends.
+  void BeginDrain() { draining_.store(true, std::memory_order_release); }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
   Metrics& metrics() { return metrics_; }
   const CoreOptions& options() const { return options_; }
   // The Record streams' budget and memory release, for tests and the metrics.
@@ -100,6 +120,7 @@ class CalibrationCore {
   ModelRegistry registry_;
   InflightBudget inflight_budget_;
   IdleTrimmer idle_trimmer_;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace qcal::server

@@ -164,6 +164,11 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
     const grpc::Status refused = Refuse("Record", status);
     return grpc::Status(refused.error_code(), refused.error_message(), details.SerializeAsString());
   };
+  if (core_.draining()) {
+    return refuse(absl::UnavailableError(
+        "qcal-server is shutting down (draining after SIGTERM): it takes no new Record "
+        "streams; send the batches again once it is back, or to another server"));
+  }
   v1::RecordRequest request;
   while (reader->Read(&request)) {
     absl::StatusOr<RecordChunk> chunk = RecordChunkFromProto(request);
@@ -327,6 +332,18 @@ grpc::Status CalibrationService::LoadState(grpc::ServerContext*,
   spdlog::info("{} model '{}' from a state file", load->merge() ? "merged into" : "loaded",
                info->name);
   ModelInfoToProto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CalibrationService::Commit(grpc::ServerContext*, const v1::CommitRequest* request,
+                                        v1::CommitResponse*) {
+  RpcTimer timer(core_.metrics(), "Commit");
+  if (absl::Status status = core_.Commit(request->model()); !status.ok()) {
+    // A failed write is the server's trouble (its disk), not the caller's: logged as such.
+    if (absl::IsUnavailable(status))
+      spdlog::warn("Commit failed: {}", std::string(status.message()));
+    return Refuse("Commit", status);
+  }
   return grpc::Status::OK;
 }
 

@@ -49,6 +49,9 @@ class CalibrationService final : public v1::Calibration::Service {
   grpc::Status LoadState(grpc::ServerContext* context,
                          grpc::ServerReader<v1::LoadStateRequest>* reader,
                          v1::ModelInfo* response) override;
+  // h-store's minimal version (no session sequences); h-once's replaces it.
+  grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* request,
+                      v1::CommitResponse* response) override;
 
  private:
   CalibrationCore& core_;

@@ -9,6 +9,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "server/base/listen_check.h"
 #include "server/base/status_util.h"
 #include "server/device/device.h"
@@ -55,6 +57,21 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
         absl::StrCat("--max-response-bytes must be >= ", kMinResponseBytes, " (1 MiB), got ",
                      options.limits.max_response_bytes));
   }
+  if (options.max_data_dir_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-data-dir-bytes must be >= 0 (0: no limit), got ", options.max_data_dir_bytes));
+  }
+  if (options.max_data_dir_bytes > 0 && options.data_dir.empty()) {
+    return absl::InvalidArgumentError("--max-data-dir-bytes needs --data-dir");
+  }
+  if (options.commit_interval_seconds < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--commit-interval-seconds must be >= 1, got ",
+                                                   options.commit_interval_seconds));
+  }
+  if (options.drain_seconds < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--drain-seconds must be >= 0, got ", options.drain_seconds));
+  }
   return absl::OkStatus();
 }
 
@@ -79,6 +96,13 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   QCAL_ASSIGN_OR_RETURN(server->device_, SelectDevice(options.device));
   server->metrics_ = std::make_unique<Metrics>();
   server->metrics_->SetDevice(server->device_);
+  server->drain_ = absl::Seconds(options.drain_seconds);
+  if (!options.data_dir.empty()) {
+    QCAL_ASSIGN_OR_RETURN(
+        std::unique_ptr<DataDir> dir,
+        DataDir::Open({.path = options.data_dir, .max_bytes = options.max_data_dir_bytes}));
+    server->durability_ = std::make_unique<DiskDurability>(std::move(dir));
+  }
   server->core_ = std::make_unique<CalibrationCore>(
       CoreOptions{.max_batch_bytes = options.max_batch_bytes,
                   .max_inflight_bytes = InflightBytesLimit(options),
@@ -86,8 +110,25 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
                   .backend = server->device_,
                   .default_histogram_layout = options.default_histogram_layout,
                   .limits = options.limits,
+                  .durability = server->durability_.get(),
                   .before_amax_for_testing = options.before_amax_for_testing},
       *server->metrics_);
+  if (server->durability_ != nullptr) {
+    // Before the port opens: no call sees a server without its models.
+    const DiskDurability::RestoreSummary restored = server->durability_->Restore(*server->core_);
+    spdlog::info(
+        "--data-dir {}: restored {} models{} ({} bytes); changed models are written every {} s, "
+        "on Commit and on SIGTERM",
+        server->durability_->dir().path(), restored.restored,
+        restored.refused > 0 ? absl::StrCat(", refused ", restored.refused, " (logged above)") : "",
+        server->durability_->dir().bytes(), options.commit_interval_seconds);
+    server->committer_ = std::make_unique<Committer>(
+        *server->core_, *server->durability_, absl::Seconds(options.commit_interval_seconds));
+  } else {
+    spdlog::info(
+        "no --data-dir: state lives in memory only; a restart loses every model (README, \"What "
+        "survives what\")");
+  }
   server->service_ = std::make_unique<CalibrationService>(*server->core_);
 
   if (!options.http_listen.empty()) {
@@ -125,15 +166,42 @@ std::string QcalServer::ReadyLine() const {
 }
 
 void QcalServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
   if (grpc_server_ != nullptr) {
-    // Running calls get a few seconds to finish; open streams are cancelled after that. gRPC's
-    // own Shutdown(deadline) also waits out the deadline for client connections that are merely
+    // Running calls get drain_ to finish; open streams are cancelled after that. gRPC's own
+    // Shutdown(deadline) also waits out the deadline for client connections that are merely
     // open (every client keeps one), so wait for the calls here and then shut down at once.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (metrics_->rpcs_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+    core_->BeginDrain();
+    spdlog::info("draining: {} calls in flight, up to {}", metrics_->rpcs_in_flight(),
+                 absl::FormatDuration(drain_));
+    const absl::Time deadline = absl::Now() + drain_;
+    while (metrics_->rpcs_in_flight() > 0 && absl::Now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    if (metrics_->rpcs_in_flight() > 0) {
+      spdlog::warn("drain: {} calls still running after {}; cancelling them",
+                   metrics_->rpcs_in_flight(), absl::FormatDuration(drain_));
+    }
+    // Returns once every handler has returned: nothing changes a model after this.
     grpc_server_->Shutdown(std::chrono::system_clock::now());
+  }
+  if (committer_ != nullptr) committer_->Stop();
+  if (durability_ != nullptr) {
+    const DiskDurability::CommitSummary summary = durability_->CommitAll(core_->Models());
+    spdlog::info("--data-dir {}: committed {} changed models{}{}", durability_->dir().path(),
+                 summary.written.size(), summary.written.empty() ? "" : ": ",
+                 absl::StrJoin(summary.written, ", ", [](std::string* out, const std::string& n) {
+                   absl::StrAppend(out, "'", n, "'");
+                 }));
+    for (const absl::Status& failure : summary.failed) {
+      spdlog::error("--data-dir: final commit failed: {}", std::string(failure.message()));
+    }
+    if (!summary.failed.empty()) {
+      shutdown_status_ = absl::UnavailableError(absl::StrCat(
+          summary.failed.size(), " models could not be written at shutdown; the first: ",
+          summary.failed.front().message()));
+    }
   }
   if (http_ != nullptr) http_.reset();
 }

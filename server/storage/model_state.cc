@@ -199,6 +199,7 @@ void ModelSnapshotToProto(const ModelSnapshot& snapshot, v1::ModelState* proto) 
   if (snapshot.amax_table.has_value()) {
     AmaxTableToProto(*snapshot.amax_table, proto->mutable_amax_table());
   }
+  proto->set_last_used_unix_seconds(snapshot.last_used_unix_seconds);
 }
 
 absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto) {
@@ -244,6 +245,7 @@ absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto
     }
   }
   if (proto.has_amax_table()) out.amax_table = AmaxTableFromProto(proto.amax_table());
+  out.last_used_unix_seconds = proto.last_used_unix_seconds();
   return out;
 }
 
