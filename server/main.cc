@@ -5,7 +5,8 @@
 // Once ready it prints exactly one line to stdout,
 //   qcal-server listening on HOST:PORT http HOST:PORT     (or "http off")
 // with the ports actually bound (port 0 picks a free one); logs go to stderr. SIGINT or SIGTERM
-// shut it down gracefully.
+// shut it down gracefully: a drain of --drain-seconds, then, with --data-dir, a commit of every
+// changed model; exit 0 (1 when that commit failed).
 #include <malloc.h>
 #include <signal.h>
 
@@ -86,6 +87,25 @@ int main(int argc, char** argv) {
                  "amax, and states merge) or reference (pytorch-quantization's bins, bit for bit)")
       ->capture_default_str()
       ->check(CLI::IsMember({"mergeable", "reference"}));
+  app.add_option("--data-dir", flags.server.data_dir,
+                 "directory of durable state: one state file per model, restored at start, "
+                 "written every --commit-interval-seconds, on Commit and on SIGTERM; empty: "
+                 "state in memory only (README, \"What survives what\")");
+  app.add_option("--max-data-dir-bytes", flags.server.max_data_dir_bytes,
+                 "most bytes the --data-dir model files may take together; a write past it fails "
+                 "(UNAVAILABLE) and keeps the previous file; 0: no limit")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_data_dir_bytes)>());
+  app.add_option("--commit-interval-seconds", flags.server.commit_interval_seconds,
+                 "with --data-dir, changed models are written this often; a kill -9 loses at most "
+                 "what was applied since; >= 1")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.commit_interval_seconds)>());
+  app.add_option("--drain-seconds", flags.server.drain_seconds,
+                 "on SIGTERM or SIGINT, how long running calls may finish (new Record streams are "
+                 "refused) before they are cancelled and the state is committed; >= 0")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.drain_seconds)>());
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -128,6 +148,9 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write past a file-size limit (ulimit -f) must fail with EFBIG, which --data-dir reports and
+  // survives, rather than kill the server.
+  signal(SIGXFSZ, SIG_IGN);
 
   absl::StatusOr<std::unique_ptr<qcal::server::QcalServer>> server =
       qcal::server::QcalServer::Start(flags.server);
@@ -142,6 +165,10 @@ int main(int argc, char** argv) {
   spdlog::info("signal {}: shutting down", received);
   (*server)->Shutdown();
   (*server)->Wait();
+  if (const absl::Status status = (*server)->shutdown_status(); !status.ok()) {
+    spdlog::error("stopped; {}", std::string(status.message()));
+    return 1;
+  }
   spdlog::info("stopped");
   return 0;
 }
