@@ -93,16 +93,18 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   }
 
   std::unique_ptr<QcalServer> server(new QcalServer());
-  QCAL_ASSIGN_OR_RETURN(server->device_, SelectDevice(options.device));
-  server->metrics_ = std::make_unique<Metrics>();
-  server->metrics_->SetDevice(server->device_);
-  server->drain_ = absl::Seconds(options.drain_seconds);
+  // First: a directory another server holds (or that is no directory) is refused before anything
+  // else is set up.
   if (!options.data_dir.empty()) {
     QCAL_ASSIGN_OR_RETURN(
         std::unique_ptr<DataDir> dir,
         DataDir::Open({.path = options.data_dir, .max_bytes = options.max_data_dir_bytes}));
     server->durability_ = std::make_unique<DiskDurability>(std::move(dir));
   }
+  QCAL_ASSIGN_OR_RETURN(server->device_, SelectDevice(options.device));
+  server->metrics_ = std::make_unique<Metrics>();
+  server->metrics_->SetDevice(server->device_);
+  server->drain_ = absl::Seconds(options.drain_seconds);
   server->core_ = std::make_unique<CalibrationCore>(
       CoreOptions{.max_batch_bytes = options.max_batch_bytes,
                   .max_inflight_bytes = InflightBytesLimit(options),
