@@ -15,8 +15,8 @@ namespace qcal::server {
 namespace {
 
 absl::Status Failed(const std::string& path, absl::string_view step, int error) {
-  return absl::UnavailableError(
-      absl::StrCat("cannot write ", path, ": ", step, ": ", std::strerror(error)));
+  return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", step, ": ",
+                                             std::strerror(error), "; the previous file stays"));
 }
 
 std::string RandomSuffix() {
@@ -73,7 +73,12 @@ absl::Status WriteFileAtomically(int dir_fd, const std::string& dir, const std::
     ::unlinkat(dir_fd, temp.c_str(), 0);
     return Failed(path, "rename", error);
   }
-  return SyncDirectory(dir_fd, dir);
+  if (::fsync(dir_fd) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "wrote ", path, " but could not sync its directory: fsync: ", std::strerror(errno),
+        " (a power loss may bring back the previous file)"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RemoveFileDurably(int dir_fd, const std::string& dir, const std::string& name) {

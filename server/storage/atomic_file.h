@@ -16,8 +16,10 @@ namespace qcal::server {
 
 // Writes `bytes` as `name` in the directory open as `dir_fd` (`dir` is its path, for messages),
 // through a temporary file named kTempFilePrefix + name + a random suffix. UNAVAILABLE "cannot
-// write DIR/NAME: STEP: REASON" when a step fails (a full disk is ENOSPC, a file-size limit
-// EFBIG); the temporary file is removed then, and the previous `name` stays as it was.
+// write DIR/NAME: STEP: REASON; the previous file stays" when a step up to the rename fails (a
+// full disk is ENOSPC, a file-size limit EFBIG): the temporary file is removed, and the previous
+// `name` stays as it was. UNAVAILABLE "wrote DIR/NAME but could not sync its directory" when
+// only the last fsync fails.
 absl::Status WriteFileAtomically(int dir_fd, const std::string& dir, const std::string& name,
                                  absl::string_view bytes);
 

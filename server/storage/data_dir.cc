@@ -167,11 +167,7 @@ absl::Status DataDir::Write(const ModelSnapshot& snapshot) {
                                                  options_.max_bytes, "; the previous file stays"));
     }
   }
-  absl::Status written = WriteFileAtomically(fd_, options_.path, name, bytes);
-  if (!written.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat(where, ": ", written.message(), "; the previous file stays"));
-  }
+  QCAL_RETURN_IF_ERROR(Annotate(WriteFileAtomically(fd_, options_.path, name, bytes), where));
   sizes_[name] = size;
   return absl::OkStatus();
 }
