@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -14,6 +15,7 @@
 #include "server/base/listen_check.h"
 #include "server/base/status_util.h"
 #include "server/device/device.h"
+#include "server/rpc/call_auth.h"
 #include "spdlog/spdlog.h"
 
 namespace qcal::server {
@@ -82,6 +84,22 @@ int64_t InflightBytesLimit(const ServerOptions& options) {
              : 2 * options.max_batch_bytes;
 }
 
+namespace {
+
+// The gRPC port's credentials: plaintext, TLS, or TLS that requires and verifies a client
+// certificate signed by the client CA.
+std::shared_ptr<grpc::ServerCredentials> GrpcCredentials(const std::optional<TlsMaterial>& tls) {
+  if (!tls.has_value()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls->client_ca_pem.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = tls->client_ca_pem;
+  ssl.pem_key_cert_pairs.push_back({tls->key_pem, tls->cert_pem});
+  return grpc::SslServerCredentials(ssl);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOptions& options) {
   QCAL_RETURN_IF_ERROR(ValidateServerOptions(options));
   QCAL_ASSIGN_OR_RETURN(auto grpc_host_port, SplitHostPort(options.listen));
@@ -92,6 +110,8 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
                                                ": invalid address or port in use (", problem, ")"));
   }
 
+  QCAL_ASSIGN_OR_RETURN(std::optional<TlsMaterial> tls, LoadTlsMaterial(options.tls));
+
   std::unique_ptr<QcalServer> server(new QcalServer());
   // First: a directory another server holds (or that is no directory) is refused before anything
   // else is set up.
@@ -100,6 +120,9 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
         std::unique_ptr<DataDir> dir,
         DataDir::Open({.path = options.data_dir, .max_bytes = options.max_data_dir_bytes}));
     server->durability_ = std::make_unique<DiskDurability>(std::move(dir));
+  }
+  if (!options.auth_tokens.empty()) {
+    QCAL_ASSIGN_OR_RETURN(server->tokens_, TokenAuthority::FromFile(options.auth_tokens));
   }
   QCAL_ASSIGN_OR_RETURN(server->device_, SelectDevice(options.device));
   server->metrics_ = std::make_unique<Metrics>();
@@ -131,18 +154,44 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
         "no --data-dir: state lives in memory only; a restart loses every model (README, \"What "
         "survives what\")");
   }
-  server->service_ = std::make_unique<CalibrationService>(*server->core_);
+  server->service_ = std::make_unique<CalibrationService>(*server->core_, server->tokens_.get());
 
   if (!options.http_listen.empty()) {
     QCAL_ASSIGN_OR_RETURN(auto http_host_port, SplitHostPort(options.http_listen));
-    QCAL_ASSIGN_OR_RETURN(server->http_,
-                          HttpServer::Start(options.http_listen, server->metrics_->registry()));
+    HttpSecurity security;
+    if (tls.has_value()) {
+      security = {
+          .cert_pem = tls->cert_pem, .key_pem = tls->key_pem, .client_ca_pem = tls->client_ca_pem};
+    }
+    if (server->tokens_ != nullptr) {
+      // /metrics labels series with every model's name: a token limited to a model prefix would
+      // see other tenants' names, so only a token for all models may read it (any role).
+      const TokenAuthority* tokens = server->tokens_.get();
+      security.metrics_access = [tokens](absl::string_view authorization) -> absl::Status {
+        if (authorization.empty()) {
+          return absl::UnauthenticatedError(
+              "/metrics needs 'Authorization: Bearer TOKEN' (the server has --auth-tokens)");
+        }
+        absl::StatusOr<absl::string_view> token = BearerToken(authorization);
+        if (!token.ok()) return token.status();
+        absl::StatusOr<Grant> grant = tokens->Authenticate(*token);
+        if (!grant.ok()) return grant.status();
+        if (!grant->model_prefix.empty()) {
+          return absl::PermissionDeniedError(
+              "/metrics names every model: it needs a token without a model prefix");
+        }
+        return absl::OkStatus();
+      };
+    }
+    QCAL_ASSIGN_OR_RETURN(
+        server->http_,
+        HttpServer::Start(options.http_listen, server->metrics_->registry(), std::move(security)));
     server->http_address_ = absl::StrCat(http_host_port.first, ":", server->http_->port());
   }
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, GrpcCredentials(tls), &port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   // A second server on a busy port must fail, not silently share the port's traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -154,13 +203,28 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   }
   server->grpc_address_ = absl::StrCat(grpc_host_port.first, ":", port);
   spdlog::info(
-      "serving gRPC on {}{}; calibrators on {} ({})", server->grpc_address_,
+      "serving gRPC on {}{}; calibrators on {} ({}); {}; {}", server->grpc_address_,
       server->http_address_.empty() ? "" : absl::StrCat(", HTTP on ", server->http_address_),
-      server->device_->device(), server->device_->device_name());
+      server->device_->device(), server->device_->device_name(),
+      !tls.has_value()             ? "plaintext (no --tls-cert)"
+      : tls->client_ca_pem.empty() ? "TLS"
+                                   : "mutual TLS (clients need a certificate of --tls-client-ca)",
+      server->tokens_ == nullptr
+          ? "no bearer tokens (no --auth-tokens): every caller may call everything"
+          : absl::StrCat(server->tokens_->size(), " bearer tokens from --auth-tokens"));
   return server;
 }
 
 QcalServer::~QcalServer() { Shutdown(); }
+
+absl::Status QcalServer::ReloadTokens() {
+  if (tokens_ == nullptr) {
+    return absl::FailedPreconditionError("no --auth-tokens file to reload");
+  }
+  QCAL_RETURN_IF_ERROR(tokens_->Reload());
+  spdlog::info("reloaded --auth-tokens file '{}': {} tokens", tokens_->path(), tokens_->size());
+  return absl::OkStatus();
+}
 
 std::string QcalServer::ReadyLine() const {
   return absl::StrCat("qcal-server listening on ", grpc_address_, " http ",

@@ -15,6 +15,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/auth/tls_files.h"
+#include "server/auth/token_authority.h"
 #include "server/core/calibration_core.h"
 #include "server/core/committer.h"
 #include "server/core/disk_durability.h"
@@ -61,6 +63,12 @@ struct ServerOptions {
   // Shutdown lets running calls finish for up to this long, then cancels them (--drain-seconds);
   // >= 0.
   int drain_seconds = 5;
+  // TLS for gRPC and HTTP (--tls-cert, --tls-key, --tls-client-ca: PEM file paths; README,
+  // "Security"); all empty: plaintext. client_ca set: mutual TLS.
+  TlsPaths tls{};
+  // --auth-tokens: the bearer token file (auth/token_file.h); empty: no tokens, every call
+  // allowed.
+  std::string auth_tokens{};
   // Tests only: CoreOptions::before_amax_for_testing.
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
 };
@@ -95,6 +103,8 @@ class QcalServer {
   // (UNAVAILABLE "no CUDA device: ..."); DataDir::Open's for data_dir (FAILED_PRECONDITION when
   // another server holds it). With data_dir, every model file is loaded (refused ones are logged
   // and left in place) before the server takes calls.
+  // LoadTlsMaterial's and TokenAuthority::FromFile's INVALID_ARGUMENT naming the flag and the
+  // file.
   static absl::StatusOr<std::unique_ptr<QcalServer>> Start(const ServerOptions& options);
 
   // Shuts down (as Shutdown) if still running.
@@ -112,6 +122,10 @@ class QcalServer {
   CalibrationCore& core() { return *core_; }
   // The device the calibrators run on.
   const CalibratorBackend& device() const { return *device_; }
+
+  // SIGHUP: reads the --auth-tokens file again (TokenAuthority::Reload); on an error the old
+  // tokens stay and the error is returned. FAILED_PRECONDITION without --auth-tokens.
+  absl::Status ReloadTokens();
 
   // Drains: new Record streams are refused (UNAVAILABLE), running calls get drain_seconds to
   // finish and are cancelled after that; then, with a data dir, every changed model is written
@@ -133,6 +147,7 @@ class QcalServer {
   std::unique_ptr<DiskDurability> durability_;
   std::unique_ptr<CalibrationCore> core_;
   std::unique_ptr<Committer> committer_;
+  std::unique_ptr<TokenAuthority> tokens_;
   std::unique_ptr<CalibrationService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_;
