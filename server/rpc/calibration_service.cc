@@ -84,7 +84,7 @@ class GrpcCallControl final : public CallControl {
 // PERMISSION_DENIED otherwise.
 absl::Status Authorize(const TokenAuthority* tokens, const grpc::ServerContext& context,
                        Method method, absl::string_view model) {
-  absl::StatusOr<Grant> grant = AuthorizeCall(context, tokens, method);
+  absl::StatusOr<Grant> grant = AuthenticateCall(context, tokens);
   if (!grant.ok()) return grant.status();
   return CheckCall(*grant, method, model);
 }

@@ -18,8 +18,8 @@ absl::StatusOr<absl::string_view> BearerToken(absl::string_view authorization) {
   return absl::StripLeadingAsciiWhitespace(authorization.substr(kScheme.size()));
 }
 
-absl::StatusOr<Grant> AuthorizeCall(const grpc::ServerContext& context,
-                                    const TokenAuthority* tokens, Method method) {
+absl::StatusOr<Grant> AuthenticateCall(const grpc::ServerContext& context,
+                                       const TokenAuthority* tokens) {
   if (tokens == nullptr) return OpenGrant();
   const auto& metadata = context.client_metadata();
   const auto found = metadata.find("authorization");
@@ -31,7 +31,12 @@ absl::StatusOr<Grant> AuthorizeCall(const grpc::ServerContext& context,
   absl::StatusOr<absl::string_view> token =
       BearerToken(absl::string_view(found->second.data(), found->second.size()));
   if (!token.ok()) return token.status();
-  absl::StatusOr<Grant> grant = tokens->Authenticate(*token);
+  return tokens->Authenticate(*token);
+}
+
+absl::StatusOr<Grant> AuthorizeCall(const grpc::ServerContext& context,
+                                    const TokenAuthority* tokens, Method method) {
+  absl::StatusOr<Grant> grant = AuthenticateCall(context, tokens);
   if (!grant.ok()) return grant.status();
   if (absl::Status allowed = CheckMethod(*grant, method); !allowed.ok()) return allowed;
   return grant;

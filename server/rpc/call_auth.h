@@ -17,8 +17,12 @@ namespace qcal::server {
 
 // The call's grant: OpenGrant() when `tokens` is null (no --auth-tokens). UNAUTHENTICATED when
 // the call carries no "authorization" metadata, one that is not "Bearer TOKEN" (the scheme in any
-// case), or a token the authority does not know; then CheckMethod's PERMISSION_DENIED when the
-// role may not call `method`.
+// case), or a token the authority does not know.
+absl::StatusOr<Grant> AuthenticateCall(const grpc::ServerContext& context,
+                                       const TokenAuthority* tokens);
+
+// AuthenticateCall, then CheckMethod's PERMISSION_DENIED when the role may not call `method`: for
+// calls whose model comes later (streams) or that have none (ListModels).
 absl::StatusOr<Grant> AuthorizeCall(const grpc::ServerContext& context,
                                     const TokenAuthority* tokens, Method method);
 
