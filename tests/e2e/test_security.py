@@ -154,6 +154,16 @@ def test_https_healthz_open_metrics_needs_a_token_without_prefix(secure_server, 
     plain.close()
 
 
+def test_https_needs_no_unversioned_libssl(server_bin):
+    # HTTPS is libmicrohttpd's, on GnuTLS, linked at build time: unlike civetweb, nothing
+    # dlopens an unversioned libssl.so (which only libssl-dev provides) at run time.
+    linked = subprocess.run(["ldd", str(server_bin)], capture_output=True, text=True,
+                            check=True).stdout
+    assert "libmicrohttpd.so.12" in linked and "libgnutls.so.30" in linked
+    assert "libssl.so =>" not in linked
+    assert b"libssl.so\0" not in server_bin.read_bytes()
+
+
 def test_https_with_client_ca_metrics_needs_a_client_certificate(mtls_server, certs):
     # /healthz asks for no certificate: Kubernetes' probes send none.
     assert https_get(mtls_server.http_address, "/healthz", certs) == (200, "ok\n")
