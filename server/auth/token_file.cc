@@ -80,7 +80,10 @@ absl::StatusOr<TokenTable> ParseTokenFile(absl::string_view text) {
     if (std::string problem = TokenProblem(fields[1]); !problem.empty()) {
       return LineError(number, problem);
     }
-    TokenEntry entry{.role = *role, .digest = DigestToken(fields[1]), .line = number};
+    TokenEntry entry;
+    entry.role = *role;
+    entry.digest = DigestToken(fields[1]);
+    entry.line = number;
     if (fields.size() == 3) {
       if (!CheckName("model prefix", fields[2]).ok()) {
         return LineError(number,

@@ -160,8 +160,9 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
     QCAL_ASSIGN_OR_RETURN(auto http_host_port, SplitHostPort(options.http_listen));
     HttpSecurity security;
     if (tls.has_value()) {
-      security = {
-          .cert_pem = tls->cert_pem, .key_pem = tls->key_pem, .client_ca_pem = tls->client_ca_pem};
+      security.cert_pem = tls->cert_pem;
+      security.key_pem = tls->key_pem;
+      security.client_ca_pem = tls->client_ca_pem;
     }
     if (server->tokens_ != nullptr) {
       // /metrics labels series with every model's name: a token limited to a model prefix would

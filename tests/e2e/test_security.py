@@ -184,8 +184,7 @@ def _stream(*messages):
 
 # RPC -> (least role, a call of it on `model` with `metadata`). Requests are minimal: the
 # authorization is checked before anything else, and an allowed call then fails (or not) on its
-# content, never with UNAUTHENTICATED or PERMISSION_DENIED. Commit is in the server's table too
-# (trainer) and tested where its handler is.
+# content, never with UNAUTHENTICATED or PERMISSION_DENIED.
 CALLS = {
     "GetModel": ("reader", lambda s, m, md: s.GetModel(
         pb.GetModelRequest(model=m), metadata=md, timeout=TIMEOUT)),
@@ -205,6 +204,8 @@ CALLS = {
         _stream(pb.UploadOnnxRequest(model=m, data=b"x")), metadata=md, timeout=TIMEOUT)),
     "ExportOnnx": ("trainer", lambda s, m, md: list(s.ExportOnnx(
         _stream(pb.ExportOnnxRequest(model=m)), metadata=md, timeout=TIMEOUT))),
+    "Commit": ("trainer", lambda s, m, md: s.Commit(
+        pb.CommitRequest(model=m), metadata=md, timeout=TIMEOUT)),
     "DeleteModel": ("admin", lambda s, m, md: s.DeleteModel(
         pb.DeleteModelRequest(model=m), metadata=md, timeout=TIMEOUT)),
     "ResetModel": ("admin", lambda s, m, md: s.ResetModel(
@@ -227,6 +228,12 @@ def outcome(call, stub, model, metadata):
 def secure_stub(secure_server, certs):
     with tls_channel(secure_server.address, certs) as channel:
         yield pb_grpc.CalibrationStub(channel)
+
+
+def test_the_table_covers_every_rpc():
+    # A new RPC fails here until it is added to CALLS, and so to the token checks.
+    rpcs = {method.name for method in pb.DESCRIPTOR.services_by_name["Calibration"].methods}
+    assert rpcs == set(CALLS) | {"ListModels"}
 
 
 @pytest.mark.parametrize("method", sorted(CALLS))
