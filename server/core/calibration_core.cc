@@ -42,7 +42,8 @@ absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
   QCAL_RETURN_IF_ERROR(registry_.Delete(model));
   metrics_.RemoveModel(std::string(model));
   if (options_.durability != nullptr) {
-    return options_.durability->Forget(std::string(model));
+    QCAL_RETURN_IF_ERROR(Annotate(options_.durability->Forget(std::string(model)),
+                                  absl::StrCat("model '", model, "' was deleted, but")));
   }
   return absl::OkStatus();
 }
@@ -130,6 +131,22 @@ std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
 
 std::unique_ptr<OnnxExport> CalibrationCore::OpenOnnxExport() {
   return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes);
+}
+
+std::vector<std::shared_ptr<Model>> CalibrationCore::Models() const { return registry_.List(); }
+
+absl::StatusOr<std::shared_ptr<Model>> CalibrationCore::RestoreModel(
+    const ModelSnapshot& snapshot) {
+  QCAL_ASSIGN_OR_RETURN(
+      std::shared_ptr<Model> model,
+      Model::FromSnapshot(
+          {.name = snapshot.model, .backend = options_.backend, .limits = options_.limits},
+          snapshot));
+  // Read from the data dir: the sessions' sequences it holds are durable.
+  model->MarkDurable(snapshot.sessions);
+  QCAL_RETURN_IF_ERROR(registry_.Insert(model));
+  metrics_.AddModel(model->name());
+  return model;
 }
 
 }  // namespace qcal::server

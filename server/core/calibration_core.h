@@ -7,6 +7,7 @@
 #ifndef QCAL_SERVER_CORE_CALIBRATION_CORE_H_
 #define QCAL_SERVER_CORE_CALIBRATION_CORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -49,8 +50,8 @@ struct CoreOptions {
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
   // --max-response-bytes).
   ModelLimits limits{};
-  // Where models' state is made durable (--data-dir); nullptr: in memory only, a session's
-  // durable sequence is its applied one. Not owned; outlives the core.
+  // Where models' state is made durable (--data-dir: DiskDurability); nullptr: in memory only,
+  // a session's durable sequence is its applied one. Not owned.
   Durability* durability = nullptr;
   // Tests only: called by ComputeAmax, with the call's cancellation, before the searches start
   // (a test holds a computation there to cancel it at a known point).
@@ -69,8 +70,8 @@ class CalibrationCore {
   absl::StatusOr<ModelInfo> CreateModel(ModelConfig config, bool exist_ok = false);
   absl::StatusOr<ModelInfo> GetModel(absl::string_view model) const;
   std::vector<ModelInfo> ListModels() const;
-  // With a Durability, also removes the model's file (Durability::Forget's errors, the model
-  // being gone already).
+  // With a durability, also removes the model's file: UNAVAILABLE naming the file when that fails
+  // (the model is deleted from memory all the same).
   absl::Status DeleteModel(absl::string_view model);
   absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
   // A computation stopped by request.cancelled counts in qcal_compute_amax_cancelled_total.
@@ -87,7 +88,8 @@ class CalibrationCore {
   // (Durability::Commit; UNAVAILABLE naming the file when the write fails); then `session_id`'s
   // sequences ({0, 0} for a session the model does not hold; durable == applied without a
   // Durability). INVALID_ARGUMENT for a session_id longer than 128 bytes.
-  absl::StatusOr<SessionSequences> Commit(absl::string_view model, absl::string_view session_id);
+  absl::StatusOr<SessionSequences> Commit(absl::string_view model,
+                                          absl::string_view session_id = {});
   // The model's whole state as a serialized StateFile (storage/state_file.h).
   absl::StatusOr<std::string> SaveState(absl::string_view model) const;
   // A LoadState stream (files up to max_batch_bytes); FinishStateLoad ends it: the created or
@@ -98,6 +100,16 @@ class CalibrationCore {
   std::unique_ptr<RecordStream> OpenRecordStream(const CallControl& call);
   std::unique_ptr<OnnxUpload> OpenOnnxUpload();
   std::unique_ptr<OnnxExport> OpenOnnxExport();
+
+  // Every model, in name order (the committer's round).
+  std::vector<std::shared_ptr<Model>> Models() const;
+  // Adds a model restored from the data dir at start (Model::FromSnapshot under snapshot.model,
+  // with the server's backend and limits). FromSnapshot's errors; ALREADY_EXISTS for a name in
+  // use.
+  absl::StatusOr<std::shared_ptr<Model>> RestoreModel(const ModelSnapshot& snapshot);
+  // Shutdown: from now on new Record streams are refused (UNAVAILABLE), so the drain ends.
+  void BeginDrain() { draining_.store(true, std::memory_order_release); }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
 
   Metrics& metrics() { return metrics_; }
   const CoreOptions& options() const { return options_; }
@@ -111,6 +123,7 @@ class CalibrationCore {
   ModelRegistry registry_;
   InflightBudget inflight_budget_;
   IdleTrimmer idle_trimmer_;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace qcal::server

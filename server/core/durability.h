@@ -1,6 +1,3 @@
-// The seam between the core and where models' state is made durable (--data-dir, in storage/).
-// The core calls it for Commit and DeleteModel; the sessions' durable sequences
-// (RecordResponse.durable_sequence) come from what it marks.
 #ifndef QCAL_SERVER_CORE_DURABILITY_H_
 #define QCAL_SERVER_CORE_DURABILITY_H_
 
@@ -9,9 +6,7 @@
 #include "absl/status/status.h"
 
 namespace qcal::server {
-
 class Model;
-
 // Where models' state is made durable: storage's data dir implements it; none (nullptr in
 // CoreOptions) means in memory only, durable == applied.
 class Durability {
@@ -25,7 +20,6 @@ class Durability {
   // The model was deleted: remove its file (durably).
   virtual absl::Status Forget(const std::string& model_name) = 0;
 };
-
 }  // namespace qcal::server
 
 #endif  // QCAL_SERVER_CORE_DURABILITY_H_

@@ -160,6 +160,13 @@ absl::Status CheckAmaxTable(const AmaxTable& table, absl::string_view where) {
   return absl::OkStatus();
 }
 
+// Versions of model states (Model::version): one sequence for the process, so a model deleted
+// and created again under its name never repeats a version its file was written with.
+uint64_t NextVersion() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
@@ -209,7 +216,10 @@ Model::Model(ModelConfig config)
       default_input_(std::move(config.default_input)),
       default_weight_(std::move(config.default_weight)),
       backend_(std::move(config.backend)),
-      limits_(config.limits) {}
+      limits_(config.limits),
+      version_(NextVersion()) {}
+
+void Model::Changed() { version_.store(NextVersion(), std::memory_order_release); }
 
 std::shared_ptr<QuantizerState> Model::FindLocked(absl::string_view name) const {
   const auto it = quantizers_.find(name);
@@ -275,6 +285,7 @@ absl::StatusOr<std::optional<BatchStats>> Model::ApplyTo(
     if (session == nullptr) {
       absl::StatusOr<BatchStats> applied = apply(state);
       if (!applied.ok()) return Annotate(applied.status(), where);
+      Changed();
       return *applied;
     }
     absl::MutexLock hold(&session->mu);
@@ -284,6 +295,7 @@ absl::StatusOr<std::optional<BatchStats>> Model::ApplyTo(
     absl::StatusOr<BatchStats> applied = apply(state);
     if (!applied.ok()) return Annotate(applied.status(), where);
     session->applied.store(sequenced->sequence);
+    Changed();
     return *applied;
   };
   {
@@ -387,6 +399,7 @@ void Model::Reset() {
   for (auto& [name, state] : quantizers_) state->Reset();
   table_.reset();
   ++generation_;
+  Changed();
 }
 
 absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, TableForms forms) {
@@ -409,7 +422,10 @@ absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, Ta
 void Model::StoreTable(const AmaxTable& table, uint64_t generation) {
   absl::MutexLock lock(&mu_);
   // A Reset since the computation dropped the data the table came from.
-  if (generation == generation_) table_ = table;
+  if (generation == generation_) {
+    table_ = table;
+    Changed();
+  }
 }
 
 absl::StatusOr<Model::TablePlan> Model::PlanTableLocked(const AmaxRequest& request) const {
@@ -573,6 +589,7 @@ absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
   absl::MutexLock lock(&mu_);
   onnx_ = std::move(parsed.onnx);
   tensor_map_ = std::move(tensor_map);
+  Changed();
   return result;
 }
 
@@ -641,10 +658,11 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
   }
   // A Reset since the computation dropped the data the table came from.
   if (compute.has_value() && generation == generation_) table_ = std::move(table);
+  if (sent.has_value() || compute.has_value()) Changed();
   return out;
 }
 
-absl::StatusOr<ModelSnapshot> Model::Snapshot() const {
+absl::StatusOr<ModelSnapshot> Model::Snapshot(uint64_t* version) const {
   ModelSnapshot out{.model = name_,
                     .layout = layout_,
                     .default_input = default_input_,
@@ -663,6 +681,7 @@ absl::StatusOr<ModelSnapshot> Model::Snapshot() const {
     out.amax_table = table_;
     // Sequences advance only under mu_ (shared), so these match the quantizers' batches.
     out.sessions = sessions_.Applied();
+    if (version != nullptr) *version = this->version();
   }
   // Outside the lock: the stored ONNX model is immutable, and may be large.
   if (onnx != nullptr && !onnx->SerializeToString(&out.onnx)) {
@@ -819,6 +838,7 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
   // The stored table no longer describes the state; a computation running now is not stored.
   table_.reset();
   ++generation_;
+  Changed();
   return absl::OkStatus();
 }
 

@@ -59,6 +59,7 @@ absl::Status ModelRegistry::Delete(absl::string_view name) {
   absl::MutexLock lock(&mu_);
   const auto it = models_.find(name);
   if (it == models_.end()) return UnknownModel(name);
+  it->second->Retire();
   models_.erase(it);
   return absl::OkStatus();
 }

@@ -38,7 +38,7 @@ class ModelRegistry {
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
   // In name order.
   std::vector<std::shared_ptr<Model>> List() const;
-  // As Find.
+  // As Find. The model is retired (Model::retired) as it leaves.
   absl::Status Delete(absl::string_view name);
 
  private:

@@ -205,6 +205,7 @@ void ModelSnapshotToProto(const ModelSnapshot& snapshot, v1::ModelState* proto) 
     session->set_session_id(session_id);
     session->set_sequence(sequence);
   }
+  proto->set_last_used_unix_seconds(snapshot.last_used_unix_seconds);
 }
 
 absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto) {
@@ -257,6 +258,7 @@ absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto
                        absl::BytesToHexString(session.session_id().substr(0, 32)), " twice"));
     }
   }
+  out.last_used_unix_seconds = proto.last_used_unix_seconds();
   return out;
 }
 
