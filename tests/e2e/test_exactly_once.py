@@ -122,3 +122,50 @@ def test_cli_commit(cli, client, model_name):
     client.create(model_name)
     assert cli.ok("commit", model_name) == f"committed model '{model_name}'\n"
     cli.fails("commit", "nosuch", code="NOT_FOUND", message="nosuch")
+
+
+def test_data_dir_kill_restart_counts_every_batch_once(server_bin, tmp_path):
+    # With --data-dir: batches 1..30 made durable by the session's commit(), 31..80 by a commit
+    # the session does not see (the client's `qcal commit`), 81..100 applied but never written;
+    # then kill -9 and a restart on the same directory and port. The session resends 31..100:
+    # the server drops 31..80 (restored from its file) and applies 81..100 again, once.
+    args = ("--data-dir", str(tmp_path / "data"), "--commit-interval-seconds", "3600")
+    first = QcalServerProcess(server_bin, *args).start()
+    try:
+        client = qcal.Client(first.address, timeout=60)
+        session = client.model("durable", reconnect_deadline=30)
+        for i in range(30):
+            session.record(QUANTIZER, batch(i))
+        assert session.commit() == {"applied_sequence": 30, "durable_sequence": 30}
+        for i in range(30, 80):
+            session.record(QUANTIZER, batch(i))
+        wait_applied(client, "durable", 80)
+        client.commit("durable")
+        for i in range(80, 100):
+            session.record(QUANTIZER, batch(i))
+        wait_applied(client, "durable", 100)
+        first._process.kill()
+        first._process.wait()
+    finally:
+        first.stop()
+    second = same_port(server_bin, first.address)
+    second.args += args
+    second.start()
+    try:
+        for i in range(100, 120):
+            session.record(QUANTIZER, batch(i))
+        session.flush()
+        stats = session.stats()
+        assert stats["reconnects"] >= 1
+        assert stats["duplicate_batches"] == 50  # 31..80: in the file
+        assert stats["dropped_batches"] == 0
+        assert stats["applied_sequence"] == 120
+        assert stats["durable_sequence"] < 120  # applied since the restart, not yet written
+        assert session.commit() == {"applied_sequence": 120, "durable_sequence": 120}
+        histogram = session.histogram(QUANTIZER)
+        assert histogram["total"] == 64 * 120
+        assert histogram["abs_max"] == 120.0
+        assert session.info()["quantizers"][QUANTIZER]["batches"] == 120
+        session.close()
+    finally:
+        second.stop()
