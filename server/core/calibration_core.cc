@@ -7,12 +7,31 @@
 #include "server/storage/state_file.h"
 
 namespace qcal::server {
+namespace {
+
+// `options` with its state budget made from max_state_bytes when it has none.
+CoreOptions WithStateBudget(CoreOptions options) {
+  if (options.limits.state_budget == nullptr) {
+    options.limits.state_budget = std::make_shared<StateBudget>(options.max_state_bytes);
+  }
+  return options;
+}
+
+}  // namespace
 
 CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
-    : options_(options),
+    : options_(WithStateBudget(std::move(options))),
       metrics_(metrics),
-      inflight_budget_(options.max_inflight_bytes, options.max_inflight_wait, &metrics),
-      idle_trimmer_(options.idle_release_delay, &metrics) {}
+      registry_(options_.max_models),
+      inflight_budget_(options_.max_inflight_bytes, options_.max_inflight_wait, &metrics),
+      idle_trimmer_(options_.idle_release_delay, &metrics),
+      stream_watchdog_(options_.stream_idle) {
+  if (options_.model_ttl > absl::ZeroDuration()) {
+    model_sweeper_ = std::make_unique<ModelSweeper>(
+        registry_, options_.model_ttl,
+        [this](const std::string& name) { metrics_.RemoveModel(name); });
+  }
+}
 
 absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config, bool exist_ok) {
   if (config.backend == nullptr) config.backend = options_.backend;
@@ -99,6 +118,8 @@ std::unique_ptr<StateLoad> CalibrationCore::OpenStateLoad() {
 
 absl::StatusOr<ModelInfo> CalibrationCore::FinishStateLoad(StateLoad& load) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, load.Finish());
+  // A load is a use, whatever time of last use the file carries.
+  model->Touch();
   if (!load.merge()) metrics_.AddModel(model->name());
   return model->Info();
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -22,10 +23,13 @@
 #include "server/core/metrics.h"
 #include "server/core/model.h"
 #include "server/core/model_registry.h"
+#include "server/core/model_sweeper.h"
 #include "server/core/onnx_export.h"
 #include "server/core/onnx_upload.h"
 #include "server/core/record_stream.h"
+#include "server/core/state_budget.h"
 #include "server/core/state_load.h"
+#include "server/core/stream_watchdog.h"
 
 namespace qcal::server {
 
@@ -46,8 +50,19 @@ struct CoreOptions {
   // (--default-histogram-layout).
   kernels::HistogramLayout default_histogram_layout = kernels::HistogramLayout::kMergeable;
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
-  // --max-response-bytes).
+  // --max-response-bytes, --max-quantizers-per-model). Its state_budget, when null, is made from
+  // max_state_bytes.
   ModelLimits limits{};
+  // Models the server may hold (--max-models).
+  int64_t max_models = std::numeric_limits<int64_t>::max();
+  // Bytes all models may hold in calibration state, stored tables and ONNX models
+  // (--max-state-bytes; StateBudget).
+  int64_t max_state_bytes = std::numeric_limits<int64_t>::max();
+  // Models no call used for longer are deleted (--model-ttl, ModelSweeper); zero: never.
+  absl::Duration model_ttl = absl::ZeroDuration();
+  // Record streams that receive nothing that long are ended (--stream-idle-seconds,
+  // StreamWatchdog); zero: never.
+  absl::Duration stream_idle = absl::ZeroDuration();
   // Tests only: called by ComputeAmax, with the call's cancellation, before the searches start
   // (a test holds a computation there to cancel it at a known point).
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
@@ -93,6 +108,12 @@ class CalibrationCore {
   // The Record streams' budget and memory release, for tests and the metrics.
   const InflightBudget& inflight_budget() const { return inflight_budget_; }
   const IdleTrimmer& idle_trimmer() const { return idle_trimmer_; }
+  // What all models hold against --max-state-bytes.
+  const StateBudget& state_budget() const { return *options_.limits.state_budget; }
+  // Ends idle Record streams (the front-end registers each stream).
+  StreamWatchdog& stream_watchdog() { return stream_watchdog_; }
+  // Null without a --model-ttl.
+  ModelSweeper* model_sweeper() { return model_sweeper_.get(); }
 
  private:
   const CoreOptions options_;
@@ -100,6 +121,9 @@ class CalibrationCore {
   ModelRegistry registry_;
   InflightBudget inflight_budget_;
   IdleTrimmer idle_trimmer_;
+  StreamWatchdog stream_watchdog_;
+  // Last: its thread uses the registry and the metrics.
+  std::unique_ptr<ModelSweeper> model_sweeper_;
 };
 
 }  // namespace qcal::server

@@ -20,6 +20,7 @@ absl::Status UnknownModel(absl::string_view name) {
 absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config, bool exist_ok) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
   absl::MutexLock lock(&mu_);
+  if (!models_.contains(model->name())) QCAL_RETURN_IF_ERROR(CheckRoomLocked(model->name()));
   const auto [it, inserted] = models_.emplace(model->name(), model);
   if (inserted) return model;
   if (!exist_ok) {
@@ -34,6 +35,7 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config,
 absl::Status ModelRegistry::Insert(std::shared_ptr<Model> model) {
   absl::MutexLock lock(&mu_);
   const std::string name = model->name();
+  if (!models_.contains(name)) QCAL_RETURN_IF_ERROR(CheckRoomLocked(name));
   if (!models_.emplace(name, std::move(model)).second) {
     return absl::AlreadyExistsError(absl::StrCat("model '", name, "' already exists"));
   }
@@ -44,6 +46,8 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Find(absl::string_view nam
   absl::ReaderMutexLock lock(&mu_);
   const auto it = models_.find(name);
   if (it == models_.end()) return UnknownModel(name);
+  // Under the lock, so DeleteIfUnusedSince sees the mark.
+  it->second->Touch();
   return it->second;
 }
 
@@ -61,6 +65,27 @@ absl::Status ModelRegistry::Delete(absl::string_view name) {
   if (it == models_.end()) return UnknownModel(name);
   models_.erase(it);
   return absl::OkStatus();
+}
+
+std::shared_ptr<Model> ModelRegistry::DeleteIfUnusedSince(absl::string_view name, int64_t cutoff) {
+  absl::MutexLock lock(&mu_);
+  const auto it = models_.find(name);
+  if (it == models_.end() || it->second->last_used_unix_seconds() > cutoff) return nullptr;
+  std::shared_ptr<Model> deleted = std::move(it->second);
+  models_.erase(it);
+  return deleted;
+}
+
+int64_t ModelRegistry::size() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return static_cast<int64_t>(models_.size());
+}
+
+absl::Status ModelRegistry::CheckRoomLocked(absl::string_view name) const {
+  if (static_cast<int64_t>(models_.size()) < max_models_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "model '", name, "': the server holds ", models_.size(), " models, its --max-models ",
+      max_models_, "; delete models you are done with (DeleteModel) or raise --max-models"));
 }
 
 }  // namespace qcal::server

@@ -164,12 +164,27 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
     const grpc::Status refused = Refuse("Record", status);
     return grpc::Status(refused.error_code(), refused.error_message(), details.SerializeAsString());
   };
+  // A stream that receives nothing for --stream-idle-seconds is cancelled (the client sees
+  // CANCELLED; qcal's clients reopen silently). A batch it left half sent is dropped, as when a
+  // stream ends mid-batch; the batches before it stay applied.
+  StreamWatchdog::Watch watch = core_.stream_watchdog().Add(
+      absl::StrCat("Record stream from ", context->peer()), [context] { context->TryCancel(); });
   v1::RecordRequest request;
+  bool first = true;
+  watch.Reading();
   while (reader->Read(&request)) {
+    watch.Busy();
+    if (first) {
+      watch.Describe(absl::StrCat("Record stream of model '", ShortForMessage(request.model()),
+                                  "' from ", context->peer()));
+      first = false;
+    }
     absl::StatusOr<RecordChunk> chunk = RecordChunkFromProto(request);
     if (!chunk.ok()) return refuse(chunk.status());
     if (absl::Status status = stream->Add(std::move(*chunk)); !status.ok()) return refuse(status);
+    watch.Reading();
   }
+  watch.Busy();
   absl::StatusOr<BatchStats> applied = stream->Finish();
   if (!applied.ok()) return refuse(applied.status());
   RecordResponseFromStats(*applied, response);

@@ -51,6 +51,9 @@ struct ModelSnapshot {
   std::map<std::string, std::string> tensor_map{};
   // The stored amax table; nullopt when none was computed since the last reset.
   std::optional<AmaxTable> amax_table{};
+  // When a call last used the model, in seconds since the Unix epoch (--model-ttl counts from
+  // it); 0: unknown (a restored model then counts from its load).
+  int64_t last_used_unix_seconds = 0;
 };
 
 }  // namespace qcal::server

@@ -1,5 +1,6 @@
 #include "server/storage/model_state.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <variant>
@@ -196,6 +197,7 @@ void ModelSnapshotToProto(const ModelSnapshot& snapshot, v1::ModelState* proto) 
     entry->set_key(quantizer);
     entry->set_value(tensor);
   }
+  proto->set_last_used_unix_seconds(snapshot.last_used_unix_seconds);
   if (snapshot.amax_table.has_value()) {
     AmaxTableToProto(*snapshot.amax_table, proto->mutable_amax_table());
   }
@@ -244,6 +246,7 @@ absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto
     }
   }
   if (proto.has_amax_table()) out.amax_table = AmaxTableFromProto(proto.amax_table());
+  out.last_used_unix_seconds = std::max<int64_t>(proto.last_used_unix_seconds(), 0);
   return out;
 }
 
