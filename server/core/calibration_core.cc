@@ -9,18 +9,17 @@
 namespace qcal::server {
 namespace {
 
-// `options` with its state budget made from max_state_bytes when it has none.
-CoreOptions WithStateBudget(CoreOptions options) {
-  if (options.limits.state_budget == nullptr) {
-    options.limits.state_budget = std::make_shared<StateBudget>(options.max_state_bytes);
-  }
+// `options` with `budget` as its models' state budget.
+CoreOptions WithStateBudget(CoreOptions options, StateBudget* budget) {
+  options.limits.state_budget = budget;
   return options;
 }
 
 }  // namespace
 
 CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
-    : options_(WithStateBudget(std::move(options))),
+    : state_budget_(std::make_unique<StateBudget>(options.max_state_bytes)),
+      options_(WithStateBudget(std::move(options), state_budget_.get())),
       metrics_(metrics),
       registry_(options_.max_models),
       inflight_budget_(options_.max_inflight_bytes, options_.max_inflight_wait, &metrics),
@@ -29,7 +28,7 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
   if (options_.model_ttl > absl::ZeroDuration()) {
     model_sweeper_ = std::make_unique<ModelSweeper>(
         registry_, options_.model_ttl,
-        [this](const std::string& name) { metrics_.RemoveModel(name); });
+        [this](const std::string& name) { ModelDeleted(name); });
   }
 }
 
@@ -58,8 +57,12 @@ std::vector<ModelInfo> CalibrationCore::ListModels() const {
 
 absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
   QCAL_RETURN_IF_ERROR(registry_.Delete(model));
-  metrics_.RemoveModel(std::string(model));
+  ModelDeleted(model);
   return absl::OkStatus();
+}
+
+void CalibrationCore::ModelDeleted(absl::string_view model) {
+  metrics_.RemoveModel(std::string(model));
 }
 
 absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
@@ -125,11 +128,13 @@ absl::StatusOr<ModelInfo> CalibrationCore::FinishStateLoad(StateLoad& load) {
 }
 
 std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
-  return std::make_unique<OnnxUpload>(registry_, options_.max_batch_bytes);
+  return std::make_unique<OnnxUpload>(registry_, options_.max_batch_bytes,
+                                      options_.limits.state_budget);
 }
 
 std::unique_ptr<OnnxExport> CalibrationCore::OpenOnnxExport() {
-  return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes);
+  return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes,
+                                      options_.limits.state_budget);
 }
 
 }  // namespace qcal::server

@@ -50,8 +50,8 @@ struct CoreOptions {
   // (--default-histogram-layout).
   kernels::HistogramLayout default_histogram_layout = kernels::HistogramLayout::kMergeable;
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
-  // --max-response-bytes, --max-quantizers-per-model). Its state_budget, when null, is made from
-  // max_state_bytes.
+  // --max-response-bytes, --max-quantizers-per-model). Its state_budget is ignored: the core
+  // makes the server's from max_state_bytes.
   ModelLimits limits{};
   // Models the server may hold (--max-models).
   int64_t max_models = std::numeric_limits<int64_t>::max();
@@ -109,13 +109,18 @@ class CalibrationCore {
   const InflightBudget& inflight_budget() const { return inflight_budget_; }
   const IdleTrimmer& idle_trimmer() const { return idle_trimmer_; }
   // What all models hold against --max-state-bytes.
-  const StateBudget& state_budget() const { return *options_.limits.state_budget; }
+  const StateBudget& state_budget() const { return *state_budget_; }
   // Ends idle Record streams (the front-end registers each stream).
   StreamWatchdog& stream_watchdog() { return stream_watchdog_; }
   // Null without a --model-ttl.
   ModelSweeper* model_sweeper() { return model_sweeper_.get(); }
 
  private:
+  // What follows a model's deletion, by DeleteModel or the --model-ttl sweep (from its thread).
+  void ModelDeleted(absl::string_view model);
+
+  // Before options_, whose limits point at it; it outlives every model.
+  const std::unique_ptr<StateBudget> state_budget_;
   const CoreOptions options_;
   Metrics& metrics_;
   ModelRegistry registry_;

@@ -7,7 +7,6 @@
 #define QCAL_SERVER_CORE_MODEL_LIMITS_H_
 
 #include <cstdint>
-#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -34,8 +33,9 @@ struct ModelLimits {
   // transformer of 80 layers.
   int64_t max_quantizers = 65536;
   // The server-wide budget that the model's state, stored amax table and ONNX model are charged
-  // to (--max-state-bytes); null: counted against nothing.
-  std::shared_ptr<StateBudget> state_budget{};
+  // to (--max-state-bytes); null: counted against nothing. Not owned: it outlives the model (a
+  // plain pointer keeps ModelLimits, and the options that hold it, trivially copyable values).
+  StateBudget* state_budget = nullptr;
 };
 
 // RESOURCE_EXHAUSTED naming `where`, the count and --max-quantizers-per-model when `count`

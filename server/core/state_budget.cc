@@ -7,12 +7,12 @@
 namespace qcal::server {
 
 StateBudget::Charge::Charge(Charge&& other) noexcept
-    : budget_(std::move(other.budget_)), bytes_(std::exchange(other.bytes_, 0)) {}
+    : budget_(other.budget_), bytes_(std::exchange(other.bytes_, 0)) {}
 
 StateBudget::Charge& StateBudget::Charge::operator=(Charge&& other) noexcept {
   if (this != &other) {
     Settle(0);
-    budget_ = std::move(other.budget_);
+    budget_ = other.budget_;
     bytes_ = std::exchange(other.bytes_, 0);
   }
   return *this;

@@ -3,19 +3,20 @@
 // holder owns a Charge of the bytes it holds; a Charge grows only when the budget has room, so
 // the sum of all charges never passes the limit (README, "Limits", says what each holder counts).
 //
-//   auto budget = std::make_shared<StateBudget>(int64_t{4} << 30);
-//   StateBudget::Charge charge(budget);
+//   StateBudget budget(int64_t{4} << 30);
+//   StateBudget::Charge charge(&budget);
 //   QCAL_RETURN_IF_ERROR(charge.Resize(worst_case, "quantizer 'q'"));   // before growing
 //   ...                                                                  // grow
 //   charge.Settle(actual);                                               // what it holds now
 //
-// Thread-safe (one atomic counter); a Charge itself is not: its owner serialises its calls.
+// Thread-safe (one atomic counter); a Charge itself is not: its owner serialises its calls. A
+// budget must outlive every Charge of it (CalibrationCore owns the server's, and outlives its
+// models).
 #ifndef QCAL_SERVER_CORE_STATE_BUDGET_H_
 #define QCAL_SERVER_CORE_STATE_BUDGET_H_
 
 #include <atomic>
 #include <cstdint>
-#include <memory>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -29,7 +30,7 @@ class StateBudget {
   class Charge {
    public:
     Charge() = default;
-    explicit Charge(std::shared_ptr<StateBudget> budget) : budget_(std::move(budget)) {}
+    explicit Charge(StateBudget* budget) : budget_(budget) {}
     ~Charge() { Settle(0); }
     Charge(Charge&& other) noexcept;
     Charge& operator=(Charge&& other) noexcept;
@@ -46,7 +47,7 @@ class StateBudget {
     void Settle(int64_t bytes);
 
    private:
-    std::shared_ptr<StateBudget> budget_;
+    StateBudget* budget_ = nullptr;
     int64_t bytes_ = 0;
   };
 

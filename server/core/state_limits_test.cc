@@ -19,6 +19,7 @@
 #include "server/core/model.h"
 #include "server/core/model_registry.h"
 #include "server/core/model_sweeper.h"
+#include "server/core/onnx_upload.h"
 #include "server/core/state_budget.h"
 #include "server/core/stream_watchdog.h"
 
@@ -65,11 +66,11 @@ std::string ReadTestModel(const std::string& name) {
 }
 
 TEST(StateBudgetTest, GrowingPastTheLimitIsRefusedAndHoldsWhatItHeld) {
-  auto budget = std::make_shared<StateBudget>(1000);
+  auto budget = std::make_unique<StateBudget>(1000);
   {
-    StateBudget::Charge a(budget);
+    StateBudget::Charge a(budget.get());
     ASSERT_TRUE(a.Resize(600, "a").ok());
-    StateBudget::Charge b(budget);
+    StateBudget::Charge b(budget.get());
     const absl::Status refused = b.Resize(500, "quantizer 'q'");
     EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
     EXPECT_THAT(std::string(refused.message()),
@@ -90,8 +91,9 @@ TEST(StateBudgetTest, GrowingPastTheLimitIsRefusedAndHoldsWhatItHeld) {
 }
 
 TEST(StateBudgetTest, ModelChargesFollowTheStateAndAreReleasedByResetAndDelete) {
-  auto budget = std::make_shared<StateBudget>(int64_t{1} << 30);
-  std::shared_ptr<Model> model = NewModel({.name = "net", .limits = {.state_budget = budget}});
+  auto budget = std::make_unique<StateBudget>(int64_t{1} << 30);
+  std::shared_ptr<Model> model =
+      NewModel({.name = "net", .limits = {.state_budget = budget.get()}});
   const int64_t empty = kModelBytes + 3;
   EXPECT_EQ(budget->used_bytes(), empty);
 
@@ -127,8 +129,9 @@ TEST(StateBudgetTest, ABatchWithoutRoomForItsGrowthIsRefusedAndChangesNothing) {
   }();
   // Room for the model and an empty quantizer, not for its histogram's worst case.
   const int64_t limit = kModelBytes + 3 + QuantizerStateBytes(input, 0, 0) + 1000;
-  auto budget = std::make_shared<StateBudget>(limit);
-  std::shared_ptr<Model> model = NewModel({.name = "net", .limits = {.state_budget = budget}});
+  auto budget = std::make_unique<StateBudget>(limit);
+  std::shared_ptr<Model> model =
+      NewModel({.name = "net", .limits = {.state_budget = budget.get()}});
   const absl::Status refused = Record(*model, kInput, {2}, {1.0f, 2.0f});
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(refused.message()),
@@ -151,10 +154,10 @@ TEST(StateBudgetTest, ABatchWithoutRoomForItsGrowthIsRefusedAndChangesNothing) {
 
 TEST(StateBudgetTest, AReferenceHistogramReservesItsBinLimitThenHoldsWhatItUses) {
   const int64_t worst = QuantizerStateBytes({.name = kInput}, int64_t{1} << 20, 0);
-  auto budget = std::make_shared<StateBudget>(kModelBytes + 3 + worst);
+  auto budget = std::make_unique<StateBudget>(kModelBytes + 3 + worst);
   std::shared_ptr<Model> model = NewModel({.name = "net",
                                            .histogram_layout = kernels::HistogramLayout::kReference,
-                                           .limits = {.state_budget = budget}});
+                                           .limits = {.state_budget = budget.get()}});
   ASSERT_TRUE(Record(*model, kInput, {2}, {1.0f, 2.0f}).ok());
   EXPECT_EQ(BinsOf(*model, kInput), 2048);
   EXPECT_EQ(budget->used_bytes(),
@@ -168,8 +171,9 @@ TEST(StateBudgetTest, AReferenceHistogramReservesItsBinLimitThenHoldsWhatItUses)
 TEST(StateBudgetTest, AnOnnxModelIsChargedItsInMemorySizeAndRefusedWithoutRoom) {
   const std::string onnx = ReadTestModel("cnn_bn.onnx");
   ASSERT_FALSE(onnx.empty());
-  auto budget = std::make_shared<StateBudget>(kModelBytes + 3 + 100);
-  std::shared_ptr<Model> small = NewModel({.name = "net", .limits = {.state_budget = budget}});
+  auto budget = std::make_unique<StateBudget>(kModelBytes + 3 + 100);
+  std::shared_ptr<Model> small =
+      NewModel({.name = "net", .limits = {.state_budget = budget.get()}});
   const absl::Status refused = small->UploadOnnx(onnx, {}).status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(refused.message()),
@@ -177,8 +181,8 @@ TEST(StateBudgetTest, AnOnnxModelIsChargedItsInMemorySizeAndRefusedWithoutRoom) 
   EXPECT_FALSE(small->Info().has_onnx);
   EXPECT_EQ(budget->used_bytes(), kModelBytes + 3);
 
-  auto large = std::make_shared<StateBudget>(int64_t{1} << 30);
-  std::shared_ptr<Model> model = NewModel({.name = "net", .limits = {.state_budget = large}});
+  auto large = std::make_unique<StateBudget>(int64_t{1} << 30);
+  std::shared_ptr<Model> model = NewModel({.name = "net", .limits = {.state_budget = large.get()}});
   ASSERT_TRUE(model->UploadOnnx(onnx, {}).ok());
   const int64_t onnx_charge = large->used_bytes() - (kModelBytes + 3);
   onnx::ModelProto parsed;
@@ -190,9 +194,27 @@ TEST(StateBudgetTest, AnOnnxModelIsChargedItsInMemorySizeAndRefusedWithoutRoom) 
   EXPECT_EQ(large->used_bytes(), kModelBytes + 3 + onnx_charge);
 }
 
+TEST(StateBudgetTest, UploadBytesCountWhileTheyArriveAndAreGivenBack) {
+  auto budget = std::make_unique<StateBudget>(kModelBytes + 3 + 1000);
+  ModelRegistry registry;
+  ASSERT_TRUE(registry.Create({.name = "net", .limits = {.state_budget = budget.get()}}).ok());
+  {
+    OnnxUpload upload(registry, /*max_bytes=*/1 << 20, budget.get());
+    ASSERT_TRUE(upload.Add({.model = "net", .data = std::string(600, 'x'), .tensor_map = {}}).ok());
+    EXPECT_EQ(budget->used_bytes(), kModelBytes + 3 + 600);
+    const absl::Status refused =
+        upload.Add({.model = "", .data = std::string(600, 'x'), .tensor_map = {}});
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_THAT(std::string(refused.message()),
+                HasSubstr("model 'net', UploadOnnx: the ONNX model received so far needs 600 more "
+                          "bytes"));
+  }
+  EXPECT_EQ(budget->used_bytes(), kModelBytes + 3);
+}
+
 TEST(QuantizerLimitTest, CreateDeclaringTooManyIsRefused) {
-  auto budget = std::make_shared<StateBudget>(int64_t{1} << 30);
-  ModelConfig config{.name = "net", .limits = {.max_quantizers = 2, .state_budget = budget}};
+  auto budget = std::make_unique<StateBudget>(int64_t{1} << 30);
+  ModelConfig config{.name = "net", .limits = {.max_quantizers = 2, .state_budget = budget.get()}};
   for (const char* name : {"a._input_quantizer", "b._input_quantizer", "c._input_quantizer"}) {
     QuantizerSpec spec = DefaultInputSpec();
     spec.name = name;
