@@ -1,5 +1,7 @@
 #include "server/core/model_registry.h"
 
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +20,24 @@ absl::Status UnknownModel(absl::string_view name) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config, bool exist_ok) {
+  if (exist_ok) {
+    std::shared_ptr<Model> existing;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      if (const auto it = models_.find(config.name); it != models_.end()) existing = it->second;
+    }
+    if (existing != nullptr) {
+      // Joining creates nothing: the model built to compare configurations is charged to no
+      // budget, so a full --max-state-bytes does not refuse a join.
+      ModelConfig probe = config;
+      probe.limits.state_budget = nullptr;
+      QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> wanted, Model::Create(std::move(probe)));
+      if (std::optional<std::string> difference = existing->ConfigDifference(*wanted)) {
+        return absl::FailedPreconditionError(*difference);
+      }
+      return existing;
+    }
+  }
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
   absl::MutexLock lock(&mu_);
   if (!models_.contains(model->name())) QCAL_RETURN_IF_ERROR(CheckRoomLocked(model->name()));

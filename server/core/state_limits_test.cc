@@ -295,6 +295,22 @@ TEST(ModelCountLimitTest, CreateAndInsertPastMaxModelsAreRefused) {
   EXPECT_TRUE(registry.Create({.name = "c"}).ok());
 }
 
+TEST(ModelCountLimitTest, JoiningAnExistingModelNeedsNoRoom) {
+  auto budget = std::make_unique<StateBudget>(kModelBytes + 1);
+  ModelRegistry registry(/*max_models=*/1);
+  ASSERT_TRUE(registry.Create({.name = "a", .limits = {.state_budget = budget.get()}}).ok());
+  // The server is full on both counts; a trainer joining the model it holds is not refused.
+  absl::StatusOr<std::shared_ptr<Model>> joined =
+      registry.Create({.name = "a", .limits = {.state_budget = budget.get()}}, /*exist_ok=*/true);
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_EQ(budget->used_bytes(), kModelBytes + 1);
+  EXPECT_EQ(
+      registry.Create({.name = "b", .limits = {.state_budget = budget.get()}}, /*exist_ok=*/true)
+          .status()
+          .code(),
+      absl::StatusCode::kResourceExhausted);
+}
+
 TEST(ModelSweeperTest, DeletesOnlyModelsUnusedForLongerThanTheTtl) {
   ModelRegistry registry;
   std::vector<std::string> reported;
