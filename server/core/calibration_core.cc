@@ -24,13 +24,22 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
       registry_(options_.max_models),
       inflight_budget_(options_.max_inflight_bytes, options_.max_inflight_wait, &metrics),
       idle_trimmer_(options_.idle_release_delay, &metrics),
-      stream_watchdog_(options_.stream_idle) {
+      stream_watchdog_(options_.stream_idle, &metrics) {
   if (options_.model_ttl > absl::ZeroDuration()) {
-    model_sweeper_ = std::make_unique<ModelSweeper>(
-        registry_, options_.model_ttl,
-        [this](const std::string& name) { ModelDeleted(name); });
+    model_sweeper_ = std::make_unique<ModelSweeper>(registry_, options_.model_ttl,
+                                                    [this](const std::string& name) {
+                                                      metrics_.ModelExpired();
+                                                      ModelDeleted(name);
+                                                    });
   }
+  metrics_.SetHeldSource([this] {
+    return Metrics::HeldReading{.state_bytes = state_budget_->used_bytes(),
+                                .state_limit_bytes = state_budget_->limit_bytes(),
+                                .models = registry_.size()};
+  });
 }
+
+CalibrationCore::~CalibrationCore() { metrics_.SetHeldSource(nullptr); }
 
 absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config, bool exist_ok) {
   if (config.backend == nullptr) config.backend = options_.backend;

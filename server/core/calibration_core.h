@@ -70,7 +70,9 @@ struct CoreOptions {
 
 class CalibrationCore {
  public:
+  // Reports what the models hold to `metrics` (Metrics::SetHeldSource) until destroyed.
   CalibrationCore(CoreOptions options, Metrics& metrics);
+  ~CalibrationCore();
   CalibrationCore(const CalibrationCore&) = delete;
   CalibrationCore& operator=(const CalibrationCore&) = delete;
 

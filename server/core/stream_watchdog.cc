@@ -34,7 +34,8 @@ void StreamWatchdog::Watch::Describe(std::string what) {
   watchdog_->entries_[id_].what = std::move(what);
 }
 
-StreamWatchdog::StreamWatchdog(absl::Duration idle) : idle_(idle) {
+StreamWatchdog::StreamWatchdog(absl::Duration idle, Metrics* metrics)
+    : idle_(idle), metrics_(metrics) {
   if (idle_ > absl::ZeroDuration()) thread_ = std::thread([this] { Run(); });
 }
 
@@ -65,6 +66,7 @@ void StreamWatchdog::Check(absl::Time now) {
     if (entry.ended || now - entry.reading_since < idle_) continue;
     entry.ended = true;
     ++ended_;
+    if (metrics_ != nullptr) metrics_->StreamIdleEnded();
     spdlog::info("{}: nothing received for {}: ended by the server (--stream-idle-seconds {})",
                  entry.what, absl::FormatDuration(now - entry.reading_since),
                  absl::ToInt64Seconds(idle_));

@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/core/metrics.h"
 
 namespace qcal::server {
 
@@ -51,8 +52,9 @@ class StreamWatchdog {
   };
 
   // `idle` > 0 ends streams idle that long (checked every idle / 10, between 10 ms and 1 s);
-  // absl::ZeroDuration() turns the watchdog off (no thread).
-  explicit StreamWatchdog(absl::Duration idle);
+  // absl::ZeroDuration() turns the watchdog off (no thread). `metrics` (may be null; it must
+  // outlive the watchdog otherwise) counts the streams ended.
+  explicit StreamWatchdog(absl::Duration idle, Metrics* metrics = nullptr);
   // Precondition: no Watch outstanding.
   ~StreamWatchdog();
   StreamWatchdog(const StreamWatchdog&) = delete;
@@ -79,6 +81,7 @@ class StreamWatchdog {
   void Run();
 
   const absl::Duration idle_;
+  Metrics* const metrics_;
   mutable absl::Mutex mu_;
   std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;

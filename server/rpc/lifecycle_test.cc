@@ -13,8 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "prometheus/text_serializer.h"
 #include "qcal/v1/calibration.grpc.pb.h"
 #include "server/rpc/qcal_server.h"
 
@@ -79,6 +81,11 @@ v1::RecordRequest Header(const std::string& model, const std::string& quantizer,
   request.mutable_header()->set_dtype(v1::DTYPE_FLOAT32);
   request.mutable_header()->add_shape(size);
   return request;
+}
+
+// The server's metrics as a scrape would show them.
+std::string Scrape(QcalServer& server) {
+  return prometheus::TextSerializer().Serialize(server.core().metrics().registry()->Collect());
 }
 
 class LifecycleTest : public ::testing::Test {
@@ -174,6 +181,7 @@ TEST_F(LifecycleTest, AnIdleRecordStreamIsEndedAndItsAppliedBatchesStay) {
   const grpc::Status ended = writer->Finish();  // returns once the server ends the stream
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::CANCELLED) << ended.error_message();
   EXPECT_EQ(server_->core().stream_watchdog().ended(), 1);
+  EXPECT_THAT(Scrape(*server_), HasSubstr("\nqcal_record_streams_idle_ended_total 1\n"));
 
   grpc::ClientContext get;
   v1::GetModelRequest request;
@@ -216,6 +224,12 @@ TEST_F(LifecycleTest, CreateModelAndLoadStatePastMaxModelsAreRefused) {
   EXPECT_EQ(load.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(load.error_message(), HasSubstr("--max-models 1"));
   EXPECT_EQ(ModelNames(), std::vector<std::string>{"a"});
+  const std::string scraped = Scrape(*server_);
+  EXPECT_THAT(scraped, HasSubstr("\nqcal_models 1\n"));
+  EXPECT_THAT(scraped, HasSubstr(absl::StrCat("qcal_state_bytes{kind=\"used\"} ",
+                                              server_->core().state_budget().used_bytes(), "\n")));
+  EXPECT_THAT(scraped, HasSubstr(absl::StrCat("qcal_state_bytes{kind=\"limit\"} ",
+                                              server_->core().state_budget().limit_bytes(), "\n")));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@ and idle tests poll, with a generous deadline, for what the server does."""
 
 import threading
 import time
+import urllib.request
 
 import grpc
 import numpy as np
@@ -91,6 +92,10 @@ def test_a_model_no_call_uses_is_deleted_after_the_ttl(server_bin):
             assert names == ["used"]
         assert "model 'idle' deleted: no call used it for" in server.stderr()
         assert "(--model-ttl 1)" in server.stderr()
+        with urllib.request.urlopen(f"http://{server.http_address}/metrics", timeout=30) as page:
+            metrics = page.read().decode()
+        assert "\nqcal_models_expired_total 1\n" in metrics
+        assert "\nqcal_models 1\n" in metrics
 
 
 def test_an_idle_record_stream_is_ended_and_its_batches_stay(server_bin):
