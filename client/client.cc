@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/channel.h"
 #include "client/connection.h"
 #include "client/record_sender.h"
 #include "client/status_macros.h"
@@ -15,6 +16,11 @@ std::string DefaultAddress() {
   const char* env = std::getenv("QCAL_SERVER");
   if (env != nullptr && *env != '\0') return env;
   return std::string(kDefaultAddress);
+}
+
+std::string DefaultToken() {
+  const char* env = std::getenv("QCAL_TOKEN");
+  return env == nullptr ? "" : env;
 }
 
 namespace internal {
@@ -153,11 +159,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::string address, Clie
   if (address.empty()) {
     return absl::InvalidArgumentError("server address is empty (expected HOST:PORT)");
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  if (options.token.empty()) options.token = DefaultToken();
   auto connection = std::make_shared<internal::Connection>();
-  connection->channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  QCAL_CLIENT_ASSIGN_OR_RETURN(connection->channel, internal::MakeChannel(address, options));
   connection->stub = v1::Calibration::NewStub(connection->channel);
   connection->address = std::move(address);
   connection->options = options;

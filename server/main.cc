@@ -5,7 +5,9 @@
 // Once ready it prints exactly one line to stdout,
 //   qcal-server listening on HOST:PORT http HOST:PORT     (or "http off")
 // with the ports actually bound (port 0 picks a free one); logs go to stderr. SIGINT or SIGTERM
-// shut it down gracefully.
+// shut it down gracefully: a drain of --drain-seconds, then, with --data-dir, a commit of every
+// changed model; exit 0 (1 when that commit failed).
+// SIGHUP reloads the --auth-tokens file (README, "Security").
 #include <malloc.h>
 #include <signal.h>
 
@@ -109,6 +111,34 @@ int main(int argc, char** argv) {
                  "amax, and states merge) or reference (pytorch-quantization's bins, bit for bit)")
       ->capture_default_str()
       ->check(CLI::IsMember({"mergeable", "reference"}));
+  app.add_option("--data-dir", flags.server.data_dir,
+                 "directory of durable state: one state file per model, restored at start, "
+                 "written every --commit-interval-seconds, on Commit and on SIGTERM; empty: "
+                 "state in memory only (README, \"What survives what\")");
+  app.add_option("--max-data-dir-bytes", flags.server.max_data_dir_bytes,
+                 "most bytes the --data-dir model files may take together; a write past it fails "
+                 "(UNAVAILABLE) and keeps the previous file; 0: no limit")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_data_dir_bytes)>());
+  app.add_option("--commit-interval-seconds", flags.server.commit_interval_seconds,
+                 "with --data-dir, changed models are written this often; a kill -9 loses at most "
+                 "what was applied since; >= 1")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.commit_interval_seconds)>());
+  app.add_option("--drain-seconds", flags.server.drain_seconds,
+                 "on SIGTERM or SIGINT, how long running calls may finish (new Record streams are "
+                 "refused) before they are cancelled and the state is committed; >= 0")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.drain_seconds)>());
+  app.add_option("--tls-cert", flags.server.tls.cert,
+                 "PEM certificate (chain) of the server: gRPC and HTTP serve TLS; with --tls-key");
+  app.add_option("--tls-key", flags.server.tls.key, "PEM private key of --tls-cert (unencrypted)");
+  app.add_option("--tls-client-ca", flags.server.tls.client_ca,
+                 "PEM CA certificates: mutual TLS, gRPC clients must present a certificate it "
+                 "signed (HTTP: /metrics only)");
+  app.add_option("--auth-tokens", flags.server.auth_tokens,
+                 "bearer token file, 'ROLE TOKEN [MODEL_PREFIX]' a line; SIGHUP reloads it; "
+                 "empty: no tokens, every caller may call everything");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -144,13 +174,17 @@ int main(int argc, char** argv) {
   // thread starts.
   mallopt(M_ARENA_MAX, 2);
 
-  // Block the shutdown signals before any thread starts, so every thread inherits the mask and
-  // sigwait below receives them.
+  // Block the shutdown signals (and SIGHUP, the token reload) before any thread starts, so every
+  // thread inherits the mask and sigwait below receives them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A write past a file-size limit (ulimit -f) must fail with EFBIG, which --data-dir reports and
+  // survives, rather than kill the server.
+  signal(SIGXFSZ, SIG_IGN);
 
   absl::StatusOr<std::unique_ptr<qcal::server::QcalServer>> server =
       qcal::server::QcalServer::Start(flags.server);
@@ -161,10 +195,21 @@ int main(int argc, char** argv) {
   std::cout << (*server)->ReadyLine() << std::endl;
 
   int received = 0;
-  sigwait(&signals, &received);
+  // SIGHUP reloads the tokens and keeps serving: calls in flight keep their grant, new calls see
+  // the new table, and a file that fails to load leaves the old table in force.
+  while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+    if (absl::Status reloaded = (*server)->ReloadTokens(); !reloaded.ok()) {
+      spdlog::error("SIGHUP: tokens not reloaded, the previous ones stay in force: {}",
+                    std::string(reloaded.message()));
+    }
+  }
   spdlog::info("signal {}: shutting down", received);
   (*server)->Shutdown();
   (*server)->Wait();
+  if (const absl::Status status = (*server)->shutdown_status(); !status.ok()) {
+    spdlog::error("stopped; {}", std::string(status.message()));
+    return 1;
+  }
   spdlog::info("stopped");
   return 0;
 }

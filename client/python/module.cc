@@ -479,12 +479,19 @@ PYBIND11_MODULE(_qcal, m) {
           py::arg("target"));
 
   py::class_<Client>(m, "Client")
-      .def(py::init([](const std::string& address, std::optional<double> timeout) {
+      .def(py::init([](const std::string& address, std::optional<double> timeout,
+                       const std::string& tls_ca, const std::string& tls_cert,
+                       const std::string& tls_key, const std::string& token) {
              ClientOptions options;
              if (timeout.has_value()) options.timeout = absl::Seconds(*timeout);
+             options.tls_ca = tls_ca;
+             options.tls_cert = tls_cert;
+             options.tls_key = tls_key;
+             options.token = token;
              return Value(Client::Create(address, options));
            }),
-           py::arg("address"), py::arg("timeout") = py::none())
+           py::arg("address"), py::arg("timeout") = py::none(), py::arg("tls_ca") = "",
+           py::arg("tls_cert") = "", py::arg("tls_key") = "", py::arg("token") = "")
       .def_property_readonly("address", &Client::address)
       .def(
           "create_model",

@@ -3,8 +3,10 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/base/status_util.h"
 #include "server/storage/state_file.h"
+#include "spdlog/spdlog.h"
 
 namespace qcal::server {
 namespace {
@@ -26,11 +28,13 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
       idle_trimmer_(options_.idle_release_delay, &metrics),
       stream_watchdog_(options_.stream_idle, &metrics) {
   if (options_.model_ttl > absl::ZeroDuration()) {
-    model_sweeper_ = std::make_unique<ModelSweeper>(registry_, options_.model_ttl,
-                                                    [this](const std::string& name) {
-                                                      metrics_.ModelExpired();
-                                                      ModelDeleted(name);
-                                                    });
+    model_sweeper_ = std::make_unique<ModelSweeper>(
+        registry_, options_.model_ttl, [this](const std::string& name) {
+          metrics_.ModelExpired();
+          if (absl::Status forgotten = ModelDeleted(name); !forgotten.ok()) {
+            spdlog::error("--model-ttl: {}", std::string(forgotten.message()));
+          }
+        });
   }
   metrics_.SetHeldSource([this] {
     return Metrics::HeldReading{.state_bytes = state_budget_->used_bytes(),
@@ -66,12 +70,16 @@ std::vector<ModelInfo> CalibrationCore::ListModels() const {
 
 absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
   QCAL_RETURN_IF_ERROR(registry_.Delete(model));
-  ModelDeleted(model);
-  return absl::OkStatus();
+  return ModelDeleted(model);
 }
 
-void CalibrationCore::ModelDeleted(absl::string_view model) {
+absl::Status CalibrationCore::ModelDeleted(absl::string_view model) {
   metrics_.RemoveModel(std::string(model));
+  if (options_.durability != nullptr) {
+    QCAL_RETURN_IF_ERROR(Annotate(options_.durability->Forget(std::string(model)),
+                                  absl::StrCat("model '", model, "' was deleted, but")));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
@@ -144,6 +152,26 @@ std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
 std::unique_ptr<OnnxExport> CalibrationCore::OpenOnnxExport() {
   return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes,
                                       options_.limits.state_budget);
+}
+
+absl::Status CalibrationCore::Commit(absl::string_view model) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  if (options_.durability == nullptr) return absl::OkStatus();
+  return options_.durability->Commit(*found);
+}
+
+std::vector<std::shared_ptr<Model>> CalibrationCore::Models() const { return registry_.List(); }
+
+absl::StatusOr<std::shared_ptr<Model>> CalibrationCore::RestoreModel(
+    const ModelSnapshot& snapshot) {
+  QCAL_ASSIGN_OR_RETURN(
+      std::shared_ptr<Model> model,
+      Model::FromSnapshot(
+          {.name = snapshot.model, .backend = options_.backend, .limits = options_.limits},
+          snapshot));
+  QCAL_RETURN_IF_ERROR(registry_.Insert(model));
+  metrics_.AddModel(model->name());
+  return model;
 }
 
 }  // namespace qcal::server

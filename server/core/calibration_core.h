@@ -7,6 +7,7 @@
 #ifndef QCAL_SERVER_CORE_CALIBRATION_CORE_H_
 #define QCAL_SERVER_CORE_CALIBRATION_CORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -18,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/core/call_control.h"
+#include "server/core/durability.h"
 #include "server/core/idle_trimmer.h"
 #include "server/core/inflight_budget.h"
 #include "server/core/metrics.h"
@@ -63,6 +65,9 @@ struct CoreOptions {
   // Record streams that receive nothing that long are ended (--stream-idle-seconds,
   // StreamWatchdog); zero: never.
   absl::Duration stream_idle = absl::ZeroDuration();
+  // Where models' state is made durable (--data-dir: DiskDurability); nullptr: in memory only.
+  // Not owned.
+  Durability* durability = nullptr;
   // Tests only: called by ComputeAmax, with the call's cancellation, before the searches start
   // (a test holds a computation there to cancel it at a known point).
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
@@ -82,6 +87,8 @@ class CalibrationCore {
   absl::StatusOr<ModelInfo> CreateModel(ModelConfig config, bool exist_ok = false);
   absl::StatusOr<ModelInfo> GetModel(absl::string_view model) const;
   std::vector<ModelInfo> ListModels() const;
+  // With a durability, also removes the model's file: UNAVAILABLE naming the file when that fails
+  // (the model is deleted from memory all the same).
   absl::Status DeleteModel(absl::string_view model);
   absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
   // A computation stopped by request.cancelled counts in qcal_compute_amax_cancelled_total.
@@ -105,6 +112,19 @@ class CalibrationCore {
   std::unique_ptr<OnnxUpload> OpenOnnxUpload();
   std::unique_ptr<OnnxExport> OpenOnnxExport();
 
+  // A durable point for `model` (Durability::Commit); OK at once without a durability (in memory
+  // only: durable equals applied). NOT_FOUND for an unknown model.
+  absl::Status Commit(absl::string_view model);
+  // Every model, in name order (the committer's round).
+  std::vector<std::shared_ptr<Model>> Models() const;
+  // Adds a model restored from the data dir at start (Model::FromSnapshot under snapshot.model,
+  // with the server's backend and limits). FromSnapshot's errors; ALREADY_EXISTS for a name in
+  // use.
+  absl::StatusOr<std::shared_ptr<Model>> RestoreModel(const ModelSnapshot& snapshot);
+  // Shutdown: from now on new Record streams are refused (UNAVAILABLE), so the drain ends.
+  void BeginDrain() { draining_.store(true, std::memory_order_release); }
+  bool draining() const { return draining_.load(std::memory_order_acquire); }
+
   Metrics& metrics() { return metrics_; }
   const CoreOptions& options() const { return options_; }
   // The Record streams' budget and memory release, for tests and the metrics.
@@ -118,8 +138,9 @@ class CalibrationCore {
   ModelSweeper* model_sweeper() { return model_sweeper_.get(); }
 
  private:
-  // What follows a model's deletion, by DeleteModel or the --model-ttl sweep (from its thread).
-  void ModelDeleted(absl::string_view model);
+  // What follows a model's deletion, by DeleteModel or the --model-ttl sweep (from its thread):
+  // its metrics go, and its file in the data dir (Durability::Forget, whose error it returns).
+  absl::Status ModelDeleted(absl::string_view model);
 
   // Before options_, whose limits point at it; it outlives every model.
   const std::unique_ptr<StateBudget> state_budget_;
@@ -128,6 +149,7 @@ class CalibrationCore {
   ModelRegistry registry_;
   InflightBudget inflight_budget_;
   IdleTrimmer idle_trimmer_;
+  std::atomic<bool> draining_{false};
   StreamWatchdog stream_watchdog_;
   // Last: its thread uses the registry and the metrics.
   std::unique_ptr<ModelSweeper> model_sweeper_;

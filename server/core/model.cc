@@ -165,6 +165,13 @@ int64_t OnnxBytes(const onnx::ModelProto& onnx) {
   return static_cast<int64_t>(onnx.SpaceUsedLong());
 }
 
+// Versions of model states (Model::version): one sequence for the process, so a model deleted
+// and created again under its name never repeats a version its file was written with.
+uint64_t NextVersion() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 int64_t AmaxTableBytes(const AmaxTable& table) {
@@ -246,7 +253,10 @@ Model::Model(ModelConfig config)
       limits_(config.limits),
       onnx_charge_(limits_.state_budget),
       table_charge_(limits_.state_budget),
-      last_used_(absl::ToUnixSeconds(absl::Now())) {}
+      last_used_(absl::ToUnixSeconds(absl::Now())),
+      version_(NextVersion()) {}
+
+void Model::Changed() { version_.store(NextVersion(), std::memory_order_release); }
 
 std::shared_ptr<QuantizerState> Model::FindLocked(absl::string_view name) const {
   const auto it = quantizers_.find(name);
@@ -275,6 +285,7 @@ absl::StatusOr<BatchStats> Model::ApplyTo(
     if (std::shared_ptr<QuantizerState> state = FindLocked(quantizer)) {
       absl::StatusOr<BatchStats> applied = apply(*state);
       if (!applied.ok()) return Annotate(applied.status(), where);
+      Changed();
       return applied;
     }
   }
@@ -294,6 +305,7 @@ absl::StatusOr<BatchStats> Model::ApplyTo(
   absl::StatusOr<BatchStats> applied = apply(*state);
   if (!applied.ok()) return Annotate(applied.status(), where);
   if (is_new) quantizers_.emplace(std::string(quantizer), std::move(state));
+  Changed();
   return applied;
 }
 
@@ -377,6 +389,7 @@ void Model::Reset() {
   table_.reset();
   table_charge_.Settle(0);
   ++generation_;
+  Changed();
 }
 
 absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, TableForms forms) {
@@ -403,6 +416,7 @@ absl::Status Model::StoreTable(const AmaxTable& table, uint64_t generation) {
   QCAL_RETURN_IF_ERROR(table_charge_.Resize(
       AmaxTableBytes(table), absl::StrCat("model '", name_, "': the amax table to store")));
   table_ = table;
+  Changed();
   return absl::OkStatus();
 }
 
@@ -570,6 +584,7 @@ absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
       onnx_bytes, absl::StrCat("model '", name_, "', UploadOnnx: the ONNX model")));
   onnx_ = std::move(parsed.onnx);
   tensor_map_ = std::move(tensor_map);
+  Changed();
   return result;
 }
 
@@ -653,10 +668,11 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
     tensor_map_ = std::move(tensor_map);
   }
   if (store_table) table_ = std::move(table);
+  if (sent.has_value() || compute.has_value()) Changed();
   return out;
 }
 
-absl::StatusOr<ModelSnapshot> Model::Snapshot() const {
+absl::StatusOr<ModelSnapshot> Model::Snapshot(uint64_t* version) const {
   ModelSnapshot out{.model = name_,
                     .layout = layout_,
                     .default_input = default_input_,
@@ -673,6 +689,7 @@ absl::StatusOr<ModelSnapshot> Model::Snapshot() const {
     onnx = onnx_;
     out.tensor_map = tensor_map_;
     out.amax_table = table_;
+    if (version != nullptr) *version = this->version();
   }
   out.last_used_unix_seconds = last_used_unix_seconds();
   // Outside the lock: the stored ONNX model is immutable, and may be large.
@@ -847,6 +864,7 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
   table_.reset();
   table_charge_.Settle(0);
   ++generation_;
+  Changed();
   return absl::OkStatus();
 }
 

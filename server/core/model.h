@@ -10,6 +10,7 @@
 #define QCAL_SERVER_CORE_MODEL_H_
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -185,9 +186,22 @@ class Model {
                                            int64_t bytes);
 
   // The whole state (configuration, quantizers, ONNX with tensor map, amax table), taken under
-  // the model's exclusive lock so that it holds each batch entirely or not at all. INTERNAL for a
-  // device failure.
-  absl::StatusOr<ModelSnapshot> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+  // the model's exclusive lock so that it holds each batch entirely or not at all; `version`, when
+  // given, gets the version() of the state it holds. INTERNAL for a device failure.
+  absl::StatusOr<ModelSnapshot> Snapshot(uint64_t* version = nullptr) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // For the data dir (durability.h): a number that every change of the state takes anew (Record
+  // batches and partial states, Reset, UploadOnnx, ExportOnnx and ComputeAmax storing, Merge;
+  // creation too). No two states of any model of this process share one, so a store that wrote
+  // the snapshot of version v knows the model is unchanged while version() == v.
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  // Set when the registry drops the model (DeleteModel): a committer that still holds it must not
+  // write it back.
+  void Retire() { retired_.store(true, std::memory_order_release); }
+  bool retired() const { return retired_.load(std::memory_order_acquire); }
+  // h-once's (session sequences): trivial here until that branch lands.
+  void MarkDurable(std::map<std::string, int64_t> sessions) { (void)sessions; }
 
   // Adds `snapshot`'s calibrator state and counters into this model (LoadState with merge).
   // Everything is checked and the merged state built aside first; it is then swapped in under
@@ -293,6 +307,9 @@ class Model {
   absl::StatusOr<AmaxTable> RunPlan(const TablePlan& plan,
                                     const std::function<bool()>& cancelled) const
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Gives the state a new version(); called with mu_ held (shared by Record, whose batches apply
+  // under it, so a snapshot never sees a batch without its version).
+  void Changed();
   // Stores `table` unless a Reset happened since `generation` was read; the budget's
   // RESOURCE_EXHAUSTED (nothing stored) when it has no room for it.
   absl::Status StoreTable(const AmaxTable& table, uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
@@ -347,6 +364,9 @@ class Model {
 
   // Seconds since the Unix epoch (last_used_unix_seconds).
   std::atomic<int64_t> last_used_{0};
+  // See version(); set under mu_ (shared or exclusive), read anywhere.
+  std::atomic<uint64_t> version_;
+  std::atomic<bool> retired_{false};
 };
 
 }  // namespace qcal::server

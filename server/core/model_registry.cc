@@ -83,6 +83,7 @@ absl::Status ModelRegistry::Delete(absl::string_view name) {
   absl::MutexLock lock(&mu_);
   const auto it = models_.find(name);
   if (it == models_.end()) return UnknownModel(name);
+  it->second->Retire();
   models_.erase(it);
   return absl::OkStatus();
 }
@@ -92,6 +93,8 @@ std::shared_ptr<Model> ModelRegistry::DeleteIfUnusedSince(absl::string_view name
   const auto it = models_.find(name);
   if (it == models_.end() || it->second->last_used_unix_seconds() > cutoff) return nullptr;
   std::shared_ptr<Model> deleted = std::move(it->second);
+  // As Delete: a retired model is never written to the data dir again.
+  deleted->Retire();
   models_.erase(it);
   return deleted;
 }

@@ -45,11 +45,11 @@ class ModelRegistry {
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
   // In name order. Marks nothing used.
   std::vector<std::shared_ptr<Model>> List() const;
-  // As Find.
+  // As Find. The model is retired (Model::retired) as it leaves.
   absl::Status Delete(absl::string_view name);
   // Deletes `name` if no call used it after `cutoff` (Model::last_used_unix_seconds <= cutoff,
   // Unix seconds), in one step with Find's marking, so a model a call just found stays. Returns
-  // the model deleted, or null when it is gone or was used since.
+  // the model deleted (retired, as Delete's), or null when it is gone or was used since.
   std::shared_ptr<Model> DeleteIfUnusedSince(absl::string_view name, int64_t cutoff);
   int64_t size() const;
 

@@ -323,12 +323,17 @@ TEST(ModelSweeperTest, DeletesOnlyModelsUnusedForLongerThanTheTtl) {
   for (const std::shared_ptr<Model>& model : registry.List()) model->Touch(now - absl::Minutes(30));
   (*registry.Find("recent"))->Touch(now + absl::Minutes(20));
   ASSERT_TRUE(registry.Find("found").ok());  // a call's lookup marks it used now
+  std::shared_ptr<Model> old;
+  for (const std::shared_ptr<Model>& model : registry.List()) {
+    if (model->name() == "old") old = model;
+  }
 
   // 75 minutes after `old`'s last use, 55 after `recent`'s, 45 after `found`'s.
   const std::vector<std::string> deleted = sweeper.SweepOnce(now + absl::Minutes(45));
   EXPECT_EQ(deleted, std::vector<std::string>{"old"});
   EXPECT_EQ(reported, std::vector<std::string>{"old"});
   EXPECT_EQ(registry.Find("old").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(old->retired());  // never written to a data dir again
   EXPECT_EQ(registry.size(), 2);
 }
 

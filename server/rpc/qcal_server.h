@@ -15,7 +15,11 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/auth/tls_files.h"
+#include "server/auth/token_authority.h"
 #include "server/core/calibration_core.h"
+#include "server/core/committer.h"
+#include "server/core/disk_durability.h"
 #include "server/core/metrics.h"
 #include "server/device/calibrator.h"
 #include "server/http/http_server.h"
@@ -59,6 +63,22 @@ struct ServerOptions {
   // Layout of a new model's histograms when CreateModel leaves it unspecified
   // (--default-histogram-layout; README, "Same data, same amax").
   kernels::HistogramLayout default_histogram_layout = kernels::HistogramLayout::kMergeable;
+  // Durable state (README, "What survives what"): one state file per model in this directory,
+  // restored at start; empty: state in memory only.
+  std::string data_dir{};
+  // The most bytes the data dir's model files may take (--max-data-dir-bytes); 0: no limit.
+  int64_t max_data_dir_bytes = 0;
+  // Changed models are written every this many seconds (--commit-interval-seconds); >= 1.
+  int commit_interval_seconds = 5;
+  // Shutdown lets running calls finish for up to this long, then cancels them (--drain-seconds);
+  // >= 0.
+  int drain_seconds = 5;
+  // TLS for gRPC and HTTP (--tls-cert, --tls-key, --tls-client-ca: PEM file paths; README,
+  // "Security"); all empty: plaintext. client_ca set: mutual TLS.
+  TlsPaths tls{};
+  // --auth-tokens: the bearer token file (auth/token_file.h); empty: no tokens, every call
+  // allowed.
+  std::string auth_tokens{};
   // Tests only: CoreOptions::before_amax_for_testing.
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
 };
@@ -81,13 +101,16 @@ int64_t DefaultMaxStateBytes();
 
 // INVALID_ARGUMENT, naming the flag (--listen, --http-listen, --max-batch-bytes,
 // --max-inflight-bytes, --max-inflight-wait-seconds, --max-message-bytes, --max-channels,
-// --max-num-bins, --max-response-bytes, --max-quantizers-per-model, --max-models,
-// --max-state-bytes, --model-ttl, --stream-idle-seconds) and the rule, for an address that is not
-// HOST:PORT, max_batch_bytes < 1, a max_inflight_bytes other than 0 below max_batch_bytes,
+// --max-num-bins, --max-response-bytes, --max-data-dir-bytes, --commit-interval-seconds,
+// --drain-seconds, --max-quantizers-per-model, --max-models, --max-state-bytes, --model-ttl,
+// --stream-idle-seconds) and the rule, for an address that is not HOST:PORT,
+// max_batch_bytes < 1, a max_inflight_bytes other than 0 below max_batch_bytes,
 // max_inflight_wait_seconds < 1, max_message_bytes < kMinMessageBytes, max_channels < 1,
 // max_num_bins outside 1..kMaxHistogramBins, max_response_bytes below kMinResponseBytes,
-// max_quantizers or max_models < 1, max_state_bytes other than 0 below kMinStateBytes, or a
-// negative model_ttl_seconds or stream_idle_seconds. The device name is SelectDevice's to check.
+// max_data_dir_bytes < 0 (or > 0 without data_dir), commit_interval_seconds < 1,
+// drain_seconds < 0, max_quantizers or max_models < 1, max_state_bytes other than 0 below
+// kMinStateBytes, or a negative model_ttl_seconds or stream_idle_seconds. The device name is
+// SelectDevice's to check.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
 // max_inflight_bytes, with 0 resolved to twice max_batch_bytes (saturating).
@@ -98,7 +121,11 @@ class QcalServer {
   // ValidateServerOptions' errors; UNAVAILABLE "cannot listen on HOST:PORT: invalid address or
   // port in use" when the gRPC port cannot be bound (HttpServer::Start's errors for HTTP);
   // SelectDevice's errors for a bad device name or --device cuda without a usable GPU
-  // (UNAVAILABLE "no CUDA device: ...").
+  // (UNAVAILABLE "no CUDA device: ..."); DataDir::Open's for data_dir (FAILED_PRECONDITION when
+  // another server holds it). With data_dir, every model file is loaded (refused ones are logged
+  // and left in place) before the server takes calls.
+  // LoadTlsMaterial's and TokenAuthority::FromFile's INVALID_ARGUMENT naming the flag and the
+  // file.
   static absl::StatusOr<std::unique_ptr<QcalServer>> Start(const ServerOptions& options);
 
   // Shuts down (as Shutdown) if still running.
@@ -122,9 +149,17 @@ class QcalServer {
   // Shutdown begins (or after SetServing(false)).
   void SetServing(bool serving);
 
-  // Reports NOT_SERVING (SetServing(false)), stops taking calls, lets running ones finish
-  // (cancelling them after a grace period), then stops HTTP. Idempotent.
+  // SIGHUP: reads the --auth-tokens file again (TokenAuthority::Reload); on an error the old
+  // tokens stay and the error is returned. FAILED_PRECONDITION without --auth-tokens.
+  absl::Status ReloadTokens();
+
+  // Drains: reports NOT_SERVING (SetServing(false)), new Record streams are refused
+  // (UNAVAILABLE), running calls get drain_seconds to finish and are cancelled after that; then,
+  // with a data dir, every changed model is written (logged), and HTTP stops. Idempotent.
   void Shutdown();
+  // OK, or why the final commit of Shutdown failed (the models it could not write keep their
+  // previous files).
+  absl::Status shutdown_status() const { return shutdown_status_; }
   // Blocks until Shutdown.
   void Wait();
 
@@ -134,12 +169,19 @@ class QcalServer {
   // Declared in dependency order: destroyed from the bottom up.
   std::shared_ptr<const CalibratorBackend> device_;
   std::unique_ptr<Metrics> metrics_;
+  // Null without a data dir; the committer runs on it and the core commits through it.
+  std::unique_ptr<DiskDurability> durability_;
   std::unique_ptr<CalibrationCore> core_;
+  std::unique_ptr<Committer> committer_;
+  std::unique_ptr<TokenAuthority> tokens_;
   std::unique_ptr<CalibrationService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_;
   std::string grpc_address_;
   std::string http_address_;
+  absl::Duration drain_ = absl::Seconds(5);
+  bool shut_down_ = false;
+  absl::Status shutdown_status_;
 };
 
 }  // namespace qcal::server

@@ -197,10 +197,10 @@ void ModelSnapshotToProto(const ModelSnapshot& snapshot, v1::ModelState* proto) 
     entry->set_key(quantizer);
     entry->set_value(tensor);
   }
-  proto->set_last_used_unix_seconds(snapshot.last_used_unix_seconds);
   if (snapshot.amax_table.has_value()) {
     AmaxTableToProto(*snapshot.amax_table, proto->mutable_amax_table());
   }
+  proto->set_last_used_unix_seconds(snapshot.last_used_unix_seconds);
 }
 
 absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto) {

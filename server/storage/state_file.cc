@@ -63,10 +63,11 @@ absl::StatusOr<ModelSnapshot> DecodeStateFile(absl::string_view bytes) {
                                                    ShortForMessage(file.magic()), "', not '",
                                                    kStateFileMagic, "'"));
   }
-  if (file.format_version() != kStateFileVersion) {
+  if (file.format_version() < kOldestStateFileVersion ||
+      file.format_version() > kStateFileVersion) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the state file has format_version ", file.format_version(), "; this qcal-server reads ",
-        kStateFileVersion,
+        kOldestStateFileVersion, " to ", kStateFileVersion,
         file.format_version() > kStateFileVersion ? " (the file is newer: upgrade qcal-server)"
                                                   : ""));
   }
@@ -82,6 +83,11 @@ absl::StatusOr<ModelSnapshot> DecodeStateFile(absl::string_view bytes) {
     return absl::InvalidArgumentError(
         "the state file's model_state does not parse as a qcal.v1.ModelState (its CRC-32 "
         "matches: it was written malformed)");
+  }
+  if (file.format_version() == 1) {
+    // Version 1 had neither field; a writer of 1 cannot have meant them.
+    state.clear_sessions();
+    state.clear_last_used_unix_seconds();
   }
   absl::StatusOr<ModelSnapshot> snapshot = ModelSnapshotFromProto(state);
   if (!snapshot.ok()) return Annotate(snapshot.status(), "state file");

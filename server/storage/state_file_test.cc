@@ -139,11 +139,15 @@ TEST(StateFileCorruptionTest, EachCorruptionIsRefusedSayingWhat) {
 
   v1::StateFile file;
   ASSERT_TRUE(file.ParseFromString(good));
+  EXPECT_EQ(file.format_version(), 2u);
   v1::StateFile newer = file;
-  newer.set_format_version(2);
+  newer.set_format_version(3);
   ExpectRefused(newer.SerializeAsString(),
-                "format_version 2; this qcal-server reads 1 (the file "
+                "format_version 3; this qcal-server reads 1 to 2 (the file "
                 "is newer: upgrade qcal-server)");
+  v1::StateFile zero = file;
+  zero.set_format_version(0);
+  ExpectRefused(zero.SerializeAsString(), "format_version 0; this qcal-server reads 1 to 2");
   v1::StateFile magic = file;
   magic.set_magic("qcal.v2.StateFile");
   ExpectRefused(magic.SerializeAsString(), "its magic is 'qcal.v2.StateFile', not");
@@ -173,6 +177,21 @@ TEST(StateFileCorruptionTest, StatesOfTheWrongKindAreRefused) {
   ExpectRefused(file.SerializeAsString(),
                 "quantizer 'x._input_quantizer': a mergeable_histogram state for a model of the "
                 "reference layout");
+}
+
+TEST(StateFileVersionTest, LastUseRoundTripsInVersion2AndIsDroppedFromVersion1) {
+  ModelSnapshot snapshot = Sample(kernels::HistogramLayout::kMergeable);
+  snapshot.last_used_unix_seconds = 1764000000;
+  absl::StatusOr<ModelSnapshot> back = DecodeStateFile(EncodeStateFile(snapshot));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->last_used_unix_seconds, 1764000000);
+  // A version 1 writer knew no such field: whatever a file of version 1 holds there is not read.
+  v1::StateFile file;
+  ASSERT_TRUE(file.ParseFromString(EncodeStateFile(snapshot)));
+  file.set_format_version(1);
+  back = DecodeStateFile(file.SerializeAsString());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->last_used_unix_seconds, 0);
 }
 
 TEST(StateFileCrcTest, IsZlibsCrc32) {

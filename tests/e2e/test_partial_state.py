@@ -284,7 +284,7 @@ def _corrupt(data):
     flipped[len(flipped) // 2] ^= 0x40
     newer = pb.StateFile()
     newer.ParseFromString(data)
-    newer.format_version = 2
+    newer.format_version = 3
     magic = pb.StateFile()
     magic.ParseFromString(data)
     magic.magic = "qcal.v0.Other"
@@ -292,7 +292,7 @@ def _corrupt(data):
         (bytes(flipped), grpc.StatusCode.INVALID_ARGUMENT, "the state file is"),
         (data[: len(data) - 7], grpc.StatusCode.INVALID_ARGUMENT, "the state file is"),
         (b"\x89PNG\r\n\x1a\n not a state", grpc.StatusCode.INVALID_ARGUMENT, "not a qcal state file"),
-        (newer.SerializeToString(), grpc.StatusCode.INVALID_ARGUMENT, "format_version 2"),
+        (newer.SerializeToString(), grpc.StatusCode.INVALID_ARGUMENT, "format_version 3"),
         (magic.SerializeToString(), grpc.StatusCode.INVALID_ARGUMENT, "its magic is 'qcal.v0.Other'"),
     ]
 

@@ -98,6 +98,26 @@ def test_a_model_no_call_uses_is_deleted_after_the_ttl(server_bin):
         assert "\nqcal_models 1\n" in metrics
 
 
+def test_a_model_the_ttl_deletes_does_not_come_back_from_the_data_dir(server_bin, tmp_path):
+    data_dir = tmp_path / "data"
+    with started(server_bin, "--model-ttl", "1", "--data-dir", str(data_dir)) as server:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.CalibrationStub(channel)
+            for name in (b"idle", b"used"):
+                stub.CreateModel(pb.CreateModelRequest(model=name))
+                stub.Commit(pb.CommitRequest(model=name))  # both are on disk now
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            names = ["idle", "used"]
+            while "idle" in names and time.monotonic() < deadline:
+                stub.GetModel(pb.GetModelRequest(model=b"used"))
+                names = [m.name for m in stub.ListModels(pb.ListModelsRequest()).models]
+                time.sleep(0.1)
+            assert names == ["used"]
+    # Restarted without a ttl: the swept model's file went with it.
+    with started(server_bin, "--data-dir", str(data_dir)) as server:
+        assert [m["name"] for m in qcal.Client(server.address).models()] == ["used"]
+
+
 def test_an_idle_record_stream_is_ended_and_its_batches_stay(server_bin):
     with started(server_bin, "--stream-idle-seconds", "1") as server:
         with grpc.insecure_channel(server.address) as channel:

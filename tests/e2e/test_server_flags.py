@@ -54,6 +54,11 @@ def test_largest_integer_is_accepted(server_bin):
         (["--max-message-bytes", "1000"], "--max-message-bytes must be >= 4259840"),
         (["--max-batch-bytes", "0"], "--max-batch-bytes"),
         (["--listen", "nohostport"], "--listen"),
+        (["--max-data-dir-bytes", "1000"], "--max-data-dir-bytes needs --data-dir"),
+        (["--max-data-dir-bytes", "-1"], "--max-data-dir-bytes must be >= 0 (0: no limit), got -1"),
+        (["--commit-interval-seconds", "0"], "--commit-interval-seconds must be >= 1, got 0"),
+        (["--drain-seconds", "-1"], "--drain-seconds must be >= 0, got -1"),
+        (["--data-dir", "/proc/self/status"], "--data-dir /proc/self/status is not a directory"),
     ],
 )
 def test_refused_values_exit_1_naming_the_rule(server_bin, args, message):
@@ -88,3 +93,8 @@ def test_device_auto_on_a_cpu_says_so_at_info_level(server_bin):
     assert len(lines) == 1, log
     assert "[info] running on the CPU (--device auto: no usable CUDA device: " in lines[0], log
     assert "no CUDA device" not in log, log
+
+
+def test_without_data_dir_the_server_says_state_is_in_memory_only(server_bin):
+    with QcalServerProcess(server_bin) as server:
+        assert "no --data-dir: state lives in memory only" in server.stderr()

@@ -78,6 +78,18 @@ struct ClientOptions {
   std::optional<absl::Duration> timeout;
   // Largest message the client accepts (ExportOnnx chunks, large histograms).
   int max_receive_message_bytes = 256 << 20;
+  // TLS (README, "Security"): paths of PEM files, read once by Client::Create. tls_ca set: the
+  // channel uses TLS and trusts the server certificates this CA signed (the address's host name
+  // or IP address must be in the server's certificate). tls_cert and tls_key (both or neither,
+  // and only with tls_ca): the client's certificate and key, for a server with --tls-client-ca.
+  // All empty: plaintext.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  // Bearer token sent with every call as "authorization: Bearer TOKEN" (for a server with
+  // --auth-tokens); empty: $QCAL_TOKEN when set, else none. It is sent on plaintext channels too
+  // (per-call metadata), where anyone on the path can read it: use TLS beyond loopback.
+  std::string token;
 };
 
 struct SessionOptions {
@@ -249,7 +261,10 @@ class ModelSession;
 // (UNAVAILABLE when nothing listens there).
 class Client {
  public:
-  // `address` is "host:port" (gRPC target syntax). INVALID_ARGUMENT when empty.
+  // `address` is "host:port" (gRPC target syntax). INVALID_ARGUMENT when empty; INVALID_ARGUMENT
+  // naming the option and the file when a TLS file cannot be read, tls_cert comes without tls_key
+  // (or the other way round) or without tls_ca, or the token (or $QCAL_TOKEN) holds a byte
+  // outside printable ASCII.
   static absl::StatusOr<std::unique_ptr<Client>> Create(std::string address,
                                                         ClientOptions options = {});
   ~Client();

@@ -484,15 +484,47 @@ class Client:
 
     addr: "host:port"; None means $QCAL_SERVER, else 127.0.0.1:50051.
     timeout: seconds allowed for each call (not for record streams), > 0; None means no limit.
+    tls_ca: path of a PEM file with the CA certificate(s) that signed the server's certificate;
+        set, the connection uses TLS (the host name or IP address of addr must be in the
+        server's certificate). None: plaintext.
+    tls_cert, tls_key: paths of the client's PEM certificate and its key, for a server with
+        --tls-client-ca (mutual TLS); both or neither, and only with tls_ca.
+    token: bearer token for a server with --auth-tokens, sent with every call as
+        "authorization: Bearer TOKEN"; None means $QCAL_TOKEN when set, else none. Without TLS
+        the token crosses the network in clear text: use TLS beyond loopback.
     Raises TypeError for an argument of the wrong type, QcalError INVALID_ARGUMENT for a
-    timeout <= 0.
+    timeout <= 0, a TLS file that cannot be read (naming it), tls_cert without tls_key (or the
+    other way round) or without tls_ca, or a token with a blank or a byte outside printable
+    ASCII. A server that refuses the token answers each call with QcalError UNAUTHENTICATED, or
+    PERMISSION_DENIED when the token's role or model prefix does not allow the call.
     """
 
-    def __init__(self, addr=None, timeout=None):
+    def __init__(self, addr=None, timeout=None, *, tls_ca=None, tls_cert=None, tls_key=None,
+                 token=None):
         if addr is not None:
             _args.utf8_text("Client", "addr", addr)
+        texts = {}
+        for name, value in (("tls_ca", tls_ca), ("tls_cert", tls_cert), ("tls_key", tls_key),
+                            ("token", token)):
+            if value is None:
+                value = ""
+            elif name == "token":
+                # Checked here, never quoted: an error message must not show the token.
+                if not isinstance(value, str):
+                    raise TypeError(f"Client(): token must be a str, got {type(value).__name__}")
+                if not all("!" <= ch <= "~" for ch in value):
+                    raise QcalError(
+                        "INVALID_ARGUMENT",
+                        "the token (token, --token or $QCAL_TOKEN) holds a byte outside "
+                        "printable ASCII or a blank",
+                    )
+            else:
+                if isinstance(value, os.PathLike):
+                    value = os.fspath(value)
+                _args.utf8_text("Client", name, value)
+            texts[name] = value
         self.address = addr or os.environ.get("QCAL_SERVER") or DEFAULT_ADDRESS
-        self._client = _qcal.Client(self.address, _args.timeout("Client", timeout))
+        self._client = _qcal.Client(self.address, _args.timeout("Client", timeout), **texts)
 
     def model(self, name, default_input=None, default_weight=None, quantizers=None, create=True,
               max_queue_bytes=None, chunk_bytes=None, histogram_layout=None, aggregate=False,
