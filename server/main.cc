@@ -77,6 +77,29 @@ int main(int argc, char** argv) {
                  ">= 1 MiB; qcal's clients accept 256 MiB")
       ->capture_default_str()
       ->check(qcal::server::IntegerFlag<decltype(flags.server.limits.max_response_bytes)>());
+  app.add_option("--max-quantizers-per-model", flags.server.limits.max_quantizers,
+                 "most quantizers one model may hold (declared, or created by Record, partial "
+                 "states or a LoadState merge); >= 1")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.limits.max_quantizers)>());
+  app.add_option("--max-models", flags.server.max_models, "most models the server holds; >= 1")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_models)>());
+  app.add_option("--max-state-bytes", flags.server.max_state_bytes,
+                 "bytes that all models may hold in calibration state, stored amax tables and "
+                 "ONNX models (README, \"Limits\"); 0: a quarter of the memory the server may "
+                 "use (physical, or its cgroup's limit)")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_state_bytes)>());
+  app.add_option("--model-ttl", flags.server.model_ttl_seconds,
+                 "seconds after which a model that no call used is deleted (logged); 0: never")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.model_ttl_seconds)>());
+  app.add_option("--stream-idle-seconds", flags.server.stream_idle_seconds,
+                 "a Record stream that receives nothing this long is ended by the server (qcal's "
+                 "clients reopen it when they next send); 0: never")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.stream_idle_seconds)>());
   app.add_option("--device", flags.device,
                  "where calibration runs: cuda (a GPU is required), cpu, or auto (the GPU when "
                  "one can be used)")

@@ -160,6 +160,11 @@ absl::Status CheckAmaxTable(const AmaxTable& table, absl::string_view where) {
   return absl::OkStatus();
 }
 
+// In-memory bytes of a parsed ONNX model, charged while it is stored.
+int64_t OnnxBytes(const onnx::ModelProto& onnx) {
+  return static_cast<int64_t>(onnx.SpaceUsedLong());
+}
+
 // Versions of model states (Model::version): one sequence for the process, so a model deleted
 // and created again under its name never repeats a version its file was written with.
 uint64_t NextVersion() {
@@ -168,6 +173,18 @@ uint64_t NextVersion() {
 }
 
 }  // namespace
+
+int64_t AmaxTableBytes(const AmaxTable& table) {
+  // Per entry: the map node, the QuantizerAmax and its strings (the name twice: key and field).
+  constexpr int64_t kTableBytes = 256, kEntryBytes = 256;
+  int64_t bytes = kTableBytes + static_cast<int64_t>(table.model.size() + table.method.size());
+  for (const auto& [name, entry] : table.quantizers) {
+    bytes += kEntryBytes + 2 * static_cast<int64_t>(name.size()) +
+             static_cast<int64_t>(entry.method.size()) +
+             4 * static_cast<int64_t>(entry.amax.size());
+  }
+  return bytes;
+}
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
   QCAL_RETURN_IF_ERROR(CheckName("model name", config.name));
@@ -189,6 +206,11 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
                                 absl::StrCat(where, ", default_input")));
   QCAL_RETURN_IF_ERROR(Annotate(CheckSpecLimits(config.default_weight, config.limits),
                                 absl::StrCat(where, ", default_weight")));
+  QCAL_RETURN_IF_ERROR(
+      CheckQuantizerCount(static_cast<int64_t>(config.quantizers.size()), config.limits, where));
+  StateBudget::Charge own_charge(config.limits.state_budget);
+  QCAL_RETURN_IF_ERROR(
+      own_charge.Resize(kModelBytes + static_cast<int64_t>(config.name.size()), where));
 
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> declared;
   for (QuantizerSpec& spec : config.quantizers) {
@@ -207,7 +229,19 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
   std::shared_ptr<Model> model(new Model(std::move(config)));
   absl::MutexLock lock(&model->mu_);
   model->quantizers_ = std::move(declared);
+  model->own_charge_ = std::move(own_charge);
   return model;
+}
+
+void Model::Touch(absl::Time now) {
+  last_used_.store(absl::ToUnixSeconds(now), std::memory_order_relaxed);
+}
+
+int64_t Model::charged_bytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  int64_t bytes = own_charge_.bytes() + onnx_charge_.bytes() + table_charge_.bytes();
+  for (const auto& [name, state] : quantizers_) bytes += state->charged_bytes();
+  return bytes;
 }
 
 Model::Model(ModelConfig config)
@@ -217,6 +251,9 @@ Model::Model(ModelConfig config)
       default_weight_(std::move(config.default_weight)),
       backend_(std::move(config.backend)),
       limits_(config.limits),
+      onnx_charge_(limits_.state_budget),
+      table_charge_(limits_.state_budget),
+      last_used_(absl::ToUnixSeconds(absl::Now())),
       version_(NextVersion()) {}
 
 void Model::Changed() { version_.store(NextVersion(), std::memory_order_release); }
@@ -309,6 +346,9 @@ absl::StatusOr<std::optional<BatchStats>> Model::ApplyTo(
   const bool is_new = state == nullptr;
   if (is_new) {
     QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat(where, ": quantizer name"), quantizer));
+    QCAL_RETURN_IF_ERROR(CheckQuantizerCount(
+        static_cast<int64_t>(quantizers_.size()) + 1, limits_,
+        absl::StrCat(where, " with quantizer '", ShortForMessage(quantizer), "'")));
     QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
     spec.name = std::string(quantizer);
     QCAL_ASSIGN_OR_RETURN(
@@ -398,6 +438,7 @@ void Model::Reset() {
   std::erase_if(quantizers_, [](const auto& entry) { return !entry.second->declared(); });
   for (auto& [name, state] : quantizers_) state->Reset();
   table_.reset();
+  table_charge_.Settle(0);
   ++generation_;
   Changed();
 }
@@ -415,17 +456,19 @@ absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, Ta
   QCAL_ASSIGN_OR_RETURN(AmaxTable table, RunPlan(plan, request.cancelled));
   // The forms come from this call's table: another ComputeAmax may store its own meanwhile.
   QCAL_ASSIGN_OR_RETURN(AmaxTableForms out, FormsOf(table, keys, forms));
-  StoreTable(table, generation);
+  QCAL_RETURN_IF_ERROR(StoreTable(table, generation));
   return out;
 }
 
-void Model::StoreTable(const AmaxTable& table, uint64_t generation) {
+absl::Status Model::StoreTable(const AmaxTable& table, uint64_t generation) {
   absl::MutexLock lock(&mu_);
   // A Reset since the computation dropped the data the table came from.
-  if (generation == generation_) {
-    table_ = table;
-    Changed();
-  }
+  if (generation != generation_) return absl::OkStatus();
+  QCAL_RETURN_IF_ERROR(table_charge_.Resize(
+      AmaxTableBytes(table), absl::StrCat("model '", name_, "': the amax table to store")));
+  table_ = table;
+  Changed();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Model::TablePlan> Model::PlanTableLocked(const AmaxRequest& request) const {
@@ -586,7 +629,10 @@ absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
   OnnxUploadResult result{.bytes = static_cast<int64_t>(bytes.size()),
                           .opset = DefaultOpset(*parsed.onnx),
                           .bindings = TensorNames(parsed.bindings)};
+  const int64_t onnx_bytes = OnnxBytes(*parsed.onnx);
   absl::MutexLock lock(&mu_);
+  QCAL_RETURN_IF_ERROR(onnx_charge_.Resize(
+      onnx_bytes, absl::StrCat("model '", name_, "', UploadOnnx: the ONNX model")));
   onnx_ = std::move(parsed.onnx);
   tensor_map_ = std::move(tensor_map);
   Changed();
@@ -651,13 +697,28 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
   for (const std::string& warning : out.warnings) spdlog::warn("{}: {}", where, warning);
   // Stored only now, and together, so a refused export leaves the previous ONNX, tensor map and
   // table in place.
+  const int64_t onnx_bytes = sent.has_value() ? OnnxBytes(*onnx) : 0;
   absl::MutexLock lock(&mu_);
+  // A Reset since the computation dropped the data the table came from.
+  const bool store_table = compute.has_value() && generation == generation_;
+  const int64_t onnx_had = onnx_charge_.bytes();
+  if (sent.has_value()) {
+    QCAL_RETURN_IF_ERROR(
+        onnx_charge_.Resize(onnx_bytes, absl::StrCat(where, ": the ONNX model sent")));
+  }
+  if (store_table) {
+    if (absl::Status charged =
+            table_charge_.Resize(AmaxTableBytes(*table), absl::StrCat(where, ": the amax table"));
+        !charged.ok()) {
+      onnx_charge_.Settle(onnx_had);
+      return charged;
+    }
+  }
   if (sent.has_value()) {
     onnx_ = std::move(onnx);
     tensor_map_ = std::move(tensor_map);
   }
-  // A Reset since the computation dropped the data the table came from.
-  if (compute.has_value() && generation == generation_) table_ = std::move(table);
+  if (store_table) table_ = std::move(table);
   if (sent.has_value() || compute.has_value()) Changed();
   return out;
 }
@@ -683,6 +744,7 @@ absl::StatusOr<ModelSnapshot> Model::Snapshot(uint64_t* version) const {
     out.sessions = sessions_.Applied();
     if (version != nullptr) *version = this->version();
   }
+  out.last_used_unix_seconds = last_used_unix_seconds();
   // Outside the lock: the stored ONNX model is immutable, and may be large.
   if (onnx != nullptr && !onnx->SerializeToString(&out.onnx)) {
     return absl::InternalError(
@@ -712,6 +774,13 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                         Create(SnapshotConfig(std::move(config), snapshot)));
   const std::string where = absl::StrCat("model '", model->name_, "'");
+  QCAL_RETURN_IF_ERROR(CheckQuantizerCount(static_cast<int64_t>(snapshot.quantizers.size()),
+                                           model->limits_, absl::StrCat(where, " from the state")));
+  // The declared quantizers Create made are replaced below: they hold no charge meanwhile.
+  {
+    absl::MutexLock lock(&model->mu_);
+    model->quantizers_.clear();
+  }
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> quantizers;
   for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
     QCAL_RETURN_IF_ERROR(
@@ -748,7 +817,10 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
     QCAL_ASSIGN_OR_RETURN(ParsedOnnx parsed,
                           model->ParseAndBind(snapshot.onnx, snapshot.tensor_map,
                                               absl::StrCat(where, ", the state's ONNX model")));
+    const int64_t onnx_bytes = OnnxBytes(*parsed.onnx);
     absl::MutexLock lock(&model->mu_);
+    QCAL_RETURN_IF_ERROR(
+        model->onnx_charge_.Resize(onnx_bytes, absl::StrCat(where, ": the state's ONNX model")));
     model->onnx_ = std::move(parsed.onnx);
     model->tensor_map_ = snapshot.tensor_map;
   } else if (!snapshot.tensor_map.empty()) {
@@ -757,8 +829,13 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
   }
   absl::MutexLock lock(&model->mu_);
   if (snapshot.amax_table.has_value()) {
+    QCAL_RETURN_IF_ERROR(model->table_charge_.Resize(
+        AmaxTableBytes(*snapshot.amax_table), absl::StrCat(where, ": the state's amax table")));
     model->table_ = snapshot.amax_table;
     model->table_->model = model->name_;
+  }
+  if (snapshot.last_used_unix_seconds > 0) {
+    model->last_used_.store(snapshot.last_used_unix_seconds, std::memory_order_relaxed);
   }
   return model;
 }
@@ -798,6 +875,12 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
   // Exclusive from reading the model's state to swapping the merged one in: no batch lands in
   // between (Record waits, then applies to the merged state).
   absl::MutexLock lock(&mu_);
+  int64_t added = 0;
+  for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
+    if (FindLocked(quantizer.spec.name) == nullptr) ++added;
+  }
+  QCAL_RETURN_IF_ERROR(
+      CheckQuantizerCount(static_cast<int64_t>(quantizers_.size()) + added, limits_, where));
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> merged;
   for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
     const std::string& name = quantizer.spec.name;
@@ -829,14 +912,20 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
     if (!state.ok()) return Annotate(state.status(), where);
     merged.emplace(name, *std::move(state));
   }
+  const bool take_onnx = onnx_ == nullptr && onnx.has_value();
+  if (take_onnx) {
+    QCAL_RETURN_IF_ERROR(onnx_charge_.Resize(OnnxBytes(*onnx->onnx),
+                                             absl::StrCat(where, ": the state's ONNX model")));
+  }
   // Nothing was changed above; from here on nothing fails.
   for (auto& [name, state] : merged) quantizers_[name] = std::move(state);
-  if (onnx_ == nullptr && onnx.has_value()) {
+  if (take_onnx) {
     onnx_ = std::move(onnx->onnx);
     tensor_map_ = snapshot.tensor_map;
   }
   // The stored table no longer describes the state; a computation running now is not stored.
   table_.reset();
+  table_charge_.Settle(0);
   ++generation_;
   Changed();
   return absl::OkStatus();

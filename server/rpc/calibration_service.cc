@@ -209,8 +209,21 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
         "qcal-server is shutting down (draining after SIGTERM): it takes no new Record "
         "streams; send the batches again once it is back, or to another server"));
   }
+  // A stream that receives nothing for --stream-idle-seconds is cancelled (the client sees
+  // CANCELLED; qcal's clients reopen silently). A batch it left half sent is dropped, as when a
+  // stream ends mid-batch; the batches before it stay applied.
+  StreamWatchdog::Watch watch = core_.stream_watchdog().Add(
+      absl::StrCat("Record stream from ", context->peer()), [context] { context->TryCancel(); });
   v1::RecordRequest request;
+  bool first = true;
+  watch.Reading();
   while (reader->Read(&request)) {
+    watch.Busy();
+    if (first) {
+      watch.Describe(absl::StrCat("Record stream of model '", ShortForMessage(request.model()),
+                                  "' from ", context->peer()));
+      first = false;
+    }
     if (absl::Status denied = AuthorizeModel(*grant, Method::kRecord, request.model());
         !denied.ok()) {
       return refuse(denied);
@@ -218,7 +231,9 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
     absl::StatusOr<RecordChunk> chunk = RecordChunkFromProto(request);
     if (!chunk.ok()) return refuse(chunk.status());
     if (absl::Status status = stream->Add(std::move(*chunk)); !status.ok()) return refuse(status);
+    watch.Reading();
   }
+  watch.Busy();
   absl::StatusOr<BatchStats> applied = stream->Finish();
   if (!applied.ok()) return refuse(applied.status());
   RecordResponseFromResult(stream->Result(), response);

@@ -1,8 +1,10 @@
 #include "server/rpc/qcal_server.h"
 
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <optional>
@@ -13,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "server/base/listen_check.h"
+#include "server/base/memory_size.h"
 #include "server/base/status_util.h"
 #include "server/device/device.h"
 #include "server/rpc/call_auth.h"
@@ -59,6 +62,27 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
         absl::StrCat("--max-response-bytes must be >= ", kMinResponseBytes, " (1 MiB), got ",
                      options.limits.max_response_bytes));
   }
+  if (options.limits.max_quantizers < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-quantizers-per-model must be >= 1, got ",
+                                                   options.limits.max_quantizers));
+  }
+  if (options.max_models < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-models must be >= 1, got ", options.max_models));
+  }
+  if (options.max_state_bytes != 0 && options.max_state_bytes < kMinStateBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-state-bytes must be >= ", kMinStateBytes,
+                     " (1 MiB), or 0 for a quarter of the memory, got ", options.max_state_bytes));
+  }
+  if (options.model_ttl_seconds < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--model-ttl must be >= 0 (seconds; 0: never), got ", options.model_ttl_seconds));
+  }
+  if (options.stream_idle_seconds < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--stream-idle-seconds must be >= 0 (0: never), got ", options.stream_idle_seconds));
+  }
   if (options.max_data_dir_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max-data-dir-bytes must be >= 0 (0: no limit), got ", options.max_data_dir_bytes));
@@ -75,6 +99,12 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
         absl::StrCat("--drain-seconds must be >= 0, got ", options.drain_seconds));
   }
   return absl::OkStatus();
+}
+
+int64_t DefaultMaxStateBytes() {
+  const int64_t memory = MemoryAvailableToProcess();
+  if (memory <= 0) return int64_t{4} << 30;
+  return std::max(memory / 4, kMinStateBytes);
 }
 
 int64_t InflightBytesLimit(const ServerOptions& options) {
@@ -135,6 +165,11 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
                   .backend = server->device_,
                   .default_histogram_layout = options.default_histogram_layout,
                   .limits = options.limits,
+                  .max_models = options.max_models,
+                  .max_state_bytes = options.max_state_bytes != 0 ? options.max_state_bytes
+                                                                  : DefaultMaxStateBytes(),
+                  .model_ttl = absl::Seconds(options.model_ttl_seconds),
+                  .stream_idle = absl::Seconds(options.stream_idle_seconds),
                   .durability = server->durability_.get(),
                   .before_amax_for_testing = options.before_amax_for_testing},
       *server->metrics_);
@@ -190,6 +225,9 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
     server->http_address_ = absl::StrCat(http_host_port.first, ":", server->http_->port());
   }
 
+  // grpc.health.v1.Health, which gRPC serves itself (load balancers, Kubernetes probes). It is a
+  // process-wide switch, read when the server is built.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options.listen, GrpcCredentials(tls), &port);
@@ -203,6 +241,7 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
         absl::StrCat("cannot listen on ", options.listen, ": invalid address or port in use"));
   }
   server->grpc_address_ = absl::StrCat(grpc_host_port.first, ":", port);
+  server->SetServing(true);
   spdlog::info(
       "serving gRPC on {}{}; calibrators on {} ({}); {}; {}", server->grpc_address_,
       server->http_address_.empty() ? "" : absl::StrCat(", HTTP on ", server->http_address_),
@@ -213,6 +252,10 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
       server->tokens_ == nullptr
           ? "no bearer tokens (no --auth-tokens): every caller may call everything"
           : absl::StrCat(server->tokens_->size(), " bearer tokens from --auth-tokens"));
+  spdlog::info("limits: --max-models {}, --max-quantizers-per-model {}, --max-state-bytes {}{}",
+               options.max_models, options.limits.max_quantizers,
+               server->core_->state_budget().limit_bytes(),
+               options.max_state_bytes == 0 ? " (a quarter of the memory)" : "");
   return server;
 }
 
@@ -232,9 +275,22 @@ std::string QcalServer::ReadyLine() const {
                       http_address_.empty() ? "off" : http_address_);
 }
 
+void QcalServer::SetServing(bool serving) {
+  grpc::HealthCheckServiceInterface* health =
+      grpc_server_ != nullptr ? grpc_server_->GetHealthCheckService() : nullptr;
+  if (health == nullptr) return;
+  if (!serving) {
+    health->SetServingStatus(false);  // every service name, "" included
+    return;
+  }
+  health->SetServingStatus("", true);
+  health->SetServingStatus(v1::Calibration::service_full_name(), true);
+}
+
 void QcalServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  SetServing(false);
   if (grpc_server_ != nullptr) {
     // Running calls get drain_ to finish; open streams are cancelled after that. gRPC's own
     // Shutdown(deadline) also waits out the deadline for client connections that are merely

@@ -53,8 +53,8 @@ struct ModelSnapshot {
   std::optional<AmaxTable> amax_table{};
   // Exactly-once sessions (ModelState.sessions): session_id -> the last sequence applied.
   std::map<std::string, int64_t> sessions{};
-  // When a call last used the model, in seconds since the Unix epoch; 0: unknown (a version 1
-  // state file), counted from the load.
+  // When a call last used the model, in seconds since the Unix epoch (--model-ttl counts from
+  // it); 0: unknown (a version 1 state file), counted from the load.
   int64_t last_used_unix_seconds = 0;
 };
 

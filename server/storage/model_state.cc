@@ -1,5 +1,6 @@
 #include "server/storage/model_state.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <variant>
@@ -258,7 +259,7 @@ absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto
                        absl::BytesToHexString(session.session_id().substr(0, 32)), " twice"));
     }
   }
-  out.last_used_unix_seconds = proto.last_used_unix_seconds();
+  out.last_used_unix_seconds = std::max<int64_t>(proto.last_used_unix_seconds(), 0);
   return out;
 }
 
