@@ -19,11 +19,12 @@ The run:
   quantizers: two histograms (2048 and 256 bins), a per-channel max and a per-tensor max;
 - CLIENTS client processes (one session each) record BATCHES seeded batches each, paced over
   SECONDS, cycling through the quantizers; every FLUSH_EVERY batches they flush(), and every
-  COMMIT_EVERY batches commit() (client 0 never commits: the server's interval alone makes its
-  data durable); the last client sends pre-aggregated partial states (record_partial) instead of
-  tensors, which carry sequences too;
-- the killer (this process) sends SIGKILL at KILLS moments drawn from the seed, one in each equal
-  slice of the streaming window, waits a random 0..MAX_DOWN seconds, and starts the server again;
+  COMMIT_EVERY batches commit() (client 0 commits only at the end: until then the server's
+  interval alone makes its data durable); the last client sends pre-aggregated partial states
+  (record_partial) instead of tensors, which carry sequences too;
+- the killer (this process) sends SIGKILL at KILLS moments drawn from the seed, one in each
+  equal slice of the first 90% of the streaming window, waits a random 0..MAX_DOWN seconds, and
+  starts the server again on the same port and --data-dir;
 - at the end every client flushes and commits; then the server's statistics, histograms and amax
   tables are compared with the expected state: every batch counted locally with
   qcal.count_partial and merged with qcal.merge_partial (the server's exact counting), and sent
@@ -319,8 +320,9 @@ def run(server_bin, data_dir, *, clients=8, batches=240, seconds=16.0, kills=5, 
                 raise RuntimeError(f"a kill9 client did not start: {line!r}")
 
         rng = random.Random(seed)
-        slot = seconds / max(kills, 1)
-        # One kill in each slice of the window, at a random point of its middle 80%.
+        # One kill in each equal slice of the first 90% of the window, at a random point of the
+        # slice's middle 80%: every kill lands while the (paced) clients still stream.
+        slot = 0.9 * seconds / max(kills, 1)
         kill_at = [slot * (k + 0.1 + 0.8 * rng.random()) for k in range(kills)]
         downs = [rng.uniform(0, max_down) for _ in range(kills)]
         start = time.monotonic()
