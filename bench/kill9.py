@@ -61,6 +61,8 @@ def main():
         print(json.dumps({
             "name": "kill9", "seed": seed, "ok": ok, "problems": result["problems"][:10],
             "kills": len(result["kills"]), "starts": result["starts"],
+            "reconnects": result["reconnects"], "resent_batches": result["resent_batches"],
+            "duplicate_batches": result["duplicate_batches"],
             "batches_sent": result["batches_sent"], "batches_counted": result["batches_counted"],
             "wall_s": result["wall_s"],
         }), flush=True)

@@ -19,9 +19,12 @@ The run:
   quantizers: two histograms (2048 and 256 bins), a per-channel max and a per-tensor max;
 - CLIENTS client processes (one session each) record BATCHES seeded batches each, paced over
   SECONDS, cycling through the quantizers; every FLUSH_EVERY batches they flush(), and every
-  COMMIT_EVERY batches commit() (client 0 commits only at the end: until then the server's
-  interval alone makes its data durable); the last client sends pre-aggregated partial states
-  (record_partial) instead of tensors, which carry sequences too;
+  COMMIT_EVERY batches commit(), except: client 0 never commits before the end (the server's
+  interval alone makes its data durable); client 1 neither flushes nor commits before the end,
+  so its one stream stays open while the interval and the other clients' commits make its
+  batches durable unbeknown to it: after a kill it resends batches the server already has
+  (duplicates to drop); the last client sends pre-aggregated partial states (record_partial)
+  instead of tensors, which carry sequences too;
 - the killer (this process) sends SIGKILL at KILLS moments drawn from the seed, one in each
   equal slice of the first 90% of the streaming window, waits a random 0..MAX_DOWN seconds, and
   starts the server again on the same port and --data-dir;
@@ -133,9 +136,9 @@ def client_main(config):
             else:
                 session.record(spec["name"], x)
             sent[spec["name"]] += 1
-            if (j + 1) % config["flush_every"] == 0:
+            if config["flush_every"] and (j + 1) % config["flush_every"] == 0:
                 session.flush()
-            if index != 0 and (j + 1) % config["commit_every"] == 0:
+            if config["commit_every"] and (j + 1) % config["commit_every"] == 0:
                 commits.append(_jsonable(session.commit()))
         session.flush()
         final_commit = _jsonable(session.commit())
@@ -309,8 +312,12 @@ def run(server_bin, data_dir, *, clients=8, batches=240, seconds=16.0, kills=5, 
         for c in range(clients):
             config = dict(address=server.address, client=c, batches=batches, seconds=seconds,
                           flush_every=flush_every, commit_every=commit_every, seed=seed,
-                          partials=(c == clients - 1 and clients > 1),
+                          partials=(c == clients - 1 and clients > 2),
                           call_timeout=call_timeout)
+            if c == 0:
+                config.update(commit_every=0)
+            elif c == 1 and clients > 2:
+                config.update(flush_every=0, commit_every=0)
             workers.append(subprocess.Popen(
                 [python or sys.executable, str(HERE / "kill9_run.py"), json.dumps(config)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env))
@@ -371,9 +378,12 @@ def run(server_bin, data_dir, *, clients=8, batches=240, seconds=16.0, kills=5, 
                                                     problems)
         except qcal.QcalError as error:
             problems.append(f"checking the final state: {error.code}: {error.message}")
+        totals = {key: sum(r["stats"].get(key, 0) for r in reports)
+                  for key in ("reconnects", "resent_batches", "duplicate_batches")}
         return {
             "problems": problems,
             "kills": done_kills,
+            **totals,
             "starts": server.starts,
             "clients": reports,
             "batches_sent": sent_total,

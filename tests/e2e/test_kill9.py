@@ -23,3 +23,9 @@ def test_kill9_while_streaming_loses_nothing_and_counts_nothing_twice(server_bin
     assert [k["status"] for k in result["kills"]] == [-9] * KILLS
     assert len(result["clients"]) == CLIENTS
     assert result["batches_sent"] == result["batches_counted"] == CLIENTS * BATCHES
+    # Both paths ran: batches lost with the server resent (reconnects, resent_batches), and
+    # batches it had made durable resent by client 1, which learns nothing before the end, and
+    # dropped by the server (duplicate_batches).
+    assert result["reconnects"] >= KILLS  # client 1's one stream breaks at every kill
+    assert result["resent_batches"] > 0
+    assert result["duplicate_batches"] > 0
