@@ -131,6 +131,13 @@ def peak_rss_bytes(pid):
     raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far, in seconds (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def record_duration_buckets(http_address):
     """{le: cumulative count} of qcal_rpc_duration_seconds{method="Record"} from /metrics."""
     with urllib.request.urlopen(f"http://{http_address}/metrics", timeout=30) as response:
@@ -200,6 +207,7 @@ def run_phase(server, *, trainers, models, duration, shape, dtype="float16", int
         if line.strip() != "ready":
             raise RuntimeError(f"a load worker did not start: {line!r}")
     load_before = os.getloadavg()
+    cpu_before = cpu_seconds(server.pid)
     started = time.monotonic()
     for worker in workers:
         worker.stdin.write("go\n")
@@ -211,6 +219,7 @@ def run_phase(server, *, trainers, models, duration, shape, dtype="float16", int
             raise RuntimeError(f"a load worker failed (exit {worker.returncode})")
         results += json.loads(out.strip().splitlines()[-1])
     wall = time.monotonic() - started
+    server_cpu = cpu_seconds(server.pid) - cpu_before
 
     server_batches = {}
     server_elements = {}
@@ -259,6 +268,7 @@ def run_phase(server, *, trainers, models, duration, shape, dtype="float16", int
         "server_record_streams": max(buckets.values()) if buckets else 0,
         "server_record_p50_le_s": bucket_quantile(buckets, 0.50),
         "server_record_p99_le_s": bucket_quantile(buckets, 0.99),
+        "server_cpu_s": round(server_cpu, 1),
         "server_peak_rss_mb": round(peak_rss_bytes(server.pid) / 2**20, 1),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
