@@ -12,7 +12,8 @@ which returns once the server has applied them. Latency is measured per step, fr
 first record() call to flush() returning: with one batch a step (the default), the time from
 handing a batch to the library until the server acknowledged it applied, connection reuse and a
 new Record stream per flush included. Trainers run closed-loop (the next step starts at once)
-unless `interval` paces them (a step starts every `interval` seconds, as a training step would).
+unless `interval` paces them (step k is due at k * `interval` seconds, as training steps would
+be; a step that is late starts at once).
 
 The server also reports qcal_rpc_duration_seconds{method="Record"} (one Record stream per flush),
 in buckets a factor of 4 apart: its bucket counts are returned as a coarse cross-check.
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.request
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -100,13 +102,22 @@ def _trainer(config, index, go, result):
     )
 
 
+def _guarded_trainer(config, index, go, result):
+    try:
+        _trainer(config, index, go, result)
+    except BaseException:  # reported to the driver, which fails the run with it
+        go.wait()
+        result.clear()
+        result.update(index=index, crash=traceback.format_exc())
+
+
 def worker_main(config):
     """Runs config["trainers"] (indices) as threads; prints "ready", waits for "go" on stdin,
     prints one JSON line of results."""
     go = threading.Event()
     results = [{} for _ in config["trainers"]]
     threads = [
-        threading.Thread(target=_trainer, args=(config, index, go, result))
+        threading.Thread(target=_guarded_trainer, args=(config, index, go, result))
         for index, result in zip(config["trainers"], results)
     ]
     for thread in threads:
@@ -218,6 +229,9 @@ def run_phase(server, *, trainers, models, duration, shape, dtype="float16", int
         if worker.returncode != 0:
             raise RuntimeError(f"a load worker failed (exit {worker.returncode})")
         results += json.loads(out.strip().splitlines()[-1])
+    for r in results:
+        if "crash" in r:
+            raise RuntimeError(f"load trainer {r['index']} failed:\n{r['crash']}")
     wall = time.monotonic() - started
     server_cpu = cpu_seconds(server.pid) - cpu_before
 
