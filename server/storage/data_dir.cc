@@ -161,7 +161,7 @@ absl::Status DataDir::Write(const ModelSnapshot& snapshot) {
       if (other != name) total += other_size;
     }
     if (total > options_.max_bytes) {
-      return absl::UnavailableError(absl::StrCat(where, ": cannot write ", options_.path, "/", name,
+      return absl::ResourceExhaustedError(absl::StrCat(where, ": cannot write ", options_.path, "/", name,
                                                  ": its ", size, " bytes would take --data-dir to ",
                                                  total, " bytes, more than --max-data-dir-bytes ",
                                                  options_.max_bytes, "; the previous file stays"));

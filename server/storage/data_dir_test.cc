@@ -211,7 +211,7 @@ TEST(DataDirTest, TheQuotaRefusesAWriteAndKeepsThePreviousFile) {
   const std::string kept = ReadBytes((*dir)->PathOf("m"));
   EXPECT_NE(kept, before);
   const absl::Status refused = (*dir)->Write(Snapshot("other", {3.0f}, 1500));
-  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.message(),
               HasSubstr("model 'other': cannot write " + (*dir)->PathOf("other") + ": its "));
   EXPECT_THAT(refused.message(), HasSubstr("more than --max-data-dir-bytes 3000; the previous "

@@ -357,8 +357,9 @@ def big_weights():
     return [("big._weight_quantizer", np.linspace(0.5, 2.0, 200000, dtype=np.float32).reshape(200000, 1))]
 
 
-def fails_to_commit_keeping_the_last_good_state(server, data_dir, reason):
-    """Commits a small model, grows it past what the disk takes: Commit is UNAVAILABLE naming
+def fails_to_commit_keeping_the_last_good_state(server, data_dir, reason,
+                                                code=grpc.StatusCode.UNAVAILABLE):
+    """Commits a small model, grows it past what the disk takes: Commit fails with `code` naming
     the file and `reason`, the previous file stays whole, no temporary file is left."""
     stub = server.stub
     stub.CreateModel(pb.CreateModelRequest(model=b"full"))
@@ -370,7 +371,7 @@ def fails_to_commit_keeping_the_last_good_state(server, data_dir, reason):
     record(stub, "full", big_weights())
     with pytest.raises(grpc.RpcError) as error:
         stub.Commit(pb.CommitRequest(model=b"full"))
-    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.value.code() == code
     assert f"model 'full': cannot write {file}" in error.value.details()
     assert reason in error.value.details()
     assert "the previous file stays" in error.value.details()
@@ -405,7 +406,8 @@ def test_the_data_dir_quota_fails_commit_naming_the_flag(server_bin, tmp_path):
                     "--max-data-dir-bytes", "100000").start()
     try:
         fails_to_commit_keeping_the_last_good_state(
-            server, data_dir, "more than --max-data-dir-bytes 100000")
+            server, data_dir, "more than --max-data-dir-bytes 100000",
+            grpc.StatusCode.RESOURCE_EXHAUSTED)
     finally:
         server.stop()
 
