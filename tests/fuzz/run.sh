@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz/ and runs each for SECONDS
+# (default 30) on a copy of its seed corpus. Fails on any crash, leak, timeout (-timeout) or
+# allocation past -rss_limit_mb / -malloc_limit_mb, leaving the input that caused it in
+# build-fuzz/fuzz-runs/TARGET/; prints each target's execution count. See README.md here.
+#
+#   tests/fuzz/run.sh              # every target, 30 s each
+#   tests/fuzz/run.sh 600 record   # fuzz_record for 10 minutes
+#
+# FUZZ_BUILD_DIR (default build-fuzz) picks the build folder; FUZZ_ARGS adds libFuzzer flags.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_PER_TARGET=${1:-30}
+shift || true
+BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
+
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+  # Every fuzz_NAME.cc with a seed corpus (corpus/NAME).
+  for f in tests/fuzz/fuzz_*.cc; do
+    name=$(basename "$f" .cc)
+    name=${name#fuzz_}
+    [[ -d tests/fuzz/corpus/$name ]] && targets+=("$name")
+  done
+fi
+
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+# Only what the fuzzers link is built: no tests, Python module, benchmarks, LibTorch or CUDA.
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ "${launcher[@]}" \
+  -DQCAL_BUILD_FUZZERS=ON -DQCAL_BUILD_TESTS=OFF -DQCAL_BUILD_PYTHON=OFF \
+  -DQCAL_BUILD_BENCH=OFF -DQCAL_BUILD_QUANT=OFF -DQCAL_WITH_CUDA=OFF >/dev/null
+cmake --build "$BUILD_DIR" -j "${FUZZ_BUILD_JOBS:-$(nproc)}" \
+  --target "${targets[@]/#/fuzz_}"
+
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+  work="$BUILD_DIR/fuzz-runs/$t"
+  rm -rf "$work"
+  mkdir -p "$work/corpus"
+  cp tests/fuzz/corpus/"$t"/* "$work/corpus/"
+  echo "fuzz: $t for ${SECONDS_PER_TARGET} s"
+  # -rss_limit_mb / -malloc_limit_mb: an input that makes the code allocate ~2 GiB is a failure
+  # (a size taken from the input); -timeout: one input running 10 s is a hang.
+  # shellcheck disable=SC2086
+  if "$BUILD_DIR/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 \
+      -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$work/" \
+      ${FUZZ_ARGS:-} "$work/corpus" >"$work/log" 2>&1; then
+    status=ok
+  else
+    status=FAILED
+    failed+=("$t")
+    tail -n 60 "$work/log"
+  fi
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n 1)
+  cov=$(grep -o 'cov: [0-9]*' "$work/log" | tail -n 1 || true)
+  summary+=("$(printf '%-14s %-7s %12s executions  %s' "$t" "$status" "${runs:-?}" "$cov")")
+done
+printf 'fuzz: %s\n' "${summary[@]}"
+if ((${#failed[@]})); then
+  echo "fuzz: FAILED: ${failed[*]} (inputs and logs in $BUILD_DIR/fuzz-runs/)" >&2
+  exit 1
+fi
