@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "server/auth/token_file.h"
 
@@ -28,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // the message's own words) must not appear in the message.
   const std::string message(table.status().message());
   for (absl::string_view field : absl::StrSplit(text, absl::ByAnyChar(" \t\r\n"))) {
-    if (field.size() >= 24 && message.find(field) != std::string::npos) {
+    if (field.size() >= 24 && absl::StrContains(message, field)) {
       std::fprintf(stderr, "fuzz_token_file: the error quotes a field of the file: %s\n",
                    message.c_str());
       std::abort();
