@@ -8,7 +8,8 @@
 #   tests/fuzz/run.sh 600 record   # fuzz_record for 10 minutes
 #   tests/fuzz/run.sh 0            # build only
 #
-# FUZZ_BUILD_DIR (default build-fuzz) picks the build folder; FUZZ_ARGS adds libFuzzer flags.
+# FUZZ_BUILD_DIR (default build-fuzz) picks the build folder; FUZZ_JOBS how many targets run at
+# once (default: the cores); FUZZ_ARGS adds libFuzzer flags.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_TARGET=${1:-30}
@@ -34,24 +35,42 @@ cmake --build "$BUILD_DIR" -j "${FUZZ_BUILD_JOBS:-$(nproc)}" \
 
 ((SECONDS_PER_TARGET > 0)) || exit 0
 
+# One target: its corpus copied to build-fuzz/fuzz-runs/TARGET/corpus, its log there, "ok" or
+# "FAILED" in .../status.
+run_one() {
+  local t=$1 work="$BUILD_DIR/fuzz-runs/$1"
+  rm -rf "$work"
+  mkdir -p "$work/corpus"
+  cp tests/fuzz/corpus/"$t"/* "$work/corpus/"
+  # -rss_limit_mb / -malloc_limit_mb: an input that makes the code allocate 2 GiB is a failure
+  # (a size taken from the input); -timeout: one input running 10 s is a hang.
+  # shellcheck disable=SC2086
+  if "$BUILD_DIR/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 \
+    -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$work/" \
+    ${FUZZ_ARGS:-} "$work/corpus" >"$work/log" 2>&1; then
+    echo ok >"$work/status"
+  else
+    echo FAILED >"$work/status"
+  fi
+}
+
+# FUZZ_JOBS targets at a time (default: one per core); each runs single-threaded.
+jobs_max=${FUZZ_JOBS:-$(nproc)}
+echo "fuzz: ${targets[*]}: ${SECONDS_PER_TARGET} s each, $jobs_max at a time"
+for t in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= jobs_max)); do wait -n || true; done
+  run_one "$t" &
+done
+wait
+
 failed=()
 summary=()
 for t in "${targets[@]}"; do
   work="$BUILD_DIR/fuzz-runs/$t"
-  rm -rf "$work"
-  mkdir -p "$work/corpus"
-  cp tests/fuzz/corpus/"$t"/* "$work/corpus/"
-  echo "fuzz: $t for ${SECONDS_PER_TARGET} s"
-  # -rss_limit_mb / -malloc_limit_mb: an input that makes the code allocate ~2 GiB is a failure
-  # (a size taken from the input); -timeout: one input running 10 s is a hang.
-  # shellcheck disable=SC2086
-  if "$BUILD_DIR/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=2048 \
-      -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$work/" \
-      ${FUZZ_ARGS:-} "$work/corpus" >"$work/log" 2>&1; then
-    status=ok
-  else
-    status=FAILED
+  status=$(cat "$work/status" 2>/dev/null || echo FAILED)
+  if [[ $status != ok ]]; then
     failed+=("$t")
+    echo "fuzz: $t failed; the end of $work/log:"
     tail -n 60 "$work/log"
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -n 1)
