@@ -3,15 +3,19 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "google/protobuf/stubs/logging.h"
 #include "spdlog/spdlog.h"
 
 namespace qcal::server {
 namespace {
 
-// The core logs warnings for odd but accepted data (an amax of 0 in a TensorRT cache); at
-// millions of inputs they would only slow the run and bury the crash reports.
+// The core logs warnings for odd but accepted data (an amax of 0 in a TensorRT cache), and
+// protobuf each string field of invalid UTF-8 it refuses to parse; at millions of inputs they
+// would only slow the run and bury the crash reports.
 const bool kQuiet = [] {
   spdlog::set_level(spdlog::level::err);
+  google::protobuf::SetLogHandler(
+      [](google::protobuf::LogLevel, const char*, int, const std::string&) {});
   return true;
 }();
 

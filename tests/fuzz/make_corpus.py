@@ -218,7 +218,7 @@ def model_state(layout=pb.HISTOGRAM_LAYOUT_MERGEABLE, data=True, onnx=b"", table
     return s
 
 
-def state_file(state, version=1):
+def state_file(state, version=2):
     b = state.SerializeToString()
     return pb.StateFile(magic="qcal.v1.StateFile", format_version=version, model_state=b,
                         crc32=zlib.crc32(b)).SerializeToString()
@@ -242,6 +242,14 @@ def state_files():
     write("state_file", "file_bad_crc", b"\x00" + bytes(bad))
     write("state_file", "file_future_version", b"\x00" + state_file(model_state(), version=99))
     write("state_file", "not_a_state_file", b"\x00" + b"hello, world\n")
+    write("state_file", "file_version1", b"\x00" + state_file(model_state(), version=1))
+    sessions = model_state()
+    sessions.sessions.add(session_id=b"trainer-1", sequence=7)
+    sessions.last_used_unix_seconds = 1_700_000_000
+    write("state_file", "file_sessions", b"\x04" + state_file(sessions))
+    # Files of format version 1 written by the server of that version (server/storage/testdata).
+    for f in sorted((ROOT / "server/storage/testdata").glob("*.qcalstate")):
+        write("state_file", f.stem, b"\x04" + f.read_bytes())
 
 
 def npy():
