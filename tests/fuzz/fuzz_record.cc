@@ -49,6 +49,7 @@ void RunStream(const uint8_t* data, size_t size) {
 
   fuzz::FrameReader frames(data + 1, size - 1);
   bool ok = true;
+  BatchStats told;  // what the stream says it applied (RecordResponse)
   {
     RecordStream stream(registry, *metrics, kMaxBatchBytes, *budget, IdleTrimmer::Activity(), call);
     while (std::optional<std::string_view> frame = frames.Next()) {
@@ -62,11 +63,24 @@ void RunStream(const uint8_t* data, size_t size) {
       }
     }
     if (ok) ok = Report("finish", stream.Finish().status());
+    told = stream.applied();
   }
   CheckOrAbort(budget->reserved_bytes() == 0, "a reservation outlived its stream");
 
-  // What the model holds must be readable whatever was fed into it.
+  // What the model holds must be readable whatever was fed into it, and add up to what the
+  // client was told.
   const ModelInfo info = model->Info();
+  BatchStats held;
+  for (const QuantizerInfo& quantizer : info.quantizers) held += quantizer.stats;
+  told.partials = 0;  // a quantizer's statistics leave it 0
+  if (!(held == told)) {
+    std::fprintf(stderr,
+                 "fuzz_record: the stream applied %lld batches / %lld elements, the model holds "
+                 "%lld / %lld\n",
+                 static_cast<long long>(told.batches), static_cast<long long>(told.elements),
+                 static_cast<long long>(held.batches), static_cast<long long>(held.elements));
+    std::abort();
+  }
   for (const QuantizerInfo& quantizer : info.quantizers) {
     if (quantizer.spec.calibrator == CalibratorKind::kHistogram) {
       (void)model->GetHistogram(quantizer.spec.name);
