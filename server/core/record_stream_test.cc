@@ -1,5 +1,6 @@
 // RecordStream's totals (what RecordResponse reports) against partial states whose counters a
-// client declares: found by tests/fuzz/fuzz_record (corpus/record/partials_overflow_stream_totals).
+// client declares. The overflow was found while writing tests/fuzz/fuzz_record, whose input
+// corpus/record/partials_overflow_stream_totals reproduces it.
 #include "server/core/record_stream.h"
 
 #include <gmock/gmock.h>
