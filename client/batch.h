@@ -20,6 +20,8 @@ struct Batch {
   std::string data;
   // Set for a pre-aggregated batch (RecordRequest.partial): then dtype, shape and data are unused.
   std::optional<v1::PartialState> partial;
+  // The session's number for it (RecordRequest.sequence), given when it is queued.
+  int64_t sequence = 0;
 
   // Bytes the batch holds in the send queue.
   size_t bytes() const { return partial.has_value() ? partial->ByteSizeLong() : data.size(); }

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/channel.h"
 #include "client/connection.h"
 #include "client/record_sender.h"
 #include "client/status_macros.h"
@@ -15,6 +16,11 @@ std::string DefaultAddress() {
   const char* env = std::getenv("QCAL_SERVER");
   if (env != nullptr && *env != '\0') return env;
   return std::string(kDefaultAddress);
+}
+
+std::string DefaultToken() {
+  const char* env = std::getenv("QCAL_TOKEN");
+  return env == nullptr ? "" : env;
 }
 
 namespace internal {
@@ -153,11 +159,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(std::string address, Clie
   if (address.empty()) {
     return absl::InvalidArgumentError("server address is empty (expected HOST:PORT)");
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  if (options.token.empty()) options.token = DefaultToken();
   auto connection = std::make_shared<internal::Connection>();
-  connection->channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  QCAL_CLIENT_ASSIGN_OR_RETURN(connection->channel, internal::MakeChannel(address, options));
   connection->stub = v1::Calibration::NewStub(connection->channel);
   connection->address = std::move(address);
   connection->options = options;
@@ -221,6 +225,13 @@ absl::StatusOr<v1::ModelInfo> Client::ResetModel(std::string_view model) {
   v1::ResetModelRequest request;
   request.set_model(std::string(model));
   return connection_->Call(&v1::Calibration::StubInterface::ResetModel, request);
+}
+
+absl::Status Client::Commit(std::string_view model) {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
+  v1::CommitRequest request;
+  request.set_model(std::string(model));
+  return connection_->Call(&v1::Calibration::StubInterface::Commit, request).status();
 }
 
 std::unique_ptr<ModelSession> Client::Model(std::string_view model, SessionOptions options) {

@@ -102,6 +102,7 @@ grpc::Status FakeCalibrationService::Record(grpc::ServerContext*,
   std::string model;
   std::optional<Batch> batch;  // the batch being assembled
   int64_t expected = 0;
+  int64_t sequence = 0;  // of the batch being assembled
   v1::RecordRequest message;
   while (reader->Read(&message)) {
     if (model.empty()) {
@@ -115,6 +116,9 @@ grpc::Status FakeCalibrationService::Record(grpc::ServerContext*,
       }
       response->set_batches(response->batches() + 1);
       response->set_partials(response->partials() + 1);
+      // In memory only: what is applied is durable (as a qcal-server without --data-dir).
+      response->set_applied_sequence(message.sequence());
+      response->set_durable_sequence(message.sequence());
       absl::MutexLock lock(&mu_);
       batches_.push_back(Batch{model, message.quantizer(), {}, "", {}, message.partial()});
       continue;
@@ -128,6 +132,7 @@ grpc::Status FakeCalibrationService::Record(grpc::ServerContext*,
         if (auto it = refused_.find(message.quantizer()); it != refused_.end()) return it->second;
       }
       batch = Batch{model, message.quantizer(), message.header(), "", {}, std::nullopt};
+      sequence = message.sequence();
     } else if (!batch.has_value()) {
       return Invalid("data without a batch");
     }
@@ -137,6 +142,8 @@ grpc::Status FakeCalibrationService::Record(grpc::ServerContext*,
     if (static_cast<int64_t>(batch->data.size()) == expected) {
       response->set_batches(response->batches() + 1);
       response->set_bytes(response->bytes() + expected);
+      response->set_applied_sequence(sequence);
+      response->set_durable_sequence(sequence);
       absl::MutexLock lock(&mu_);
       batches_.push_back(*std::move(batch));
       batch.reset();

@@ -3,11 +3,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/absl_string_view.h"
 #include "client/aggregator.h"
 #include "client/connection.h"
 #include "client/record_sender.h"
 #include "client/status_macros.h"
+#include "common/absl_string_view.h"
 #include "qcal/client.h"
 #include "qcal/names.h"
 
@@ -166,6 +166,18 @@ absl::Status ModelSession::Flush() {
   }
   status.Update(sender_->Flush());
   return status;
+}
+
+absl::StatusOr<CommitResult> ModelSession::Commit() {
+  QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
+  absl::Status status;
+  if (aggregator_ != nullptr) {
+    for (auto& [quantizer, partial] : aggregator_->TakeAll()) {
+      status.Update(sender_->RecordPartial(quantizer, partial));
+    }
+  }
+  QCAL_CLIENT_RETURN_IF_ERROR(status);
+  return sender_->Commit();
 }
 
 SessionStats ModelSession::Stats() const { return sender_->Stats(); }

@@ -199,7 +199,8 @@ TEST(ModelSessionTest, RecordBlocksWhenTheQueueIsFullAndDropsNothing) {
   const std::vector<int64_t> shape = {static_cast<int64_t>(tensors[0].size())};
   std::thread producer([&] {
     for (const auto& tensor : tensors) {
-      EXPECT_TRUE(session->Record("x._input_quantizer", View(tensor, shape)).ok());
+      const absl::Status status = session->Record("x._input_quantizer", View(tensor, shape));
+      EXPECT_TRUE(status.ok()) << status;
     }
   });
   // The held server reads nothing, so the transport fills and a Record() call has to wait.

@@ -14,12 +14,14 @@
 namespace qcal::internal {
 
 // Calls `emit` once per message, in order; each carries at most `chunk_bytes` (>= 1) of data.
-// `model` goes into the first message when not empty (the first message of a stream must name
-// it). A batch without bytes (an empty tensor) is one message, and so is a pre-aggregated batch
-// (its `partial` with the quantizer, no header). Stops as soon as `emit` returns
-// false (the stream broke) and returns false then, true when every message went out.
+// `model` and `session_id` go into the first message when not empty (the first message of a
+// stream must name the model and the session); the batch's sequence, when > 0, goes into its
+// first message. A batch without bytes (an empty tensor) is one message, and so is a pre-aggregated
+// batch (its `partial` with the quantizer, no header). Stops as soon as `emit` returns false (the
+// stream broke) and returns false then, true when every message went out.
 bool ForEachRecordMessage(const Batch& batch, std::string_view model, size_t chunk_bytes,
-                          absl::FunctionRef<bool(const v1::RecordRequest&)> emit);
+                          absl::FunctionRef<bool(const v1::RecordRequest&)> emit,
+                          std::string_view session_id = {});
 
 }  // namespace qcal::internal
 

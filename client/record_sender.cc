@@ -1,12 +1,14 @@
 #include "client/record_sender.h"
 
 #include <algorithm>
+#include <cstring>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/absl_string_view.h"
 #include "client/record_chunker.h"
 #include "client/status_macros.h"
+#include "common/absl_string_view.h"
 
 namespace qcal::internal {
 namespace {
@@ -25,6 +27,7 @@ RecordSender::RecordSender(std::shared_ptr<Connection> connection, std::string m
       model_(std::move(model)),
       options_(Normalized(options)),
       queue_(options.max_queue_bytes),
+      session_id_(NewSessionId()),
       thread_([this] { Run(); }) {}
 
 RecordSender::~RecordSender() {
@@ -81,7 +84,9 @@ absl::Status RecordSender::RecordPartial(std::string_view quantizer,
   return queue_.Push(std::move(batch));
 }
 
-absl::Status RecordSender::Flush() { return queue_.Flush(); }
+absl::Status RecordSender::Flush() { return queue_.Flush().status(); }
+
+absl::StatusOr<CommitResult> RecordSender::Commit() { return queue_.Flush(/*commit=*/true); }
 
 v1::RecordResponse AppliedBeforeError(const grpc::Status& status) {
   v1::RpcStatus details;
@@ -93,19 +98,63 @@ v1::RecordResponse AppliedBeforeError(const grpc::Status& status) {
   return v1::RecordResponse();
 }
 
+std::string NewSessionId() {
+  std::random_device random;
+  std::string id(16, '\0');
+  for (size_t i = 0; i < id.size(); i += 4) {
+    const uint32_t word = random();
+    std::memcpy(id.data() + i, &word, 4);
+  }
+  return id;
+}
+
 void RecordSender::Run() {
   for (;;) {
     const SendQueue::Work work = queue_.Next();
     switch (work.kind) {
       case SendQueue::Work::kBatch:
-        queue_.BatchDone(Send(*work.batch));
+        if (absl::Status status = Send(*work.batch); status.ok()) {
+          queue_.Written();
+        } else {
+          Recover(status);
+        }
         break;
-      case SendQueue::Work::kFlush:
-        queue_.FlushDone(Finish());
+      case SendQueue::Work::kSync: {
+        // The held batches fill max_queue_bytes: learn which are durable (closing the stream
+        // answers for applied; a Commit makes them durable), so they can be freed.
+        absl::Status status = Finish();
+        if (status.ok() && queue_.durable_sequence() < queue_.applied_sequence()) {
+          status = CommitNow();
+        }
+        if (!status.ok()) {
+          Recover(status);
+        } else if (queue_.unconfirmed_batches() > 0) {
+          // Nothing else would free them: an error, not a Record() blocked for ever.
+          FailSession(absl::FailedPreconditionError(absl::StrCat(
+              "model '", model_, "': the server confirmed batches up to sequence ",
+              queue_.durable_sequence(), " (applied ", queue_.applied_sequence(), ") but ",
+              queue_.unconfirmed_batches(),
+              " sent batches are held for a resend; it no longer holds this session's sequences")));
+        }
+        queue_.SyncDone();
         break;
-      case SendQueue::Work::kClose:
-        Finish().IgnoreError();  // nobody is left to tell; Flush() first to see it
+      }
+      case SendQueue::Work::kFlush: {
+        absl::Status status = Finish();
+        if (status.ok() && work.commit) status = CommitNow();
+        // Reconnecting: the held batches are resent first; the flush stays asked for and is
+        // served after them.
+        if (!status.ok() && Recover(status)) break;
+        queue_.FlushDone(absl::OkStatus());  // an error is pending in the queue (Fail)
+        break;
+      }
+      case SendQueue::Work::kClose: {
+        // Errors: nobody is left to tell; Flush() first to see them. A broken stream is still
+        // reconnected and resent, up to the reconnect deadline.
+        const absl::Status status = Finish();
+        if (!status.ok() && queue_.held_batches() > 0 && Recover(status)) break;
         return;
+      }
     }
   }
 }
@@ -117,19 +166,28 @@ absl::Status RecordSender::Send(const Batch& batch) {
     response_.Clear();
     writer_ = connection_->stub->Record(context_.get(), &response_);
   }
-  // In the server's unit (RecordResponse.batches): a partial counts the tensors it stands for.
-  stream_batches_ += batch.partial.has_value() ? batch.partial->batches() : 1;
   const bool written = ForEachRecordMessage(
       batch, new_stream ? std::string_view(model_) : std::string_view(), options_.chunk_bytes,
-      [&](const v1::RecordRequest& message) { return writer_->Write(message); });
-  if (written) return absl::OkStatus();
-  // The stream broke: its status says why (usually the server refused an earlier or this batch).
+      [&](const v1::RecordRequest& message) { return writer_->Write(message); }, session_id_);
+  if (written) {
+    // The stream got through to a server: a later failure starts a new outage.
+    if (outage_since_.has_value() &&
+        connection_->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) {
+      outage_since_.reset();
+      backoff_ = kReconnectInitialBackoff;
+    }
+    return absl::OkStatus();
+  }
+  // The stream broke: its status says why (the server refused an earlier or this batch, or it
+  // is gone).
   absl::Status status = Finish();
   if (status.ok()) {
-    status = absl::UnavailableError(absl::StrCat("model '", model_,
-                                                 "': the server closed the Record stream before "
-                                                 "quantizer '",
-                                                 batch.quantizer, "' was sent"));
+    // The server ended the stream without an error (it closed it): what it applied is known,
+    // the rest is resent.
+    status = absl::CancelledError(absl::StrCat("model '", model_,
+                                               "': the server closed the Record stream before "
+                                               "quantizer '",
+                                               batch.quantizer, "' was sent"));
   }
   return status;
 }
@@ -141,12 +199,60 @@ absl::Status RecordSender::Finish() {
   writer_.reset();
   context_.reset();
   // On an error the server says in the status details what it applied before it (a server
-  // without details applied nothing we can count on, so every batch counts as dropped).
-  v1::RecordResponse applied = status.ok() ? response_ : AppliedBeforeError(status);
-  const int64_t unapplied = std::max<int64_t>(0, stream_batches_ - applied.batches());
-  stream_batches_ = 0;
-  queue_.StreamClosed(applied, unapplied);
+  // without details applied nothing we can count on).
+  queue_.StreamClosed(status.ok() ? response_ : AppliedBeforeError(status), status.ok());
+  if (status.ok()) {
+    outage_since_.reset();
+    backoff_ = kReconnectInitialBackoff;
+  }
   return FromGrpcStatus(status);
+}
+
+absl::Status RecordSender::CommitNow() {
+  v1::CommitRequest request;
+  request.set_model(model_);
+  request.set_session_id(session_id_);
+  absl::StatusOr<v1::CommitResponse> response =
+      connection_->Call(&v1::Calibration::StubInterface::Commit, request);
+  if (!response.ok()) return response.status();
+  queue_.Committed(response->applied_sequence(), response->durable_sequence());
+  return absl::OkStatus();
+}
+
+void RecordSender::FailSession(const absl::Status& status) {
+  queue_.Fail(status);
+  // What was dropped may or may not have been applied (a broken stream does not always say),
+  // so its sequences cannot be reused: the session goes on under a new id, from sequence 1.
+  session_id_ = NewSessionId();
+}
+
+bool RecordSender::Recover(const absl::Status& status) {
+  // A server without sessions would count a resent batch twice: fail as before exactly-once.
+  if ((!absl::IsUnavailable(status) && !absl::IsCancelled(status)) || queue_.legacy()) {
+    FailSession(status);
+    return false;
+  }
+  const absl::Time now = absl::Now();
+  if (!outage_since_.has_value()) outage_since_ = now;
+  const absl::Time give_up = *outage_since_ + options_.reconnect_deadline;
+  if (now >= give_up) {
+    const int64_t held = queue_.held_batches();
+    const int64_t applied = queue_.applied_sequence();
+    FailSession(absl::UnavailableError(
+        absl::StrCat("model '", model_, "': the server at ", connection_->address,
+                     " could not be reached again within the session's reconnect_deadline of ",
+                     absl::FormatDuration(options_.reconnect_deadline), "; ", held,
+                     " recorded batches were not confirmed durable (",
+                     std::max<int64_t>(0, held - (applied - queue_.durable_sequence())),
+                     " of them not applied); last error: ", status.message())));
+    outage_since_.reset();
+    backoff_ = kReconnectInitialBackoff;
+    return false;
+  }
+  absl::SleepFor(std::min(backoff_, give_up - now));
+  backoff_ = std::min(backoff_ * 2, kReconnectMaxBackoff);
+  queue_.Rewind();
+  return true;
 }
 
 }  // namespace qcal::internal

@@ -1,16 +1,23 @@
-// A session's background sender: owns the send queue, the thread that drains it and the Record
-// stream that thread keeps open between flushes.
+// A session's background sender: owns the send queue (the resend buffer), the thread that drains
+// it and the Record stream that thread keeps open between flushes. Exactly-once: the session has
+// a random 16-byte id, every batch a sequence; a stream that breaks with UNAVAILABLE or CANCELLED
+// is reopened with backoff (kReconnectInitialBackoff .. kReconnectMaxBackoff) and every batch
+// not yet known durable is resent (the server drops those it applied), until
+// SessionOptions::reconnect_deadline.
 #ifndef QCAL_CLIENT_RECORD_SENDER_H_
 #define QCAL_CLIENT_RECORD_SENDER_H_
 
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "client/connection.h"
 #include "client/send_queue.h"
 #include "qcal/client.h"
@@ -21,18 +28,23 @@ namespace qcal::internal {
 // server packs in the status details (an empty one when there is none).
 v1::RecordResponse AppliedBeforeError(const grpc::Status& status);
 
+// 16 random bytes: a session id no other client picks (RecordRequest.session_id).
+std::string NewSessionId();
+
 class RecordSender {
  public:
   RecordSender(std::shared_ptr<Connection> connection, std::string model, SessionOptions options);
-  // Sends what is queued, closes the stream and joins the thread.
+  // Sends what is queued, closes the stream and joins the thread (reconnecting meanwhile, up to
+  // reconnect_deadline, if the stream breaks).
   ~RecordSender();
   RecordSender(const RecordSender&) = delete;
   RecordSender& operator=(const RecordSender&) = delete;
 
-  // ModelSession::Record and ::Flush (see qcal/client.h).
+  // ModelSession::Record, ::Flush and ::Commit (see qcal/client.h).
   absl::Status Record(std::string_view quantizer, const TensorView& tensor);
   absl::Status RecordPartial(std::string_view quantizer, const v1::PartialState& partial);
   absl::Status Flush();
+  absl::StatusOr<CommitResult> Commit();
   SessionStats Stats() const { return queue_.Stats(); }
 
  private:
@@ -41,9 +53,17 @@ class RecordSender {
   // Writes `batch` to the stream, opening one if none is open. On a broken stream returns the
   // status the stream ended with (and leaves no stream open).
   absl::Status Send(const Batch& batch);
-  // Half-closes and finishes the open stream, if any, and reports what it applied (and did not)
-  // to the queue's totals; returns the stream's status.
+  // Half-closes and finishes the open stream, if any, and reports what it applied to the queue;
+  // returns the stream's status.
   absl::Status Finish();
+  // The Commit RPC for this session; reports the sequences to the queue.
+  absl::Status CommitNow();
+  // After a stream failed with `status`: UNAVAILABLE or CANCELLED within the reconnect deadline
+  // waits the backoff and rewinds the queue (every held batch is resent); anything else, or past
+  // the deadline, fails the queue. True when it will retry.
+  bool Recover(const absl::Status& status);
+  // queue_.Fail(status), and a new session id for the batches recorded after it.
+  void FailSession(const absl::Status& status);
 
   // Constant after construction.
   const std::shared_ptr<Connection> connection_;
@@ -52,12 +72,16 @@ class RecordSender {
 
   SendQueue queue_;
 
-  // Used by the sender thread only. A stream is open while writer_ is set.
+  // Used by the sender thread only. The session id; a new one after FailSession.
+  std::string session_id_;
+  // A stream is open while writer_ is set.
   std::unique_ptr<grpc::ClientContext> context_;
   v1::RecordResponse response_;
-  // Batches started on the open stream (a partial counts its PartialState.batches).
-  int64_t stream_batches_ = 0;
   std::unique_ptr<grpc::ClientWriterInterface<v1::RecordRequest>> writer_;
+  // Since when the server is unreachable (the first failure not followed by a stream that got
+  // through), and the next backoff.
+  std::optional<absl::Time> outage_since_;
+  absl::Duration backoff_ = kReconnectInitialBackoff;
 
   std::thread thread_;  // last: starts after everything above exists
 };

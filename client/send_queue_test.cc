@@ -23,81 +23,109 @@ void WaitUntil(const std::function<bool()>& condition) {
   while (!condition()) absl::SleepFor(absl::Milliseconds(1));
 }
 
-TEST(SendQueueTest, QueuesWithinCapacityWithoutBlocking) {
-  SendQueue queue(100);
-  ASSERT_TRUE(queue.Push(BatchOf("a", 40)).ok());
-  ASSERT_TRUE(queue.Push(BatchOf("b", 60)).ok());
-  const SessionStats stats = queue.Stats();
-  EXPECT_EQ(stats.queued_batches, 2u);
-  EXPECT_EQ(stats.queued_bytes, 100u);
-  EXPECT_EQ(stats.blocked_records, 0u);
+v1::RecordResponse Applied(int64_t batches, int64_t applied, int64_t durable) {
+  v1::RecordResponse response;
+  response.set_batches(batches);
+  response.set_applied_sequence(applied);
+  response.set_durable_sequence(durable);
+  return response;
 }
 
-TEST(SendQueueTest, PushBlocksWhenFullUntilTheSenderTakesABatch) {
+TEST(SendQueueTest, NumbersBatchesAndHoldsThemUntilDurable) {
+  SendQueue queue(100);
+  ASSERT_TRUE(queue.Push(BatchOf("a", 40)).ok());
+  ASSERT_TRUE(queue.Push(BatchOf("b", 40)).ok());
+  SendQueue::Work work = queue.Next();
+  ASSERT_EQ(work.kind, SendQueue::Work::kBatch);
+  EXPECT_EQ(work.batch->sequence, 1);
+  queue.Written();
+  work = queue.Next();
+  EXPECT_EQ(work.batch->sequence, 2);
+  queue.Written();
+  SessionStats stats = queue.Stats();
+  EXPECT_EQ(stats.queued_batches, 0u);
+  EXPECT_EQ(stats.unconfirmed_batches, 2u);
+  EXPECT_EQ(stats.queued_bytes, 80u);  // held until durable
+  EXPECT_EQ(stats.last_sequence, 2);
+  // Applied 2, durable 1: batch 2 stays held.
+  queue.StreamClosed(Applied(2, 2, 1), true);
+  stats = queue.Stats();
+  EXPECT_EQ(stats.unconfirmed_batches, 1u);
+  EXPECT_EQ(stats.queued_bytes, 40u);
+  EXPECT_EQ(stats.applied_sequence, 2);
+  EXPECT_EQ(stats.durable_sequence, 1);
+  queue.Committed(2, 2);
+  EXPECT_EQ(queue.Stats().queued_bytes, 0u);
+  EXPECT_EQ(queue.held_batches(), 0);
+}
+
+TEST(SendQueueTest, RewindResendsEveryHeldBatchInOrder) {
+  SendQueue queue(100);
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(queue.Push(BatchOf(name, 4)).ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
+    queue.Written();
+  }
+  // The stream broke after the server applied and made durable batch 1.
+  queue.StreamClosed(Applied(1, 1, 1), false);
+  queue.Rewind();
+  std::vector<int64_t> resent;
+  for (int i = 0; i < 2; ++i) {
+    SendQueue::Work work = queue.Next();
+    ASSERT_EQ(work.kind, SendQueue::Work::kBatch);
+    resent.push_back(work.batch->sequence);
+    queue.Written();
+  }
+  EXPECT_EQ(resent, (std::vector<int64_t>{2, 3}));
+  const SessionStats stats = queue.Stats();
+  EXPECT_EQ(stats.resent_batches, 2);
+  EXPECT_EQ(stats.reconnects, 1);
+}
+
+TEST(SendQueueTest, PushBlocksWhenFullAndAsksForASyncOnceAllIsWritten) {
   SendQueue queue(100);
   ASSERT_TRUE(queue.Push(BatchOf("a", 80)).ok());
-  absl::Status pushed = absl::UnknownError("not returned");
+  absl::Status pushed;
   std::thread producer([&] { pushed = queue.Push(BatchOf("b", 80)); });
   WaitUntil([&] { return queue.Stats().blocked_records == 1; });
-  EXPECT_EQ(queue.Stats().queued_batches, 1u);  // "b" waits, nothing dropped
-
-  const SendQueue::Work work = queue.Next();
-  ASSERT_EQ(work.kind, SendQueue::Work::kBatch);
-  EXPECT_EQ(work.batch->quantizer, "a");
-  queue.BatchDone(absl::OkStatus());
+  ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
+  queue.Written();
+  // "a" is written but not durable: it still takes the room, so the sender must sync.
+  ASSERT_EQ(queue.Next().kind, SendQueue::Work::kSync);
+  queue.StreamClosed(Applied(1, 1, 1), false);
+  queue.SyncDone();
   producer.join();
   EXPECT_TRUE(pushed.ok()) << pushed;
-  const SessionStats stats = queue.Stats();
-  EXPECT_EQ(stats.queued_batches, 1u);
-  EXPECT_EQ(stats.queued_bytes, 80u);
-  EXPECT_EQ(stats.blocked_records, 0u);
+  EXPECT_EQ(queue.Stats().queued_batches, 1u);
+}
+
+TEST(SendQueueTest, AServerWithoutSessionsHasItsWrittenBatchesFreedAtAnOkClose) {
+  SendQueue queue(100);
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(queue.Push(BatchOf(name, 4)).ok());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
+    queue.Written();
+  }
+  // Applied both, but no sequences: nothing can be resent safely, so nothing is kept.
+  queue.StreamClosed(Applied(2, 0, 0), true);
+  EXPECT_TRUE(queue.legacy());
+  EXPECT_EQ(queue.held_batches(), 1);  // "c", not yet written
+  EXPECT_EQ(queue.Stats().queued_bytes, 4u);
 }
 
 TEST(SendQueueTest, ABatchLargerThanCapacityIsAcceptedWhenEmpty) {
-  SendQueue queue(10);
+  SendQueue queue(100);
   ASSERT_TRUE(queue.Push(BatchOf("big", 1000)).ok());
   EXPECT_EQ(queue.Stats().queued_bytes, 1000u);
 }
 
-TEST(SendQueueTest, BatchesComeOutInOrderThenFlushThenClose) {
+TEST(SendQueueTest, FailDropsWhatWasNotAppliedAndSurfacesOnceAtTheNextPush) {
   SendQueue queue(100);
-  ASSERT_TRUE(queue.Push(BatchOf("a", 4)).ok());
-  ASSERT_TRUE(queue.Push(BatchOf("b", 4)).ok());
-  absl::Status flushed = absl::UnknownError("not returned");
-  std::thread flusher([&] { flushed = queue.Flush(); });
-  queue.Close();
-  SendQueue::Work work = queue.Next();
-  ASSERT_EQ(work.kind, SendQueue::Work::kBatch);
-  EXPECT_EQ(work.batch->quantizer, "a");
-  queue.BatchDone(absl::OkStatus());
-  work = queue.Next();
-  ASSERT_EQ(work.kind, SendQueue::Work::kBatch);
-  EXPECT_EQ(work.batch->quantizer, "b");
-  queue.BatchDone(absl::OkStatus());
-  // The flush may be asked before or after the batches went; it is served after them.
-  WaitUntil([&] { return queue.Next().kind == SendQueue::Work::kFlush; });
-  v1::RecordResponse applied;
-  applied.set_batches(2);
-  applied.set_elements(2);
-  applied.set_bytes(8);
-  queue.StreamClosed(applied, /*unapplied=*/0);
-  queue.FlushDone(absl::OkStatus());
-  flusher.join();
-  EXPECT_TRUE(flushed.ok()) << flushed;
-  EXPECT_EQ(queue.Next().kind, SendQueue::Work::kClose);
-  const SessionStats stats = queue.Stats();
-  EXPECT_EQ(stats.applied_batches, 2);
-  EXPECT_EQ(stats.applied_elements, 2);
-  EXPECT_EQ(stats.applied_bytes, 8);
-}
-
-TEST(SendQueueTest, SendErrorDropsTheRestAndSurfacesOnceAtTheNextPush) {
-  SendQueue queue(100);
-  ASSERT_TRUE(queue.Push(BatchOf("a", 4)).ok());
-  ASSERT_TRUE(queue.Push(BatchOf("b", 4)).ok());
-  ASSERT_TRUE(queue.Push(BatchOf("c", 4)).ok());
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(queue.Push(BatchOf(name, 4)).ok());
   ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
-  queue.BatchDone(absl::InvalidArgumentError("model 'm': bad batch"));
+  queue.Written();
+  queue.StreamClosed(Applied(1, 1, 0), false);  // applied, not durable: not dropped
+  queue.Fail(absl::InvalidArgumentError("model 'm': bad batch"));
   SessionStats stats = queue.Stats();
   EXPECT_EQ(stats.queued_batches, 0u);
   EXPECT_EQ(stats.queued_bytes, 0u);
@@ -108,48 +136,56 @@ TEST(SendQueueTest, SendErrorDropsTheRestAndSurfacesOnceAtTheNextPush) {
   EXPECT_EQ(queue.Stats().queued_batches, 0u);  // "d" was not queued
   EXPECT_TRUE(queue.Push(BatchOf("d", 4)).ok());
   EXPECT_EQ(queue.Stats().queued_batches, 1u);
+  EXPECT_EQ(queue.Stats().last_sequence, 1);  // numbering starts again (a new session id)
 }
 
-TEST(SendQueueTest, SendErrorSurfacesAtFlush) {
+TEST(SendQueueTest, FlushWaitsForItsTicketAndReturnsTheErrorOnce) {
   SendQueue queue(100);
   ASSERT_TRUE(queue.Push(BatchOf("a", 4)).ok());
-  absl::Status flushed;
-  std::thread flusher([&] { flushed = queue.Flush(); });
+  absl::StatusOr<CommitResult> flushed;
+  std::thread flusher([&] { flushed = queue.Flush(/*commit=*/true); });
   ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
-  queue.BatchDone(absl::NotFoundError("model 'm' not found"));
-  WaitUntil([&] { return queue.Next().kind == SendQueue::Work::kFlush; });
+  queue.Fail(absl::NotFoundError("model 'm' not found"));
+  SendQueue::Work work{SendQueue::Work::kClose};
+  WaitUntil([&] {
+    work = queue.Next();
+    return work.kind == SendQueue::Work::kFlush;
+  });
+  EXPECT_TRUE(work.commit);
   queue.FlushDone(absl::OkStatus());
   flusher.join();
-  EXPECT_EQ(flushed, absl::NotFoundError("model 'm' not found"));
-  // Returned once.
+  EXPECT_EQ(flushed.status(), absl::NotFoundError("model 'm' not found"));
+  // Returned once; a later flush reports the sequences.
   std::thread again([&] { flushed = queue.Flush(); });
-  ASSERT_EQ(queue.Next().kind, SendQueue::Work::kFlush);
+  work = queue.Next();
+  ASSERT_EQ(work.kind, SendQueue::Work::kFlush);
+  EXPECT_FALSE(work.commit);
+  queue.Committed(0, 0);
   queue.FlushDone(absl::OkStatus());
   again.join();
-  EXPECT_TRUE(flushed.ok()) << flushed;
+  ASSERT_TRUE(flushed.ok()) << flushed.status();
+  EXPECT_EQ(flushed->applied_sequence, 0);
 }
 
-TEST(SendQueueTest, AnErrorWakesABlockedPushWithThatError) {
+TEST(SendQueueTest, AFailWakesABlockedPushWithThatError) {
   SendQueue queue(100);
   ASSERT_TRUE(queue.Push(BatchOf("a", 80)).ok());
   absl::Status pushed;
   std::thread producer([&] { pushed = queue.Push(BatchOf("b", 80)); });
   WaitUntil([&] { return queue.Stats().blocked_records == 1; });
-  ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
-  queue.BatchDone(absl::ResourceExhaustedError("batch too large"));
+  queue.Fail(absl::ResourceExhaustedError("batch too large"));
   producer.join();
   EXPECT_EQ(pushed, absl::ResourceExhaustedError("batch too large"));
   EXPECT_EQ(queue.Stats().queued_batches, 0u);
 }
 
-TEST(SendQueueTest, FlushErrorOfTheStreamIsReturned) {
+TEST(SendQueueTest, CloseComesAfterBatchesAndFlushes) {
   SendQueue queue(100);
-  absl::Status flushed;
-  std::thread flusher([&] { flushed = queue.Flush(); });
-  ASSERT_EQ(queue.Next().kind, SendQueue::Work::kFlush);
-  queue.FlushDone(absl::InvalidArgumentError("the stream ended mid-batch"));
-  flusher.join();
-  EXPECT_EQ(flushed, absl::InvalidArgumentError("the stream ended mid-batch"));
+  ASSERT_TRUE(queue.Push(BatchOf("a", 4)).ok());
+  queue.Close();
+  ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
+  queue.Written();
+  EXPECT_EQ(queue.Next().kind, SendQueue::Work::kClose);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 // with the ports actually bound (port 0 picks a free one); logs go to stderr. SIGINT or SIGTERM
 // shut it down gracefully: a drain of --drain-seconds, then, with --data-dir, a commit of every
 // changed model; exit 0 (1 when that commit failed).
+// SIGHUP reloads the --auth-tokens file (README, "Security").
 #include <malloc.h>
 #include <signal.h>
 
@@ -76,6 +77,29 @@ int main(int argc, char** argv) {
                  ">= 1 MiB; qcal's clients accept 256 MiB")
       ->capture_default_str()
       ->check(qcal::server::IntegerFlag<decltype(flags.server.limits.max_response_bytes)>());
+  app.add_option("--max-quantizers-per-model", flags.server.limits.max_quantizers,
+                 "most quantizers one model may hold (declared, or created by Record, partial "
+                 "states or a LoadState merge); >= 1")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.limits.max_quantizers)>());
+  app.add_option("--max-models", flags.server.max_models, "most models the server holds; >= 1")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_models)>());
+  app.add_option("--max-state-bytes", flags.server.max_state_bytes,
+                 "bytes that all models may hold in calibration state, stored amax tables and "
+                 "ONNX models (README, \"Limits\"); 0: a quarter of the memory the server may "
+                 "use (physical, or its cgroup's limit)")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_state_bytes)>());
+  app.add_option("--model-ttl", flags.server.model_ttl_seconds,
+                 "seconds after which a model that no call used is deleted (logged); 0: never")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.model_ttl_seconds)>());
+  app.add_option("--stream-idle-seconds", flags.server.stream_idle_seconds,
+                 "a Record stream that receives nothing this long is ended by the server (qcal's "
+                 "clients reopen it when they next send); 0: never")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.stream_idle_seconds)>());
   app.add_option("--device", flags.device,
                  "where calibration runs: cuda (a GPU is required), cpu, or auto (the GPU when "
                  "one can be used)")
@@ -106,6 +130,15 @@ int main(int argc, char** argv) {
                  "refused) before they are cancelled and the state is committed; >= 0")
       ->capture_default_str()
       ->check(qcal::server::IntegerFlag<decltype(flags.server.drain_seconds)>());
+  app.add_option("--tls-cert", flags.server.tls.cert,
+                 "PEM certificate (chain) of the server: gRPC and HTTP serve TLS; with --tls-key");
+  app.add_option("--tls-key", flags.server.tls.key, "PEM private key of --tls-cert (unencrypted)");
+  app.add_option("--tls-client-ca", flags.server.tls.client_ca,
+                 "PEM CA certificates: mutual TLS, gRPC clients must present a certificate it "
+                 "signed (HTTP: /metrics only)");
+  app.add_option("--auth-tokens", flags.server.auth_tokens,
+                 "bearer token file, 'ROLE TOKEN [MODEL_PREFIX]' a line; SIGHUP reloads it; "
+                 "empty: no tokens, every caller may call everything");
   app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, critical, off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -141,12 +174,13 @@ int main(int argc, char** argv) {
   // thread starts.
   mallopt(M_ARENA_MAX, 2);
 
-  // Block the shutdown signals before any thread starts, so every thread inherits the mask and
-  // sigwait below receives them.
+  // Block the shutdown signals (and SIGHUP, the token reload) before any thread starts, so every
+  // thread inherits the mask and sigwait below receives them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   // A write past a file-size limit (ulimit -f) must fail with EFBIG, which --data-dir reports and
   // survives, rather than kill the server.
@@ -161,7 +195,14 @@ int main(int argc, char** argv) {
   std::cout << (*server)->ReadyLine() << std::endl;
 
   int received = 0;
-  sigwait(&signals, &received);
+  // SIGHUP reloads the tokens and keeps serving: calls in flight keep their grant, new calls see
+  // the new table, and a file that fails to load leaves the old table in force.
+  while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+    if (absl::Status reloaded = (*server)->ReloadTokens(); !reloaded.ok()) {
+      spdlog::error("SIGHUP: tokens not reloaded, the previous ones stay in force: {}",
+                    std::string(reloaded.message()));
+    }
+  }
   spdlog::info("signal {}: shutting down", received);
   (*server)->Shutdown();
   (*server)->Wait();

@@ -126,6 +126,12 @@ absl::Status ResetModel(Client& client, const std::string& model, std::ostream& 
   return absl::OkStatus();
 }
 
+absl::Status CommitModel(Client& client, const std::string& model, std::ostream& out) {
+  QCAL_CLIENT_RETURN_IF_ERROR(client.Commit(model));
+  out << "committed model '" << model << "'\n";
+  return absl::OkStatus();
+}
+
 absl::Status DeleteModel(Client& client, const std::string& model, std::ostream& out) {
   QCAL_CLIENT_RETURN_IF_ERROR(client.DeleteModel(model));
   out << "deleted model '" << model << "'\n";

@@ -22,6 +22,9 @@ absl::Status CreateModel(Client& client, const std::string& model, const ModelOp
 absl::Status ShowModel(Client& client, const std::string& model, const std::string& format,
                        std::ostream& out);
 absl::Status ResetModel(Client& client, const std::string& model, std::ostream& out);
+// `qcal commit MODEL`: a durable point (Client::Commit): with --data-dir the model's state is on
+// disk when it prints "committed model 'MODEL'".
+absl::Status CommitModel(Client& client, const std::string& model, std::ostream& out);
 absl::Status DeleteModel(Client& client, const std::string& model, std::ostream& out);
 
 // Sends the array of a .npy file as one batch and waits until the server applied it.

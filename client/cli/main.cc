@@ -1,6 +1,7 @@
 // qcal: the command line of the qcal calibration service (see README.md).
 //
-//   qcal [--server ADDR] [--timeout SECONDS] COMMAND ...
+//   qcal [--server ADDR] [--timeout SECONDS] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]
+//        [--token TOKEN] COMMAND ...
 //
 // Exit status and stderr:
 //   0  success.
@@ -146,6 +147,15 @@ int main(int argc, char** argv) {
       app.add_option("--timeout", timeout_seconds, "deadline of each call, in seconds")
           ->check(NumberCheck([](double t) { return t > 0 && std::isfinite(t); },
                               "is not a number of seconds > 0", "> 0"));
+  qcal::ClientOptions options;
+  app.add_option("--tls-ca", options.tls_ca,
+                 "PEM CA certificate(s) that signed the server's: connect with TLS");
+  app.add_option("--tls-cert", options.tls_cert,
+                 "PEM client certificate, for a server with --tls-client-ca (with --tls-key)");
+  app.add_option("--tls-key", options.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--token", options.token,
+                 "bearer token for a server with --auth-tokens (default: $QCAL_TOKEN); visible "
+                 "in the process list: prefer $QCAL_TOKEN");
 
   std::string model, quantizer, path, format;
 
@@ -232,6 +242,10 @@ int main(int argc, char** argv) {
   CLI::App* reset = app.add_subcommand("reset", "drop a model's data, keep its configuration");
   reset->add_option("MODEL", model)->required();
 
+  CLI::App* commit = app.add_subcommand(
+      "commit", "make a model's state durable now (on disk with the server's --data-dir)");
+  commit->add_option("MODEL", model)->required();
+
   CLI::App* remove = app.add_subcommand("delete", "delete a model");
   remove->add_option("MODEL", model)->required();
 
@@ -312,7 +326,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  qcal::ClientOptions options;
   if (timeout_option->count() > 0) options.timeout = absl::Seconds(timeout_seconds);
   absl::StatusOr<std::unique_ptr<qcal::Client>> connected = qcal::Client::Create(server, options);
   absl::Status status = connected.status();
@@ -337,6 +350,8 @@ int main(int argc, char** argv) {
       status = qcal::cli::ExportOnnx(client, export_args, out, std::cerr);
     } else if (*reset) {
       status = qcal::cli::ResetModel(client, model, out);
+    } else if (*commit) {
+      status = qcal::cli::CommitModel(client, model, out);
     } else if (*remove) {
       status = qcal::cli::DeleteModel(client, model, out);
     } else if (*state_save) {

@@ -192,6 +192,13 @@ py::dict StatsDict(const SessionStats& stats) {
   dict["applied_nonfinite"] = stats.applied_nonfinite;
   dict["applied_bytes"] = stats.applied_bytes;
   dict["applied_partials"] = stats.applied_partials;
+  dict["unconfirmed_batches"] = stats.unconfirmed_batches;
+  dict["last_sequence"] = stats.last_sequence;
+  dict["applied_sequence"] = stats.applied_sequence;
+  dict["durable_sequence"] = stats.durable_sequence;
+  dict["reconnects"] = stats.reconnects;
+  dict["resent_batches"] = stats.resent_batches;
+  dict["duplicate_batches"] = stats.duplicate_batches;
   return dict;
 }
 
@@ -416,6 +423,14 @@ PYBIND11_MODULE(_qcal, m) {
           },
           py::arg("quantizers"))
       .def("flush", [](ModelSession& self) { Released([&] { return self.Flush(); }); })
+      .def("commit",
+           [](ModelSession& self) {
+             const CommitResult result = Released([&] { return self.Commit(); });
+             py::dict dict;
+             dict["applied_sequence"] = result.applied_sequence;
+             dict["durable_sequence"] = result.durable_sequence;
+             return dict;
+           })
       .def("stats", [](ModelSession& self) { return StatsDict(self.Stats()); })
       .def("info",
            [](ModelSession& self) { return InfoDict(Released([&] { return self.Info(); })); })
@@ -479,12 +494,19 @@ PYBIND11_MODULE(_qcal, m) {
           py::arg("target"));
 
   py::class_<Client>(m, "Client")
-      .def(py::init([](const std::string& address, std::optional<double> timeout) {
+      .def(py::init([](const std::string& address, std::optional<double> timeout,
+                       const std::string& tls_ca, const std::string& tls_cert,
+                       const std::string& tls_key, const std::string& token) {
              ClientOptions options;
              if (timeout.has_value()) options.timeout = absl::Seconds(*timeout);
+             options.tls_ca = tls_ca;
+             options.tls_cert = tls_cert;
+             options.tls_key = tls_key;
+             options.token = token;
              return Value(Client::Create(address, options));
            }),
-           py::arg("address"), py::arg("timeout") = py::none())
+           py::arg("address"), py::arg("timeout") = py::none(), py::arg("tls_ca") = "",
+           py::arg("tls_cert") = "", py::arg("tls_key") = "", py::arg("token") = "")
       .def_property_readonly("address", &Client::address)
       .def(
           "create_model",
@@ -522,6 +544,12 @@ PYBIND11_MODULE(_qcal, m) {
           },
           py::arg("model"))
       .def(
+          "commit_model",
+          [](Client& self, const std::string& model) {
+            Released([&] { return self.Commit(model); });
+          },
+          py::arg("model"))
+      .def(
           "reset_model",
           [](Client& self, const std::string& model) {
             return InfoDict(Released([&] { return self.ResetModel(model); }));
@@ -551,8 +579,12 @@ PYBIND11_MODULE(_qcal, m) {
       .def(
           "session",
           [](Client& self, const std::string& model, std::optional<size_t> max_queue_bytes,
-             std::optional<size_t> chunk_bytes, bool aggregate, int64_t send_every) {
+             std::optional<size_t> chunk_bytes, bool aggregate, int64_t send_every,
+             std::optional<double> reconnect_deadline) {
             SessionOptions options;
+            if (reconnect_deadline.has_value()) {
+              options.reconnect_deadline = absl::Seconds(*reconnect_deadline);
+            }
             if (max_queue_bytes.has_value()) options.max_queue_bytes = *max_queue_bytes;
             if (chunk_bytes.has_value()) options.chunk_bytes = *chunk_bytes;
             options.aggregate = aggregate;
@@ -561,5 +593,5 @@ PYBIND11_MODULE(_qcal, m) {
           },
           py::arg("model"), py::arg("max_queue_bytes") = py::none(),
           py::arg("chunk_bytes") = py::none(), py::arg("aggregate") = false,
-          py::arg("send_every") = 0);
+          py::arg("send_every") = 0, py::arg("reconnect_deadline") = py::none());
 }

@@ -6,14 +6,44 @@
 #include "absl/strings/str_cat.h"
 #include "server/base/status_util.h"
 #include "server/storage/state_file.h"
+#include "spdlog/spdlog.h"
 
 namespace qcal::server {
+namespace {
+
+// `options` with `budget` as its models' state budget.
+CoreOptions WithStateBudget(CoreOptions options, StateBudget* budget) {
+  options.limits.state_budget = budget;
+  return options;
+}
+
+}  // namespace
 
 CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
-    : options_(options),
+    : state_budget_(std::make_unique<StateBudget>(options.max_state_bytes)),
+      options_(WithStateBudget(std::move(options), state_budget_.get())),
       metrics_(metrics),
-      inflight_budget_(options.max_inflight_bytes, options.max_inflight_wait, &metrics),
-      idle_trimmer_(options.idle_release_delay, &metrics) {}
+      registry_(options_.max_models),
+      inflight_budget_(options_.max_inflight_bytes, options_.max_inflight_wait, &metrics),
+      idle_trimmer_(options_.idle_release_delay, &metrics),
+      stream_watchdog_(options_.stream_idle, &metrics) {
+  if (options_.model_ttl > absl::ZeroDuration()) {
+    model_sweeper_ = std::make_unique<ModelSweeper>(
+        registry_, options_.model_ttl, [this](const std::string& name) {
+          metrics_.ModelExpired();
+          if (absl::Status forgotten = ModelDeleted(name); !forgotten.ok()) {
+            spdlog::error("--model-ttl: {}", std::string(forgotten.message()));
+          }
+        });
+  }
+  metrics_.SetHeldSource([this] {
+    return Metrics::HeldReading{.state_bytes = state_budget_->used_bytes(),
+                                .state_limit_bytes = state_budget_->limit_bytes(),
+                                .models = registry_.size()};
+  });
+}
+
+CalibrationCore::~CalibrationCore() { metrics_.SetHeldSource(nullptr); }
 
 absl::StatusOr<ModelInfo> CalibrationCore::CreateModel(ModelConfig config, bool exist_ok) {
   if (config.backend == nullptr) config.backend = options_.backend;
@@ -40,12 +70,32 @@ std::vector<ModelInfo> CalibrationCore::ListModels() const {
 
 absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
   QCAL_RETURN_IF_ERROR(registry_.Delete(model));
+  return ModelDeleted(model);
+}
+
+absl::Status CalibrationCore::ModelDeleted(absl::string_view model) {
   metrics_.RemoveModel(std::string(model));
   if (options_.durability != nullptr) {
     QCAL_RETURN_IF_ERROR(Annotate(options_.durability->Forget(std::string(model)),
                                   absl::StrCat("model '", model, "' was deleted, but")));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<SessionSequences> CalibrationCore::Commit(absl::string_view model,
+                                                         absl::string_view session_id) {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
+  if (!session_id.empty()) {
+    QCAL_RETURN_IF_ERROR(
+        CheckSessionId(session_id, absl::StrCat("model '", found->name(), "', Commit")));
+  }
+  if (options_.durability != nullptr) {
+    QCAL_RETURN_IF_ERROR(options_.durability->Commit(*found));
+  }
+  SessionSequences sequences =
+      session_id.empty() ? SessionSequences{} : found->Sequences(session_id);
+  if (options_.durability == nullptr) sequences.durable = sequences.applied;
+  return sequences;
 }
 
 absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
@@ -87,7 +137,8 @@ absl::StatusOr<OnnxExportResult> CalibrationCore::ExportOnnx(
 
 std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream(const CallControl& call) {
   return std::make_unique<RecordStream>(registry_, metrics_, options_.max_batch_bytes,
-                                        inflight_budget_, idle_trimmer_.Begin(), call);
+                                        inflight_budget_, idle_trimmer_.Begin(), call,
+                                        options_.durability != nullptr);
 }
 
 absl::StatusOr<std::string> CalibrationCore::SaveState(absl::string_view model) const {
@@ -104,22 +155,20 @@ std::unique_ptr<StateLoad> CalibrationCore::OpenStateLoad() {
 
 absl::StatusOr<ModelInfo> CalibrationCore::FinishStateLoad(StateLoad& load) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, load.Finish());
+  // A load is a use, whatever time of last use the file carries.
+  model->Touch();
   if (!load.merge()) metrics_.AddModel(model->name());
   return model->Info();
 }
 
 std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
-  return std::make_unique<OnnxUpload>(registry_, options_.max_batch_bytes);
+  return std::make_unique<OnnxUpload>(registry_, options_.max_batch_bytes,
+                                      options_.limits.state_budget);
 }
 
 std::unique_ptr<OnnxExport> CalibrationCore::OpenOnnxExport() {
-  return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes);
-}
-
-absl::Status CalibrationCore::Commit(absl::string_view model) {
-  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
-  if (options_.durability == nullptr) return absl::OkStatus();
-  return options_.durability->Commit(*found);
+  return std::make_unique<OnnxExport>(registry_, options_.max_batch_bytes,
+                                      options_.limits.state_budget);
 }
 
 std::vector<std::shared_ptr<Model>> CalibrationCore::Models() const { return registry_.List(); }
@@ -131,6 +180,8 @@ absl::StatusOr<std::shared_ptr<Model>> CalibrationCore::RestoreModel(
       Model::FromSnapshot(
           {.name = snapshot.model, .backend = options_.backend, .limits = options_.limits},
           snapshot));
+  // Read from the data dir: the sessions' sequences it holds are durable.
+  model->MarkDurable(snapshot.sessions);
   QCAL_RETURN_IF_ERROR(registry_.Insert(model));
   metrics_.AddModel(model->name());
   return model;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -24,10 +25,13 @@
 #include "server/core/metrics.h"
 #include "server/core/model.h"
 #include "server/core/model_registry.h"
+#include "server/core/model_sweeper.h"
 #include "server/core/onnx_export.h"
 #include "server/core/onnx_upload.h"
 #include "server/core/record_stream.h"
+#include "server/core/state_budget.h"
 #include "server/core/state_load.h"
+#include "server/core/stream_watchdog.h"
 
 namespace qcal::server {
 
@@ -48,10 +52,21 @@ struct CoreOptions {
   // (--default-histogram-layout).
   kernels::HistogramLayout default_histogram_layout = kernels::HistogramLayout::kMergeable;
   // Bounds on every model's state and responses (--max-channels, --max-num-bins,
-  // --max-response-bytes).
+  // --max-response-bytes, --max-quantizers-per-model). Its state_budget is ignored: the core
+  // makes the server's from max_state_bytes.
   ModelLimits limits{};
-  // Where models' state is made durable (--data-dir: DiskDurability); nullptr: in memory only.
-  // Not owned.
+  // Models the server may hold (--max-models).
+  int64_t max_models = std::numeric_limits<int64_t>::max();
+  // Bytes all models may hold in calibration state, stored tables and ONNX models
+  // (--max-state-bytes; StateBudget).
+  int64_t max_state_bytes = std::numeric_limits<int64_t>::max();
+  // Models no call used for longer are deleted (--model-ttl, ModelSweeper); zero: never.
+  absl::Duration model_ttl = absl::ZeroDuration();
+  // Record streams that receive nothing that long are ended (--stream-idle-seconds,
+  // StreamWatchdog); zero: never.
+  absl::Duration stream_idle = absl::ZeroDuration();
+  // Where models' state is made durable (--data-dir: DiskDurability); nullptr: in memory only,
+  // a session's durable sequence is its applied one. Not owned.
   Durability* durability = nullptr;
   // Tests only: called by ComputeAmax, with the call's cancellation, before the searches start
   // (a test holds a computation there to cancel it at a known point).
@@ -60,7 +75,9 @@ struct CoreOptions {
 
 class CalibrationCore {
  public:
+  // Reports what the models hold to `metrics` (Metrics::SetHeldSource) until destroyed.
   CalibrationCore(CoreOptions options, Metrics& metrics);
+  ~CalibrationCore();
   CalibrationCore(const CalibrationCore&) = delete;
   CalibrationCore& operator=(const CalibrationCore&) = delete;
 
@@ -84,6 +101,12 @@ class CalibrationCore {
                                               const std::optional<AmaxRequest>& compute,
                                               QdqTarget target,
                                               const std::optional<SentOnnx>& sent = std::nullopt);
+  // A durable point (the Commit RPC): with a Durability, writes the model's state if it changed
+  // (Durability::Commit; UNAVAILABLE naming the file when the write fails); then `session_id`'s
+  // sequences ({0, 0} for a session the model does not hold; durable == applied without a
+  // Durability). INVALID_ARGUMENT for a session_id longer than 128 bytes.
+  absl::StatusOr<SessionSequences> Commit(absl::string_view model,
+                                          absl::string_view session_id = {});
   // The model's whole state as a serialized StateFile (storage/state_file.h).
   absl::StatusOr<std::string> SaveState(absl::string_view model) const;
   // A LoadState stream (files up to max_batch_bytes); FinishStateLoad ends it: the created or
@@ -95,9 +118,6 @@ class CalibrationCore {
   std::unique_ptr<OnnxUpload> OpenOnnxUpload();
   std::unique_ptr<OnnxExport> OpenOnnxExport();
 
-  // A durable point for `model` (Durability::Commit); OK at once without a durability (in memory
-  // only: durable equals applied). NOT_FOUND for an unknown model.
-  absl::Status Commit(absl::string_view model);
   // Every model, in name order (the committer's round).
   std::vector<std::shared_ptr<Model>> Models() const;
   // Adds a model restored from the data dir at start (Model::FromSnapshot under snapshot.model,
@@ -113,14 +133,29 @@ class CalibrationCore {
   // The Record streams' budget and memory release, for tests and the metrics.
   const InflightBudget& inflight_budget() const { return inflight_budget_; }
   const IdleTrimmer& idle_trimmer() const { return idle_trimmer_; }
+  // What all models hold against --max-state-bytes.
+  const StateBudget& state_budget() const { return *state_budget_; }
+  // Ends idle Record streams (the front-end registers each stream).
+  StreamWatchdog& stream_watchdog() { return stream_watchdog_; }
+  // Null without a --model-ttl.
+  ModelSweeper* model_sweeper() { return model_sweeper_.get(); }
 
  private:
+  // What follows a model's deletion, by DeleteModel or the --model-ttl sweep (from its thread):
+  // its metrics go, and its file in the data dir (Durability::Forget, whose error it returns).
+  absl::Status ModelDeleted(absl::string_view model);
+
+  // Before options_, whose limits point at it; it outlives every model.
+  const std::unique_ptr<StateBudget> state_budget_;
   const CoreOptions options_;
   Metrics& metrics_;
   ModelRegistry registry_;
   InflightBudget inflight_budget_;
   IdleTrimmer idle_trimmer_;
   std::atomic<bool> draining_{false};
+  StreamWatchdog stream_watchdog_;
+  // Last: its thread uses the registry and the metrics.
+  std::unique_ptr<ModelSweeper> model_sweeper_;
 };
 
 }  // namespace qcal::server

@@ -108,7 +108,7 @@ TEST(DiskDurabilityTest, CommitWritesExactlyWhenTheModelChanged) {
   ASSERT_TRUE(server.core->ResetModel("m").ok());
   EXPECT_TRUE(commit());
   EXPECT_TRUE(server.core->Commit("m").ok());
-  EXPECT_EQ(server.core->Commit("nosuch").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(server.core->Commit("nosuch").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(DiskDurabilityTest, ARestartRestoresEveryModelBitForBit) {

@@ -108,11 +108,49 @@ Metrics::Metrics()
                            .Help("ComputeAmax and ExportOnnx computations stopped because their "
                                  "call was cancelled or passed its deadline")
                            .Register(*registry_)
-                           .Add({})) {
+                           .Add({})),
+      state_bytes_(&prometheus::BuildGauge()
+                        .Name("qcal_state_bytes")
+                        .Help("Bytes all models hold in calibration state, stored tables and ONNX "
+                              "models (kind used), and --max-state-bytes (kind limit)")
+                        .Register(*registry_)),
+      state_used_(&state_bytes_->Add({{"kind", "used"}})),
+      state_limit_(&state_bytes_->Add({{"kind", "limit"}})),
+      models_(&prometheus::BuildGauge()
+                   .Name("qcal_models")
+                   .Help("Models the server holds (at most --max-models)")
+                   .Register(*registry_)
+                   .Add({})),
+      models_expired_(&prometheus::BuildCounter()
+                           .Name("qcal_models_expired_total")
+                           .Help("Models deleted because no call used them for --model-ttl")
+                           .Register(*registry_)
+                           .Add({})),
+      streams_idle_ended_(&prometheus::BuildCounter()
+                               .Name("qcal_record_streams_idle_ended_total")
+                               .Help("Record streams the server ended after "
+                                     "--stream-idle-seconds without a message")
+                               .Register(*registry_)
+                               .Add({})) {
   static_cast<SamplingRegistry&>(*registry_).SetHook([this] {
     SampleDevice();
     SampleBufferPool();
+    SampleHeld();
   });
+}
+
+void Metrics::SetHeldSource(std::function<HeldReading()> source) {
+  absl::MutexLock lock(&held_mu_);
+  held_source_ = std::move(source);
+}
+
+void Metrics::SampleHeld() {
+  absl::MutexLock lock(&held_mu_);
+  if (!held_source_) return;
+  const HeldReading held = held_source_();
+  state_used_->Set(static_cast<double>(held.state_bytes));
+  state_limit_->Set(static_cast<double>(held.state_limit_bytes));
+  models_->Set(static_cast<double>(held.models));
 }
 
 Metrics::~Metrics() {

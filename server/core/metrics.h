@@ -19,6 +19,11 @@
 //   qcal_device_memory_bytes{device,kind} a GPU's memory, read at each scrape: kind "allocated"
 //                                        (held by qcal's calibrators and staging buffers), "free",
 //                                        "total" (absent on the CPU)
+//   qcal_state_bytes{kind}               read at each scrape: kind "used", what all models hold
+//                                        against --max-state-bytes, and "limit", that flag
+//   qcal_models                          models held now (read at each scrape; --max-models)
+//   qcal_models_expired_total            models deleted by the --model-ttl sweep
+//   qcal_record_streams_idle_ended_total Record streams ended for --stream-idle-seconds
 //
 // Full histograms go over the API (GetHistogram), not as series: label cardinality.
 #ifndef QCAL_SERVER_CORE_METRICS_H_
@@ -26,6 +31,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -83,6 +89,18 @@ class Metrics {
   // IdleTrimmer gave memory back.
   void MemoryReleased() { memory_releases_->Increment(); }
 
+  // What the models hold, read before each scrape from the source CalibrationCore sets (null:
+  // none, the gauges keep their last reading).
+  struct HeldReading {
+    int64_t state_bytes = 0;
+    int64_t state_limit_bytes = 0;
+    int64_t models = 0;
+  };
+  void SetHeldSource(std::function<HeldReading()> source);
+  // The --model-ttl sweep deleted a model; the watchdog ended an idle Record stream.
+  void ModelExpired() { models_expired_->Increment(); }
+  void StreamIdleEnded() { streams_idle_ended_->Increment(); }
+
  private:
   std::atomic<int64_t> rpcs_in_flight_{0};
   struct ModelCounters {
@@ -97,6 +115,8 @@ class Metrics {
   void SampleDevice();
   // Reads the BufferPool's size into its gauge (before each scrape).
   void SampleBufferPool();
+  // Reads the held source into its gauges (before each scrape).
+  void SampleHeld();
 
   // Constant after construction.
   const std::shared_ptr<prometheus::Registry> registry_;
@@ -126,6 +146,17 @@ class Metrics {
   prometheus::Gauge* memory_allocated_ ABSL_GUARDED_BY(device_mu_) = nullptr;
   prometheus::Gauge* memory_free_ ABSL_GUARDED_BY(device_mu_) = nullptr;
   prometheus::Gauge* memory_total_ ABSL_GUARDED_BY(device_mu_) = nullptr;
+
+  // The limits' series (--max-state-bytes, --max-models, --model-ttl, --stream-idle-seconds);
+  // constant after construction but for the held source.
+  prometheus::Family<prometheus::Gauge>* const state_bytes_;
+  prometheus::Gauge* const state_used_;
+  prometheus::Gauge* const state_limit_;
+  prometheus::Gauge* const models_;
+  prometheus::Counter* const models_expired_;
+  prometheus::Counter* const streams_idle_ended_;
+  absl::Mutex held_mu_;
+  std::function<HeldReading()> held_source_ ABSL_GUARDED_BY(held_mu_);
 };
 
 // Counts one RPC as running, and observes its duration when it goes out of scope.

@@ -160,6 +160,11 @@ absl::Status CheckAmaxTable(const AmaxTable& table, absl::string_view where) {
   return absl::OkStatus();
 }
 
+// In-memory bytes of a parsed ONNX model, charged while it is stored.
+int64_t OnnxBytes(const onnx::ModelProto& onnx) {
+  return static_cast<int64_t>(onnx.SpaceUsedLong());
+}
+
 // Versions of model states (Model::version): one sequence for the process, so a model deleted
 // and created again under its name never repeats a version its file was written with.
 uint64_t NextVersion() {
@@ -168,6 +173,18 @@ uint64_t NextVersion() {
 }
 
 }  // namespace
+
+int64_t AmaxTableBytes(const AmaxTable& table) {
+  // Per entry: the map node, the QuantizerAmax and its strings (the name twice: key and field).
+  constexpr int64_t kTableBytes = 256, kEntryBytes = 256;
+  int64_t bytes = kTableBytes + static_cast<int64_t>(table.model.size() + table.method.size());
+  for (const auto& [name, entry] : table.quantizers) {
+    bytes += kEntryBytes + 2 * static_cast<int64_t>(name.size()) +
+             static_cast<int64_t>(entry.method.size()) +
+             4 * static_cast<int64_t>(entry.amax.size());
+  }
+  return bytes;
+}
 
 absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
   QCAL_RETURN_IF_ERROR(CheckName("model name", config.name));
@@ -189,6 +206,11 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
                                 absl::StrCat(where, ", default_input")));
   QCAL_RETURN_IF_ERROR(Annotate(CheckSpecLimits(config.default_weight, config.limits),
                                 absl::StrCat(where, ", default_weight")));
+  QCAL_RETURN_IF_ERROR(
+      CheckQuantizerCount(static_cast<int64_t>(config.quantizers.size()), config.limits, where));
+  StateBudget::Charge own_charge(config.limits.state_budget);
+  QCAL_RETURN_IF_ERROR(
+      own_charge.Resize(kModelBytes + static_cast<int64_t>(config.name.size()), where));
 
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> declared;
   for (QuantizerSpec& spec : config.quantizers) {
@@ -207,7 +229,19 @@ absl::StatusOr<std::shared_ptr<Model>> Model::Create(ModelConfig config) {
   std::shared_ptr<Model> model(new Model(std::move(config)));
   absl::MutexLock lock(&model->mu_);
   model->quantizers_ = std::move(declared);
+  model->own_charge_ = std::move(own_charge);
   return model;
+}
+
+void Model::Touch(absl::Time now) {
+  last_used_.store(absl::ToUnixSeconds(now), std::memory_order_relaxed);
+}
+
+int64_t Model::charged_bytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  int64_t bytes = own_charge_.bytes() + onnx_charge_.bytes() + table_charge_.bytes();
+  for (const auto& [name, state] : quantizers_) bytes += state->charged_bytes();
+  return bytes;
 }
 
 Model::Model(ModelConfig config)
@@ -217,6 +251,9 @@ Model::Model(ModelConfig config)
       default_weight_(std::move(config.default_weight)),
       backend_(std::move(config.backend)),
       limits_(config.limits),
+      onnx_charge_(limits_.state_budget),
+      table_charge_(limits_.state_budget),
+      last_used_(absl::ToUnixSeconds(absl::Now())),
       version_(NextVersion()) {}
 
 void Model::Changed() { version_.store(NextVersion(), std::memory_order_release); }
@@ -229,27 +266,79 @@ std::shared_ptr<QuantizerState> Model::FindLocked(absl::string_view name) const 
 absl::StatusOr<BatchStats> Model::Record(absl::string_view quantizer,
                                          std::span<const int64_t> shape,
                                          std::span<const float> values, int64_t bytes) {
-  return ApplyTo(quantizer,
-                 [&](QuantizerState& state) { return state.Apply(values, shape, bytes); });
+  QCAL_ASSIGN_OR_RETURN(
+      std::optional<BatchStats> applied,
+      ApplyTo(
+          quantizer, [&](QuantizerState& state) { return state.Apply(values, shape, bytes); },
+          nullptr));
+  return *applied;
 }
 
 absl::StatusOr<BatchStats> Model::RecordPartial(absl::string_view quantizer,
                                                 const PartialState& partial, int64_t bytes) {
-  return ApplyTo(quantizer,
-                 [&](QuantizerState& state) { return state.ApplyPartial(partial, bytes); });
+  QCAL_ASSIGN_OR_RETURN(
+      std::optional<BatchStats> applied,
+      ApplyTo(
+          quantizer, [&](QuantizerState& state) { return state.ApplyPartial(partial, bytes); },
+          nullptr));
+  return *applied;
 }
 
-absl::StatusOr<BatchStats> Model::ApplyTo(
+absl::StatusOr<std::optional<BatchStats>> Model::RecordSequenced(absl::string_view quantizer,
+                                                                 std::span<const int64_t> shape,
+                                                                 std::span<const float> values,
+                                                                 int64_t bytes,
+                                                                 const SequencedBatch& sequenced) {
+  return ApplyTo(
+      quantizer, [&](QuantizerState& state) { return state.Apply(values, shape, bytes); },
+      &sequenced);
+}
+
+absl::StatusOr<std::optional<BatchStats>> Model::RecordPartialSequenced(
+    absl::string_view quantizer, const PartialState& partial, int64_t bytes,
+    const SequencedBatch& sequenced) {
+  return ApplyTo(
+      quantizer, [&](QuantizerState& state) { return state.ApplyPartial(partial, bytes); },
+      &sequenced);
+}
+
+SessionSequences Model::Sequences(absl::string_view session_id) const {
+  return sessions_.Get(session_id);
+}
+
+void Model::MarkDurable(const std::map<std::string, int64_t>& sessions) {
+  sessions_.MarkDurable(sessions);
+}
+
+absl::StatusOr<std::optional<BatchStats>> Model::ApplyTo(
     absl::string_view quantizer,
-    const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply) {
+    const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply,
+    const SequencedBatch* sequenced) {
   const std::string where = absl::StrCat("model '", name_, "'");
+  std::shared_ptr<SessionTable::Session> session;
+  if (sequenced != nullptr) session = sessions_.Touch(sequenced->session_id);
+  // Checks the sequence, applies, advances it; called with mu_ held (shared or exclusive).
+  auto apply_in_session = [&](QuantizerState& state) -> absl::StatusOr<std::optional<BatchStats>> {
+    if (session == nullptr) {
+      absl::StatusOr<BatchStats> applied = apply(state);
+      if (!applied.ok()) return Annotate(applied.status(), where);
+      Changed();
+      return *applied;
+    }
+    absl::MutexLock hold(&session->mu);
+    QCAL_ASSIGN_OR_RETURN(const bool next, SessionTable::Check(*session, sequenced->session_id,
+                                                               sequenced->sequence, where));
+    if (!next) return std::nullopt;
+    absl::StatusOr<BatchStats> applied = apply(state);
+    if (!applied.ok()) return Annotate(applied.status(), where);
+    session->applied.store(sequenced->sequence);
+    Changed();
+    return *applied;
+  };
   {
     absl::ReaderMutexLock lock(&mu_);
     if (std::shared_ptr<QuantizerState> state = FindLocked(quantizer)) {
-      absl::StatusOr<BatchStats> applied = apply(*state);
-      if (!applied.ok()) return Annotate(applied.status(), where);
-      Changed();
-      return applied;
+      return apply_in_session(*state);
     }
   }
   absl::MutexLock lock(&mu_);
@@ -257,15 +346,17 @@ absl::StatusOr<BatchStats> Model::ApplyTo(
   const bool is_new = state == nullptr;
   if (is_new) {
     QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat(where, ": quantizer name"), quantizer));
+    QCAL_RETURN_IF_ERROR(CheckQuantizerCount(
+        static_cast<int64_t>(quantizers_.size()) + 1, limits_,
+        absl::StrCat(where, " with quantizer '", ShortForMessage(quantizer), "'")));
     QuantizerSpec spec = IsWeightQuantizer(quantizer) ? default_weight_ : default_input_;
     spec.name = std::string(quantizer);
     QCAL_ASSIGN_OR_RETURN(
         state, QuantizerState::Create(std::move(spec), /*declared=*/false, *backend_, limits_));
   }
-  absl::StatusOr<BatchStats> applied = apply(*state);
-  if (!applied.ok()) return Annotate(applied.status(), where);
-  if (is_new) quantizers_.emplace(std::string(quantizer), std::move(state));
-  Changed();
+  QCAL_ASSIGN_OR_RETURN(std::optional<BatchStats> applied, apply_in_session(*state));
+  // A duplicate creates nothing either.
+  if (is_new && applied.has_value()) quantizers_.emplace(std::string(quantizer), std::move(state));
   return applied;
 }
 
@@ -347,6 +438,7 @@ void Model::Reset() {
   std::erase_if(quantizers_, [](const auto& entry) { return !entry.second->declared(); });
   for (auto& [name, state] : quantizers_) state->Reset();
   table_.reset();
+  table_charge_.Settle(0);
   ++generation_;
   Changed();
 }
@@ -364,17 +456,19 @@ absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, Ta
   QCAL_ASSIGN_OR_RETURN(AmaxTable table, RunPlan(plan, request.cancelled));
   // The forms come from this call's table: another ComputeAmax may store its own meanwhile.
   QCAL_ASSIGN_OR_RETURN(AmaxTableForms out, FormsOf(table, keys, forms));
-  StoreTable(table, generation);
+  QCAL_RETURN_IF_ERROR(StoreTable(table, generation));
   return out;
 }
 
-void Model::StoreTable(const AmaxTable& table, uint64_t generation) {
+absl::Status Model::StoreTable(const AmaxTable& table, uint64_t generation) {
   absl::MutexLock lock(&mu_);
   // A Reset since the computation dropped the data the table came from.
-  if (generation == generation_) {
-    table_ = table;
-    Changed();
-  }
+  if (generation != generation_) return absl::OkStatus();
+  QCAL_RETURN_IF_ERROR(table_charge_.Resize(
+      AmaxTableBytes(table), absl::StrCat("model '", name_, "': the amax table to store")));
+  table_ = table;
+  Changed();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Model::TablePlan> Model::PlanTableLocked(const AmaxRequest& request) const {
@@ -535,7 +629,10 @@ absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
   OnnxUploadResult result{.bytes = static_cast<int64_t>(bytes.size()),
                           .opset = DefaultOpset(*parsed.onnx),
                           .bindings = TensorNames(parsed.bindings)};
+  const int64_t onnx_bytes = OnnxBytes(*parsed.onnx);
   absl::MutexLock lock(&mu_);
+  QCAL_RETURN_IF_ERROR(onnx_charge_.Resize(
+      onnx_bytes, absl::StrCat("model '", name_, "', UploadOnnx: the ONNX model")));
   onnx_ = std::move(parsed.onnx);
   tensor_map_ = std::move(tensor_map);
   Changed();
@@ -600,13 +697,28 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
   for (const std::string& warning : out.warnings) spdlog::warn("{}: {}", where, warning);
   // Stored only now, and together, so a refused export leaves the previous ONNX, tensor map and
   // table in place.
+  const int64_t onnx_bytes = sent.has_value() ? OnnxBytes(*onnx) : 0;
   absl::MutexLock lock(&mu_);
+  // A Reset since the computation dropped the data the table came from.
+  const bool store_table = compute.has_value() && generation == generation_;
+  const int64_t onnx_had = onnx_charge_.bytes();
+  if (sent.has_value()) {
+    QCAL_RETURN_IF_ERROR(
+        onnx_charge_.Resize(onnx_bytes, absl::StrCat(where, ": the ONNX model sent")));
+  }
+  if (store_table) {
+    if (absl::Status charged =
+            table_charge_.Resize(AmaxTableBytes(*table), absl::StrCat(where, ": the amax table"));
+        !charged.ok()) {
+      onnx_charge_.Settle(onnx_had);
+      return charged;
+    }
+  }
   if (sent.has_value()) {
     onnx_ = std::move(onnx);
     tensor_map_ = std::move(tensor_map);
   }
-  // A Reset since the computation dropped the data the table came from.
-  if (compute.has_value() && generation == generation_) table_ = std::move(table);
+  if (store_table) table_ = std::move(table);
   if (sent.has_value() || compute.has_value()) Changed();
   return out;
 }
@@ -628,8 +740,11 @@ absl::StatusOr<ModelSnapshot> Model::Snapshot(uint64_t* version) const {
     onnx = onnx_;
     out.tensor_map = tensor_map_;
     out.amax_table = table_;
+    // Sequences advance only under mu_ (shared), so these match the quantizers' batches.
+    out.sessions = sessions_.Applied();
     if (version != nullptr) *version = this->version();
   }
+  out.last_used_unix_seconds = last_used_unix_seconds();
   // Outside the lock: the stored ONNX model is immutable, and may be large.
   if (onnx != nullptr && !onnx->SerializeToString(&out.onnx)) {
     return absl::InternalError(
@@ -659,6 +774,13 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model,
                         Create(SnapshotConfig(std::move(config), snapshot)));
   const std::string where = absl::StrCat("model '", model->name_, "'");
+  QCAL_RETURN_IF_ERROR(CheckQuantizerCount(static_cast<int64_t>(snapshot.quantizers.size()),
+                                           model->limits_, absl::StrCat(where, " from the state")));
+  // The declared quantizers Create made are replaced below: they hold no charge meanwhile.
+  {
+    absl::MutexLock lock(&model->mu_);
+    model->quantizers_.clear();
+  }
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> quantizers;
   for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
     QCAL_RETURN_IF_ERROR(
@@ -676,16 +798,29 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
   if (snapshot.amax_table.has_value()) {
     QCAL_RETURN_IF_ERROR(CheckAmaxTable(*snapshot.amax_table, where));
   }
+  for (const auto& [session_id, sequence] : snapshot.sessions) {
+    QCAL_RETURN_IF_ERROR(
+        CheckSessionId(session_id, absl::StrCat(where, ": a session in the state")));
+    if (sequence < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": session ", SessionForMessage(session_id),
+                       " in the state has sequence ", sequence, "; sequences are >= 1"));
+    }
+  }
   {
     absl::MutexLock lock(&model->mu_);
     model->quantizers_ = std::move(quantizers);
+    model->sessions_.Restore(snapshot.sessions);
   }
   if (!snapshot.onnx.empty()) {
     // Checked as UploadOnnx checks it, against the quantizers just restored.
     QCAL_ASSIGN_OR_RETURN(ParsedOnnx parsed,
                           model->ParseAndBind(snapshot.onnx, snapshot.tensor_map,
                                               absl::StrCat(where, ", the state's ONNX model")));
+    const int64_t onnx_bytes = OnnxBytes(*parsed.onnx);
     absl::MutexLock lock(&model->mu_);
+    QCAL_RETURN_IF_ERROR(
+        model->onnx_charge_.Resize(onnx_bytes, absl::StrCat(where, ": the state's ONNX model")));
     model->onnx_ = std::move(parsed.onnx);
     model->tensor_map_ = snapshot.tensor_map;
   } else if (!snapshot.tensor_map.empty()) {
@@ -694,8 +829,13 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
   }
   absl::MutexLock lock(&model->mu_);
   if (snapshot.amax_table.has_value()) {
+    QCAL_RETURN_IF_ERROR(model->table_charge_.Resize(
+        AmaxTableBytes(*snapshot.amax_table), absl::StrCat(where, ": the state's amax table")));
     model->table_ = snapshot.amax_table;
     model->table_->model = model->name_;
+  }
+  if (snapshot.last_used_unix_seconds > 0) {
+    model->last_used_.store(snapshot.last_used_unix_seconds, std::memory_order_relaxed);
   }
   return model;
 }
@@ -735,6 +875,12 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
   // Exclusive from reading the model's state to swapping the merged one in: no batch lands in
   // between (Record waits, then applies to the merged state).
   absl::MutexLock lock(&mu_);
+  int64_t added = 0;
+  for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
+    if (FindLocked(quantizer.spec.name) == nullptr) ++added;
+  }
+  QCAL_RETURN_IF_ERROR(
+      CheckQuantizerCount(static_cast<int64_t>(quantizers_.size()) + added, limits_, where));
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> merged;
   for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
     const std::string& name = quantizer.spec.name;
@@ -766,14 +912,20 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
     if (!state.ok()) return Annotate(state.status(), where);
     merged.emplace(name, *std::move(state));
   }
+  const bool take_onnx = onnx_ == nullptr && onnx.has_value();
+  if (take_onnx) {
+    QCAL_RETURN_IF_ERROR(onnx_charge_.Resize(OnnxBytes(*onnx->onnx),
+                                             absl::StrCat(where, ": the state's ONNX model")));
+  }
   // Nothing was changed above; from here on nothing fails.
   for (auto& [name, state] : merged) quantizers_[name] = std::move(state);
-  if (onnx_ == nullptr && onnx.has_value()) {
+  if (take_onnx) {
     onnx_ = std::move(onnx->onnx);
     tensor_map_ = snapshot.tensor_map;
   }
   // The stored table no longer describes the state; a computation running now is not stored.
   table_.reset();
+  table_charge_.Settle(0);
   ++generation_;
   Changed();
   return absl::OkStatus();

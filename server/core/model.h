@@ -23,10 +23,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "onnx/onnx_pb.h"
 #include "server/core/model_limits.h"
 #include "server/core/partial_state.h"
 #include "server/core/quantizer_state.h"
+#include "server/core/session_table.h"
+#include "server/core/state_budget.h"
 #include "server/device/calibrator.h"
 #include "server/onnx/qdq_export.h"
 #include "server/onnx/quantizer_binding.h"
@@ -126,10 +129,26 @@ struct OnnxExportResult {
   bool computed = false;
 };
 
+// A batch of an exactly-once session (RecordRequest.session_id and sequence).
+struct SequencedBatch {
+  // 1 to kMaxSessionIdBytes bytes (the caller checks it).
+  absl::string_view session_id{};
+  // >= 1.
+  int64_t sequence = 0;
+};
+
+// What a model is charged (--max-state-bytes) besides its quantizers: kModelBytes plus its name;
+// its stored ONNX model's in-memory size (protobuf's SpaceUsedLong); its stored amax table's
+// AmaxTableBytes.
+inline constexpr int64_t kModelBytes = 4096;
+int64_t AmaxTableBytes(const AmaxTable& table);
+
 class Model {
  public:
   // INVALID_ARGUMENT for a model or declared quantizer name that is not a name (names.h), a
-  // refused descriptor (ValidateSpec), or a quantizer declared twice.
+  // refused descriptor (ValidateSpec), or a quantizer declared twice; RESOURCE_EXHAUSTED for more
+  // declared quantizers than limits.max_quantizers, or when limits.state_budget has no room for
+  // the model and its quantizers (nothing is then held).
   static absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config);
 
   Model(const Model&) = delete;
@@ -141,21 +160,57 @@ class Model {
   // limits); INVALID_ARGUMENT for a quantizer named twice or not a name, for quantizer states
   // QuantizerState::Restore refuses (RESOURCE_EXHAUSTED for too many channels), for an ONNX model
   // UploadOnnx would refuse, and for an amax table entry that is not a name or whose amax is
-  // negative or not finite.
+  // negative or not finite, and for a session id not of 1 to 128 bytes or a sequence < 1.
+  // The snapshot's sessions are restored as applied, durable 0: a Durability that loaded the
+  // snapshot from its disk calls MarkDurable(snapshot.sessions).
   static absl::StatusOr<std::shared_ptr<Model>> FromSnapshot(ModelConfig config,
                                                              const ModelSnapshot& snapshot);
 
   const std::string& name() const { return name_; }
   kernels::HistogramLayout histogram_layout() const { return layout_; }
 
+  // When a call last used the model (ModelRegistry::Find marks it), in seconds since the Unix
+  // epoch: --model-ttl counts from it. Creation, and a restore from a snapshot without it, count
+  // as a use.
+  int64_t last_used_unix_seconds() const { return last_used_.load(std::memory_order_relaxed); }
+  void Touch(absl::Time now = absl::Now());
+
+  // Bytes charged to the state budget now: the model, its quantizers, ONNX model and table.
+  int64_t charged_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Applies one decoded batch (float32, prod(shape) values; `bytes` is its size on the wire) to
   // `quantizer`, creating it with the default descriptor of its role if it is new. Atomic: on
   // error nothing changes (not even the quantizer's creation).
   // Errors: INVALID_ARGUMENT for a new quantizer whose name is not a name (names.h), an axis
-  // outside the batch's rank or a channel count that differs from earlier batches. (A histogram
-  // whose range outgrows its bin limit is coarsened, kernels/histogram.h, not refused.)
+  // outside the batch's rank or a channel count that differs from earlier batches;
+  // RESOURCE_EXHAUSTED for a new quantizer past limits.max_quantizers, and QuantizerState's
+  // (--max-channels, --max-state-bytes). (A histogram whose range outgrows its bin limit is
+  // coarsened, kernels/histogram.h, not refused.)
   absl::StatusOr<BatchStats> Record(absl::string_view quantizer, std::span<const int64_t> shape,
                                     std::span<const float> values, int64_t bytes);
+
+  // Record and RecordPartial for a batch of a session: checked against, and advancing, the
+  // session's last applied sequence in the same critical section that applies the batch (so the
+  // state holds a batch exactly when the session's sequence says so, Snapshot included, and two
+  // streams of one session never both apply one sequence). nullopt for a duplicate (a sequence at
+  // or below the last applied), which changes nothing. Errors: those of Record / RecordPartial;
+  // FAILED_PRECONDITION naming the missing sequences for one past the next (nothing changes).
+  absl::StatusOr<std::optional<BatchStats>> RecordSequenced(absl::string_view quantizer,
+                                                            std::span<const int64_t> shape,
+                                                            std::span<const float> values,
+                                                            int64_t bytes,
+                                                            const SequencedBatch& sequenced);
+  absl::StatusOr<std::optional<BatchStats>> RecordPartialSequenced(absl::string_view quantizer,
+                                                                   const PartialState& partial,
+                                                                   int64_t bytes,
+                                                                   const SequencedBatch& sequenced);
+
+  // A session's last applied sequence and the last one marked durable ({0, 0} for a session the
+  // model does not hold: never seen, or forgotten among more than SessionTable::kMaxSessions).
+  SessionSequences Sequences(absl::string_view session_id) const;
+  // Called by a Durability once a snapshot's state is on disk, with that snapshot's sessions:
+  // their durable sequences rise to those (never past what was applied, never down).
+  void MarkDurable(const std::map<std::string, int64_t>& sessions);
 
   // Merges a pre-aggregated batch (PartialState; `bytes` is its size on the wire) into
   // `quantizer`, creating it with the default descriptor of its role if it is new, as Record
@@ -164,7 +219,8 @@ class Model {
   absl::StatusOr<BatchStats> RecordPartial(absl::string_view quantizer, const PartialState& partial,
                                            int64_t bytes);
 
-  // The whole state (configuration, quantizers, ONNX with tensor map, amax table), taken under
+  // The whole state (configuration, quantizers, ONNX with tensor map, amax table, the sessions'
+  // applied sequences), taken under
   // the model's exclusive lock so that it holds each batch entirely or not at all; `version`, when
   // given, gets the version() of the state it holds. INTERNAL for a device failure.
   absl::StatusOr<ModelSnapshot> Snapshot(uint64_t* version = nullptr) const
@@ -179,21 +235,23 @@ class Model {
   // write it back.
   void Retire() { retired_.store(true, std::memory_order_release); }
   bool retired() const { return retired_.load(std::memory_order_acquire); }
-  // h-once's (session sequences): trivial here until that branch lands.
-  void MarkDurable(std::map<std::string, int64_t> sessions) { (void)sessions; }
 
   // Adds `snapshot`'s calibrator state and counters into this model (LoadState with merge).
   // Everything is checked and the merged state built aside first; it is then swapped in under
   // the model's exclusive lock (Record streams wait meanwhile, and lose nothing), so a refused
   // merge changes nothing. Quantizers only in the snapshot are created with their spec; ones in
   // both add their states (mergeable histograms exactly, maxima elementwise, reference
-  // histograms only with identical edges) and counters. The model keeps its ONNX model (takes
+  // histograms only with identical edges) and counters. The model keeps its sessions (the
+  // snapshot's are ignored: their sequences number batches sent to another model), its ONNX model
+  // (takes
   // the snapshot's when it has none); its stored amax table is dropped.
   // Errors: FAILED_PRECONDITION naming the first difference for another layout, other default
   // descriptors or declared quantizers, a quantizer in both with another spec, reference
   // histograms whose edges differ, or channel counts that differ; OUT_OF_RANGE when a counter or
   // count would overflow; FromSnapshot's INVALID_ARGUMENT and RESOURCE_EXHAUSTED cases for the
-  // snapshot's own state.
+  // snapshot's own state; RESOURCE_EXHAUSTED when the merged model would hold more than
+  // limits.max_quantizers, or --max-state-bytes has no room for the merged state while it is built
+  // beside the current one.
   absl::Status Merge(const ModelSnapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Binds the quantizers to the stored ONNX model, if any, for onnx_bindings.
@@ -212,7 +270,10 @@ class Model {
   std::optional<std::string> ConfigDifference(const Model& other) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Drops the collected data, the quantizers Record created, the amax table and the statistics;
-  // keeps the defaults, the declared quantizers (emptied) and the uploaded ONNX.
+  // keeps the defaults, the declared quantizers (emptied) and the uploaded ONNX. Keeps the
+  // sessions' sequences too: a client that resends batches after the reset (its stream broke
+  // before it learned they were applied) must see them dropped, not counted into the fresh
+  // data, and its next batch continues its count instead of hitting a gap.
   void Reset();
 
   // Computes amax for every quantizer with data, stores the table (replacing the previous one)
@@ -223,7 +284,8 @@ class Model {
   // and each override; INVALID_ARGUMENT for an override key that is not a name, NOT_FOUND for one
   // naming a quantizer the model lacks; FAILED_PRECONDITION when no quantizer has data yet; those
   // of QuantizerState::ComputeAmax (CANCELLED included) and TrtCacheText; RESOURCE_EXHAUSTED when
-  // the response would pass limits.max_response_bytes.
+  // the response would pass limits.max_response_bytes, or --max-state-bytes has no room to store
+  // the table (AmaxTableBytes).
   absl::StatusOr<AmaxTableForms> ComputeAmax(const AmaxRequest& request, TableForms forms = {});
 
   // The stored table in the `forms` asked for (the TensorRT cache keyed by ONNX tensor names once
@@ -239,7 +301,8 @@ class Model {
   // valid; `tensor_map` (quantizer -> tensor) overrides the automatic matching.
   // Errors: INVALID_ARGUMENT for a tensor_map key or value that is not a name (names.h); those
   // of ParseOnnxModel (INVALID_ARGUMENT: malformed, refused by the checker, opset < 13) and
-  // BindQuantizers (INVALID_ARGUMENT: a pair naming a tensor the model lacks).
+  // BindQuantizers (INVALID_ARGUMENT: a pair naming a tensor the model lacks); RESOURCE_EXHAUSTED
+  // when --max-state-bytes has no room for the parsed model (less the one it replaces).
   absl::StatusOr<OnnxUploadResult> UploadOnnx(const std::string& bytes,
                                               std::map<std::string, std::string> tensor_map);
 
@@ -248,7 +311,8 @@ class Model {
   // All or nothing: only when the export succeeds are `sent` (with its tensor map) and the
   // computed table stored, together; a refused export changes nothing.
   // Errors: FAILED_PRECONDITION without `sent` and a stored ONNX model, or without `compute` and
-  // a stored table; those of UploadOnnx for `sent`; those of ComputeAmax and ExportQdq.
+  // a stored table; those of UploadOnnx for `sent`; those of ComputeAmax and ExportQdq;
+  // RESOURCE_EXHAUSTED when --max-state-bytes has no room to store `sent` or the table.
   absl::StatusOr<OnnxExportResult> ExportOnnx(const std::optional<AmaxRequest>& compute,
                                               QdqTarget target,
                                               const std::optional<SentOnnx>& sent = std::nullopt);
@@ -264,9 +328,12 @@ class Model {
   // Applies `apply` to `quantizer`'s state; for a quantizer not seen before: create (with the
   // role's default descriptor), apply, insert, under the writer lock, so a refused batch creates
   // nothing.
-  absl::StatusOr<BatchStats> ApplyTo(
+  // With `sequenced`, under the session's lock (taken after mu_): checks the sequence, applies,
+  // advances it; nullopt for a duplicate.
+  absl::StatusOr<std::optional<BatchStats>> ApplyTo(
       absl::string_view quantizer,
-      const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply);
+      const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply,
+      const SequencedBatch* sequenced);
   // What a table computation takes from the model under its lock: the quantizers with data, each
   // with its normalized method, in name order. Errors as ComputeAmax's request checks.
   struct TablePlan {
@@ -284,8 +351,9 @@ class Model {
   // Gives the state a new version(); called with mu_ held (shared by Record, whose batches apply
   // under it, so a snapshot never sees a batch without its version).
   void Changed();
-  // Stores `table` unless a Reset happened since `generation` was read.
-  void StoreTable(const AmaxTable& table, uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
+  // Stores `table` unless a Reset happened since `generation` was read; the budget's
+  // RESOURCE_EXHAUSTED (nothing stored) when it has no room for it.
+  absl::Status StoreTable(const AmaxTable& table, uint64_t generation) ABSL_LOCKS_EXCLUDED(mu_);
   // What the TensorRT cache keys depend on: the stored ONNX model (null before UploadOnnx), its
   // tensor map, and the names to bind (all quantizers plus those the tensor map names).
   struct OnnxKeys {
@@ -327,8 +395,19 @@ class Model {
   // Immutable once stored; nullptr until UploadOnnx.
   std::shared_ptr<const onnx::ModelProto> onnx_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> tensor_map_ ABSL_GUARDED_BY(mu_);
+  // Sessions' sequences (own locks; each session's lock is taken after mu_). Changed only with
+  // mu_ held (shared), so Snapshot's exclusive lock sees them consistent with the quantizers.
+  SessionTable sessions_;
   // Incremented by Reset, so a table computed before a Reset is not stored after it.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // What the model is charged besides its quantizers (which hold their own charges): kModelBytes
+  // and the name; the stored ONNX model; the stored amax table.
+  StateBudget::Charge own_charge_ ABSL_GUARDED_BY(mu_);
+  StateBudget::Charge onnx_charge_ ABSL_GUARDED_BY(mu_);
+  StateBudget::Charge table_charge_ ABSL_GUARDED_BY(mu_);
+
+  // Seconds since the Unix epoch (last_used_unix_seconds).
+  std::atomic<int64_t> last_used_{0};
   // See version(); set under mu_ (shared or exclusive), read anywhere.
   std::atomic<uint64_t> version_;
   std::atomic<bool> retired_{false};

@@ -17,4 +17,13 @@ absl::Status CheckSpecLimits(const QuantizerSpec& spec, const ModelLimits& limit
   return absl::OkStatus();
 }
 
+absl::Status CheckQuantizerCount(int64_t count, const ModelLimits& limits,
+                                 absl::string_view where) {
+  if (count <= limits.max_quantizers) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat(where, " would hold ", count,
+                   " quantizers, more than the server's --max-quantizers-per-model ",
+                   limits.max_quantizers, "; nothing was changed"));
+}
+
 }  // namespace qcal::server

@@ -9,6 +9,8 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "server/core/state_budget.h"
 #include "server/tables/quantizer_spec.h"
 
 namespace qcal::server {
@@ -26,7 +28,19 @@ struct ModelLimits {
   // The largest response ComputeAmax, GetAmaxTable, GetHistogram, GetModel and ListModels build
   // (--max-response-bytes): qcal's clients accept 256 MiB, and protobuf cannot serialize 2 GiB.
   int64_t max_response_bytes = int64_t{256} << 20;
+  // Quantizers one model may hold, declared or created by Record, partial states or a LoadState
+  // merge (--max-quantizers-per-model). 65536 is twice the quantizers of a 64-expert MoE
+  // transformer of 80 layers.
+  int64_t max_quantizers = 65536;
+  // The server-wide budget that the model's state, stored amax table and ONNX model are charged
+  // to (--max-state-bytes); null: counted against nothing. Not owned: it outlives the model (a
+  // plain pointer keeps ModelLimits, and the options that hold it, trivially copyable values).
+  StateBudget* state_budget = nullptr;
 };
+
+// RESOURCE_EXHAUSTED naming `where`, the count and --max-quantizers-per-model when `count`
+// quantizers are more than limits.max_quantizers.
+absl::Status CheckQuantizerCount(int64_t count, const ModelLimits& limits, absl::string_view where);
 
 // RESOURCE_EXHAUSTED, naming the quantizer (or "default descriptor") and --max-num-bins, for a
 // histogram spec with num_bins above limits.max_num_bins.

@@ -1,5 +1,7 @@
 #include "server/core/model_registry.h"
 
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -18,8 +20,27 @@ absl::Status UnknownModel(absl::string_view name) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config, bool exist_ok) {
+  if (exist_ok) {
+    std::shared_ptr<Model> existing;
+    {
+      absl::ReaderMutexLock lock(&mu_);
+      if (const auto it = models_.find(config.name); it != models_.end()) existing = it->second;
+    }
+    if (existing != nullptr) {
+      // Joining creates nothing: the model built to compare configurations is charged to no
+      // budget, so a full --max-state-bytes does not refuse a join.
+      ModelConfig probe = config;
+      probe.limits.state_budget = nullptr;
+      QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> wanted, Model::Create(std::move(probe)));
+      if (std::optional<std::string> difference = existing->ConfigDifference(*wanted)) {
+        return absl::FailedPreconditionError(*difference);
+      }
+      return existing;
+    }
+  }
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
   absl::MutexLock lock(&mu_);
+  if (!models_.contains(model->name())) QCAL_RETURN_IF_ERROR(CheckRoomLocked(model->name()));
   const auto [it, inserted] = models_.emplace(model->name(), model);
   if (inserted) return model;
   if (!exist_ok) {
@@ -34,6 +55,7 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config,
 absl::Status ModelRegistry::Insert(std::shared_ptr<Model> model) {
   absl::MutexLock lock(&mu_);
   const std::string name = model->name();
+  if (!models_.contains(name)) QCAL_RETURN_IF_ERROR(CheckRoomLocked(name));
   if (!models_.emplace(name, std::move(model)).second) {
     return absl::AlreadyExistsError(absl::StrCat("model '", name, "' already exists"));
   }
@@ -44,6 +66,8 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Find(absl::string_view nam
   absl::ReaderMutexLock lock(&mu_);
   const auto it = models_.find(name);
   if (it == models_.end()) return UnknownModel(name);
+  // Under the lock, so DeleteIfUnusedSince sees the mark.
+  it->second->Touch();
   return it->second;
 }
 
@@ -62,6 +86,29 @@ absl::Status ModelRegistry::Delete(absl::string_view name) {
   it->second->Retire();
   models_.erase(it);
   return absl::OkStatus();
+}
+
+std::shared_ptr<Model> ModelRegistry::DeleteIfUnusedSince(absl::string_view name, int64_t cutoff) {
+  absl::MutexLock lock(&mu_);
+  const auto it = models_.find(name);
+  if (it == models_.end() || it->second->last_used_unix_seconds() > cutoff) return nullptr;
+  std::shared_ptr<Model> deleted = std::move(it->second);
+  // As Delete: a retired model is never written to the data dir again.
+  deleted->Retire();
+  models_.erase(it);
+  return deleted;
+}
+
+int64_t ModelRegistry::size() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return static_cast<int64_t>(models_.size());
+}
+
+absl::Status ModelRegistry::CheckRoomLocked(absl::string_view name) const {
+  if (static_cast<int64_t>(models_.size()) < max_models_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "model '", name, "': the server holds ", models_.size(), " models, its --max-models ",
+      max_models_, "; delete models you are done with (DeleteModel) or raise --max-models"));
 }
 
 }  // namespace qcal::server

@@ -8,6 +8,8 @@
 #ifndef QCAL_SERVER_CORE_MODEL_REGISTRY_H_
 #define QCAL_SERVER_CORE_MODEL_REGISTRY_H_
 
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,25 +25,39 @@ namespace qcal::server {
 
 class ModelRegistry {
  public:
-  ModelRegistry() = default;
+  // Holds at most `max_models` models (--max-models).
+  explicit ModelRegistry(int64_t max_models = std::numeric_limits<int64_t>::max())
+      : max_models_(max_models) {}
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
 
   // ALREADY_EXISTS for a name in use; the errors of Model::Create (checked first, also when the
-  // name is in use). With `exist_ok`, a name in use returns that model when its configuration
-  // equals `config`'s (Model::ConfigDifference), FAILED_PRECONDITION naming the first difference
-  // otherwise; the check and the creation are one step, so two creators cannot race.
+  // name is in use); RESOURCE_EXHAUSTED naming --max-models when a new name would pass it. With
+  // `exist_ok`, a name in use returns that model when its configuration equals `config`'s
+  // (Model::ConfigDifference), FAILED_PRECONDITION naming the first difference otherwise; the check
+  // and the creation are one step, so two creators cannot race.
   absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config, bool exist_ok = false);
-  // Adds a model built elsewhere (Model::FromSnapshot). ALREADY_EXISTS for a name in use.
+  // Adds a model built elsewhere (Model::FromSnapshot). ALREADY_EXISTS for a name in use;
+  // RESOURCE_EXHAUSTED naming --max-models when the registry is full.
   absl::Status Insert(std::shared_ptr<Model> model);
+  // A call's lookup: marks the model used (Model::Touch, which --model-ttl counts from).
   // NOT_FOUND for an unknown name; INVALID_ARGUMENT for one that is not a name (names.h).
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
-  // In name order.
+  // In name order. Marks nothing used.
   std::vector<std::shared_ptr<Model>> List() const;
   // As Find. The model is retired (Model::retired) as it leaves.
   absl::Status Delete(absl::string_view name);
+  // Deletes `name` if no call used it after `cutoff` (Model::last_used_unix_seconds <= cutoff,
+  // Unix seconds), in one step with Find's marking, so a model a call just found stays. Returns
+  // the model deleted (retired, as Delete's), or null when it is gone or was used since.
+  std::shared_ptr<Model> DeleteIfUnusedSince(absl::string_view name, int64_t cutoff);
+  int64_t size() const;
 
  private:
+  // RESOURCE_EXHAUSTED naming --max-models when one more model would pass it.
+  absl::Status CheckRoomLocked(absl::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  const int64_t max_models_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Model>, std::less<>> models_ ABSL_GUARDED_BY(mu_);
 };

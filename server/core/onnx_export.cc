@@ -8,8 +8,8 @@
 
 namespace qcal::server {
 
-OnnxExport::OnnxExport(ModelRegistry& registry, int64_t max_bytes)
-    : registry_(registry), max_bytes_(max_bytes) {}
+OnnxExport::OnnxExport(ModelRegistry& registry, int64_t max_bytes, StateBudget* budget)
+    : registry_(registry), max_bytes_(max_bytes), received_(budget) {}
 
 absl::Status OnnxExport::Add(OnnxExportChunk chunk) {
   if (model_.empty()) {
@@ -31,7 +31,7 @@ absl::Status OnnxExport::Add(OnnxExportChunk chunk) {
                      "', ExportOnnx: compute, target and tensor_map belong in the first message "
                      "only"));
   }
-  return AppendOnnxChunk(bytes_, std::move(chunk.data), max_bytes_,
+  return AppendOnnxChunk(bytes_, std::move(chunk.data), max_bytes_, received_,
                          absl::StrCat("model '", model_, "', ExportOnnx"));
 }
 

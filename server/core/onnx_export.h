@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "server/core/model.h"
 #include "server/core/model_registry.h"
+#include "server/core/state_budget.h"
 #include "server/onnx/qdq_export.h"
 #include "server/tables/compute_amax.h"
 
@@ -38,14 +39,15 @@ struct OnnxExportChunk {
 
 class OnnxExport {
  public:
-  // Sent models larger than `max_bytes` are refused (the UploadOnnx limit).
-  OnnxExport(ModelRegistry& registry, int64_t max_bytes);
+  // Sent models larger than `max_bytes` are refused (the UploadOnnx limit). The bytes received are
+  // charged to `budget` (null: none) until the export is destroyed.
+  OnnxExport(ModelRegistry& registry, int64_t max_bytes, StateBudget* budget = nullptr);
   OnnxExport(const OnnxExport&) = delete;
   OnnxExport& operator=(const OnnxExport&) = delete;
 
   // Errors: INVALID_ARGUMENT for a first chunk without a model, a chunk naming another model,
   // options after the first chunk; NOT_FOUND for an unknown model; RESOURCE_EXHAUSTED once the
-  // bytes exceed max_bytes.
+  // bytes exceed max_bytes, or the budget has no room for them (--max-state-bytes).
   absl::Status Add(OnnxExportChunk chunk);
 
   // Exports (Model::ExportOnnx) from the sent ONNX model if any bytes arrived, else from the
@@ -62,6 +64,7 @@ class OnnxExport {
   QdqTarget target_ = QdqTarget::kTensorRT;
   std::map<std::string, std::string> tensor_map_;
   std::string bytes_;
+  StateBudget::Charge received_;
 };
 
 }  // namespace qcal::server

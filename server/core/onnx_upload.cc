@@ -8,8 +8,8 @@
 
 namespace qcal::server {
 
-OnnxUpload::OnnxUpload(ModelRegistry& registry, int64_t max_bytes)
-    : registry_(registry), max_bytes_(max_bytes) {}
+OnnxUpload::OnnxUpload(ModelRegistry& registry, int64_t max_bytes, StateBudget* budget)
+    : registry_(registry), max_bytes_(max_bytes), received_(budget) {}
 
 absl::Status OnnxUpload::Add(OnnxUploadChunk chunk) {
   if (model_.empty()) {
@@ -27,7 +27,7 @@ absl::Status OnnxUpload::Add(OnnxUploadChunk chunk) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model '", model_, "', UploadOnnx: tensor_map belongs in the first message only"));
   }
-  return AppendOnnxChunk(bytes_, std::move(chunk.data), max_bytes_,
+  return AppendOnnxChunk(bytes_, std::move(chunk.data), max_bytes_, received_,
                          absl::StrCat("model '", model_, "', UploadOnnx"));
 }
 

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "server/core/model.h"
 #include "server/core/model_registry.h"
+#include "server/core/state_budget.h"
 
 namespace qcal::server {
 
@@ -28,14 +29,15 @@ struct OnnxUploadChunk {
 
 class OnnxUpload {
  public:
-  // Models larger than `max_bytes` are refused.
-  OnnxUpload(ModelRegistry& registry, int64_t max_bytes);
+  // Models larger than `max_bytes` are refused. The bytes received are charged to `budget` (null:
+  // none) until the upload is destroyed.
+  OnnxUpload(ModelRegistry& registry, int64_t max_bytes, StateBudget* budget = nullptr);
   OnnxUpload(const OnnxUpload&) = delete;
   OnnxUpload& operator=(const OnnxUpload&) = delete;
 
   // Errors: INVALID_ARGUMENT for a first chunk without a model, a chunk naming another model, a
   // tensor_map after the first chunk; NOT_FOUND for an unknown model; RESOURCE_EXHAUSTED once the
-  // bytes exceed max_bytes.
+  // bytes exceed max_bytes, or the budget has no room for them (--max-state-bytes).
   absl::Status Add(OnnxUploadChunk chunk);
 
   // Parses the whole model and stores it (Model::UploadOnnx). INVALID_ARGUMENT for an empty
@@ -49,6 +51,7 @@ class OnnxUpload {
   std::string model_;
   std::string bytes_;
   std::map<std::string, std::string> tensor_map_;
+  StateBudget::Charge received_;
 };
 
 }  // namespace qcal::server

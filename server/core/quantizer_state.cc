@@ -115,7 +115,25 @@ absl::Status CheckSnapshot(const QuantizerSnapshot& snapshot, const ModelLimits&
   return absl::OkStatus();
 }
 
+// The channels a max calibrator keeps after a batch of `shape` (checked by CheckBatchShape).
+int64_t ChannelsOf(const QuantizerSpec& spec, std::span<const int64_t> shape) {
+  if (!spec.axis.has_value()) return 1;
+  const int rank = static_cast<int>(shape.size());
+  return shape[static_cast<size_t>(*spec.axis < 0 ? *spec.axis + rank : *spec.axis)];
+}
+
 }  // namespace
+
+int64_t QuantizerStateBytes(const QuantizerSpec& spec, int64_t bins, int64_t amax_size) {
+  return kQuantizerBytes + 2 * static_cast<int64_t>(spec.name.size()) +
+         (bins > 0 ? kBytesPerBin * (bins + 1) : 0) + 4 * amax_size;
+}
+
+int64_t MaxHistogramBins(const QuantizerSpec& spec) {
+  if (spec.calibrator != CalibratorKind::kHistogram) return 0;
+  if (spec.layout == kernels::HistogramLayout::kMergeable) return 2 * int64_t{spec.num_bins};
+  return std::max<int64_t>(kernels::Histogram::kDefaultMaxBins, spec.num_bins);
+}
 
 absl::StatusOr<std::unique_ptr<QuantizerState>> QuantizerState::Create(QuantizerSpec spec,
                                                                        bool declared) {
@@ -127,20 +145,38 @@ absl::StatusOr<std::unique_ptr<QuantizerState>> QuantizerState::Create(
     const ModelLimits& limits) {
   QCAL_RETURN_IF_ERROR(ValidateSpec(spec));
   QCAL_RETURN_IF_ERROR(CheckSpecLimits(spec, limits));
+  StateBudget::Charge charge(limits.state_budget);
+  QCAL_RETURN_IF_ERROR(
+      charge.Resize(QuantizerStateBytes(spec, 0, 0), absl::StrCat("quantizer '", spec.name, "'")));
   absl::StatusOr<std::unique_ptr<Calibrator>> calibrator = backend.Create(spec);
   if (!calibrator.ok()) {
     return Annotate(calibrator.status(), absl::StrCat("quantizer '", spec.name, "'"));
   }
-  return std::unique_ptr<QuantizerState>(
-      new QuantizerState(std::move(spec), declared, *std::move(calibrator), limits.max_channels));
+  return std::unique_ptr<QuantizerState>(new QuantizerState(
+      std::move(spec), declared, *std::move(calibrator), limits.max_channels, std::move(charge)));
 }
 
 QuantizerState::QuantizerState(QuantizerSpec spec, bool declared,
-                               std::unique_ptr<Calibrator> calibrator, int64_t max_channels)
+                               std::unique_ptr<Calibrator> calibrator, int64_t max_channels,
+                               StateBudget::Charge charge)
     : spec_(std::move(spec)),
       declared_(declared),
       max_channels_(max_channels),
-      calibrator_(std::move(calibrator)) {}
+      calibrator_(std::move(calibrator)),
+      charge_(std::move(charge)) {}
+
+absl::Status QuantizerState::ReserveLocked(int64_t bytes) {
+  return charge_.Resize(bytes, absl::StrCat("quantizer '", spec_.name, "'"));
+}
+
+void QuantizerState::SettleLocked() {
+  charge_.Settle(QuantizerStateBytes(spec_, calibrator_->bins(), calibrator_->amax_size()));
+}
+
+int64_t QuantizerState::charged_bytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return charge_.bytes();
+}
 
 absl::Status QuantizerState::CheckShape(std::span<const int64_t> shape) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -181,7 +217,11 @@ absl::StatusOr<BatchStats> QuantizerState::Apply(std::span<const float> values,
                                                  std::span<const int64_t> shape, int64_t bytes) {
   absl::MutexLock lock(&mu_);
   QCAL_RETURN_IF_ERROR(CheckShapeLocked(shape));
+  QCAL_RETURN_IF_ERROR(ReserveLocked(QuantizerStateBytes(
+      spec_, MaxHistogramBins(spec_),
+      spec_.calibrator == CalibratorKind::kMax ? ChannelsOf(spec_, shape) : 0)));
   absl::StatusOr<kernels::CollectStats> collected = calibrator_->Collect(values, shape);
+  SettleLocked();
   if (!collected.ok()) {
     return Annotate(collected.status(), absl::StrCat("quantizer '", spec_.name, "'"));
   }
@@ -204,10 +244,15 @@ absl::StatusOr<BatchStats> QuantizerState::ApplyPartial(const PartialState& part
   QCAL_ASSIGN_OR_RETURN(const BatchStats sum, AddBatchStats(stats_, applied,
                                                             absl::StrCat("quantizer '", spec_.name,
                                                                          "': partial state: ")));
+  const auto* max = std::get_if<MaxPartial>(&partial.state);
+  QCAL_RETURN_IF_ERROR(ReserveLocked(
+      QuantizerStateBytes(spec_, MaxHistogramBins(spec_),
+                          max != nullptr ? static_cast<int64_t>(max->amax.size()) : 0)));
   const absl::Status merged =
-      std::holds_alternative<MaxPartial>(partial.state)
-          ? calibrator_->MergeMax(std::get<MaxPartial>(partial.state).amax)
+      max != nullptr
+          ? calibrator_->MergeMax(max->amax)
           : calibrator_->MergeMergeable(std::get<kernels::MergeableState>(partial.state));
+  SettleLocked();
   if (!merged.ok()) {
     return Annotate(merged, absl::StrCat("quantizer '", spec_.name, "': partial state"));
   }
@@ -237,6 +282,17 @@ absl::StatusOr<std::unique_ptr<QuantizerState>> QuantizerState::Restore(
                         Create(snapshot.spec, snapshot.declared, backend, limits));
   QCAL_RETURN_IF_ERROR(CheckSnapshot(snapshot, limits));
   const std::string where = absl::StrCat("quantizer '", snapshot.spec.name, "'");
+  absl::MutexLock lock(&state->mu_);
+  int64_t bins = 0, amax_size = 0;
+  if (const auto* max = std::get_if<MaxValues>(&snapshot.state)) {
+    amax_size = static_cast<int64_t>(max->amax.size());
+  } else if (const auto* reference =
+                 std::get_if<kernels::Histogram::ReferenceState>(&snapshot.state)) {
+    bins = static_cast<int64_t>(reference->counts.size());
+  } else if (std::holds_alternative<kernels::MergeableState>(snapshot.state)) {
+    bins = MaxHistogramBins(snapshot.spec);
+  }
+  QCAL_RETURN_IF_ERROR(state->ReserveLocked(QuantizerStateBytes(snapshot.spec, bins, amax_size)));
   absl::Status restored = absl::OkStatus();
   if (const auto* max = std::get_if<MaxValues>(&snapshot.state)) {
     restored = state->calibrator_->MergeMax(max->amax);
@@ -246,11 +302,11 @@ absl::StatusOr<std::unique_ptr<QuantizerState>> QuantizerState::Restore(
                  std::get_if<kernels::Histogram::ReferenceState>(&snapshot.state)) {
     restored = state->calibrator_->RestoreReference(*reference);
   }
+  state->SettleLocked();
   // A state the calibrator refuses is a file that contradicts itself.
   if (!restored.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": ", restored.message()));
   }
-  absl::MutexLock lock(&state->mu_);
   state->stats_ = {.batches = snapshot.batches,
                    .elements = snapshot.elements,
                    .nonfinite = snapshot.nonfinite,
@@ -318,6 +374,7 @@ void QuantizerState::Reset() {
   absl::MutexLock lock(&mu_);
   calibrator_->Reset();
   stats_ = BatchStats{};
+  SettleLocked();
 }
 
 }  // namespace qcal::server

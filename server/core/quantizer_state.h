@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/core/model_limits.h"
 #include "server/core/partial_state.h"
+#include "server/core/state_budget.h"
 #include "server/device/calibrator.h"
 #include "server/storage/model_snapshot.h"
 #include "server/tables/amax_table.h"
@@ -57,12 +58,26 @@ absl::StatusOr<BatchStats> AddBatchStats(const BatchStats& have, const BatchStat
 absl::Status CheckBatchShape(const QuantizerSpec& spec, int64_t max_channels, int64_t channels,
                              std::span<const int64_t> shape);
 
+// The bytes a quantizer of `spec` is charged (--max-state-bytes) when its calibrator holds `bins`
+// histogram bins or `amax_size` maxima: kQuantizerBytes plus twice the name (its spec and its
+// model's map key), kBytesPerBin a bin plus one more edge, 4 bytes a maximum.
+inline constexpr int64_t kQuantizerBytes = 1024;
+// A uint64 count and a float32 edge, doubled: a grown std::vector may hold up to twice its size.
+inline constexpr int64_t kBytesPerBin = 24;
+int64_t QuantizerStateBytes(const QuantizerSpec& spec, int64_t bins, int64_t amax_size);
+// The most bins a histogram of `spec` can ever hold: 2 * num_bins in the mergeable layout; in the
+// reference layout kernels::Histogram's bin limit, max(2^20, num_bins), past which growth
+// coarsens. 0 for a max calibrator.
+int64_t MaxHistogramBins(const QuantizerSpec& spec);
+
 class QuantizerState {
  public:
   // INVALID_ARGUMENT when ValidateSpec refuses `spec`; RESOURCE_EXHAUSTED when it passes
-  // `limits` (CheckSpecLimits); the backend's errors. `declared`: declared at CreateModel (kept
-  // by ResetModel) rather than created by a first Record. The calibrator comes from `backend`
-  // (the CPU's by default).
+  // `limits` (CheckSpecLimits) or limits.state_budget lacks its QuantizerStateBytes; the backend's
+  // errors. The state stays charged to limits.state_budget for what it holds: growth reserves its
+  // worst case first (Apply, ApplyPartial, Restore) and the charge then settles to the bytes held.
+  // `declared`: declared at CreateModel (kept by ResetModel) rather than created by a first Record.
+  // The calibrator comes from `backend` (the CPU's by default).
   static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared);
   static absl::StatusOr<std::unique_ptr<QuantizerState>> Create(QuantizerSpec spec, bool declared,
                                                                 const CalibratorBackend& backend,
@@ -81,9 +96,10 @@ class QuantizerState {
 
   // Folds one decoded batch (float32, row-major, prod(shape) values; `bytes` is its size on the
   // wire) into the calibrator and the statistics, all or nothing.
-  // Errors (state unchanged): those of CheckShape; RESOURCE_EXHAUSTED when device memory runs out;
-  // INTERNAL for a device failure. A histogram whose range outgrows its bin limit is coarsened
-  // (kernels/histogram.h), not refused.
+  // Errors (state unchanged): those of CheckShape; RESOURCE_EXHAUSTED when device memory runs out,
+  // or when --max-state-bytes lacks room for the batch's worst growth (a histogram:
+  // MaxHistogramBins; a max calibrator: its channels); INTERNAL for a device failure. A histogram
+  // whose range outgrows its bin limit is coarsened (kernels/histogram.h), not refused.
   absl::StatusOr<BatchStats> Apply(std::span<const float> values, std::span<const int64_t> shape,
                                    int64_t bytes);
 
@@ -91,7 +107,8 @@ class QuantizerState {
   // or nothing: batches, elements and nonfinite add the partial's, bytes adds `bytes` (its size on
   // the wire); the result has partials 1.
   // Errors (state unchanged): those of CheckPartialState; OUT_OF_RANGE when a counter or a
-  // histogram count would overflow 64 bits; INTERNAL for a device failure.
+  // histogram count would overflow 64 bits; RESOURCE_EXHAUSTED as Apply's for --max-state-bytes;
+  // INTERNAL for a device failure.
   absl::StatusOr<BatchStats> ApplyPartial(const PartialState& partial, int64_t bytes);
 
   // The spec, counters and calibrator state, copied under the quantizer's lock.
@@ -134,9 +151,18 @@ class QuantizerState {
   // Drops the collected data and statistics; the spec stays.
   void Reset();
 
+  // Bytes charged to the state budget now (QuantizerStateBytes of what it holds).
+  int64_t charged_bytes() const;
+
  private:
   QuantizerState(QuantizerSpec spec, bool declared, std::unique_ptr<Calibrator> calibrator,
-                 int64_t max_channels);
+                 int64_t max_channels, StateBudget::Charge charge);
+
+  // Grows the charge to `bytes` ahead of an operation that may grow the state that far: the
+  // budget's RESOURCE_EXHAUSTED, naming the quantizer, when it has no room.
+  absl::Status ReserveLocked(int64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets the charge to what the calibrator holds now.
+  void SettleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Status CheckShapeLocked(std::span<const int64_t> shape) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -150,6 +176,7 @@ class QuantizerState {
   // A max calibrator or a histogram, by spec_.calibrator.
   const std::unique_ptr<Calibrator> calibrator_ ABSL_PT_GUARDED_BY(mu_);
   BatchStats stats_ ABSL_GUARDED_BY(mu_);
+  StateBudget::Charge charge_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qcal::server

@@ -10,7 +10,10 @@
 namespace qcal::server {
 
 StateLoad::StateLoad(ModelRegistry& registry, ModelConfig base, int64_t max_bytes)
-    : registry_(registry), base_(std::move(base)), max_bytes_(max_bytes) {}
+    : registry_(registry),
+      base_(std::move(base)),
+      max_bytes_(max_bytes),
+      received_(base_.limits.state_budget) {}
 
 absl::Status StateLoad::Add(StateLoadChunk chunk) {
   if (model_.empty()) {
@@ -33,6 +36,9 @@ absl::Status StateLoad::Add(StateLoadChunk chunk) {
         "model '", model_, "', LoadState: the state file is larger than the server's limit of ",
         max_bytes_, " bytes (--max-batch-bytes)"));
   }
+  QCAL_RETURN_IF_ERROR(received_.Resize(
+      static_cast<int64_t>(bytes_.size() + chunk.data.size()),
+      absl::StrCat("model '", model_, "', LoadState: the state file received so far")));
   if (bytes_.empty()) {
     bytes_ = std::move(chunk.data);
   } else {

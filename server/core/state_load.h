@@ -31,7 +31,8 @@ struct StateLoadChunk {
 
 class StateLoad {
  public:
-  // `base` gives a created model its backend and limits; files larger than `max_bytes` are
+  // `base` gives a created model its backend and limits (the bytes received are charged to its
+  // limits.state_budget until the load is destroyed); files larger than `max_bytes` are
   // refused.
   StateLoad(ModelRegistry& registry, ModelConfig base, int64_t max_bytes);
   StateLoad(const StateLoad&) = delete;
@@ -39,7 +40,8 @@ class StateLoad {
 
   // Errors: INVALID_ARGUMENT for a first chunk without a model (or one that is not a name), a
   // chunk naming another model, merge set after a first chunk without it; RESOURCE_EXHAUSTED
-  // once the bytes exceed max_bytes (--max-batch-bytes).
+  // once the bytes exceed max_bytes (--max-batch-bytes), or --max-state-bytes has no room for
+  // them.
   absl::Status Add(StateLoadChunk chunk);
 
   // Decodes the file and creates or merges. INVALID_ARGUMENT for an empty stream and
@@ -60,6 +62,7 @@ class StateLoad {
   std::string model_;
   bool merge_ = false;
   std::string bytes_;
+  StateBudget::Charge received_;
 };
 
 }  // namespace qcal::server

@@ -1,5 +1,6 @@
 #include "server/http/http_server.h"
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -10,6 +11,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,12 +49,66 @@ MHD_Result NotFound(MHD_Connection* connection, absl::string_view path) {
                  /*allow_header=*/false);
 }
 
-// libmicrohttpd's request handler, `cls` the registry: called on a polling thread once a
-// request's headers are complete (never for a connection still sending them), then once per
-// piece of body, then once more with none.
-MHD_Result HandleRequest(void* cls, MHD_Connection* connection, const char* url, const char* method,
-                         const char* /*version*/, const char* /*upload_data*/,
-                         size_t* upload_data_size, void** request_state) {
+// True when the connection's client presented a certificate that the daemon's trusted CAs
+// (MHD_OPTION_HTTPS_MEM_TRUST) verify. libmicrohttpd only asks for one; checking is ours.
+bool ClientCertificateVerified(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+  if (info == nullptr || info->tls_session == nullptr) return false;
+  unsigned int problems = 0;
+  // GNUTLS_E_NO_CERTIFICATE_FOUND when the client sent none.
+  if (gnutls_certificate_verify_peers2(static_cast<gnutls_session_t>(info->tls_session),
+                                       &problems) != GNUTLS_E_SUCCESS) {
+    return false;
+  }
+  return problems == 0;
+}
+
+}  // namespace
+
+// The daemon's request handler (a friend of HttpServer, whose registry and security it reads).
+struct HttpHandler {
+  static MHD_Result Handle(void* cls, MHD_Connection* connection, const char* url,
+                           const char* method, const char* version, const char* upload_data,
+                           size_t* upload_data_size, void** request_state);
+  // The answer to a /metrics request that its TLS client certificate or token does not allow;
+  // none when allowed.
+  static std::optional<MHD_Result> RefuseMetrics(const HttpSecurity& security,
+                                                 MHD_Connection* connection);
+};
+
+std::optional<MHD_Result> HttpHandler::RefuseMetrics(const HttpSecurity& security,
+                                                     MHD_Connection* connection) {
+  if (!security.client_ca_pem.empty() && !ClientCertificateVerified(connection)) {
+    return Respond(connection, MHD_HTTP_FORBIDDEN, kPlainText,
+                   "/metrics needs a client certificate signed by the server's --tls-client-ca\n",
+                   /*allow_header=*/false);
+  }
+  if (!security.metrics_access) return std::nullopt;
+  const char* header =
+      MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  const absl::Status allowed = security.metrics_access(header == nullptr ? "" : header);
+  if (allowed.ok()) return std::nullopt;
+  const std::string body = absl::StrCat(allowed.message(), "\n");
+  if (!absl::IsUnauthenticated(allowed)) {
+    return Respond(connection, MHD_HTTP_FORBIDDEN, kPlainText, body, /*allow_header=*/false);
+  }
+  MHD_Response* response = MHD_create_response_from_buffer(
+      body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
+  if (response == nullptr) return MHD_NO;
+  MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, kPlainText);
+  MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+  const MHD_Result queued = MHD_queue_response(connection, MHD_HTTP_UNAUTHORIZED, response);
+  MHD_destroy_response(response);
+  return queued;
+}
+
+// Called on a polling thread once a request's headers are complete (never for a connection still
+// sending them), then once per piece of body, then once more with none; `cls` the HttpServer.
+MHD_Result HttpHandler::Handle(void* cls, MHD_Connection* connection, const char* url,
+                               const char* method, const char* /*version*/,
+                               const char* /*upload_data*/, size_t* upload_data_size,
+                               void** request_state) {
   const absl::string_view path(url);
   const bool known_path = path == "/metrics" || path == "/healthz";
   if (std::strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
@@ -80,11 +136,16 @@ MHD_Result HandleRequest(void* cls, MHD_Connection* connection, const char* url,
   if (path == "/healthz") {
     return Respond(connection, MHD_HTTP_OK, kPlainText, "ok\n", /*allow_header=*/false);
   }
-  const auto* registry = static_cast<const prometheus::Registry*>(cls);
+  const auto* server = static_cast<const HttpServer*>(cls);
+  if (std::optional<MHD_Result> refused = RefuseMetrics(server->security_, connection)) {
+    return *refused;
+  }
   return Respond(connection, MHD_HTTP_OK, kPrometheusText,
-                 prometheus::TextSerializer().Serialize(registry->Collect()),
+                 prometheus::TextSerializer().Serialize(server->registry_->Collect()),
                  /*allow_header=*/false);
 }
+
+namespace {
 
 // libmicrohttpd's messages (a connection limit reached, a failed accept) into the server's log.
 void LogMhdMessage(void* /*cls*/, const char* format, va_list args) {
@@ -122,7 +183,13 @@ int BoundPort(int fd) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    absl::string_view listen, std::shared_ptr<prometheus::Registry> registry) {
+    absl::string_view listen, std::shared_ptr<prometheus::Registry> registry,
+    HttpSecurity security) {
+  const bool tls = !security.cert_pem.empty();
+  if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+    return absl::UnavailableError(absl::StrCat("cannot serve HTTPS on '", listen,
+                                               "': this libmicrohttpd has no TLS support"));
+  }
   absl::StatusOr<std::pair<std::string, int>> host_port = SplitHostPort(listen);
   if (!host_port.ok()) return host_port.status();
   // Bound here rather than by libmicrohttpd so that a name such as localhost works and a
@@ -133,20 +200,33 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                                                "': invalid address or port in use (",
                                                fd.status().message(), ")"));
   }
-  std::unique_ptr<HttpServer> http(new HttpServer(std::move(registry)));
+  std::unique_ptr<HttpServer> http(new HttpServer(std::move(registry), std::move(security)));
   http->port_ = BoundPort(*fd);
   // Internal polling threads with epoll: one wait covers every connection, idle or not, and a
   // thread only reads what has arrived (select would also cap descriptors at FD_SETSIZE).
   // One option and its values a line.
+  // HTTPS options, terminated by MHD_OPTION_END (all of them when plain), passed on through
+  // MHD_OPTION_ARRAY. Without a client CA there is no TRUST option, and GnuTLS asks no client
+  // for a certificate.
+  const HttpSecurity& held = http->security_;
+  MHD_OptionItem tls_options[] = {
+      {MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(held.cert_pem.c_str())},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(held.key_pem.c_str())},
+      {MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char*>(held.client_ca_pem.c_str())},
+      {MHD_OPTION_END, 0, nullptr}};
+  if (held.client_ca_pem.empty()) tls_options[2] = {MHD_OPTION_END, 0, nullptr};
+  if (!tls) tls_options[0] = {MHD_OPTION_END, 0, nullptr};
   // clang-format off
   http->daemon_ = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, /*port=*/0,
-      /*apc=*/nullptr, /*apc_cls=*/nullptr, &HandleRequest, http->registry_.get(),
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+          (tls ? MHD_USE_TLS : MHD_NO_FLAG), /*port=*/0,
+      /*apc=*/nullptr, /*apc_cls=*/nullptr, &HttpHandler::Handle, http.get(),
       MHD_OPTION_EXTERNAL_LOGGER, &LogMhdMessage, nullptr,
       MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(*fd),
       MHD_OPTION_THREAD_POOL_SIZE, kHttpThreads,
       MHD_OPTION_CONNECTION_LIMIT, ConnectionLimit(),
       MHD_OPTION_CONNECTION_TIMEOUT, kHttpIdleTimeoutS,
+      MHD_OPTION_ARRAY, tls_options,
       MHD_OPTION_END);
   // clang-format on
   if (http->daemon_ == nullptr) {

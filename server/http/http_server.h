@@ -19,9 +19,12 @@
 #ifndef QCAL_SERVER_HTTP_HTTP_SERVER_H_
 #define QCAL_SERVER_HTTP_HTTP_SERVER_H_
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "prometheus/registry.h"
@@ -44,6 +47,22 @@ inline constexpr unsigned kHttpIdleTimeoutS = 120;
 // is not CPU-bound, so more would mostly sit idle.
 inline constexpr unsigned kHttpThreads = 4;
 
+// HTTPS and who may read /metrics (README, "Security"). /healthz is always open: Kubernetes'
+// probes send neither a client certificate nor a token.
+struct HttpSecurity {
+  // PEM; empty: plain HTTP. Otherwise HTTPS (GnuTLS, through libmicrohttpd) with this
+  // certificate and key, which the caller has checked (auth/tls_files.h).
+  std::string cert_pem;
+  std::string key_pem;
+  // PEM CA certificates; set (with cert_pem): the server asks every client for a certificate, and
+  // /metrics answers 403 unless one signed by this CA was presented. /healthz does not ask.
+  std::string client_ca_pem;
+  // Null: /metrics is open. Otherwise called with the request's Authorization header ("" when
+  // absent): OK serves it, UNAUTHENTICATED answers 401 (with "WWW-Authenticate: Bearer"), any
+  // other error 403; the message is the body.
+  std::function<absl::Status(absl::string_view authorization)> metrics_access;
+};
+
 class HttpServer {
  public:
   // Listens on `listen` ("HOST:PORT": an IPv4 address, a name such as localhost, or an IPv6
@@ -54,8 +73,11 @@ class HttpServer {
   // address binds, REASON as ListenSocket's (listen_check.h), e.g. "127.0.0.1:9464: Address
   // already in use"; UNAVAILABLE "cannot serve HTTP on 'LISTEN': libmicrohttpd did not start"
   // (its reason logged) otherwise.
+  // With security.cert_pem set: HTTPS; UNAVAILABLE "cannot serve HTTPS on 'LISTEN': this
+  // libmicrohttpd has no TLS support" when the installed library lacks it.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
-      absl::string_view listen, std::shared_ptr<prometheus::Registry> registry);
+      absl::string_view listen, std::shared_ptr<prometheus::Registry> registry,
+      HttpSecurity security = {});
 
   // Stops the daemon: its threads are joined and every connection closed.
   ~HttpServer();
@@ -66,11 +88,15 @@ class HttpServer {
   int port() const { return port_; }
 
  private:
-  explicit HttpServer(std::shared_ptr<prometheus::Registry> registry)
-      : registry_(std::move(registry)) {}
+  HttpServer(std::shared_ptr<prometheus::Registry> registry, HttpSecurity security)
+      : registry_(std::move(registry)), security_(std::move(security)) {}
 
-  // The daemon's handler reads it; it outlives the daemon (stopped first in the destructor).
+  friend struct HttpHandler;
+
+  // The daemon's handler reads them; they outlive the daemon (stopped first in the destructor),
+  // which also keeps pointers to the PEM texts.
   const std::shared_ptr<prometheus::Registry> registry_;
+  const HttpSecurity security_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
 };

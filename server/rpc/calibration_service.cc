@@ -11,6 +11,7 @@
 #include "server/base/names.h"
 #include "server/core/call_control.h"
 #include "server/core/metrics.h"
+#include "server/rpc/call_auth.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/proto_convert.h"
 #include "spdlog/spdlog.h"
@@ -79,12 +80,32 @@ class GrpcCallControl final : public CallControl {
   const grpc::ServerContext& context_;
 };
 
+// The call's token allows `method` on `model` (permissions.h); UNAUTHENTICATED or
+// PERMISSION_DENIED otherwise.
+absl::Status Authorize(const TokenAuthority* tokens, const grpc::ServerContext& context,
+                       Method method, absl::string_view model) {
+  absl::StatusOr<Grant> grant = AuthenticateCall(context, tokens);
+  if (!grant.ok()) return grant.status();
+  return CheckCall(*grant, method, model);
+}
+
+// A streaming call's model, checked as each message names it (the first one must; later ones may
+// repeat it, and the core refuses another).
+absl::Status AuthorizeModel(const Grant& grant, Method method, absl::string_view model) {
+  if (model.empty()) return absl::OkStatus();
+  return CheckCall(grant, method, model);
+}
+
 }  // namespace
 
-grpc::Status CalibrationService::CreateModel(grpc::ServerContext*,
+grpc::Status CalibrationService::CreateModel(grpc::ServerContext* context,
                                              const v1::CreateModelRequest* request,
                                              v1::ModelInfo* response) {
   RpcTimer timer(core_.metrics(), "CreateModel");
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kCreateModel, request->model());
+      !denied.ok()) {
+    return Refuse("CreateModel", denied);
+  }
   absl::StatusOr<ModelConfig> config = ModelConfigFromProto(*request);
   if (!config.ok()) return Refuse("CreateModel", config.status());
   absl::StatusOr<ModelInfo> info = core_.CreateModel(std::move(*config), request->exist_ok());
@@ -94,9 +115,14 @@ grpc::Status CalibrationService::CreateModel(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::GetModel(grpc::ServerContext*, const v1::GetModelRequest* request,
+grpc::Status CalibrationService::GetModel(grpc::ServerContext* context,
+                                          const v1::GetModelRequest* request,
                                           v1::ModelInfo* response) {
   RpcTimer timer(core_.metrics(), "GetModel");
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kGetModel, request->model());
+      !denied.ok()) {
+    return Refuse("GetModel", denied);
+  }
   absl::StatusOr<ModelInfo> info = core_.GetModel(request->model());
   if (!info.ok()) return Refuse("GetModel", info.status());
   ModelInfoToProto(*info, response);
@@ -109,11 +135,15 @@ grpc::Status CalibrationService::GetModel(grpc::ServerContext*, const v1::GetMod
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::ListModels(grpc::ServerContext*, const v1::ListModelsRequest*,
+grpc::Status CalibrationService::ListModels(grpc::ServerContext* context,
+                                            const v1::ListModelsRequest*,
                                             v1::ListModelsResponse* response) {
   RpcTimer timer(core_.metrics(), "ListModels");
+  absl::StatusOr<Grant> grant = AuthorizeCall(*context, tokens_, Method::kListModels);
+  if (!grant.ok()) return Refuse("ListModels", grant.status());
+  // A token limited to a model prefix sees only those models.
   for (const ModelInfo& info : core_.ListModels()) {
-    ModelInfoToProto(info, response->add_models());
+    if (CoversModel(*grant, info.name)) ModelInfoToProto(info, response->add_models());
   }
   if (absl::Status fits = CheckResponseSize(*response, core_.options().limits.max_response_bytes,
                                             absl::StrCat("ListModels of ", response->models_size(),
@@ -125,10 +155,14 @@ grpc::Status CalibrationService::ListModels(grpc::ServerContext*, const v1::List
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::DeleteModel(grpc::ServerContext*,
+grpc::Status CalibrationService::DeleteModel(grpc::ServerContext* context,
                                              const v1::DeleteModelRequest* request,
                                              v1::DeleteModelResponse*) {
   RpcTimer timer(core_.metrics(), "DeleteModel");
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kDeleteModel, request->model());
+      !denied.ok()) {
+    return Refuse("DeleteModel", denied);
+  }
   if (absl::Status status = core_.DeleteModel(request->model()); !status.ok()) {
     return Refuse("DeleteModel", status);
   }
@@ -136,10 +170,14 @@ grpc::Status CalibrationService::DeleteModel(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::ResetModel(grpc::ServerContext*,
+grpc::Status CalibrationService::ResetModel(grpc::ServerContext* context,
                                             const v1::ResetModelRequest* request,
                                             v1::ModelInfo* response) {
   RpcTimer timer(core_.metrics(), "ResetModel");
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kResetModel, request->model());
+      !denied.ok()) {
+    return Refuse("ResetModel", denied);
+  }
   absl::StatusOr<ModelInfo> info = core_.ResetModel(request->model());
   if (!info.ok()) return Refuse("ResetModel", info.status());
   ModelInfoToProto(*info, response);
@@ -150,6 +188,8 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
                                         grpc::ServerReader<v1::RecordRequest>* reader,
                                         v1::RecordResponse* response) {
   RpcTimer timer(core_.metrics(), "Record");
+  absl::StatusOr<Grant> grant = AuthorizeCall(*context, tokens_, Method::kRecord);
+  if (!grant.ok()) return Refuse("Record", grant.status());
   const GrpcCallControl call(*context);
   std::unique_ptr<RecordStream> stream = core_.OpenRecordStream(call);
   // A refused stream still says what it applied (RpcStatus.details), so the client counts its
@@ -159,7 +199,7 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
     details.set_code(static_cast<int>(status.code()));
     details.set_message(std::string(status.message()));
     v1::RecordResponse applied;
-    RecordResponseFromStats(stream->applied(), &applied);
+    RecordResponseFromResult(stream->Result(), &applied);
     details.add_details()->PackFrom(applied);
     const grpc::Status refused = Refuse("Record", status);
     return grpc::Status(refused.error_code(), refused.error_message(), details.SerializeAsString());
@@ -169,15 +209,34 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
         "qcal-server is shutting down (draining after SIGTERM): it takes no new Record "
         "streams; send the batches again once it is back, or to another server"));
   }
+  // A stream that receives nothing for --stream-idle-seconds is cancelled (the client sees
+  // CANCELLED; qcal's clients reopen silently). A batch it left half sent is dropped, as when a
+  // stream ends mid-batch; the batches before it stay applied.
+  StreamWatchdog::Watch watch = core_.stream_watchdog().Add(
+      absl::StrCat("Record stream from ", context->peer()), [context] { context->TryCancel(); });
   v1::RecordRequest request;
+  bool first = true;
+  watch.Reading();
   while (reader->Read(&request)) {
+    watch.Busy();
+    if (first) {
+      watch.Describe(absl::StrCat("Record stream of model '", ShortForMessage(request.model()),
+                                  "' from ", context->peer()));
+      first = false;
+    }
+    if (absl::Status denied = AuthorizeModel(*grant, Method::kRecord, request.model());
+        !denied.ok()) {
+      return refuse(denied);
+    }
     absl::StatusOr<RecordChunk> chunk = RecordChunkFromProto(request);
     if (!chunk.ok()) return refuse(chunk.status());
     if (absl::Status status = stream->Add(std::move(*chunk)); !status.ok()) return refuse(status);
+    watch.Reading();
   }
+  watch.Busy();
   absl::StatusOr<BatchStats> applied = stream->Finish();
   if (!applied.ok()) return refuse(applied.status());
-  RecordResponseFromStats(*applied, response);
+  RecordResponseFromResult(stream->Result(), response);
   return grpc::Status::OK;
 }
 
@@ -185,6 +244,10 @@ grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext* context,
                                              const v1::ComputeAmaxRequest* request,
                                              v1::AmaxTableResponse* response) {
   RpcTimer timer(core_.metrics(), "ComputeAmax");
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kComputeAmax, request->model());
+      !denied.ok()) {
+    return Refuse("ComputeAmax", denied);
+  }
   absl::StatusOr<AmaxRequest> amax_request = AmaxRequestFromProto(*request);
   if (!amax_request.ok()) return Refuse("ComputeAmax", amax_request.status());
   const GrpcCallControl call(*context);
@@ -199,10 +262,14 @@ grpc::Status CalibrationService::ComputeAmax(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::GetAmaxTable(grpc::ServerContext*,
+grpc::Status CalibrationService::GetAmaxTable(grpc::ServerContext* context,
                                               const v1::GetAmaxTableRequest* request,
                                               v1::AmaxTableResponse* response) {
   RpcTimer timer(core_.metrics(), "GetAmaxTable");
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kGetAmaxTable, request->model());
+      !denied.ok()) {
+    return Refuse("GetAmaxTable", denied);
+  }
   absl::StatusOr<TableForms> asked =
       FormsFromProto(request->forms(),
                      absl::StrCat("model '", ShortForMessage(request->model()), "', GetAmaxTable"));
@@ -213,10 +280,14 @@ grpc::Status CalibrationService::GetAmaxTable(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::GetHistogram(grpc::ServerContext*,
+grpc::Status CalibrationService::GetHistogram(grpc::ServerContext* context,
                                               const v1::GetHistogramRequest* request,
                                               v1::Histogram* response) {
   RpcTimer timer(core_.metrics(), "GetHistogram");
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kGetHistogram, request->model());
+      !denied.ok()) {
+    return Refuse("GetHistogram", denied);
+  }
   absl::StatusOr<HistogramSnapshot> histogram =
       core_.GetHistogram(request->model(), request->quantizer());
   if (!histogram.ok()) return Refuse("GetHistogram", histogram.status());
@@ -232,13 +303,19 @@ grpc::Status CalibrationService::GetHistogram(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext*,
+grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext* context,
                                             grpc::ServerReader<v1::UploadOnnxRequest>* reader,
                                             v1::UploadOnnxResponse* response) {
   RpcTimer timer(core_.metrics(), "UploadOnnx");
+  absl::StatusOr<Grant> grant = AuthorizeCall(*context, tokens_, Method::kUploadOnnx);
+  if (!grant.ok()) return Refuse("UploadOnnx", grant.status());
   std::unique_ptr<OnnxUpload> upload = core_.OpenOnnxUpload();
   v1::UploadOnnxRequest request;
   while (reader->Read(&request)) {
+    if (absl::Status denied = AuthorizeModel(*grant, Method::kUploadOnnx, request.model());
+        !denied.ok()) {
+      return Refuse("UploadOnnx", denied);
+    }
     absl::StatusOr<std::map<std::string, std::string>> tensor_map = TensorMapFromProto(
         request.tensor_map(),
         absl::StrCat("model '", ShortForMessage(request.model()), "', UploadOnnx"));
@@ -263,9 +340,17 @@ grpc::Status CalibrationService::ExportOnnx(
     grpc::ServerReaderWriter<v1::ExportOnnxResponse, v1::ExportOnnxRequest>* stream) {
   const GrpcCallControl call(*context);
   RpcTimer timer(core_.metrics(), "ExportOnnx");
+  absl::StatusOr<Grant> grant = AuthorizeCall(*context, tokens_, Method::kExportOnnx);
+  if (!grant.ok()) return Refuse("ExportOnnx", grant.status());
   std::unique_ptr<OnnxExport> exporter = core_.OpenOnnxExport();
   v1::ExportOnnxRequest request;
   while (stream->Read(&request)) {
+    // compute.model, when set, must equal model (the core checks): checking both covers it.
+    for (const std::string* model : {&request.model(), &request.compute().model()}) {
+      if (absl::Status denied = AuthorizeModel(*grant, Method::kExportOnnx, *model); !denied.ok()) {
+        return Refuse("ExportOnnx", denied);
+      }
+    }
     absl::StatusOr<OnnxExportChunk> chunk = ExportChunkFromProto(request);
     if (!chunk.ok()) return Refuse("ExportOnnx", chunk.status());
     if (chunk->compute.has_value())
@@ -296,10 +381,14 @@ grpc::Status CalibrationService::ExportOnnx(
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::SaveState(grpc::ServerContext*,
+grpc::Status CalibrationService::SaveState(grpc::ServerContext* context,
                                            const v1::SaveStateRequest* request,
                                            grpc::ServerWriter<v1::StateChunk>* writer) {
   RpcTimer timer(core_.metrics(), "SaveState");
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kSaveState, request->model());
+      !denied.ok()) {
+    return Refuse("SaveState", denied);
+  }
   absl::StatusOr<std::string> file = core_.SaveState(request->model());
   if (!file.ok()) return Refuse("SaveState", file.status());
   const absl::string_view bytes = *file;
@@ -313,13 +402,19 @@ grpc::Status CalibrationService::SaveState(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::LoadState(grpc::ServerContext*,
+grpc::Status CalibrationService::LoadState(grpc::ServerContext* context,
                                            grpc::ServerReader<v1::LoadStateRequest>* reader,
                                            v1::ModelInfo* response) {
   RpcTimer timer(core_.metrics(), "LoadState");
+  absl::StatusOr<Grant> grant = AuthorizeCall(*context, tokens_, Method::kLoadState);
+  if (!grant.ok()) return Refuse("LoadState", grant.status());
   std::unique_ptr<StateLoad> load = core_.OpenStateLoad();
   v1::LoadStateRequest request;
   while (reader->Read(&request)) {
+    if (absl::Status denied = AuthorizeModel(*grant, Method::kLoadState, request.model());
+        !denied.ok()) {
+      return Refuse("LoadState", denied);
+    }
     StateLoadChunk chunk{.model = request.model(),
                          .merge = request.merge(),
                          .data = std::move(*request.mutable_data())};
@@ -335,15 +430,24 @@ grpc::Status CalibrationService::LoadState(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CalibrationService::Commit(grpc::ServerContext*, const v1::CommitRequest* request,
-                                        v1::CommitResponse*) {
+grpc::Status CalibrationService::Commit(grpc::ServerContext* context,
+                                        const v1::CommitRequest* request,
+                                        v1::CommitResponse* response) {
   RpcTimer timer(core_.metrics(), "Commit");
-  if (absl::Status status = core_.Commit(request->model()); !status.ok()) {
-    // A failed write is the server's trouble (its disk), not the caller's: logged as such.
-    if (absl::IsUnavailable(status))
-      spdlog::warn("Commit failed: {}", std::string(status.message()));
-    return Refuse("Commit", status);
+  if (absl::Status denied = Authorize(tokens_, *context, Method::kCommit, request->model());
+      !denied.ok()) {
+    return Refuse("Commit", denied);
   }
+  absl::StatusOr<SessionSequences> sequences =
+      core_.Commit(request->model(), request->session_id());
+  if (!sequences.ok()) {
+    // A failed write is the server's trouble (its disk), not the caller's: logged as such.
+    if (absl::IsUnavailable(sequences.status()))
+      spdlog::warn("Commit failed: {}", std::string(sequences.status().message()));
+    return Refuse("Commit", sequences.status());
+  }
+  response->set_applied_sequence(sequences->applied);
+  response->set_durable_sequence(sequences->durable);
   return grpc::Status::OK;
 }
 

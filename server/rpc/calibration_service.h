@@ -1,12 +1,15 @@
 // The gRPC front-end of qcal.v1.Calibration. Each handler checks and converts the request
 // (proto_convert.h), calls one CalibrationCore function, and converts the result; errors become
-// gRPC codes in one place (grpc_status.h). No calibration logic lives here.
+// gRPC codes in one place (grpc_status.h). No calibration logic lives here. Each handler first
+// checks the call's bearer token against its method and model (call_auth.h) when the server has
+// --auth-tokens.
 #ifndef QCAL_SERVER_RPC_CALIBRATION_SERVICE_H_
 #define QCAL_SERVER_RPC_CALIBRATION_SERVICE_H_
 
 #include <cstddef>
 
 #include "qcal/v1/calibration.grpc.pb.h"
+#include "server/auth/token_authority.h"
 #include "server/core/calibration_core.h"
 
 namespace qcal::server {
@@ -18,7 +21,9 @@ inline constexpr size_t kStateChunkBytes = size_t{4} << 20;
 
 class CalibrationService final : public v1::Calibration::Service {
  public:
-  explicit CalibrationService(CalibrationCore& core) : core_(core) {}
+  // `tokens` null: no --auth-tokens, every call allowed. Otherwise it outlives the service.
+  explicit CalibrationService(CalibrationCore& core, const TokenAuthority* tokens = nullptr)
+      : core_(core), tokens_(tokens) {}
 
   grpc::Status CreateModel(grpc::ServerContext* context, const v1::CreateModelRequest* request,
                            v1::ModelInfo* response) override;
@@ -49,12 +54,12 @@ class CalibrationService final : public v1::Calibration::Service {
   grpc::Status LoadState(grpc::ServerContext* context,
                          grpc::ServerReader<v1::LoadStateRequest>* reader,
                          v1::ModelInfo* response) override;
-  // h-store's minimal version (no session sequences); h-once's replaces it.
   grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* request,
                       v1::CommitResponse* response) override;
 
  private:
   CalibrationCore& core_;
+  const TokenAuthority* const tokens_;
 };
 
 }  // namespace qcal::server

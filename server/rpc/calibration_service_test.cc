@@ -1085,7 +1085,7 @@ TEST_F(CalibrationServiceTest, MetricsAndHealthOverHttp) {
   del.set_model("idle");
   v1::DeleteModelResponse deleted;
   ASSERT_TRUE(stub_->DeleteModel(&context, del, &deleted).ok());
-  EXPECT_THAT(HttpGet(http->second, "/metrics"), ::testing::Not(HasSubstr("idle")));
+  EXPECT_THAT(HttpGet(http->second, "/metrics"), ::testing::Not(HasSubstr("model=\"idle\"")));
   EXPECT_THAT(HttpGet(http->second, "/nothing-here"), HasSubstr("404"));
 }
 

@@ -125,7 +125,9 @@ absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request) {
   RecordChunk chunk{.model = request.model(),
                     .quantizer = request.quantizer(),
                     .header = std::nullopt,
-                    .data = std::move(*request.mutable_data())};
+                    .data = std::move(*request.mutable_data()),
+                    .session_id = request.session_id(),
+                    .sequence = request.sequence()};
   if (request.has_header()) {
     const v1::TensorHeader& header = request.header();
     QCAL_ASSIGN_OR_RETURN(kernels::DType dtype,
@@ -156,6 +158,13 @@ void RecordResponseFromStats(const BatchStats& applied, v1::RecordResponse* prot
   proto->set_nonfinite(applied.nonfinite);
   proto->set_bytes(applied.bytes);
   proto->set_partials(applied.partials);
+}
+
+void RecordResponseFromResult(const RecordStreamResult& result, v1::RecordResponse* proto) {
+  RecordResponseFromStats(result.applied, proto);
+  proto->set_applied_sequence(result.applied_sequence);
+  proto->set_durable_sequence(result.durable_sequence);
+  proto->set_duplicates(result.duplicates);
 }
 
 absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request) {

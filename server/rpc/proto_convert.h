@@ -47,6 +47,8 @@ absl::StatusOr<RecordChunk> RecordChunkFromProto(v1::RecordRequest& request);
 
 // What a Record stream applied, as RecordResponse.
 void RecordResponseFromStats(const BatchStats& applied, v1::RecordResponse* proto);
+// The same with the session's sequences and the duplicates dropped.
+void RecordResponseFromResult(const RecordStreamResult& result, v1::RecordResponse* proto);
 
 // INVALID_ARGUMENT for a quantizer with two overrides.
 absl::StatusOr<AmaxRequest> AmaxRequestFromProto(const v1::ComputeAmaxRequest& request);

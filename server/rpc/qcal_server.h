@@ -15,6 +15,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/auth/tls_files.h"
+#include "server/auth/token_authority.h"
 #include "server/core/calibration_core.h"
 #include "server/core/committer.h"
 #include "server/core/disk_durability.h"
@@ -43,8 +45,18 @@ struct ServerOptions {
   // gRPC's limit on one received message; at least kMinMessageBytes.
   int max_message_bytes = 16 << 20;
   // Bounds on a model's state and responses: --max-channels (>= 1), --max-num-bins (1 ..
-  // kMaxHistogramBins), --max-response-bytes (>= kMinResponseBytes). See model_limits.h.
+  // kMaxHistogramBins), --max-response-bytes (>= kMinResponseBytes), --max-quantizers-per-model
+  // (>= 1). See model_limits.h.
   ModelLimits limits{};
+  // Models the server may hold (--max-models); >= 1.
+  int64_t max_models = 1024;
+  // Bytes of model state all models may hold (--max-state-bytes; README, "Limits"); 0: a quarter
+  // of the memory the server may use (DefaultMaxStateBytes); otherwise >= kMinStateBytes.
+  int64_t max_state_bytes = 0;
+  // Models no call used for longer are deleted (--model-ttl); 0: never; otherwise >= 1.
+  int64_t model_ttl_seconds = 0;
+  // Record streams that receive nothing that long are ended (--stream-idle-seconds); 0: never.
+  int64_t stream_idle_seconds = 600;
   // Where the calibrators run: "cpu", "cuda" (a GPU is required) or "auto" (the GPU when one can
   // be used, else the CPU); see device.h.
   std::string device = "cpu";
@@ -61,6 +73,12 @@ struct ServerOptions {
   // Shutdown lets running calls finish for up to this long, then cancels them (--drain-seconds);
   // >= 0.
   int drain_seconds = 5;
+  // TLS for gRPC and HTTP (--tls-cert, --tls-key, --tls-client-ca: PEM file paths; README,
+  // "Security"); all empty: plaintext. client_ca set: mutual TLS.
+  TlsPaths tls{};
+  // --auth-tokens: the bearer token file (auth/token_file.h); empty: no tokens, every call
+  // allowed.
+  std::string auth_tokens{};
   // Tests only: CoreOptions::before_amax_for_testing.
   std::function<void(const std::function<bool()>& cancelled)> before_amax_for_testing{};
 };
@@ -73,15 +91,26 @@ inline constexpr int kMinMessageBytes = (4 << 20) + (64 << 10);
 // default bins) or model info fits in it.
 inline constexpr int64_t kMinResponseBytes = int64_t{1} << 20;
 
+// The smallest --max-state-bytes other than 0: room for a model with a few quantizers.
+inline constexpr int64_t kMinStateBytes = int64_t{1} << 20;
+
+// --max-state-bytes when it is 0: a quarter of MemoryAvailableToProcess() (the rest is for
+// batches in flight, the copies a SaveState or amax search makes, gRPC and the OS), or 4 GiB when
+// that cannot be read; never below kMinStateBytes.
+int64_t DefaultMaxStateBytes();
+
 // INVALID_ARGUMENT, naming the flag (--listen, --http-listen, --max-batch-bytes,
 // --max-inflight-bytes, --max-inflight-wait-seconds, --max-message-bytes, --max-channels,
 // --max-num-bins, --max-response-bytes, --max-data-dir-bytes, --commit-interval-seconds,
-// --drain-seconds) and the rule, for an address that is not HOST:PORT,
+// --drain-seconds, --max-quantizers-per-model, --max-models, --max-state-bytes, --model-ttl,
+// --stream-idle-seconds) and the rule, for an address that is not HOST:PORT,
 // max_batch_bytes < 1, a max_inflight_bytes other than 0 below max_batch_bytes,
 // max_inflight_wait_seconds < 1, max_message_bytes < kMinMessageBytes, max_channels < 1,
 // max_num_bins outside 1..kMaxHistogramBins, max_response_bytes below kMinResponseBytes,
-// max_data_dir_bytes < 0 (or > 0 without data_dir), commit_interval_seconds < 1 or
-// drain_seconds < 0. The device name is SelectDevice's to check.
+// max_data_dir_bytes < 0 (or > 0 without data_dir), commit_interval_seconds < 1,
+// drain_seconds < 0, max_quantizers or max_models < 1, max_state_bytes other than 0 below
+// kMinStateBytes, or a negative model_ttl_seconds or stream_idle_seconds. The device name is
+// SelectDevice's to check.
 absl::Status ValidateServerOptions(const ServerOptions& options);
 
 // max_inflight_bytes, with 0 resolved to twice max_batch_bytes (saturating).
@@ -95,6 +124,8 @@ class QcalServer {
   // (UNAVAILABLE "no CUDA device: ..."); DataDir::Open's for data_dir (FAILED_PRECONDITION when
   // another server holds it). With data_dir, every model file is loaded (refused ones are logged
   // and left in place) before the server takes calls.
+  // LoadTlsMaterial's and TokenAuthority::FromFile's INVALID_ARGUMENT naming the flag and the
+  // file.
   static absl::StatusOr<std::unique_ptr<QcalServer>> Start(const ServerOptions& options);
 
   // Shuts down (as Shutdown) if still running.
@@ -113,9 +144,18 @@ class QcalServer {
   // The device the calibrators run on.
   const CalibratorBackend& device() const { return *device_; }
 
-  // Drains: new Record streams are refused (UNAVAILABLE), running calls get drain_seconds to
-  // finish and are cancelled after that; then, with a data dir, every changed model is written
-  // (logged), and HTTP stops. Idempotent.
+  // What the standard health service (grpc.health.v1.Health, open to every caller) answers, for
+  // the whole server ("") and for "qcal.v1.Calibration": SERVING from Start, NOT_SERVING once
+  // Shutdown begins (or after SetServing(false)).
+  void SetServing(bool serving);
+
+  // SIGHUP: reads the --auth-tokens file again (TokenAuthority::Reload); on an error the old
+  // tokens stay and the error is returned. FAILED_PRECONDITION without --auth-tokens.
+  absl::Status ReloadTokens();
+
+  // Drains: reports NOT_SERVING (SetServing(false)), new Record streams are refused
+  // (UNAVAILABLE), running calls get drain_seconds to finish and are cancelled after that; then,
+  // with a data dir, every changed model is written (logged), and HTTP stops. Idempotent.
   void Shutdown();
   // OK, or why the final commit of Shutdown failed (the models it could not write keep their
   // previous files).
@@ -133,6 +173,7 @@ class QcalServer {
   std::unique_ptr<DiskDurability> durability_;
   std::unique_ptr<CalibrationCore> core_;
   std::unique_ptr<Committer> committer_;
+  std::unique_ptr<TokenAuthority> tokens_;
   std::unique_ptr<CalibrationService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<HttpServer> http_;

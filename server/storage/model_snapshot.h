@@ -51,10 +51,10 @@ struct ModelSnapshot {
   std::map<std::string, std::string> tensor_map{};
   // The stored amax table; nullopt when none was computed since the last reset.
   std::optional<AmaxTable> amax_table{};
-  // h-once's (session sequences): declared here until that branch lands.
+  // Exactly-once sessions (ModelState.sessions): session_id -> the last sequence applied.
   std::map<std::string, int64_t> sessions{};
-  // When a call last used the model, in seconds since the Unix epoch; 0: unknown (a version 1
-  // state file), counted from the load.
+  // When a call last used the model, in seconds since the Unix epoch (--model-ttl counts from
+  // it); 0: unknown (a version 1 state file), counted from the load.
   int64_t last_used_unix_seconds = 0;
 };
 

@@ -1,9 +1,11 @@
 #include "server/storage/model_state.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <variant>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/base/status_util.h"
 
@@ -199,6 +201,11 @@ void ModelSnapshotToProto(const ModelSnapshot& snapshot, v1::ModelState* proto) 
   if (snapshot.amax_table.has_value()) {
     AmaxTableToProto(*snapshot.amax_table, proto->mutable_amax_table());
   }
+  for (const auto& [session_id, sequence] : snapshot.sessions) {  // in session_id order
+    v1::SessionSequence* session = proto->add_sessions();
+    session->set_session_id(session_id);
+    session->set_sequence(sequence);
+  }
   proto->set_last_used_unix_seconds(snapshot.last_used_unix_seconds);
 }
 
@@ -245,7 +252,14 @@ absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto
     }
   }
   if (proto.has_amax_table()) out.amax_table = AmaxTableFromProto(proto.amax_table());
-  out.last_used_unix_seconds = proto.last_used_unix_seconds();
+  for (const v1::SessionSequence& session : proto.sessions()) {
+    if (!out.sessions.emplace(session.session_id(), session.sequence()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the state's sessions name session ",
+                       absl::BytesToHexString(session.session_id().substr(0, 32)), " twice"));
+    }
+  }
+  out.last_used_unix_seconds = std::max<int64_t>(proto.last_used_unix_seconds(), 0);
   return out;
 }
 

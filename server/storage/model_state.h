@@ -35,8 +35,8 @@ void ModelSnapshotToProto(const ModelSnapshot& snapshot, v1::ModelState* proto);
 // naming the field for what does not fit the format: a histogram_layout that is no layout
 // (UNSPECIFIED included), an unknown calibrator, a calibrator state whose kind disagrees with
 // the spec's calibrator or the layout, a MaxState whose axis is not the spec's, a tensor_map
-// naming a quantizer twice. The states' own consistency is checked when a model takes them
-// (QuantizerState::Restore).
+// naming a quantizer twice, sessions naming a session twice. The states' own consistency is checked
+// when a model takes them (QuantizerState::Restore).
 absl::StatusOr<ModelSnapshot> ModelSnapshotFromProto(const v1::ModelState& proto);
 
 }  // namespace qcal::server

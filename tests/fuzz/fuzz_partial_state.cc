@@ -28,6 +28,8 @@ std::string StateBytes(const Model& model) {
   if (!snapshot.ok()) std::abort();
   v1::ModelState proto;
   ModelSnapshotToProto(*snapshot, &proto);
+  // A call, even a refused one, is a use of the model (--model-ttl counts from it).
+  proto.clear_last_used_unix_seconds();
   std::string bytes;
   proto.SerializeToString(&bytes);
   return bytes;

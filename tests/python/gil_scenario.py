@@ -31,10 +31,15 @@ class FakeCalibration(pb_grpc.CalibrationServicer):
         return pb.ListModelsResponse(models=[pb.ModelInfo(name="fake")])
 
     def Record(self, request_iterator, context):
+        # A response counts its own stream's batches (the session may open several: it closes
+        # one to learn what is applied when its queue is full of sent batches).
+        batches = size = 0
         for message in request_iterator:  # Python code for every message
-            self.bytes += len(message.data)
-            self.headers += message.HasField("header")
-        return pb.RecordResponse(batches=self.headers, bytes=self.bytes)
+            size += len(message.data)
+            batches += message.HasField("header")
+        self.bytes += size
+        self.headers += batches
+        return pb.RecordResponse(batches=batches, bytes=size)
 
 
 def main():

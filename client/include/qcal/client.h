@@ -78,11 +78,24 @@ struct ClientOptions {
   std::optional<absl::Duration> timeout;
   // Largest message the client accepts (ExportOnnx chunks, large histograms).
   int max_receive_message_bytes = 256 << 20;
+  // TLS (README, "Security"): paths of PEM files, read once by Client::Create. tls_ca set: the
+  // channel uses TLS and trusts the server certificates this CA signed (the address's host name
+  // or IP address must be in the server's certificate). tls_cert and tls_key (both or neither,
+  // and only with tls_ca): the client's certificate and key, for a server with --tls-client-ca.
+  // All empty: plaintext.
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  // Bearer token sent with every call as "authorization: Bearer TOKEN" (for a server with
+  // --auth-tokens); empty: $QCAL_TOKEN when set, else none. It is sent on plaintext channels too
+  // (per-call metadata), where anyone on the path can read it: use TLS beyond loopback.
+  std::string token;
 };
 
 struct SessionOptions {
-  // Bytes of recorded tensors the session may hold before Record() blocks. A single tensor larger
-  // than this is still accepted when the queue is empty (it then waits for nothing else).
+  // Bytes of recorded tensors the session may hold before Record() blocks: queued, and sent but
+  // not yet known durable (kept to be resent after a reconnect; see ModelSession::Record). A
+  // single tensor larger than this is still accepted when nothing is held.
   size_t max_queue_bytes = size_t{256} << 20;
   // Data bytes per Record message: 1 .. kMaxChunkBytes. Small values only make sense in tests
   // (the result never depends on the chunking, see calibration.proto).
@@ -97,6 +110,26 @@ struct SessionOptions {
   bool aggregate = false;
   // Record() calls per quantizer between sends; 0: only at Flush().
   int64_t aggregate_send_every = 0;
+  // How long the session keeps reconnecting (README, "What survives what") after its Record
+  // stream broke with UNAVAILABLE (the server is gone or restarting) or CANCELLED (the server
+  // closed it, e.g. an idle stream) before it gives up: the next Record() or Flush() then returns
+  // UNAVAILABLE naming this deadline and the batches not confirmed. Counted from the first
+  // failure; a stream that reaches the server again starts the count anew.
+  absl::Duration reconnect_deadline = absl::Seconds(60);
+};
+
+// The backoff between reconnection attempts of a session's Record stream: the first wait is
+// kReconnectInitialBackoff, each next one twice the last, at most kReconnectMaxBackoff (and never
+// past SessionOptions::reconnect_deadline).
+inline constexpr absl::Duration kReconnectInitialBackoff = absl::Milliseconds(100);
+inline constexpr absl::Duration kReconnectMaxBackoff = absl::Seconds(5);
+
+// A session's exactly-once sequences (calibration.proto, RecordRequest.sequence): the last batch
+// the server applied and the last one durable (on disk with --data-dir; equal to applied without
+// it, where a server restart loses it).
+struct CommitResult {
+  int64_t applied_sequence = 0;
+  int64_t durable_sequence = 0;
 };
 
 // Largest data chunk of one Record / UploadOnnx message: 4 MiB, well inside the server's 16 MiB
@@ -225,8 +258,11 @@ absl::StatusOr<v1::CreateModelRequest> CreateModelRequestFor(std::string_view mo
 
 // What a session's sender did so far (observability; the numbers only grow, except the queue).
 struct SessionStats {
-  // Tensors recorded but not yet fully written to a stream, and their bytes.
+  // Batches (tensors, or pre-aggregated states) recorded but not yet written to the current
+  // stream; batches written but not yet known durable (kept to be resent after a reconnect); the
+  // bytes of both (what SessionOptions::max_queue_bytes bounds).
   size_t queued_batches = 0;
+  size_t unconfirmed_batches = 0;
   size_t queued_bytes = 0;
   // Record() calls waiting for room in the queue right now.
   size_t blocked_records = 0;
@@ -241,6 +277,16 @@ struct SessionStats {
   // applied_batches counts the tensors each stands for (PartialState.batches), applied_bytes the
   // bytes the server counts for it (its serialized PartialState, not the tensors').
   int64_t applied_partials = 0;
+  // Exactly-once: the session's last batch sequence numbered, and the last ones the server
+  // reported applied and durable (RecordResponse, Commit).
+  int64_t last_sequence = 0;
+  int64_t applied_sequence = 0;
+  int64_t durable_sequence = 0;
+  // Streams reopened after a broken one; batches written again on them; batches the server
+  // reported as already applied and dropped (RecordResponse.duplicates).
+  int64_t reconnects = 0;
+  int64_t resent_batches = 0;
+  int64_t duplicate_batches = 0;
 };
 
 class ModelSession;
@@ -249,7 +295,10 @@ class ModelSession;
 // (UNAVAILABLE when nothing listens there).
 class Client {
  public:
-  // `address` is "host:port" (gRPC target syntax). INVALID_ARGUMENT when empty.
+  // `address` is "host:port" (gRPC target syntax). INVALID_ARGUMENT when empty; INVALID_ARGUMENT
+  // naming the option and the file when a TLS file cannot be read, tls_cert comes without tls_key
+  // (or the other way round) or without tls_ca, or the token (or $QCAL_TOKEN) holds a byte
+  // outside printable ASCII.
   static absl::StatusOr<std::unique_ptr<Client>> Create(std::string address,
                                                         ClientOptions options = {});
   ~Client();
@@ -271,6 +320,11 @@ class Client {
   // Drops collected data, amax table and statistics; keeps configuration and uploaded ONNX
   // (quantizers that Record created are removed, declared ones kept).
   absl::StatusOr<v1::ModelInfo> ResetModel(std::string_view model);
+  // A durable point for `model` (calibration.proto, Commit): with --data-dir its state is on
+  // disk when this returns. The sequences are those of no session ({0, 0}); a session's own
+  // come from ModelSession::Commit(). NOT_FOUND for an unknown model; UNAVAILABLE when the
+  // server cannot write the state (naming the file and the reason).
+  absl::Status Commit(std::string_view model);
 
   // A session on `model`; it does not check that the model exists (Record into an unknown model
   // fails with NOT_FOUND at the next Record() or Flush()). May outlive the Client.
@@ -344,8 +398,20 @@ class ModelSession {
   // tensor of that Record() call is then not queued). The server ends a Record stream at its
   // first error: batches completed before it stay applied, the failing one changes nothing,
   // batches sent after it are not applied and what was still queued is dropped
-  // (SessionStats::dropped_batches). Record streams are not retried, because a broken stream does
-  // not say which batches were applied.
+  // (SessionStats::dropped_batches).
+  //
+  // Exactly-once (README, "What survives what"): the session numbers every batch under its own
+  // random 16-byte id and keeps it until the server reports it durable (within max_queue_bytes,
+  // counted together with the queue; when that is full of applied batches not yet durable, the
+  // sender asks the server to Commit and frees them). A stream that breaks with UNAVAILABLE (the
+  // server gone or restarting) or CANCELLED (the server closed it) is reopened with backoff
+  // (kReconnectInitialBackoff, doubling, at most kReconnectMaxBackoff) and every batch not yet
+  // durable is resent; the server drops those it applied already, so each batch counts once.
+  // A server unreachable for longer than SessionOptions::reconnect_deadline makes the next
+  // Record() or Flush() return UNAVAILABLE naming the deadline and the batches not confirmed
+  // (those not applied count in dropped_batches). After such an error the session goes on
+  // under a new session id, numbering from 1 (a dropped batch may have been applied unseen, so
+  // its sequence is not reused).
   //
   // With SessionOptions::aggregate the tensor is counted here instead (see there), and these
   // errors come at once, nothing counted: FAILED_PRECONDITION "pre-aggregation needs the
@@ -371,6 +437,14 @@ class ModelSession {
   // stream is closed and its status checked); returns the first error since the last Record() or
   // Flush() that returned one.
   absl::Status Flush();
+
+  // A durable point: Flush(), then the server's Commit for this session (calibration.proto):
+  // with --data-dir the model's state is on disk when it returns; without, the server keeps it in
+  // memory only (durable == applied, lost at a server restart). Returns the session's applied and
+  // durable sequences (every batch recorded before the call is in both). Flush()'s errors;
+  // NOT_FOUND for an unknown model; UNAVAILABLE when the server cannot write its state (disk
+  // full, an I/O error: its message names the file), after retrying up to reconnect_deadline.
+  absl::StatusOr<CommitResult> Commit();
 
   SessionStats Stats() const;
 

@@ -129,6 +129,10 @@ class ModelSession:
         background send (unknown model NOT_FOUND, empty tensor / axis out of range
         INVALID_ARGUMENT, batch above the server's limit RESOURCE_EXHAUSTED, ...) is raised by
         the next record() or flush(), once; tensors queued after the failing one are dropped.
+        A broken stream (the server gone or restarting, or closing the stream) is not an error:
+        the session reconnects and resends what the server has not made durable, and the server
+        counts each tensor once; a server unreachable past reconnect_deadline (model()) raises
+        UNAVAILABLE naming the deadline and the tensors not confirmed.
         """
         quantizer = _args.name("record", "quantizer", quantizer, "quantizer name")
         dtype, shape, buffer = tensor_parts(tensor, "record")
@@ -154,10 +158,26 @@ class ModelSession:
         With aggregate=True, first queues every quantizer's counted state."""
         self._session.flush()
 
+    def commit(self):
+        """A durable point: flush(), then the server's Commit for this session. With the
+        server's --data-dir the model's state is on disk when it returns; without, the server
+        keeps it in memory only (durable equals applied, lost at a server restart; README, "What
+        survives what"). Returns {"applied_sequence", "durable_sequence"}: the session's last
+        batch applied and durable (every batch recorded before the call is in both). Raises
+        flush()'s errors; QcalError NOT_FOUND for an unknown model; UNAVAILABLE when the server
+        cannot write its state (disk full, an I/O error: the message names the file), or stays
+        unreachable past reconnect_deadline."""
+        return self._session.commit()
+
     def stats(self):
-        """Sender counters: queued_batches, queued_bytes, blocked_records, dropped_batches and
-        applied_batches / applied_elements / applied_nonfinite / applied_bytes /
-        applied_partials (server totals; applied_partials counts pre-aggregated batches)."""
+        """Sender counters: queued_batches (not yet sent), unconfirmed_batches (sent, kept until
+        durable, to be resent after a reconnect), queued_bytes (both; what max_queue_bytes
+        bounds), blocked_records, dropped_batches and applied_batches / applied_elements /
+        applied_nonfinite / applied_bytes / applied_partials (server totals of the streams that
+        closed; applied_partials counts pre-aggregated batches). Exactly-once: last_sequence
+        (batches numbered), applied_sequence and durable_sequence (as the server last reported),
+        reconnects, resent_batches, duplicate_batches (resent batches the server had applied
+        and dropped)."""
         return self._session.stats()
 
     def info(self):
@@ -484,19 +504,51 @@ class Client:
 
     addr: "host:port"; None means $QCAL_SERVER, else 127.0.0.1:50051.
     timeout: seconds allowed for each call (not for record streams), > 0; None means no limit.
+    tls_ca: path of a PEM file with the CA certificate(s) that signed the server's certificate;
+        set, the connection uses TLS (the host name or IP address of addr must be in the
+        server's certificate). None: plaintext.
+    tls_cert, tls_key: paths of the client's PEM certificate and its key, for a server with
+        --tls-client-ca (mutual TLS); both or neither, and only with tls_ca.
+    token: bearer token for a server with --auth-tokens, sent with every call as
+        "authorization: Bearer TOKEN"; None means $QCAL_TOKEN when set, else none. Without TLS
+        the token crosses the network in clear text: use TLS beyond loopback.
     Raises TypeError for an argument of the wrong type, QcalError INVALID_ARGUMENT for a
-    timeout <= 0.
+    timeout <= 0, a TLS file that cannot be read (naming it), tls_cert without tls_key (or the
+    other way round) or without tls_ca, or a token with a blank or a byte outside printable
+    ASCII. A server that refuses the token answers each call with QcalError UNAUTHENTICATED, or
+    PERMISSION_DENIED when the token's role or model prefix does not allow the call.
     """
 
-    def __init__(self, addr=None, timeout=None):
+    def __init__(self, addr=None, timeout=None, *, tls_ca=None, tls_cert=None, tls_key=None,
+                 token=None):
         if addr is not None:
             _args.utf8_text("Client", "addr", addr)
+        texts = {}
+        for name, value in (("tls_ca", tls_ca), ("tls_cert", tls_cert), ("tls_key", tls_key),
+                            ("token", token)):
+            if value is None:
+                value = ""
+            elif name == "token":
+                # Checked here, never quoted: an error message must not show the token.
+                if not isinstance(value, str):
+                    raise TypeError(f"Client(): token must be a str, got {type(value).__name__}")
+                if not all("!" <= ch <= "~" for ch in value):
+                    raise QcalError(
+                        "INVALID_ARGUMENT",
+                        "the token (token, --token or $QCAL_TOKEN) holds a byte outside "
+                        "printable ASCII or a blank",
+                    )
+            else:
+                if isinstance(value, os.PathLike):
+                    value = os.fspath(value)
+                _args.utf8_text("Client", name, value)
+            texts[name] = value
         self.address = addr or os.environ.get("QCAL_SERVER") or DEFAULT_ADDRESS
-        self._client = _qcal.Client(self.address, _args.timeout("Client", timeout))
+        self._client = _qcal.Client(self.address, _args.timeout("Client", timeout), **texts)
 
     def model(self, name, default_input=None, default_weight=None, quantizers=None, create=True,
               max_queue_bytes=None, chunk_bytes=None, histogram_layout=None, aggregate=False,
-              send_every=None):
+              send_every=None, reconnect_deadline=None):
         """A ModelSession on `name`, creating the model when it does not exist.
 
         Descriptors (pytorch-quantization's QuantDescriptor, the parts calibration uses), dicts
@@ -530,6 +582,11 @@ class Client:
         refused). max_queue_bytes: bytes of tensors record() may hold before it blocks
         (default 256 MiB; 0 holds one tensor at a time). chunk_bytes: data bytes per message
         (1 .. 4 MiB, default 4 MiB).
+        reconnect_deadline: seconds (a finite number > 0; None: 60) the session keeps
+        reconnecting, resending what the server has not made durable, after its stream broke
+        with UNAVAILABLE (server gone or restarting) or CANCELLED (the server closed it); past
+        it the next record() or flush() raises QcalError UNAVAILABLE naming the deadline and
+        the batches not confirmed (README, "What survives what").
         aggregate: True counts each record()ed tensor on the calling thread into its
         quantizer's partial state with qcal's C++ kernels (exactly what the server would count)
         and sends the state, not the tensor. send_every (aggregate=True only; an int >= 1):
@@ -553,6 +610,7 @@ class Client:
         chunk_bytes = _args.optional_size(call, "chunk_bytes", chunk_bytes, 1,
                                           _qcal.MAX_CHUNK_BYTES)
         send_every = _args.send_every(call, aggregate, send_every)
+        reconnect_deadline = _args.seconds(call, "reconnect_deadline", reconnect_deadline)
         strict = (default_input is not None or default_weight is not None or bool(quantizers)
                   or histogram_layout is not None)
         if not create and strict:
@@ -571,7 +629,7 @@ class Client:
                 if error.code != "ALREADY_EXISTS":
                     raise
         return ModelSession(self._client.session(name, max_queue_bytes, chunk_bytes, aggregate,
-                                                 send_every or 0))
+                                                 send_every or 0, reconnect_deadline))
 
     def create(self, name, default_input=None, default_weight=None, quantizers=None,
                exist_ok=False, histogram_layout=None):
@@ -600,6 +658,12 @@ class Client:
     def delete(self, name):
         """Deletes a model. Raises QcalError NOT_FOUND."""
         self._client.delete_model(_args.name("delete", "name", name, "model name"))
+
+    def commit(self, name):
+        """A durable point for the model: with the server's --data-dir its state is on disk
+        when this returns (as `qcal commit MODEL`). Raises QcalError NOT_FOUND for an unknown
+        model; UNAVAILABLE when the server cannot write the state (naming the file)."""
+        self._client.commit_model(_args.name("commit", "name", name, "model name"))
 
     def reset(self, name):
         """Drops a model's data and amax table, keeps its configuration. Returns its info."""

@@ -115,6 +115,16 @@ def timeout(call, value):
     return value
 
 
+def seconds(call, argument, value):
+    """None, or a finite number of seconds > 0 for `argument`."""
+    value = optional_real(call, argument, value)
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise QcalError(
+            "INVALID_ARGUMENT", f"{argument} {value!r} must be a finite number of seconds > 0"
+        )
+    return value
+
+
 def string_map(call, argument, value):
     """{quantizer name: ONNX tensor name} as a dict of str (None: empty)."""
     if value is None:

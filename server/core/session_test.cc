@@ -1,0 +1,357 @@
+// Exactly-once Record batches in the core: session sequences are checked and advanced with the
+// batch they number, gaps are refused with nothing changed, duplicates are read and dropped, two
+// streams of one session never count a batch twice, and the sequences travel with the state.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/calibration_core.h"
+#include "server/core/durability.h"
+#include "server/core/model.h"
+#include "server/storage/state_file.h"
+
+namespace qcal::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kIn[] = "x._input_quantizer";
+const std::string kSession(16, '\x07');
+
+std::shared_ptr<Model> NewModel(const std::string& name = "net") {
+  absl::StatusOr<std::shared_ptr<Model>> model = Model::Create({.name = name});
+  EXPECT_TRUE(model.ok()) << model.status();
+  return *model;
+}
+
+// One batch {value, -value} of `session` numbered `sequence`.
+absl::StatusOr<std::optional<BatchStats>> Send(Model& model, const std::string& session,
+                                               int64_t sequence, float value = 1.0f) {
+  const std::vector<float> values = {value, -value};
+  const std::vector<int64_t> shape = {2};
+  return model.RecordSequenced(kIn, shape, values, 8,
+                               {.session_id = session, .sequence = sequence});
+}
+
+int64_t Batches(const Model& model) {
+  for (const QuantizerInfo& quantizer : model.Info().quantizers) {
+    if (quantizer.spec.name == kIn) return quantizer.stats.batches;
+  }
+  return 0;
+}
+
+TEST(SessionTest, AppliesTheNextDropsDuplicatesAndRefusesGapsChangingNothing) {
+  std::shared_ptr<Model> model = NewModel();
+  for (int64_t sequence = 1; sequence <= 3; ++sequence) {
+    absl::StatusOr<std::optional<BatchStats>> applied = Send(*model, kSession, sequence);
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_TRUE(applied->has_value());
+    EXPECT_EQ((*applied)->batches, 1);
+  }
+  // A resend of 2 and 3: dropped, nothing counted (not even a new quantizer).
+  for (int64_t sequence : {2, 3, 1}) {
+    absl::StatusOr<std::optional<BatchStats>> again = Send(*model, kSession, sequence);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_FALSE(again->has_value()) << sequence;
+  }
+  EXPECT_EQ(Batches(*model), 3);
+  EXPECT_EQ(model->Sequences(kSession).applied, 3);
+
+  // 6 after 3: 4 and 5 are missing.
+  absl::StatusOr<std::optional<BatchStats>> gap = Send(*model, kSession, 6, 100.0f);
+  ASSERT_EQ(gap.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(gap.status().message(), HasSubstr("sequences 4 to 5 are missing"));
+  EXPECT_THAT(gap.status().message(), HasSubstr("model 'net'"));
+  absl::StatusOr<std::optional<BatchStats>> one = Send(*model, kSession, 5);
+  EXPECT_THAT(one.status().message(), HasSubstr("sequence 4 is missing"));
+  EXPECT_EQ(Batches(*model), 3);
+  EXPECT_EQ(model->Sequences(kSession).applied, 3);
+  absl::StatusOr<AmaxTableForms> table = model->ComputeAmax({.params = {.method = "max"}});
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->table.quantizers.at(kIn).amax, std::vector<float>{1.0f});
+
+  // Another session is counted on its own, from any first sequence (a session the model never
+  // held, or forgot).
+  ASSERT_TRUE(Send(*model, "other", 40).ok());
+  EXPECT_EQ(model->Sequences("other").applied, 40);
+  EXPECT_EQ(Batches(*model), 4);
+  // Without a session nothing is deduplicated.
+  const std::vector<float> values = {1.0f};
+  const std::vector<int64_t> shape = {1};
+  ASSERT_TRUE(model->Record(kIn, shape, values, 4).ok());
+  ASSERT_TRUE(model->Record(kIn, shape, values, 4).ok());
+  EXPECT_EQ(Batches(*model), 6);
+}
+
+TEST(SessionTest, ADuplicateOfANewQuantizerCreatesNothing) {
+  std::shared_ptr<Model> model = NewModel();
+  ASSERT_TRUE(Send(*model, kSession, 1).ok());
+  const std::vector<float> values = {1.0f};
+  const std::vector<int64_t> shape = {1};
+  absl::StatusOr<std::optional<BatchStats>> dup = model->RecordSequenced(
+      "y._input_quantizer", shape, values, 4, {.session_id = kSession, .sequence = 1});
+  ASSERT_TRUE(dup.ok()) << dup.status();
+  EXPECT_FALSE(dup->has_value());
+  EXPECT_EQ(model->Info().quantizers.size(), 1u);
+}
+
+TEST(SessionTest, KeepsTheMostRecentlyUsedSessions) {
+  std::shared_ptr<Model> model = NewModel();
+  const size_t n = SessionTable::kMaxSessions + 1;
+  auto id = [](size_t i) { return absl::StrCat("session-", i); };
+  for (size_t i = 0; i < n; ++i) {
+    // Session 0 is used again just before the last one comes: session 1 is the oldest then.
+    if (i == n - 1) ASSERT_TRUE(Send(*model, id(0), 2).ok());
+    ASSERT_TRUE(Send(*model, id(i), 1).ok());
+  }
+  EXPECT_EQ(model->Sequences(id(0)).applied, 2);
+  EXPECT_EQ(model->Sequences(id(1)).applied, 0);  // forgotten
+  EXPECT_EQ(model->Sequences(id(2)).applied, 1);
+  EXPECT_EQ(model->Sequences(id(n - 1)).applied, 1);
+  absl::StatusOr<ModelSnapshot> snapshot = model->Snapshot();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->sessions.size(), SessionTable::kMaxSessions);
+  // A forgotten session starts a new count: its resent batch counts again (the documented cost
+  // of the bound).
+  ASSERT_TRUE(Send(*model, id(1), 1).ok());
+  EXPECT_EQ(Batches(*model), static_cast<int64_t>(n) + 2);
+}
+
+TEST(SessionTest, SessionsSurviveSnapshotFileAndResetButNotMerge) {
+  std::shared_ptr<Model> model = NewModel();
+  for (int64_t s = 1; s <= 4; ++s) ASSERT_TRUE(Send(*model, kSession, s).ok());
+  ASSERT_TRUE(Send(*model, "b", 9).ok());
+  absl::StatusOr<ModelSnapshot> snapshot = model->Snapshot();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const std::map<std::string, int64_t> expected = {{"b", 9}, {kSession, 4}};
+  EXPECT_EQ(snapshot->sessions, expected);
+
+  // Through the state file (ModelState.sessions).
+  absl::StatusOr<ModelSnapshot> decoded = DecodeStateFile(EncodeStateFile(*snapshot));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->sessions, expected);
+  absl::StatusOr<std::shared_ptr<Model>> restored = Model::FromSnapshot({.name = "r"}, *decoded);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ((*restored)->Sequences(kSession).applied, 4);
+  EXPECT_EQ((*restored)->Sequences(kSession).durable, 0);  // until a Durability marks it
+  (*restored)->MarkDurable(decoded->sessions);
+  EXPECT_EQ((*restored)->Sequences(kSession).durable, 4);
+  absl::StatusOr<std::optional<BatchStats>> resent = Send(**restored, kSession, 4);
+  ASSERT_TRUE(resent.ok());
+  EXPECT_FALSE(resent->has_value());
+  EXPECT_EQ(Batches(**restored), 5);
+
+  // Merge keeps the target's sessions.
+  std::shared_ptr<Model> target = NewModel("t");
+  ASSERT_TRUE(Send(*target, "c", 2).ok());
+  ASSERT_TRUE(target->Merge(*snapshot).ok());
+  EXPECT_EQ(target->Sequences(kSession).applied, 0);
+  EXPECT_EQ(target->Sequences("c").applied, 2);
+  EXPECT_EQ(Batches(*target), 6);
+
+  // Reset keeps them: a batch resent after the reset is not counted into the fresh data.
+  model->Reset();
+  EXPECT_EQ(model->Sequences(kSession).applied, 4);
+  ASSERT_TRUE(Send(*model, kSession, 4).ok());
+  EXPECT_EQ(Batches(*model), 0);
+  ASSERT_TRUE(Send(*model, kSession, 5).ok());
+  EXPECT_EQ(Batches(*model), 1);
+
+  // Bad sessions in a state are refused.
+  ModelSnapshot bad = *snapshot;
+  bad.sessions = {{std::string(129, 'x'), 1}};
+  EXPECT_THAT(Model::FromSnapshot({.name = "x"}, bad).status().message(),
+              HasSubstr("session_id has 129 bytes"));
+  bad.sessions = {{"s", 0}};
+  EXPECT_EQ(Model::FromSnapshot({.name = "x"}, bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SessionTest, DurableSequencesRiseOnlyToWhatWasApplied) {
+  std::shared_ptr<Model> model = NewModel();
+  for (int64_t s = 1; s <= 3; ++s) ASSERT_TRUE(Send(*model, kSession, s).ok());
+  model->MarkDurable({{kSession, 2}, {"unknown", 5}});
+  EXPECT_EQ(model->Sequences(kSession).durable, 2);
+  EXPECT_EQ(model->Sequences("unknown").applied, 0);
+  model->MarkDurable({{kSession, 1}});  // never down
+  EXPECT_EQ(model->Sequences(kSession).durable, 2);
+  model->MarkDurable({{kSession, 10}});  // never past applied
+  EXPECT_EQ(model->Sequences(kSession).durable, 3);
+}
+
+// --- Through RecordStream and CalibrationCore ---
+
+RecordChunk Header(const std::string& model, const std::string& session, int64_t sequence,
+                   float value = 1.0f) {
+  std::string data(8, '\0');
+  const float values[2] = {value, -value};
+  std::memcpy(data.data(), values, 8);
+  return {.model = model,
+          .quantizer = kIn,
+          .header = BatchHeader{.dtype = kernels::DType::kFloat32, .shape = {2}},
+          .data = std::move(data),
+          .session_id = session,
+          .sequence = sequence};
+}
+
+// A Durability that keeps each committed snapshot in memory: the seam as --data-dir uses it,
+// with the disk write replaced by a copy (the sequences are what is under test here).
+class MemoryDurability final : public Durability {
+ public:
+  absl::Status Commit(Model& model) override {
+    absl::StatusOr<ModelSnapshot> snapshot = model.Snapshot();
+    if (!snapshot.ok()) return snapshot.status();
+    written[model.name()] = EncodeStateFile(*snapshot);
+    model.MarkDurable(snapshot->sessions);
+    return absl::OkStatus();
+  }
+  absl::Status Forget(const std::string& model_name) override {
+    written.erase(model_name);
+    forgotten.push_back(model_name);
+    return absl::OkStatus();
+  }
+  std::map<std::string, std::string> written;
+  std::vector<std::string> forgotten;
+};
+
+TEST(SessionStreamTest, ChecksSessionFieldsAndReportsSequences) {
+  Metrics metrics;
+  CalibrationCore core({}, metrics);
+  ASSERT_TRUE(core.CreateModel({.name = "m"}).ok());
+  NoCallControl call;
+  auto refused = [&](std::vector<RecordChunk> chunks) {
+    std::unique_ptr<RecordStream> stream = core.OpenRecordStream(call);
+    for (RecordChunk& chunk : chunks) {
+      if (absl::Status status = stream->Add(std::move(chunk)); !status.ok()) return status;
+    }
+    return stream->Finish().status();
+  };
+  absl::Status status = refused({Header("m", std::string(129, 's'), 1)});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("session_id has 129 bytes; a session id is 1 to 128"));
+  status = refused({Header("m", "s2", 1), Header("", "another", 2)});
+  EXPECT_THAT(status.message(), HasSubstr("a stream belongs to the session of its first message"));
+  status = refused({Header("m", "", 1)});
+  EXPECT_THAT(status.message(), HasSubstr("the stream has no session_id"));
+  status = refused({Header("m", kSession, 0)});
+  EXPECT_THAT(status.message(), HasSubstr("has sequence 0; with session_id every batch"));
+  RecordChunk split = Header("m", kSession, 1);
+  RecordChunk rest{.data = split.data.substr(4), .sequence = 1};
+  split.data.resize(4);
+  status = refused({std::move(split), std::move(rest)});
+  EXPECT_THAT(status.message(), HasSubstr("a sequence goes on the message that starts a batch"));
+  absl::StatusOr<ModelInfo> info = core.GetModel("m");
+  ASSERT_TRUE(info.ok());
+  // Only the batch before the "another" refusal counted; every refused message changed nothing.
+  ASSERT_EQ(info->quantizers.size(), 1u);
+  EXPECT_EQ(info->quantizers.at(0).stats.batches, 1);
+
+  // Applied, then resent: the duplicate is read (its framing still checked) and dropped.
+  std::unique_ptr<RecordStream> first = core.OpenRecordStream(call);
+  ASSERT_TRUE(first->Add(Header("m", kSession, 1)).ok());
+  ASSERT_TRUE(first->Add(Header("", "", 2)).ok());
+  ASSERT_TRUE(first->Finish().ok());
+  EXPECT_EQ(first->Result().applied_sequence, 2);
+  EXPECT_EQ(first->Result().durable_sequence, 2);  // no Durability: durable == applied
+  std::unique_ptr<RecordStream> again = core.OpenRecordStream(call);
+  ASSERT_TRUE(again->Add(Header("m", kSession, 2)).ok());
+  RecordChunk dup = Header("", "", 1);
+  dup.data += "xxxx";  // more bytes than the header says: refused although a duplicate
+  EXPECT_EQ(again->Add(std::move(dup)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(again->Result().duplicates, 1);
+  EXPECT_EQ(again->Result().applied.batches, 0);
+  std::unique_ptr<RecordStream> gap = core.OpenRecordStream(call);
+  status = gap->Add(Header("m", kSession, 9));
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("sequences 3 to 8 are missing"));
+  EXPECT_EQ(gap->Result().applied_sequence, 2);
+  info = core.GetModel("m");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->quantizers.at(0).stats.batches, 3);
+}
+
+TEST(SessionStreamTest, TwoStreamsOfOneSessionCountEachBatchOnce) {
+  Metrics metrics;
+  CalibrationCore core({}, metrics);
+  ASSERT_TRUE(core.CreateModel({.name = "m"}).ok());
+  constexpr int kBatches = 2000;
+  NoCallControl call;
+  // A client reconnecting while its old stream is still being torn down: both streams carry the
+  // same batches; every one must count once.
+  std::vector<RecordStreamResult> results(2);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      std::unique_ptr<RecordStream> stream = core.OpenRecordStream(call);
+      for (int s = 1; s <= kBatches; ++s) {
+        absl::Status status = stream->Add(Header(s == 1 ? "m" : "", kSession, s, float(s)));
+        ASSERT_TRUE(status.ok()) << status;
+      }
+      ASSERT_TRUE(stream->Finish().ok());
+      results[t] = stream->Result();
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(results[0].applied.batches + results[1].applied.batches, kBatches);
+  EXPECT_EQ(results[0].duplicates + results[1].duplicates, kBatches);
+  absl::StatusOr<HistogramSnapshot> histogram = core.GetHistogram("m", kIn);
+  ASSERT_TRUE(histogram.ok()) << histogram.status();
+  absl::StatusOr<ModelInfo> info = core.GetModel("m");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->quantizers.at(0).stats.batches, kBatches);
+  EXPECT_EQ(info->quantizers.at(0).stats.elements, 2 * kBatches);
+}
+
+TEST(SessionStreamTest, CommitMakesAppliedDurableAndDeleteForgets) {
+  Metrics metrics;
+  MemoryDurability durability;
+  CalibrationCore core({.durability = &durability}, metrics);
+  ASSERT_TRUE(core.CreateModel({.name = "m"}).ok());
+  NoCallControl call;
+  std::unique_ptr<RecordStream> stream = core.OpenRecordStream(call);
+  for (int s = 1; s <= 3; ++s)
+    ASSERT_TRUE(stream->Add(Header(s == 1 ? "m" : "", kSession, s)).ok());
+  ASSERT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(stream->Result().applied_sequence, 3);
+  EXPECT_EQ(stream->Result().durable_sequence, 0);  // nothing written yet
+
+  absl::StatusOr<SessionSequences> committed = core.Commit("m", kSession);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->applied, 3);
+  EXPECT_EQ(committed->durable, 3);
+  ASSERT_TRUE(durability.written.contains("m"));
+  absl::StatusOr<ModelSnapshot> on_disk = DecodeStateFile(durability.written["m"]);
+  ASSERT_TRUE(on_disk.ok());
+  EXPECT_EQ(on_disk->sessions.at(kSession), 3);
+
+  EXPECT_EQ(core.Commit("m", "unknown")->applied, 0);
+  EXPECT_EQ(core.Commit("m", std::string(129, 'x')).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(core.Commit("gone", kSession).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(core.DeleteModel("m").ok());
+  EXPECT_EQ(durability.forgotten, std::vector<std::string>{"m"});
+  EXPECT_FALSE(durability.written.contains("m"));
+}
+
+TEST(SessionStreamTest, WithoutDurabilityCommitReportsAppliedAsDurable) {
+  Metrics metrics;
+  CalibrationCore core({}, metrics);
+  ASSERT_TRUE(core.CreateModel({.name = "m"}).ok());
+  NoCallControl call;
+  std::unique_ptr<RecordStream> stream = core.OpenRecordStream(call);
+  ASSERT_TRUE(stream->Add(Header("m", kSession, 7)).ok());
+  ASSERT_TRUE(stream->Finish().ok());
+  absl::StatusOr<SessionSequences> committed = core.Commit("m", kSession);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(committed->applied, 7);
+  EXPECT_EQ(committed->durable, 7);
+}
+
+}  // namespace
+}  // namespace qcal::server
