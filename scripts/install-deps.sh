@@ -16,6 +16,7 @@ APT_PACKAGES=(
   python3-grpcio
   dataset-fashion-mnist
   clang-format
+  clang libclang-rt-14-dev
 )
 
 missing=()

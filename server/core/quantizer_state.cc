@@ -14,6 +14,22 @@
 
 namespace qcal::server {
 
+absl::StatusOr<BatchStats> AddBatchStats(const BatchStats& have, const BatchStats& more,
+                                         absl::string_view where) {
+  BatchStats sum;
+  QCAL_ASSIGN_OR_RETURN(sum.batches,
+                        CheckedAdd(have.batches, more.batches, absl::StrCat(where, "batches")));
+  QCAL_ASSIGN_OR_RETURN(sum.elements,
+                        CheckedAdd(have.elements, more.elements, absl::StrCat(where, "elements")));
+  QCAL_ASSIGN_OR_RETURN(
+      sum.nonfinite, CheckedAdd(have.nonfinite, more.nonfinite, absl::StrCat(where, "nonfinite")));
+  QCAL_ASSIGN_OR_RETURN(sum.bytes,
+                        CheckedAdd(have.bytes, more.bytes, absl::StrCat(where, "bytes")));
+  QCAL_ASSIGN_OR_RETURN(sum.partials,
+                        CheckedAdd(have.partials, more.partials, absl::StrCat(where, "partials")));
+  return sum;
+}
+
 BatchStats& BatchStats::operator+=(const BatchStats& other) {
   batches += other.batches;
   elements += other.elements;
@@ -24,22 +40,6 @@ BatchStats& BatchStats::operator+=(const BatchStats& other) {
 }
 
 namespace {
-
-// `have` + `more` (batches, elements, nonfinite, bytes); OUT_OF_RANGE naming the counter when
-// one would overflow.
-absl::StatusOr<BatchStats> AddCounters(const BatchStats& have, const BatchStats& more,
-                                       absl::string_view where) {
-  BatchStats sum = have;
-  QCAL_ASSIGN_OR_RETURN(sum.batches,
-                        CheckedAdd(have.batches, more.batches, absl::StrCat(where, "batches")));
-  QCAL_ASSIGN_OR_RETURN(sum.elements,
-                        CheckedAdd(have.elements, more.elements, absl::StrCat(where, "elements")));
-  QCAL_ASSIGN_OR_RETURN(
-      sum.nonfinite, CheckedAdd(have.nonfinite, more.nonfinite, absl::StrCat(where, "nonfinite")));
-  QCAL_ASSIGN_OR_RETURN(sum.bytes,
-                        CheckedAdd(have.bytes, more.bytes, absl::StrCat(where, "bytes")));
-  return sum;
-}
 
 // The counts of a histogram state (with zeros or pending zeros); nullopt past 2^64 - 1.
 template <typename Counts>
@@ -241,9 +241,9 @@ absl::StatusOr<BatchStats> QuantizerState::ApplyPartial(const PartialState& part
                      .elements = partial.elements,
                      .nonfinite = partial.nonfinite,
                      .bytes = bytes};
-  QCAL_ASSIGN_OR_RETURN(
-      const BatchStats sum,
-      AddCounters(stats_, applied, absl::StrCat("quantizer '", spec_.name, "': partial state: ")));
+  QCAL_ASSIGN_OR_RETURN(const BatchStats sum, AddBatchStats(stats_, applied,
+                                                            absl::StrCat("quantizer '", spec_.name,
+                                                                         "': partial state: ")));
   const auto* max = std::get_if<MaxPartial>(&partial.state);
   QCAL_RETURN_IF_ERROR(ReserveLocked(
       QuantizerStateBytes(spec_, MaxHistogramBins(spec_),

@@ -45,6 +45,13 @@ struct BatchStats {
   friend bool operator==(const BatchStats&, const BatchStats&) = default;
 };
 
+// `have` + `more`, counter by counter (all >= 0 in both): OUT_OF_RANGE, "<where><counter>: a + b
+// would overflow a 64-bit counter", when one would pass 2^63 - 1. (operator+= does not check:
+// use it only where the sum is bounded, and this for counters a client declares, as partial
+// states and state files do.)
+absl::StatusOr<BatchStats> AddBatchStats(const BatchStats& have, const BatchStats& more,
+                                         absl::string_view where);
+
 // Checks a batch of `shape` against a quantizer's spec: INVALID_ARGUMENT when a per-channel axis
 // is outside the rank or the channel count differs from the `channels` of earlier batches (0:
 // none yet); RESOURCE_EXHAUSTED when a max calibrator would keep more than `max_channels`.

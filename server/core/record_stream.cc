@@ -190,6 +190,21 @@ absl::Status RecordStream::ApplyPartial(RecordChunk& chunk) {
         where, ": a partial state for quantizer '", quantizer, "' arrived while the batch of '",
         assembler_.quantizer(), "' is incomplete; send the batch's remaining bytes first"));
   }
+  // The stream's totals (RecordResponse) must hold the state's counters as well as each
+  // quantizer's do: a client declares them, and two states of 2^62 elements for two quantizers
+  // would wrap the stream's sum. Checked before the merge, so that a refused state changes
+  // nothing. (Negative counters are RecordPartial's to refuse.)
+  const PartialState& partial = *chunk.partial;
+  if (partial.batches >= 0 && partial.elements >= 0 && partial.nonfinite >= 0) {
+    QCAL_RETURN_IF_ERROR(AddBatchStats(applied_,
+                                       {.batches = partial.batches,
+                                        .elements = partial.elements,
+                                        .nonfinite = partial.nonfinite,
+                                        .bytes = chunk.partial_bytes,
+                                        .partials = 1},
+                                       absl::StrCat(where, ": the Record stream's "))
+                             .status());
+  }
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Find(model_));
   if (!session_id_.empty()) {
     QCAL_ASSIGN_OR_RETURN(
