@@ -23,17 +23,16 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
     : state_budget_(std::make_unique<StateBudget>(options.max_state_bytes)),
       options_(WithStateBudget(std::move(options), state_budget_.get())),
       metrics_(metrics),
-      registry_(options_.max_models),
+      registry_(options_.max_models,
+                [this](const std::string& name) { return ModelDeleted(name); }),
       inflight_budget_(options_.max_inflight_bytes, options_.max_inflight_wait, &metrics),
       idle_trimmer_(options_.idle_release_delay, &metrics),
       stream_watchdog_(options_.stream_idle, &metrics) {
   if (options_.model_ttl > absl::ZeroDuration()) {
     model_sweeper_ = std::make_unique<ModelSweeper>(
-        registry_, options_.model_ttl, [this](const std::string& name) {
+        registry_, options_.model_ttl, [this](const std::string&, const absl::Status& forgotten) {
           metrics_.ModelExpired();
-          if (absl::Status forgotten = ModelDeleted(name); !forgotten.ok()) {
-            spdlog::error("--model-ttl: {}", std::string(forgotten.message()));
-          }
+          if (!forgotten.ok()) spdlog::error("--model-ttl: {}", std::string(forgotten.message()));
         });
   }
   metrics_.SetHeldSource([this] {
@@ -69,8 +68,9 @@ std::vector<ModelInfo> CalibrationCore::ListModels() const {
 }
 
 absl::Status CalibrationCore::DeleteModel(absl::string_view model) {
-  QCAL_RETURN_IF_ERROR(registry_.Delete(model));
-  return ModelDeleted(model);
+  // The registry calls ModelDeleted (its DeletedHook) before a model of the same name can be
+  // created again.
+  return registry_.Delete(model);
 }
 
 absl::Status CalibrationCore::ModelDeleted(absl::string_view model) {

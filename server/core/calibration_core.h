@@ -141,7 +141,8 @@ class CalibrationCore {
   ModelSweeper* model_sweeper() { return model_sweeper_.get(); }
 
  private:
-  // What follows a model's deletion, by DeleteModel or the --model-ttl sweep (from its thread):
+  // The registry's DeletedHook: what follows a model's deletion, by DeleteModel or the
+  // --model-ttl sweep (from its thread), before its name can take a new model:
   // its metrics go, and its file in the data dir (Durability::Forget, whose error it returns).
   absl::Status ModelDeleted(absl::string_view model);
 

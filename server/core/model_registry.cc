@@ -39,6 +39,7 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config,
     }
   }
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
+  absl::MutexLock names(&names_mu_);
   absl::MutexLock lock(&mu_);
   if (!models_.contains(model->name())) QCAL_RETURN_IF_ERROR(CheckRoomLocked(model->name()));
   const auto [it, inserted] = models_.emplace(model->name(), model);
@@ -53,6 +54,7 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config,
 }
 
 absl::Status ModelRegistry::Insert(std::shared_ptr<Model> model) {
+  absl::MutexLock names(&names_mu_);
   absl::MutexLock lock(&mu_);
   const std::string name = model->name();
   if (!models_.contains(name)) QCAL_RETURN_IF_ERROR(CheckRoomLocked(name));
@@ -80,22 +82,36 @@ std::vector<std::shared_ptr<Model>> ModelRegistry::List() const {
 }
 
 absl::Status ModelRegistry::Delete(absl::string_view name) {
-  absl::MutexLock lock(&mu_);
-  const auto it = models_.find(name);
-  if (it == models_.end()) return UnknownModel(name);
-  it->second->Retire();
-  models_.erase(it);
-  return absl::OkStatus();
+  absl::MutexLock names(&names_mu_);
+  std::string deleted;
+  {
+    absl::MutexLock lock(&mu_);
+    const auto it = models_.find(name);
+    if (it == models_.end()) return UnknownModel(name);
+    it->second->Retire();
+    deleted = it->first;
+    models_.erase(it);
+  }
+  return deleted_ ? deleted_(deleted) : absl::OkStatus();
 }
 
-std::shared_ptr<Model> ModelRegistry::DeleteIfUnusedSince(absl::string_view name, int64_t cutoff) {
-  absl::MutexLock lock(&mu_);
-  const auto it = models_.find(name);
-  if (it == models_.end() || it->second->last_used_unix_seconds() > cutoff) return nullptr;
-  std::shared_ptr<Model> deleted = std::move(it->second);
-  // As Delete: a retired model is never written to the data dir again.
-  deleted->Retire();
-  models_.erase(it);
+std::shared_ptr<Model> ModelRegistry::DeleteIfUnusedSince(absl::string_view name, int64_t cutoff,
+                                                          absl::Status* hook_status) {
+  absl::MutexLock names(&names_mu_);
+  std::shared_ptr<Model> deleted;
+  {
+    absl::MutexLock lock(&mu_);
+    const auto it = models_.find(name);
+    if (it == models_.end() || it->second->last_used_unix_seconds() > cutoff) return nullptr;
+    deleted = std::move(it->second);
+    // As Delete: a retired model is never written to the data dir again.
+    deleted->Retire();
+    models_.erase(it);
+  }
+  if (deleted_) {
+    absl::Status status = deleted_(deleted->name());
+    if (hook_status != nullptr) *hook_status = std::move(status);
+  }
   return deleted;
 }
 

@@ -9,6 +9,7 @@
 #define QCAL_SERVER_CORE_MODEL_REGISTRY_H_
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
@@ -26,8 +27,16 @@ namespace qcal::server {
 class ModelRegistry {
  public:
   // Holds at most `max_models` models (--max-models).
-  explicit ModelRegistry(int64_t max_models = std::numeric_limits<int64_t>::max())
-      : max_models_(max_models) {}
+  // Called by Delete and DeleteIfUnusedSince once the model has left, before any model of any
+  // name can be created or inserted (those wait): the removal of its --data-dir file must not be
+  // able to remove the file of a new model of the same name created meanwhile. Its error is
+  // Delete's (the model is deleted all the same).
+  using DeletedHook = std::function<absl::Status(const std::string& name)>;
+
+  // Holds at most `max_models` models (--max-models).
+  explicit ModelRegistry(int64_t max_models = std::numeric_limits<int64_t>::max(),
+                         DeletedHook deleted = nullptr)
+      : max_models_(max_models), deleted_(std::move(deleted)) {}
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
 
@@ -45,12 +54,14 @@ class ModelRegistry {
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
   // In name order. Marks nothing used.
   std::vector<std::shared_ptr<Model>> List() const;
-  // As Find. The model is retired (Model::retired) as it leaves.
+  // As Find, and the DeletedHook's error. The model is retired (Model::retired) as it leaves.
   absl::Status Delete(absl::string_view name);
   // Deletes `name` if no call used it after `cutoff` (Model::last_used_unix_seconds <= cutoff,
   // Unix seconds), in one step with Find's marking, so a model a call just found stays. Returns
-  // the model deleted (retired, as Delete's), or null when it is gone or was used since.
-  std::shared_ptr<Model> DeleteIfUnusedSince(absl::string_view name, int64_t cutoff);
+  // the model deleted (retired, as Delete's), or null when it is gone or was used since; the
+  // DeletedHook's error in `*hook_status` when given.
+  std::shared_ptr<Model> DeleteIfUnusedSince(absl::string_view name, int64_t cutoff,
+                                             absl::Status* hook_status = nullptr);
   int64_t size() const;
 
  private:
@@ -58,6 +69,10 @@ class ModelRegistry {
   absl::Status CheckRoomLocked(absl::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const int64_t max_models_;
+  const DeletedHook deleted_;
+  // Held by whatever gives a name a model or takes it away, the DeletedHook included; never by
+  // lookups, which take only mu_. Taken before mu_.
+  absl::Mutex names_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Model>, std::less<>> models_ ABSL_GUARDED_BY(mu_);
 };

@@ -4,7 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -179,6 +182,45 @@ TEST(ModelRegistryTest, ConcurrentRecordsLoseNothing) {
   EXPECT_EQ(table->table.quantizers.at("x._input_quantizer").amax, std::vector<float>{13.0f});
   EXPECT_EQ(table->table.quantizers.at("x._weight_quantizer").amax,
             (std::vector<float>{10.0f, 11.0f, 12.0f, 13.0f}));
+}
+
+// A deleted model's DeletedHook (the removal of its --data-dir file) runs before a model of the
+// same name can be created: a late hook would otherwise remove the new model's file, and a crash
+// would lose a model whose Commit had returned.
+TEST(ModelRegistryTest, ACreationOfTheSameNameWaitsForTheDeletedHook) {
+  std::mutex mu;
+  std::vector<std::string> events;
+  std::thread creator;
+  ModelRegistry* registry_ptr = nullptr;
+  ModelRegistry registry(/*max_models=*/10, [&](const std::string& name) {
+    // The creator starts while the hook runs and must not get the name until it returns.
+    creator = std::thread([&] {
+      const bool created = registry_ptr->Create({.name = "m"}).ok();
+      std::lock_guard<std::mutex> lock(mu);
+      events.push_back(created ? "created" : "refused");
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back("forgot " + name);
+    return absl::OkStatus();
+  });
+  registry_ptr = &registry;
+  ASSERT_TRUE(registry.Create({.name = "m"}).ok());
+  ASSERT_TRUE(registry.Delete("m").ok());
+  creator.join();
+  EXPECT_EQ(events, (std::vector<std::string>{"forgot m", "created"}));
+  EXPECT_TRUE(registry.Find("m").ok());
+}
+
+TEST(ModelRegistryTest, DeleteReturnsTheDeletedHooksErrorAndTheModelIsGone) {
+  ModelRegistry registry(/*max_models=*/10, [](const std::string& name) {
+    return absl::UnavailableError("cannot remove the file of " + name);
+  });
+  ASSERT_TRUE(registry.Create({.name = "m"}).ok());
+  const absl::Status status = registry.Delete("m");
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(status.message(), "cannot remove the file of m");
+  EXPECT_EQ(registry.Find("m").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

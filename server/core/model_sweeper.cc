@@ -8,7 +8,7 @@
 namespace qcal::server {
 
 ModelSweeper::ModelSweeper(ModelRegistry& registry, absl::Duration ttl,
-                           std::function<void(const std::string&)> deleted)
+                           std::function<void(const std::string&, const absl::Status&)> deleted)
     : registry_(registry),
       ttl_seconds_(std::max<int64_t>(absl::ToInt64Seconds(ttl), 1)),
       period_(std::clamp(ttl / 4, absl::Milliseconds(100), absl::Minutes(1))),
@@ -32,11 +32,12 @@ std::vector<std::string> ModelSweeper::SweepOnce(absl::Time now) {
   for (const std::shared_ptr<Model>& model : registry_.List()) {
     if (model->last_used_unix_seconds() > cutoff) continue;
     // Checked again under the registry's lock: a call may have used it since List.
-    std::shared_ptr<Model> deleted = registry_.DeleteIfUnusedSince(model->name(), cutoff);
+    absl::Status hook;
+    std::shared_ptr<Model> deleted = registry_.DeleteIfUnusedSince(model->name(), cutoff, &hook);
     if (deleted == nullptr) continue;
     spdlog::info("model '{}' deleted: no call used it for {} s (--model-ttl {})", deleted->name(),
                  now_seconds - deleted->last_used_unix_seconds(), ttl_seconds_);
-    if (deleted_) deleted_(deleted->name());
+    if (deleted_) deleted_(deleted->name(), hook);
     out.push_back(deleted->name());
   }
   return out;

@@ -23,9 +23,10 @@ class ModelSweeper {
  public:
   // `ttl` >= 1 s (at one-second resolution: a model is deleted once more than `ttl` whole
   // seconds lie between its last use and now). `deleted` is called for each model deleted, from
-  // the sweeping thread. `registry` must outlive the sweeper.
+  // the sweeping thread, with the registry's DeletedHook's status. `registry` must outlive the
+  // sweeper.
   ModelSweeper(ModelRegistry& registry, absl::Duration ttl,
-               std::function<void(const std::string&)> deleted);
+               std::function<void(const std::string&, const absl::Status&)> deleted);
   // Stops the thread (a sweep in progress finishes first).
   ~ModelSweeper();
   ModelSweeper(const ModelSweeper&) = delete;
@@ -42,7 +43,7 @@ class ModelSweeper {
   ModelRegistry& registry_;
   const int64_t ttl_seconds_;
   const absl::Duration period_;
-  const std::function<void(const std::string&)> deleted_;
+  const std::function<void(const std::string&, const absl::Status&)> deleted_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -316,8 +316,9 @@ TEST(ModelSweeperTest, DeletesOnlyModelsUnusedForLongerThanTheTtl) {
   std::vector<std::string> reported;
   const absl::Time now = absl::Now();
   // An hour's ttl: the sweeper's own thread (at the real time) deletes nothing here.
-  ModelSweeper sweeper(registry, absl::Hours(1),
-                       [&](const std::string& name) { reported.push_back(name); });
+  ModelSweeper sweeper(registry, absl::Hours(1), [&](const std::string& name, const absl::Status&) {
+    reported.push_back(name);
+  });
   for (const char* name : {"old", "recent", "found"})
     ASSERT_TRUE(registry.Create({.name = name}).ok());
   for (const std::shared_ptr<Model>& model : registry.List()) model->Touch(now - absl::Minutes(30));
