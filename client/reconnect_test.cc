@@ -146,10 +146,33 @@ TEST(ReconnectTest, AServerGoneLongerThanTheDeadlineIsAnErrorNotAHang) {
   const absl::Status flushed = session->Flush();
   EXPECT_EQ(flushed.code(), absl::StatusCode::kUnavailable) << flushed;
   EXPECT_NE(flushed.message().find("reconnect_deadline of 800ms"), std::string::npos) << flushed;
+  EXPECT_NE(flushed.message().find("could not be reached again within"), std::string::npos)
+      << flushed;
   EXPECT_NE(flushed.message().find("3 recorded batches were not confirmed"), std::string::npos)
       << flushed;
   EXPECT_EQ(session->Stats().dropped_batches, 3);
   EXPECT_EQ(session->Stats().queued_bytes, 0u);
+}
+
+// A session whose server was never there (a mistyped address) does not say "again".
+TEST(ReconnectTest, AServerNeverReachedIsNamedAsSuch) {
+  server::Metrics metrics;
+  server::CalibrationCore core({}, metrics);
+  Frontend frontend(core);
+  const std::string address = frontend.Start("127.0.0.1:0");
+  frontend.Stop();  // the port is free now: nothing answers there
+  auto client = Client::Create(address);
+  ASSERT_TRUE(client.ok());
+  SessionOptions options;
+  options.reconnect_deadline = absl::Milliseconds(300);
+  auto session = (*client)->Model("m", options);
+  const std::vector<float> values = BatchValues(0);
+  ASSERT_TRUE(session->Record(kQuantizer, View(values)).ok());
+  const absl::Status flushed = session->Flush();
+  EXPECT_EQ(flushed.code(), absl::StatusCode::kUnavailable) << flushed;
+  EXPECT_NE(flushed.message().find("the server at " + address + " could not be reached within"),
+            std::string::npos)
+      << flushed;
 }
 
 // A Durability that keeps each committed snapshot in memory: the seam as --data-dir uses it
@@ -157,6 +180,7 @@ TEST(ReconnectTest, AServerGoneLongerThanTheDeadlineIsAnErrorNotAHang) {
 // applied until a Commit.
 class MemoryDurability final : public server::Durability {
  public:
+  absl::Status CheckNewModel(const std::string&) override { return absl::OkStatus(); }
   absl::Status Commit(server::Model& model) override {
     absl::StatusOr<server::ModelSnapshot> snapshot = model.Snapshot();
     if (!snapshot.ok()) return snapshot.status();

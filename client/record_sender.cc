@@ -170,9 +170,11 @@ absl::Status RecordSender::Send(const Batch& batch) {
       batch, new_stream ? std::string_view(model_) : std::string_view(), options_.chunk_bytes,
       [&](const v1::RecordRequest& message) { return writer_->Write(message); }, session_id_);
   if (written) {
+    const bool ready =
+        connection_->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
+    reached_ = reached_ || ready;
     // The stream got through to a server: a later failure starts a new outage.
-    if (outage_since_.has_value() &&
-        connection_->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) {
+    if (outage_since_.has_value() && ready) {
       outage_since_.reset();
       backoff_ = kReconnectInitialBackoff;
     }
@@ -202,6 +204,7 @@ absl::Status RecordSender::Finish() {
   // without details applied nothing we can count on).
   queue_.StreamClosed(status.ok() ? response_ : AppliedBeforeError(status), status.ok());
   if (status.ok()) {
+    reached_ = true;
     outage_since_.reset();
     backoff_ = kReconnectInitialBackoff;
   }
@@ -238,13 +241,13 @@ bool RecordSender::Recover(const absl::Status& status) {
   if (now >= give_up) {
     const int64_t held = queue_.held_batches();
     const int64_t applied = queue_.applied_sequence();
-    FailSession(absl::UnavailableError(
-        absl::StrCat("model '", model_, "': the server at ", connection_->address,
-                     " could not be reached again within the session's reconnect_deadline of ",
-                     absl::FormatDuration(options_.reconnect_deadline), "; ", held,
-                     " recorded batches were not confirmed durable (",
-                     std::max<int64_t>(0, held - (applied - queue_.durable_sequence())),
-                     " of them not applied); last error: ", status.message())));
+    FailSession(absl::UnavailableError(absl::StrCat(
+        "model '", model_, "': the server at ", connection_->address,
+        reached_ ? " could not be reached again within" : " could not be reached within",
+        " the session's reconnect_deadline of ", absl::FormatDuration(options_.reconnect_deadline),
+        "; ", held, " recorded batches were not confirmed durable (",
+        std::max<int64_t>(0, held - (applied - queue_.durable_sequence())),
+        " of them not applied); last error: ", status.message())));
     outage_since_.reset();
     backoff_ = kReconnectInitialBackoff;
     return false;

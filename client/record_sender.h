@@ -81,6 +81,8 @@ class RecordSender {
   // Since when the server is unreachable (the first failure not followed by a stream that got
   // through), and the next backoff.
   std::optional<absl::Time> outage_since_;
+  // A stream of this session got through to a server once (the deadline's error says "again").
+  bool reached_ = false;
   absl::Duration backoff_ = kReconnectInitialBackoff;
 
   std::thread thread_;  // last: starts after everything above exists

@@ -150,6 +150,12 @@ int main(int argc, char** argv) {
     std::cerr << "qcal-server: usage: " << error.what() << " (see 'qcal-server --help')\n";
     return 2;
   }
+  // An empty --data-dir (an unset $VAR in a unit file) would quietly mean memory only.
+  if (app.count("--data-dir") > 0 && flags.server.data_dir.empty()) {
+    std::cerr << "qcal-server: --data-dir is empty; name a directory, or leave the flag out to "
+                 "keep state in memory only\n";
+    return 1;
+  }
 
   // stdout carries only the ready line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("qcal-server"));

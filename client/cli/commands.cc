@@ -139,9 +139,10 @@ absl::Status DeleteModel(Client& client, const std::string& model, std::ostream&
 }
 
 absl::Status RecordNpy(Client& client, const std::string& model, const std::string& quantizer,
-                       const std::string& npy_path, std::ostream& out) {
+                       const std::string& npy_path, const SessionOptions& session_options,
+                       std::ostream& out) {
   QCAL_CLIENT_ASSIGN_OR_RETURN(const NpyArray array, ReadNpy(npy_path));
-  std::unique_ptr<ModelSession> session = client.Model(model);
+  std::unique_ptr<ModelSession> session = client.Model(model, session_options);
   QCAL_CLIENT_RETURN_IF_ERROR(session->Record(quantizer, array.view()));
   QCAL_CLIENT_RETURN_IF_ERROR(session->Flush());
   const SessionStats stats = session->Stats();

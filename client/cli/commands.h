@@ -27,9 +27,11 @@ absl::Status ResetModel(Client& client, const std::string& model, std::ostream& 
 absl::Status CommitModel(Client& client, const std::string& model, std::ostream& out);
 absl::Status DeleteModel(Client& client, const std::string& model, std::ostream& out);
 
-// Sends the array of a .npy file as one batch and waits until the server applied it.
+// Sends the array of a .npy file as one batch and waits until the server applied it, through a
+// session with `session_options` (the CLI bounds its reconnect_deadline by --timeout).
 absl::Status RecordNpy(Client& client, const std::string& model, const std::string& quantizer,
-                       const std::string& npy_path, std::ostream& out);
+                       const std::string& npy_path, const SessionOptions& session_options,
+                       std::ostream& out);
 
 // ComputeAmax, the computed table printed as "table", "json" or "trt" (TensorRT calibration
 // cache), all from the one ComputeAmax response; the cache's warnings go to `err`.

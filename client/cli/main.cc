@@ -339,7 +339,11 @@ int main(int argc, char** argv) {
     } else if (*info) {
       status = qcal::cli::ShowModel(client, model, format, out);
     } else if (*record) {
-      status = qcal::cli::RecordNpy(client, model, quantizer, path, out);
+      // A mistyped address should not cost the session's whole reconnect deadline (60 s): the
+      // one-shot command waits for the server no longer than --timeout, when given.
+      qcal::SessionOptions session_options;
+      if (options.timeout.has_value()) session_options.reconnect_deadline = *options.timeout;
+      status = qcal::cli::RecordNpy(client, model, quantizer, path, session_options, out);
     } else if (*amax) {
       status =
           qcal::cli::ComputeAmax(client, model, amax_flags.Options(), amax_format, out, std::cerr);

@@ -23,8 +23,12 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
     : state_budget_(std::make_unique<StateBudget>(options.max_state_bytes)),
       options_(WithStateBudget(std::move(options), state_budget_.get())),
       metrics_(metrics),
-      registry_(options_.max_models,
-                [this](const std::string& name) { return ModelDeleted(name); }),
+      registry_(
+          options_.max_models, [this](const std::string& name) { return ModelDeleted(name); },
+          [this](const std::string& name) {
+            return options_.durability != nullptr ? options_.durability->CheckNewModel(name)
+                                                  : absl::OkStatus();
+          }),
       inflight_budget_(options_.max_inflight_bytes, options_.max_inflight_wait, &metrics),
       idle_trimmer_(options_.idle_release_delay, &metrics),
       stream_watchdog_(options_.stream_idle, &metrics) {
@@ -182,6 +186,9 @@ absl::StatusOr<std::shared_ptr<Model>> CalibrationCore::RestoreModel(
           snapshot));
   // Read from the data dir: the sessions' sequences it holds are durable.
   model->MarkDurable(snapshot.sessions);
+  // Time the server was down does not count toward --model-ttl: a maintenance window longer than
+  // the ttl would otherwise delete every model at the restart.
+  model->Touch();
   QCAL_RETURN_IF_ERROR(registry_.Insert(model));
   metrics_.AddModel(model->name());
   return model;

@@ -31,6 +31,10 @@ absl::Status DiskDurability::Forget(const std::string& model_name) {
   return dir_->Remove(model_name);
 }
 
+absl::Status DiskDurability::CheckNewModel(const std::string& model_name) {
+  return dir_->CheckFree(model_name);
+}
+
 DiskDurability::CommitSummary DiskDurability::CommitAll(
     const std::vector<std::shared_ptr<Model>>& models) {
   CommitSummary out;
@@ -54,6 +58,7 @@ DiskDurability::RestoreSummary DiskDurability::Restore(CalibrationCore& core) {
     if (!model.ok()) {
       spdlog::error("--data-dir: refusing {}: {}; the file stays", stored.path,
                     std::string(model.status().message()));
+      dir_->Refuse(stored.path, model.status().message());
       ++out.refused;
       continue;
     }

@@ -37,6 +37,8 @@ class DiskDurability final : public Durability {
   absl::Status Commit(Model& model) override;
   // DataDir::Remove's errors.
   absl::Status Forget(const std::string& model_name) override;
+  // DataDir::CheckFree.
+  absl::Status CheckNewModel(const std::string& model_name) override;
 
   // Writes `model` (snapshot under its lock, file written outside it) unless it is unchanged
   // since its last write or retired (deleted: writing it would bring it back at the next start);
@@ -58,7 +60,8 @@ class DiskDurability final : public Durability {
   // Loads every model file of the data dir into `core` (CalibrationCore::RestoreModel), each
   // counted as written. A file that does not load, or whose model the core refuses (its limits,
   // its checks of the ONNX model and states), is logged as "refusing FILE: REASON; the file
-  // stays" and left in place; the others load.
+  // stays" and left in place (and its name refused to new models while it is there,
+  // DataDir::CheckFree); the others load.
   RestoreSummary Restore(CalibrationCore& core) ABSL_LOCKS_EXCLUDED(mu_);
 
   DataDir& dir() { return *dir_; }

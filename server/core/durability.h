@@ -19,6 +19,10 @@ class Durability {
   virtual absl::Status Commit(Model& model) = 0;
   // The model was deleted: remove its file (durably).
   virtual absl::Status Forget(const std::string& model_name) = 0;
+  // Before a model of this name is created (CreateModel, LoadState): FAILED_PRECONDITION when
+  // the name's file was refused at start and is still there, which the new model's first write
+  // would replace (it is kept for the operator to fix or move away).
+  virtual absl::Status CheckNewModel(const std::string& model_name) = 0;
 };
 }  // namespace qcal::server
 

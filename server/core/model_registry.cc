@@ -40,6 +40,9 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config,
   }
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
   absl::MutexLock names(&names_mu_);
+  // Outside mu_, which lookups take: the check may wait for a --data-dir write. A name in use
+  // passes it (its model was restored or created through it).
+  if (new_name_check_) QCAL_RETURN_IF_ERROR(new_name_check_(model->name()));
   absl::MutexLock lock(&mu_);
   if (!models_.contains(model->name())) QCAL_RETURN_IF_ERROR(CheckRoomLocked(model->name()));
   const auto [it, inserted] = models_.emplace(model->name(), model);
@@ -55,8 +58,9 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config,
 
 absl::Status ModelRegistry::Insert(std::shared_ptr<Model> model) {
   absl::MutexLock names(&names_mu_);
-  absl::MutexLock lock(&mu_);
   const std::string name = model->name();
+  if (new_name_check_) QCAL_RETURN_IF_ERROR(new_name_check_(name));
+  absl::MutexLock lock(&mu_);
   if (!models_.contains(name)) QCAL_RETURN_IF_ERROR(CheckRoomLocked(name));
   if (!models_.emplace(name, std::move(model)).second) {
     return absl::AlreadyExistsError(absl::StrCat("model '", name, "' already exists"));
@@ -125,6 +129,7 @@ absl::Status ModelRegistry::CheckRoomLocked(absl::string_view name) const {
   return absl::ResourceExhaustedError(absl::StrCat(
       "model '", name, "': the server holds ", models_.size(), " models, its --max-models ",
       max_models_, "; delete models you are done with (DeleteModel) or raise --max-models"));
+  return absl::OkStatus();
 }
 
 }  // namespace qcal::server

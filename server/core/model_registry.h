@@ -32,11 +32,16 @@ class ModelRegistry {
   // able to remove the file of a new model of the same name created meanwhile. Its error is
   // Delete's (the model is deleted all the same).
   using DeletedHook = std::function<absl::Status(const std::string& name)>;
+  // Called by Create and Insert before they insert, with no creation or deletion in between:
+  // its error refuses the model (the data dir refuses a name whose file it refused at start).
+  using NewNameCheck = std::function<absl::Status(const std::string& name)>;
 
   // Holds at most `max_models` models (--max-models).
   explicit ModelRegistry(int64_t max_models = std::numeric_limits<int64_t>::max(),
-                         DeletedHook deleted = nullptr)
-      : max_models_(max_models), deleted_(std::move(deleted)) {}
+                         DeletedHook deleted = nullptr, NewNameCheck new_name_check = nullptr)
+      : max_models_(max_models),
+        deleted_(std::move(deleted)),
+        new_name_check_(std::move(new_name_check)) {}
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
 
@@ -70,6 +75,7 @@ class ModelRegistry {
 
   const int64_t max_models_;
   const DeletedHook deleted_;
+  const NewNameCheck new_name_check_;
   // Held by whatever gives a name a model or takes it away, the DeletedHook included; never by
   // lookups, which take only mu_. Taken before mu_.
   absl::Mutex names_mu_ ABSL_ACQUIRED_BEFORE(mu_);

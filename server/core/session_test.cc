@@ -216,6 +216,7 @@ class MemoryDurability final : public Durability {
     forgotten.push_back(model_name);
     return absl::OkStatus();
   }
+  absl::Status CheckNewModel(const std::string&) override { return absl::OkStatus(); }
   std::map<std::string, std::string> written;
   std::vector<std::string> forgotten;
 };

@@ -16,6 +16,8 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "server/core/calibration_core.h"
+#include "server/core/metrics.h"
 #include "server/core/model.h"
 #include "server/core/model_registry.h"
 #include "server/core/model_sweeper.h"
@@ -336,6 +338,22 @@ TEST(ModelSweeperTest, DeletesOnlyModelsUnusedForLongerThanTheTtl) {
   EXPECT_EQ(registry.Find("old").status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(old->retired());  // never written to a data dir again
   EXPECT_EQ(registry.size(), 2);
+}
+
+// A model restored from --data-dir counts its --model-ttl from the restart: time the server was
+// down is not idle time (an hour's maintenance would otherwise delete every model of a 1 h ttl).
+TEST(ModelSweeperTest, ARestoredModelCountsItsTtlFromTheRestart) {
+  Metrics metrics;
+  CalibrationCore core({}, metrics);
+  ASSERT_TRUE(core.CreateModel({.name = "m"}).ok());
+  absl::StatusOr<ModelSnapshot> snapshot = core.Models().at(0)->Snapshot();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  ASSERT_TRUE(core.DeleteModel("m").ok());
+  snapshot->last_used_unix_seconds = 1000;  // 1970: long before the restart
+  const int64_t before = absl::ToUnixSeconds(absl::Now());
+  absl::StatusOr<std::shared_ptr<Model>> restored = core.RestoreModel(*snapshot);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_GE((*restored)->last_used_unix_seconds(), before);
 }
 
 TEST(ModelSweeperTest, TheThreadDeletesAnIdleModelAndKeepsOneInUse) {

@@ -146,7 +146,38 @@ std::vector<StoredModel> DataDir::LoadAll() {
   for (size_t i = 1; i < threads; ++i) pool.emplace_back(work);
   work();
   for (std::thread& thread : pool) thread.join();
+  for (const StoredModel& stored : out) {
+    if (!stored.snapshot.ok()) Refuse(stored.path, stored.snapshot.status().message());
+  }
   return out;
+}
+
+void DataDir::Refuse(absl::string_view path, absl::string_view reason) {
+  const size_t slash = path.rfind('/');
+  absl::MutexLock lock(&mu_);
+  refused_[std::string(slash == absl::string_view::npos ? path : path.substr(slash + 1))] =
+      std::string(reason);
+}
+
+absl::Status DataDir::CheckFree(absl::string_view model) {
+  absl::MutexLock lock(&mu_);
+  return CheckFreeLocked(model);
+}
+
+absl::Status DataDir::CheckFreeLocked(absl::string_view model) {
+  const std::string name = ModelFileName(model);
+  const auto it = refused_.find(name);
+  if (it == refused_.end()) return absl::OkStatus();
+  struct stat info;
+  if (::fstatat(fd_, name.c_str(), &info, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT) {
+    refused_.erase(it);
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "model '", ShortForMessage(model), "': its file ", options_.path, "/", name,
+      " was refused when the server started (", it->second,
+      ") and is kept; move it out of --data-dir (or fix it and restart the server) to use this "
+      "name again"));
 }
 
 absl::Status DataDir::Write(const ModelSnapshot& snapshot) {
@@ -155,16 +186,17 @@ absl::Status DataDir::Write(const ModelSnapshot& snapshot) {
   const std::string bytes = EncodeStateFile(snapshot);
   const int64_t size = static_cast<int64_t>(bytes.size());
   absl::MutexLock lock(&mu_);
+  QCAL_RETURN_IF_ERROR(CheckFreeLocked(snapshot.model));
   if (options_.max_bytes > 0) {
     int64_t total = size;
     for (const auto& [other, other_size] : sizes_) {
       if (other != name) total += other_size;
     }
     if (total > options_.max_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(where, ": cannot write ", options_.path, "/", name,
-                                                 ": its ", size, " bytes would take --data-dir to ",
-                                                 total, " bytes, more than --max-data-dir-bytes ",
-                                                 options_.max_bytes, "; the previous file stays"));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          where, ": cannot write ", options_.path, "/", name, ": its ", size,
+          " bytes would take --data-dir to ", total, " bytes, more than --max-data-dir-bytes ",
+          options_.max_bytes, "; the previous file stays"));
     }
   }
   QCAL_RETURN_IF_ERROR(Annotate(WriteFileAtomically(fd_, options_.path, name, bytes), where));

@@ -54,14 +54,22 @@ class DataDir {
   DataDir& operator=(const DataDir&) = delete;
 
   // Reads and decodes every model file (*.qcalstate), on a few threads, in file name order.
-  // Other files are left alone.
+  // Other files are left alone. The files that do not load are marked refused (Refuse).
   std::vector<StoredModel> LoadAll() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Marks `path` (a StoredModel's) refused for `reason`: while it exists, Write and CheckFree
+  // refuse its model name, so no new model of that name overwrites a file the operator must
+  // still look at.
+  void Refuse(absl::string_view path, absl::string_view reason) ABSL_LOCKS_EXCLUDED(mu_);
+  // FAILED_PRECONDITION naming the file, why it was refused and what to do, while `model`'s file
+  // is refused and still there; OK otherwise (a refused file since removed frees the name).
+  absl::Status CheckFree(absl::string_view model) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes `snapshot` (format version 2) as the file of snapshot.model, replacing the previous one
   // atomically. UNAVAILABLE naming the model, the file and the reason: WriteFileAtomically's
-  // (disk full, a file-size limit, an I/O error) or the quota ("... would take --data-dir to N
-  // bytes, more than --max-data-dir-bytes M"). On error the previous file stays, whole, and no
-  // temporary file is left.
+  // (disk full, a file-size limit, an I/O error); RESOURCE_EXHAUSTED for the quota ("... would
+  // take --data-dir to N bytes, more than --max-data-dir-bytes M"); CheckFree's error. On error
+  // the previous file stays, whole, and no temporary file is left.
   absl::Status Write(const ModelSnapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes the file of `model` durably (none is fine). UNAVAILABLE naming the file.
@@ -87,6 +95,10 @@ class DataDir {
   mutable absl::Mutex mu_;
   // File name -> size, of every model file.
   std::map<std::string, int64_t> sizes_ ABSL_GUARDED_BY(mu_);
+  // File name -> why it was refused, of the model files refused at start.
+  std::map<std::string, std::string> refused_ ABSL_GUARDED_BY(mu_);
+
+  absl::Status CheckFreeLocked(absl::string_view model) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 };
 
 }  // namespace qcal::server

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -166,6 +167,22 @@ TEST(DataDirTest, BadFilesAreRefusedSayingWhyAndStayWhileTheOthersLoad) {
               HasSubstr("it holds model 'good1', whose file is " + ModelFileName("good1")));
   for (const auto& [file, bytes] : bad) EXPECT_EQ(ReadBytes(file), bytes) << file;
   EXPECT_EQ(ReadBytes(path + "/notes.txt"), "not a model file");
+
+  // A refused file's name takes no new model, whose first write would replace the file, until
+  // the operator moves the file away.
+  const absl::Status taken = (*dir)->CheckFree("corrupt");
+  EXPECT_EQ(taken.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(taken.message(), HasSubstr("model 'corrupt': its file " + (*dir)->PathOf("corrupt") +
+                                         " was refused when the server started (the state file "
+                                         "is corrupt or truncated"));
+  EXPECT_THAT(taken.message(), HasSubstr("move it out of --data-dir"));
+  EXPECT_EQ((*dir)->Write(Snapshot("corrupt", {9.0f})).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadBytes((*dir)->PathOf("corrupt")), bad[(*dir)->PathOf("corrupt")]);
+  EXPECT_TRUE((*dir)->CheckFree("good1").ok());
+  ASSERT_EQ(std::remove((*dir)->PathOf("corrupt").c_str()), 0);
+  EXPECT_TRUE((*dir)->CheckFree("corrupt").ok());
+  EXPECT_TRUE((*dir)->Write(Snapshot("corrupt", {9.0f})).ok());
 }
 
 TEST(DataDirTest, TemporaryFilesOfACrashAreRemovedAtOpen) {

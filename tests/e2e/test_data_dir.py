@@ -325,10 +325,43 @@ def test_a_corrupt_file_refuses_its_model_only_and_stays(server_bin, tmp_path):
         with pytest.raises(grpc.RpcError) as missing:
             second.stub.GetModel(pb.GetModelRequest(model=b"bad"))
         assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        # A new model of that name would overwrite the refused file at its first commit.
+        with pytest.raises(grpc.RpcError) as taken:
+            second.stub.CreateModel(pb.CreateModelRequest(model=b"bad"))
+        assert taken.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert f"its file {bad_file} was refused when the server started" in taken.value.details()
         assert bad_file.read_bytes() == bytes(corrupt)
         assert not any(p.name.startswith(".qcaltmp-") for p in data_dir.iterdir())
+        # Moved away, the name is free again.
+        bad_file.rename(tmp_path / "kept")
+        second.stub.CreateModel(pb.CreateModelRequest(model=b"bad"))
     finally:
         second.stop()
+
+
+def test_a_file_a_limit_refuses_at_start_is_not_overwritten_by_a_new_model(server_bin, tmp_path):
+    """A model over a limit lowered since (--max-quantizers-per-model) is refused at start; a new
+    model of its name would replace the kept file at its first commit, so it is refused too."""
+    data_dir = tmp_path / "data"
+    first = Server(server_bin, data_dir).start()
+    first.stub.CreateModel(pb.CreateModelRequest(model=b"big"))
+    record(first.stub, "big", data(8))  # two quantizers
+    assert first.sigterm() == 0
+    file = data_dir / model_file_name("big")
+    kept = file.read_bytes()
+
+    second = Server(server_bin, data_dir, "--max-quantizers-per-model", "1").start()
+    try:
+        assert f"refusing {file}:" in second.stderr()
+        with pytest.raises(grpc.RpcError) as taken:
+            second.stub.CreateModel(pb.CreateModelRequest(model=b"big"))
+        assert taken.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "was refused when the server started" in taken.value.details()
+        assert "--max-quantizers-per-model" in taken.value.details()
+        assert file.read_bytes() == kept
+    finally:
+        assert second.sigterm() == 0
+    assert file.read_bytes() == kept
 
 
 def test_files_of_format_version_1_restore_with_their_amax(server_bin, tmp_path):

@@ -59,6 +59,7 @@ def test_largest_integer_is_accepted(server_bin):
         (["--commit-interval-seconds", "0"], "--commit-interval-seconds must be >= 1, got 0"),
         (["--drain-seconds", "-1"], "--drain-seconds must be >= 0, got -1"),
         (["--data-dir", "/proc/self/status"], "--data-dir /proc/self/status is not a directory"),
+        (["--data-dir", ""], "--data-dir is empty; name a directory, or leave the flag out"),
     ],
 )
 def test_refused_values_exit_1_naming_the_rule(server_bin, args, message):
