@@ -17,7 +17,7 @@
 #include "absl/time/clock.h"
 #include "qcal/client.h"
 #include "server/core/calibration_core.h"
-#include "server/core/durability.h"
+#include "server/core/memory_durability_testing.h"
 #include "server/rpc/calibration_service.h"
 
 namespace qcal {
@@ -175,26 +175,9 @@ TEST(ReconnectTest, AServerNeverReachedIsNamedAsSuch) {
       << flushed;
 }
 
-// A Durability that keeps each committed snapshot in memory: the seam as --data-dir uses it
-// (server/core/durability.h), with the disk write replaced by a copy, so that durable lags
-// applied until a Commit.
-class MemoryDurability final : public server::Durability {
- public:
-  absl::Status CheckNewModel(const std::string&) override { return absl::OkStatus(); }
-  absl::Status Commit(server::Model& model) override {
-    absl::StatusOr<server::ModelSnapshot> snapshot = model.Snapshot();
-    if (!snapshot.ok()) return snapshot.status();
-    model.MarkDurable(snapshot->sessions);
-    ++commits;
-    return absl::OkStatus();
-  }
-  absl::Status Forget(const std::string&) override { return absl::OkStatus(); }
-  std::atomic<int> commits = 0;
-};
-
 TEST(ReconnectTest, AFullBufferOfAppliedBatchesIsCommittedAndFreed) {
   server::Metrics metrics;
-  MemoryDurability durability;
+  server::MemoryDurability durability;
   server::CalibrationCore core({.durability = &durability}, metrics);
   Frontend frontend(core);
   const std::string address = frontend.Start("127.0.0.1:0");

@@ -17,6 +17,7 @@
 #include <map>
 #include <string>
 
+#include "absl/status/status.h"
 #include "server/integer_flag.h"
 #include "server/rpc/qcal_server.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
@@ -204,7 +205,9 @@ int main(int argc, char** argv) {
   // SIGHUP reloads the tokens and keeps serving: calls in flight keep their grant, new calls see
   // the new table, and a file that fails to load leaves the old table in force.
   while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
-    if (absl::Status reloaded = (*server)->ReloadTokens(); !reloaded.ok()) {
+    if (absl::Status reloaded = (*server)->ReloadTokens(); absl::IsFailedPrecondition(reloaded)) {
+      spdlog::info("SIGHUP: nothing to reload ({})", std::string(reloaded.message()));
+    } else if (!reloaded.ok()) {
       spdlog::error("SIGHUP: tokens not reloaded, the previous ones stay in force: {}",
                     std::string(reloaded.message()));
     }

@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/core/calibration_core.h"
-#include "server/core/durability.h"
+#include "server/core/memory_durability_testing.h"
 #include "server/core/model.h"
 #include "server/storage/state_file.h"
 
@@ -199,27 +199,6 @@ RecordChunk Header(const std::string& model, const std::string& session, int64_t
           .session_id = session,
           .sequence = sequence};
 }
-
-// A Durability that keeps each committed snapshot in memory: the seam as --data-dir uses it,
-// with the disk write replaced by a copy (the sequences are what is under test here).
-class MemoryDurability final : public Durability {
- public:
-  absl::Status Commit(Model& model) override {
-    absl::StatusOr<ModelSnapshot> snapshot = model.Snapshot();
-    if (!snapshot.ok()) return snapshot.status();
-    written[model.name()] = EncodeStateFile(*snapshot);
-    model.MarkDurable(snapshot->sessions);
-    return absl::OkStatus();
-  }
-  absl::Status Forget(const std::string& model_name) override {
-    written.erase(model_name);
-    forgotten.push_back(model_name);
-    return absl::OkStatus();
-  }
-  absl::Status CheckNewModel(const std::string&) override { return absl::OkStatus(); }
-  std::map<std::string, std::string> written;
-  std::vector<std::string> forgotten;
-};
 
 TEST(SessionStreamTest, ChecksSessionFieldsAndReportsSequences) {
   Metrics metrics;
