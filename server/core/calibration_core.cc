@@ -145,10 +145,19 @@ std::unique_ptr<RecordStream> CalibrationCore::OpenRecordStream(const CallContro
                                         options_.durability != nullptr);
 }
 
-absl::StatusOr<std::string> CalibrationCore::SaveState(absl::string_view model) const {
+absl::StatusOr<CalibrationCore::SavedState> CalibrationCore::SaveState(
+    absl::string_view model) const {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
-  QCAL_ASSIGN_OR_RETURN(ModelSnapshot snapshot, found->Snapshot());
-  return EncodeStateFile(snapshot);
+  SavedState out{.file = {}, .charge = StateBudget::Charge(state_budget_.get())};
+  QCAL_RETURN_IF_ERROR(out.charge.Resize(
+      2 * found->charged_bytes(),
+      absl::StrCat("model '", found->name(), "': SaveState's copy of its state while it is sent")));
+  {
+    QCAL_ASSIGN_OR_RETURN(ModelSnapshot snapshot, found->Snapshot());
+    out.file = EncodeStateFile(snapshot);
+  }
+  out.charge.Settle(static_cast<int64_t>(out.file.size()));
+  return out;
 }
 
 std::unique_ptr<StateLoad> CalibrationCore::OpenStateLoad() {

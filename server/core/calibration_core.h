@@ -107,8 +107,16 @@ class CalibrationCore {
   // Durability). INVALID_ARGUMENT for a session_id longer than 128 bytes.
   absl::StatusOr<SessionSequences> Commit(absl::string_view model,
                                           absl::string_view session_id = {});
-  // The model's whole state as a serialized StateFile (storage/state_file.h).
-  absl::StatusOr<std::string> SaveState(absl::string_view model) const;
+  // The model's whole state as a serialized StateFile (storage/state_file.h), and its charge to
+  // --max-state-bytes: the copy's bytes, held until the caller has sent them (concurrent
+  // SaveStates would otherwise hold copies past any budget). RESOURCE_EXHAUSTED naming
+  // --max-state-bytes when the budget lacks room for twice the model's state (its snapshot and
+  // its encoded file exist together for a moment); NOT_FOUND for an unknown model.
+  struct SavedState {
+    std::string file;
+    StateBudget::Charge charge;
+  };
+  absl::StatusOr<SavedState> SaveState(absl::string_view model) const;
   // A LoadState stream (files up to max_batch_bytes); FinishStateLoad ends it: the created or
   // merged model's info, or StateLoad::Finish's errors.
   std::unique_ptr<StateLoad> OpenStateLoad();

@@ -340,6 +340,33 @@ TEST(ModelSweeperTest, DeletesOnlyModelsUnusedForLongerThanTheTtl) {
   EXPECT_EQ(registry.size(), 2);
 }
 
+// SaveState's copy is charged to --max-state-bytes while it is sent: concurrent SaveStates of a
+// large model cannot hold copies past the budget.
+TEST(StateBudgetTest, SaveStateChargesItsCopyUntilItIsSent) {
+  Metrics metrics;
+  const int64_t model_bytes = kModelBytes + 1;  // the model "m"
+  {
+    // Room for the model, not for twice its state beside it.
+    CalibrationCore core({.max_state_bytes = 3 * model_bytes - 1}, metrics);
+    ASSERT_TRUE(core.CreateModel({.name = "m"}).ok());
+    ASSERT_EQ(core.state_budget().used_bytes(), model_bytes);
+    const absl::Status refused = core.SaveState("m").status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+    EXPECT_THAT(refused.message(), HasSubstr("model 'm': SaveState's copy of its state"));
+    EXPECT_THAT(refused.message(), HasSubstr("--max-state-bytes"));
+    EXPECT_EQ(core.state_budget().used_bytes(), model_bytes);
+  }
+  CalibrationCore core({.max_state_bytes = 3 * model_bytes}, metrics);
+  ASSERT_TRUE(core.CreateModel({.name = "m"}).ok());
+  {
+    absl::StatusOr<CalibrationCore::SavedState> saved = core.SaveState("m");
+    ASSERT_TRUE(saved.ok()) << saved.status();
+    EXPECT_EQ(core.state_budget().used_bytes(),
+              model_bytes + static_cast<int64_t>(saved->file.size()));
+  }
+  EXPECT_EQ(core.state_budget().used_bytes(), model_bytes);
+}
+
 // A model restored from --data-dir counts its --model-ttl from the restart: time the server was
 // down is not idle time (an hour's maintenance would otherwise delete every model of a 1 h ttl).
 TEST(ModelSweeperTest, ARestoredModelCountsItsTtlFromTheRestart) {

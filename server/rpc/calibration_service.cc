@@ -389,9 +389,9 @@ grpc::Status CalibrationService::SaveState(grpc::ServerContext* context,
       !denied.ok()) {
     return Refuse("SaveState", denied);
   }
-  absl::StatusOr<std::string> file = core_.SaveState(request->model());
-  if (!file.ok()) return Refuse("SaveState", file.status());
-  const absl::string_view bytes = *file;
+  absl::StatusOr<CalibrationCore::SavedState> saved = core_.SaveState(request->model());
+  if (!saved.ok()) return Refuse("SaveState", saved.status());
+  const absl::string_view bytes = saved->file;
   for (size_t offset = 0; offset < bytes.size(); offset += kStateChunkBytes) {
     v1::StateChunk chunk;
     chunk.set_data(std::string(bytes.substr(offset, kStateChunkBytes)));
