@@ -3,8 +3,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/absl_string_view.h"
 #include "client/status_macros.h"
+#include "common/absl_string_view.h"
 #include "qcal/partial_state.h"
 
 namespace qcal::internal {

@@ -10,8 +10,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/absl_string_view.h"
 #include "client/status_macros.h"
+#include "common/absl_string_view.h"
 #include "qcal/local_file.h"
 
 namespace qcal {

@@ -10,8 +10,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/absl_string_view.h"
 #include "client/status_macros.h"
+#include "common/absl_string_view.h"
 #include "kernels/dtype.h"
 #include "kernels/histogram.h"
 #include "kernels/max_calibrator.h"
