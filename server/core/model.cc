@@ -1,8 +1,11 @@
 #include "server/core/model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/parallel.h"
@@ -453,6 +456,20 @@ absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, Ta
     generation = generation_;
     keys = OnnxKeysLocked();
   }
+  // Each search copies its quantizer's state while it runs, up to MaxParallelism() at a time:
+  // charged for the call, so that concurrent calls cannot hold copies past --max-state-bytes.
+  std::vector<int64_t> sizes;
+  for (const std::shared_ptr<QuantizerState>& state : plan.quantizers) {
+    sizes.push_back(state->charged_bytes());
+  }
+  const size_t in_flight = std::min(sizes.size(), static_cast<size_t>(kernels::MaxParallelism()));
+  std::partial_sort(sizes.begin(), sizes.begin() + in_flight, sizes.end(), std::greater<>());
+  int64_t copy_bytes = 0;
+  for (size_t i = 0; i < in_flight; ++i) copy_bytes += sizes[i];
+  StateBudget::Charge copies(limits_.state_budget);
+  QCAL_RETURN_IF_ERROR(copies.Resize(
+      copy_bytes,
+      absl::StrCat("model '", name_, "': ComputeAmax's copies of the states it searches")));
   QCAL_ASSIGN_OR_RETURN(AmaxTable table, RunPlan(plan, request.cancelled));
   // The forms come from this call's table: another ComputeAmax may store its own meanwhile.
   QCAL_ASSIGN_OR_RETURN(AmaxTableForms out, FormsOf(table, keys, forms));

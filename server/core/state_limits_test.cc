@@ -123,6 +123,33 @@ TEST(StateBudgetTest, ModelChargesFollowTheStateAndAreReleasedByResetAndDelete) 
   EXPECT_EQ(budget->used_bytes(), 0);
 }
 
+// ComputeAmax's searches copy the states they search (MaxParallelism() at a time): the copies
+// are charged for the call, so concurrent calls cannot hold them past --max-state-bytes.
+TEST(StateBudgetTest, ComputeAmaxChargesTheCopiesItSearches) {
+  const int64_t empty = kModelBytes + 3;
+  int64_t input = 0;
+  {
+    auto budget = std::make_unique<StateBudget>(int64_t{1} << 30);
+    std::shared_ptr<Model> model =
+        NewModel({.name = "net", .limits = {.state_budget = budget.get()}});
+    ASSERT_TRUE(Record(*model, kInput, {4}, {0.5f, 1.0f, -2.0f, 3.0f}).ok());
+    input = budget->used_bytes() - empty;
+  }
+  // Room for the model and its histogram, not for a copy of the histogram beside them.
+  auto budget = std::make_unique<StateBudget>(empty + 2 * input - 1);
+  std::shared_ptr<Model> model =
+      NewModel({.name = "net", .limits = {.state_budget = budget.get()}});
+  ASSERT_TRUE(Record(*model, kInput, {4}, {0.5f, 1.0f, -2.0f, 3.0f}).ok());
+  ASSERT_EQ(budget->used_bytes(), empty + input);
+  const absl::Status refused = model->ComputeAmax({.params = {.method = "entropy"}}).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(refused.message(),
+              HasSubstr("model 'net': ComputeAmax's copies of the states it searches"));
+  EXPECT_THAT(refused.message(), HasSubstr("--max-state-bytes"));
+  EXPECT_EQ(budget->used_bytes(), empty + input);
+  EXPECT_EQ(model->GetAmaxTable({}).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(StateBudgetTest, ABatchWithoutRoomForItsGrowthIsRefusedAndChangesNothing) {
   const QuantizerSpec input = [] {
     QuantizerSpec spec = DefaultInputSpec();
