@@ -456,20 +456,11 @@ absl::StatusOr<AmaxTableForms> Model::ComputeAmax(const AmaxRequest& request, Ta
     generation = generation_;
     keys = OnnxKeysLocked();
   }
-  // Each search copies its quantizer's state while it runs, up to MaxParallelism() at a time:
-  // charged for the call, so that concurrent calls cannot hold copies past --max-state-bytes.
-  std::vector<int64_t> sizes;
-  for (const std::shared_ptr<QuantizerState>& state : plan.quantizers) {
-    sizes.push_back(state->charged_bytes());
-  }
-  const size_t in_flight = std::min(sizes.size(), static_cast<size_t>(kernels::MaxParallelism()));
-  std::partial_sort(sizes.begin(), sizes.begin() + in_flight, sizes.end(), std::greater<>());
-  int64_t copy_bytes = 0;
-  for (size_t i = 0; i < in_flight; ++i) copy_bytes += sizes[i];
   StateBudget::Charge copies(limits_.state_budget);
-  QCAL_RETURN_IF_ERROR(copies.Resize(
-      copy_bytes,
-      absl::StrCat("model '", name_, "': ComputeAmax's copies of the states it searches")));
+  QCAL_RETURN_IF_ERROR(
+      copies.Resize(SearchCopyBytes(plan), absl::StrCat("model '", name_,
+                                                        "': ComputeAmax's copies of the states "
+                                                        "it searches")));
   QCAL_ASSIGN_OR_RETURN(AmaxTable table, RunPlan(plan, request.cancelled));
   // The forms come from this call's table: another ComputeAmax may store its own meanwhile.
   QCAL_ASSIGN_OR_RETURN(AmaxTableForms out, FormsOf(table, keys, forms));
@@ -519,6 +510,18 @@ absl::StatusOr<Model::TablePlan> Model::PlanTableLocked(const AmaxRequest& reque
         absl::StrCat(where, " has no recorded data yet; Record batches before ComputeAmax"));
   }
   return plan;
+}
+
+int64_t Model::SearchCopyBytes(const TablePlan& plan) {
+  std::vector<int64_t> sizes;
+  for (const std::shared_ptr<QuantizerState>& state : plan.quantizers) {
+    sizes.push_back(state->charged_bytes());
+  }
+  const size_t in_flight = std::min(sizes.size(), static_cast<size_t>(kernels::MaxParallelism()));
+  std::partial_sort(sizes.begin(), sizes.begin() + in_flight, sizes.end(), std::greater<>());
+  int64_t bytes = 0;
+  for (size_t i = 0; i < in_flight; ++i) bytes += sizes[i];
+  return bytes;
 }
 
 absl::StatusOr<AmaxTable> Model::RunPlan(const TablePlan& plan,
@@ -696,6 +699,13 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
           "export --method M`)"));
     }
   }
+  // The searches' copies (as ComputeAmax's), then the QDQ graph built from the float one and its
+  // serialization: charged for the call, so that concurrent exports cannot hold copies past
+  // --max-state-bytes.
+  StateBudget::Charge copies(limits_.state_budget);
+  QCAL_RETURN_IF_ERROR(
+      copies.Resize((compute.has_value() ? SearchCopyBytes(plan) : 0) + 2 * OnnxBytes(*onnx),
+                    absl::StrCat(where, ": the copies the export works on")));
   if (compute.has_value()) {
     QCAL_ASSIGN_OR_RETURN(table, RunPlan(plan, compute->cancelled));
   }

@@ -312,7 +312,9 @@ class Model {
   // computed table stored, together; a refused export changes nothing.
   // Errors: FAILED_PRECONDITION without `sent` and a stored ONNX model, or without `compute` and
   // a stored table; those of UploadOnnx for `sent`; those of ComputeAmax and ExportQdq;
-  // RESOURCE_EXHAUSTED when --max-state-bytes has no room to store `sent` or the table.
+  // RESOURCE_EXHAUSTED when --max-state-bytes has no room to store `sent` or the table, or for
+  // the copies the export works on while it runs (the searches' copies, as ComputeAmax's, plus
+  // twice the float graph's in-memory bytes: the QDQ graph and its serialization).
   absl::StatusOr<OnnxExportResult> ExportOnnx(const std::optional<AmaxRequest>& compute,
                                               QdqTarget target,
                                               const std::optional<SentOnnx>& sent = std::nullopt);
@@ -343,6 +345,9 @@ class Model {
   };
   absl::StatusOr<TablePlan> PlanTableLocked(const AmaxRequest& request) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // What a plan's searches copy at once: the largest kernels::MaxParallelism() states (each
+  // search copies its quantizer's state while it runs).
+  static int64_t SearchCopyBytes(const TablePlan& plan);
   // Runs a plan's searches without the model's lock, in parallel; errors as ComputeAmax (the first
   // failing quantizer in name order).
   absl::StatusOr<AmaxTable> RunPlan(const TablePlan& plan,

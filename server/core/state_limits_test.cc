@@ -223,6 +223,33 @@ TEST(StateBudgetTest, AnOnnxModelIsChargedItsInMemorySizeAndRefusedWithoutRoom) 
   EXPECT_EQ(large->used_bytes(), kModelBytes + 3 + onnx_charge);
 }
 
+// An export works on copies of the stored graph (the QDQ graph and its serialization): charged
+// for the call, so concurrent exports of a large stored model cannot pass --max-state-bytes.
+TEST(StateBudgetTest, ExportOnnxChargesTheCopiesItWorksOn) {
+  const std::string onnx = ReadTestModel("cnn_bn.onnx");
+  ASSERT_FALSE(onnx.empty());
+  onnx::ModelProto parsed;
+  ASSERT_TRUE(parsed.ParseFromString(onnx));
+  const int64_t graph = static_cast<int64_t>(parsed.SpaceUsedLong());
+  auto budget = std::make_unique<StateBudget>(int64_t{1} << 30);
+  std::shared_ptr<Model> model =
+      NewModel({.name = "net", .limits = {.state_budget = budget.get()}});
+  ASSERT_TRUE(model->UploadOnnx(onnx, {}).ok());
+  ASSERT_TRUE(Record(*model, "conv1._input_quantizer", {4}, {0.5f, 1.0f, -2.0f, 3.0f}).ok());
+  ASSERT_TRUE(model->ComputeAmax({.params = {.method = "max"}}).ok());
+  const absl::Status first = model->ExportOnnx(std::nullopt, QdqTarget::kTensorRT).status();
+  ASSERT_TRUE(first.ok()) << first;
+  // Room left for one more graph, not for the two copies an export works on.
+  StateBudget::Charge others(budget.get());
+  ASSERT_TRUE(others.Resize(budget->limit_bytes() - budget->used_bytes() - graph, "others").ok());
+  const int64_t held = budget->used_bytes();
+  const absl::Status refused = model->ExportOnnx(std::nullopt, QdqTarget::kTensorRT).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(refused.message(),
+              HasSubstr("model 'net', ExportOnnx: the copies the export works on"));
+  EXPECT_EQ(budget->used_bytes(), held);
+}
+
 TEST(StateBudgetTest, UploadBytesCountWhileTheyArriveAndAreGivenBack) {
   auto budget = std::make_unique<StateBudget>(kModelBytes + 3 + 1000);
   ModelRegistry registry;
