@@ -25,10 +25,7 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
       metrics_(metrics),
       registry_(
           options_.max_models, [this](const std::string& name) { return ModelDeleted(name); },
-          [this](const std::string& name) {
-            return options_.durability != nullptr ? options_.durability->CheckNewModel(name)
-                                                  : absl::OkStatus();
-          }),
+          [this](Model& model) { return NewModel(model); }),
       inflight_budget_(options_.max_inflight_bytes, options_.max_inflight_wait, &metrics),
       idle_trimmer_(options_.idle_release_delay, &metrics),
       stream_watchdog_(options_.stream_idle, &metrics) {
@@ -86,6 +83,20 @@ absl::Status CalibrationCore::ModelDeleted(absl::string_view model) {
   return absl::OkStatus();
 }
 
+absl::Status CalibrationCore::NewModel(Model& model) {
+  if (options_.durability == nullptr) return absl::OkStatus();
+  QCAL_RETURN_IF_ERROR(options_.durability->CheckNewModel(model.name()));
+  return Annotate(options_.durability->Commit(model),
+                  absl::StrCat("model '", model.name(), "' was not created"));
+}
+
+absl::Status CalibrationCore::CommitChange(Model& model, absl::string_view change) {
+  if (options_.durability == nullptr) return absl::OkStatus();
+  return Annotate(options_.durability->Commit(model),
+                  absl::StrCat("model '", model.name(), "': ", change,
+                               " is applied but not yet durable (the committer retries it)"));
+}
+
 absl::StatusOr<SessionSequences> CalibrationCore::Commit(absl::string_view model,
                                                          absl::string_view session_id) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
@@ -105,6 +116,7 @@ absl::StatusOr<SessionSequences> CalibrationCore::Commit(absl::string_view model
 absl::StatusOr<ModelInfo> CalibrationCore::ResetModel(absl::string_view model) {
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Find(model));
   found->Reset();
+  QCAL_RETURN_IF_ERROR(CommitChange(*found, "the reset"));
   return found->Info();
 }
 
@@ -171,12 +183,21 @@ absl::StatusOr<ModelInfo> CalibrationCore::FinishStateLoad(StateLoad& load) {
   // A load is a use, whatever time of last use the file carries.
   model->Touch();
   if (!load.merge()) metrics_.AddModel(model->name());
+  // A new model was written before it was inserted (NewModel); a merge is written now.
+  if (load.merge()) QCAL_RETURN_IF_ERROR(CommitChange(*model, "the merge"));
   return model->Info();
 }
 
 std::unique_ptr<OnnxUpload> CalibrationCore::OpenOnnxUpload() {
   return std::make_unique<OnnxUpload>(registry_, options_.max_batch_bytes,
                                       options_.limits.state_budget);
+}
+
+absl::StatusOr<OnnxUploadResult> CalibrationCore::FinishOnnxUpload(OnnxUpload& upload) {
+  QCAL_ASSIGN_OR_RETURN(OnnxUploadResult result, upload.Finish());
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Find(upload.model()));
+  QCAL_RETURN_IF_ERROR(CommitChange(*model, "the uploaded ONNX model"));
+  return result;
 }
 
 std::unique_ptr<OnnxExport> CalibrationCore::OpenOnnxExport() {
@@ -198,7 +219,7 @@ absl::StatusOr<std::shared_ptr<Model>> CalibrationCore::RestoreModel(
   // Time the server was down does not count toward --model-ttl: a maintenance window longer than
   // the ttl would otherwise delete every model at the restart.
   model->Touch();
-  QCAL_RETURN_IF_ERROR(registry_.Insert(model));
+  QCAL_RETURN_IF_ERROR(registry_.Insert(model, ModelRegistry::Origin::kRestored));
   metrics_.AddModel(model->name());
   return model;
 }

@@ -83,13 +83,18 @@ class CalibrationCore {
 
   // Each returns the errors of the Model / ModelRegistry function it calls; an unknown model is
   // NOT_FOUND everywhere.
-  // `exist_ok`: as ModelRegistry::Create's.
+  // `exist_ok`: as ModelRegistry::Create's. With a Durability, a new model is written to it before
+  // any call can see it: its file's write error (UNAVAILABLE, RESOURCE_EXHAUSTED for the quota)
+  // refuses the model, and a crash after this returned keeps it.
   absl::StatusOr<ModelInfo> CreateModel(ModelConfig config, bool exist_ok = false);
   absl::StatusOr<ModelInfo> GetModel(absl::string_view model) const;
   std::vector<ModelInfo> ListModels() const;
   // With a durability, also removes the model's file: UNAVAILABLE naming the file when that fails
   // (the model is deleted from memory all the same).
   absl::Status DeleteModel(absl::string_view model);
+  // With a Durability the reset model is written before this returns (UNAVAILABLE or
+  // RESOURCE_EXHAUSTED naming the file when that fails: the reset stays applied, and the
+  // committer writes it later).
   absl::StatusOr<ModelInfo> ResetModel(absl::string_view model);
   // A computation stopped by request.cancelled counts in qcal_compute_amax_cancelled_total.
   absl::StatusOr<AmaxTableForms> ComputeAmax(absl::string_view model, const AmaxRequest& request,
@@ -118,12 +123,19 @@ class CalibrationCore {
   };
   absl::StatusOr<SavedState> SaveState(absl::string_view model) const;
   // A LoadState stream (files up to max_batch_bytes); FinishStateLoad ends it: the created or
-  // merged model's info, or StateLoad::Finish's errors.
+  // merged model's info, or StateLoad::Finish's errors. With a Durability the model is on disk
+  // when it returns: a new one is written before any call can see it (its write's error refuses
+  // it), a merge after it (UNAVAILABLE or RESOURCE_EXHAUSTED when that fails: the merge stays
+  // applied, and the committer writes it later).
   std::unique_ptr<StateLoad> OpenStateLoad();
   absl::StatusOr<ModelInfo> FinishStateLoad(StateLoad& load);
   // A Record stream for `call`, which must outlive it.
   std::unique_ptr<RecordStream> OpenRecordStream(const CallControl& call);
   std::unique_ptr<OnnxUpload> OpenOnnxUpload();
+  // Ends an UploadOnnx stream: OnnxUpload::Finish, then, with a Durability, the model is written
+  // before this returns (UNAVAILABLE or RESOURCE_EXHAUSTED naming the file when that fails: the
+  // ONNX model is stored, and the committer writes it later).
+  absl::StatusOr<OnnxUploadResult> FinishOnnxUpload(OnnxUpload& upload);
   std::unique_ptr<OnnxExport> OpenOnnxExport();
 
   // Every model, in name order (the committer's round).
@@ -153,6 +165,11 @@ class CalibrationCore {
   // --model-ttl sweep (from its thread), before its name can take a new model:
   // its metrics go, and its file in the data dir (Durability::Forget, whose error it returns).
   absl::Status ModelDeleted(absl::string_view model);
+  // The registry's NewModelHook: with a Durability, the name's check and the new model's first
+  // write (Durability::CheckNewModel, Commit).
+  absl::Status NewModel(Model& model);
+  // With a Durability, writes `model` after `change` (e.g. "the reset"), annotating a failure.
+  absl::Status CommitChange(Model& model, absl::string_view change);
 
   // Before options_, whose limits point at it; it outlives every model.
   const std::unique_ptr<StateBudget> state_budget_;

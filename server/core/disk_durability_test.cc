@@ -94,7 +94,7 @@ TEST(DiskDurabilityTest, CommitWritesExactlyWhenTheModelChanged) {
     EXPECT_TRUE(wrote.ok()) << wrote.status();
     return wrote.value_or(false);
   };
-  EXPECT_TRUE(commit());  // a new model
+  // CreateModel wrote the new model before it returned.
   EXPECT_TRUE(fs::exists(path));
   EXPECT_FALSE(commit());
   Feed(*model, "fc._input_quantizer", 2.0f, {64});
@@ -105,8 +105,10 @@ TEST(DiskDurabilityTest, CommitWritesExactlyWhenTheModelChanged) {
   // A refused batch changes nothing, so nothing is written.
   EXPECT_FALSE(model->Record("fc._weight_quantizer", std::vector<int64_t>{}, {}, 0).ok());
   EXPECT_FALSE(commit());
+  // ResetModel wrote the reset model before it returned.
+  Feed(*model, "fc._input_quantizer", 2.0f, {64});
   ASSERT_TRUE(server.core->ResetModel("m").ok());
-  EXPECT_TRUE(commit());
+  EXPECT_FALSE(commit());
   EXPECT_TRUE(server.core->Commit("m").ok());
   EXPECT_EQ(server.core->Commit("nosuch").status().code(), absl::StatusCode::kNotFound);
 }
@@ -172,7 +174,8 @@ TEST(DiskDurabilityTest, AFileTheCoreRefusesIsLoggedAndLeftWhileOthersLoad) {
     ASSERT_TRUE(server.core->CreateModel({.name = "ok"}).ok());
     ASSERT_TRUE(server.core->CreateModel({.name = "big"}).ok());
     Feed(*server.Find("big"), "fc._weight_quantizer", 1.0f, {300, 2});  // 300 channels
-    EXPECT_EQ(server.durability->CommitAll(server.core->Models()).written.size(), 2u);
+    EXPECT_EQ(server.durability->CommitAll(server.core->Models()).written,
+              std::vector<std::string>{"big"});
   }
   const std::string big = ReadBytes(path + "/" + ModelFileName("big"));
   absl::StatusOr<std::unique_ptr<DataDir>> dir = DataDir::Open({.path = path});
@@ -187,6 +190,44 @@ TEST(DiskDurabilityTest, AFileTheCoreRefusesIsLoggedAndLeftWhileOthersLoad) {
   EXPECT_TRUE(core.GetModel("ok").ok());
   EXPECT_EQ(core.GetModel("big").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(ReadBytes(path + "/" + ModelFileName("big")), big);
+}
+
+// A crash right after CreateModel or ResetModel returned keeps what they did: clients resending
+// their batches after a restart must find the model they created, and not the data they reset.
+TEST(DiskDurabilityTest, CreateAndResetAreDurableWhenTheyReturn) {
+  const std::string path = MakeTempDir();
+  {
+    Server server(path);
+    ASSERT_TRUE(server.core->CreateModel({.name = "created"}).ok());
+    ASSERT_TRUE(server.core->CreateModel({.name = "reset"}).ok());
+    Feed(*server.Find("reset"), "fc._input_quantizer", 1.0f, {64});
+    ASSERT_TRUE(server.core->Commit("reset").ok());
+    ASSERT_TRUE(server.core->ResetModel("reset").ok());
+    // No commit: the server is gone as after kill -9.
+  }
+  Server server(path);
+  EXPECT_EQ(server.restored.restored, 2);
+  EXPECT_TRUE(server.core->GetModel("created").ok());
+  absl::StatusOr<ModelInfo> reset = server.core->GetModel("reset");
+  ASSERT_TRUE(reset.ok()) << reset.status();
+  EXPECT_TRUE(reset->quantizers.empty());
+}
+
+// A new model whose first write fails is not created: nothing in memory, no file, no name taken.
+TEST(DiskDurabilityTest, ACreationWhoseFileCannotBeWrittenIsRefusedAndLeavesNothing) {
+  const std::string path = MakeTempDir();
+  absl::StatusOr<std::unique_ptr<DataDir>> dir = DataDir::Open({.path = path, .max_bytes = 10});
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  DiskDurability durability(*std::move(dir));
+  Metrics metrics;
+  CalibrationCore core({.durability = &durability}, metrics);
+  const absl::Status refused = core.CreateModel({.name = "m"}).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.message(), HasSubstr("model 'm' was not created"));
+  EXPECT_THAT(refused.message(), HasSubstr("--max-data-dir-bytes 10"));
+  EXPECT_EQ(core.GetModel("m").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(core.ListModels().empty());
+  EXPECT_FALSE(fs::exists(durability.dir().PathOf("m")));
 }
 
 // testdata/README.md: the files of format version 1 restore with the amax they were saved with,

@@ -40,31 +40,43 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Create(ModelConfig config,
   }
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, Model::Create(std::move(config)));
   absl::MutexLock names(&names_mu_);
-  // Outside mu_, which lookups take: the check may wait for a --data-dir write. A name in use
-  // passes it (its model was restored or created through it).
-  if (new_name_check_) QCAL_RETURN_IF_ERROR(new_name_check_(model->name()));
-  absl::MutexLock lock(&mu_);
-  if (!models_.contains(model->name())) QCAL_RETURN_IF_ERROR(CheckRoomLocked(model->name()));
-  const auto [it, inserted] = models_.emplace(model->name(), model);
-  if (inserted) return model;
-  if (!exist_ok) {
-    return absl::AlreadyExistsError(absl::StrCat("model '", model->name(), "' already exists"));
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (const auto it = models_.find(model->name()); it != models_.end()) {
+      if (!exist_ok) {
+        return absl::AlreadyExistsError(absl::StrCat("model '", model->name(), "' already exists"));
+      }
+      if (std::optional<std::string> difference = it->second->ConfigDifference(*model)) {
+        return absl::FailedPreconditionError(*difference);
+      }
+      return it->second;
+    }
   }
-  if (std::optional<std::string> difference = it->second->ConfigDifference(*model)) {
-    return absl::FailedPreconditionError(*difference);
-  }
-  return it->second;
+  QCAL_RETURN_IF_ERROR(InsertNewLocked(model, Origin::kNew));
+  return model;
 }
 
-absl::Status ModelRegistry::Insert(std::shared_ptr<Model> model) {
+absl::Status ModelRegistry::Insert(std::shared_ptr<Model> model, Origin origin) {
   absl::MutexLock names(&names_mu_);
-  const std::string name = model->name();
-  if (new_name_check_) QCAL_RETURN_IF_ERROR(new_name_check_(name));
-  absl::MutexLock lock(&mu_);
-  if (!models_.contains(name)) QCAL_RETURN_IF_ERROR(CheckRoomLocked(name));
-  if (!models_.emplace(name, std::move(model)).second) {
-    return absl::AlreadyExistsError(absl::StrCat("model '", name, "' already exists"));
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (models_.contains(model->name())) {
+      return absl::AlreadyExistsError(absl::StrCat("model '", model->name(), "' already exists"));
+    }
   }
+  return InsertNewLocked(std::move(model), origin);
+}
+
+absl::Status ModelRegistry::InsertNewLocked(std::shared_ptr<Model> model, Origin origin) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    QCAL_RETURN_IF_ERROR(CheckRoomLocked(model->name()));
+  }
+  // Outside mu_, which lookups take: the hook may write to the data dir. names_mu_ keeps the
+  // name free and the count unchanged meanwhile.
+  if (new_model_ && origin == Origin::kNew) QCAL_RETURN_IF_ERROR(new_model_(*model));
+  absl::MutexLock lock(&mu_);
+  models_.emplace(model->name(), std::move(model));
   return absl::OkStatus();
 }
 

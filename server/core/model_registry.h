@@ -32,28 +32,33 @@ class ModelRegistry {
   // able to remove the file of a new model of the same name created meanwhile. Its error is
   // Delete's (the model is deleted all the same).
   using DeletedHook = std::function<absl::Status(const std::string& name)>;
-  // Called by Create and Insert before they insert, with no creation or deletion in between:
-  // its error refuses the model (the data dir refuses a name whose file it refused at start).
-  using NewNameCheck = std::function<absl::Status(const std::string& name)>;
+  // Called by Create and Insert with a new model (its name free, --max-models checked) before
+  // it is inserted, with no creation or deletion in between and before any call can reach it:
+  // its error refuses the model, which is then never seen. The data dir refuses there a name
+  // whose file it refused at start, and writes the new model's file, so that a model is durable
+  // before its creator hears of it (a crash right after CreateModel must not lose it: the
+  // clients' resent batches would find no model).
+  using NewModelHook = std::function<absl::Status(Model& model)>;
 
   // Holds at most `max_models` models (--max-models).
   explicit ModelRegistry(int64_t max_models = std::numeric_limits<int64_t>::max(),
-                         DeletedHook deleted = nullptr, NewNameCheck new_name_check = nullptr)
-      : max_models_(max_models),
-        deleted_(std::move(deleted)),
-        new_name_check_(std::move(new_name_check)) {}
+                         DeletedHook deleted = nullptr, NewModelHook new_model = nullptr)
+      : max_models_(max_models), deleted_(std::move(deleted)), new_model_(std::move(new_model)) {}
   ModelRegistry(const ModelRegistry&) = delete;
   ModelRegistry& operator=(const ModelRegistry&) = delete;
 
   // ALREADY_EXISTS for a name in use; the errors of Model::Create (checked first, also when the
-  // name is in use); RESOURCE_EXHAUSTED naming --max-models when a new name would pass it. With
+  // name is in use); RESOURCE_EXHAUSTED naming --max-models when a new name would pass it; the
+  // NewModelHook's error for a new model. With
   // `exist_ok`, a name in use returns that model when its configuration equals `config`'s
   // (Model::ConfigDifference), FAILED_PRECONDITION naming the first difference otherwise; the check
   // and the creation are one step, so two creators cannot race.
   absl::StatusOr<std::shared_ptr<Model>> Create(ModelConfig config, bool exist_ok = false);
   // Adds a model built elsewhere (Model::FromSnapshot). ALREADY_EXISTS for a name in use;
-  // RESOURCE_EXHAUSTED naming --max-models when the registry is full.
-  absl::Status Insert(std::shared_ptr<Model> model);
+  // RESOURCE_EXHAUSTED naming --max-models when the registry is full; the NewModelHook's error.
+  // kRestored (a model read from the data dir at start) skips the NewModelHook: it is on disk.
+  enum class Origin { kNew, kRestored };
+  absl::Status Insert(std::shared_ptr<Model> model, Origin origin = Origin::kNew);
   // A call's lookup: marks the model used (Model::Touch, which --model-ttl counts from).
   // NOT_FOUND for an unknown name; INVALID_ARGUMENT for one that is not a name (names.h).
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
@@ -72,10 +77,13 @@ class ModelRegistry {
  private:
   // RESOURCE_EXHAUSTED naming --max-models when one more model would pass it.
   absl::Status CheckRoomLocked(absl::string_view name) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Inserts `model`, whose name is free: the room check, then the NewModelHook (for kNew).
+  absl::Status InsertNewLocked(std::shared_ptr<Model> model, Origin origin)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(names_mu_) ABSL_LOCKS_EXCLUDED(mu_);
 
   const int64_t max_models_;
   const DeletedHook deleted_;
-  const NewNameCheck new_name_check_;
+  const NewModelHook new_model_;
   // Held by whatever gives a name a model or takes it away, the DeletedHook included; never by
   // lookups, which take only mu_. Taken before mu_.
   absl::Mutex names_mu_ ABSL_ACQUIRED_BEFORE(mu_);

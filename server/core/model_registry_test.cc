@@ -223,5 +223,35 @@ TEST(ModelRegistryTest, DeleteReturnsTheDeletedHooksErrorAndTheModelIsGone) {
   EXPECT_EQ(registry.Find("m").status().code(), absl::StatusCode::kNotFound);
 }
 
+// The NewModelHook (the data dir's write of a new model's file) runs before any call can find the
+// model, only for new names, and its error leaves no model behind.
+TEST(ModelRegistryTest, TheNewModelHookRunsBeforeTheModelIsSeenAndItsErrorRefusesIt) {
+  std::vector<std::string> hooked;
+  ModelRegistry* registry_ptr = nullptr;
+  ModelRegistry registry(/*max_models=*/10, nullptr, [&](Model& model) {
+    hooked.push_back(model.name());
+    EXPECT_EQ(registry_ptr->Find(model.name()).status().code(), absl::StatusCode::kNotFound);
+    if (model.name() == "refused") return absl::UnavailableError("disk full");
+    return absl::OkStatus();
+  });
+  registry_ptr = &registry;
+  ASSERT_TRUE(registry.Create({.name = "m"}).ok());
+  // Joining and a refused duplicate run no hook.
+  ASSERT_TRUE(registry.Create({.name = "m"}, /*exist_ok=*/true).ok());
+  EXPECT_EQ(registry.Create({.name = "m"}).status().code(), absl::StatusCode::kAlreadyExists);
+  const absl::Status refused = registry.Create({.name = "refused"}).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(refused.message(), "disk full");
+  EXPECT_EQ(registry.Find("refused").status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<std::shared_ptr<Model>> restored = Model::Create({.name = "restored"});
+  ASSERT_TRUE(restored.ok());
+  ASSERT_TRUE(registry.Insert(*restored, ModelRegistry::Origin::kRestored).ok());
+  absl::StatusOr<std::shared_ptr<Model>> loaded = Model::Create({.name = "refused"});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(registry.Insert(*loaded).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(hooked, (std::vector<std::string>{"m", "refused", "refused"}));
+  EXPECT_EQ(registry.size(), 2);
+}
+
 }  // namespace
 }  // namespace qcal::server

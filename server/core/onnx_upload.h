@@ -44,6 +44,9 @@ class OnnxUpload {
   // stream; NOT_FOUND when the model was deleted meanwhile; the errors of Model::UploadOnnx.
   absl::StatusOr<OnnxUploadResult> Finish();
 
+  // The model named by the first chunk (empty before it).
+  const std::string& model() const { return model_; }
+
  private:
   ModelRegistry& registry_;
   const int64_t max_bytes_;

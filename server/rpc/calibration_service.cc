@@ -327,7 +327,7 @@ grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext* context,
       return Refuse("UploadOnnx", status);
     }
   }
-  absl::StatusOr<OnnxUploadResult> result = upload->Finish();
+  absl::StatusOr<OnnxUploadResult> result = core_.FinishOnnxUpload(*upload);
   if (!result.ok()) return Refuse("UploadOnnx", result.status());
   response->set_bytes(result->bytes);
   response->set_opset(result->opset);

@@ -239,6 +239,53 @@ def test_the_committer_writes_changed_models_each_interval(server_bin, tmp_path)
         second.stop()
 
 
+def test_create_upload_load_merge_and_reset_are_durable_when_they_return(server_bin, tmp_path):
+    """Each structural call, then kill -9 at once (no Commit, no interval: 3600 s): the restarted
+    server holds what the call did. A crash right after CreateModel once lost the model, and the
+    clients resending their batches found NOT_FOUND (tests/e2e/test_kill9.py)."""
+    data_dir = tmp_path / "data"
+    args = ("--commit-interval-seconds", "3600")
+
+    def crash_and_restart(server):
+        server.kill9()
+        return Server(server_bin, data_dir, *args).start()
+
+    server = Server(server_bin, data_dir, *args).start()
+    try:
+        server.stub.CreateModel(pb.CreateModelRequest(model=b"created"))
+        server = crash_and_restart(server)
+        assert server.stub.GetModel(pb.GetModelRequest(model=b"created")).name == "created"
+
+        server.stub.UploadOnnx(iter([pb.UploadOnnxRequest(model=b"created",
+                                                          data=GEMM_ONNX.read_bytes())]))
+        server = crash_and_restart(server)
+        assert server.stub.GetModel(pb.GetModelRequest(model=b"created")).has_onnx
+
+        # A state file loaded as a new model, and merged into an existing one.
+        server.stub.CreateModel(pb.CreateModelRequest(model=b"source"))
+        record(server.stub, "source", data(7))
+        server.stub.Commit(pb.CommitRequest(model=b"source"))
+        source = state_of(server.stub, "source")
+        saved = b"".join(c.data for c in server.stub.SaveState(
+            pb.SaveStateRequest(model=b"source")))
+        server.stub.LoadState(iter([pb.LoadStateRequest(model=b"loaded"),
+                                    pb.LoadStateRequest(data=saved)]))
+        server.stub.LoadState(iter([pb.LoadStateRequest(model=b"created", merge=True),
+                                    pb.LoadStateRequest(data=saved)]))
+        merged = state_of(server.stub, "created")
+        assert merged["quantizers"] == source["quantizers"]
+        server = crash_and_restart(server)
+        assert state_of(server.stub, "loaded")["quantizers"] == source["quantizers"]
+        assert state_of(server.stub, "created") == merged
+
+        server.stub.ResetModel(pb.ResetModelRequest(model=b"source"))
+        server = crash_and_restart(server)
+        info = server.stub.GetModel(pb.GetModelRequest(model=b"source"))
+        assert [q.spec.name for q in info.quantizers] == []
+    finally:
+        server.stop()
+
+
 def test_sigterm_lets_a_running_stream_finish_and_refuses_new_ones(server_bin, tmp_path):
     data_dir = tmp_path / "data"
     first = Server(server_bin, data_dir, "--commit-interval-seconds", "3600",
