@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "server/base/names.h"
 
 namespace qcal::server {
@@ -59,6 +60,8 @@ TokenDigest DigestToken(absl::string_view token) {
 absl::StatusOr<TokenTable> ParseTokenFile(absl::string_view text) {
   TokenTable table;
   int number = 0;
+  // Editors on Windows start UTF-8 files with a byte order mark; it is no part of the role.
+  absl::ConsumePrefix(&text, "\xEF\xBB\xBF");
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

@@ -35,6 +35,19 @@ TEST(ParseTokenFileTest, ReadsRolesTokensPrefixesAndSkipsCommentsAndBlanks) {
   EXPECT_EQ(table->entries[2].line, 6);
 }
 
+// A file saved by an editor that writes a UTF-8 byte order mark reads as without it; one inside
+// the file is no role.
+TEST(ParseTokenFileTest, ALeadingUtf8ByteOrderMarkIsSkipped) {
+  absl::StatusOr<TokenTable> table = ParseTokenFile("\xEF\xBB\xBFreader 0123456789abcdef-reader\n");
+  ASSERT_TRUE(table.ok()) << table.status();
+  ASSERT_EQ(table->entries.size(), 1u);
+  EXPECT_EQ(table->entries[0].role, Role::kReader);
+  EXPECT_EQ(table->entries[0].digest, DigestToken("0123456789abcdef-reader"));
+  EXPECT_FALSE(ParseTokenFile("reader 0123456789abcdef-reader\n\xEF\xBB\xBFadmin "
+                              "0123456789abcdef-admin\n")
+                   .ok());
+}
+
 TEST(ParseTokenFileTest, DigestIsSha256) {
   // SHA-256("abc"), FIPS 180-2 appendix B.1.
   const TokenDigest digest = DigestToken("abc");

@@ -25,6 +25,10 @@
 namespace qcal::server {
 namespace {
 
+bool IsModelFile(absl::string_view name) {
+  return absl::EndsWith(name, kModelFileSuffix) && !absl::StartsWith(name, ".");
+}
+
 // The regular files of the directory open as `fd`, by name, with their sizes.
 absl::StatusOr<std::map<std::string, int64_t>> ListFiles(int fd, const std::string& path) {
   const int dup_fd = ::dup(fd);
@@ -39,7 +43,17 @@ absl::StatusOr<std::map<std::string, int64_t>> ListFiles(int fd, const std::stri
   while (const dirent* entry = ::readdir(dir)) {
     struct stat info {};
     if (::fstatat(fd, entry->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    if (S_ISREG(info.st_mode)) out.emplace(entry->d_name, static_cast<int64_t>(info.st_size));
+    if (S_ISREG(info.st_mode)) {
+      out.emplace(entry->d_name, static_cast<int64_t>(info.st_size));
+    } else if (IsModelFile(entry->d_name)) {
+      // Never followed: a link could make two names share one file, or point outside the
+      // directory that the lock and the quota cover. Said, so the operator is not left guessing
+      // why a model is missing.
+      spdlog::warn(
+          "--data-dir: skipping {}/{}: not a regular file (a symbolic link, directory or other); "
+          "state files must be regular files in --data-dir itself, so its model is not loaded",
+          path, entry->d_name);
+    }
   }
   ::closedir(dir);
   return out;
@@ -65,10 +79,6 @@ absl::StatusOr<ModelSnapshot> LoadModelFile(const std::string& dir, const std::s
         "; rename it to that to load it (a server writes a model only to its own file)"));
   }
   return snapshot;
-}
-
-bool IsModelFile(absl::string_view name) {
-  return absl::EndsWith(name, kModelFileSuffix) && !absl::StartsWith(name, ".");
 }
 
 }  // namespace

@@ -411,6 +411,25 @@ def test_a_file_a_limit_refuses_at_start_is_not_overwritten_by_a_new_model(serve
     assert file.read_bytes() == kept
 
 
+def test_a_symbolic_link_named_like_a_state_file_is_skipped_and_said(server_bin, tmp_path):
+    """Never followed (two names could share one file, or one point outside the locked and
+    counted directory), and logged, so a missing model is explained."""
+    data_dir = tmp_path / "data"
+    first = Server(server_bin, data_dir, "--commit-interval-seconds", "3600").start()
+    first.stub.CreateModel(pb.CreateModelRequest(model=b"linked"))
+    first.kill9()
+    name = model_file_name("linked")
+    outside = tmp_path / name
+    (data_dir / name).rename(outside)
+    (data_dir / name).symlink_to(outside)
+    second = Server(server_bin, data_dir).start()
+    try:
+        assert f"--data-dir: skipping {data_dir}/{name}: not a regular file" in second.stderr()
+        assert list(second.stub.ListModels(pb.ListModelsRequest()).models) == []
+    finally:
+        second.stop()
+
+
 def test_files_of_format_version_1_restore_with_their_amax(server_bin, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
