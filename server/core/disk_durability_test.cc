@@ -18,25 +18,16 @@
 #include "server/core/calibration_core.h"
 #include "server/core/metrics.h"
 #include "server/storage/model_file_name.h"
+#include "server/storage/testing.h"
 
 namespace qcal::server {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::ReadBytes;
 
-std::string MakeTempDir() {
-  std::string pattern = ::testing::TempDir() + "/qcal_durability_XXXXXX";
-  EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
-  return pattern;
-}
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+std::string MakeTempDir() { return testing::MakeTempDir("qcal_durability"); }
 
 std::vector<uint32_t> Bits(const std::vector<float>& values) {
   std::vector<uint32_t> out(values.size());

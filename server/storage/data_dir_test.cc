@@ -19,30 +19,18 @@
 #include "qcal/v1/calibration.pb.h"
 #include "server/storage/model_file_name.h"
 #include "server/storage/state_file.h"
+#include "server/storage/testing.h"
 
 namespace qcal::server {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::ReadBytes;
 using ::testing::StartsWith;
+using testing::WriteBytes;
 
-std::string MakeTempDir() {
-  std::string pattern = ::testing::TempDir() + "/qcal_data_dir_XXXXXX";
-  EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
-  return pattern;
-}
-
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
+std::string MakeTempDir() { return testing::MakeTempDir("qcal_data_dir"); }
 
 std::set<std::string> Files(const std::string& dir) {
   std::set<std::string> out;
