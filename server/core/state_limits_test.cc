@@ -514,6 +514,16 @@ TEST(StateBudgetTest, ALoadStateMergeWithoutRoomForItsCopiesChangesNothing) {
   EXPECT_EQ(histogram_after->abs_max, histogram_before->abs_max);
   EXPECT_EQ(model->GetAmaxTable()->table.quantizers.at(kInput).amax, amax_before);
 
+  // Room for the copies too, not for the merged state built beside the model: refused as well.
+  others.Settle(others.bytes() - 1);
+  const int64_t held_more = budget->used_bytes();
+  const absl::Status no_room = model->Merge(*snapshot);
+  EXPECT_EQ(no_room.code(), absl::StatusCode::kResourceExhausted) << no_room;
+  EXPECT_THAT(std::string(no_room.message()),
+              HasSubstr("model 'net', LoadState merge: quantizer 'a._input_quantizer' needs"));
+  EXPECT_EQ(budget->used_bytes(), held_more);
+  EXPECT_EQ(EncodeStateFile(*model->Snapshot()), file_before);
+
   // A merge refused after its copies were charged (the file's state is inconsistent) gives them
   // back too.
   others.Settle(0);
