@@ -5,6 +5,7 @@
 #include <functional>
 #include <set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -186,6 +187,36 @@ int64_t AmaxTableBytes(const AmaxTable& table) {
              static_cast<int64_t>(entry.method.size()) +
              4 * static_cast<int64_t>(entry.amax.size());
   }
+  return bytes;
+}
+
+int64_t QuantizerSnapshotBytes(const QuantizerSnapshot& quantizer) {
+  int64_t bytes = kQuantizerBytes + static_cast<int64_t>(quantizer.spec.name.size());
+  if (const auto* max = std::get_if<MaxValues>(&quantizer.state)) {
+    bytes += 4 * static_cast<int64_t>(max->amax.size());
+  } else if (const auto* mergeable = std::get_if<kernels::MergeableState>(&quantizer.state)) {
+    bytes += 8 * static_cast<int64_t>(mergeable->counts.size());
+  } else if (const auto* reference =
+                 std::get_if<kernels::Histogram::ReferenceState>(&quantizer.state)) {
+    bytes += 8 * static_cast<int64_t>(reference->counts.size()) +
+             4 * static_cast<int64_t>(reference->edges.size());
+  }
+  return bytes;
+}
+
+int64_t SnapshotBytes(const ModelSnapshot& snapshot) {
+  constexpr int64_t kEntryBytes = 64;
+  int64_t bytes = kModelBytes + static_cast<int64_t>(snapshot.model.size() + snapshot.onnx.size());
+  for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
+    bytes += QuantizerSnapshotBytes(quantizer);
+  }
+  for (const auto& [tensor, quantizer] : snapshot.tensor_map) {
+    bytes += kEntryBytes + static_cast<int64_t>(tensor.size() + quantizer.size());
+  }
+  for (const auto& [session_id, sequence] : snapshot.sessions) {
+    bytes += kEntryBytes + static_cast<int64_t>(session_id.size());
+  }
+  if (snapshot.amax_table.has_value()) bytes += AmaxTableBytes(*snapshot.amax_table);
   return bytes;
 }
 
@@ -889,11 +920,20 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
   if (snapshot.amax_table.has_value()) {
     QCAL_RETURN_IF_ERROR(CheckAmaxTable(*snapshot.amax_table, where));
   }
+  // The copies the merge works on beside the model are charged until it returns (the merged
+  // quantizer states hold their own charges as they are built), so that concurrent merges cannot
+  // hold them past --max-state-bytes.
+  StateBudget::Charge copies(limits_.state_budget);
+  const std::string copies_what =
+      absl::StrCat(where, ": the copies the merge works on beside the model");
   // The snapshot's ONNX model is checked whether or not it is taken: a merge takes a file whole.
   std::optional<ParsedOnnx> onnx;
+  int64_t onnx_bytes = 0;
   if (!snapshot.onnx.empty()) {
     QCAL_ASSIGN_OR_RETURN(onnx, ParseAndBind(snapshot.onnx, snapshot.tensor_map,
                                              absl::StrCat(where, ", the state's ONNX model")));
+    onnx_bytes = OnnxBytes(*onnx->onnx);
+    QCAL_RETURN_IF_ERROR(copies.Resize(onnx_bytes, copies_what));
   } else if (!snapshot.tensor_map.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": the state has a tensor_map but no ONNX model"));
@@ -908,6 +948,16 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
   }
   QCAL_RETURN_IF_ERROR(
       CheckQuantizerCount(static_cast<int64_t>(quantizers_.size()) + added, limits_, where));
+  // One quantizer at a time: the snapshot's state copied and, when the model has the quantizer,
+  // its export and the sum (at most both).
+  int64_t largest = 0;
+  for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
+    const int64_t file_bytes = QuantizerSnapshotBytes(quantizer);
+    const std::shared_ptr<QuantizerState> have = FindLocked(quantizer.spec.name);
+    largest =
+        std::max(largest, have == nullptr ? file_bytes : 2 * (file_bytes + have->charged_bytes()));
+  }
+  QCAL_RETURN_IF_ERROR(copies.Resize(onnx_bytes + largest, copies_what));
   std::map<std::string, std::shared_ptr<QuantizerState>, std::less<>> merged;
   for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
     const std::string& name = quantizer.spec.name;
@@ -941,8 +991,9 @@ absl::Status Model::Merge(const ModelSnapshot& snapshot) {
   }
   const bool take_onnx = onnx_ == nullptr && onnx.has_value();
   if (take_onnx) {
-    QCAL_RETURN_IF_ERROR(onnx_charge_.Resize(OnnxBytes(*onnx->onnx),
-                                             absl::StrCat(where, ": the state's ONNX model")));
+    copies.Settle(copies.bytes() - onnx_bytes);  // the parsed model moves to the model's charge
+    QCAL_RETURN_IF_ERROR(
+        onnx_charge_.Resize(onnx_bytes, absl::StrCat(where, ": the state's ONNX model")));
   }
   // Nothing was changed above; from here on nothing fails.
   for (auto& [name, state] : merged) quantizers_[name] = std::move(state);

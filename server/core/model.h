@@ -142,6 +142,12 @@ struct SequencedBatch {
 // AmaxTableBytes.
 inline constexpr int64_t kModelBytes = 4096;
 int64_t AmaxTableBytes(const AmaxTable& table);
+// What a decoded state file holds in memory, charged (--max-state-bytes) while a LoadState holds
+// it: a quantizer kQuantizerBytes plus its name, 8 bytes a histogram count, 4 bytes an edge or a
+// maximum; the whole file kModelBytes plus those, its ONNX model's serialized bytes, 64 bytes
+// plus the strings a tensor_map entry or a session, and its amax table's AmaxTableBytes.
+int64_t QuantizerSnapshotBytes(const QuantizerSnapshot& quantizer);
+int64_t SnapshotBytes(const ModelSnapshot& snapshot);
 
 class Model {
  public:
@@ -250,8 +256,11 @@ class Model {
   // histograms whose edges differ, or channel counts that differ; OUT_OF_RANGE when a counter or
   // count would overflow; FromSnapshot's INVALID_ARGUMENT and RESOURCE_EXHAUSTED cases for the
   // snapshot's own state; RESOURCE_EXHAUSTED when the merged model would hold more than
-  // limits.max_quantizers, or --max-state-bytes has no room for the merged state while it is built
-  // beside the current one.
+  // limits.max_quantizers, or --max-state-bytes has no room for what the merge builds beside the
+  // current state (nothing is then changed): the merged quantizer states (each holds its own
+  // charge as it is built, and the replaced ones give theirs back at the swap), and, charged for
+  // the call, the copies it works on: the snapshot's parsed ONNX model, and for one quantizer at a
+  // time the snapshot's state copied, the model's exported (its charged_bytes()) and their sum.
   absl::Status Merge(const ModelSnapshot& snapshot) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Binds the quantizers to the stored ONNX model, if any, for onnx_bindings.

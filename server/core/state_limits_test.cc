@@ -23,7 +23,9 @@
 #include "server/core/model_sweeper.h"
 #include "server/core/onnx_upload.h"
 #include "server/core/state_budget.h"
+#include "server/core/state_load.h"
 #include "server/core/stream_watchdog.h"
+#include "server/storage/state_file.h"
 
 namespace qcal::server {
 namespace {
@@ -143,7 +145,7 @@ TEST(StateBudgetTest, ComputeAmaxChargesTheCopiesItSearches) {
   ASSERT_EQ(budget->used_bytes(), empty + input);
   const absl::Status refused = model->ComputeAmax({.params = {.method = "entropy"}}).status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
-  EXPECT_THAT(refused.message(),
+  EXPECT_THAT(std::string(refused.message()),
               HasSubstr("model 'net': ComputeAmax's copies of the states it searches"));
   EXPECT_THAT(refused.message(), HasSubstr("--max-state-bytes"));
   EXPECT_EQ(budget->used_bytes(), empty + input);
@@ -245,7 +247,7 @@ TEST(StateBudgetTest, ExportOnnxChargesTheCopiesItWorksOn) {
   const int64_t held = budget->used_bytes();
   const absl::Status refused = model->ExportOnnx(std::nullopt, QdqTarget::kTensorRT).status();
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
-  EXPECT_THAT(refused.message(),
+  EXPECT_THAT(std::string(refused.message()),
               HasSubstr("model 'net', ExportOnnx: the copies the export works on"));
   EXPECT_EQ(budget->used_bytes(), held);
 }
@@ -419,6 +421,167 @@ TEST(StateBudgetTest, SaveStateChargesItsCopyUntilItIsSent) {
               model_bytes + static_cast<int64_t>(saved->file.size()));
   }
   EXPECT_EQ(core.state_budget().used_bytes(), model_bytes);
+}
+
+// The merged state of a LoadState merge, what it builds beside the model: a merge that fits
+// leaves the budget holding exactly the merged model, and DeleteModel gives it all back.
+TEST(StateBudgetTest, ALoadStateMergeLeavesTheMergedModelCharged) {
+  auto budget = std::make_unique<StateBudget>(int64_t{1} << 30);
+  const ModelConfig base{.limits = {.state_budget = budget.get()}};
+  ModelRegistry registry;
+  absl::StatusOr<std::shared_ptr<Model>> created =
+      registry.Create({.name = "net", .limits = {.state_budget = budget.get()}});
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::shared_ptr<Model> model = *std::move(created);
+  ASSERT_TRUE(Record(*model, kInput, {4}, {0.5f, 1.0f, -2.0f, 3.0f}).ok());
+  ASSERT_TRUE(Record(*model, kWeight, {3, 2}, {1, 2, 3, 4, 5, 6}).ok());
+  ASSERT_TRUE(model->ComputeAmax({.params = {.method = "max"}}).ok());  // the merge drops it
+  // The file: a wider range for the input (its histogram grows), a quantizer the model lacks.
+  std::shared_ptr<Model> source = NewModel({.name = "src"});
+  ASSERT_TRUE(Record(*source, kInput, {3}, {40.0f, -0.25f, 7.0f}).ok());
+  ASSERT_TRUE(Record(*source, "b._input_quantizer", {2}, {1.0f, 2.0f}).ok());
+  absl::StatusOr<ModelSnapshot> snapshot = source->Snapshot();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const std::string file = EncodeStateFile(*snapshot);
+  {
+    StateLoad load(registry, base, /*max_bytes=*/1 << 20);
+    ASSERT_TRUE(load.Add({.model = "net", .merge = true, .data = file}).ok());
+    absl::StatusOr<std::shared_ptr<Model>> merged = load.Finish();
+    ASSERT_TRUE(merged.ok()) << merged.status();
+    EXPECT_EQ(merged->get(), model.get());
+    // Only the received file is still held, until the load ends.
+    EXPECT_EQ(budget->used_bytes(), model->charged_bytes() + static_cast<int64_t>(file.size()));
+  }
+  const ModelInfo info = model->Info();
+  ASSERT_EQ(info.quantizers.size(), 3u);
+  EXPECT_EQ(info.quantizers[0].spec.name, kInput);
+  EXPECT_EQ(info.quantizers[0].stats.batches, 2);  // both batches
+  int64_t expected = kModelBytes + 3;
+  for (const QuantizerInfo& quantizer : info.quantizers) {
+    expected += QuantizerStateBytes(quantizer.spec, quantizer.bins, quantizer.amax_size);
+  }
+  EXPECT_EQ(model->charged_bytes(), expected);
+  EXPECT_EQ(budget->used_bytes(), expected);
+  ASSERT_TRUE(registry.Delete("net").ok());
+  model.reset();
+  EXPECT_EQ(budget->used_bytes(), 0);
+}
+
+// The copies a merge works on (the file's state, the model's exported one and their sum) are
+// charged while it runs: without room for them it is refused, naming them, and changes nothing;
+// a merge failing later, or succeeding, gives them back.
+TEST(StateBudgetTest, ALoadStateMergeWithoutRoomForItsCopiesChangesNothing) {
+  auto budget = std::make_unique<StateBudget>(int64_t{1} << 30);
+  std::shared_ptr<Model> model =
+      NewModel({.name = "net", .limits = {.state_budget = budget.get()}});
+  ASSERT_TRUE(Record(*model, kInput, {4}, {0.5f, 1.0f, -2.0f, 3.0f}).ok());
+  ASSERT_TRUE(model->ComputeAmax({.params = {.method = "max"}}).ok());
+  std::shared_ptr<Model> source = NewModel({.name = "src"});
+  ASSERT_TRUE(Record(*source, kInput, {3}, {40.0f, -0.25f, 7.0f}).ok());
+  absl::StatusOr<ModelSnapshot> snapshot = source->Snapshot();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const auto& counts = std::get<kernels::MergeableState>(snapshot->quantizers[0].state).counts;
+  const int64_t file_state = QuantizerSnapshotBytes(snapshot->quantizers[0]);
+  EXPECT_EQ(file_state, kQuantizerBytes + 18 + 8 * static_cast<int64_t>(counts.size()));
+  const int64_t have = QuantizerStateBytes(SpecOf(*model, kInput), BinsOf(*model, kInput), 0);
+  const int64_t copies = 2 * (file_state + have);
+  const std::string file_before = EncodeStateFile(*model->Snapshot());
+  const absl::StatusOr<HistogramSnapshot> histogram_before = model->GetHistogram(kInput);
+  ASSERT_TRUE(histogram_before.ok());
+  const std::vector<float> amax_before = model->GetAmaxTable()->table.quantizers.at(kInput).amax;
+
+  // Room for the snapshot's configuration checked aside (an empty model), not for the copies.
+  StateBudget::Charge others(budget.get());
+  ASSERT_TRUE(
+      others
+          .Resize(budget->limit_bytes() - budget->used_bytes() - (kModelBytes + 3) - copies + 1,
+                  "others")
+          .ok());
+  const int64_t held = budget->used_bytes();
+  const absl::Status refused = model->Merge(*snapshot);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_THAT(
+      std::string(refused.message()),
+      HasSubstr(absl::StrCat(
+          "model 'net', LoadState merge: the copies the merge works on beside the model needs ",
+          copies, " more bytes")));
+  EXPECT_THAT(refused.message(), HasSubstr("--max-state-bytes"));
+  EXPECT_EQ(budget->used_bytes(), held);
+  EXPECT_EQ(EncodeStateFile(*model->Snapshot()), file_before);
+  const absl::StatusOr<HistogramSnapshot> histogram_after = model->GetHistogram(kInput);
+  ASSERT_TRUE(histogram_after.ok());
+  EXPECT_EQ(histogram_after->counts, histogram_before->counts);
+  EXPECT_EQ(histogram_after->abs_max, histogram_before->abs_max);
+  EXPECT_EQ(model->GetAmaxTable()->table.quantizers.at(kInput).amax, amax_before);
+
+  // Room for the copies too, not for the merged state built beside the model: refused as well.
+  others.Settle(others.bytes() - 1);
+  const int64_t held_more = budget->used_bytes();
+  const absl::Status no_room = model->Merge(*snapshot);
+  EXPECT_EQ(no_room.code(), absl::StatusCode::kResourceExhausted) << no_room;
+  EXPECT_THAT(std::string(no_room.message()),
+              HasSubstr("model 'net', LoadState merge: quantizer 'a._input_quantizer' needs"));
+  EXPECT_EQ(budget->used_bytes(), held_more);
+  EXPECT_EQ(EncodeStateFile(*model->Snapshot()), file_before);
+
+  // A merge refused after its copies were charged (the file's state is inconsistent) gives them
+  // back too.
+  others.Settle(0);
+  const int64_t alone = budget->used_bytes();
+  ModelSnapshot other = *snapshot;
+  other.quantizers[0].elements += 1;  // the histogram no longer adds up
+  const absl::Status differs = model->Merge(other);
+  EXPECT_EQ(differs.code(), absl::StatusCode::kInvalidArgument) << differs;
+  EXPECT_EQ(budget->used_bytes(), alone);
+  EXPECT_EQ(EncodeStateFile(*model->Snapshot()), file_before);
+
+  ASSERT_TRUE(model->Merge(*snapshot).ok());
+  EXPECT_EQ(budget->used_bytes(), model->charged_bytes());
+  EXPECT_EQ(
+      model->charged_bytes(),
+      kModelBytes + 3 + QuantizerStateBytes(SpecOf(*model, kInput), BinsOf(*model, kInput), 0));
+  EXPECT_FALSE(model->GetAmaxTable().ok());  // the merge dropped the stored table
+}
+
+// A LoadState holds the decoded file while it builds or merges a model from it: charged, with or
+// without merge, and refused (nothing created) when the budget lacks room for it.
+TEST(StateBudgetTest, LoadStateChargesTheDecodedFile) {
+  std::shared_ptr<Model> source = NewModel({.name = "src"});
+  ASSERT_TRUE(Record(*source, kInput, {3}, {40.0f, -0.25f, 7.0f}).ok());
+  ASSERT_TRUE(Record(*source, kWeight, {3, 2}, {1, 2, 3, 4, 5, 6}).ok());
+  absl::StatusOr<ModelSnapshot> snapshot = source->Snapshot();
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  const std::string file = EncodeStateFile(*snapshot);
+  const int64_t decoded = SnapshotBytes(*snapshot);
+  int64_t states = 0;
+  for (const QuantizerSnapshot& quantizer : snapshot->quantizers) {
+    states += QuantizerSnapshotBytes(quantizer);
+  }
+  EXPECT_EQ(decoded, kModelBytes + 3 + states);
+  for (const bool merge : {false, true}) {
+    SCOPED_TRACE(merge ? "merge" : "new model");
+    auto budget = std::make_unique<StateBudget>(static_cast<int64_t>(file.size()) + decoded - 1 +
+                                                (merge ? kModelBytes + 3 : 0));
+    ModelRegistry registry;
+    if (merge) {
+      ASSERT_TRUE(registry.Create({.name = "net", .limits = {.state_budget = budget.get()}}).ok());
+    }
+    const int64_t before = budget->used_bytes();
+    {
+      StateLoad load(registry, {.limits = {.state_budget = budget.get()}}, 1 << 20);
+      ASSERT_TRUE(load.Add({.model = "net", .merge = merge, .data = file}).ok());
+      const absl::Status refused = load.Finish().status();
+      EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+      EXPECT_THAT(std::string(refused.message()),
+                  HasSubstr(absl::StrCat("model 'net', LoadState", merge ? " merge" : "",
+                                         ": the state file's decoded state needs ", decoded,
+                                         " more bytes")));
+      EXPECT_THAT(refused.message(), HasSubstr("--max-state-bytes"));
+    }
+    EXPECT_EQ(budget->used_bytes(), before);
+    EXPECT_EQ(registry.size(), merge ? 1 : 0);
+    if (merge) EXPECT_EQ((*registry.Find("net"))->Info().quantizers.size(), 0u);
+  }
 }
 
 // A model restored from --data-dir counts its --model-ttl from the restart: time the server was

@@ -47,6 +47,13 @@ absl::Status StateLoad::Add(StateLoadChunk chunk) {
   return absl::OkStatus();
 }
 
+absl::Status StateLoad::ChargeDecoded(const ModelSnapshot& snapshot,
+                                      StateBudget::Charge& charge) const {
+  return charge.Resize(SnapshotBytes(snapshot),
+                       absl::StrCat("model '", model_, "', LoadState", merge_ ? " merge" : "",
+                                    ": the state file's decoded state"));
+}
+
 absl::StatusOr<std::shared_ptr<Model>> StateLoad::Finish() {
   if (model_.empty()) {
     return absl::InvalidArgumentError("a LoadState stream without messages loads nothing");
@@ -57,6 +64,8 @@ absl::StatusOr<std::shared_ptr<Model>> StateLoad::Finish() {
     QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Find(model_));
     absl::StatusOr<ModelSnapshot> snapshot = DecodeStateFile(bytes_);
     if (!snapshot.ok()) return Annotate(snapshot.status(), where);
+    StateBudget::Charge decoded(base_.limits.state_budget);
+    QCAL_RETURN_IF_ERROR(ChargeDecoded(*snapshot, decoded));
     QCAL_RETURN_IF_ERROR(model->Merge(*snapshot));
     return model;
   }
@@ -66,6 +75,8 @@ absl::StatusOr<std::shared_ptr<Model>> StateLoad::Finish() {
   }
   absl::StatusOr<ModelSnapshot> snapshot = DecodeStateFile(bytes_);
   if (!snapshot.ok()) return Annotate(snapshot.status(), where);
+  StateBudget::Charge decoded(base_.limits.state_budget);
+  QCAL_RETURN_IF_ERROR(ChargeDecoded(*snapshot, decoded));
   ModelConfig config = base_;
   config.name = model_;
   absl::StatusOr<std::shared_ptr<Model>> model = Model::FromSnapshot(std::move(config), *snapshot);

@@ -44,10 +44,12 @@ class StateLoad {
   // them.
   absl::Status Add(StateLoadChunk chunk);
 
-  // Decodes the file and creates or merges. INVALID_ARGUMENT for an empty stream and
-  // DecodeStateFile's errors; without merge: ALREADY_EXISTS for a name in use, and
-  // Model::FromSnapshot's errors; with merge: NOT_FOUND for an unknown model, and Model::Merge's
-  // errors. A refused load changes nothing.
+  // Decodes the file and creates or merges. The decoded file is charged to
+  // base.limits.state_budget (SnapshotBytes) until the model is built or merged.
+  // INVALID_ARGUMENT for an empty stream and DecodeStateFile's errors; RESOURCE_EXHAUSTED when
+  // --max-state-bytes has no room for the decoded file; without merge: ALREADY_EXISTS for a name
+  // in use, and Model::FromSnapshot's errors; with merge: NOT_FOUND for an unknown model, and
+  // Model::Merge's errors. A refused load changes nothing.
   absl::StatusOr<std::shared_ptr<Model>> Finish();
 
   // The model named by the first chunk (empty before it), and whether it was a merge.
@@ -55,6 +57,9 @@ class StateLoad {
   bool merge() const { return merge_; }
 
  private:
+  // Makes `charge` hold the decoded file's SnapshotBytes; the budget's RESOURCE_EXHAUSTED.
+  absl::Status ChargeDecoded(const ModelSnapshot& snapshot, StateBudget::Charge& charge) const;
+
   ModelRegistry& registry_;
   const ModelConfig base_;
   const int64_t max_bytes_;
