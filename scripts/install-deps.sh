@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev zlib1g-dev
   libtorch-dev python3-torch python3-torchvision
   python3-grpcio
+  # Python wheel (issue 11): pip wheel offline, and the venv test (tests/python/test_wheel.py)
+  python3-pip python3-setuptools python3-wheel python3-venv
   dataset-fashion-mnist
   clang-format
   clang libclang-rt-14-dev
