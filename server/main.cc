@@ -97,8 +97,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(qcal::server::IntegerFlag<decltype(flags.server.model_ttl_seconds)>());
   app.add_option("--stream-idle-seconds", flags.server.stream_idle_seconds,
-                 "a Record stream that receives nothing this long is ended by the server (qcal's "
-                 "clients reopen it when they next send); 0: never")
+                 "a Record, UploadOnnx, LoadState or ExportOnnx stream that receives nothing this "
+                 "long is ended by the server (CANCELLED; qcal's clients reopen a Record stream "
+                 "when they next send); 0: never")
       ->capture_default_str()
       ->check(qcal::server::IntegerFlag<decltype(flags.server.stream_idle_seconds)>());
   app.add_option("--device", flags.device,

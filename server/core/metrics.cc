@@ -126,12 +126,13 @@ Metrics::Metrics()
                            .Help("Models deleted because no call used them for --model-ttl")
                            .Register(*registry_)
                            .Add({})),
-      streams_idle_ended_(&prometheus::BuildCounter()
-                               .Name("qcal_record_streams_idle_ended_total")
-                               .Help("Record streams the server ended after "
-                                     "--stream-idle-seconds without a message")
-                               .Register(*registry_)
-                               .Add({})) {
+      streams_idle_ended_(
+          &prometheus::BuildCounter()
+               .Name("qcal_record_streams_idle_ended_total")
+               .Help("Streams (Record, UploadOnnx, LoadState, ExportOnnx) the server "
+                     "ended after --stream-idle-seconds without a message")
+               .Register(*registry_)
+               .Add({})) {
   static_cast<SamplingRegistry&>(*registry_).SetHook([this] {
     SampleDevice();
     SampleBufferPool();

@@ -23,7 +23,7 @@
 //                                        against --max-state-bytes, and "limit", that flag
 //   qcal_models                          models held now (read at each scrape; --max-models)
 //   qcal_models_expired_total            models deleted by the --model-ttl sweep
-//   qcal_record_streams_idle_ended_total Record streams ended for --stream-idle-seconds
+//   qcal_record_streams_idle_ended_total streams ended for --stream-idle-seconds
 //
 // Full histograms go over the API (GetHistogram), not as series: label cardinality.
 #ifndef QCAL_SERVER_CORE_METRICS_H_

@@ -2,12 +2,13 @@
 // that went away without closing its stream (a host that died, a network that dropped it without
 // a reset) does not hold a server thread and its stream's state forever. A stream is idle only
 // while the server waits to read from it: time spent applying a batch, or waiting for
-// --max-inflight-bytes, never counts. Ending is the front-end's (the gRPC handler cancels its
-// call: the client sees CANCELLED, and qcal's clients reopen the stream when they next send).
+// --max-inflight-bytes, never counts. Ending is the front-end's (server/rpc/idle_stream.h ends the
+// gRPC call with CANCELLED naming --stream-idle-seconds; qcal's clients reopen a Record stream
+// when they next send). It watches Record, UploadOnnx, LoadState and ExportOnnx's requests.
 //
 //   StreamWatchdog watchdog(absl::Seconds(600));
-//   StreamWatchdog::Watch watch = watchdog.Add("Record from ipv4:...", [&] { context->TryCancel();
-//   }); watch.Reading();  while (reader->Read(&request)) { watch.Busy(); ...; watch.Reading(); }
+//   StreamWatchdog::Watch watch = watchdog.Add("Record from ipv4:...", [&] { EndTheCall(); });
+//   watch.Reading();  while (reader->Read(&request)) { watch.Busy(); ...; watch.Reading(); }
 #ifndef QCAL_SERVER_CORE_STREAM_WATCHDOG_H_
 #define QCAL_SERVER_CORE_STREAM_WATCHDOG_H_
 

@@ -13,6 +13,7 @@
 #include "server/core/metrics.h"
 #include "server/rpc/call_auth.h"
 #include "server/rpc/grpc_status.h"
+#include "server/rpc/idle_stream.h"
 #include "server/rpc/proto_convert.h"
 #include "spdlog/spdlog.h"
 
@@ -209,21 +210,15 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
         "qcal-server is shutting down (draining after SIGTERM): it takes no new Record "
         "streams; send the batches again once it is back, or to another server"));
   }
-  // A stream that receives nothing for --stream-idle-seconds is cancelled (the client sees
-  // CANCELLED; qcal's clients reopen silently). A batch it left half sent is dropped, as when a
-  // stream ends mid-batch; the batches before it stay applied.
-  StreamWatchdog::Watch watch = core_.stream_watchdog().Add(
-      absl::StrCat("Record stream from ", context->peer()), [context] { context->TryCancel(); });
+  // A stream that receives nothing for --stream-idle-seconds is cancelled (qcal's clients reopen
+  // silently). A batch it left half sent is dropped, as when a stream ends mid-batch.
+  IdleStream idle(core_.stream_watchdog(), context, "Record",
+                  "a batch left half sent was dropped; the batches before it stay applied");
   v1::RecordRequest request;
-  bool first = true;
-  watch.Reading();
+  idle.Reading();
   while (reader->Read(&request)) {
-    watch.Busy();
-    if (first) {
-      watch.Describe(absl::StrCat("Record stream of model '", ShortForMessage(request.model()),
-                                  "' from ", context->peer()));
-      first = false;
-    }
+    idle.Busy();
+    idle.Model(request.model());
     if (absl::Status denied = AuthorizeModel(*grant, Method::kRecord, request.model());
         !denied.ok()) {
       return refuse(denied);
@@ -231,9 +226,9 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
     absl::StatusOr<RecordChunk> chunk = RecordChunkFromProto(request);
     if (!chunk.ok()) return refuse(chunk.status());
     if (absl::Status status = stream->Add(std::move(*chunk)); !status.ok()) return refuse(status);
-    watch.Reading();
+    idle.Reading();
   }
-  watch.Busy();
+  if (idle.EndReading()) return idle.status();
   absl::StatusOr<BatchStats> applied = stream->Finish();
   if (!applied.ok()) return refuse(applied.status());
   RecordResponseFromResult(stream->Result(), response);
@@ -310,8 +305,14 @@ grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext* context,
   absl::StatusOr<Grant> grant = AuthorizeCall(*context, tokens_, Method::kUploadOnnx);
   if (!grant.ok()) return Refuse("UploadOnnx", grant.status());
   std::unique_ptr<OnnxUpload> upload = core_.OpenOnnxUpload();
+  // An idle stream is ended; the bytes it sent go with `upload` (and their --max-state-bytes).
+  IdleStream idle(core_.stream_watchdog(), context, "UploadOnnx",
+                  "the ONNX model bytes it sent were dropped; the model is unchanged");
   v1::UploadOnnxRequest request;
+  idle.Reading();
   while (reader->Read(&request)) {
+    idle.Busy();
+    idle.Model(request.model());
     if (absl::Status denied = AuthorizeModel(*grant, Method::kUploadOnnx, request.model());
         !denied.ok()) {
       return Refuse("UploadOnnx", denied);
@@ -326,7 +327,9 @@ grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext* context,
     if (absl::Status status = upload->Add(std::move(chunk)); !status.ok()) {
       return Refuse("UploadOnnx", status);
     }
+    idle.Reading();
   }
+  if (idle.EndReading()) return idle.status();
   absl::StatusOr<OnnxUploadResult> result = core_.FinishOnnxUpload(*upload);
   if (!result.ok()) return Refuse("UploadOnnx", result.status());
   response->set_bytes(result->bytes);
@@ -343,8 +346,14 @@ grpc::Status CalibrationService::ExportOnnx(
   absl::StatusOr<Grant> grant = AuthorizeCall(*context, tokens_, Method::kExportOnnx);
   if (!grant.ok()) return Refuse("ExportOnnx", grant.status());
   std::unique_ptr<OnnxExport> exporter = core_.OpenOnnxExport();
+  // Only the requests are watched: computing and sending the result are the server's time.
+  IdleStream idle(core_.stream_watchdog(), context, "ExportOnnx",
+                  "what it sent was dropped; nothing was exported or stored");
   v1::ExportOnnxRequest request;
+  idle.Reading();
   while (stream->Read(&request)) {
+    idle.Busy();
+    idle.Model(request.model());
     // compute.model, when set, must equal model (the core checks): checking both covers it.
     for (const std::string* model : {&request.model(), &request.compute().model()}) {
       if (absl::Status denied = AuthorizeModel(*grant, Method::kExportOnnx, *model); !denied.ok()) {
@@ -358,7 +367,9 @@ grpc::Status CalibrationService::ExportOnnx(
     if (absl::Status status = exporter->Add(*std::move(chunk)); !status.ok()) {
       return Refuse("ExportOnnx", status);
     }
+    idle.Reading();
   }
+  if (idle.EndReading()) return idle.status();
   absl::StatusOr<OnnxExportResult> result = exporter->Finish();
   if (absl::IsCancelled(result.status())) core_.metrics().AmaxCancelled();
   if (!result.ok()) return Refuse("ExportOnnx", result.status());
@@ -409,8 +420,13 @@ grpc::Status CalibrationService::LoadState(grpc::ServerContext* context,
   absl::StatusOr<Grant> grant = AuthorizeCall(*context, tokens_, Method::kLoadState);
   if (!grant.ok()) return Refuse("LoadState", grant.status());
   std::unique_ptr<StateLoad> load = core_.OpenStateLoad();
+  IdleStream idle(core_.stream_watchdog(), context, "LoadState",
+                  "the state file bytes it sent were dropped; no model was created or changed");
   v1::LoadStateRequest request;
+  idle.Reading();
   while (reader->Read(&request)) {
+    idle.Busy();
+    idle.Model(request.model());
     if (absl::Status denied = AuthorizeModel(*grant, Method::kLoadState, request.model());
         !denied.ok()) {
       return Refuse("LoadState", denied);
@@ -421,7 +437,9 @@ grpc::Status CalibrationService::LoadState(grpc::ServerContext* context,
     if (absl::Status status = load->Add(std::move(chunk)); !status.ok()) {
       return Refuse("LoadState", status);
     }
+    idle.Reading();
   }
+  if (idle.EndReading()) return idle.status();
   absl::StatusOr<ModelInfo> info = core_.FinishStateLoad(*load);
   if (!info.ok()) return Refuse("LoadState", info.status());
   spdlog::info("{} model '{}' from a state file", load->merge() ? "merged into" : "loaded",

@@ -180,6 +180,10 @@ TEST_F(LifecycleTest, AnIdleRecordStreamIsEndedAndItsAppliedBatchesStay) {
   ASSERT_TRUE(writer->Write(half));
   const grpc::Status ended = writer->Finish();  // returns once the server ends the stream
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::CANCELLED) << ended.error_message();
+  EXPECT_EQ(ended.error_message(),
+            "model 'm', Record: the server received nothing on this stream for "
+            "--stream-idle-seconds 1 and ended it; a batch left half sent was dropped; the "
+            "batches before it stay applied");
   EXPECT_EQ(server_->core().stream_watchdog().ended(), 1);
   EXPECT_THAT(Scrape(*server_), HasSubstr("\nqcal_record_streams_idle_ended_total 1\n"));
 

@@ -55,7 +55,8 @@ struct ServerOptions {
   int64_t max_state_bytes = 0;
   // Models no call used for longer are deleted (--model-ttl); 0: never; otherwise >= 1.
   int64_t model_ttl_seconds = 0;
-  // Record streams that receive nothing that long are ended (--stream-idle-seconds); 0: never.
+  // Record, UploadOnnx, LoadState and ExportOnnx streams that receive nothing that long are
+  // ended (--stream-idle-seconds); 0: never.
   int64_t stream_idle_seconds = 600;
   // Where the calibrators run: "cpu", "cuda" (a GPU is required) or "auto" (the GPU when one can
   // be used, else the CPU); see device.h.

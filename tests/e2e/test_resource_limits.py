@@ -143,6 +143,10 @@ def test_an_idle_record_stream_is_ended_and_its_batches_stay(server_bin):
             finally:
                 silent.set()
             assert error.value.code() == grpc.StatusCode.CANCELLED
+            assert error.value.details() == (
+                "model 'm', Record: the server received nothing on this stream for "
+                "--stream-idle-seconds 1 and ended it; a batch left half sent was dropped; the "
+                "batches before it stay applied")
             quantizer = stub.GetModel(pb.GetModelRequest(model=b"m")).quantizers[0]
             assert (quantizer.batches, quantizer.elements) == (1, 2)
         assert "nothing received for" in server.stderr()
