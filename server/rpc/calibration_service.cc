@@ -329,7 +329,7 @@ grpc::Status CalibrationService::UploadOnnx(grpc::ServerContext* context,
     }
     idle.Reading();
   }
-  if (idle.EndReading()) return idle.status();
+  if (idle.EndReadingWhole()) return idle.status();
   absl::StatusOr<OnnxUploadResult> result = core_.FinishOnnxUpload(*upload);
   if (!result.ok()) return Refuse("UploadOnnx", result.status());
   response->set_bytes(result->bytes);
@@ -369,7 +369,7 @@ grpc::Status CalibrationService::ExportOnnx(
     }
     idle.Reading();
   }
-  if (idle.EndReading()) return idle.status();
+  if (idle.EndReadingWhole()) return idle.status();
   absl::StatusOr<OnnxExportResult> result = exporter->Finish();
   if (absl::IsCancelled(result.status())) core_.metrics().AmaxCancelled();
   if (!result.ok()) return Refuse("ExportOnnx", result.status());
@@ -439,7 +439,7 @@ grpc::Status CalibrationService::LoadState(grpc::ServerContext* context,
     }
     idle.Reading();
   }
-  if (idle.EndReading()) return idle.status();
+  if (idle.EndReadingWhole()) return idle.status();
   absl::StatusOr<ModelInfo> info = core_.FinishStateLoad(*load);
   if (!info.ok()) return Refuse("LoadState", info.status());
   spdlog::info("{} model '{}' from a state file", load->merge() ? "merged into" : "loaded",
