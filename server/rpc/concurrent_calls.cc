@@ -16,10 +16,11 @@ namespace {
 // src/cpp/server/server_cc.cc, kServerThreadpoolExhausted). No qcal handler sends this text.
 constexpr char kGrpcThreadpoolExhausted[] = "Server Threadpool Exhausted";
 
-// Rewrites that refusal's message; passes everything else through untouched.
+// Rewrites that refusal's message and counts it; passes everything else through untouched.
 class RefusalWording final : public grpc::experimental::Interceptor {
  public:
-  explicit RefusalWording(const std::string* message) : message_(message) {}
+  RefusalWording(const std::string* message, Metrics* metrics)
+      : message_(message), metrics_(metrics) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
@@ -28,26 +29,31 @@ class RefusalWording final : public grpc::experimental::Interceptor {
       if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
           status.error_message() == kGrpcThreadpoolExhausted) {
         methods->ModifySendStatus(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, *message_));
+        metrics_->CallRefused();
       }
     }
     methods->Proceed();
   }
 
  private:
-  const std::string* const message_;  // owned by the factory, which the server keeps
+  // Owned by the factory, which the server keeps; the server's metrics outlive it.
+  const std::string* const message_;
+  Metrics* const metrics_;
 };
 
 class RefusalWordingFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RefusalWordingFactory(std::string message) : message_(std::move(message)) {}
+  RefusalWordingFactory(std::string message, Metrics* metrics)
+      : message_(std::move(message)), metrics_(metrics) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* /*info*/) override {
-    return new RefusalWording(&message_);  // gRPC owns it, for the call
+    return new RefusalWording(&message_, metrics_);  // gRPC owns it, for the call
   }
 
  private:
   const std::string message_;
+  Metrics* const metrics_;
 };
 
 }  // namespace
@@ -59,7 +65,7 @@ std::string ConcurrentCallsMessage(int max_calls) {
                       "later, close streams you are done with, or raise --max-concurrent-calls");
 }
 
-void LimitConcurrentCalls(int max_calls, grpc::ServerBuilder& builder) {
+void LimitConcurrentCalls(int max_calls, Metrics& metrics, grpc::ServerBuilder& builder) {
   // The arithmetic below holds for one completion queue with one poller kept: gRPC's thread
   // manager refuses a call when the thread that polled it was the last poller and the quota has
   // no thread for a new one, so max_calls threads run calls and one more polls.
@@ -71,7 +77,8 @@ void LimitConcurrentCalls(int max_calls, grpc::ServerBuilder& builder) {
   builder.SetResourceQuota(quota);
   // The server's only interceptor (SetInterceptorCreators replaces the list).
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
-  creators.push_back(std::make_unique<RefusalWordingFactory>(ConcurrentCallsMessage(max_calls)));
+  creators.push_back(
+      std::make_unique<RefusalWordingFactory>(ConcurrentCallsMessage(max_calls), &metrics));
   builder.experimental().SetInterceptorCreators(std::move(creators));
 }
 

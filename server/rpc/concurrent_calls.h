@@ -4,13 +4,14 @@
 // the pool may not pass (README, "Limits").
 //
 //   grpc::ServerBuilder builder;
-//   LimitConcurrentCalls(options.max_concurrent_calls, builder);
+//   LimitConcurrentCalls(options.max_concurrent_calls, metrics, builder);
 //
 // Past the bound gRPC itself answers the new call, before any handler runs (so it changes no
 // state), with RESOURCE_EXHAUSTED "Server Threadpool Exhausted" (grpc 1.51,
 // src/cpp/thread_manager/thread_manager.cc: the thread that polled it finds no spare thread
 // and runs the sync server's ResourceExhaustedHandler instead of the method). An interceptor
-// replaces that text with ConcurrentCallsMessage, which names the flag.
+// replaces that text with ConcurrentCallsMessage, which names the flag, and counts the refusal
+// (qcal_calls_refused_total).
 //
 // What shares the pool: every method of qcal.v1.Calibration. grpc.health.v1.Health does not:
 // gRPC 1.51's default health service uses the callback API, served by gRPC's own threads, so a
@@ -21,6 +22,8 @@
 #include <grpcpp/server_builder.h>
 
 #include <string>
+
+#include "server/core/metrics.h"
 
 namespace qcal::server {
 
@@ -41,10 +44,11 @@ std::string ConcurrentCallsMessage(int max_calls);
 // Bounds the sync server that `builder` builds to `max_calls` (kMinConcurrentCalls ..
 // kMaxConcurrentCalls, checked by ValidateServerOptions) calls at once: one completion queue,
 // one polling thread kept free (it takes the next call and refuses it when no other thread is
-// left), so max_calls + 1 threads in all; and the interceptor that words the refusal.
+// left), so max_calls + 1 threads in all; and the interceptor that words and counts the refusal
+// (`metrics` must outlive the server built).
 // A call that starts the instant another ends can be refused as well: the ended call's thread
 // counts until it is back in the pool (microseconds after its client sees the status).
-void LimitConcurrentCalls(int max_calls, grpc::ServerBuilder& builder);
+void LimitConcurrentCalls(int max_calls, Metrics& metrics, grpc::ServerBuilder& builder);
 
 }  // namespace qcal::server
 

@@ -243,7 +243,7 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   // A second server on a busy port must fail, not silently share the port's traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->service_.get());
-  LimitConcurrentCalls(options.max_concurrent_calls, builder);
+  LimitConcurrentCalls(options.max_concurrent_calls, *server->metrics_, builder);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || port <= 0) {
     return absl::UnavailableError(

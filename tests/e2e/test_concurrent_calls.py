@@ -33,12 +33,16 @@ def batch(*values):
                             data=data.tobytes())
 
 
-def applied_batches(server):
-    """qcal_record_batches_total{model="m"} from /metrics (HTTP: no gRPC thread)."""
+def metric(server, series):
+    """A series' value from /metrics (HTTP: no gRPC thread); 0 when absent."""
     with urllib.request.urlopen(f"http://{server.http_address}/metrics", timeout=30) as page:
         text = page.read().decode()
-    match = re.search(r'^qcal_record_batches_total\{model="m"\} (\S+)$', text, re.MULTILINE)
+    match = re.search(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
     return int(float(match.group(1))) if match else 0
+
+
+def applied_batches(server):
+    return metric(server, 'qcal_record_batches_total{model="m"}')
 
 
 def wait_for_batches(server, count):
@@ -109,6 +113,8 @@ def test_a_call_past_the_limit_is_refused_and_changes_nothing(server_bin):
                 # The health service is not in the pool: probes are answered.
                 assert health_check(channel) == "SERVING"
                 assert applied_batches(server) == LIMIT
+                # GetModel, Record, models(), the session's Record stream.
+                assert metric(server, "qcal_calls_refused_total") == 4
             finally:
                 results = [s.close() for s in streams]
             assert [r.batches for r in results] == [1] * LIMIT
