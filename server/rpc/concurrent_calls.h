@@ -47,7 +47,7 @@ std::string ConcurrentCallsMessage(int max_calls);
 // left), so max_calls + 1 threads in all; and the interceptor that words and counts the refusal
 // (`metrics` must outlive the server built).
 // A call that starts the instant another ends can be refused as well: the ended call's thread
-// counts until it is back in the pool (microseconds after its client sees the status).
+// counts until it is back in the pool (a moment after its client sees the status).
 void LimitConcurrentCalls(int max_calls, Metrics& metrics, grpc::ServerBuilder& builder);
 
 }  // namespace qcal::server
