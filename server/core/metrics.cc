@@ -109,6 +109,12 @@ Metrics::Metrics()
                                  "call was cancelled or passed its deadline")
                            .Register(*registry_)
                            .Add({})),
+      calls_refused_(&prometheus::BuildCounter()
+                          .Name("qcal_calls_refused_total")
+                          .Help("Calls refused with RESOURCE_EXHAUSTED because every server "
+                                "thread was taken (--max-concurrent-calls)")
+                          .Register(*registry_)
+                          .Add({})),
       state_bytes_(&prometheus::BuildGauge()
                         .Name("qcal_state_bytes")
                         .Help("Bytes all models hold in calibration state, stored tables and ONNX "

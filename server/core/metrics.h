@@ -24,6 +24,8 @@
 //   qcal_models                          models held now (read at each scrape; --max-models)
 //   qcal_models_expired_total            models deleted by the --model-ttl sweep
 //   qcal_record_streams_idle_ended_total streams ended for --stream-idle-seconds
+//   qcal_calls_refused_total             calls gRPC refused for want of a thread
+//                                        (--max-concurrent-calls)
 //
 // Full histograms go over the API (GetHistogram), not as series: label cardinality.
 #ifndef QCAL_SERVER_CORE_METRICS_H_
@@ -80,6 +82,8 @@ class Metrics {
   // An amax computation stopped for a cancelled call.
   void AmaxCancelled() { amax_cancelled_->Increment(); }
   double amax_cancelled() const { return amax_cancelled_->Value(); }
+  // gRPC refused a call for want of a thread (--max-concurrent-calls).
+  void CallRefused() { calls_refused_->Increment(); }
   // The in-flight budget's reserved bytes and waiting batches (InflightBudget).
   void SetInflight(int64_t reserved_bytes, int waiting) {
     inflight_bytes_->Set(static_cast<double>(reserved_bytes));
@@ -135,6 +139,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* const device_info_;
   prometheus::Family<prometheus::Gauge>* const device_memory_;
   prometheus::Counter* const amax_cancelled_;
+  prometheus::Counter* const calls_refused_;
 
   // Serializes creating, incrementing and removing per-model series, so no counter is
   // incremented after its removal.
