@@ -23,11 +23,12 @@ for ((i = 0; i < replicas; i++)); do
 done
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
-  -subj "/CN=qcal dev CA" -keyout ca.key -out ca.crt 2>/dev/null
+  -subj "/CN=qcal dev CA" -addext basicConstraints=critical,CA:TRUE \
+  -addext keyUsage=critical,keyCertSign,cRLSign -keyout ca.key -out ca.crt
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=qcal" \
-  -keyout tls.key -out tls.csr 2>/dev/null
+  -keyout tls.key -out tls.csr
 openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -out tls.crt \
-  -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$sans") 2>/dev/null
+  -extfile <(printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$sans")
 rm -f tls.csr ca.srl
 
 metrics=$(openssl rand -hex 32)
