@@ -23,7 +23,14 @@ def upstream_block():
 
 
 def test_upstream_hashes_the_model_header_consistently():
-    assert directives("hash", upstream_block()) == [["$http_qcal_model", "consistent"]]
+    (key, how), = directives("hash", upstream_block())
+    assert how == "consistent"
+    # The key is the header, mapped to a fixed non-empty value when it is missing (an empty key
+    # would make nginx spread those calls round-robin).
+    (block,) = re.findall(r"map\s+\$http_qcal_model\s+" + re.escape(key) + r"\s*\{(.*?)\}", CONF, re.S)
+    mapping = dict(re.findall(r'(?m)^\s*("[^"]*"|\S+)\s+("[^"]*"|\S+);', block))
+    assert mapping["default"] == "$http_qcal_model"
+    assert mapping['""'].strip('"')
     assert directives("grpc_pass") == [["grpcs://qcal_replicas"]]
 
 
