@@ -87,6 +87,9 @@ def test_headless_service_governs_the_pods(target):
     labels = statefulset["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= labels.items()
     assert statefulset["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    budget = find(docs, "PodDisruptionBudget", "qcal")
+    assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert budget["spec"]["maxUnavailable"] == 1
 
 
 def test_cpu_overlay_runs_the_cpu_image_on_the_cpu():
