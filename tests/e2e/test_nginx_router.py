@@ -58,7 +58,7 @@ def router(server_bin, tmp_path_factory):
         down = f"127.0.0.1:{free_port()}"  # nothing listens there: a replica that is down
         port = free_port()
         config = loopback_config(directory, secrets, [a.address, b.address, down], port)
-        nginx = [nginx_binary(), "-p", f"{directory}/", "-c", str(config)]
+        nginx = [nginx_binary(), "-e", "stderr", "-p", f"{directory}/", "-c", str(config)]
         check = subprocess.run([*nginx, "-t"], capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, check.stderr
         process = subprocess.Popen([*nginx, "-g", "daemon off;"], stderr=subprocess.PIPE, text=True)
