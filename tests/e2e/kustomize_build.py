@@ -20,11 +20,11 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO / "deploy" / "kubernetes"
 OVERLAYS = sorted(p.name for p in (KUSTOMIZE / "overlays").iterdir() if p.is_dir())
 
-# Components on top of the GPU overlay: they must compose with every overlay, not only the CPU one.
+# Both components on top of an overlay, as README shows users: kubernetes/composed-OVERLAY.
 COMPOSED = """\
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
-resources: [../overlays/gpu]
+resources: [../overlays/{overlay}]
 components: [../components/mtls, ../components/monitoring]
 """
 
@@ -37,15 +37,17 @@ def kubectl():
 
 @functools.lru_cache(maxsize=None)
 def tree():
-    """A copy of deploy/ with dev secrets in kubernetes/secrets/ and a composed/ kustomization."""
+    """A copy of deploy/ with dev secrets in kubernetes/secrets/, and the composed-* kustomizations."""
     root = pathlib.Path(tempfile.mkdtemp(prefix="qcal-k8s-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     shutil.copytree(REPO / "deploy", root / "deploy", ignore=shutil.ignore_patterns(
         "*.crt", "*.key", "tokens", "metrics-token"))
     subprocess.run([str(root / "deploy/kubernetes/secrets/make-dev-secrets.sh"), "qcal-test"],
                    check=True, capture_output=True, timeout=60)
-    (root / "deploy/kubernetes/composed").mkdir()
-    (root / "deploy/kubernetes/composed/kustomization.yaml").write_text(COMPOSED)
+    for overlay in ("cpu", "gpu"):
+        (root / f"deploy/kubernetes/composed-{overlay}").mkdir()
+        (root / f"deploy/kubernetes/composed-{overlay}/kustomization.yaml").write_text(
+            COMPOSED.format(overlay=overlay))
     return root / "deploy"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from kustomize_build import effective_args, find, flags, render, server_container
 
-TARGETS = ["overlays/monitoring", "composed"]
+TARGETS = ["overlays/monitoring", "composed-cpu", "composed-gpu"]
 
 
 def secret_file(docs, name, key):

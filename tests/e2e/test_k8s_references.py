@@ -6,7 +6,7 @@ import pytest
 
 from kustomize_build import OVERLAYS, render
 
-TARGETS = [f"overlays/{o}" for o in OVERLAYS] + ["composed", "router"]
+TARGETS = [f"overlays/{o}" for o in OVERLAYS] + ["composed-cpu", "composed-gpu", "router"]
 
 
 def references(doc):

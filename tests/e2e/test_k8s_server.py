@@ -9,7 +9,7 @@ import pytest
 
 from kustomize_build import (OVERLAYS, effective_args, find, flags, render, server_container)
 
-TARGETS = [f"overlays/{o}" for o in OVERLAYS] + ["composed"]
+TARGETS = [f"overlays/{o}" for o in OVERLAYS] + ["composed-cpu", "composed-gpu"]
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 
 
@@ -100,7 +100,7 @@ def test_cpu_overlay_runs_the_cpu_image_on_the_cpu():
     assert "nvidia.com/gpu" not in container["resources"].get("limits", {})
 
 
-@pytest.mark.parametrize("target", ["overlays/gpu", "composed"])
+@pytest.mark.parametrize("target", ["overlays/gpu", "composed-gpu"])
 def test_gpu_overlay_takes_a_gpu_and_the_cuda_image(target):
     docs = render(target)
     statefulset, container = server_container(docs)
@@ -111,7 +111,7 @@ def test_gpu_overlay_takes_a_gpu_and_the_cuda_image(target):
     assert any(t["key"] == "nvidia.com/gpu" for t in pod["tolerations"])
 
 
-@pytest.mark.parametrize("target", ["overlays/mtls", "composed"])
+@pytest.mark.parametrize("target", ["overlays/mtls", "composed-cpu", "composed-gpu"])
 def test_mtls_requires_client_certificates_of_the_ca(target):
     docs = render(target)
     _, container = server_container(docs)

@@ -80,9 +80,9 @@ def https_get(address, path, context, headers=None, server_name=None):
         connection.close()
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", [f"overlays/{o}" for o in OVERLAYS] + ["composed-cpu"])
 def test_the_container_starts_answers_its_probes_and_stops_on_sigterm(overlay, server_bin, tmp_path):
-    docs = render(f"overlays/{overlay}")
+    docs = render(overlay)
     statefulset, container = server_container(docs)
     mounts = materialize(docs, statefulset, container, tmp_path)
     args = localize(effective_args(docs, container), mounts)
