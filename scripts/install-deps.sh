@@ -19,6 +19,8 @@ APT_PACKAGES=(
   dataset-fashion-mnist
   clang-format
   clang libclang-rt-14-dev
+  nginx  # issue 11, h-k8s: deploy/nginx router config (nginx -t, loopback routing)
+  python3-yaml  # issue 11, h-k8s: tests/e2e/test_k8s_*.py parse kubectl kustomize output
 )
 
 missing=()
