@@ -322,7 +322,8 @@ void QcalServer::Shutdown() {
     grpc_server_->Shutdown(std::chrono::system_clock::now());
   }
   if (committer_ != nullptr) committer_->Stop();
-  if (durability_ != nullptr) {
+  // A start that failed after the data dir opened (e.g. --device cuda without a GPU) has no core.
+  if (durability_ != nullptr && core_ != nullptr) {
     const DiskDurability::CommitSummary summary = durability_->CommitAll(core_->Models());
     spdlog::info("--data-dir {}: committed {} changed models{}{}", durability_->dir().path(),
                  summary.written.size(), summary.written.empty() ? "" : ": ",
