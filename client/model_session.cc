@@ -295,6 +295,10 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
     for (size_t offset = 0; offset < onnx->size(); offset += kMaxChunkBytes) {
       piece.set_data(std::string(onnx->substr(offset, kMaxChunkBytes)));
       if (!stream->Write(piece)) break;
+      if (options.progress) {
+        options.progress(static_cast<int64_t>(offset + piece.data().size()),
+                         static_cast<int64_t>(onnx->size()));
+      }
     }
   }
   stream->WritesDone();

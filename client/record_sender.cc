@@ -168,7 +168,13 @@ absl::Status RecordSender::Send(const Batch& batch) {
   }
   const bool written = ForEachRecordMessage(
       batch, new_stream ? std::string_view(model_) : std::string_view(), options_.chunk_bytes,
-      [&](const v1::RecordRequest& message) { return writer_->Write(message); }, session_id_);
+      [&](const v1::RecordRequest& message) {
+        if (!writer_->Write(message)) return false;
+        sent_bytes_ += static_cast<int64_t>(message.data().size());
+        if (options_.progress) options_.progress(sent_bytes_, kUnknownTotal);
+        return true;
+      },
+      session_id_);
   if (written) {
     const bool ready =
         connection_->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;

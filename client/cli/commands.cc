@@ -140,11 +140,16 @@ absl::Status DeleteModel(Client& client, const std::string& model, std::ostream&
 
 absl::Status RecordNpy(Client& client, const std::string& model, const std::string& quantizer,
                        const std::string& npy_path, const SessionOptions& session_options,
-                       std::ostream& out) {
+                       const ProgressTarget& progress, std::ostream& out) {
   QCAL_CLIENT_ASSIGN_OR_RETURN(const NpyArray array, ReadNpy(npy_path));
-  std::unique_ptr<ModelSession> session = client.Model(model, session_options);
+  // Before the session, so that it outlives the sender thread that calls it.
+  ProgressBar bar(progress, absl::StrCat("record ", npy_path));
+  SessionOptions options = session_options;
+  options.progress = bar.Callback(static_cast<int64_t>(array.data.size()));
+  std::unique_ptr<ModelSession> session = client.Model(model, options);
   QCAL_CLIENT_RETURN_IF_ERROR(session->Record(quantizer, array.view()));
   QCAL_CLIENT_RETURN_IF_ERROR(session->Flush());
+  bar.Finish();
   const SessionStats stats = session->Stats();
   out << "recorded " << npy_path << " into " << model << " / " << quantizer << ": "
       << DTypeName(array.dtype) << " [" << absl::StrJoin(array.shape, ", ") << "], "
@@ -186,8 +191,8 @@ absl::Status ShowHistogram(Client& client, const std::string& model, const std::
   return absl::OkStatus();
 }
 
-absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
-                        std::ostream& err) {
+absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTarget& progress,
+                        std::ostream& out, std::ostream& err) {
   ExportOptions options;
   options.compute = args.compute;
   options.target = args.target;
@@ -198,7 +203,10 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& ou
         absl::StrCat("--onnx ", args.onnx_in, " is empty; expected a float ONNX model"));
   }
   QCAL_CLIENT_ASSIGN_OR_RETURN(OutputFile output, OutputFile::Open(args.onnx_out));
+  ProgressBar bar(progress, absl::StrCat("export ", args.onnx_in));
+  options.progress = bar.Callback();
   absl::StatusOr<ExportResult> exported = client.Model(args.model)->ExportOnnx(onnx, options);
+  if (exported.ok()) bar.Finish();
   if (!exported.ok()) {
     const absl::Status& status = exported.status();
     // The ONNX model was sent with the export, so the missing precondition is the amax table;
