@@ -82,10 +82,10 @@ absl::StatusOr<v1::ModelInfo> Client::LoadState(std::string_view model, std::str
   size_t offset = 0;
   return StreamState(*connection_, model, options, static_cast<int64_t>(state.size()),
                      [&]() -> absl::StatusOr<std::string> {
-    const std::string_view piece = state.substr(offset, kMaxChunkBytes);
-    offset += piece.size();
-    return std::string(piece);
-  });
+                       const std::string_view piece = state.substr(offset, kMaxChunkBytes);
+                       offset += piece.size();
+                       return std::string(piece);
+                     });
 }
 
 absl::StatusOr<v1::ModelInfo> Client::LoadStateFile(std::string_view model, const std::string& path,

@@ -21,7 +21,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev
   nginx  # issue 11, h-k8s: deploy/nginx router config (nginx -t, loopback routing)
   python3-yaml  # issue 11, h-k8s: tests/e2e/test_k8s_*.py parse kubectl kustomize output
-  python3-tqdm  # issue 11, h-progress: qcal.torch.calibrate's bar (optional), tests/python/test_torch_progress.py
+  python3-tqdm  # issue 11, h-progress: calibrate's progress bar (optional); test_torch_progress.py
 )
 
 missing=()

@@ -351,8 +351,7 @@ int main(int argc, char** argv) {
       // one-shot command waits for the server no longer than --timeout, when given.
       qcal::SessionOptions session_options;
       if (options.timeout.has_value()) session_options.reconnect_deadline = *options.timeout;
-      status = qcal::cli::RecordNpy(client, model, quantizer, path, session_options, progress,
-                                    out);
+      status = qcal::cli::RecordNpy(client, model, quantizer, path, session_options, progress, out);
     } else if (*amax) {
       status =
           qcal::cli::ComputeAmax(client, model, amax_flags.Options(), amax_format, out, std::cerr);

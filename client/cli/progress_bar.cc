@@ -121,8 +121,7 @@ std::string ProgressBar::Render(const std::string& label, int64_t done, int64_t 
     const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
     const int filled = total == 0 ? kBarWidth : static_cast<int>(done * kBarWidth / total);
     absl::StrAppend(&line, " [", std::string(filled, '#'), std::string(kBarWidth - filled, '-'),
-                    "] ", absl::StrFormat("%3d%%", percent), "  ", Bytes(done), "/",
-                    Bytes(total));
+                    "] ", absl::StrFormat("%3d%%", percent), "  ", Bytes(done), "/", Bytes(total));
   } else {
     absl::StrAppend(&line, "  ", Bytes(done));
   }

@@ -58,7 +58,7 @@ class ProgressBar {
 
   // The line drawn for `done` of `total` bytes after `elapsed`, at most `columns` - 1 wide;
   // `final` gives the summary line (the exact byte count, no bar) instead. Public for the unit
-// test.
+  // test.
   static std::string Render(const std::string& label, int64_t done, int64_t total,
                             absl::Duration elapsed, bool final, int columns);
 

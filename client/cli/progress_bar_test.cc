@@ -15,8 +15,7 @@ TEST(ProgressBarTest, KnownTotalShowsBarPercentBytesRateAndEta) {
 }
 
 TEST(ProgressBarTest, FinalLineSumsUpWithTheExactByteCount) {
-  EXPECT_EQ(ProgressBar::Render("export m.onnx", 5000, 5000, absl::Seconds(2), /*final=*/true,
-                                200),
+  EXPECT_EQ(ProgressBar::Render("export m.onnx", 5000, 5000, absl::Seconds(2), /*final=*/true, 200),
             "export m.onnx: 100%, 5000 bytes (4.88 KiB) in 2.0 s, 2.44 KiB/s");
 }
 
@@ -63,9 +62,7 @@ TEST(ProgressBarTest, EnabledBarRedrawsInPlaceAndEndsWithOneNewline) {
   }
   const std::string text = out.str();
   EXPECT_EQ(text.rfind("\rload f [#####---------------]  25%  10 B/40 B", 0), 0u) << text;
-  EXPECT_NE(text.find("\rload f: 100%, 40 bytes (40 B) in "),
-            std::string::npos)
-      << text;
+  EXPECT_NE(text.find("\rload f: 100%, 40 bytes (40 B) in "), std::string::npos) << text;
   EXPECT_EQ(text.back(), '\n');
   EXPECT_EQ(text.find('\n'), text.size() - 1) << text;
 }

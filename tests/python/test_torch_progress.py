@@ -74,7 +74,8 @@ def test_plain_line_shows_the_total(session, monkeypatch):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     terminal = Terminal()
     assert calibrate(session, [torch.ones(2, 4)] * 2, progress=terminal, total=2) == 2
-    assert terminal.getvalue().startswith(f"\rqcal {session.name}: 1/2 batches"), terminal.getvalue()
+    text = terminal.getvalue()
+    assert text.startswith(f"\rqcal {session.name}: 1/2 batches"), text
 
 
 def test_a_stream_that_is_no_terminal_gets_nothing(session, monkeypatch):
