@@ -16,6 +16,8 @@ APT_PACKAGES=(
   python3-grpcio
   # Python wheel (issue 11): pip wheel offline, and the venv test (tests/python/test_wheel.py)
   python3-pip python3-setuptools python3-wheel python3-venv
+  # Model-affine routing (issue 11): the nginx router of tests/e2e/test_routing.py
+  nginx
   dataset-fashion-mnist
   clang-format
   clang libclang-rt-14-dev
