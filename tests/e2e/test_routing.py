@@ -13,6 +13,7 @@ the single server's. Nothing here is timed."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -143,6 +144,12 @@ def run_clients(router, models, pause=False, while_paused=None):
     return reports
 
 
+def run_cli(cli_bin, *args):
+    env = {k: v for k, v in os.environ.items() if k != "QCAL_SERVER"}
+    return subprocess.run([str(cli_bin), "--timeout", "60", *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
 def create_all(router, models):
     import qcal
 
@@ -183,11 +190,8 @@ def test_each_model_lives_on_one_replica_and_matches_a_single_server(cluster, re
     assert_tables_match(router, models, reference)
 
     # `qcal models` through the router sees one replica; --all sees them all.
-    env = {k: v for k, v in os.environ.items() if k != "QCAL_SERVER"}
-
     def qcal_cli(*args):
-        result = subprocess.run([str(cli_bin), *args], capture_output=True, text=True, env=env,
-                                timeout=60)
+        result = run_cli(cli_bin, *args)
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
         return result.stdout
@@ -249,3 +253,57 @@ def test_a_killed_replica_gives_unavailable_then_its_clients_resume(cluster, ref
     after = {name: r for name, r in placement(replicas).items() if name.startswith("kill")}
     assert after == before
     assert_tables_match(router, models, reference)
+
+
+def test_scaling_down_moves_a_replicas_models_with_state_files(cluster, reference, cli_bin,
+                                                               tmp_path):
+    """README's move: the router loses a replica (its models now hash elsewhere); each of its
+    models is saved from it directly, loaded through the new router, deleted from it."""
+    import qcal
+
+    replicas, router = cluster
+    models = model_names("move")
+    create_all(router, models)
+    client = qcal.Client(router.address, timeout=CALL_TIMEOUT)
+    for k, name in models:
+        session = client.model(name, create=False)
+        for j in range(BATCHES):
+            session.record(*routing_run.batch(k, j))
+        session.commit()
+    before = {name: r[0] for name, r in placement(replicas).items() if name.startswith("move")}
+    dropped = max(replicas, key=lambda r: sum(a == r.address for a in before.values()))
+    moving = sorted(name for name, address in before.items() if address == dropped.address)
+    kept = [r for r in replicas if r is not dropped]
+
+    def cli_ok(*args):
+        result = run_cli(cli_bin, *args)
+        assert result.returncode == 0, (args, result.stderr)
+        return result
+
+    everywhere = ",".join(r.address for r in replicas)
+    with NginxRouter([r.address for r in kept], tmp_path / "nginx") as smaller:
+        for i, name in enumerate(moving):
+            path = tmp_path / f"{i}.qcalstate"
+            cli_ok("--server", dropped.address, "state", "save", name, path)
+            cli_ok("--server", smaller.address, "state", "load", name, path)
+            if i == 0:
+                # Loaded on its new replica, not yet deleted from the old: --all says so.
+                warned = cli_ok("models", "--all", everywhere).stderr
+                assert warned.startswith(f"warning: model '{name}' is on 2 replicas: "), warned
+            cli_ok("--server", dropped.address, "delete", name)
+        after = {name: r for name, r in placement(replicas).items() if name.startswith("move")}
+        # Consistent hashing: only the dropped replica's models changed replica.
+        assert {name: r for name, r in after.items() if name not in moving} == \
+            {name: [address] for name, address in before.items() if name not in moving}
+        assert all(len(after[name]) == 1 and after[name][0] != dropped.address
+                   for name in moving)
+        assert_tables_match(smaller, models, reference)
+
+    # An unreachable replica is named; the others are still listed.
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nobody = f"127.0.0.1:{unused.getsockname()[1]}"
+        result = run_cli(cli_bin, "models", "--all", f"{nobody},{kept[0].address}")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: UNAVAILABLE: replica {nobody}: "), result.stderr
+    assert len(result.stdout.splitlines()) == 1 + len(placement([kept[0]]))
