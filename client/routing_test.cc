@@ -1,6 +1,8 @@
 // Model-affine routing: the `qcal-model` metadata value (qcal/routing.h), and that every call the
 // client library makes for a model carries it, against the real service in-process. A router
 // hashes only what the client sends: a call without the header would land on any replica.
+#include "qcal/routing.h"
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -14,7 +16,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "qcal/client.h"
-#include "qcal/routing.h"
 #include "server/core/calibration_core.h"
 #include "server/rpc/calibration_service.h"
 
@@ -115,8 +116,8 @@ TEST(ModelMetadataTest, EveryCallNamingAModelCarriesIt) {
     const std::vector<float> values = {0.5f, -1.0f, 2.0f, 0.25f};
     const std::vector<int64_t> shape = {4};
     ASSERT_TRUE(session
-                    ->Record("x._input_quantizer", TensorView{DType::kFloat32, shape,
-                                                              std::as_bytes(std::span(values))})
+                    ->Record("x._input_quantizer",
+                             TensorView{DType::kFloat32, shape, std::as_bytes(std::span(values))})
                     .ok());
     ASSERT_TRUE(session->Commit().ok());
     ASSERT_TRUE(session->ComputeAmax(ComputeAmaxOptions()).ok());
@@ -137,9 +138,9 @@ TEST(ModelMetadataTest, EveryCallNamingAModelCarriesIt) {
 
   const std::string encoded = "mod%C3%A8le%2050%25";
   const std::map<std::string, std::vector<std::string>> seen = log.values();
-  for (const char* method : {"CreateModel", "GetModel", "Record", "Commit", "ComputeAmax",
-                             "GetAmaxTable", "GetHistogram", "UploadOnnx", "ExportOnnx",
-                             "SaveState", "ResetModel", "DeleteModel"}) {
+  for (const char* method :
+       {"CreateModel", "GetModel", "Record", "Commit", "ComputeAmax", "GetAmaxTable",
+        "GetHistogram", "UploadOnnx", "ExportOnnx", "SaveState", "ResetModel", "DeleteModel"}) {
     ASSERT_TRUE(seen.contains(method)) << method << " was not called";
     for (const std::string& value : seen.at(method)) EXPECT_EQ(value, encoded) << method;
   }

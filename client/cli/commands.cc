@@ -106,8 +106,9 @@ absl::Status ListAllModels(const std::vector<std::string>& replicas, const Clien
       return (*client)->ListModels();
     }();
     if (!models.ok()) {
-      first_error.Update(absl::Status(
-          models.status().code(), absl::StrCat("replica ", replica, ": ", models.status().message())));
+      first_error.Update(
+          absl::Status(models.status().code(),
+                       absl::StrCat("replica ", replica, ": ", models.status().message())));
       continue;
     }
     for (v1::ModelInfo& info : *models) {
