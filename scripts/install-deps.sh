@@ -19,6 +19,7 @@ APT_PACKAGES=(
   dataset-fashion-mnist
   clang-format
   clang libclang-rt-14-dev
+  prometheus python3-yaml  # issue 11, metrics: a real Prometheus and promtool for tests/e2e/test_prometheus.py
 )
 
 missing=()
