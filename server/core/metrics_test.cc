@@ -40,8 +40,8 @@ TEST(MetricsTest, RpcErrorsCountByMethodAndCodeName) {
   metrics.RpcFailed("Record", absl::StatusCode::kNotFound);
   metrics.RpcFailed("GetModel", absl::StatusCode::kInvalidArgument);
   const std::string text = Scrape(metrics);
-  EXPECT_THAT(text, testing::HasSubstr(
-                        "qcal_rpc_errors_total{code=\"NOT_FOUND\",method=\"Record\"} 2"));
+  EXPECT_THAT(text,
+              testing::HasSubstr("qcal_rpc_errors_total{code=\"NOT_FOUND\",method=\"Record\"} 2"));
   EXPECT_THAT(text, testing::HasSubstr("qcal_rpc_errors_total{code=\"INVALID_ARGUMENT\","
                                        "method=\"GetModel\"} 1"));
 }
@@ -49,9 +49,8 @@ TEST(MetricsTest, RpcErrorsCountByMethodAndCodeName) {
 TEST(MetricsTest, QuantizersAreReadFromTheHeldSourceAtEachScrape) {
   Metrics metrics;
   int64_t quantizers = 3;
-  metrics.SetHeldSource([&quantizers] {
-    return Metrics::HeldReading{.models = 1, .quantizers = quantizers};
-  });
+  metrics.SetHeldSource(
+      [&quantizers] { return Metrics::HeldReading{.models = 1, .quantizers = quantizers}; });
   EXPECT_THAT(Scrape(metrics), testing::HasSubstr("\nqcal_quantizers 3\n"));
   quantizers = 5;
   EXPECT_THAT(Scrape(metrics), testing::HasSubstr("\nqcal_quantizers 5\n"));

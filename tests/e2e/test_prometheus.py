@@ -1,7 +1,8 @@
 """deploy/prometheus and deploy/grafana against Debian's real Prometheus scraping a real
-qcal-server: promtool checks the configs and rules; after some traffic (a model, batches with a
-NaN, a refused Record, ComputeAmax), every dashboard query and every alert expression without its
-threshold returns series through the HTTP API; then the server is killed and QcalServerDown fires.
+qcal-server: promtool checks the configs and rules and runs the rules' unit tests; after some
+traffic (a model, batches with a NaN, a refused Record, ComputeAmax), every dashboard query and
+every alert expression without its threshold returns series through the HTTP API; then the
+server is killed and QcalServerDown fires.
 """
 
 import json
@@ -50,6 +51,11 @@ def alert_rules():
 def test_promtool_accepts_the_rules_and_the_static_config():
     assert f"SUCCESS: {len(alert_rules())} rules found" in promtool("check", "rules", str(RULES))
     promtool("check", "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+
+
+def test_promtools_rule_tests_pass():
+    # Each alert past its threshold and below it, on synthetic series (qcal-alerts.test.yml).
+    assert "SUCCESS" in promtool("test", "rules", str(PROMETHEUS_DIR / "qcal-alerts.test.yml"))
 
 
 def test_promtool_accepts_the_kubernetes_config_but_its_discovery(tmp_path):
