@@ -19,7 +19,8 @@ APT_PACKAGES=(
   dataset-fashion-mnist
   clang-format
   clang libclang-rt-14-dev
-  prometheus python3-yaml  # issue 11, metrics: a real Prometheus and promtool for tests/e2e/test_prometheus.py
+  prometheus  # issue 11, metrics: a real Prometheus and promtool for tests/e2e/test_prometheus.py
+  python3-yaml  # issue 11, metrics: tests/e2e/test_prometheus.py reads the rules and configs
 )
 
 missing=()

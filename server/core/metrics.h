@@ -6,8 +6,9 @@
 //   qcal_record_batches_total{model}     applied batches
 //   qcal_record_nonfinite_total{model}   NaN and +-inf values (counted, left out of calibration)
 //   qcal_rpc_duration_seconds{method}    histogram of RPC durations (a stream: its whole life)
-//   qcal_rpc_errors_total{method,code}   calls the server ended with an error, by its gRPC code
-//                                        name ("NOT_FOUND"); a series appears at its first error
+//   qcal_rpc_errors_total{method,code}   calls the server refused, by the gRPC code's name
+//                                        ("NOT_FOUND"); a series appears at its first error. Not
+//                                        streams ended as idle (their own counter below)
 //   qcal_record_streams_active           Record streams open now
 //   qcal_record_inflight_bytes           bytes reserved by Record batches in flight (their bytes
 //                                        plus float32 decode scratch; --max-inflight-bytes)
