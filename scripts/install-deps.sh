@@ -20,7 +20,8 @@ APT_PACKAGES=(
   clang-format
   clang libclang-rt-14-dev
   nginx  # issue 11, h-k8s: deploy/nginx router config (nginx -t, loopback routing)
-  python3-yaml  # issue 11, h-k8s: tests/e2e/test_k8s_*.py parse kubectl kustomize output
+  prometheus  # issue 11, metrics: a real Prometheus and promtool for tests/e2e/test_prometheus.py
+  python3-yaml  # issue 11: tests/e2e/test_k8s_*.py and test_prometheus.py read YAML
 )
 
 missing=()
