@@ -16,11 +16,12 @@ APT_PACKAGES=(
   python3-grpcio
   # Python wheel (issue 11): pip wheel offline, and the venv test (tests/python/test_wheel.py)
   python3-pip python3-setuptools python3-wheel python3-venv
-  # Model-affine routing (issue 11): the nginx router of tests/e2e/test_routing.py
-  nginx
   dataset-fashion-mnist
   clang-format
   clang libclang-rt-14-dev
+  nginx  # issue 11, h-k8s: deploy/nginx router config (nginx -t, loopback routing)
+  prometheus  # issue 11, metrics: a real Prometheus and promtool for tests/e2e/test_prometheus.py
+  python3-yaml  # issue 11: tests/e2e/test_k8s_*.py and test_prometheus.py read YAML
 )
 
 missing=()
@@ -32,6 +33,14 @@ if ((${#missing[@]})); then
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -q
+  # nginx and prometheus would start their services on install; the tests start their own on free
+  # ports. Docker-style machines already forbid starting services (policy-rc.d); elsewhere do so
+  # for the install only.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 

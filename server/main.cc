@@ -86,6 +86,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-models", flags.server.max_models, "most models the server holds; >= 1")
       ->capture_default_str()
       ->check(qcal::server::IntegerFlag<decltype(flags.server.max_models)>());
+  app.add_option("--max-concurrent-calls", flags.server.max_concurrent_calls,
+                 "most calls the server runs at once, each on a thread (an open Record stream "
+                 "counts until it closes; grpc.health.v1 does not); one more is refused with "
+                 "RESOURCE_EXHAUSTED; 2..1048576")
+      ->capture_default_str()
+      ->check(qcal::server::IntegerFlag<decltype(flags.server.max_concurrent_calls)>());
   app.add_option("--max-state-bytes", flags.server.max_state_bytes,
                  "bytes that all models may hold in calibration state, stored amax tables and "
                  "ONNX models (README, \"Limits\"); 0: a quarter of the memory the server may "

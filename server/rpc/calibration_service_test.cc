@@ -1437,6 +1437,16 @@ TEST(QcalServerTest, FlagsAreCheckedWithClearMessages) {
   EXPECT_EQ(ValidateServerOptions({.listen = "127.0.0.1:0", .http_listen = "x"}).message(),
             "--http-listen: address 'x' is not HOST:PORT (port 0..65535; 0 picks one)");
   EXPECT_TRUE(ValidateServerOptions({.listen = "127.0.0.1:0"}).ok());
+  EXPECT_EQ(ValidateServerOptions({.listen = "127.0.0.1:0", .max_concurrent_calls = 1}),
+            absl::InvalidArgumentError(
+                "--max-concurrent-calls must be in 2..1048576 (a client keeps its Record stream "
+                "open while it makes other calls: it needs 2), got 1"));
+  EXPECT_EQ(
+      ValidateServerOptions({.listen = "127.0.0.1:0", .max_concurrent_calls = 1048577}).code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(ValidateServerOptions({.listen = "127.0.0.1:0", .max_concurrent_calls = 2}).ok());
+  EXPECT_TRUE(
+      ValidateServerOptions({.listen = "127.0.0.1:0", .max_concurrent_calls = 1048576}).ok());
 
   // The smallest limit still takes what clients send: a 4 MiB chunk with its header.
   absl::StatusOr<std::unique_ptr<QcalServer>> server =

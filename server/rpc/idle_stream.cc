@@ -35,8 +35,21 @@ bool IdleStream::EndReading() {
   return ended_;
 }
 
+bool IdleStream::EndReadingWhole() {
+  if (EndReading()) return true;
+  if (!context_->IsCancelled()) return false;
+  absl::MutexLock lock(&mu_);
+  client_cancelled_ = true;
+  return true;
+}
+
 grpc::Status IdleStream::status() const {
   absl::MutexLock lock(&mu_);
+  if (client_cancelled_ && !ended_) {
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        absl::StrCat(model_.empty() ? "" : absl::StrCat("model '", model_, "', "),
+                                     call_, ": the client cancelled the stream; ", dropped_));
+  }
   return grpc::Status(grpc::StatusCode::CANCELLED, Message());
 }
 

@@ -48,6 +48,10 @@ class IdleStream {
   // returns status(). (Stopping first closes the window in which a stream the client finished
   // could be ended after the handler looked, and used all the same.)
   bool EndReading();
+  // EndReading, and also true when the client cancelled the call: Read() returns false then as
+  // at a normal end, but what arrived is only a prefix of what the client meant to send (a
+  // prefix of an ONNX model or state file can parse), so the handler drops it as well.
+  bool EndReadingWhole();
   // CANCELLED with the message the client was given, e.g. "model 'm', UploadOnnx: the server
   // received nothing on this stream for --stream-idle-seconds 1 and ended it; the ONNX model it
   // sent was dropped; the model is unchanged".
@@ -65,6 +69,7 @@ class IdleStream {
   mutable absl::Mutex mu_;
   std::string model_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_cancelled_ ABSL_GUARDED_BY(mu_) = false;
   // Last: destroyed first, so End() cannot run on a half-destroyed object.
   StreamWatchdog::Watch watch_;
 };

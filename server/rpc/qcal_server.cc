@@ -19,6 +19,7 @@
 #include "server/base/status_util.h"
 #include "server/device/device.h"
 #include "server/rpc/call_auth.h"
+#include "server/rpc/concurrent_calls.h"
 #include "spdlog/spdlog.h"
 
 namespace qcal::server {
@@ -69,6 +70,13 @@ absl::Status ValidateServerOptions(const ServerOptions& options) {
   if (options.max_models < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("--max-models must be >= 1, got ", options.max_models));
+  }
+  if (options.max_concurrent_calls < kMinConcurrentCalls ||
+      options.max_concurrent_calls > kMaxConcurrentCalls) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-concurrent-calls must be in ", kMinConcurrentCalls, "..", kMaxConcurrentCalls,
+        " (a client keeps its Record stream open while it makes other calls: it needs 2), got ",
+        options.max_concurrent_calls));
   }
   if (options.max_state_bytes != 0 && options.max_state_bytes < kMinStateBytes) {
     return absl::InvalidArgumentError(
@@ -235,6 +243,7 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
   // A second server on a busy port must fail, not silently share the port's traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->service_.get());
+  LimitConcurrentCalls(options.max_concurrent_calls, *server->metrics_, builder);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || port <= 0) {
     return absl::UnavailableError(
@@ -252,10 +261,13 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
       server->tokens_ == nullptr
           ? "no bearer tokens (no --auth-tokens): every caller may call everything"
           : absl::StrCat(server->tokens_->size(), " bearer tokens from --auth-tokens"));
-  spdlog::info("limits: --max-models {}, --max-quantizers-per-model {}, --max-state-bytes {}{}",
-               options.max_models, options.limits.max_quantizers,
-               server->core_->state_budget().limit_bytes(),
-               options.max_state_bytes == 0 ? " (a quarter of the memory)" : "");
+  spdlog::info(
+      "limits: --max-models {}, --max-quantizers-per-model {}, --max-state-bytes {}{}, "
+      "--max-concurrent-calls {}",
+      options.max_models, options.limits.max_quantizers,
+      server->core_->state_budget().limit_bytes(),
+      options.max_state_bytes == 0 ? " (a quarter of the memory)" : "",
+      options.max_concurrent_calls);
   return server;
 }
 
@@ -310,7 +322,8 @@ void QcalServer::Shutdown() {
     grpc_server_->Shutdown(std::chrono::system_clock::now());
   }
   if (committer_ != nullptr) committer_->Stop();
-  if (durability_ != nullptr) {
+  // A start that failed after the data dir opened (e.g. --device cuda without a GPU) has no core.
+  if (durability_ != nullptr && core_ != nullptr) {
     const DiskDurability::CommitSummary summary = durability_->CommitAll(core_->Models());
     spdlog::info("--data-dir {}: committed {} changed models{}{}", durability_->dir().path(),
                  summary.written.size(), summary.written.empty() ? "" : ": ",

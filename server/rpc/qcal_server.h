@@ -50,6 +50,9 @@ struct ServerOptions {
   ModelLimits limits{};
   // Models the server may hold (--max-models); >= 1.
   int64_t max_models = 1024;
+  // Calls the server runs at once, open Record streams included, each on a gRPC thread
+  // (--max-concurrent-calls; concurrent_calls.h); kMinConcurrentCalls .. kMaxConcurrentCalls.
+  int max_concurrent_calls = 1024;
   // Bytes of model state all models may hold (--max-state-bytes; README, "Limits"); 0: a quarter
   // of the memory the server may use (DefaultMaxStateBytes); otherwise >= kMinStateBytes.
   int64_t max_state_bytes = 0;
@@ -103,13 +106,14 @@ int64_t DefaultMaxStateBytes();
 // INVALID_ARGUMENT, naming the flag (--listen, --http-listen, --max-batch-bytes,
 // --max-inflight-bytes, --max-inflight-wait-seconds, --max-message-bytes, --max-channels,
 // --max-num-bins, --max-response-bytes, --max-data-dir-bytes, --commit-interval-seconds,
-// --drain-seconds, --max-quantizers-per-model, --max-models, --max-state-bytes, --model-ttl,
-// --stream-idle-seconds) and the rule, for an address that is not HOST:PORT,
-// max_batch_bytes < 1, a max_inflight_bytes other than 0 below max_batch_bytes,
+// --drain-seconds, --max-quantizers-per-model, --max-models, --max-concurrent-calls,
+// --max-state-bytes, --model-ttl, --stream-idle-seconds) and the rule, for an address that is not
+// HOST:PORT, max_batch_bytes < 1, a max_inflight_bytes other than 0 below max_batch_bytes,
 // max_inflight_wait_seconds < 1, max_message_bytes < kMinMessageBytes, max_channels < 1,
 // max_num_bins outside 1..kMaxHistogramBins, max_response_bytes below kMinResponseBytes,
 // max_data_dir_bytes < 0 (or > 0 without data_dir), commit_interval_seconds < 1,
-// drain_seconds < 0, max_quantizers or max_models < 1, max_state_bytes other than 0 below
+// drain_seconds < 0, max_quantizers or max_models < 1, max_concurrent_calls outside
+// kMinConcurrentCalls..kMaxConcurrentCalls, max_state_bytes other than 0 below
 // kMinStateBytes, or a negative model_ttl_seconds or stream_idle_seconds. The device name is
 // SelectDevice's to check.
 absl::Status ValidateServerOptions(const ServerOptions& options);

@@ -1,137 +1,108 @@
-"""Debian's nginx as qcal's model-affine router, on loopback, for a test.
+"""Runs deploy/nginx, as it ships, in Debian's nginx on loopback in front of given qcal-servers.
 
-    with NginxRouter(["127.0.0.1:P1", "127.0.0.1:P2", "127.0.0.1:P3"], tmp_path) as router:
-        client = qcal.Client(router.address)
+    with NginxRouter([a.address, b.address, c.address], directory, secrets=dir_or_None) as router:
+        router.address   # localhost:PORT, what clients dial (TLS when secrets is given)
+        router.routes()  # {model: {upstream address, ...}} from nginx's access log
 
-The configuration is deploy/nginx/qcal.conf's routing part, in plaintext (h2c): the `qcal-model`
-metadata header hashed with `hash ... consistent`, `max_fails=0` and `grpc_next_upstream off` so
-that a down replica's models are never sent to another replica (their calls fail with
-UNAVAILABLE instead), and the router's own UNAVAILABLE for an unreachable replica. Keep the two
-in step. nginx runs in the foreground (daemon off) with its prefix, pid, logs and temp paths in a
-temporary directory, on a free port. The access log records, per call, the header, the replica
-it went to and the HTTP status (`calls()`).
+Only what names the Kubernetes world is replaced: the `server qcal-N:50051` lines by the given
+addresses (as many as qcal.conf lists, or fewer: the lines beyond them are dropped), the listen
+port, /etc/qcal/tls/ by SECRETS (tls.crt, tls.key, ca.crt:
+deploy/kubernetes/secrets/make-dev-secrets.sh makes them, naming localhost and qcal), the temp
+and log paths by DIRECTORY. With secrets=None the TLS lines are dropped and grpcs:// becomes
+grpc://, for plaintext servers; the routing lines stay as they ship.
 """
 
-import os
-import pathlib
+import re
+import shutil
 import socket
 import subprocess
 import time
 
-NGINX = "/usr/sbin/nginx"
+from kustomize_build import REPO
 
-UNAVAILABLE_MESSAGE = "qcal router: the replica that holds this model is unreachable; retry"
-
-CONF = """\
-daemon off;
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log notice;
-events {{ worker_connections 1024; }}
-http {{
-    log_format route '$http_qcal_model $upstream_addr $status';
-    access_log {dir}/access.log route;
-    client_body_temp_path {dir}/temp/client_body;
-    proxy_temp_path {dir}/temp/proxy;
-    fastcgi_temp_path {dir}/temp/fastcgi;
-    uwsgi_temp_path {dir}/temp/uwsgi;
-    scgi_temp_path {dir}/temp/scgi;
-
-    map $http_qcal_model $qcal_route {{
-        ""      "(no qcal-model header)";
-        default $http_qcal_model;
-    }}
-    upstream qcal_replicas {{
-        hash $qcal_route consistent;
-{servers}
-        keepalive 32;
-    }}
-    server {{
-        listen 127.0.0.1:{port} http2;
-        client_max_body_size 0;
-        client_body_timeout 15m;
-        location / {{
-            grpc_pass grpc://qcal_replicas;
-            grpc_next_upstream off;
-            grpc_connect_timeout 5s;
-            grpc_read_timeout 15m;
-            grpc_send_timeout 15m;
-            error_page 502 504 = @replica_unavailable;
-        }}
-        location @replica_unavailable {{
-            default_type application/grpc;
-            add_header grpc-status 14 always;
-            add_header grpc-message "{message}" always;
-            return 204;
-        }}
-    }}
-}}
-"""
+TLS_LINE = re.compile(r"(?m)^\s*(ssl_|grpc_ssl_)\S*\s[^\n]*;\n")
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def nginx_binary():
+    path = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    assert path, "nginx is missing: scripts/install-deps.sh installs Debian's nginx"
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class NginxRouter:
-    def __init__(self, replicas, directory):
-        if not os.access(NGINX, os.X_OK):
-            raise RuntimeError(f"{NGINX} is missing: install Debian's nginx "
-                               "(scripts/install-deps.sh does)")
-        self.replicas = list(replicas)
-        self.dir = pathlib.Path(directory)
-        self.port = _free_port()
-        self.address = f"127.0.0.1:{self.port}"
+    def __init__(self, upstreams, directory, secrets=None):
+        self.upstreams = list(upstreams)
+        self.directory = directory
+        self.secrets = secrets
+        self.port = free_port()
+        self.address = f"localhost:{self.port}"
         self._process = None
 
+    def _write_config(self):
+        conf = (REPO / "deploy/nginx/qcal.conf").read_text()
+        # Fewer upstreams than qcal.conf lists: its last `server` lines are dropped (a router
+        # scaled down; the remaining servers keep their places on the hash ring).
+        servers = iter(self.upstreams)
+
+        def server_line(match):
+            address = next(servers, None)
+            return "" if address is None else match.group(0).replace(match.group(1), address, 1)
+
+        conf, listed = re.subn(r"(?m)^\s*server\s+(qcal-\d+:50051)[^\n]*\n", server_line, conf)
+        assert listed >= len(self.upstreams), f"qcal.conf lists {listed} replicas"
+        conf = conf.replace("listen 50051", f"listen 127.0.0.1:{self.port}")
+        if self.secrets is None:
+            conf = TLS_LINE.sub("", conf).replace(" ssl http2;", " http2;")
+            conf = conf.replace("grpcs://", "grpc://")
+        else:
+            conf = conf.replace("/etc/qcal/tls/", f"{self.secrets}/")
+        main = (REPO / "deploy/nginx/nginx.conf").read_text()
+        main = main.replace("/tmp/", f"{self.directory}/").replace("/etc/nginx/qcal/", f"{self.directory}/")
+        main = main.replace("access_log /dev/stdout", f"access_log {self.directory}/access.log")
+        (self.directory / "qcal.conf").write_text(conf)
+        (self.directory / "nginx.conf").write_text(main)
+        return [nginx_binary(), "-e", "stderr", "-p", f"{self.directory}/",
+                "-c", str(self.directory / "nginx.conf")]
+
     def start(self):
-        (self.dir / "temp").mkdir(parents=True, exist_ok=True)
-        # Run as root, nginx's workers drop to `nobody`: let them into the temp paths.
-        os.chmod(self.dir, 0o755)
-        os.chmod(self.dir / "temp", 0o777)
-        servers = "\n".join(f"        server {r} max_fails=0;" for r in self.replicas)
-        (self.dir / "nginx.conf").write_text(CONF.format(
-            dir=self.dir, servers=servers, port=self.port, message=UNAVAILABLE_MESSAGE))
-        self._process = subprocess.Popen(
-            [NGINX, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"),
-             "-e", str(self.dir / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"nginx exited {self._process.returncode}:\n{self.errors()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"nginx did not listen on {self.address}:\n"
-                                       f"{self.errors()}")
-                time.sleep(0.05)
+        nginx = self._write_config()
+        check = subprocess.run([*nginx, "-t"], capture_output=True, text=True, timeout=30)
+        assert check.returncode == 0, f"nginx -t: {check.stderr}"
+        # nginx logs every failed upstream connect to stderr: to a file, so that a test with a
+        # replica down long enough cannot fill a pipe nobody reads and stall the router.
+        with open(self.directory / "nginx.stderr", "w") as log:
+            self._process = subprocess.Popen([*nginx, "-g", "daemon off;"], stderr=log)
+        for _ in range(600):  # until it listens (at most 30 s), or exits
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            assert self._process.poll() is None, f"nginx exited: {self.errors()}"
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"nginx did not listen on {self.address}")
 
     def errors(self):
-        path = self.dir / "error.log"
-        return path.read_text() if path.exists() else ""
+        """What nginx wrote to stderr so far (its error log)."""
+        return (self.directory / "nginx.stderr").read_text()
 
-    def calls(self):
-        """(qcal-model header or "-", replica address or "-", HTTP status) of every call so
-        far (nginx writes a line when a call ends)."""
-        path = self.dir / "access.log"
-        if not path.exists():
-            return []
-        return [tuple(line.split(" ")) for line in path.read_text().splitlines() if line]
+    def routes(self):
+        """{model: {upstreams}}; a call without the qcal-model header is logged as model '-'."""
+        routed = {}
+        for line in (self.directory / "access.log").read_text().splitlines():
+            model, upstream = re.search(r'model="([^"]*)" upstream=(\S+)', line).groups()
+            routed.setdefault(model, set()).add(upstream)
+        return routed
 
     def stop(self):
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            self._process.wait(timeout=30)
 
     def __enter__(self):
         return self.start()

@@ -99,3 +99,18 @@ def test_device_auto_on_a_cpu_says_so_at_info_level(server_bin):
 def test_without_data_dir_the_server_says_state_is_in_memory_only(server_bin):
     with QcalServerProcess(server_bin) as server:
         assert "no --data-dir: state lives in memory only" in server.stderr()
+
+
+def test_device_cuda_without_a_gpu_and_a_data_dir_exits_1_saying_so(server_bin, tmp_path):
+    """Once a segfault: the failed start's shutdown committed through a core never built."""
+    process = subprocess.Popen([str(server_bin), "--listen", "127.0.0.1:0", "--http-listen",
+                                "127.0.0.1:0", "--device", "cuda", "--data-dir",
+                                str(tmp_path / "data")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if process.stdout.readline().startswith("qcal-server listening"):
+        process.kill()
+        process.communicate()
+        pytest.skip("this machine has a usable GPU")
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1, (process.returncode, stderr)
+    assert "no CUDA device" in stderr, stderr

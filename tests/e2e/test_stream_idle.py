@@ -158,3 +158,32 @@ def test_the_client_reopens_a_record_stream_the_server_ended_as_idle(server_bin)
         assert (quantizer["batches"], quantizer["elements"]) == (2, 5)
         assert session.stats()["reconnects"] == 1
         assert "Record stream of model 'm' from " in server.stderr()
+
+
+def test_a_stream_the_client_cancels_is_dropped_even_when_what_arrived_parses(server_bin,
+                                                                           onnx_models):
+    """Read() ends a cancelled stream as it ends a finished one; the whole ONNX model arrived,
+    and would parse, but the client cancelled before closing its side: nothing is stored."""
+    onnx_bytes = onnx_models[13].read_bytes()
+    with QcalServerProcess(server_bin) as server:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = pb_grpc.CalibrationStub(channel)
+            stub.CreateModel(pb.CreateModelRequest(model=b"m"))
+            before = state_bytes_used(server)
+            hold = threading.Event()
+
+            def requests():
+                yield pb.UploadOnnxRequest(model=b"m", data=onnx_bytes)
+                hold.wait(DEADLINE_SECONDS)  # the stream stays open until the test cancels it
+
+            future = stub.UploadOnnx.future(requests(), timeout=DEADLINE_SECONDS)
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            while state_bytes_used(server) < before + len(onnx_bytes):  # the bytes arrived
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            future.cancel()
+            hold.set()
+            while state_bytes_used(server) != before:  # the handler returned, dropping them
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            assert not stub.GetModel(pb.GetModelRequest(model=b"m")).has_onnx
