@@ -163,6 +163,7 @@ absl::Status RecordSender::Send(const Batch& batch) {
   const bool new_stream = writer_ == nullptr;
   if (new_stream) {
     context_ = std::make_unique<grpc::ClientContext>();
+    Connection::AddModelMetadata(context_.get(), model_);
     response_.Clear();
     writer_ = connection_->stub->Record(context_.get(), &response_);
   }

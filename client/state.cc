@@ -18,6 +18,7 @@ absl::StatusOr<std::string> Client::SaveState(std::string_view model,
   request.set_model(std::string(model));
   grpc::ClientContext context;
   connection_->ApplyTimeout(&context);
+  internal::Connection::AddModelMetadata(&context, model);
   std::unique_ptr<grpc::ClientReaderInterface<v1::StateChunk>> reader =
       connection_->stub->SaveState(&context, request);
   std::string state;
@@ -44,6 +45,7 @@ absl::StatusOr<v1::ModelInfo> StreamState(const internal::Connection& connection
   QCAL_CLIENT_ASSIGN_OR_RETURN(std::string piece, next());
   grpc::ClientContext context;
   connection.ApplyTimeout(&context);
+  internal::Connection::AddModelMetadata(&context, model);
   v1::ModelInfo info;
   std::unique_ptr<grpc::ClientWriterInterface<v1::LoadStateRequest>> writer =
       connection.stub->LoadState(&context, &info);

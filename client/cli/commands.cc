@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -90,6 +92,43 @@ absl::Status ListModels(Client& client, const std::string& format, std::ostream&
     out << FormatModels(models);
   }
   return absl::OkStatus();
+}
+
+absl::Status ListAllModels(const std::vector<std::string>& replicas, const ClientOptions& options,
+                           const std::string& format, std::ostream& out, std::ostream& err) {
+  std::vector<ReplicaModel> listed;
+  std::map<std::string, std::vector<std::string>> replicas_of;
+  absl::Status first_error;
+  for (const std::string& replica : replicas) {
+    absl::StatusOr<std::vector<v1::ModelInfo>> models = [&] {
+      absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(replica, options);
+      if (!client.ok()) return absl::StatusOr<std::vector<v1::ModelInfo>>(client.status());
+      return (*client)->ListModels();
+    }();
+    if (!models.ok()) {
+      first_error.Update(
+          absl::Status(models.status().code(),
+                       absl::StrCat("replica ", replica, ": ", models.status().message())));
+      continue;
+    }
+    for (v1::ModelInfo& info : *models) {
+      replicas_of[info.name()].push_back(replica);
+      listed.push_back({replica, std::move(info)});
+    }
+  }
+  if (format == "json") {
+    out << ReplicaModelsJson(listed).dump(2) << "\n";
+  } else {
+    out << FormatReplicaModels(listed);
+  }
+  for (const auto& [model, where] : replicas_of) {
+    if (where.size() < 2) continue;
+    err << "warning: model '" << model << "' is on " << where.size()
+        << " replicas: " << absl::StrJoin(where, ", ")
+        << " (the router sends its calls to one of them; README, \"Model-affine routing\", says "
+           "how to move a model)\n";
+  }
+  return first_error;
 }
 
 absl::Status CreateModel(Client& client, const std::string& model, const ModelOptions& options,

@@ -7,6 +7,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "client/cli/progress_bar.h"
@@ -16,6 +17,13 @@ namespace qcal::cli {
 
 // --format of models/info: "text" or "json".
 absl::Status ListModels(Client& client, const std::string& format, std::ostream& out);
+// `qcal models --all ADDR,...`: asks each replica directly (behind a router, ListModels names no
+// model and reaches one replica) and lists every model with the replica it lives on. A model on
+// more than one replica (its hash target changed, e.g. after scaling, and it was not moved) gets
+// a warning on `err`. A replica that cannot be listed does not hide the others: the rest are
+// printed and the first such error, naming the replica, is returned.
+absl::Status ListAllModels(const std::vector<std::string>& replicas, const ClientOptions& options,
+                           const std::string& format, std::ostream& out, std::ostream& err);
 // With options.exist_ok, an existing model of the same configuration is joined ("model 'm'
 // exists with the same configuration") and one of another is FAILED_PRECONDITION.
 absl::Status CreateModel(Client& client, const std::string& model, const ModelOptions& options,

@@ -168,6 +168,13 @@ int main(int argc, char** argv) {
 
   CLI::App* models = app.add_subcommand("models", "list the models");
   models->add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  std::vector<std::string> replicas;
+  models
+      ->add_option("--all", replicas,
+                   "ADDR[,ADDR...]: ask each replica directly instead of --server and list every "
+                   "model with the replica it lives on (behind a router, 'qcal models' reaches "
+                   "one replica); repeatable")
+      ->delimiter(',');
 
   CLI::App* create = app.add_subcommand("create", "create an empty model");
   create->add_option("MODEL", model)->required();
@@ -340,7 +347,9 @@ int main(int argc, char** argv) {
     qcal::Client& client = **connected;
     std::ostream& out = std::cout;
     const qcal::cli::ProgressTarget progress = qcal::cli::ProgressTarget::ForStderr(quiet);
-    if (*models) {
+    if (*models && !replicas.empty()) {
+      status = qcal::cli::ListAllModels(replicas, options, format, out, std::cerr);
+    } else if (*models) {
       status = qcal::cli::ListModels(client, format, out);
     } else if (*create) {
       status = qcal::cli::CreateModel(client, model, model_options, out);
