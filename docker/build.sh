@@ -27,11 +27,18 @@ start=$SECONDS
   -f docker/Dockerfile.cpu -t "$IMAGE" .
 echo "build: built $IMAGE in $((SECONDS - start)) s"
 
-config() { "${B[@]}" inspect --type image --format "{{json .Docker.Config.$1}}" "$IMAGE"; }
-json_words() { /usr/bin/python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin)))'; }
-mapfile -t ENTRYPOINT < <(config Entrypoint | json_words)
-mapfile -t HEALTH < <(config Healthcheck.Test | json_words)
-[[ ${HEALTH[0]} == CMD ]] || fail "HEALTHCHECK is not in exec form: ${HEALTH[*]}"
+# The image's docker config, one word a line (buildah's --format templates have no json).
+config_words() {
+  "${B[@]}" inspect --type image "$IMAGE" | /usr/bin/python3 -c '
+import json, sys
+config = json.load(sys.stdin)["Docker"]["config"]
+for key in sys.argv[1:]:
+    config = config[key]
+print("\n".join(config))' "$@"
+}
+mapfile -t ENTRYPOINT < <(config_words Entrypoint)
+mapfile -t HEALTH < <(config_words Healthcheck Test)
+[[ ${HEALTH[0]:-} == CMD ]] || fail "HEALTHCHECK is not in exec form: ${HEALTH[*]}"
 HEALTH=("${HEALTH[@]:1}")
 echo "build: entrypoint ${ENTRYPOINT[*]}; healthcheck ${HEALTH[*]}"
 

@@ -46,6 +46,19 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+# Slim, as debian:bookworm-slim: no documentation, manual pages or translations, now or from
+# packages installed later (dpkg's path-exclude); the copyright files stay.
+cat >"$ROOTFS"/etc/dpkg/dpkg.cfg.d/slim <<EOF
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+EOF
+find "$ROOTFS"/usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete
+rm -rf "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/* "$ROOTFS"/usr/share/locale/* \
+  "$ROOTFS"/usr/share/lintian/*
 rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/cache/apt/archives/*.deb
 
 container=$(buildah "${STORAGE[@]}" from scratch)
