@@ -85,7 +85,7 @@ stop_server() {
   while ((${#pids[@]})) && [[ -z $server ]]; do
     p=${pids[0]} pids=("${pids[@]:1}")
     for child in $(ps -o pid= --ppid "$p"); do
-      [[ $(ps -o comm= -p "$child") == qcal-server ]] && server=$child
+      [[ $(ps -o comm= -p "$child" | tr -d ' ') == qcal-server ]] && server=$child
       pids+=("$child")
     done
   done
@@ -98,6 +98,8 @@ stop_server() {
 amax() { cli amax docker-check --method max --format json |
   /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["quantizers"]["conv1._input_quantizer"]["amax"])'; }
 
+# Another server on the port would answer for the image's.
+! cli --timeout 1 models >/dev/null 2>&1 || fail "something already answers on 127.0.0.1:50051"
 start_server
 echo "build: qcal-server runs in the image as uid $uid; calibrating with ${HOST_CLI:-qcal in the image}"
 cli create docker-check
