@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the CPU image here with buildah, then runs it: qcal-server starts inside the image
 # (`buildah run`, with the image's own ENTRYPOINT, user and data volume), a qcal CLI outside it
-# calibrates over loopback, the image's HEALTHCHECK command passes, and the model's state
-# survives a SIGTERM and a restart through the volume. Prints the image size. By hand only (the
-# C++ build inside takes long): CI runs the cheap checks in tests/e2e/test_docker_*.py.
+# calibrates over loopback, the image's HEALTHCHECK command passes, /healthz and /metrics answer
+# on the HTTP port, and the model's state survives a SIGTERM and a restart through the volume.
+# Prints the image size. By hand only (the C++ build inside takes long): CI runs the cheap checks
+# in tests/e2e/test_docker_*.py.
 #   docker/make-base.sh && docker/build.sh
 # BASE_IMAGE (default localhost/debian:bookworm-slim, from make-base.sh), IMAGE (default
 # localhost/qcal:cpu), QCAL_CLI (the CLI outside the image; default build/qcal if built, else
@@ -63,7 +64,7 @@ HOST_CLI=${QCAL_CLI:-}
 if [[ -n $HOST_CLI ]]; then
   cli() { "$HOST_CLI" --server 127.0.0.1:50051 "$@"; }
 else  # the image's own CLI, in a second container; files reach it through a read-only mount
-  cli() { "${RUN[@]}" -v "$WORK:/mnt/work:ro" "$CLI_CTR" -- qcal --server 127.0.0.1:50051 "$@"; }
+  cli() { "${RUN[@]}" -v "$WORK:/mnt/host:ro" "$CLI_CTR" -- qcal --server 127.0.0.1:50051 "$@"; }
 fi
 
 start_server() {
@@ -106,12 +107,19 @@ cli create docker-check
 if [[ -n $HOST_CLI ]]; then
   cli record docker-check conv1._input_quantizer "$WORK/x.npy"
 else
-  cli record docker-check conv1._input_quantizer /mnt/work/x.npy
+  cli record docker-check conv1._input_quantizer /mnt/host/x.npy
 fi
 before=$(amax)
 [[ $before == 5.0 ]] || fail "max amax $before, expected 5.0"
 "${RUN[@]}" "$CLI_CTR" -- "${HEALTH[@]}" >/dev/null || fail "the HEALTHCHECK command failed"
-echo "build: amax $before; HEALTHCHECK command passes"
+# The HTTP side, from outside: /healthz and the metrics of the calibration above.
+/usr/bin/python3 - <<'EOF' || fail "/healthz or /metrics on 127.0.0.1:9464"
+import urllib.request
+assert urllib.request.urlopen("http://127.0.0.1:9464/healthz", timeout=5).status == 200
+metrics = urllib.request.urlopen("http://127.0.0.1:9464/metrics", timeout=5).read().decode()
+assert 'model="docker-check"' in metrics, metrics[:2000]
+EOF
+echo "build: amax $before; HEALTHCHECK command passes; /healthz and /metrics answer on 9464"
 
 stop_server
 ls "$WORK/data" | grep -q . || fail "no state file in the volume after SIGTERM"
