@@ -44,6 +44,7 @@ HEALTH=("${HEALTH[@]:1}")
 echo "build: entrypoint ${ENTRYPOINT[*]}; healthcheck ${HEALTH[*]}"
 
 WORK=$(mktemp -d)
+chmod 0755 "$WORK"  # the image's CLI (user qcal) reads x.npy through a mount
 SERVER_CTR="" CLI_CTR="" RUNNER=""
 cleanup() {
   stop_server || true
@@ -95,14 +96,18 @@ stop_server() {
   RUNNER=""
 }
 
-/usr/bin/python3 -c "import numpy as np; np.save('$WORK/x.npy', np.linspace(-3, 5, 4096, dtype=np.float32))"
-amax() { cli amax docker-check --method max --format json |
-  /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["quantizers"]["conv1._input_quantizer"]["amax"])'; }
+/usr/bin/python3 -c "import numpy as np
+np.save('$WORK/x.npy', np.linspace(-3, 5, 4096, dtype=np.float32))"
+amax() {
+  cli amax docker-check --method max --format json | /usr/bin/python3 -c 'import json, sys
+print(json.load(sys.stdin)["quantizers"]["conv1._input_quantizer"]["amax"])'
+}
 
 # Another server on the port would answer for the image's.
 ! cli --timeout 1 models >/dev/null 2>&1 || fail "something already answers on 127.0.0.1:50051"
 start_server
-echo "build: qcal-server runs in the image as uid $uid; calibrating with ${HOST_CLI:-qcal in the image}"
+echo "build: qcal-server runs in the image as uid $uid;" \
+  "calibrating with ${HOST_CLI:-qcal in the image}"
 cli create docker-check
 if [[ -n $HOST_CLI ]]; then
   cli record docker-check conv1._input_quantizer "$WORK/x.npy"

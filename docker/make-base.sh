@@ -5,18 +5,19 @@
 # part of scripts/install-deps.sh: CI does not build images).
 #   docker/make-base.sh [IMAGE]     (default localhost/debian:bookworm-slim)
 # MIRROR (default: the first Debian mirror in /etc/apt's sources), SECURITY_MIRROR (default
-# MIRROR followed by -security, as Debian's mirrors lay it out) and WORK_DIR (default a fresh temporary
-# folder, removed at the end) can be set. The apt lists are dropped, as in debian:bookworm-slim.
+# MIRROR followed by -security, as Debian's mirrors lay it out) and WORK_DIR (default a fresh
+# temporary folder, removed at the end) can be set.
 set -euo pipefail
 IMAGE=${1:-localhost/debian:bookworm-slim}
 STORAGE=(--storage-driver vfs)
 
 for tool in debootstrap buildah; do
-  command -v "$tool" >/dev/null || { echo "make-base: $tool is missing (apt-get install $tool)" >&2; exit 1; }
+  command -v "$tool" >/dev/null ||
+    { echo "make-base: $tool is missing (apt-get install $tool)" >&2; exit 1; }
 done
 if [[ -z ${MIRROR:-} ]]; then
   # The machine's own Debian mirror (a URI ending in /debian), from either sources format.
-  MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+  MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.{list,sources} 2>/dev/null |
     grep -oE '^[^#]*https?://[^ ]+/debian/?( |$)' | grep -oE 'https?://[^ ]+' | head -n1 || true)
   [[ -n $MIRROR ]] || { echo "make-base: no Debian mirror in /etc/apt; set MIRROR" >&2; exit 1; }
 fi
@@ -59,7 +60,8 @@ EOF
 find "$ROOTFS"/usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete
 rm -rf "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/info/* "$ROOTFS"/usr/share/locale/* \
   "$ROOTFS"/usr/share/lintian/*
-rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/cache/apt/archives/*.deb
+rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/var/cache/apt/*.bin \
+  "$ROOTFS"/var/cache/apt/archives/*.deb
 
 container=$(buildah "${STORAGE[@]}" from scratch)
 buildah "${STORAGE[@]}" copy "$container" "$ROOTFS" /

@@ -23,7 +23,8 @@ for lib in $paths; do
   owner=""
   for name in $(names "$lib"); do
     owner=$(echo "$owners" | awk -v path="$name" '{ n = index($0, ": ") }
-      n && substr($0, n + 2) == path { split(substr($0, 1, n - 1), pkgs, ", "); print pkgs[1]; exit }')
+      n && substr($0, n + 2) == path {
+        split(substr($0, 1, n - 1), pkgs, ", "); print pkgs[1]; exit }')
     [ -z "$owner" ] || break
   done
   if [ -z "$owner" ]; then

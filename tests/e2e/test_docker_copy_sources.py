@@ -29,12 +29,12 @@ def test_context_sources_exist(dockerfile):
     copies = [c for stage in parse(dockerfile) for c in stage.copies if c.from_stage is None]
     assert copies, f"{dockerfile.name} copies nothing from the repository"
     for copy in copies:
+        where = f"{dockerfile.name}:{copy.line}: {copy.instruction}"
         for source in copy.sources:
             # Nothing may download while building: no ADD of an address.
-            assert "://" not in source, f"{dockerfile.name}:{copy.line}: {copy.instruction} {source}"
-            assert not source.startswith("/"), f"{dockerfile.name}:{copy.line}: {source} is absolute"
-            assert list(REPO.glob(source)), (
-                f"{dockerfile.name}:{copy.line}: {copy.instruction} {source}: not in the repository")
+            assert "://" not in source, f"{where} {source}"
+            assert not source.startswith("/"), f"{where} {source}: absolute"
+            assert list(REPO.glob(source)), f"{where} {source}: not in the repository"
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -44,12 +44,12 @@ def test_stage_sources_are_written_by_that_stage(dockerfile):
     copies = [c for stage in stages for c in stage.copies if c.from_stage is not None]
     assert copies, f"{dockerfile.name} has no runtime stage copying from the build stage"
     for copy in copies:
-        assert copy.from_stage in by_name, f"{dockerfile.name}:{copy.line}: no stage {copy.from_stage}"
+        where = f"{dockerfile.name}:{copy.line}"
+        assert copy.from_stage in by_name, f"{where}: no stage {copy.from_stage}"
         written = [target for _, target in installed_files(by_name[copy.from_stage])]
         for source in copy.sources:
             assert any(_related(source, target) for target in written), (
-                f"{dockerfile.name}:{copy.line}: {source} is not written by stage {copy.from_stage} "
-                f"(it writes {written})")
+                f"{where}: {source} is not written by stage {copy.from_stage}: {written}")
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)

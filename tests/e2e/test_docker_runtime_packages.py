@@ -34,7 +34,8 @@ def _owners(libraries):
     for line in out.splitlines():
         packages, _, path = line.partition(": ")
         owner_of.setdefault(path, packages.split(", ")[0].split(":")[0])
-    return {lib: next((owner_of[n] for n in ns if n in owner_of), None) for lib, ns in names.items()}
+    return {lib: next((owner_of[n] for n in ns if n in owner_of), None)
+            for lib, ns in names.items()}
 
 
 def _depends_closure(packages):
@@ -90,7 +91,8 @@ def test_libraries_no_package_owns_are_installed_by_the_build_stage(stages, owne
 
 
 def test_runtime_packages_script_agrees(server_bin, cli_bin, owners):
-    result = subprocess.run([str(DOCKER_DIR / "runtime-packages.sh"), str(server_bin), str(cli_bin)],
+    script = DOCKER_DIR / "runtime-packages.sh"
+    result = subprocess.run([str(script), str(server_bin), str(cli_bin)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) == {p for p in owners.values() if p}
