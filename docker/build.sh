@@ -7,14 +7,14 @@
 # in tests/e2e/test_docker_*.py.
 #   docker/make-base.sh && docker/build.sh
 # BASE_IMAGE (default localhost/debian:bookworm-slim, from make-base.sh), IMAGE (default
-# localhost/qcal:cpu), QCAL_CLI (the CLI outside the image; default build/qcal if built, else
+# localhost/qcal-server:cpu), QCAL_CLI (the CLI outside the image; default build/qcal if built, else
 # the image's own qcal in a second container). The entrypoint listens on 0.0.0.0:50051 and
 # 0.0.0.0:9464 of this machine (buildah's chroot isolation shares the host's network): both
 # ports must be free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE_IMAGE=${BASE_IMAGE:-localhost/debian:bookworm-slim}
-IMAGE=${IMAGE:-localhost/qcal:cpu}
+IMAGE=${IMAGE:-localhost/qcal-server:cpu}
 B=(buildah --storage-driver vfs)
 RUN=("${B[@]}" run --isolation chroot --network host)
 
