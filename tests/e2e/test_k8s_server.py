@@ -4,9 +4,12 @@ grace period that covers the SIGTERM drain and commit, files that exist in mount
 no root, and the GPU overlay on a GPU."""
 
 import base64
+import json
+import re
 
 import pytest
 
+from conftest import REPO
 from kustomize_build import (OVERLAYS, effective_args, find, flags, render, server_container)
 
 TARGETS = [f"overlays/{o}" for o in OVERLAYS] + ["composed-cpu", "composed-gpu"]
@@ -35,6 +38,21 @@ def test_probes_call_healthz_on_the_http_port_the_server_listens_on(target):
         assert port == ports["http"], f"{target} {kind}"
         assert get["path"] == "/healthz"
         assert get["scheme"] == ("HTTPS" if "tls-cert" in args else "HTTP"), f"{target} {kind}"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_container_replaces_the_images_entrypoint_whose_flags_the_args_repeat(target):
+    """docker/Dockerfile.*'s ENTRYPOINT passes --listen, --http-listen and --data-dir; the args
+    pass them again, which qcal-server refuses ("At Most 1 required but received 2")."""
+    entrypoint = re.search(r'^ENTRYPOINT (\[.*?\])$',
+                           (REPO / "docker" / "Dockerfile.cpu").read_text().replace("\\\n", ""),
+                           re.M)
+    assert entrypoint, "docker/Dockerfile.cpu has no ENTRYPOINT"
+    image_flags = {a.split("=")[0] for a in json.loads(entrypoint.group(1)) if a.startswith("--")}
+    _, container = server_container(render(target))
+    arg_flags = {a.split("=")[0] for a in container["args"] if a.startswith("--")}
+    assert image_flags & arg_flags, "the check needs flags in both to mean something"
+    assert container.get("command") == ["qcal-server"], target
 
 
 @pytest.mark.parametrize("target", TARGETS)
