@@ -1,0 +1,109 @@
+"""The dashboard's JSON API on the real qcal-server: its values are the core's (GetHistogram,
+ComputeAmax, the model's counters), names are percent-encoded path segments, unknown names
+answer a JSON 404, and with --auth-tokens it is guarded as /metrics is."""
+
+import numpy as np
+import pytest
+
+import qcal
+from dashboard_data import (BATCHES, CHANNELS, HISTOGRAM, METHODS, MODEL, WEIGHT, clipped_fraction,
+                            get, get_json, quantizer_path, record)
+from qcal_server_process import QcalServerProcess
+
+
+@pytest.fixture(scope="module")
+def recorded(server):
+    return record(qcal.Client(server.address))
+
+
+def test_models_lists_quantizers_with_their_counters(server, recorded):
+    status, body = get_json(server.http_address, "/api/v1/models")
+    assert status == 200
+    (model,) = [m for m in body["models"] if m["name"] == MODEL]
+    info = recorded.info()["quantizers"]
+    by_name = {q["name"]: q for q in model["quantizers"]}
+    assert set(by_name) == {HISTOGRAM, WEIGHT}
+    for name, quantizer in by_name.items():
+        for key in ("batches", "elements", "nonfinite", "bytes", "calibrator", "axis"):
+            assert quantizer[key] == info[name][key], (name, key)
+    assert by_name[HISTOGRAM]["nonfinite"] == 1
+    assert by_name[WEIGHT]["axis"] == 0 and by_name[WEIGHT]["calibrator"] == "max"
+    # The ingest counters are qcal_record_*_total: every batch of the model.
+    assert model["ingest"]["batches_total"] == 2 * BATCHES
+    assert model["ingest"]["bytes_total"] == sum(q["bytes"] for q in info.values())
+    assert body["ingest"]["batches_total"] >= 2 * BATCHES
+    status, one = get_json(server.http_address, "/api/v1/models/team-a%2Fdash")
+    assert status == 200 and one == model
+
+
+def test_histogram_and_each_methods_amax_are_the_cores(server, recorded):
+    status, body = get_json(server.http_address, quantizer_path(MODEL, HISTOGRAM))
+    assert status == 200
+    hist = recorded.histogram(HISTOGRAM)
+    shown = body["histogram"]
+    assert shown["merged_bins"] == 1
+    assert np.array_equal(np.array(shown["counts"], dtype=np.uint64), hist["counts"])
+    assert np.array_equal(np.array(shown["edges"], dtype=np.float32), hist["edges"])
+    assert shown["total"] == hist["total"] == BATCHES * 20000 - 1
+    # Computed for this quantizer without storing a table.
+    assert recorded.info()["amax_method"] is None
+    for method in METHODS:
+        table = recorded.compute_amax(method=method)["quantizers"][HISTOGRAM]
+        entry = body["amax"][method]
+        assert np.float32(entry["amax"]) == np.float32(table["amax"]), method
+        assert entry["clipped"] == pytest.approx(clipped_fraction(hist, entry["amax"]), abs=1e-12)
+    assert body["amax"]["max"]["clipped"] == 0
+    assert body["amax"]["percentile"]["percentile"] == 99.99
+    assert 0 < body["amax"]["percentile"]["clipped"] < 0.001
+
+
+def test_weight_quantizer_shows_its_per_channel_amax(server, recorded):
+    status, body = get_json(server.http_address, quantizer_path(MODEL, WEIGHT))
+    assert status == 200
+    expected = recorded.compute_amax(method="max")["quantizers"][WEIGHT]["amax"]
+    assert len(body["channel_amax"]) == CHANNELS
+    assert np.array_equal(np.float32(body["channel_amax"]), np.float32(expected))
+    assert "histogram" not in body
+
+
+@pytest.mark.parametrize("path, status, message", [
+    ("/api/v1/models/nobody", 404, "unknown model 'nobody'"),
+    (quantizer_path(MODEL, "nothing._input_quantizer"), 404,
+     "model 'team-a/dash' has no quantizer 'nothing._input_quantizer'"),
+    # An unencoded '/' splits the name: no such path.
+    ("/api/v1/models/team-a/dash/quantizers/x", 404, "no API at /api/v1/models/team-a/dash/"),
+    ("/api/v1/models/bad%zz", 400, "'bad%zz' is not a percent-encoded name"),
+    ("/api/v2", 404, "no API at /api/v2"),
+])
+def test_unknown_names_answer_json_errors_naming_them(server, recorded, path, status, message):
+    got, body = get_json(server.http_address, path)
+    assert got == status
+    assert message in body["error"]["message"]
+
+
+def test_root_redirects_to_the_page_and_other_methods_are_refused(server):
+    status, headers, _ = get(server.http_address, "/")
+    assert status == 302 and headers["Location"] == "/dashboard"
+    status, headers, body = get(server.http_address, "/dashboard")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert '<script src="/dashboard/dashboard.js">' in body
+    assert get(server.http_address, "/dashboard/dashboard.js")[0] == 200
+    assert get(server.http_address, "/dashboard/nothing.js")[0] == 404
+    assert get(server.http_address, "/api/v1/models", method="POST")[0] == 405
+
+
+def test_with_auth_tokens_the_page_and_api_need_a_token_as_metrics_does(server_bin, tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("reader dashboard-reader-token-0\nreader tenant-reader-token-000 team-a/\n")
+    with QcalServerProcess(server_bin, "--auth-tokens", str(tokens)) as guarded:
+        for path in ("/dashboard", "/", "/api/v1/models", quantizer_path(MODEL, HISTOGRAM)):
+            status, headers, body = get(guarded.http_address, path)
+            assert status == 401 and headers["WWW-Authenticate"] == "Bearer", path
+            assert f"{path} needs 'Authorization: Bearer TOKEN'" in body
+            status, _, body = get(guarded.http_address, path, token="tenant-reader-token-000")
+            assert status == 403 and "needs a token without a model prefix" in body
+        assert get(guarded.http_address, "/dashboard", token="dashboard-reader-token-0")[0] == 200
+        status, body = get_json(guarded.http_address, "/api/v1/models",
+                                token="dashboard-reader-token-0")
+        assert status == 200 and body["models"] == []
+        assert get(guarded.http_address, "/healthz")[0] == 200
