@@ -1,6 +1,7 @@
 // Drives Debian's chromium (headless, through playwright-core) over qcal-server's dashboard, for
 // tests/e2e/test_dashboard_browser.py. Reads one JSON argument:
-//   {url, token, model, histogram, weight, batches, channels, amax: {method: value}, screenshot}
+//   {url, token, model, histogram, weight, channels, amax: {method: value}, screenshot,
+//    weight_screenshot (optional)}
 // opens URL/ (which must redirect to /dashboard), chooses the histogram quantizer, waits for the
 // histogram and the four amax lines, then the weight quantizer's per-channel bars. Prints what it
 // read as JSON; the Python side asserts on it. Exits 1, with the reason, when the page never
@@ -27,7 +28,7 @@ async function main() {
     executablePath: "/usr/bin/chromium",
     headless: true,
     args: FLAGS,
-    viewport: { width: 1280, height: 820 },
+    viewport: { width: 1280, height: 640 },
     extraHTTPHeaders: args.token ? { Authorization: `Bearer ${args.token}` } : {},
   });
   const errors = [];
@@ -71,6 +72,7 @@ async function main() {
                                args.channels);
     out.channels = await page.$$eval("rect.channel", (n) => n.length);
     out.weight_title = await page.textContent("#detail-title");
+    if (args.weight_screenshot) await page.screenshot({ path: args.weight_screenshot });
     out.errors = errors;
     console.log(JSON.stringify(out));
   } finally {

@@ -28,6 +28,16 @@ function formatBytes(b) {
   return (i === 0 ? b.toFixed(0) : b.toPrecision(3)) + " " + units[i];
 }
 
+// A name that may wrap after its dots and slashes rather than in the middle of a word.
+function breakable(name) {
+  const span = document.createElement("span");
+  name.split(/(?<=[./])/).forEach((part, i) => {
+    if (i > 0) span.append(document.createElement("wbr"));
+    span.append(part);
+  });
+  return span;
+}
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
@@ -95,7 +105,7 @@ function showModels(models) {
         ? (q.axis === null ? "max" : `max, axis ${q.axis}`) : "histogram";
       const row = el("tr", { class: "quantizer" + (selected ? " selected" : ""),
                              "data-model": model.name, "data-quantizer": q.name },
-        el("td", {}, q.name, " ", el("span", { class: "kind" }, kind)),
+        el("td", {}, breakable(q.name), " ", el("span", { class: "kind" }, kind)),
         el("td", { class: "batches" }, formatCount(q.batches)),
         el("td", {}, formatCount(q.elements)),
         el("td", q.nonfinite > 0 ? { class: "nonfinite" } : {}, formatCount(q.nonfinite)));
@@ -142,7 +152,7 @@ function drawHistogram(data) {
     chart.append(el("p", { class: "empty" }, "No values yet (or only zeros)."));
     return;
   }
-  const f = frame(860, 340);
+  const f = frame(720, 300);
   const xMax = h.edges[h.edges.length - 1];
   const yMax = Math.log10(Math.max(...h.counts) + 1);
   const x = v => f.m.left + (v / xMax) * f.w;
@@ -193,7 +203,7 @@ function drawChannels(data) {
   chart.replaceChildren();
   const amax = data.channel_amax;
   if (amax.length === 0) { chart.append(el("p", { class: "empty" }, "No values yet.")); return; }
-  const f = frame(860, 300);
+  const f = frame(720, 240);
   const top = Math.max(...amax) || 1;
   const base = f.m.top + f.h;
   const bar = f.w / amax.length;
@@ -203,14 +213,19 @@ function drawChannels(data) {
     f.root.append(svg("text", { class: "tick", x: f.m.left - 6, y: y(v) + 4, "text-anchor": "end" },
       Number(v.toPrecision(3)).toString()));
   }
+  const every = Math.ceil(amax.length / 16);
   amax.forEach((v, i) => {
+    if (i % every === 0) {
+      f.root.append(svg("text", { class: "tick", x: f.m.left + (i + 0.5) * bar, y: base + 14,
+                                  "text-anchor": "middle" }, String(i)));
+    }
     const rect = svg("rect", { class: "bars channel", x: f.m.left + i * bar + bar * 0.1, y: y(v),
                                width: Math.max(bar * 0.8, 0.5), height: base - y(v) });
     rect.append(svg("title", {}, `channel ${i}: ${formatAmax(v)}`));
     f.root.append(rect);
   });
   f.root.append(svg("line", { class: "axis", x1: f.m.left, x2: f.m.left + f.w, y1: base, y2: base }));
-  f.root.append(svg("text", { class: "tick", x: f.m.left + f.w, y: base + 24, "text-anchor": "end" },
+  f.root.append(svg("text", { class: "tick", x: f.m.left + f.w, y: base + 30, "text-anchor": "end" },
     `channel (${amax.length})`));
   f.root.append(svg("text", { class: "tick", x: 4, y: f.m.top + 4 }, "amax"));
   chart.append(f.root);
