@@ -635,8 +635,7 @@ absl::StatusOr<AmaxTableForms> Model::GetAmaxTable(TableForms forms) const {
   return FormsOf(std::move(table), keys, forms);
 }
 
-absl::StatusOr<std::shared_ptr<QuantizerState>> Model::FindQuantizer(
-    absl::string_view name) const {
+absl::StatusOr<std::shared_ptr<QuantizerState>> Model::FindQuantizer(absl::string_view name) const {
   std::shared_ptr<QuantizerState> state;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -657,14 +656,15 @@ absl::StatusOr<HistogramSnapshot> Model::GetHistogram(absl::string_view quantize
 }
 
 absl::StatusOr<QuantizerAmax> Model::QuantizerAmaxOf(absl::string_view quantizer,
-                                                     const MethodParams& params) const {
+                                                     const MethodParams& params,
+                                                     const std::function<bool()>* cancelled) const {
   const std::string where = absl::StrCat("model '", name_, "', quantizer '", quantizer, "'");
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<QuantizerState> state, FindQuantizer(quantizer));
   QCAL_ASSIGN_OR_RETURN(MethodParams normalized, NormalizeMethodParams(params, where));
   StateBudget::Charge copy(limits_.state_budget);
   QCAL_RETURN_IF_ERROR(
       copy.Resize(state->charged_bytes(), absl::StrCat(where, ": the copy of its state searched")));
-  absl::StatusOr<QuantizerAmax> amax = state->ComputeAmax(normalized);
+  absl::StatusOr<QuantizerAmax> amax = state->ComputeAmax(normalized, cancelled);
   if (!amax.ok()) return Annotate(amax.status(), absl::StrCat("model '", name_, "'"));
   return amax;
 }

@@ -312,9 +312,11 @@ class Model {
   // A max calibrator reports its max whatever the method.
   // Errors: NOT_FOUND for an unknown quantizer (INVALID_ARGUMENT when the name is not a name);
   // NormalizeMethodParams'; RESOURCE_EXHAUSTED when the budget has no room for the copy;
-  // QuantizerState::ComputeAmax's (FAILED_PRECONDITION without data).
-  absl::StatusOr<QuantizerAmax> QuantizerAmaxOf(absl::string_view quantizer,
-                                                const MethodParams& params) const;
+  // QuantizerState::ComputeAmax's (FAILED_PRECONDITION without data; CANCELLED when
+  // `cancelled`, polled by the search, returned true).
+  absl::StatusOr<QuantizerAmax> QuantizerAmaxOf(
+      absl::string_view quantizer, const MethodParams& params,
+      const std::function<bool()>* cancelled = nullptr) const;
 
   // Parses and checks a serialized float ONNX model and replaces the stored one only if it is
   // valid; `tensor_map` (quantizer -> tensor) overrides the automatic matching.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -96,8 +97,8 @@ double ClippedFraction(const HistogramSnapshot& histogram, double amax) {
 // Edges and counts, with adjacent bins summed when there are more than kDashboardMaxBins.
 json HistogramJson(const HistogramSnapshot& histogram) {
   const int64_t bins = static_cast<int64_t>(histogram.counts.size());
-  const int64_t merged = bins <= kDashboardMaxBins ? 1 : (bins + kDashboardMaxBins - 1) /
-                                                             kDashboardMaxBins;
+  const int64_t merged =
+      bins <= kDashboardMaxBins ? 1 : (bins + kDashboardMaxBins - 1) / kDashboardMaxBins;
   json edges = json::array();
   json counts = json::array();
   for (int64_t i = 0; i < bins; i += merged) {
@@ -139,11 +140,20 @@ absl::StatusOr<json> QuantizerJson(const Model& model, const QuantizerInfo& info
   QCAL_ASSIGN_OR_RETURN(HistogramSnapshot histogram, model.GetHistogram(name));
   out["histogram"] = HistogramJson(histogram);
   json methods = json::object();
+  const absl::Time deadline = absl::Now() + kDashboardSearchTime;
+  const std::function<bool()> late = [deadline] { return absl::Now() > deadline; };
   for (const char* method : kMethods) {
     MethodParams params{.method = method};
     if (params.method == "percentile") params.percentile = kDashboardPercentile;
-    absl::StatusOr<QuantizerAmax> amax = model.QuantizerAmaxOf(name, params);
+    absl::StatusOr<QuantizerAmax> amax = model.QuantizerAmaxOf(name, params, &late);
     if (absl::IsResourceExhausted(amax.status())) return amax.status();
+    if (absl::IsCancelled(amax.status())) {
+      methods[method] = {
+          {"error",
+           absl::StrCat("not computed: the dashboard stops searching after ",
+                        absl::FormatDuration(kDashboardSearchTime), "; qcal amax computes it")}};
+      continue;
+    }
     if (!amax.ok()) {
       // Before data, or a search this histogram cannot run (fewer bins than entropy's start).
       methods[method] = {{"error", std::string(amax.status().message())}};
@@ -204,8 +214,9 @@ HttpAnswer DashboardApi::Answer(absl::string_view path) const {
       all.batches += ingest.batches;
       models.push_back(ModelEntry(info, ingest));
     }
-    return JsonAnswer(200, {{"models", std::move(models)},
-                            {"ingest", {{"bytes_total", all.bytes}, {"batches_total", all.batches}}}});
+    return JsonAnswer(200,
+                      {{"models", std::move(models)},
+                       {"ingest", {{"bytes_total", all.bytes}, {"batches_total", all.batches}}}});
   }
   // /api/v1/models/{model}[/quantizers/{quantizer}]: a name's '/' is %2F, so segments split.
   const std::vector<absl::string_view> parts =
@@ -213,16 +224,17 @@ HttpAnswer DashboardApi::Answer(absl::string_view path) const {
   const bool model_path = absl::StartsWith(path, absl::StrCat(kModels, "/")) &&
                           (parts.size() == 1 || (parts.size() == 3 && parts[1] == "quantizers"));
   if (!model_path) {
-    return ErrorAnswer(absl::NotFoundError(absl::StrCat(
-        "no API at ", path, "; there are ", kModels, ", ", kModels, "/{model} and ", kModels,
-        "/{model}/quantizers/{quantizer}")));
+    return ErrorAnswer(absl::NotFoundError(absl::StrCat("no API at ", path, "; there are ", kModels,
+                                                        ", ", kModels, "/{model} and ", kModels,
+                                                        "/{model}/quantizers/{quantizer}")));
   }
   absl::StatusOr<std::string> model_name = DecodeName(parts[0], "model");
   if (!model_name.ok()) return ErrorAnswer(model_name.status());
   absl::StatusOr<std::shared_ptr<const Model>> model = core_.WatchModel(*model_name);
   if (!model.ok()) return ErrorAnswer(model.status());
   const ModelInfo info = (*model)->Info();
-  if (parts.size() == 1) return JsonAnswer(200, ModelEntry(info, core_.metrics().IngestOf(info.name)));
+  if (parts.size() == 1)
+    return JsonAnswer(200, ModelEntry(info, core_.metrics().IngestOf(info.name)));
 
   absl::StatusOr<std::string> quantizer = DecodeName(parts[2], "quantizer");
   if (!quantizer.ok()) return ErrorAnswer(quantizer.status());

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "server/core/calibration_core.h"
 #include "server/http/http_server.h"
 
@@ -30,6 +31,11 @@ inline constexpr int64_t kDashboardMaxBins = 8192;
 
 // The percentile the dashboard's "percentile" amax uses (ComputeAmax's default).
 inline constexpr double kDashboardPercentile = 99.99;
+
+// How long one quantizer's answer may search in all: the methods still running then are stopped
+// and answered with an error, so that a huge histogram (a reference layout of 2^20 bins) cannot
+// hold the HTTP threads, which /healthz and /metrics share.
+inline constexpr absl::Duration kDashboardSearchTime = absl::Seconds(10);
 
 class DashboardApi {
  public:

@@ -198,8 +198,8 @@ int BoundPort(int fd) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    absl::string_view listen, std::shared_ptr<prometheus::Registry> registry,
-    HttpSecurity security, HttpPages pages) {
+    absl::string_view listen, std::shared_ptr<prometheus::Registry> registry, HttpSecurity security,
+    HttpPages pages) {
   const bool tls = !security.cert_pem.empty();
   if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
     return absl::UnavailableError(absl::StrCat("cannot serve HTTPS on '", listen,
@@ -215,7 +215,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                                                "': invalid address or port in use (",
                                                fd.status().message(), ")"));
   }
-  std::unique_ptr<HttpServer> http(new HttpServer(std::move(registry), std::move(security), std::move(pages)));
+  std::unique_ptr<HttpServer> http(
+      new HttpServer(std::move(registry), std::move(security), std::move(pages)));
   http->port_ = BoundPort(*fd);
   // Internal polling threads with epoll: one wait covers every connection, idle or not, and a
   // thread only reads what has arrived (select would also cap descriptors at FD_SETSIZE).

@@ -113,8 +113,7 @@ class HttpServer {
   int port() const { return port_; }
 
  private:
-  HttpServer(std::shared_ptr<prometheus::Registry> registry, HttpSecurity security,
-             HttpPages pages)
+  HttpServer(std::shared_ptr<prometheus::Registry> registry, HttpSecurity security, HttpPages pages)
       : registry_(std::move(registry)), security_(std::move(security)), pages_(std::move(pages)) {}
 
   friend struct HttpHandler;

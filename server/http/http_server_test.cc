@@ -192,21 +192,23 @@ TEST_F(HttpServerTest, ABusyPortIsUnavailableAndNamed) {
 TEST(HttpPagesTest, PagesGetTheirPathEncodedAndAreGuardedAsMetrics) {
   std::vector<std::string> asked;
   absl::Mutex mu;
-  HttpPages pages{
-      .serves = [](absl::string_view path) { return absl::StartsWith(path, "/page/"); },
-      .answer = [&](absl::string_view path) {
-        absl::MutexLock lock(&mu);
-        asked.emplace_back(path);
-        return HttpAnswer{.status = 302, .content_type = "text/x-test", .body = "moved\n",
-                          .location = "/elsewhere"};
-      }};
+  HttpPages pages{.serves = [](absl::string_view path) { return absl::StartsWith(path, "/page/"); },
+                  .answer =
+                      [&](absl::string_view path) {
+                        absl::MutexLock lock(&mu);
+                        asked.emplace_back(path);
+                        return HttpAnswer{.status = 302,
+                                          .content_type = "text/x-test",
+                                          .body = "moved\n",
+                                          .location = "/elsewhere"};
+                      }};
   HttpSecurity security;
   security.metrics_access = [](absl::string_view path, absl::string_view authorization) {
     return authorization == "Bearer good" ? absl::OkStatus()
                                           : absl::UnauthenticatedError(absl::StrCat(path, " no"));
   };
-  absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
-      "127.0.0.1:0", std::make_shared<prometheus::Registry>(), security, pages);
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::Start("127.0.0.1:0", std::make_shared<prometheus::Registry>(), security, pages);
   ASSERT_TRUE(http.ok()) << http.status();
   const int port = (*http)->port();
 

@@ -49,7 +49,8 @@ async function main() {
     out.quantizers = await page.$$eval("tr.quantizer", (n) => n.map((e) => e.dataset.quantizer));
     out.batches = await page.$eval(`${row(args.histogram)} td.batches`, (e) => e.textContent);
     out.title = await page.textContent("#detail-title");
-    out.bars = await page.$eval(".chart path.bars", (e) => e.getAttribute("d").split("M").length - 1);
+    out.bars = await page.$eval(".chart path.bars", 
+      (e) => e.getAttribute("d").split("M").length - 1);
     out.table = await page.$$eval("#amax-table tr[data-method]", (rows) =>
       Object.fromEntries(rows.map((r) => [r.dataset.method, {
         amax: r.querySelector("td.amax").textContent,

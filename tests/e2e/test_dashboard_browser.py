@@ -92,4 +92,5 @@ def test_the_page_shows_the_histogram_amax_lines_and_channels(server, tmp_path):
     kept = os.environ.get("QCAL_DASHBOARD_SCREENSHOT")
     if kept:
         shutil.copyfile(screenshot, kept)
-        shutil.copyfile(tmp_path / "dashboard-weight.png", pathlib.Path(kept).with_suffix(".weight.png"))
+        weight = pathlib.Path(kept).with_suffix(".weight.png")
+        shutil.copyfile(tmp_path / "dashboard-weight.png", weight)

@@ -135,6 +135,14 @@ function frame(width, height) {
   return { root, m, w: width - m.left - m.right, h: height - m.top - m.bottom };
 }
 
+// A horizontal line across the frame at y.
+function hline(f, y, cls) {
+  return svg("line", { class: cls, x1: f.m.left, x2: f.m.left + f.w, y1: y, y2: y });
+}
+function tick(x, y, anchor, text) {
+  return svg("text", { class: "tick", x, y, "text-anchor": anchor }, text);
+}
+
 function niceTicks(max, count) {
   const step0 = max / count;
   const magnitude = Math.pow(10, Math.floor(Math.log10(step0)));
@@ -160,8 +168,8 @@ function drawHistogram(data) {
   // Decades of the log scale.
   for (let d = 0; Math.pow(10, d) <= Math.pow(10, yMax); d++) {
     const yy = y(Math.pow(10, d) - 1);
-    f.root.append(svg("line", { class: "grid", x1: f.m.left, x2: f.m.left + f.w, y1: yy, y2: yy }));
-    f.root.append(svg("text", { class: "tick", x: f.m.left - 6, y: yy + 4, "text-anchor": "end" },
+    f.root.append(hline(f, yy, "grid"));
+    f.root.append(tick(f.m.left - 6, yy + 4, "end",
       d === 0 ? "1" : "1e" + d));
   }
   let path = "";
@@ -174,14 +182,14 @@ function drawHistogram(data) {
   }
   f.root.append(svg("path", { class: "bars", d: path }));
   for (const v of niceTicks(xMax, 6)) {
-    f.root.append(svg("text", { class: "tick", x: x(v), y: base + 16, "text-anchor": "middle" },
+    f.root.append(tick(x(v), base + 16, "middle",
       Number(v.toPrecision(3)).toString()));
   }
-  f.root.append(svg("line", { class: "axis", x1: f.m.left, x2: f.m.left + f.w, y1: base, y2: base }));
+  f.root.append(hline(f, base, "axis"));
   f.root.append(svg("line", { class: "axis", x1: f.m.left, x2: f.m.left, y1: f.m.top, y2: base }));
-  f.root.append(svg("text", { class: "tick", x: f.m.left + f.w, y: base + 30, "text-anchor": "end" },
+  f.root.append(tick(f.m.left + f.w, base + 30, "end",
     "|x|"));
-  f.root.append(svg("text", { class: "tick", x: 4, y: f.m.top + 4 }, "count"));
+  f.root.append(tick(4, f.m.top + 4, "start", "count"));
   // One line per method, its label on its own row so that close amaxes stay readable.
   METHODS.forEach(([method, color], row) => {
     const a = data.amax[method];
@@ -209,8 +217,8 @@ function drawChannels(data) {
   const bar = f.w / amax.length;
   const y = v => base - (v / top) * f.h;
   for (const v of niceTicks(top, 5)) {
-    f.root.append(svg("line", { class: "grid", x1: f.m.left, x2: f.m.left + f.w, y1: y(v), y2: y(v) }));
-    f.root.append(svg("text", { class: "tick", x: f.m.left - 6, y: y(v) + 4, "text-anchor": "end" },
+    f.root.append(hline(f, y(v), "grid"));
+    f.root.append(tick(f.m.left - 6, y(v) + 4, "end",
       Number(v.toPrecision(3)).toString()));
   }
   const every = Math.ceil(amax.length / 16);
@@ -224,10 +232,10 @@ function drawChannels(data) {
     rect.append(svg("title", {}, `channel ${i}: ${formatAmax(v)}`));
     f.root.append(rect);
   });
-  f.root.append(svg("line", { class: "axis", x1: f.m.left, x2: f.m.left + f.w, y1: base, y2: base }));
-  f.root.append(svg("text", { class: "tick", x: f.m.left + f.w, y: base + 30, "text-anchor": "end" },
+  f.root.append(hline(f, base, "axis"));
+  f.root.append(tick(f.m.left + f.w, base + 30, "end",
     `channel (${amax.length})`));
-  f.root.append(svg("text", { class: "tick", x: 4, y: f.m.top + 4 }, "amax"));
+  f.root.append(tick(4, f.m.top + 4, "start", "amax"));
   chart.append(f.root);
 }
 
