@@ -1,6 +1,9 @@
 """The dashboard's JSON API on the real qcal-server: its values are the core's (GetHistogram,
 ComputeAmax, the model's counters), names are percent-encoded path segments, unknown names
-answer a JSON 404, and with --auth-tokens it is guarded as /metrics is."""
+answer a JSON 404, and with --auth-tokens or --tls-client-ca it is guarded as /metrics is."""
+
+import http.client
+import ssl
 
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ import qcal
 from dashboard_data import (BATCHES, CHANNELS, HISTOGRAM, METHODS, MODEL, WEIGHT, clipped_fraction,
                             get, get_json, quantizer_path, record)
 from qcal_server_process import QcalServerProcess
+from tls_certs import make_certs
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +111,26 @@ def test_with_auth_tokens_the_page_and_api_need_a_token_as_metrics_does(server_b
                                 token="dashboard-reader-token-0")
         assert status == 200 and body["models"] == []
         assert get(guarded.http_address, "/healthz")[0] == 200
+
+
+def test_with_a_client_ca_the_page_and_api_need_a_client_certificate(server_bin, tmp_path):
+    certs = make_certs(tmp_path / "certs")
+    with QcalServerProcess(server_bin, "--tls-cert", str(certs.server_cert), "--tls-key",
+                           str(certs.server_key), "--tls-client-ca", str(certs.ca)) as mtls:
+        host, port = mtls.http_address.rsplit(":", 1)
+        for client in (None, certs.other_client_cert, certs.client_cert):
+            context = ssl.create_default_context(cafile=str(certs.ca))
+            if client is not None:
+                context.load_cert_chain(str(client), str(client.with_suffix(".key")))
+            for path in ("/dashboard", "/api/v1/models"):
+                connection = http.client.HTTPSConnection(host, int(port), context=context,
+                                                         timeout=30)
+                connection.request("GET", path)
+                response = connection.getresponse()
+                body = response.read().decode()
+                connection.close()
+                if client == certs.client_cert:
+                    assert response.status == 200, (path, body)
+                else:
+                    assert response.status == 403, (client, path)
+                    assert f"{path} needs a client certificate signed by" in body
