@@ -73,10 +73,10 @@ json ModelEntry(const ModelInfo& info, const Metrics::Ingest& ingest) {
           {"quantizers", std::move(quantizers)}};
 }
 
-// The share of the histogram's elements above `amax` (what the method clips): whole bins above
-// it, and of the bin it falls in the part above it, as if that bin's elements were spread evenly
-// up to the bin's upper edge or abs_max, whichever is lower (the last bin may reach past the
-// largest value: amax = abs_max clips nothing).
+// The share of the histogram's elements above `amax` (what the method clips): each bin's elements
+// as if spread evenly from its lower edge to its upper edge or abs_max, whichever is lower (no
+// element lies past abs_max, so amax = abs_max clips nothing); a bin that starts at abs_max holds
+// that value alone.
 double ClippedFraction(const HistogramSnapshot& histogram, double amax) {
   double total = 0;
   double clipped = 0;
@@ -85,10 +85,10 @@ double ClippedFraction(const HistogramSnapshot& histogram, double amax) {
     const double low = histogram.edges[i];
     const double high = std::min<double>(histogram.edges[i + 1], histogram.abs_max);
     total += count;
-    if (low >= amax) {
-      clipped += count;
+    if (high <= low) {
+      if (low > amax) clipped += count;
     } else if (high > amax) {
-      clipped += count * (high - amax) / (high - low);
+      clipped += count * (high - std::max(low, amax)) / (high - low);
     }
   }
   return total == 0 ? 0.0 : clipped / total;

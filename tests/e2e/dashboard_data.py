@@ -26,6 +26,7 @@ def record(client, model=MODEL):
         session.record(HISTOGRAM, x)
         scale = np.linspace(0.2, 2.0, CHANNELS, dtype=np.float32)[:, None, None, None]
         session.record(WEIGHT, (rng.normal(size=(CHANNELS, 3, 3, 3)) * scale).astype(np.float32))
+    session.flush()  # record() only queues: the HTTP side must see every batch.
     return session
 
 
@@ -54,11 +55,14 @@ def get_json(http_address, path, token=None):
 
 
 def clipped_fraction(hist, amax):
-    """The dashboard's rule: counts above amax, the straddled bin pro rata up to abs_max."""
-    counts = hist["counts"].astype(np.float64)
-    low = hist["edges"][:-1].astype(np.float64)
-    high = np.minimum(hist["edges"][1:].astype(np.float64), np.float64(hist["abs_max"]))
-    above = np.where(low >= amax, counts, 0.0)
-    straddled = (low < amax) & (high > amax)
-    part = np.where(straddled, counts * (high - amax) / np.where(straddled, high - low, 1), 0.0)
-    return float((above.sum() + part.sum()) / counts.sum())
+    """The dashboard's rule: each bin spread evenly up to its upper edge or abs_max."""
+    total = clipped = 0.0
+    high_edges = np.minimum(hist["edges"][1:].astype(np.float64), np.float64(hist["abs_max"]))
+    for count, low, high in zip(hist["counts"].astype(np.float64),
+                                hist["edges"][:-1].astype(np.float64), high_edges):
+        total += count
+        if high <= low:
+            clipped += count if low > amax else 0.0
+        elif high > amax:
+            clipped += count * (high - max(low, amax)) / (high - low)
+    return clipped / total

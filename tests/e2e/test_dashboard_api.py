@@ -61,6 +61,21 @@ def test_histogram_and_each_methods_amax_are_the_cores(server, recorded):
     assert 0 < body["amax"]["percentile"]["clipped"] < 0.001
 
 
+def test_the_max_clips_nothing_even_where_abs_max_starts_a_bin(server):
+    # 3.0 falls on a bin edge of the mergeable layout: that bin holds abs_max alone.
+    session = qcal.Client(server.address).model("dash-edges")
+    session.record("few._input_quantizer", np.array([1, 2, 3], dtype=np.float32))
+    session.flush()
+    path = quantizer_path("dash-edges", "few._input_quantizer")
+    status, body = get_json(server.http_address, path)
+    assert status == 200
+    hist = session.histogram("few._input_quantizer")
+    assert body["amax"]["max"] == {"amax": 3.0, "clipped": 0.0}
+    for method in METHODS:
+        entry = body["amax"][method]
+        assert entry["clipped"] == pytest.approx(clipped_fraction(hist, entry["amax"]), abs=1e-12)
+
+
 def test_weight_quantizer_shows_its_per_channel_amax(server, recorded):
     status, body = get_json(server.http_address, quantizer_path(MODEL, WEIGHT))
     assert status == 200
