@@ -9,6 +9,7 @@
 #include "client/record_sender.h"
 #include "client/status_macros.h"
 #include "qcal/names.h"
+#include "qcal/routing.h"
 
 namespace qcal {
 
@@ -29,6 +30,10 @@ void Connection::ApplyTimeout(grpc::ClientContext* context) const {
   if (options.timeout.has_value()) {
     context->set_deadline(absl::ToChronoTime(absl::Now() + *options.timeout));
   }
+}
+
+void Connection::AddModelMetadata(grpc::ClientContext* context, std::string_view model) {
+  if (!model.empty()) context->AddMetadata(kModelMetadataKey, ModelMetadataValue(model));
 }
 
 }  // namespace internal

@@ -237,6 +237,7 @@ absl::StatusOr<v1::UploadOnnxResponse> ModelSession::UploadOnnx(
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   grpc::ClientContext context;
   connection_->ApplyTimeout(&context);
+  internal::Connection::AddModelMetadata(&context, model_);
   v1::UploadOnnxResponse response;
   std::unique_ptr<grpc::ClientWriterInterface<v1::UploadOnnxRequest>> writer =
       connection_->stub->UploadOnnx(&context, &response);
@@ -287,6 +288,7 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
   QCAL_CLIENT_RETURN_IF_ERROR(Flush());
   grpc::ClientContext context;
   connection_->ApplyTimeout(&context);
+  internal::Connection::AddModelMetadata(&context, model_);
   std::unique_ptr<grpc::ClientReaderWriterInterface<v1::ExportOnnxRequest, v1::ExportOnnxResponse>>
       stream = connection_->stub->ExportOnnx(&context);
   // A failed Write means the server ended the stream; Finish() says why.
@@ -295,6 +297,10 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
     for (size_t offset = 0; offset < onnx->size(); offset += kMaxChunkBytes) {
       piece.set_data(std::string(onnx->substr(offset, kMaxChunkBytes)));
       if (!stream->Write(piece)) break;
+      if (options.progress) {
+        options.progress(static_cast<int64_t>(offset + piece.data().size()),
+                         static_cast<int64_t>(onnx->size()));
+      }
     }
   }
   stream->WritesDone();

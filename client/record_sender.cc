@@ -163,12 +163,19 @@ absl::Status RecordSender::Send(const Batch& batch) {
   const bool new_stream = writer_ == nullptr;
   if (new_stream) {
     context_ = std::make_unique<grpc::ClientContext>();
+    Connection::AddModelMetadata(context_.get(), model_);
     response_.Clear();
     writer_ = connection_->stub->Record(context_.get(), &response_);
   }
   const bool written = ForEachRecordMessage(
       batch, new_stream ? std::string_view(model_) : std::string_view(), options_.chunk_bytes,
-      [&](const v1::RecordRequest& message) { return writer_->Write(message); }, session_id_);
+      [&](const v1::RecordRequest& message) {
+        if (!writer_->Write(message)) return false;
+        sent_bytes_ += static_cast<int64_t>(message.data().size());
+        if (options_.progress) options_.progress(sent_bytes_, kUnknownTotal);
+        return true;
+      },
+      session_id_);
   if (written) {
     const bool ready =
         connection_->channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;

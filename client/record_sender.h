@@ -84,6 +84,8 @@ class RecordSender {
   // A stream of this session got through to a server once (the deadline's error says "again").
   bool reached_ = false;
   absl::Duration backoff_ = kReconnectInitialBackoff;
+  // Data bytes written to Record streams (SessionOptions::progress).
+  int64_t sent_bytes_ = 0;
 
   std::thread thread_;  // last: starts after everything above exists
 };

@@ -11,17 +11,22 @@
 
 namespace qcal {
 
-absl::StatusOr<std::string> Client::SaveState(std::string_view model) {
+absl::StatusOr<std::string> Client::SaveState(std::string_view model,
+                                              const ProgressCallback& progress) {
   QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
   v1::SaveStateRequest request;
   request.set_model(std::string(model));
   grpc::ClientContext context;
   connection_->ApplyTimeout(&context);
+  internal::Connection::AddModelMetadata(&context, model);
   std::unique_ptr<grpc::ClientReaderInterface<v1::StateChunk>> reader =
       connection_->stub->SaveState(&context, request);
   std::string state;
   v1::StateChunk chunk;
-  while (reader->Read(&chunk)) state += chunk.data();
+  while (reader->Read(&chunk)) {
+    state += chunk.data();
+    if (progress) progress(static_cast<int64_t>(state.size()), kUnknownTotal);
+  }
   QCAL_CLIENT_RETURN_IF_ERROR(internal::FromGrpcStatus(reader->Finish()));
   return state;
 }
@@ -32,23 +37,28 @@ namespace {
 // before the call starts (its error sends nothing), and one shorter than kMaxChunkBytes, or an
 // empty one after a full one, ends the state. At least one message goes out, so that an empty
 // state still names the model. An error of `next` part way cancels the call (half a state must
-// not load) and is returned.
+// not load) and is returned. options.progress hears of each piece sent, of `total` bytes.
 absl::StatusOr<v1::ModelInfo> StreamState(const internal::Connection& connection,
                                           std::string_view model, const LoadStateOptions& options,
+                                          int64_t total,
                                           absl::FunctionRef<absl::StatusOr<std::string>()> next) {
   QCAL_CLIENT_ASSIGN_OR_RETURN(std::string piece, next());
   grpc::ClientContext context;
   connection.ApplyTimeout(&context);
+  internal::Connection::AddModelMetadata(&context, model);
   v1::ModelInfo info;
   std::unique_ptr<grpc::ClientWriterInterface<v1::LoadStateRequest>> writer =
       connection.stub->LoadState(&context, &info);
   v1::LoadStateRequest message;
   message.set_model(std::string(model));
   message.set_merge(options.merge);
+  int64_t sent = 0;
   for (;;) {
     const bool last = piece.size() < kMaxChunkBytes;
+    sent += static_cast<int64_t>(piece.size());
     message.set_data(std::move(piece));
     if (!writer->Write(message)) break;  // the server ended the stream; Finish() says why
+    if (options.progress) options.progress(sent, total);
     if (last) break;
     message.clear_model();
     message.clear_merge();
@@ -72,18 +82,20 @@ absl::StatusOr<v1::ModelInfo> Client::LoadState(std::string_view model, std::str
                                                 const LoadStateOptions& options) {
   QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
   size_t offset = 0;
-  return StreamState(*connection_, model, options, [&]() -> absl::StatusOr<std::string> {
-    const std::string_view piece = state.substr(offset, kMaxChunkBytes);
-    offset += piece.size();
-    return std::string(piece);
-  });
+  return StreamState(*connection_, model, options, static_cast<int64_t>(state.size()),
+                     [&]() -> absl::StatusOr<std::string> {
+                       const std::string_view piece = state.substr(offset, kMaxChunkBytes);
+                       offset += piece.size();
+                       return std::string(piece);
+                     });
 }
 
 absl::StatusOr<v1::ModelInfo> Client::LoadStateFile(std::string_view model, const std::string& path,
                                                     const LoadStateOptions& options) {
   QCAL_CLIENT_RETURN_IF_ERROR(CheckName("model name", model));
   QCAL_CLIENT_ASSIGN_OR_RETURN(LocalFileReader file, LocalFileReader::Open(path));
-  return StreamState(*connection_, model, options, [&] { return file.Read(kMaxChunkBytes); });
+  return StreamState(*connection_, model, options, file.size(),
+                     [&] { return file.Read(kMaxChunkBytes); });
 }
 
 }  // namespace qcal

@@ -20,7 +20,9 @@ APT_PACKAGES=(
   clang-format
   clang libclang-rt-14-dev
   nginx  # issue 11, h-k8s: deploy/nginx router config (nginx -t, loopback routing)
-  python3-yaml  # issue 11, h-k8s: tests/e2e/test_k8s_*.py parse kubectl kustomize output
+  prometheus  # issue 11, metrics: a real Prometheus and promtool for tests/e2e/test_prometheus.py
+  python3-yaml  # issue 11: tests/e2e/test_k8s_*.py and test_prometheus.py read YAML
+  python3-tqdm  # issue 11, h-progress: calibrate's progress bar (optional); test_torch_progress.py
   chromium  # issue 11, h-dash: the dashboard's browser test (tests/e2e/test_dashboard_browser.py)
 )
 
@@ -33,6 +35,14 @@ if ((${#missing[@]})); then
   SUDO=""
   [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -q
+  # nginx and prometheus would start their services on install; the tests start their own on free
+  # ports. Docker-style machines already forbid starting services (policy-rc.d); elsewhere do so
+  # for the install only.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -92,6 +94,43 @@ absl::Status ListModels(Client& client, const std::string& format, std::ostream&
   return absl::OkStatus();
 }
 
+absl::Status ListAllModels(const std::vector<std::string>& replicas, const ClientOptions& options,
+                           const std::string& format, std::ostream& out, std::ostream& err) {
+  std::vector<ReplicaModel> listed;
+  std::map<std::string, std::vector<std::string>> replicas_of;
+  absl::Status first_error;
+  for (const std::string& replica : replicas) {
+    absl::StatusOr<std::vector<v1::ModelInfo>> models = [&] {
+      absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(replica, options);
+      if (!client.ok()) return absl::StatusOr<std::vector<v1::ModelInfo>>(client.status());
+      return (*client)->ListModels();
+    }();
+    if (!models.ok()) {
+      first_error.Update(
+          absl::Status(models.status().code(),
+                       absl::StrCat("replica ", replica, ": ", models.status().message())));
+      continue;
+    }
+    for (v1::ModelInfo& info : *models) {
+      replicas_of[info.name()].push_back(replica);
+      listed.push_back({replica, std::move(info)});
+    }
+  }
+  if (format == "json") {
+    out << ReplicaModelsJson(listed).dump(2) << "\n";
+  } else {
+    out << FormatReplicaModels(listed);
+  }
+  for (const auto& [model, where] : replicas_of) {
+    if (where.size() < 2) continue;
+    err << "warning: model '" << model << "' is on " << where.size()
+        << " replicas: " << absl::StrJoin(where, ", ")
+        << " (the router sends its calls to one of them; README, \"Model-affine routing\", says "
+           "how to move a model)\n";
+  }
+  return first_error;
+}
+
 absl::Status CreateModel(Client& client, const std::string& model, const ModelOptions& options,
                          std::ostream& out) {
   // Without exist_ok first, to tell "created" from "joined"; the exist_ok call after an
@@ -140,11 +179,16 @@ absl::Status DeleteModel(Client& client, const std::string& model, std::ostream&
 
 absl::Status RecordNpy(Client& client, const std::string& model, const std::string& quantizer,
                        const std::string& npy_path, const SessionOptions& session_options,
-                       std::ostream& out) {
+                       const ProgressTarget& progress, std::ostream& out) {
   QCAL_CLIENT_ASSIGN_OR_RETURN(const NpyArray array, ReadNpy(npy_path));
-  std::unique_ptr<ModelSession> session = client.Model(model, session_options);
+  // Before the session, so that it outlives the sender thread that calls it.
+  ProgressBar bar(progress, absl::StrCat("record ", npy_path));
+  SessionOptions options = session_options;
+  options.progress = bar.Callback(static_cast<int64_t>(array.data.size()));
+  std::unique_ptr<ModelSession> session = client.Model(model, options);
   QCAL_CLIENT_RETURN_IF_ERROR(session->Record(quantizer, array.view()));
   QCAL_CLIENT_RETURN_IF_ERROR(session->Flush());
+  bar.Finish();
   const SessionStats stats = session->Stats();
   out << "recorded " << npy_path << " into " << model << " / " << quantizer << ": "
       << DTypeName(array.dtype) << " [" << absl::StrJoin(array.shape, ", ") << "], "
@@ -186,8 +230,8 @@ absl::Status ShowHistogram(Client& client, const std::string& model, const std::
   return absl::OkStatus();
 }
 
-absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
-                        std::ostream& err) {
+absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTarget& progress,
+                        std::ostream& out, std::ostream& err) {
   ExportOptions options;
   options.compute = args.compute;
   options.target = args.target;
@@ -198,7 +242,10 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& ou
         absl::StrCat("--onnx ", args.onnx_in, " is empty; expected a float ONNX model"));
   }
   QCAL_CLIENT_ASSIGN_OR_RETURN(OutputFile output, OutputFile::Open(args.onnx_out));
+  ProgressBar bar(progress, absl::StrCat("export ", args.onnx_in));
+  options.progress = bar.Callback();
   absl::StatusOr<ExportResult> exported = client.Model(args.model)->ExportOnnx(onnx, options);
+  if (exported.ok()) bar.Finish();
   if (!exported.ok()) {
     const absl::Status& status = exported.status();
     // The ONNX model was sent with the export, so the missing precondition is the amax table;

@@ -7,14 +7,23 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "client/cli/progress_bar.h"
 #include "qcal/client.h"
 
 namespace qcal::cli {
 
 // --format of models/info: "text" or "json".
 absl::Status ListModels(Client& client, const std::string& format, std::ostream& out);
+// `qcal models --all ADDR,...`: asks each replica directly (behind a router, ListModels names no
+// model and reaches one replica) and lists every model with the replica it lives on. A model on
+// more than one replica (its hash target changed, e.g. after scaling, and it was not moved) gets
+// a warning on `err`. A replica that cannot be listed does not hide the others: the rest are
+// printed and the first such error, naming the replica, is returned.
+absl::Status ListAllModels(const std::vector<std::string>& replicas, const ClientOptions& options,
+                           const std::string& format, std::ostream& out, std::ostream& err);
 // With options.exist_ok, an existing model of the same configuration is joined ("model 'm'
 // exists with the same configuration") and one of another is FAILED_PRECONDITION.
 absl::Status CreateModel(Client& client, const std::string& model, const ModelOptions& options,
@@ -28,10 +37,11 @@ absl::Status CommitModel(Client& client, const std::string& model, std::ostream&
 absl::Status DeleteModel(Client& client, const std::string& model, std::ostream& out);
 
 // Sends the array of a .npy file as one batch and waits until the server applied it, through a
-// session with `session_options` (the CLI bounds its reconnect_deadline by --timeout).
+// session with `session_options` (the CLI bounds its reconnect_deadline by --timeout). A bar on
+// `progress` shows the array's bytes sent.
 absl::Status RecordNpy(Client& client, const std::string& model, const std::string& quantizer,
                        const std::string& npy_path, const SessionOptions& session_options,
-                       std::ostream& out);
+                       const ProgressTarget& progress, std::ostream& out);
 
 // ComputeAmax, the computed table printed as "table", "json" or "trt" (TensorRT calibration
 // cache), all from the one ComputeAmax response; the cache's warnings go to `err`.
@@ -55,18 +65,21 @@ struct ExportArgs {
 };
 // Exports onnx_in (sent with the export: stored on the server only if the export succeeds) and
 // writes onnx_out; warnings, and which amax table the export used, go to `err`. Without `compute` a
-// missing amax table (FAILED_PRECONDITION) gets a hint to pass --method.
-absl::Status ExportOnnx(Client& client, const ExportArgs& args, std::ostream& out,
-                        std::ostream& err);
+// missing amax table (FAILED_PRECONDITION) gets a hint to pass --method. A bar on `progress`
+// shows onnx_in's bytes sent.
+absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTarget& progress,
+                        std::ostream& out, std::ostream& err);
 
 // `qcal state save`: the model's StateFile, written to `path` atomically (atomic_file.h). A
-// `path` that is a directory or lies in a missing directory fails before the call.
+// `path` that is a directory or lies in a missing directory fails before the call. A bar on
+// `progress` shows the bytes received (their total is not known ahead).
 absl::Status SaveState(Client& client, const std::string& model, const std::string& path,
-                       std::ostream& out);
+                       const ProgressTarget& progress, std::ostream& out);
 // `qcal state load [--merge]`: sends the file at `path` (local-file errors for a missing,
-// unreadable or non-regular file, before any call) and prints what the model holds now.
+// unreadable or non-regular file, before any call) and prints what the model holds now. A bar
+// on `progress` shows the file's bytes sent.
 absl::Status LoadState(Client& client, const std::string& model, const std::string& path,
-                       bool merge, std::ostream& out);
+                       bool merge, const ProgressTarget& progress, std::ostream& out);
 
 }  // namespace qcal::cli
 

@@ -80,6 +80,27 @@ nlohmann::json ModelsJson(const std::vector<v1::ModelInfo>& models) {
   return json;
 }
 
+std::string FormatReplicaModels(const std::vector<ReplicaModel>& models) {
+  std::string out = absl::StrFormat("%-21s %-32s %10s %5s %s\n", "REPLICA", "MODEL", "QUANTIZERS",
+                                    "ONNX", "AMAX");
+  for (const auto& [replica, model] : models) {
+    absl::StrAppendFormat(&out, "%-21s %-32s %10d %5s %s\n", replica, model.name(),
+                          model.quantizers_size(), model.has_onnx() ? "yes" : "no",
+                          model.amax_method().empty() ? "-" : model.amax_method());
+  }
+  return out;
+}
+
+nlohmann::json ReplicaModelsJson(const std::vector<ReplicaModel>& models) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const auto& [replica, model] : models) {
+    nlohmann::json entry = ModelInfoJson(model);
+    entry["replica"] = replica;
+    json.push_back(std::move(entry));
+  }
+  return json;
+}
+
 std::string FormatModelInfo(const v1::ModelInfo& info) {
   std::string out;
   absl::StrAppendFormat(&out, "model           %s\n", info.name());

@@ -14,6 +14,16 @@ namespace qcal::cli {
 std::string FormatModels(const std::vector<v1::ModelInfo>& models);
 nlohmann::json ModelsJson(const std::vector<v1::ModelInfo>& models);
 
+// `qcal models --all`: a model and the replica (address) it was listed by.
+struct ReplicaModel {
+  std::string replica;
+  v1::ModelInfo info;
+};
+// As FormatModels, with the replica first on each line.
+std::string FormatReplicaModels(const std::vector<ReplicaModel>& models);
+// ModelsJson's objects, each with "replica" added.
+nlohmann::json ReplicaModelsJson(const std::vector<ReplicaModel>& models);
+
 // A model's histogram layout, defaults, per-quantizer statistics (a histogram's starting and
 // current bins, a max calibrator's channel count) and, with an uploaded ONNX model, its "bindings"
 // section.

@@ -1,7 +1,10 @@
 // qcal: the command line of the qcal calibration service (see README.md).
 //
 //   qcal [--server ADDR] [--timeout SECONDS] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]
-//        [--token TOKEN] COMMAND ...
+//        [--token TOKEN] [--quiet] COMMAND ...
+//
+// Progress: record, export, state save and state load draw a progress bar on stderr when it is
+// a terminal (progress_bar.h); never when it is not, nor with --quiet or QCAL_NO_PROGRESS=1.
 //
 // Exit status and stderr:
 //   0  success.
@@ -156,11 +159,22 @@ int main(int argc, char** argv) {
   app.add_option("--token", options.token,
                  "bearer token for a server with --auth-tokens (default: $QCAL_TOKEN); visible "
                  "in the process list: prefer $QCAL_TOKEN");
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet,
+               "no progress bar on stderr (drawn only on a terminal; also off with "
+               "QCAL_NO_PROGRESS=1); results and errors are printed as always");
 
   std::string model, quantizer, path, format;
 
   CLI::App* models = app.add_subcommand("models", "list the models");
   models->add_option("--format", format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  std::vector<std::string> replicas;
+  models
+      ->add_option("--all", replicas,
+                   "ADDR[,ADDR...]: ask each replica directly instead of --server and list every "
+                   "model with the replica it lives on (behind a router, 'qcal models' reaches "
+                   "one replica); repeatable")
+      ->delimiter(',');
 
   CLI::App* create = app.add_subcommand("create", "create an empty model");
   create->add_option("MODEL", model)->required();
@@ -332,7 +346,10 @@ int main(int argc, char** argv) {
   if (status.ok()) {
     qcal::Client& client = **connected;
     std::ostream& out = std::cout;
-    if (*models) {
+    const qcal::cli::ProgressTarget progress = qcal::cli::ProgressTarget::ForStderr(quiet);
+    if (*models && !replicas.empty()) {
+      status = qcal::cli::ListAllModels(replicas, options, format, out, std::cerr);
+    } else if (*models) {
       status = qcal::cli::ListModels(client, format, out);
     } else if (*create) {
       status = qcal::cli::CreateModel(client, model, model_options, out);
@@ -343,7 +360,7 @@ int main(int argc, char** argv) {
       // one-shot command waits for the server no longer than --timeout, when given.
       qcal::SessionOptions session_options;
       if (options.timeout.has_value()) session_options.reconnect_deadline = *options.timeout;
-      status = qcal::cli::RecordNpy(client, model, quantizer, path, session_options, out);
+      status = qcal::cli::RecordNpy(client, model, quantizer, path, session_options, progress, out);
     } else if (*amax) {
       status =
           qcal::cli::ComputeAmax(client, model, amax_flags.Options(), amax_format, out, std::cerr);
@@ -351,7 +368,7 @@ int main(int argc, char** argv) {
       status = qcal::cli::ShowHistogram(client, model, quantizer, format, out);
     } else if (*export_onnx) {
       if (!export_flags.method.empty()) export_args.compute = export_flags.Options();
-      status = qcal::cli::ExportOnnx(client, export_args, out, std::cerr);
+      status = qcal::cli::ExportOnnx(client, export_args, progress, out, std::cerr);
     } else if (*reset) {
       status = qcal::cli::ResetModel(client, model, out);
     } else if (*commit) {
@@ -359,9 +376,9 @@ int main(int argc, char** argv) {
     } else if (*remove) {
       status = qcal::cli::DeleteModel(client, model, out);
     } else if (*state_save) {
-      status = qcal::cli::SaveState(client, model, path, out);
+      status = qcal::cli::SaveState(client, model, path, progress, out);
     } else if (*state_load) {
-      status = qcal::cli::LoadState(client, model, path, merge, out);
+      status = qcal::cli::LoadState(client, model, path, merge, progress, out);
     }
   }
   if (!status.ok()) {

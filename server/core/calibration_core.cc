@@ -1,7 +1,10 @@
 #include "server/core/calibration_core.h"
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/base/status_util.h"
@@ -37,9 +40,14 @@ CalibrationCore::CalibrationCore(CoreOptions options, Metrics& metrics)
         });
   }
   metrics_.SetHeldSource([this] {
+    // At most --max-models models, each counted under its reader lock: cheap at scrape rate.
+    const std::vector<std::shared_ptr<Model>> models = registry_.List();
+    int64_t quantizers = 0;
+    for (const std::shared_ptr<Model>& model : models) quantizers += model->quantizer_count();
     return Metrics::HeldReading{.state_bytes = state_budget_->used_bytes(),
                                 .state_limit_bytes = state_budget_->limit_bytes(),
-                                .models = registry_.size()};
+                                .models = static_cast<int64_t>(models.size()),
+                                .quantizers = quantizers};
   });
 }
 

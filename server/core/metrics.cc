@@ -58,6 +58,10 @@ Metrics::Metrics()
                          .Name("qcal_rpc_duration_seconds")
                          .Help("Duration of gRPC calls; a stream counts its whole life")
                          .Register(*registry_)),
+      rpc_errors_(&prometheus::BuildCounter()
+                       .Name("qcal_rpc_errors_total")
+                       .Help("gRPC calls the server ended with an error, by method and code")
+                       .Register(*registry_)),
       active_streams_(&prometheus::BuildGauge()
                            .Name("qcal_record_streams_active")
                            .Help("Record streams open now")
@@ -127,6 +131,11 @@ Metrics::Metrics()
                    .Help("Models the server holds (at most --max-models)")
                    .Register(*registry_)
                    .Add({})),
+      quantizers_(&prometheus::BuildGauge()
+                       .Name("qcal_quantizers")
+                       .Help("Quantizers of all the models the server holds")
+                       .Register(*registry_)
+                       .Add({})),
       models_expired_(&prometheus::BuildCounter()
                            .Name("qcal_models_expired_total")
                            .Help("Models deleted because no call used them for --model-ttl")
@@ -158,6 +167,7 @@ void Metrics::SampleHeld() {
   state_used_->Set(static_cast<double>(held.state_bytes));
   state_limit_->Set(static_cast<double>(held.state_limit_bytes));
   models_->Set(static_cast<double>(held.models));
+  quantizers_->Set(static_cast<double>(held.quantizers));
 }
 
 Metrics::~Metrics() {
@@ -233,6 +243,12 @@ void Metrics::RemoveModel(const std::string& model) {
 void Metrics::ObserveRpc(absl::string_view method, double seconds) {
   // Family::Add returns the existing series for known labels; the buckets apply to new ones.
   rpc_duration_->Add({{"method", std::string(method)}}, rpc_buckets_).Observe(seconds);
+}
+
+void Metrics::RpcFailed(absl::string_view method, absl::StatusCode code) {
+  // Codes are a closed set of 16 names, methods the service's 14: the labels stay bounded.
+  rpc_errors_->Add({{"method", std::string(method)}, {"code", absl::StatusCodeToString(code)}})
+      .Increment();
 }
 
 }  // namespace qcal::server

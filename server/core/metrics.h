@@ -6,6 +6,9 @@
 //   qcal_record_batches_total{model}     applied batches
 //   qcal_record_nonfinite_total{model}   NaN and +-inf values (counted, left out of calibration)
 //   qcal_rpc_duration_seconds{method}    histogram of RPC durations (a stream: its whole life)
+//   qcal_rpc_errors_total{method,code}   calls the server refused, by the gRPC code's name
+//                                        ("NOT_FOUND"); a series appears at its first error. Not
+//                                        streams ended as idle (their own counter below)
 //   qcal_record_streams_active           Record streams open now
 //   qcal_record_inflight_bytes           bytes reserved by Record batches in flight (their bytes
 //                                        plus float32 decode scratch; --max-inflight-bytes)
@@ -22,6 +25,7 @@
 //   qcal_state_bytes{kind}               read at each scrape: kind "used", what all models hold
 //                                        against --max-state-bytes, and "limit", that flag
 //   qcal_models                          models held now (read at each scrape; --max-models)
+//   qcal_quantizers                      quantizers of all those models (read at each scrape)
 //   qcal_models_expired_total            models deleted by the --model-ttl sweep
 //   qcal_record_streams_idle_ended_total streams ended for --stream-idle-seconds
 //   qcal_calls_refused_total             calls gRPC refused for want of a thread
@@ -38,6 +42,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "prometheus/counter.h"
@@ -75,6 +80,9 @@ class Metrics {
   Ingest IngestOf(const std::string& model) const;
 
   void ObserveRpc(absl::string_view method, double seconds);
+  // The server ended a call with an error (a Record error alert needs the code-less rate; a
+  // label on the histogram would multiply its buckets by the codes).
+  void RpcFailed(absl::string_view method, absl::StatusCode code);
   // Calls running now (RpcTimer counts them), so that shutdown waits for calls, not for idle
   // client connections.
   void RpcStarted() { rpcs_in_flight_.fetch_add(1, std::memory_order_relaxed); }
@@ -106,6 +114,7 @@ class Metrics {
     int64_t state_bytes = 0;
     int64_t state_limit_bytes = 0;
     int64_t models = 0;
+    int64_t quantizers = 0;
   };
   void SetHeldSource(std::function<HeldReading()> source);
   // The --model-ttl sweep deleted a model; the watchdog ended an idle Record stream.
@@ -136,6 +145,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* const batches_;
   prometheus::Family<prometheus::Counter>* const nonfinite_;
   prometheus::Family<prometheus::Histogram>* const rpc_duration_;
+  prometheus::Family<prometheus::Counter>* const rpc_errors_;
   prometheus::Gauge* const active_streams_;
   prometheus::Gauge* const inflight_bytes_;
   prometheus::Gauge* const inflight_waiting_;
@@ -165,6 +175,7 @@ class Metrics {
   prometheus::Gauge* const state_used_;
   prometheus::Gauge* const state_limit_;
   prometheus::Gauge* const models_;
+  prometheus::Gauge* const quantizers_;
   prometheus::Counter* const models_expired_;
   prometheus::Counter* const streams_idle_ended_;
   absl::Mutex held_mu_;

@@ -271,6 +271,11 @@ void Model::Touch(absl::Time now) {
   last_used_.store(absl::ToUnixSeconds(now), std::memory_order_relaxed);
 }
 
+int64_t Model::quantizer_count() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return static_cast<int64_t>(quantizers_.size());
+}
+
 int64_t Model::charged_bytes() const {
   absl::ReaderMutexLock lock(&mu_);
   int64_t bytes = own_charge_.bytes() + onnx_charge_.bytes() + table_charge_.bytes();

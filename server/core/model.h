@@ -183,6 +183,8 @@ class Model {
 
   // Bytes charged to the state budget now: the model, its quantizers, ONNX model and table.
   int64_t charged_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Quantizers the model holds now (qcal_quantizers).
+  int64_t quantizer_count() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Applies one decoded batch (float32, prod(shape) values; `bytes` is its size on the wire) to
   // `quantizer`, creating it with the default descriptor of its role if it is new. Atomic: on

@@ -20,12 +20,6 @@
 namespace qcal::server {
 namespace {
 
-// Logs a refused call (at debug: bad input is the caller's business) and converts it.
-grpc::Status Refuse(const char* method, const absl::Status& status) {
-  spdlog::debug("{} refused: {}", method, status.ToString());
-  return ToGrpcStatus(status);
-}
-
 // OK when `response` fits the server's --max-response-bytes; RESOURCE_EXHAUSTED naming `what`
 // otherwise (the client would refuse it anyway, past its own receive limit, after the server had
 // spent the memory and time to send it).
@@ -98,6 +92,12 @@ absl::Status AuthorizeModel(const Grant& grant, Method method, absl::string_view
 }
 
 }  // namespace
+
+grpc::Status CalibrationService::Refuse(const char* method, const absl::Status& status) {
+  spdlog::debug("{} refused: {}", method, status.ToString());
+  core_.metrics().RpcFailed(method, status.code());
+  return ToGrpcStatus(status);
+}
 
 grpc::Status CalibrationService::CreateModel(grpc::ServerContext* context,
                                              const v1::CreateModelRequest* request,
@@ -195,7 +195,7 @@ grpc::Status CalibrationService::Record(grpc::ServerContext* context,
   std::unique_ptr<RecordStream> stream = core_.OpenRecordStream(call);
   // A refused stream still says what it applied (RpcStatus.details), so the client counts its
   // batches exactly: those before the error applied, the rest not.
-  auto refuse = [&stream](const absl::Status& status) {
+  auto refuse = [this, &stream](const absl::Status& status) {
     v1::RpcStatus details;
     details.set_code(static_cast<int>(status.code()));
     details.set_message(std::string(status.message()));
@@ -386,7 +386,7 @@ grpc::Status CalibrationService::ExportOnnx(
     message.set_data(std::string(bytes.substr(offset, size)));
     offset += size;
     if (!stream->Write(message)) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "ExportOnnx: the client went away");
+      return Refuse("ExportOnnx", absl::CancelledError("ExportOnnx: the client went away"));
     }
   } while (offset < bytes.size());
   return grpc::Status::OK;
@@ -407,7 +407,7 @@ grpc::Status CalibrationService::SaveState(grpc::ServerContext* context,
     v1::StateChunk chunk;
     chunk.set_data(std::string(bytes.substr(offset, kStateChunkBytes)));
     if (!writer->Write(chunk)) {
-      return grpc::Status(grpc::StatusCode::CANCELLED, "SaveState: the client went away");
+      return Refuse("SaveState", absl::CancelledError("SaveState: the client went away"));
     }
   }
   return grpc::Status::OK;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 
+#include "absl/status/status.h"
 #include "qcal/v1/calibration.grpc.pb.h"
 #include "server/auth/token_authority.h"
 #include "server/core/calibration_core.h"
@@ -58,6 +59,10 @@ class CalibrationService final : public v1::Calibration::Service {
                       v1::CommitResponse* response) override;
 
  private:
+  // Logs a refused call (at debug: bad input is the caller's business), counts it in
+  // qcal_rpc_errors_total and converts it.
+  grpc::Status Refuse(const char* method, const absl::Status& status);
+
   CalibrationCore& core_;
   const TokenAuthority* const tokens_;
 };

@@ -5,10 +5,11 @@
         router.routes()  # {model: {upstream address, ...}} from nginx's access log
 
 Only what names the Kubernetes world is replaced: the `server qcal-N:50051` lines by the given
-addresses (as many as qcal.conf lists), the listen port, /etc/qcal/tls/ by SECRETS (tls.crt,
-tls.key, ca.crt: deploy/kubernetes/secrets/make-dev-secrets.sh makes them, naming localhost and
-qcal), the temp and log paths by DIRECTORY. With secrets=None the TLS lines are dropped and
-grpcs:// becomes grpc://, for plaintext servers; the routing lines stay as they ship.
+addresses (as many as qcal.conf lists, or fewer: the lines beyond them are dropped), the listen
+port, /etc/qcal/tls/ by SECRETS (tls.crt, tls.key, ca.crt:
+deploy/kubernetes/secrets/make-dev-secrets.sh makes them, naming localhost and qcal), the temp
+and log paths by DIRECTORY. With secrets=None the TLS lines are dropped and grpcs:// becomes
+grpc://, for plaintext servers; the routing lines stay as they ship.
 """
 
 import re
@@ -45,10 +46,16 @@ class NginxRouter:
 
     def _write_config(self):
         conf = (REPO / "deploy/nginx/qcal.conf").read_text()
+        # Fewer upstreams than qcal.conf lists: its last `server` lines are dropped (a router
+        # scaled down; the remaining servers keep their places on the hash ring).
         servers = iter(self.upstreams)
-        conf, listed = re.subn(r"(?m)^(\s*server\s+)qcal-\d+:50051",
-                               lambda m: m.group(1) + next(servers), conf)
-        assert listed == len(self.upstreams), f"qcal.conf lists {listed} replicas"
+
+        def server_line(match):
+            address = next(servers, None)
+            return "" if address is None else match.group(0).replace(match.group(1), address, 1)
+
+        conf, listed = re.subn(r"(?m)^\s*server\s+(qcal-\d+:50051)[^\n]*\n", server_line, conf)
+        assert listed >= len(self.upstreams), f"qcal.conf lists {listed} replicas"
         conf = conf.replace("listen 50051", f"listen 127.0.0.1:{self.port}")
         if self.secrets is None:
             conf = TLS_LINE.sub("", conf).replace(" ssl http2;", " http2;")
@@ -67,16 +74,22 @@ class NginxRouter:
         nginx = self._write_config()
         check = subprocess.run([*nginx, "-t"], capture_output=True, text=True, timeout=30)
         assert check.returncode == 0, f"nginx -t: {check.stderr}"
-        self._process = subprocess.Popen([*nginx, "-g", "daemon off;"], stderr=subprocess.PIPE,
-                                         text=True)
+        # nginx logs every failed upstream connect to stderr: to a file, so that a test with a
+        # replica down long enough cannot fill a pipe nobody reads and stall the router.
+        with open(self.directory / "nginx.stderr", "w") as log:
+            self._process = subprocess.Popen([*nginx, "-g", "daemon off;"], stderr=log)
         for _ in range(600):  # until it listens (at most 30 s), or exits
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
                     return self
-            assert self._process.poll() is None, f"nginx exited: {self._process.stderr.read()}"
+            assert self._process.poll() is None, f"nginx exited: {self.errors()}"
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"nginx did not listen on {self.address}")
+
+    def errors(self):
+        """What nginx wrote to stderr so far (its error log)."""
+        return (self.directory / "nginx.stderr").read_text()
 
     def routes(self):
         """{model: {upstreams}}; a call without the qcal-model header is logged as model '-'."""

@@ -53,6 +53,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "qcal/progress.h"
 #include "qcal/tensor.h"
 #include "qcal/v1/calibration.grpc.pb.h"
 #include "qcal/v1/calibration.pb.h"
@@ -116,6 +117,10 @@ struct SessionOptions {
   // UNAVAILABLE naming this deadline and the batches not confirmed. Counted from the first
   // failure; a stream that reaches the server again starts the count anew.
   absl::Duration reconnect_deadline = absl::Seconds(60);
+  // Called on the sender thread after each Record message written (qcal/progress.h): the data
+  // bytes the session wrote so far, resends after a reconnect included; total kUnknownTotal
+  // (the caller knows what it recorded).
+  ProgressCallback progress = nullptr;
 };
 
 // The backoff between reconnection attempts of a session's Record stream: the first wait is
@@ -174,6 +179,9 @@ struct ExportOptions {
   // Quantizer -> ONNX tensor pairs overriding the automatic matching, for the ONNX bytes given
   // to ExportOnnx (INVALID_ARGUMENT without them).
   std::map<std::string, std::string> tensor_map;
+  // Called after each chunk of the ONNX bytes given to ExportOnnx is sent (qcal/progress.h):
+  // bytes sent, of their size.
+  ProgressCallback progress = nullptr;
 };
 
 struct ExportResult {
@@ -244,6 +252,9 @@ struct LoadStateOptions {
   // false: create the model from the state (ALREADY_EXISTS when the name is taken); true: add
   // the state's calibrator state and counters into the existing model.
   bool merge = false;
+  // Called after each piece is sent (qcal/progress.h): bytes sent, of the state's size (the
+  // file's size when opened, for LoadStateFile).
+  ProgressCallback progress = nullptr;
 };
 
 // The request CreateModel(model, options) sends: every descriptor complete (unset fields filled
@@ -340,8 +351,10 @@ class Client {
   //
   // The serialized StateFile of `model` (the concatenated StateChunk pieces): the bytes `qcal
   // state save` writes. NOT_FOUND for an unknown model; INVALID_ARGUMENT for a bad name (sent
-  // nothing); RESOURCE_EXHAUSTED when the state is larger than the server sends.
-  absl::StatusOr<std::string> SaveState(std::string_view model);
+  // nothing); RESOURCE_EXHAUSTED when the state is larger than the server sends. `progress`
+  // (qcal/progress.h) is called after each piece received: bytes so far, total kUnknownTotal.
+  absl::StatusOr<std::string> SaveState(std::string_view model,
+                                        const ProgressCallback& progress = {});
   // Sends `state` (a StateFile, as SaveState returns it) in kMaxChunkBytes pieces and returns
   // the info of the model it created (merge false) or merged into (merge true). The server
   // reads and checks the whole file first, and a refused load changes nothing:

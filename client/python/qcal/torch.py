@@ -8,6 +8,9 @@ quantizer names.
 
     with qcal.torch.calibrate(model, session, aggregate=True, send_every=10):
         ...                    # counts on the trainer; sends a few KB every 10 steps
+
+    with qcal.torch.calibrate(model, session, total=loader):   # on a terminal: a progress bar
+        ...                                                    # of batches, "12/100 batch"
 """
 
 import contextlib
@@ -17,6 +20,7 @@ from torch import nn
 
 from qcal import _args
 from qcal._aggregate import Aggregator
+from qcal._progress import batch_progress
 
 __all__ = ["calibrate", "DEFAULT_MODULES", "quantizer_names"]
 
@@ -48,7 +52,7 @@ def quantizer_names(model, modules=DEFAULT_MODULES):
 
 @contextlib.contextmanager
 def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=False,
-              send_every=None):
+              send_every=None, progress=None, total=None):
     """Streams the input of each `modules` module of `model` to `session` while in the block.
 
     Registers forward pre-hooks recording input[0] (detached; any device and float dtype that
@@ -71,6 +75,12 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
     Raises TypeError for an aggregate that is not a bool or a send_every that is not an int
     (or is a bool); QcalError INVALID_ARGUMENT for a send_every below 1 or given with
     aggregate=False ("send_every applies only with aggregate=True").
+    Progress: the batches (forward calls of `model`) are shown on `progress` (None: sys.stderr;
+    or a file object; False: none) only when it is a terminal (isatty()), TERM is not "dumb" and
+    QCAL_NO_PROGRESS is unset, "" or "0": scripts see nothing. `total`: the number of batches to
+    come, an int or a sized object such as the DataLoader (len()); None or unsized: a count.
+    tqdm draws the bar when installed, a plain line otherwise; the block ends with one summary
+    line, "qcal MODEL: N batches in T s (R batches/s)", once the session is flushed.
     Yields the session.
     """
     send_every = _args.send_every("calibrate", aggregate, send_every)
@@ -91,6 +101,7 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
         return hook
 
     steps = [0]
+    shown = batch_progress(progress, total, f"qcal {getattr(session, 'name', '')}".rstrip())
 
     def step_done(module, inputs, output):
         steps[0] += 1
@@ -107,6 +118,8 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
                           if getattr(module, "weight", None) is not None]
             aggregator.prepare(names)
             handles.append(model.register_forward_hook(step_done))
+        if shown.active:
+            handles.append(model.register_forward_hook(lambda *_: shown.update()))
         for path, module in selected:
             handles.append(
                 module.register_forward_pre_hook(hook_for(f"{_prefix(path)}_input_quantizer"))
@@ -120,10 +133,16 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
                 aggregator.send_all()
             except Exception:  # the block's exception is the one to report
                 pass
+        shown.close(summary=False)
         raise
     finally:
         for handle in handles:
             handle.remove()
-    if aggregator is not None:
-        aggregator.send_all()
-    session.flush()
+    try:
+        if aggregator is not None:
+            aggregator.send_all()
+        session.flush()
+    except BaseException:
+        shown.close(summary=False)
+        raise
+    shown.close(summary=True)
