@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs every build and run dependency of qcal from Debian's apt, plus onnxruntime-node
-# (npm) into third_party/node. Quick no-op when everything is already there.
+# Installs every build and run dependency of qcal from Debian's apt, plus onnxruntime-node and
+# playwright-core (npm) into third_party/node. Quick no-op when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,7 @@ APT_PACKAGES=(
   prometheus  # issue 11, metrics: a real Prometheus and promtool for tests/e2e/test_prometheus.py
   python3-yaml  # issue 11: tests/e2e/test_k8s_*.py and test_prometheus.py read YAML
   python3-tqdm  # issue 11, h-progress: calibrate's progress bar (optional); test_torch_progress.py
+  chromium  # issue 11, h-dash: the dashboard's browser test (tests/e2e/test_dashboard_browser.py)
 )
 
 missing=()
@@ -47,17 +48,21 @@ fi
 
 # Node.js 20 and npm come with the machine (Debian's nodejs conflicts with that npm).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "install-deps: Node.js and npm are required (for onnxruntime-node)" >&2
+  echo "install-deps: Node.js and npm are required (for onnxruntime-node, playwright-core)" >&2
   exit 1
 fi
 
 # ONNX Runtime has no Debian package; the npm one ships a CPU binary. Without
 # ONNXRUNTIME_NODE_INSTALL=skip its install script tries to download GPU parts and fails offline.
-if [[ ! -d third_party/node/node_modules/onnxruntime-node ]]; then
-  echo "install-deps: installing onnxruntime-node into third_party/node"
+# playwright-core (issue 11, h-dash) drives Debian's chromium in the dashboard's browser test; it
+# downloads no browser of its own.
+if [[ ! -d third_party/node/node_modules/onnxruntime-node ||
+      ! -d third_party/node/node_modules/playwright-core ]]; then
+  echo "install-deps: installing onnxruntime-node and playwright-core into third_party/node"
   mkdir -p third_party/node
   (cd third_party/node &&
     { [[ -f package.json ]] || echo '{"name":"qcal-node-deps","private":true}' >package.json; } &&
-    ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1)
+    ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund onnxruntime-node@1 \
+      playwright-core@1)
 fi
 echo "install-deps: all dependencies present"

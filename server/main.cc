@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   app.add_option("--listen", flags.server.listen, "gRPC address HOST:PORT; port 0 picks one")
       ->capture_default_str();
   app.add_option("--http-listen", flags.server.http_listen,
-                 "HTTP address HOST:PORT for /metrics and /healthz; empty: no HTTP");
+                 "HTTP address HOST:PORT for /metrics, /healthz and the dashboard (/dashboard); "
+                 "empty: no HTTP");
   // The limits are checked by QcalServer::Start (ValidateServerOptions), whose messages say the
   // rule; CLI11's range check would print "Value 0 not in range 0.000000 to 1.797e308".
   // IntegerFlag refuses text that does not fit the type (CLI11 would saturate it) as a usage
@@ -143,7 +144,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", flags.server.tls.key, "PEM private key of --tls-cert (unencrypted)");
   app.add_option("--tls-client-ca", flags.server.tls.client_ca,
                  "PEM CA certificates: mutual TLS, gRPC clients must present a certificate it "
-                 "signed (HTTP: /metrics only)");
+                 "signed (HTTP: /metrics and the dashboard)");
   app.add_option("--auth-tokens", flags.server.auth_tokens,
                  "bearer token file, 'ROLE TOKEN [MODEL_PREFIX]' a line; SIGHUP reloads it; "
                  "empty: no tokens, every caller may call everything");

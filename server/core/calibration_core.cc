@@ -70,6 +70,12 @@ absl::StatusOr<ModelInfo> CalibrationCore::GetModel(absl::string_view model) con
   return found->Info();
 }
 
+absl::StatusOr<std::shared_ptr<const Model>> CalibrationCore::WatchModel(
+    absl::string_view model) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> found, registry_.Peek(model));
+  return found;
+}
+
 std::vector<ModelInfo> CalibrationCore::ListModels() const {
   std::vector<ModelInfo> out;
   for (const std::shared_ptr<Model>& model : registry_.List()) out.push_back(model->Info());

@@ -140,6 +140,9 @@ class CalibrationCore {
 
   // Every model, in name order (the committer's round).
   std::vector<std::shared_ptr<Model>> Models() const;
+  // The model named `model` (NOT_FOUND as GetModel's), without marking it used: the dashboard
+  // (server/dashboard/) only watches, and must not keep a model from its --model-ttl.
+  absl::StatusOr<std::shared_ptr<const Model>> WatchModel(absl::string_view model) const;
   // Adds a model restored from the data dir at start (Model::FromSnapshot under snapshot.model,
   // with the server's backend and limits). FromSnapshot's errors; ALREADY_EXISTS for a name in
   // use.

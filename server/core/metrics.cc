@@ -214,6 +214,14 @@ void Metrics::AddModel(const std::string& model) {
   CountersLocked(model);
 }
 
+Metrics::Ingest Metrics::IngestOf(const std::string& model) const {
+  const prometheus::Labels labels{{"model", model}};
+  absl::MutexLock lock(&mu_);
+  // Has first: Add would create the series of a model that has none (deleted meanwhile).
+  if (!bytes_->Has(labels) || !batches_->Has(labels)) return {};
+  return {.bytes = bytes_->Add(labels).Value(), .batches = batches_->Add(labels).Value()};
+}
+
 void Metrics::AddBatches(const std::string& model, const BatchStats& applied) {
   absl::MutexLock lock(&mu_);
   const ModelCounters counters = CountersLocked(model);

@@ -71,6 +71,13 @@ class Metrics {
   void AddBatches(const std::string& model, const BatchStats& applied);
   // Drops the model's series (a deleted model's counters do not linger).
   void RemoveModel(const std::string& model);
+  // The model's qcal_record_bytes_total and qcal_record_batches_total now (zero for a model
+  // without series), for the dashboard's ingest rate.
+  struct Ingest {
+    double bytes = 0;
+    double batches = 0;
+  };
+  Ingest IngestOf(const std::string& model) const;
 
   void ObserveRpc(absl::string_view method, double seconds);
   // The server ended a call with an error (a Record error alert needs the code-less rate; a
@@ -153,7 +160,7 @@ class Metrics {
 
   // Serializes creating, incrementing and removing per-model series, so no counter is
   // incremented after its removal.
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
 
   absl::Mutex device_mu_;
   std::shared_ptr<const CalibratorBackend> device_ ABSL_GUARDED_BY(device_mu_);

@@ -640,20 +640,38 @@ absl::StatusOr<AmaxTableForms> Model::GetAmaxTable(TableForms forms) const {
   return FormsOf(std::move(table), keys, forms);
 }
 
-absl::StatusOr<HistogramSnapshot> Model::GetHistogram(absl::string_view quantizer) const {
+absl::StatusOr<std::shared_ptr<QuantizerState>> Model::FindQuantizer(absl::string_view name) const {
   std::shared_ptr<QuantizerState> state;
   {
     absl::ReaderMutexLock lock(&mu_);
-    state = FindLocked(quantizer);
+    state = FindLocked(name);
   }
   if (state == nullptr) {
-    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat("model '", name_, "': quantizer name"), quantizer));
-    return absl::NotFoundError(
-        absl::StrCat("model '", name_, "' has no quantizer '", quantizer, "'"));
+    QCAL_RETURN_IF_ERROR(CheckName(absl::StrCat("model '", name_, "': quantizer name"), name));
+    return absl::NotFoundError(absl::StrCat("model '", name_, "' has no quantizer '", name, "'"));
   }
+  return state;
+}
+
+absl::StatusOr<HistogramSnapshot> Model::GetHistogram(absl::string_view quantizer) const {
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<QuantizerState> state, FindQuantizer(quantizer));
   absl::StatusOr<HistogramSnapshot> histogram = state->Histogram();
   if (!histogram.ok()) return Annotate(histogram.status(), absl::StrCat("model '", name_, "'"));
   return histogram;
+}
+
+absl::StatusOr<QuantizerAmax> Model::QuantizerAmaxOf(absl::string_view quantizer,
+                                                     const MethodParams& params,
+                                                     const std::function<bool()>* cancelled) const {
+  const std::string where = absl::StrCat("model '", name_, "', quantizer '", quantizer, "'");
+  QCAL_ASSIGN_OR_RETURN(std::shared_ptr<QuantizerState> state, FindQuantizer(quantizer));
+  QCAL_ASSIGN_OR_RETURN(MethodParams normalized, NormalizeMethodParams(params, where));
+  StateBudget::Charge copy(limits_.state_budget);
+  QCAL_RETURN_IF_ERROR(
+      copy.Resize(state->charged_bytes(), absl::StrCat(where, ": the copy of its state searched")));
+  absl::StatusOr<QuantizerAmax> amax = state->ComputeAmax(normalized, cancelled);
+  if (!amax.ok()) return Annotate(amax.status(), absl::StrCat("model '", name_, "'"));
+  return amax;
 }
 
 absl::StatusOr<Model::ParsedOnnx> Model::ParseAndBind(

@@ -308,6 +308,18 @@ class Model {
   // FAILED_PRECONDITION for a max calibrator.
   absl::StatusOr<HistogramSnapshot> GetHistogram(absl::string_view quantizer) const;
 
+  // The amax `params` would pick for one quantizer, computed now and stored nowhere (the
+  // dashboard shows every method's): QuantizerState::ComputeAmax on a snapshot of its state,
+  // charged to --max-state-bytes for that copy while it runs, as ComputeAmax's searches are.
+  // A max calibrator reports its max whatever the method.
+  // Errors: NOT_FOUND for an unknown quantizer (INVALID_ARGUMENT when the name is not a name);
+  // NormalizeMethodParams'; RESOURCE_EXHAUSTED when the budget has no room for the copy;
+  // QuantizerState::ComputeAmax's (FAILED_PRECONDITION without data; CANCELLED when
+  // `cancelled`, polled by the search, returned true).
+  absl::StatusOr<QuantizerAmax> QuantizerAmaxOf(
+      absl::string_view quantizer, const MethodParams& params,
+      const std::function<bool()>* cancelled = nullptr) const;
+
   // Parses and checks a serialized float ONNX model and replaces the stored one only if it is
   // valid; `tensor_map` (quantizer -> tensor) overrides the automatic matching.
   // Errors: INVALID_ARGUMENT for a tensor_map key or value that is not a name (names.h); those
@@ -336,6 +348,10 @@ class Model {
   // The quantizer named `name`, or nullptr.
   std::shared_ptr<QuantizerState> FindLocked(absl::string_view name) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The quantizer named `name`: NOT_FOUND when the model lacks it (INVALID_ARGUMENT for a name
+  // that is not a name).
+  absl::StatusOr<std::shared_ptr<QuantizerState>> FindQuantizer(absl::string_view name) const
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The specs of the declared quantizers, by name.
   std::map<std::string, QuantizerSpec> DeclaredSpecs() const ABSL_LOCKS_EXCLUDED(mu_);
   // Applies `apply` to `quantizer`'s state; for a quantizer not seen before: create (with the

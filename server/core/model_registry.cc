@@ -89,6 +89,13 @@ absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Find(absl::string_view nam
   return it->second;
 }
 
+absl::StatusOr<std::shared_ptr<Model>> ModelRegistry::Peek(absl::string_view name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const auto it = models_.find(name);
+  if (it == models_.end()) return UnknownModel(name);
+  return it->second;
+}
+
 std::vector<std::shared_ptr<Model>> ModelRegistry::List() const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<std::shared_ptr<Model>> out;

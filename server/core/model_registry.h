@@ -62,6 +62,9 @@ class ModelRegistry {
   // A call's lookup: marks the model used (Model::Touch, which --model-ttl counts from).
   // NOT_FOUND for an unknown name; INVALID_ARGUMENT for one that is not a name (names.h).
   absl::StatusOr<std::shared_ptr<Model>> Find(absl::string_view name) const;
+  // As Find, without marking the model used: for watchers (the dashboard), whose reads must not
+  // keep a model from its --model-ttl.
+  absl::StatusOr<std::shared_ptr<Model>> Peek(absl::string_view name) const;
   // In name order. Marks nothing used.
   std::vector<std::shared_ptr<Model>> List() const;
   // As Find, and the DeletedHook's error. The model is retired (Model::retired) as it leaves.

@@ -31,12 +31,13 @@ constexpr char kPrometheusText[] = "text/plain; version=0.0.4; charset=utf-8";
 
 // Queues the answer; libmicrohttpd adds Content-Length and, for HEAD, sends the headers only.
 MHD_Result Respond(MHD_Connection* connection, unsigned status, const char* content_type,
-                   const std::string& body, bool allow_header) {
+                   const std::string& body, bool allow_header, const char* location = nullptr) {
   MHD_Response* response = MHD_create_response_from_buffer(
       body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
   if (response == nullptr) return MHD_NO;  // Out of memory: libmicrohttpd closes the connection.
   MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   if (allow_header) MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, kAllowed);
+  if (location != nullptr) MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, location);
   const MHD_Result queued = MHD_queue_response(connection, status, response);
   MHD_destroy_response(response);  // The queued answer holds its own reference.
   return queued;
@@ -64,6 +65,12 @@ bool ClientCertificateVerified(MHD_Connection* connection) {
   return problems == 0;
 }
 
+// MHD_OPTION_UNESCAPE_CALLBACK that leaves the text as sent: pages get their path still
+// percent-encoded (HttpPages), so a model name holding '/' (sent as %2F) stays one path segment.
+size_t KeepEscaped(void* /*cls*/, MHD_Connection* /*connection*/, char* text) {
+  return std::strlen(text);
+}
+
 }  // namespace
 
 // The daemon's request handler (a friend of HttpServer, whose registry and security it reads).
@@ -71,23 +78,24 @@ struct HttpHandler {
   static MHD_Result Handle(void* cls, MHD_Connection* connection, const char* url,
                            const char* method, const char* version, const char* upload_data,
                            size_t* upload_data_size, void** request_state);
-  // The answer to a /metrics request that its TLS client certificate or token does not allow;
-  // none when allowed.
-  static std::optional<MHD_Result> RefuseMetrics(const HttpSecurity& security,
-                                                 MHD_Connection* connection);
+  // The answer to a request for /metrics or a page (`path`) that its TLS client certificate or
+  // token does not allow; none when allowed.
+  static std::optional<MHD_Result> Refuse(const HttpSecurity& security, absl::string_view path,
+                                          MHD_Connection* connection);
 };
 
-std::optional<MHD_Result> HttpHandler::RefuseMetrics(const HttpSecurity& security,
-                                                     MHD_Connection* connection) {
+std::optional<MHD_Result> HttpHandler::Refuse(const HttpSecurity& security, absl::string_view path,
+                                              MHD_Connection* connection) {
   if (!security.client_ca_pem.empty() && !ClientCertificateVerified(connection)) {
-    return Respond(connection, MHD_HTTP_FORBIDDEN, kPlainText,
-                   "/metrics needs a client certificate signed by the server's --tls-client-ca\n",
-                   /*allow_header=*/false);
+    return Respond(
+        connection, MHD_HTTP_FORBIDDEN, kPlainText,
+        absl::StrCat(path, " needs a client certificate signed by the server's --tls-client-ca\n"),
+        /*allow_header=*/false);
   }
   if (!security.metrics_access) return std::nullopt;
   const char* header =
       MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-  const absl::Status allowed = security.metrics_access(header == nullptr ? "" : header);
+  const absl::Status allowed = security.metrics_access(path, header == nullptr ? "" : header);
   if (allowed.ok()) return std::nullopt;
   const std::string body = absl::StrCat(allowed.message(), "\n");
   if (!absl::IsUnauthenticated(allowed)) {
@@ -110,7 +118,9 @@ MHD_Result HttpHandler::Handle(void* cls, MHD_Connection* connection, const char
                                const char* /*upload_data*/, size_t* upload_data_size,
                                void** request_state) {
   const absl::string_view path(url);
-  const bool known_path = path == "/metrics" || path == "/healthz";
+  const auto* server = static_cast<const HttpServer*>(cls);
+  const bool page = server->pages_.serves && server->pages_.serves(path);
+  const bool known_path = path == "/metrics" || path == "/healthz" || page;
   if (std::strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
       std::strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
     // Answered at once, so a body is never read: libmicrohttpd discards it and closes the
@@ -136,9 +146,14 @@ MHD_Result HttpHandler::Handle(void* cls, MHD_Connection* connection, const char
   if (path == "/healthz") {
     return Respond(connection, MHD_HTTP_OK, kPlainText, "ok\n", /*allow_header=*/false);
   }
-  const auto* server = static_cast<const HttpServer*>(cls);
-  if (std::optional<MHD_Result> refused = RefuseMetrics(server->security_, connection)) {
+  if (std::optional<MHD_Result> refused = Refuse(server->security_, path, connection)) {
     return *refused;
+  }
+  if (page) {
+    const HttpAnswer answer = server->pages_.answer(path);
+    return Respond(connection, answer.status, answer.content_type.c_str(), answer.body,
+                   /*allow_header=*/false,
+                   answer.location.empty() ? nullptr : answer.location.c_str());
   }
   return Respond(connection, MHD_HTTP_OK, kPrometheusText,
                  prometheus::TextSerializer().Serialize(server->registry_->Collect()),
@@ -183,8 +198,8 @@ int BoundPort(int fd) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    absl::string_view listen, std::shared_ptr<prometheus::Registry> registry,
-    HttpSecurity security) {
+    absl::string_view listen, std::shared_ptr<prometheus::Registry> registry, HttpSecurity security,
+    HttpPages pages) {
   const bool tls = !security.cert_pem.empty();
   if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
     return absl::UnavailableError(absl::StrCat("cannot serve HTTPS on '", listen,
@@ -200,7 +215,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
                                                "': invalid address or port in use (",
                                                fd.status().message(), ")"));
   }
-  std::unique_ptr<HttpServer> http(new HttpServer(std::move(registry), std::move(security)));
+  std::unique_ptr<HttpServer> http(
+      new HttpServer(std::move(registry), std::move(security), std::move(pages)));
   http->port_ = BoundPort(*fd);
   // Internal polling threads with epoll: one wait covers every connection, idle or not, and a
   // thread only reads what has arrived (select would also cap descriptors at FD_SETSIZE).
@@ -226,6 +242,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
       MHD_OPTION_THREAD_POOL_SIZE, kHttpThreads,
       MHD_OPTION_CONNECTION_LIMIT, ConnectionLimit(),
       MHD_OPTION_CONNECTION_TIMEOUT, kHttpIdleTimeoutS,
+      MHD_OPTION_UNESCAPE_CALLBACK, &KeepEscaped, nullptr,
       MHD_OPTION_ARRAY, tls_options,
       MHD_OPTION_END);
   // clang-format on

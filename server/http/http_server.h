@@ -1,13 +1,15 @@
 // The HTTP side of qcal-server: one libmicrohttpd daemon for /metrics (Prometheus text format,
-// from the Metrics registry) and /healthz ("ok"). prometheus-cpp's Exposer serves only /metrics
-// and takes no other handlers, hence one server of our own for both.
+// from the Metrics registry), /healthz ("ok"), and the pages a caller adds (the dashboard,
+// server/dashboard/). prometheus-cpp's Exposer serves only /metrics and takes no other
+// handlers, hence one server of our own for all.
 //
 //   QCAL_ASSIGN_OR_RETURN(auto http, HttpServer::Start("127.0.0.1:0", metrics.registry()));
 //   http->port();   // the port picked
 //
-// Both paths answer GET and HEAD (200; HEAD with GET's headers, Content-Length included, and no
-// body), and every other method with 405, "Allow: GET, HEAD" and the body "method X is not
-// allowed; use GET, HEAD\n"; other paths answer 404.
+// Every path served answers GET and HEAD (HEAD with GET's headers, Content-Length included, and
+// no body), and every other method with 405, "Allow: GET, HEAD" and the body "method X is not
+// allowed; use GET, HEAD\n"; other paths answer 404. Paths reach the pages as sent, still
+// percent-encoded, so that a page can split them at '/' before decoding (model names hold '/').
 //
 // Idle connections cannot starve the server (issue 8): the daemon's threads poll every connection
 // with epoll and only read what has arrived, so a connection that sends nothing, or half a request,
@@ -47,20 +49,43 @@ inline constexpr unsigned kHttpIdleTimeoutS = 120;
 // is not CPU-bound, so more would mostly sit idle.
 inline constexpr unsigned kHttpThreads = 4;
 
-// HTTPS and who may read /metrics (README, "Security"). /healthz is always open: Kubernetes'
-// probes send neither a client certificate nor a token.
+// HTTPS and who may read /metrics and the pages (README, "Security"). /healthz is always open:
+// Kubernetes' probes send neither a client certificate nor a token.
 struct HttpSecurity {
   // PEM; empty: plain HTTP. Otherwise HTTPS (GnuTLS, through libmicrohttpd) with this
   // certificate and key, which the caller has checked (auth/tls_files.h).
   std::string cert_pem;
   std::string key_pem;
   // PEM CA certificates; set (with cert_pem): the server asks every client for a certificate, and
-  // /metrics answers 403 unless one signed by this CA was presented. /healthz does not ask.
+  // /metrics and the pages answer 403 unless one signed by this CA was presented. /healthz does
+  // not ask.
   std::string client_ca_pem;
-  // Null: /metrics is open. Otherwise called with the request's Authorization header ("" when
-  // absent): OK serves it, UNAUTHENTICATED answers 401 (with "WWW-Authenticate: Bearer"), any
-  // other error 403; the message is the body.
-  std::function<absl::Status(absl::string_view authorization)> metrics_access;
+  // Null: /metrics and the pages are open. Otherwise called with the path asked for ("/metrics",
+  // or a page's) and the request's Authorization header ("" when absent): OK serves it,
+  // UNAUTHENTICATED answers 401 (with "WWW-Authenticate: Bearer"), any other error 403; the
+  // message is the body.
+  std::function<absl::Status(absl::string_view path, absl::string_view authorization)>
+      metrics_access;
+};
+
+// A page's answer to a GET.
+struct HttpAnswer {
+  unsigned status = 200;
+  std::string content_type;
+  std::string body;
+  // Set: sent as the Location header (a redirect).
+  std::string location{};
+};
+
+// The pages besides /metrics and /healthz. Both are called on the daemon's threads, several at
+// once, with the path of a GET or HEAD as sent (still percent-encoded, without the query).
+struct HttpPages {
+  // Whether the path is one of the pages' (cheap, no lookup): those that are answer other methods
+  // with 405 and are guarded as /metrics is; the others are 404 before any access check.
+  std::function<bool(absl::string_view path)> serves;
+  // The answer to a GET of a path `serves` took (an error answer included, such as a JSON 404
+  // for an unknown model).
+  std::function<HttpAnswer(absl::string_view path)> answer;
 };
 
 class HttpServer {
@@ -77,7 +102,7 @@ class HttpServer {
   // libmicrohttpd has no TLS support" when the installed library lacks it.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       absl::string_view listen, std::shared_ptr<prometheus::Registry> registry,
-      HttpSecurity security = {});
+      HttpSecurity security = {}, HttpPages pages = {});
 
   // Stops the daemon: its threads are joined and every connection closed.
   ~HttpServer();
@@ -88,8 +113,8 @@ class HttpServer {
   int port() const { return port_; }
 
  private:
-  HttpServer(std::shared_ptr<prometheus::Registry> registry, HttpSecurity security)
-      : registry_(std::move(registry)), security_(std::move(security)) {}
+  HttpServer(std::shared_ptr<prometheus::Registry> registry, HttpSecurity security, HttpPages pages)
+      : registry_(std::move(registry)), security_(std::move(security)), pages_(std::move(pages)) {}
 
   friend struct HttpHandler;
 
@@ -97,6 +122,7 @@ class HttpServer {
   // which also keeps pointers to the PEM texts.
   const std::shared_ptr<prometheus::Registry> registry_;
   const HttpSecurity security_;
+  const HttpPages pages_;
   MHD_Daemon* daemon_ = nullptr;
   int port_ = 0;
 };

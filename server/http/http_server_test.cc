@@ -17,6 +17,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 
@@ -186,6 +187,56 @@ TEST_F(HttpServerTest, ABusyPortIsUnavailableAndNamed) {
             absl::UnavailableError(absl::StrCat("cannot serve HTTP on '", listen,
                                                 "': invalid address or port in use (", listen,
                                                 ": Address already in use)")));
+}
+
+TEST(HttpPagesTest, PagesGetTheirPathEncodedAndAreGuardedAsMetrics) {
+  std::vector<std::string> asked;
+  absl::Mutex mu;
+  HttpPages pages{.serves = [](absl::string_view path) { return absl::StartsWith(path, "/page/"); },
+                  .answer =
+                      [&](absl::string_view path) {
+                        absl::MutexLock lock(&mu);
+                        asked.emplace_back(path);
+                        return HttpAnswer{.status = 302,
+                                          .content_type = "text/x-test",
+                                          .body = "moved\n",
+                                          .location = "/elsewhere"};
+                      }};
+  HttpSecurity security;
+  security.metrics_access = [](absl::string_view path, absl::string_view authorization) {
+    return authorization == "Bearer good" ? absl::OkStatus()
+                                          : absl::UnauthenticatedError(absl::StrCat(path, " no"));
+  };
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::Start("127.0.0.1:0", std::make_shared<prometheus::Registry>(), security, pages);
+  ASSERT_TRUE(http.ok()) << http.status();
+  const int port = (*http)->port();
+
+  // Refused before the page is asked, with the path in the message.
+  const std::string refused = Fetch(port, "GET", "/page/a%2Fb");
+  EXPECT_THAT(refused, StartsWith("HTTP/1.1 401 "));
+  EXPECT_THAT(refused, EndsWith("\r\n\r\n/page/a%2Fb no\n"));
+  EXPECT_THAT(Fetch(port, "GET", "/healthz"), EndsWith("ok\n"));
+  EXPECT_THAT(Fetch(port, "GET", "/other"), StartsWith("HTTP/1.1 404 "));
+  EXPECT_THAT(Fetch(port, "POST", "/page/x"), StartsWith("HTTP/1.1 405 "));
+
+  const int fd = Connect("127.0.0.1", port);
+  ASSERT_GE(fd, 0);
+  const std::string request =
+      "GET /page/a%2Fb%20c?q=1 HTTP/1.0\r\nAuthorization: Bearer good\r\n\r\n";
+  ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string answer;
+  char buffer[4096];
+  for (ssize_t got; (got = recv(fd, buffer, sizeof(buffer), 0)) > 0;) answer.append(buffer, got);
+  close(fd);
+  EXPECT_THAT(answer, StartsWith("HTTP/1.1 302 "));
+  EXPECT_THAT(answer, HasSubstr("\r\nLocation: /elsewhere\r\n"));
+  EXPECT_THAT(answer, HasSubstr("\r\nContent-Type: text/x-test\r\n"));
+  EXPECT_THAT(answer, EndsWith("\r\n\r\nmoved\n"));
+  absl::MutexLock lock(&mu);
+  // As sent: still percent-encoded (a name's %2F stays one segment), without the query.
+  EXPECT_EQ(asked, std::vector<std::string>{"/page/a%2Fb%20c"});
 }
 
 TEST(HttpServerAddressTest, ResolvesNamesAndRefusesBadAddresses) {

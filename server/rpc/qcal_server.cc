@@ -211,10 +211,12 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
       // /metrics labels series with every model's name: a token limited to a model prefix would
       // see other tenants' names, so only a token for all models may read it (any role).
       const TokenAuthority* tokens = server->tokens_.get();
-      security.metrics_access = [tokens](absl::string_view authorization) -> absl::Status {
+      // The dashboard's pages show every model too: the same rule.
+      security.metrics_access = [tokens](absl::string_view path,
+                                         absl::string_view authorization) -> absl::Status {
         if (authorization.empty()) {
-          return absl::UnauthenticatedError(
-              "/metrics needs 'Authorization: Bearer TOKEN' (the server has --auth-tokens)");
+          return absl::UnauthenticatedError(absl::StrCat(
+              path, " needs 'Authorization: Bearer TOKEN' (the server has --auth-tokens)"));
         }
         absl::StatusOr<absl::string_view> token = BearerToken(authorization);
         if (!token.ok()) return token.status();
@@ -222,14 +224,15 @@ absl::StatusOr<std::unique_ptr<QcalServer>> QcalServer::Start(const ServerOption
         if (!grant.ok()) return grant.status();
         if (!grant->model_prefix.empty()) {
           return absl::PermissionDeniedError(
-              "/metrics names every model: it needs a token without a model prefix");
+              absl::StrCat(path, " names every model: it needs a token without a model prefix"));
         }
         return absl::OkStatus();
       };
     }
-    QCAL_ASSIGN_OR_RETURN(
-        server->http_,
-        HttpServer::Start(options.http_listen, server->metrics_->registry(), std::move(security)));
+    server->dashboard_ = std::make_unique<Dashboard>(*server->core_);
+    QCAL_ASSIGN_OR_RETURN(server->http_,
+                          HttpServer::Start(options.http_listen, server->metrics_->registry(),
+                                            std::move(security), server->dashboard_->Pages()));
     server->http_address_ = absl::StrCat(http_host_port.first, ":", server->http_->port());
   }
 

@@ -21,6 +21,7 @@
 #include "server/core/committer.h"
 #include "server/core/disk_durability.h"
 #include "server/core/metrics.h"
+#include "server/dashboard/dashboard.h"
 #include "server/device/calibrator.h"
 #include "server/http/http_server.h"
 #include "server/rpc/calibration_service.h"
@@ -181,6 +182,8 @@ class QcalServer {
   std::unique_ptr<TokenAuthority> tokens_;
   std::unique_ptr<CalibrationService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  // Its pages are served by http_.
+  std::unique_ptr<Dashboard> dashboard_;
   std::unique_ptr<HttpServer> http_;
   std::string grpc_address_;
   std::string http_address_;
