@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
                  "state in memory only (README, \"What survives what\")");
   app.add_option("--max-data-dir-bytes", flags.server.max_data_dir_bytes,
                  "most bytes the --data-dir model files may take together; a write past it fails "
-                 "(UNAVAILABLE) and keeps the previous file; 0: no limit")
+                 "(RESOURCE_EXHAUSTED) and keeps the previous file; 0: no limit")
       ->capture_default_str()
       ->check(qcal::server::IntegerFlag<decltype(flags.server.max_data_dir_bytes)>());
   app.add_option("--commit-interval-seconds", flags.server.commit_interval_seconds,

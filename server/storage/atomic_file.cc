@@ -14,9 +14,11 @@
 namespace qcal::server {
 namespace {
 
-absl::Status Failed(const std::string& path, absl::string_view step, int error) {
-  return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", step, ": ",
-                                             std::strerror(error), "; the previous file stays"));
+// `existed`: whether a previous file is there to stay (a new model's first write has none).
+absl::Status Failed(const std::string& path, absl::string_view step, int error, bool existed) {
+  return absl::UnavailableError(
+      absl::StrCat("cannot write ", path, ": ", step, ": ", std::strerror(error),
+                   existed ? "; the previous file stays" : "; no file was written"));
 }
 
 std::string RandomSuffix() {
@@ -51,13 +53,14 @@ absl::Status WriteFileAtomically(int dir_fd, const std::string& dir, const std::
                                  absl::string_view bytes) {
   const std::string path = absl::StrCat(dir, "/", name);
   const std::string temp = absl::StrCat(kTempFilePrefix, name, RandomSuffix());
+  const bool existed = ::faccessat(dir_fd, name.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
   const int fd = ::openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Failed(path, absl::StrCat("create ", temp), errno);
+  if (fd < 0) return Failed(path, absl::StrCat("create ", temp), errno, existed);
   // Every failure from here removes the temporary file: a full disk must not stay full of it.
   auto fail = [&](absl::string_view step, int error) {
     ::close(fd);
     ::unlinkat(dir_fd, temp.c_str(), 0);
-    return Failed(path, step, error);
+    return Failed(path, step, error, existed);
   };
   if (const int error = WriteAll(fd, bytes); error != 0) {
     return fail(absl::StrCat("write of ", bytes.size(), " bytes"), error);
@@ -66,12 +69,12 @@ absl::Status WriteFileAtomically(int dir_fd, const std::string& dir, const std::
   if (::close(fd) != 0) {
     const int error = errno;
     ::unlinkat(dir_fd, temp.c_str(), 0);
-    return Failed(path, "close", error);
+    return Failed(path, "close", error, existed);
   }
   if (::renameat(dir_fd, temp.c_str(), dir_fd, name.c_str()) != 0) {
     const int error = errno;
     ::unlinkat(dir_fd, temp.c_str(), 0);
-    return Failed(path, "rename", error);
+    return Failed(path, "rename", error, existed);
   }
   if (::fsync(dir_fd) != 0) {
     return absl::UnavailableError(absl::StrCat(

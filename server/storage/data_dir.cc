@@ -206,7 +206,8 @@ absl::Status DataDir::Write(const ModelSnapshot& snapshot) {
       return absl::ResourceExhaustedError(absl::StrCat(
           where, ": cannot write ", options_.path, "/", name, ": its ", size,
           " bytes would take --data-dir to ", total, " bytes, more than --max-data-dir-bytes ",
-          options_.max_bytes, "; the previous file stays"));
+          options_.max_bytes,
+          sizes_.contains(name) ? "; the previous file stays" : "; no file was written"));
     }
   }
   QCAL_RETURN_IF_ERROR(Annotate(WriteFileAtomically(fd_, options_.path, name, bytes), where));

@@ -219,10 +219,12 @@ TEST(DataDirTest, TheQuotaRefusesAWriteAndKeepsThePreviousFile) {
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.message(),
               HasSubstr("model 'other': cannot write " + (*dir)->PathOf("other") + ": its "));
-  EXPECT_THAT(refused.message(), HasSubstr("more than --max-data-dir-bytes 3000; the previous "
-                                           "file stays"));
+  // A first write has no previous file to keep.
+  EXPECT_THAT(refused.message(),
+              HasSubstr("more than --max-data-dir-bytes 3000; no file was written"));
   const absl::Status grown = (*dir)->Write(Snapshot("m", {4.0f}, 3000));
-  EXPECT_THAT(grown.message(), HasSubstr("--max-data-dir-bytes 3000"));
+  EXPECT_THAT(grown.message(),
+              HasSubstr("more than --max-data-dir-bytes 3000; the previous file stays"));
   EXPECT_EQ(ReadBytes((*dir)->PathOf("m")), kept);
   EXPECT_EQ(Files(path), (std::set<std::string>{std::string(kLockFileName), ModelFileName("m")}));
 }
@@ -246,6 +248,8 @@ TEST(DataDirTest, AFailedWriteKeepsThePreviousFileAndRemovesTheTemporaryOne) {
   limit.rlim_cur = 64 << 10;
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
   const absl::Status status = (*dir)->Write(Snapshot("m", {2.0f}, 256 << 10));
+  // A model's first write has no previous file to keep, and says so.
+  const absl::Status first = (*dir)->Write(Snapshot("new", {2.0f}, 256 << 10));
   ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old_limit), 0);
   ASSERT_EQ(::sigaction(SIGXFSZ, &old_action, nullptr), 0);
 
@@ -254,6 +258,9 @@ TEST(DataDirTest, AFailedWriteKeepsThePreviousFileAndRemovesTheTemporaryOne) {
               HasSubstr("model 'm': cannot write " + (*dir)->PathOf("m") + ": write of "));
   EXPECT_THAT(status.message(), HasSubstr(std::strerror(EFBIG)));
   EXPECT_THAT(status.message(), HasSubstr("the previous file stays"));
+  EXPECT_EQ(first.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(first.message(), HasSubstr("; no file was written"));
+  EXPECT_FALSE(fs::exists((*dir)->PathOf("new")));
   EXPECT_EQ(ReadBytes((*dir)->PathOf("m")), before);
   EXPECT_EQ(Files(path), (std::set<std::string>{std::string(kLockFileName), ModelFileName("m")}));
   // The next write, with room again, succeeds.
