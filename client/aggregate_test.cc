@@ -95,7 +95,8 @@ TEST(RecordPartialTest, GoesOutAsOneMessageBetweenWholeBatches) {
   EXPECT_TRUE(batches[1].data.empty());
   EXPECT_EQ(batches[2].data, batches[0].data);
   const SessionStats stats = session->Stats();
-  EXPECT_EQ(stats.applied_batches, 3);
+  EXPECT_EQ(stats.applied_batches, 4);  // the partial stands for 2
+  EXPECT_EQ(stats.applied_elements, 3 + 8 + 3);
   EXPECT_EQ(stats.applied_partials, 1);
 }
 

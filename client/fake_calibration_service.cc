@@ -114,7 +114,11 @@ grpc::Status FakeCalibrationService::Record(grpc::ServerContext*,
       if (message.has_header() || !message.data().empty()) {
         return Invalid("a partial state with a header or data");
       }
-      response->set_batches(response->batches() + 1);
+      // As qcal-server counts a partial state: the tensors it stands for.
+      response->set_batches(response->batches() + message.partial().batches());
+      response->set_elements(response->elements() + message.partial().elements());
+      response->set_bytes(response->bytes() +
+                          static_cast<int64_t>(message.partial().ByteSizeLong()));
       response->set_partials(response->partials() + 1);
       // In memory only: what is applied is durable (as a qcal-server without --data-dir).
       response->set_applied_sequence(message.sequence());

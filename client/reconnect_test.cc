@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "qcal/client.h"
 #include "server/core/calibration_core.h"
+#include "server/core/durability.h"
 #include "server/core/memory_durability_testing.h"
 #include "server/rpc/calibration_service.h"
 
@@ -101,9 +102,10 @@ TEST(ReconnectTest, EveryBatchCountsOnceAcrossAServerRestart) {
   const SessionStats stats = session->Stats();
   EXPECT_GE(stats.reconnects, 1);
   EXPECT_GE(stats.duplicate_batches, 10);  // resent batches the server had applied: dropped
-  // The client's own total counts what closed streams reported; the cut stream reported
-  // nothing, so the server's count below is the proof.
-  EXPECT_LE(stats.applied_batches, kBatches);
+  // The cut stream reported nothing; the batches it applied come back as duplicates and count
+  // then: the client's total is the server's.
+  EXPECT_EQ(stats.applied_batches, kBatches);
+  EXPECT_EQ(stats.applied_elements, 64 * kBatches);
   EXPECT_EQ(stats.dropped_batches, 0);
   EXPECT_EQ(stats.last_sequence, kBatches);
   EXPECT_EQ(stats.applied_sequence, kBatches);
@@ -214,6 +216,75 @@ TEST(ReconnectTest, AFullBufferOfAppliedBatchesIsCommittedAndFreed) {
   EXPECT_EQ(info->quantizers.at(0).stats.batches, kBatches);
   ASSERT_TRUE((*client)->Commit("m").ok());
   EXPECT_EQ((*client)->Commit("nosuch").code(), absl::StatusCode::kNotFound);
+  frontend.Stop();
+}
+
+// A --data-dir whose disk fills up: once `full`, every write fails as DiskDurability's would.
+class FullDisk final : public server::Durability {
+ public:
+  absl::Status Commit(server::Model& model) override {
+    if (!full) return absl::OkStatus();
+    ++commits;
+    return absl::UnavailableError(absl::StrCat("cannot write /data/", model.name(),
+                                               ".qcalstate.tmp: write: No space left on device"));
+  }
+  absl::Status Forget(const std::string&) override { return absl::OkStatus(); }
+  absl::Status CheckNewModel(const std::string&) override { return absl::OkStatus(); }
+  std::atomic<bool> full = false;
+  std::atomic<int> commits = 0;
+};
+
+// The server is there (its Record streams get through) but cannot write: Commit, and a Record()
+// waiting for room that only a Commit would free, fail after the reconnect deadline with the
+// server's reason, rather than retrying for ever.
+TEST(ReconnectTest, ACommitThatKeepsFailingEndsAtTheDeadlineWithTheServersReason) {
+  server::Metrics metrics;
+  FullDisk disk;
+  server::CalibrationCore core({.durability = &disk}, metrics);
+  Frontend frontend(core);
+  const std::string address = frontend.Start("127.0.0.1:0");
+  auto client = Client::Create(address);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE((*client)->CreateModel("m").ok());
+  SessionOptions options;
+  options.reconnect_deadline = absl::Milliseconds(1500);
+  options.max_queue_bytes = 4 * 256;  // four batches
+  auto session = (*client)->Model("m", options);
+  const std::vector<float> values = BatchValues(0);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(session->Record(kQuantizer, View(values)).ok());
+  ASSERT_TRUE(session->Flush().ok());  // applied; only the write fails
+  disk.full = true;
+
+  const absl::StatusOr<CommitResult> committed = session->Commit();
+  ASSERT_FALSE(committed.ok());
+  EXPECT_EQ(committed.status().code(), absl::StatusCode::kUnavailable) << committed.status();
+  for (const std::string part :
+       {"reconnect_deadline of 1.5s", "(Commit kept failing)", "3 recorded batches",
+        "cannot write /data/m.qcalstate.tmp: write: No space left on device"}) {
+    EXPECT_NE(committed.status().message().find(part), std::string::npos)
+        << part << " in " << committed.status();
+  }
+  // Backed off between the tries (100 ms, doubling): a handful within 1.5 s, not one per resend.
+  EXPECT_GE(disk.commits.load(), 2);
+  EXPECT_LE(disk.commits.load(), 8);
+  // The applied batches count, the unconfirmed ones are dropped with the session.
+  SessionStats stats = session->Stats();
+  EXPECT_EQ(stats.applied_batches, 3);
+  EXPECT_EQ(stats.dropped_batches, 0);
+  EXPECT_EQ(stats.queued_bytes, 0u);
+
+  // Record() on a full queue: the sender commits to free it, which keeps failing.
+  absl::Status recorded;
+  int recorded_batches = 0;
+  for (; recorded_batches < 100 && recorded.ok(); ++recorded_batches) {
+    recorded = session->Record(kQuantizer, View(values));
+  }
+  EXPECT_EQ(recorded.code(), absl::StatusCode::kUnavailable) << recorded;
+  EXPECT_NE(recorded.message().find("No space left on device"), std::string::npos) << recorded;
+  EXPECT_LT(recorded_batches, 100);
+  absl::StatusOr<server::ModelInfo> info = core.GetModel("m");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->quantizers.at(0).stats.batches, session->Stats().applied_batches);
   frontend.Stop();
 }
 

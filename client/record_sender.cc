@@ -123,11 +123,13 @@ void RecordSender::Run() {
         // The held batches fill max_queue_bytes: learn which are durable (closing the stream
         // answers for applied; a Commit makes them durable), so they can be freed.
         absl::Status status = Finish();
+        bool commit = false;
         if (status.ok() && queue_.durable_sequence() < queue_.applied_sequence()) {
           status = CommitNow();
+          commit = true;
         }
         if (!status.ok()) {
-          Recover(status);
+          Recover(status, commit);
         } else if (queue_.unconfirmed_batches() > 0) {
           // Nothing else would free them: an error, not a Record() blocked for ever.
           FailSession(absl::FailedPreconditionError(absl::StrCat(
@@ -141,10 +143,11 @@ void RecordSender::Run() {
       }
       case SendQueue::Work::kFlush: {
         absl::Status status = Finish();
-        if (status.ok() && work.commit) status = CommitNow();
+        const bool commit = status.ok() && work.commit;
+        if (commit) status = CommitNow();
         // Reconnecting: the held batches are resent first; the flush stays asked for and is
         // served after them.
-        if (!status.ok() && Recover(status)) break;
+        if (!status.ok() && Recover(status, commit)) break;
         queue_.FlushDone(absl::OkStatus());  // an error is pending in the queue (Fail)
         break;
       }
@@ -226,17 +229,21 @@ absl::Status RecordSender::CommitNow() {
       connection_->Call(&v1::Calibration::StubInterface::Commit, request);
   if (!response.ok()) return response.status();
   queue_.Committed(response->applied_sequence(), response->durable_sequence());
+  commit_failing_since_.reset();
+  commit_backoff_ = kReconnectInitialBackoff;
   return absl::OkStatus();
 }
 
 void RecordSender::FailSession(const absl::Status& status) {
   queue_.Fail(status);
+  commit_failing_since_.reset();
+  commit_backoff_ = kReconnectInitialBackoff;
   // What was dropped may or may not have been applied (a broken stream does not always say),
   // so its sequences cannot be reused: the session goes on under a new id, from sequence 1.
   session_id_ = NewSessionId();
 }
 
-bool RecordSender::Recover(const absl::Status& status) {
+bool RecordSender::Recover(const absl::Status& status, bool commit) {
   // A server without sessions would count a resent batch twice: fail as before exactly-once.
   if ((!absl::IsUnavailable(status) && !absl::IsCancelled(status)) || queue_.legacy()) {
     FailSession(status);
@@ -244,23 +251,41 @@ bool RecordSender::Recover(const absl::Status& status) {
   }
   const absl::Time now = absl::Now();
   if (!outage_since_.has_value()) outage_since_ = now;
-  const absl::Time give_up = *outage_since_ + options_.reconnect_deadline;
+  if (commit && !commit_failing_since_.has_value()) commit_failing_since_ = now;
+  // While Commit fails, its clock runs from the first failed Commit, whatever got through since.
+  const bool committing = commit_failing_since_.has_value();
+  const absl::Time since =
+      committing ? std::min(*outage_since_, *commit_failing_since_) : *outage_since_;
+  const absl::Time give_up = since + options_.reconnect_deadline;
   if (now >= give_up) {
     const int64_t held = queue_.held_batches();
     const int64_t applied = queue_.applied_sequence();
-    FailSession(absl::UnavailableError(absl::StrCat(
-        "model '", model_, "': the server at ", connection_->address,
-        reached_ ? " could not be reached again within" : " could not be reached within",
-        " the session's reconnect_deadline of ", absl::FormatDuration(options_.reconnect_deadline),
-        "; ", held, " recorded batches were not confirmed durable (",
-        std::max<int64_t>(0, held - (applied - queue_.durable_sequence())),
-        " of them not applied); last error: ", status.message())));
+    const std::string batches =
+        absl::StrCat(held, " recorded batches were not confirmed durable (",
+                     std::max<int64_t>(0, held - (applied - queue_.durable_sequence())),
+                     " of them not applied)");
+    FailSession(absl::UnavailableError(
+        commit
+            // The server answers but cannot write (its message names the file and the reason).
+            ? absl::StrCat("model '", model_, "': the server at ", connection_->address,
+                           " could not make the session's batches durable within the session's "
+                           "reconnect_deadline of ",
+                           absl::FormatDuration(options_.reconnect_deadline),
+                           " (Commit kept failing); ", batches, "; last error: ", status.message())
+            : absl::StrCat(
+                  "model '", model_, "': the server at ", connection_->address,
+                  reached_ ? " could not be reached again within" : " could not be reached within",
+                  " the session's reconnect_deadline of ",
+                  absl::FormatDuration(options_.reconnect_deadline), "; ", batches,
+                  "; last error: ", status.message())));
     outage_since_.reset();
     backoff_ = kReconnectInitialBackoff;
     return false;
   }
-  absl::SleepFor(std::min(backoff_, give_up - now));
-  backoff_ = std::min(backoff_ * 2, kReconnectMaxBackoff);
+  // A failing Commit backs off on its own clock: the resends in between reset backoff_.
+  absl::Duration& backoff = committing ? commit_backoff_ : backoff_;
+  absl::SleepFor(std::min(backoff, give_up - now));
+  backoff = std::min(backoff * 2, kReconnectMaxBackoff);
   queue_.Rewind();
   return true;
 }

@@ -58,10 +58,10 @@ class RecordSender {
   absl::Status Finish();
   // The Commit RPC for this session; reports the sequences to the queue.
   absl::Status CommitNow();
-  // After a stream failed with `status`: UNAVAILABLE or CANCELLED within the reconnect deadline
-  // waits the backoff and rewinds the queue (every held batch is resent); anything else, or past
-  // the deadline, fails the queue. True when it will retry.
-  bool Recover(const absl::Status& status);
+  // After a stream (or, with `commit`, a Commit) failed with `status`: UNAVAILABLE or CANCELLED
+  // within the reconnect deadline waits the backoff and rewinds the queue (every held batch is
+  // resent); anything else, or past the deadline, fails the queue. True when it will retry.
+  bool Recover(const absl::Status& status, bool commit = false);
   // queue_.Fail(status), and a new session id for the batches recorded after it.
   void FailSession(const absl::Status& status);
 
@@ -84,6 +84,11 @@ class RecordSender {
   // A stream of this session got through to a server once (the deadline's error says "again").
   bool reached_ = false;
   absl::Duration backoff_ = kReconnectInitialBackoff;
+  // Since when Commit fails with UNAVAILABLE (a server that is reachable but cannot write: a full
+  // disk), and its next backoff. Kept apart from the outage above: the resends between two tries
+  // get through and would restart that clock for ever. Cleared by a Commit that succeeds.
+  std::optional<absl::Time> commit_failing_since_;
+  absl::Duration commit_backoff_ = kReconnectInitialBackoff;
   // Data bytes written to Record streams (SessionOptions::progress).
   int64_t sent_bytes_ = 0;
 

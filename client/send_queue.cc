@@ -93,14 +93,21 @@ void SendQueue::StreamClosed(const v1::RecordResponse& response, bool ok) {
       held_.pop_front();
     }
   }
-  totals_.applied_batches += response.batches();
-  totals_.applied_elements += response.elements();
+  if (response.applied_sequence() == 0) {
+    // No session sequences (a server before exactly-once): the server's totals are all there is.
+    totals_.applied_batches += response.batches();
+    totals_.applied_elements += response.elements();
+    totals_.applied_bytes += response.bytes();
+    totals_.applied_partials += response.partials();
+  }
+  // Only the server sees which values are not finite: its count per stream (a batch applied again
+  // by a server that lost it counts twice here, one applied by a stream that ended unreported
+  // not at all).
   totals_.applied_nonfinite += response.nonfinite();
-  totals_.applied_bytes += response.bytes();
-  totals_.applied_partials += response.partials();
   totals_.duplicate_batches += response.duplicates();
   applied_ = std::max(applied_, response.applied_sequence());
   durable_ = std::max(durable_, response.durable_sequence());
+  CountApplied();
   FreeDurable();
 }
 
@@ -108,6 +115,7 @@ void SendQueue::Committed(int64_t applied, int64_t durable) {
   absl::MutexLock lock(&mu_);
   applied_ = std::max(applied_, applied);
   durable_ = std::max(durable_, durable);
+  CountApplied();
   FreeDurable();
 }
 
@@ -168,6 +176,30 @@ bool SendQueue::legacy() const {
 int64_t SendQueue::held_batches() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int64_t>(held_.size());
+}
+
+void SendQueue::CountApplied() {
+  // The server's counts for a batch (RecordResponse): a tensor is one batch of prod(shape)
+  // elements and its data bytes; a partial state the batches and elements it stands for and its
+  // serialized size.
+  for (Held& held : held_) {
+    if (held.batch.sequence > applied_) break;
+    if (held.counted) continue;
+    held.counted = true;
+    const Batch& batch = held.batch;
+    if (batch.partial.has_value()) {
+      totals_.applied_batches += batch.partial->batches();
+      totals_.applied_elements += batch.partial->elements();
+      totals_.applied_bytes += static_cast<int64_t>(batch.partial->ByteSizeLong());
+      ++totals_.applied_partials;
+    } else {
+      int64_t elements = 1;
+      for (const int64_t dim : batch.shape) elements *= dim;
+      ++totals_.applied_batches;
+      totals_.applied_elements += elements;
+      totals_.applied_bytes += static_cast<int64_t>(batch.data.size());
+    }
+  }
 }
 
 void SendQueue::FreeDurable() {

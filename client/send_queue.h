@@ -61,12 +61,17 @@ class SendQueue {
   // The batch Next() returned was written to the stream.
   void Written();
   // A Record stream ended (closed, `ok`, or broken): `response` is the server's RecordResponse
-  // (on an error the one in the status details): its counts go to the totals, and the batches
-  // at or below its durable_sequence are freed. A stream closed OK whose response has no
-  // applied_sequence came from a server without sessions (before exactly-once): every batch
-  // written is applied and freed (a resend would count twice), and legacy() turns true.
+  // (on an error the one in the status details). The held batches at or below its
+  // applied_sequence not counted yet go to the applied totals (once each, whichever stream
+  // applied them: a batch the server drops as a duplicate was applied by a stream that may have
+  // ended without saying so, an idle one closed with CANCELLED; one applied again after a server
+  // lost it counts once); those at or below its durable_sequence are freed. A stream closed OK
+  // whose response has no applied_sequence came from a server without sessions (before
+  // exactly-once): every batch written is applied and freed (a resend would count twice), and
+  // legacy() turns true.
   void StreamClosed(const v1::RecordResponse& response, bool ok);
-  // A Commit said `durable` (and `applied`): frees the batches at or below it.
+  // A Commit said `durable` (and `applied`): counts the batches at or below `applied` as
+  // StreamClosed does, frees those at or below `durable`.
   void Committed(int64_t applied, int64_t durable);
   // A stream broke and a new one starts: every held batch is written again from the first (the
   // server drops those it applied already).
@@ -97,11 +102,15 @@ class SendQueue {
     Batch batch;
     // Written to some stream before (a later write is a resend).
     bool written = false;
+    // Known applied and counted in the applied totals.
+    bool counted = false;
   };
   // Records `status` as the pending error unless one is already pending.
   void SetError(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns and clears the pending error.
   absl::Status TakeError() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts the held batches at or below applied_ not counted yet in the applied totals.
+  void CountApplied() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees the held batches at or below durable_.
   void FreeDurable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -279,7 +279,12 @@ struct SessionStats {
   size_t blocked_records = 0;
   // Batches thrown away because an earlier send failed (see ModelSession::Record).
   int64_t dropped_batches = 0;
-  // Totals the server reported applied when it closed each Record stream (RecordResponse).
+  // What the server applied (its counts, RecordResponse), each batch counted once when the
+  // server first reports its sequence applied: equal to the server's count, also after an
+  // idle-closed stream or a restart (resent batches it drops as duplicates were applied before).
+  // applied_nonfinite is the sum of the streams' reports (only the server sees the values): a
+  // stream that ended without a report adds nothing, one that applied a batch again after a
+  // restart adds it twice.
   int64_t applied_batches = 0;
   int64_t applied_elements = 0;
   int64_t applied_nonfinite = 0;
