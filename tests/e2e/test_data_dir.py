@@ -499,6 +499,72 @@ def test_a_file_size_limit_fails_commit_cleanly_and_keeps_the_last_good_state(se
         again.stop()
 
 
+def guarded(call, limit=120):
+    """call() in a thread: what it returned or raised. Fails the test, rather than hanging it,
+    when it is still blocked after `limit` seconds (a generous guard, not a measured time)."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = call()
+        except Exception as error:  # noqa: BLE001 (handed back to the test)
+            result["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), f"still blocked after {limit} s: a hang"
+    return result
+
+
+def test_a_session_on_a_server_that_cannot_write_fails_at_its_reconnect_deadline(server_bin,
+                                                                                tmp_path):
+    # The server answers (its Record streams get through) but every Commit fails UNAVAILABLE:
+    # commit(), and a record() waiting for a Commit to free its queue, raise the server's reason
+    # once the session's reconnect deadline has passed, never retrying for ever.
+    import qcal
+
+    data_dir = tmp_path / "data"
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
+
+    server = Server(server_bin, data_dir, "--commit-interval-seconds", "3600",
+                    preexec_fn=limit).start()
+    try:
+        client = qcal.Client(server.address)
+        session = client.model("cf", reconnect_deadline=2)
+        (quantizer, weights), = big_weights()  # a state larger than a file may be
+        session.record(quantizer, weights)
+        session.flush()  # applied: only the write fails
+        file = data_dir / model_file_name("cf")
+        result = guarded(session.commit)
+        error = result.get("error")
+        assert isinstance(error, qcal.QcalError), result
+        assert error.code == "UNAVAILABLE"
+        assert "reconnect_deadline of 2s" in error.message
+        assert f"cannot write {file}" in error.message
+        assert "File too large" in error.message
+        assert session.stats()["applied_batches"] == 1
+
+        # A queue of two tensors: the third record() waits for a Commit to free the first two.
+        small = client.model("cf", reconnect_deadline=2, max_queue_bytes=2 * 4096)
+        tensor = np.ones(1024, np.float32)
+
+        def record_until_it_fails():
+            for _ in range(100):
+                small.record(IN, tensor)
+
+        result = guarded(record_until_it_fails)
+        error = result.get("error")
+        assert isinstance(error, qcal.QcalError), result
+        assert error.code == "UNAVAILABLE"
+        assert "File too large" in error.message
+        assert server.stub.GetModel(pb.GetModelRequest(model=b"cf")).quantizers
+    finally:
+        server.stop()
+
+
 def test_the_data_dir_quota_fails_commit_naming_the_flag(server_bin, tmp_path):
     data_dir = tmp_path / "data"
     server = Server(server_bin, data_dir, "--commit-interval-seconds", "3600",

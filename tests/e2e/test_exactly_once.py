@@ -71,6 +71,8 @@ def test_kill_restart_counts_every_batch_once(server_bin):
         assert stats["last_sequence"] == 120
         assert stats["applied_sequence"] == 120
         assert stats["durable_sequence"] == 120  # no --data-dir: durable equals applied
+        # The cut stream never reported 1..50; their duplicates count them: the server's count.
+        assert (stats["applied_batches"], stats["applied_elements"]) == (120, 64 * 120)
 
         info = client.info("once")["quantizers"][QUANTIZER]
         assert info["batches"] == 120
@@ -161,6 +163,8 @@ def test_data_dir_kill_restart_counts_every_batch_once(server_bin, tmp_path):
         assert stats["dropped_batches"] == 0
         assert stats["applied_sequence"] == 120
         assert stats["durable_sequence"] < 120  # applied since the restart, not yet written
+        # 81..100, applied twice (the restart lost them), count once: the server's count.
+        assert (stats["applied_batches"], stats["applied_elements"]) == (120, 64 * 120)
         assert session.commit() == {"applied_sequence": 120, "durable_sequence": 120}
         histogram = session.histogram(QUANTIZER)
         assert histogram["total"] == 64 * 120

@@ -141,22 +141,29 @@ def test_a_slow_stream_that_never_idles_past_the_limit_is_not_ended(server_bin, 
 
 def test_the_client_reopens_a_record_stream_the_server_ended_as_idle(server_bin):
     # The client keeps its Record stream open until a flush; the server ends it after 1 s of
-    # silence with CANCELLED (with a message naming the flag): the next record reopens it and
-    # resends what was not confirmed (the server drops what it had applied).
+    # silence with CANCELLED (with a message naming the flag, and no word of what it applied):
+    # the next record reopens it and resends what was not confirmed (the server drops what it
+    # had applied, and the client counts those as applied: its total is the server's).
     import qcal
 
     with QcalServerProcess(server_bin, "--stream-idle-seconds", "1") as server:
         session = qcal.Client(server.address).model("m")
-        session.record("x._input_quantizer", np.array([1, 2], np.float32))
+        for size in (1, 2, 3):
+            session.record("x._input_quantizer", np.arange(size, dtype=np.float32))
         deadline = time.monotonic() + DEADLINE_SECONDS
         while "ended by the server (--stream-idle-seconds 1)" not in server.stderr():
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        session.record("x._input_quantizer", np.array([3, 4, 5], np.float32))
+        for size in (4, 5, 6):
+            session.record("x._input_quantizer", np.arange(size, dtype=np.float32))
         session.flush()
         quantizer = session.info()["quantizers"]["x._input_quantizer"]
-        assert (quantizer["batches"], quantizer["elements"]) == (2, 5)
-        assert session.stats()["reconnects"] == 1
+        assert (quantizer["batches"], quantizer["elements"]) == (6, 21)
+        stats = session.stats()
+        assert stats["reconnects"] == 1
+        assert stats["duplicate_batches"] == 3  # the first three, resent
+        assert (stats["applied_batches"], stats["applied_elements"]) == (6, 21)
+        assert stats["applied_bytes"] == 21 * 4
         assert "Record stream of model 'm' from " in server.stderr()
 
 
