@@ -7,8 +7,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/base/names.h"
+#include "server/base/repeat_log_filter.h"
 #include "server/core/call_control.h"
 #include "server/core/metrics.h"
 #include "server/rpc/call_auth.h"
@@ -459,9 +461,19 @@ grpc::Status CalibrationService::Commit(grpc::ServerContext* context,
   absl::StatusOr<SessionSequences> sequences =
       core_.Commit(request->model(), request->session_id());
   if (!sequences.ok()) {
-    // A failed write is the server's trouble (its disk), not the caller's: logged as such.
-    if (absl::IsUnavailable(sequences.status()))
-      spdlog::warn("Commit failed: {}", std::string(sequences.status().message()));
+    // A failed write is the server's trouble (its disk), not the caller's: logged as such, a
+    // repeat of the same failure (clients retry it) at most every 10 s. One filter for the
+    // process, as the log is.
+    static RepeatLogFilter repeats(absl::Seconds(10));
+    if (absl::IsUnavailable(sequences.status())) {
+      const std::string message(sequences.status().message());
+      if (const std::optional<int64_t> held_back = repeats.Pass(message, absl::Now())) {
+        spdlog::warn("Commit failed: {}{}", message,
+                     *held_back > 0 ? absl::StrCat(" (and ", *held_back,
+                                                   " times more since it was last logged)")
+                                    : "");
+      }
+    }
     return Refuse("Commit", sequences.status());
   }
   response->set_applied_sequence(sequences->applied);
