@@ -165,7 +165,8 @@ class ModelSession:
         survives what"). Returns {"applied_sequence", "durable_sequence"}: the session's last
         batch applied and durable (every batch recorded before the call is in both). Raises
         flush()'s errors; QcalError NOT_FOUND for an unknown model; UNAVAILABLE when the server
-        cannot write its state (disk full, an I/O error: the message names the file), or stays
+        cannot write its state (disk full, an I/O error: retried with backoff until
+        reconnect_deadline, then raised with the server's message, naming the file), or stays
         unreachable past reconnect_deadline."""
         return self._session.commit()
 
@@ -173,8 +174,10 @@ class ModelSession:
         """Sender counters: queued_batches (not yet sent), unconfirmed_batches (sent, kept until
         durable, to be resent after a reconnect), queued_bytes (both; what max_queue_bytes
         bounds), blocked_records, dropped_batches and applied_batches / applied_elements /
-        applied_nonfinite / applied_bytes / applied_partials (server totals of the streams that
-        closed; applied_partials counts pre-aggregated batches). Exactly-once: last_sequence
+        applied_nonfinite / applied_bytes / applied_partials (the server's counts: each batch once,
+        when the server first reports it applied, also when that comes as a duplicate after a
+        stream that ended unreported; applied_nonfinite as the streams reported it;
+        applied_partials counts pre-aggregated batches). Exactly-once: last_sequence
         (batches numbered), applied_sequence and durable_sequence (as the server last reported),
         reconnects, resent_batches, duplicate_batches (resent batches the server had applied
         and dropped)."""
