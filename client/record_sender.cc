@@ -212,7 +212,14 @@ absl::Status RecordSender::Finish() {
   context_.reset();
   // On an error the server says in the status details what it applied before it (a server
   // without details applied nothing we can count on).
+  const int64_t durable = queue_.durable_sequence();
   queue_.StreamClosed(status.ok() ? response_ : AppliedBeforeError(status), status.ok());
+  // The server wrote (its committer did): a failed Commit's clock no longer runs (a Record()
+  // that waited for it may have got its room and ask for none again).
+  if (queue_.durable_sequence() > durable) {
+    commit_failing_since_.reset();
+    commit_backoff_ = kReconnectInitialBackoff;
+  }
   if (status.ok()) {
     reached_ = true;
     outage_since_.reset();

@@ -86,7 +86,8 @@ class RecordSender {
   absl::Duration backoff_ = kReconnectInitialBackoff;
   // Since when Commit fails with UNAVAILABLE (a server that is reachable but cannot write: a full
   // disk), and its next backoff. Kept apart from the outage above: the resends between two tries
-  // get through and would restart that clock for ever. Cleared by a Commit that succeeds.
+  // get through and would restart that clock for ever. Cleared by a Commit that succeeds, or a
+  // durable sequence that moves on (the server wrote after all).
   std::optional<absl::Time> commit_failing_since_;
   absl::Duration commit_backoff_ = kReconnectInitialBackoff;
   // Data bytes written to Record streams (SessionOptions::progress).
