@@ -31,6 +31,59 @@ v1::RecordResponse Applied(int64_t batches, int64_t applied, int64_t durable) {
   return response;
 }
 
+// Writes the next `count` batches (Next, Written), as the sender does.
+void WriteAll(SendQueue& queue, int count) {
+  for (int i = 0; i < count; ++i) {
+    ASSERT_EQ(queue.Next().kind, SendQueue::Work::kBatch);
+    queue.Written();
+  }
+}
+
+TEST(SendQueueTest, EachBatchCountsAppliedOnceWhicheverStreamReportsIt) {
+  SendQueue queue(1000);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(queue.Push(BatchOf("a", 40)).ok());
+  WriteAll(queue, 3);
+  // An idle stream closed with CANCELLED and no details: nothing known.
+  queue.StreamClosed(v1::RecordResponse(), false);
+  EXPECT_EQ(queue.Stats().applied_batches, 0);
+  // Resent: the server drops all three as duplicates; they were applied, and count now.
+  queue.Rewind();
+  ASSERT_TRUE(queue.Push(BatchOf("b", 8)).ok());
+  WriteAll(queue, 4);
+  v1::RecordResponse resent = Applied(1, 4, 2);
+  resent.set_duplicates(3);
+  queue.StreamClosed(resent, true);
+  SessionStats stats = queue.Stats();
+  EXPECT_EQ(stats.applied_batches, 4);
+  EXPECT_EQ(stats.applied_elements, 3 * 10 + 2);
+  EXPECT_EQ(stats.applied_bytes, 3 * 40 + 8);
+  EXPECT_EQ(stats.duplicate_batches, 3);
+  // A server that lost 3 and 4 (applied, not durable) applies them again: still counted once.
+  queue.Rewind();
+  WriteAll(queue, 2);
+  queue.StreamClosed(Applied(2, 4, 4), true);
+  stats = queue.Stats();
+  EXPECT_EQ(stats.applied_batches, 4);
+  EXPECT_EQ(stats.applied_bytes, 3 * 40 + 8);
+  EXPECT_EQ(stats.queued_bytes, 0u);
+  // A partial state counts the tensors it stands for, as the server does.
+  Batch partial;
+  partial.quantizer = "p";
+  partial.partial.emplace();
+  partial.partial->set_batches(5);
+  partial.partial->set_elements(50);
+  partial.partial->mutable_max()->add_amax(1.0f);
+  const int64_t partial_bytes = static_cast<int64_t>(partial.partial->ByteSizeLong());
+  ASSERT_TRUE(queue.Push(std::move(partial)).ok());
+  WriteAll(queue, 1);
+  queue.Committed(5, 0);
+  stats = queue.Stats();
+  EXPECT_EQ(stats.applied_batches, 4 + 5);
+  EXPECT_EQ(stats.applied_elements, 3 * 10 + 2 + 50);
+  EXPECT_EQ(stats.applied_bytes, 3 * 40 + 8 + partial_bytes);
+  EXPECT_EQ(stats.applied_partials, 1);
+}
+
 TEST(SendQueueTest, NumbersBatchesAndHoldsThemUntilDurable) {
   SendQueue queue(100);
   ASSERT_TRUE(queue.Push(BatchOf("a", 40)).ok());
