@@ -232,6 +232,9 @@ absl::Status RecordSender::CommitNow() {
   v1::CommitRequest request;
   request.set_model(model_);
   request.set_session_id(session_id_);
+  // The channel retries an UNAVAILABLE Commit itself (channel.cc) before it fails here: a
+  // failure is counted from when the call started.
+  commit_sent_ = absl::Now();
   absl::StatusOr<v1::CommitResponse> response =
       connection_->Call(&v1::Calibration::StubInterface::Commit, request);
   if (!response.ok()) return response.status();
@@ -258,7 +261,7 @@ bool RecordSender::Recover(const absl::Status& status, bool commit) {
   }
   const absl::Time now = absl::Now();
   if (!outage_since_.has_value()) outage_since_ = now;
-  if (commit && !commit_failing_since_.has_value()) commit_failing_since_ = now;
+  if (commit && !commit_failing_since_.has_value()) commit_failing_since_ = commit_sent_;
   // While Commit fails, its clock runs from the first failed Commit, whatever got through since.
   const bool committing = commit_failing_since_.has_value();
   const absl::Time since =

@@ -90,6 +90,8 @@ class RecordSender {
   // durable sequence that moves on (the server wrote after all).
   std::optional<absl::Time> commit_failing_since_;
   absl::Duration commit_backoff_ = kReconnectInitialBackoff;
+  // When the last Commit call started.
+  absl::Time commit_sent_;
   // Data bytes written to Record streams (SessionOptions::progress).
   int64_t sent_bytes_ = 0;
 
