@@ -238,6 +238,14 @@ absl::Status RecordSender::CommitNow() {
   absl::StatusOr<v1::CommitResponse> response =
       connection_->Call(&v1::Calibration::StubInterface::Commit, request);
   if (!response.ok()) return response.status();
+  const int64_t had = queue_.applied_sequence();
+  if (queue_.ServerLost(response->applied_sequence())) {
+    // Resent, then committed again (Recover): a commit() must not return with them lost.
+    return absl::UnavailableError(absl::StrCat(
+        "model '", model_, "': the server holds this session's batches up to sequence ",
+        response->applied_sequence(), " but had applied up to ", had,
+        ": it restarted before writing them; they are sent again"));
+  }
   queue_.Committed(response->applied_sequence(), response->durable_sequence());
   commit_failing_since_.reset();
   commit_backoff_ = kReconnectInitialBackoff;

@@ -119,6 +119,16 @@ void SendQueue::Committed(int64_t applied, int64_t durable) {
   FreeDurable();
 }
 
+bool SendQueue::ServerLost(int64_t applied) {
+  absl::MutexLock lock(&mu_);
+  if (applied >= applied_) return false;
+  applied_ = applied;
+  durable_ = std::min(durable_, applied);
+  next_ = 0;
+  sync_due_ = true;
+  return true;
+}
+
 void SendQueue::Rewind() {
   absl::MutexLock lock(&mu_);
   next_ = 0;

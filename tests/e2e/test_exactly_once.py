@@ -173,3 +173,34 @@ def test_data_dir_kill_restart_counts_every_batch_once(server_bin, tmp_path):
         session.close()
     finally:
         second.stop()
+
+
+def test_a_commit_after_a_restart_that_lost_applied_batches_resends_them(server_bin, tmp_path):
+    # Batches 1..20 applied and flushed (the stream closed), not written; kill -9 and a restart
+    # on the same directory and port; the session's next call is commit(). The server answers
+    # that it holds the session up to 0: the session resends 1..20 and commits them, where it
+    # once returned durable 0 with no error.
+    args = ("--data-dir", str(tmp_path / "data"), "--commit-interval-seconds", "3600")
+    first = QcalServerProcess(server_bin, *args).start()
+    try:
+        client = qcal.Client(first.address, timeout=60)
+        session = client.model("lost", reconnect_deadline=30)
+        for i in range(20):
+            session.record(QUANTIZER, batch(i))
+        session.flush()
+        assert session.stats()["applied_sequence"] == 20
+        first._process.kill()
+        first._process.wait()
+    finally:
+        first.stop()
+    second = same_port(server_bin, first.address)
+    second.args += args
+    second.start()
+    try:
+        assert session.commit() == {"applied_sequence": 20, "durable_sequence": 20}
+        assert session.info()["quantizers"][QUANTIZER]["batches"] == 20
+        stats = session.stats()
+        assert (stats["applied_batches"], stats["dropped_batches"]) == (20, 0)
+        session.close()
+    finally:
+        second.stop()
