@@ -337,6 +337,10 @@ TEST(SessionStreamTest, WithoutDurabilityCommitReportsAppliedAsDurable) {
 
 // --- Sessions are charged to --max-state-bytes ---
 
+// What a session of a 128-byte id, of a 16-byte one (kSession), of `n` bytes is charged.
+constexpr int64_t kLong = 896 + 2 * 128, kShort = 896 + 2 * 16;
+constexpr int64_t Charged(int64_t n) { return 896 + 2 * n; }
+
 // A 128-byte id, the longest, numbered `i` in its first bytes.
 std::string LongId(int i) {
   std::string id = absl::StrCat("long-", i, "-");
@@ -353,8 +357,9 @@ ModelConfig MaxConfig(const std::string& name, StateBudget* budget) {
 }
 
 TEST(SessionBudgetTest, TheTableChargesEachSessionItHoldsAndGivesBackTheForgotten) {
-  EXPECT_EQ(SessionBytes(LongId(0)), 272 + 2 * 128);
-  EXPECT_EQ(SessionBytes(kSession), 272 + 2 * 16);
+  EXPECT_EQ(SessionBytes(LongId(0)), kLong);
+  EXPECT_EQ(SessionBytes(kSession), kShort);
+  EXPECT_EQ(SessionBytes("s"), Charged(1));
   StateBudget budget(1 << 20);
   {
     SessionTable table(&budget, /*max_sessions=*/4);
@@ -368,19 +373,19 @@ TEST(SessionBudgetTest, TheTableChargesEachSessionItHoldsAndGivesBackTheForgotte
       EXPECT_EQ(table.size(), std::min(i + 1, 5));
       table.Trim();
       EXPECT_EQ(table.size(), std::min(i + 1, 4));
-      EXPECT_EQ(budget.used_bytes(), std::min(i + 1, 4) * 528);
+      EXPECT_EQ(budget.used_bytes(), std::min(i + 1, 4) * kLong);
     }
     EXPECT_EQ(table.Get(LongId(5)).applied, 0);  // forgotten
     EXPECT_EQ(table.Get(LongId(6)).applied, 1);
-    EXPECT_EQ(table.charged_bytes(), 4 * 528);
+    EXPECT_EQ(table.charged_bytes(), 4 * kLong);
 
     // A new session whose batch was refused is forgotten again, with its charge...
     absl::StatusOr<std::shared_ptr<SessionTable::Session>> refused = table.Touch("new", "m");
     ASSERT_TRUE(refused.ok());
-    EXPECT_EQ(budget.used_bytes(), 4 * 528 + 278);
+    EXPECT_EQ(budget.used_bytes(), 4 * kLong + Charged(3));
     table.Forget("new", *refused);
     EXPECT_EQ(table.size(), 4u);
-    EXPECT_EQ(budget.used_bytes(), 4 * 528);
+    EXPECT_EQ(budget.used_bytes(), 4 * kLong);
     // ...but not while another stream holds it (it may be about to apply a batch of it), nor
     // once a batch of it was applied.
     refused = table.Touch("new", "m");
@@ -394,8 +399,8 @@ TEST(SessionBudgetTest, TheTableChargesEachSessionItHoldsAndGivesBackTheForgotte
     table.Forget("new", *refused);
     EXPECT_EQ(table.Get("new").applied, 3);
     table.Trim();
-    EXPECT_EQ(table.charged_bytes(), 3 * 528 + 278);
-    EXPECT_EQ(budget.used_bytes(), 3 * 528 + 278);
+    EXPECT_EQ(table.charged_bytes(), 3 * kLong + Charged(3));
+    EXPECT_EQ(budget.used_bytes(), 3 * kLong + Charged(3));
   }
   EXPECT_EQ(budget.used_bytes(), 0);  // the table gone (DeleteModel)
 }
@@ -410,21 +415,22 @@ TEST(SessionBudgetTest, ANewSessionIsChargedAndOneThatDoesNotFitChangesNothing) 
   const int64_t used = budget.used_bytes();
   EXPECT_EQ(model->charged_bytes(), used);
   ASSERT_TRUE(Send(*model, LongId(1), 1).ok());
-  EXPECT_EQ(budget.used_bytes(), used + 528);
-  EXPECT_EQ(model->charged_bytes(), used + 528);
+  EXPECT_EQ(budget.used_bytes(), used + kLong);
+  EXPECT_EQ(model->charged_bytes(), used + kLong);
   ASSERT_TRUE(Send(*model, LongId(1), 2).ok());  // a known session costs nothing more
-  EXPECT_EQ(budget.used_bytes(), used + 528);
+  EXPECT_EQ(budget.used_bytes(), used + kLong);
 
-  // Leave 527 bytes: a new 128-byte session does not fit.
+  // Leave a byte less than a new 128-byte session needs.
   StateBudget::Charge filler(&budget);
-  ASSERT_TRUE(filler.Resize(budget.limit_bytes() - budget.used_bytes() - 527, "filler").ok());
+  ASSERT_TRUE(
+      filler.Resize(budget.limit_bytes() - budget.used_bytes() - (kLong - 1), "filler").ok());
   const int64_t full = budget.used_bytes();
   absl::StatusOr<std::optional<BatchStats>> refused = Send(*model, LongId(2), 1);
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.status().message(),
               HasSubstr(absl::StrCat("model 'net': new session ",
-                                     absl::BytesToHexString(LongId(2).substr(0, 32)),
-                                     "... needs 528 more bytes of model state")));
+                                     absl::BytesToHexString(LongId(2).substr(0, 32)), "... needs ",
+                                     kLong, " more bytes of model state")));
   EXPECT_THAT(refused.status().message(), HasSubstr("--max-state-bytes 1048576"));
   EXPECT_EQ(budget.used_bytes(), full);
   EXPECT_EQ(Batches(*model), 4);
@@ -436,7 +442,7 @@ TEST(SessionBudgetTest, ANewSessionIsChargedAndOneThatDoesNotFitChangesNothing) 
   // Known sessions go on; a short id still fits.
   ASSERT_TRUE(Send(*model, kSession, 3).ok());
   ASSERT_TRUE(Send(*model, "s", 1).ok());
-  EXPECT_EQ(budget.used_bytes(), full + 274);
+  EXPECT_EQ(budget.used_bytes(), full + Charged(1));
 
   // A new session whose first batch is refused for another reason (3 channels where the
   // quantizer has 2) is not kept either, nor charged.
@@ -459,7 +465,7 @@ TEST(SessionBudgetTest, ANewSessionIsChargedAndOneThatDoesNotFitChangesNothing) 
 
   // Reset keeps the sessions and their charge; their model's deletion gives everything back.
   model->Reset();
-  EXPECT_EQ(budget.used_bytes(), kModelBytes + 3 + 304 + 528 + 274);
+  EXPECT_EQ(budget.used_bytes(), kModelBytes + 3 + kShort + kLong + Charged(1));
   EXPECT_EQ(model->charged_bytes(), budget.used_bytes());
   model.reset();
   EXPECT_EQ(budget.used_bytes(), 0);
@@ -477,8 +483,7 @@ TEST(SessionBudgetTest, ForgottenSessionsGiveTheirChargeBack) {
   }
   // kSession (the least recently used) and the first 100 long ones are forgotten.
   EXPECT_EQ((*model)->Sequences(kSession).applied, 0);
-  EXPECT_EQ(budget.used_bytes(),
-            one - SessionBytes(kSession) + int64_t{528} * SessionTable::kMaxSessions);
+  EXPECT_EQ(budget.used_bytes(), one - kShort + kLong * SessionTable::kMaxSessions);
 }
 
 TEST(SessionBudgetTest, DeleteModelGivesTheSessionsBack) {
@@ -494,7 +499,7 @@ TEST(SessionBudgetTest, DeleteModelGivesTheSessionsBack) {
     ASSERT_TRUE(stream->Finish().ok());
   }
   // The quantizer, then three sessions.
-  EXPECT_GT(core.state_budget().used_bytes(), empty + 3 * 528);
+  EXPECT_GT(core.state_budget().used_bytes(), empty + 3 * kLong);
   ASSERT_TRUE(core.DeleteModel("m").ok());
   EXPECT_EQ(core.state_budget().used_bytes(), start);
 }
@@ -522,19 +527,19 @@ TEST(SessionBudgetTest, ARestoredStateChargesItsSessions) {
   absl::StatusOr<std::shared_ptr<Model>> restored =
       Model::FromSnapshot({.name = "net", .limits = {.state_budget = &budget}}, *snapshot);
   ASSERT_TRUE(restored.ok()) << restored.status();
-  EXPECT_EQ(budget.used_bytes(), without + 304 + 3 * 528);
+  EXPECT_EQ(budget.used_bytes(), without + kShort + 3 * kLong);
   EXPECT_EQ((*restored)->charged_bytes(), budget.used_bytes());
   EXPECT_EQ((*restored)->Sequences(LongId(2)).applied, 1);
   restored->reset();
   EXPECT_EQ(budget.used_bytes(), 0);
 
   // A budget with room for all but the sessions refuses the state, holding nothing.
-  StateBudget small(without + 304 + 3 * 528 - 1);
+  StateBudget small(without + kShort + 3 * kLong - 1);
   absl::StatusOr<std::shared_ptr<Model>> refused =
       Model::FromSnapshot({.name = "net", .limits = {.state_budget = &small}}, *snapshot);
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.status().message(),
-              HasSubstr("model 'net' from the state: a table of 4 sessions needs 1888 more bytes"));
+              HasSubstr("model 'net' from the state: a table of 4 sessions needs 4384 more bytes"));
   EXPECT_EQ(small.used_bytes(), 0);
 }
 
