@@ -278,7 +278,8 @@ int64_t Model::quantizer_count() const {
 
 int64_t Model::charged_bytes() const {
   absl::ReaderMutexLock lock(&mu_);
-  int64_t bytes = own_charge_.bytes() + onnx_charge_.bytes() + table_charge_.bytes();
+  int64_t bytes = own_charge_.bytes() + onnx_charge_.bytes() + table_charge_.bytes() +
+                  sessions_.charged_bytes();
   for (const auto& [name, state] : quantizers_) bytes += state->charged_bytes();
   return bytes;
 }
@@ -290,6 +291,7 @@ Model::Model(ModelConfig config)
       default_weight_(std::move(config.default_weight)),
       backend_(std::move(config.backend)),
       limits_(config.limits),
+      sessions_(limits_.state_budget),
       onnx_charge_(limits_.state_budget),
       table_charge_(limits_.state_budget),
       last_used_(absl::ToUnixSeconds(absl::Now())),
@@ -354,23 +356,29 @@ absl::StatusOr<std::optional<BatchStats>> Model::ApplyTo(
     const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply,
     const SequencedBatch* sequenced) {
   const std::string where = absl::StrCat("model '", name_, "'");
-  std::shared_ptr<SessionTable::Session> session;
-  if (sequenced != nullptr) session = sessions_.Touch(sequenced->session_id);
-  // Checks the sequence, applies, advances it; called with mu_ held (shared or exclusive).
+  // Checks the sequence, applies, advances it; called with mu_ held (shared or exclusive), so a
+  // session is added (and charged) with its first batch or not at all.
   auto apply_in_session = [&](QuantizerState& state) -> absl::StatusOr<std::optional<BatchStats>> {
-    if (session == nullptr) {
+    if (sequenced == nullptr) {
       absl::StatusOr<BatchStats> applied = apply(state);
       if (!applied.ok()) return Annotate(applied.status(), where);
       Changed();
       return *applied;
     }
+    QCAL_ASSIGN_OR_RETURN(std::shared_ptr<SessionTable::Session> session,
+                          sessions_.Touch(sequenced->session_id, where));
     absl::MutexLock hold(&session->mu);
     QCAL_ASSIGN_OR_RETURN(const bool next, SessionTable::Check(*session, sequenced->session_id,
                                                                sequenced->sequence, where));
     if (!next) return std::nullopt;
+    const bool first = session->applied.load() == 0;
     absl::StatusOr<BatchStats> applied = apply(state);
-    if (!applied.ok()) return Annotate(applied.status(), where);
+    if (!applied.ok()) {
+      sessions_.Forget(sequenced->session_id, session);  // a new session leaves no trace
+      return Annotate(applied.status(), where);
+    }
     session->applied.store(sequenced->sequence);
+    if (first) sessions_.Trim();
     Changed();
     return *applied;
   };
@@ -891,7 +899,8 @@ absl::StatusOr<std::shared_ptr<Model>> Model::FromSnapshot(ModelConfig config,
   {
     absl::MutexLock lock(&model->mu_);
     model->quantizers_ = std::move(quantizers);
-    model->sessions_.Restore(snapshot.sessions);
+    QCAL_RETURN_IF_ERROR(
+        model->sessions_.Restore(snapshot.sessions, absl::StrCat(where, " from the state")));
   }
   if (!snapshot.onnx.empty()) {
     // Checked as UploadOnnx checks it, against the quantizers just restored.

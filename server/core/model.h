@@ -139,7 +139,7 @@ struct SequencedBatch {
 
 // What a model is charged (--max-state-bytes) besides its quantizers: kModelBytes plus its name;
 // its stored ONNX model's in-memory size (protobuf's SpaceUsedLong); its stored amax table's
-// AmaxTableBytes.
+// AmaxTableBytes; each session it holds SessionBytes (session_table.h).
 inline constexpr int64_t kModelBytes = 4096;
 int64_t AmaxTableBytes(const AmaxTable& table);
 // What a decoded state file holds in memory, charged (--max-state-bytes) while a LoadState holds
@@ -166,7 +166,8 @@ class Model {
   // limits); INVALID_ARGUMENT for a quantizer named twice or not a name, for quantizer states
   // QuantizerState::Restore refuses (RESOURCE_EXHAUSTED for too many channels), for an ONNX model
   // UploadOnnx would refuse, and for an amax table entry that is not a name or whose amax is
-  // negative or not finite, and for a session id not of 1 to 128 bytes or a sequence < 1.
+  // negative or not finite, and for a session id not of 1 to 128 bytes or a sequence < 1;
+  // RESOURCE_EXHAUSTED when limits.state_budget has no room for the state, its sessions included.
   // The snapshot's sessions are restored as applied, durable 0: a Durability that loaded the
   // snapshot from its disk calls MarkDurable(snapshot.sessions).
   static absl::StatusOr<std::shared_ptr<Model>> FromSnapshot(ModelConfig config,
@@ -181,7 +182,8 @@ class Model {
   int64_t last_used_unix_seconds() const { return last_used_.load(std::memory_order_relaxed); }
   void Touch(absl::Time now = absl::Now());
 
-  // Bytes charged to the state budget now: the model, its quantizers, ONNX model and table.
+  // Bytes charged to the state budget now: the model, its quantizers, ONNX model, table and
+  // sessions.
   int64_t charged_bytes() const ABSL_LOCKS_EXCLUDED(mu_);
   // Quantizers the model holds now (qcal_quantizers).
   int64_t quantizer_count() const ABSL_LOCKS_EXCLUDED(mu_);
@@ -201,8 +203,12 @@ class Model {
   // session's last applied sequence in the same critical section that applies the batch (so the
   // state holds a batch exactly when the session's sequence says so, Snapshot included, and two
   // streams of one session never both apply one sequence). nullopt for a duplicate (a sequence at
-  // or below the last applied), which changes nothing. Errors: those of Record / RecordPartial;
-  // FAILED_PRECONDITION naming the missing sequences for one past the next (nothing changes).
+  // or below the last applied), which changes nothing. A new session is added with its first
+  // batch, charged SessionBytes (session_table.h) to limits.state_budget, or not at all.
+  // Errors: those of Record / RecordPartial (a refused first batch adds no session);
+  // FAILED_PRECONDITION naming the missing sequences for one past the next; RESOURCE_EXHAUSTED
+  // naming the model, the session and --max-state-bytes when the budget has no room for a new
+  // session (nothing changes).
   absl::StatusOr<std::optional<BatchStats>> RecordSequenced(absl::string_view quantizer,
                                                             std::span<const int64_t> shape,
                                                             std::span<const float> values,
@@ -357,8 +363,9 @@ class Model {
   // Applies `apply` to `quantizer`'s state; for a quantizer not seen before: create (with the
   // role's default descriptor), apply, insert, under the writer lock, so a refused batch creates
   // nothing.
-  // With `sequenced`, under the session's lock (taken after mu_): checks the sequence, applies,
-  // advances it; nullopt for a duplicate.
+  // With `sequenced`, under the session's lock (taken after mu_): adds the session when new
+  // (charged), checks the sequence, applies, advances it; nullopt for a duplicate. A refused
+  // batch of a new session forgets it again.
   absl::StatusOr<std::optional<BatchStats>> ApplyTo(
       absl::string_view quantizer,
       const std::function<absl::StatusOr<BatchStats>(QuantizerState&)>& apply,
@@ -427,8 +434,9 @@ class Model {
   // Immutable once stored; nullptr until UploadOnnx.
   std::shared_ptr<const onnx::ModelProto> onnx_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> tensor_map_ ABSL_GUARDED_BY(mu_);
-  // Sessions' sequences (own locks; each session's lock is taken after mu_). Changed only with
-  // mu_ held (shared), so Snapshot's exclusive lock sees them consistent with the quantizers.
+  // Sessions' sequences (own locks; each session's lock is taken after mu_, the table's after
+  // both). Changed only with mu_ held (shared), so Snapshot's exclusive lock sees them consistent
+  // with the quantizers. Holds its own charge of the state budget.
   SessionTable sessions_;
   // Incremented by Reset, so a table computed before a Reset is not stored after it.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;

@@ -4,12 +4,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/calibration_core.h"
 #include "server/core/memory_durability_testing.h"
@@ -331,6 +333,214 @@ TEST(SessionStreamTest, WithoutDurabilityCommitReportsAppliedAsDurable) {
   ASSERT_TRUE(committed.ok());
   EXPECT_EQ(committed->applied, 7);
   EXPECT_EQ(committed->durable, 7);
+}
+
+// --- Sessions are charged to --max-state-bytes ---
+
+// What a session of a 128-byte id, of a 16-byte one (kSession), of `n` bytes is charged.
+constexpr int64_t kLong = 896 + 2 * 128, kShort = 896 + 2 * 16;
+constexpr int64_t Charged(int64_t n) { return 896 + 2 * n; }
+
+// A 128-byte id, the longest, numbered `i` in its first bytes.
+std::string LongId(int i) {
+  std::string id = absl::StrCat("long-", i, "-");
+  id.resize(kMaxSessionIdBytes, 'x');
+  return id;
+}
+
+// A model whose quantizers are max calibrators, charged to `budget`: a batch of a quantizer it
+// has reserves a few bytes (a histogram's worst case would hide the sessions' bytes).
+ModelConfig MaxConfig(const std::string& name, StateBudget* budget) {
+  ModelConfig config{.name = name, .limits = {.state_budget = budget}};
+  config.default_input.calibrator = CalibratorKind::kMax;
+  return config;
+}
+
+TEST(SessionBudgetTest, TheTableChargesEachSessionItHoldsAndGivesBackTheForgotten) {
+  EXPECT_EQ(SessionBytes(LongId(0)), kLong);
+  EXPECT_EQ(SessionBytes(kSession), kShort);
+  EXPECT_EQ(SessionBytes("s"), Charged(1));
+  StateBudget budget(1 << 20);
+  {
+    SessionTable table(&budget, /*max_sessions=*/4);
+    for (int i = 0; i < 10; ++i) {
+      absl::StatusOr<std::shared_ptr<SessionTable::Session>> session =
+          table.Touch(LongId(i), "model 'm'");
+      ASSERT_TRUE(session.ok()) << session.status();
+      (*session)->applied.store(1);
+      // Until its batch is applied, a new session is held past the bound (nothing is forgotten
+      // for a batch that may be refused).
+      EXPECT_EQ(table.size(), std::min(i + 1, 5));
+      table.Trim();
+      EXPECT_EQ(table.size(), std::min(i + 1, 4));
+      EXPECT_EQ(budget.used_bytes(), std::min(i + 1, 4) * kLong);
+    }
+    EXPECT_EQ(table.Get(LongId(5)).applied, 0);  // forgotten
+    EXPECT_EQ(table.Get(LongId(6)).applied, 1);
+    EXPECT_EQ(table.charged_bytes(), 4 * kLong);
+
+    // A new session whose batch was refused is forgotten again, with its charge...
+    absl::StatusOr<std::shared_ptr<SessionTable::Session>> refused = table.Touch("new", "m");
+    ASSERT_TRUE(refused.ok());
+    EXPECT_EQ(budget.used_bytes(), 4 * kLong + Charged(3));
+    table.Forget("new", *refused);
+    EXPECT_EQ(table.size(), 4u);
+    EXPECT_EQ(budget.used_bytes(), 4 * kLong);
+    // ...but not while another stream holds it (it may be about to apply a batch of it), nor
+    // once a batch of it was applied.
+    refused = table.Touch("new", "m");
+    ASSERT_TRUE(refused.ok());
+    absl::StatusOr<std::shared_ptr<SessionTable::Session>> other = table.Touch("new", "m");
+    ASSERT_TRUE(other.ok());
+    table.Forget("new", *refused);
+    EXPECT_EQ(table.size(), 5u);
+    (*other)->applied.store(3);
+    other->reset();
+    table.Forget("new", *refused);
+    EXPECT_EQ(table.Get("new").applied, 3);
+    table.Trim();
+    EXPECT_EQ(table.charged_bytes(), 3 * kLong + Charged(3));
+    EXPECT_EQ(budget.used_bytes(), 3 * kLong + Charged(3));
+  }
+  EXPECT_EQ(budget.used_bytes(), 0);  // the table gone (DeleteModel)
+}
+
+TEST(SessionBudgetTest, ANewSessionIsChargedAndOneThatDoesNotFitChangesNothing) {
+  StateBudget budget(1 << 20);
+  absl::StatusOr<std::shared_ptr<Model>> created = Model::Create(MaxConfig("net", &budget));
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::shared_ptr<Model> model = *std::move(created);
+  ASSERT_TRUE(Send(*model, kSession, 1).ok());
+  ASSERT_TRUE(Send(*model, kSession, 2).ok());
+  const int64_t used = budget.used_bytes();
+  EXPECT_EQ(model->charged_bytes(), used);
+  ASSERT_TRUE(Send(*model, LongId(1), 1).ok());
+  EXPECT_EQ(budget.used_bytes(), used + kLong);
+  EXPECT_EQ(model->charged_bytes(), used + kLong);
+  ASSERT_TRUE(Send(*model, LongId(1), 2).ok());  // a known session costs nothing more
+  EXPECT_EQ(budget.used_bytes(), used + kLong);
+
+  // Leave a byte less than a new 128-byte session needs.
+  StateBudget::Charge filler(&budget);
+  ASSERT_TRUE(
+      filler.Resize(budget.limit_bytes() - budget.used_bytes() - (kLong - 1), "filler").ok());
+  const int64_t full = budget.used_bytes();
+  absl::StatusOr<std::optional<BatchStats>> refused = Send(*model, LongId(2), 1);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr(absl::StrCat("model 'net': new session ",
+                                     absl::BytesToHexString(LongId(2).substr(0, 32)), "... needs ",
+                                     kLong, " more bytes of model state")));
+  EXPECT_THAT(refused.status().message(), HasSubstr("--max-state-bytes 1048576"));
+  EXPECT_EQ(budget.used_bytes(), full);
+  EXPECT_EQ(Batches(*model), 4);
+  EXPECT_EQ(model->Sequences(LongId(2)).applied, 0);
+  absl::StatusOr<ModelSnapshot> snapshot = model->Snapshot();
+  ASSERT_TRUE(snapshot.ok());
+  const std::map<std::string, int64_t> sessions = {{kSession, 2}, {LongId(1), 2}};
+  EXPECT_EQ(snapshot->sessions, sessions);
+  // Known sessions go on; a short id still fits.
+  ASSERT_TRUE(Send(*model, kSession, 3).ok());
+  ASSERT_TRUE(Send(*model, "s", 1).ok());
+  EXPECT_EQ(budget.used_bytes(), full + Charged(1));
+
+  // A new session whose first batch is refused for another reason (3 channels where the
+  // quantizer has 2) is not kept either, nor charged.
+  filler.Settle(0);
+  const std::vector<int64_t> two = {2}, three = {3};
+  ASSERT_TRUE(model
+                  ->RecordSequenced("w._weight_quantizer", two, std::vector<float>{1, 2}, 8,
+                                    {.session_id = "s", .sequence = 2})
+                  .ok());
+  const int64_t before = budget.used_bytes();
+  absl::StatusOr<std::optional<BatchStats>> bad =
+      model->RecordSequenced("w._weight_quantizer", three, std::vector<float>{1, 2, 3}, 12,
+                             {.session_id = LongId(3), .sequence = 1});
+  ASSERT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
+  EXPECT_EQ(budget.used_bytes(), before);
+  EXPECT_EQ(model->Sequences(LongId(3)).applied, 0);
+  absl::StatusOr<ModelSnapshot> after = model->Snapshot();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->sessions.size(), 3u);
+
+  // Reset keeps the sessions and their charge; their model's deletion gives everything back.
+  model->Reset();
+  EXPECT_EQ(budget.used_bytes(), kModelBytes + 3 + kShort + kLong + Charged(1));
+  EXPECT_EQ(model->charged_bytes(), budget.used_bytes());
+  model.reset();
+  EXPECT_EQ(budget.used_bytes(), 0);
+}
+
+TEST(SessionBudgetTest, ForgottenSessionsGiveTheirChargeBack) {
+  StateBudget budget(int64_t{1} << 30);
+  absl::StatusOr<std::shared_ptr<Model>> model =
+      Model::Create({.name = "net", .limits = {.state_budget = &budget}});
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE(Send(**model, kSession, 1).ok());
+  const int64_t one = budget.used_bytes();
+  for (int i = 0; i < static_cast<int>(SessionTable::kMaxSessions) + 100; ++i) {
+    ASSERT_TRUE(Send(**model, LongId(i), 1).ok());
+  }
+  // kSession (the least recently used) and the first 100 long ones are forgotten.
+  EXPECT_EQ((*model)->Sequences(kSession).applied, 0);
+  EXPECT_EQ(budget.used_bytes(), one - kShort + kLong * SessionTable::kMaxSessions);
+}
+
+TEST(SessionBudgetTest, DeleteModelGivesTheSessionsBack) {
+  Metrics metrics;
+  CalibrationCore core({.max_state_bytes = 1 << 20}, metrics);
+  const int64_t start = core.state_budget().used_bytes();
+  ASSERT_TRUE(core.CreateModel({.name = "m"}).ok());
+  const int64_t empty = core.state_budget().used_bytes();
+  NoCallControl call;
+  for (int i = 0; i < 3; ++i) {
+    std::unique_ptr<RecordStream> stream = core.OpenRecordStream(call);
+    ASSERT_TRUE(stream->Add(Header("m", LongId(i), 1)).ok());
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+  // The quantizer, then three sessions.
+  EXPECT_GT(core.state_budget().used_bytes(), empty + 3 * kLong);
+  ASSERT_TRUE(core.DeleteModel("m").ok());
+  EXPECT_EQ(core.state_budget().used_bytes(), start);
+}
+
+TEST(SessionBudgetTest, ARestoredStateChargesItsSessions) {
+  absl::StatusOr<std::shared_ptr<Model>> created = Model::Create(MaxConfig("net", nullptr));
+  ASSERT_TRUE(created.ok()) << created.status();
+  std::shared_ptr<Model> model = *created;
+  ASSERT_TRUE(Send(*model, kSession, 1).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Send(*model, LongId(i), 1).ok());
+  absl::StatusOr<ModelSnapshot> snapshot = model->Snapshot();
+  ASSERT_TRUE(snapshot.ok());
+  ASSERT_EQ(snapshot->sessions.size(), 4u);
+  ModelSnapshot bare = *snapshot;
+  bare.sessions.clear();
+
+  StateBudget budget(1 << 20);
+  int64_t without = 0;
+  {
+    absl::StatusOr<std::shared_ptr<Model>> restored =
+        Model::FromSnapshot({.name = "net", .limits = {.state_budget = &budget}}, bare);
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    without = budget.used_bytes();
+  }
+  absl::StatusOr<std::shared_ptr<Model>> restored =
+      Model::FromSnapshot({.name = "net", .limits = {.state_budget = &budget}}, *snapshot);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(budget.used_bytes(), without + kShort + 3 * kLong);
+  EXPECT_EQ((*restored)->charged_bytes(), budget.used_bytes());
+  EXPECT_EQ((*restored)->Sequences(LongId(2)).applied, 1);
+  restored->reset();
+  EXPECT_EQ(budget.used_bytes(), 0);
+
+  // A budget with room for all but the sessions refuses the state, holding nothing.
+  StateBudget small(without + kShort + 3 * kLong - 1);
+  absl::StatusOr<std::shared_ptr<Model>> refused =
+      Model::FromSnapshot({.name = "net", .limits = {.state_budget = &small}}, *snapshot);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("model 'net' from the state: a table of 4 sessions needs 4384 more bytes"));
+  EXPECT_EQ(small.used_bytes(), 0);
 }
 
 }  // namespace
