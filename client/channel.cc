@@ -4,18 +4,25 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "qcal/tls_pem.h"
 
 namespace qcal::internal {
 namespace {
 
 // The whole of a small PEM file; INVALID_ARGUMENT naming the option and the path.
 absl::StatusOr<std::string> ReadPem(const char* option, const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(option, " file '", path, "' is a directory, not a PEM file"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return absl::InvalidArgumentError(
@@ -78,6 +85,10 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
   grpc::SslCredentialsOptions ssl;
   absl::StatusOr<std::string> pem = ReadPem("tls_ca (--tls-ca)", options.tls_ca);
   if (!pem.ok()) return pem.status();
+  if (absl::Status bad = CheckCertificatePem("tls_ca (--tls-ca)", options.tls_ca, *pem);
+      !bad.ok()) {
+    return bad;
+  }
   ssl.pem_root_certs = *std::move(pem);
   if (!options.tls_cert.empty()) {
     pem = ReadPem("tls_cert (--tls-cert)", options.tls_cert);
@@ -86,6 +97,13 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
     pem = ReadPem("tls_key (--tls-key)", options.tls_key);
     if (!pem.ok()) return pem.status();
     ssl.pem_private_key = *std::move(pem);
+    // gRPC would say only "empty address list" for a key that is not the certificate's.
+    if (absl::Status bad = CheckKeyMatchesCertificate("tls_cert (--tls-cert)", options.tls_cert,
+                                                      ssl.pem_cert_chain, "tls_key (--tls-key)",
+                                                      options.tls_key, ssl.pem_private_key);
+        !bad.ok()) {
+      return bad;
+    }
   }
   return grpc::SslCredentials(ssl);
 }

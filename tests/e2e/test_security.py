@@ -322,6 +322,25 @@ def test_python_client_with_tls_ca_and_token(secure_server, certs, monkeypatch):
     assert "go together" in error.value.message
     with pytest.raises(TypeError):
         qcal.Client(secure_server.address, token=12345)
+    # Checked before gRPC sees them: a key of another certificate once gave only gRPC's
+    # "UNAVAILABLE: empty address list".
+    bad = {
+        "does not match the certificate in tls_cert (--tls-cert)":
+            dict(tls_cert=certs.client_cert, tls_key=certs.other_client_key),
+        f"tls_key (--tls-key) file '{certs.client_cert}': holds no PEM private key":
+            dict(tls_cert=certs.client_cert, tls_key=certs.client_cert),
+        f"tls_cert (--tls-cert) file '{certs.client_key}': holds no PEM certificate":
+            dict(tls_cert=certs.client_key, tls_key=certs.client_key),
+        f"tls_ca (--tls-ca) file '{certs.client_key}': holds no PEM certificate":
+            dict(tls_ca=certs.client_key),
+        f"tls_ca (--tls-ca) file '{certs.ca.parent}' is a directory":
+            dict(tls_ca=certs.ca.parent),
+    }
+    for message, files in bad.items():
+        with pytest.raises(qcal.QcalError) as error:
+            qcal.Client(secure_server.address, **{"tls_ca": certs.ca, **files})
+        assert error.value.code == "INVALID_ARGUMENT", message
+        assert message in error.value.message, (message, error.value.message)
 
 
 def test_python_client_with_client_certificate(mtls_server, certs):
