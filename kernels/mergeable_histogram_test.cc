@@ -524,8 +524,18 @@ TEST(MergeableHistogramTest, ReferenceStateRoundTripsAndRefusesInconsistentField
   bad.edges[0] = 0.5f;
   refused(bad, "edges[0]");
   bad = state;
-  bad.edges[3] = bad.edges[2];
+  bad.edges[3] = bad.edges[2] - 0.25f;
   refused(bad, "edges[3]");
+  bad = state;
+  bad.edges[3] = std::nanf("");
+  refused(bad, "edges[3] = nan is not finite, or below edges[2]");
+  // Equal neighbours are what float32 edges become past about 2^23 bins: a state the histogram
+  // built (a raised --max-num-bins) loads again, where a restart once refused it.
+  Histogram::ReferenceState equal = state;
+  equal.edges[3] = equal.edges[2];
+  auto again = Histogram::Create({.num_bins = 8});
+  ASSERT_TRUE(again->RestoreReference(equal).ok());
+  EXPECT_EQ(*again->ExportReference(), equal);
   bad = state;
   bad.abs_max = 100.0f;
   refused(bad, "abs_max 100");

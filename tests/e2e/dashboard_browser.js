@@ -74,6 +74,13 @@ async function main() {
     out.channels = await page.$$eval("rect.channel", (n) => n.length);
     out.weight_title = await page.textContent("#detail-title");
     if (args.weight_screenshot) await page.screenshot({ path: args.weight_screenshot });
+
+    await page.click(row(args.big_weight));
+    await page.waitForFunction((n) => document.querySelectorAll("rect.channel").length === n,
+                               args.big_bars);
+    out.big_bars = await page.$$eval("rect.channel", (n) => n.length);
+    out.big_meta = await page.textContent("#amax");
+    out.big_status = await page.textContent("#status");
     out.errors = errors;
     console.log(JSON.stringify(out));
   } finally {

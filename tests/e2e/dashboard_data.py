@@ -12,6 +12,11 @@ HISTOGRAM = "conv1._input_quantizer"
 WEIGHT = "conv1._weight_quantizer"
 BATCHES = 3
 CHANNELS = 16
+# A vocabulary-sized per-channel weight: more channels than a JS spread takes (about 125,000),
+# drawn as at most 2048 bars.
+BIG_WEIGHT = "lm_head._weight_quantizer"
+BIG_CHANNELS = 128256
+BIG_BARS = -(-BIG_CHANNELS // -(-BIG_CHANNELS // 2048))  # runs of 63 channels: 2036 bars
 METHODS = ("max", "entropy", "mse", "percentile")
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import qcal
-from dashboard_data import BATCHES, CHANNELS, HISTOGRAM, METHODS, MODEL, WEIGHT, record
+from dashboard_data import (BATCHES, BIG_BARS, BIG_CHANNELS, BIG_WEIGHT, CHANNELS, HISTOGRAM,
+                            METHODS, MODEL, WEIGHT, record)
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "third_party" / "node" / "node_modules"
@@ -59,11 +60,15 @@ class Feeder:
 def test_the_page_shows_the_histogram_amax_lines_and_channels(server, tmp_path):
     require_browser()
     session = record(qcal.Client(server.address))
+    session.record(BIG_WEIGHT, np.random.default_rng(5).normal(size=(BIG_CHANNELS, 2))
+                   .astype(np.float32))
+    session.flush()
     amax = {m: session.compute_amax(method=m)["quantizers"][HISTOGRAM]["amax"] for m in METHODS}
     screenshot = tmp_path / "dashboard.png"
     args = {"url": f"http://{server.http_address}", "model": MODEL, "histogram": HISTOGRAM,
             "weight": WEIGHT, "channels": CHANNELS, "amax": amax, "screenshot": str(screenshot),
-            "weight_screenshot": str(tmp_path / "dashboard-weight.png")}
+            "weight_screenshot": str(tmp_path / "dashboard-weight.png"),
+            "big_weight": BIG_WEIGHT, "big_bars": BIG_BARS}
     with Feeder(server.address):
         run = subprocess.run(["node", str(REPO / "tests" / "e2e" / "dashboard_browser.js"),
                               json.dumps(args)], capture_output=True, text=True, timeout=120,
@@ -86,6 +91,10 @@ def test_the_page_shows_the_histogram_amax_lines_and_channels(server, tmp_path):
     assert "batches/s" in page["ingest"]
     assert page["channels"] == CHANNELS
     assert page["weight_title"] == f"{MODEL} / {WEIGHT}"
+    # 128256 channels: bars of 63 channels each (2036), and the range in the summary.
+    assert page["big_bars"] == BIG_BARS
+    assert page["big_meta"].startswith(f"{BIG_CHANNELS} channels: amax from "), page["big_meta"]
+    assert "error" not in page["big_status"].lower(), page["big_status"]
     assert page["errors"] == []
 
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -162,7 +162,7 @@ function drawHistogram(data) {
   }
   const f = frame(720, 300);
   const xMax = h.edges[h.edges.length - 1];
-  const yMax = Math.log10(Math.max(...h.counts) + 1);
+  const yMax = Math.log10(maxOf(h.counts) + 1);
   const x = v => f.m.left + (v / xMax) * f.w;
   const y = c => f.m.top + f.h - (Math.log10(c + 1) / yMax) * f.h;
   // Decades of the log scale.
@@ -206,35 +206,50 @@ function drawHistogram(data) {
   chart.append(f.root);
 }
 
+// Loops, not Math.max(...a): spreading an array passes each value as an argument, and V8
+// refuses about 125,000 of them (an LLM's vocabulary-sized weight has more channels).
+function maxOf(a) { let m = -Infinity; for (const v of a) if (v > m) m = v; return m; }
+function minOf(a) { let m = Infinity; for (const v of a) if (v < m) m = v; return m; }
+
+// At most this many bars: past it, each bar is the largest amax of a run of channels.
+const MAX_CHANNEL_BARS = 2048;
+
 function drawChannels(data) {
   const chart = document.getElementById("chart");
   chart.replaceChildren();
   const amax = data.channel_amax;
   if (amax.length === 0) { chart.append(el("p", { class: "empty" }, "No values yet.")); return; }
   const f = frame(720, 240);
-  const top = Math.max(...amax) || 1;
+  const top = maxOf(amax) || 1;
   const base = f.m.top + f.h;
-  const bar = f.w / amax.length;
+  const group = Math.ceil(amax.length / MAX_CHANNEL_BARS);
+  const bars = Math.ceil(amax.length / group);
+  const bar = f.w / bars;
   const y = v => base - (v / top) * f.h;
   for (const v of niceTicks(top, 5)) {
     f.root.append(hline(f, y(v), "grid"));
     f.root.append(tick(f.m.left - 6, y(v) + 4, "end",
       Number(v.toPrecision(3)).toString()));
   }
-  const every = Math.ceil(amax.length / 16);
-  amax.forEach((v, i) => {
-    if (i % every === 0) {
-      f.root.append(svg("text", { class: "tick", x: f.m.left + (i + 0.5) * bar, y: base + 14,
-                                  "text-anchor": "middle" }, String(i)));
+  const every = Math.ceil(bars / 16);
+  for (let b = 0; b < bars; b++) {
+    const first = b * group;
+    const last = Math.min(first + group, amax.length) - 1;
+    const v = maxOf(amax.slice(first, last + 1));
+    if (b % every === 0) {
+      f.root.append(svg("text", { class: "tick", x: f.m.left + (b + 0.5) * bar, y: base + 14,
+                                  "text-anchor": "middle" }, String(first)));
     }
-    const rect = svg("rect", { class: "bars channel", x: f.m.left + i * bar + bar * 0.1, y: y(v),
+    const rect = svg("rect", { class: "bars channel", x: f.m.left + b * bar + bar * 0.1, y: y(v),
                                width: Math.max(bar * 0.8, 0.5), height: base - y(v) });
-    rect.append(svg("title", {}, `channel ${i}: ${formatAmax(v)}`));
+    rect.append(svg("title", {}, group === 1 ? `channel ${first}: ${formatAmax(v)}`
+                                             : `channels ${first}-${last}: largest ${formatAmax(v)}`));
     f.root.append(rect);
-  });
+  }
   f.root.append(hline(f, base, "axis"));
   f.root.append(tick(f.m.left + f.w, base + 30, "end",
-    `channel (${amax.length})`));
+    group === 1 ? `channel (${amax.length})`
+               : `channel (${amax.length}; a bar is the largest of ${group})`));
   f.root.append(tick(4, f.m.top + 4, "start", "amax"));
   chart.append(f.root);
 }
@@ -246,7 +261,7 @@ function amaxTable(data) {
     const a = data.channel_amax;
     if (a.length > 0) {
       root.append(el("p", { class: "meta" }, `${a.length} channel${a.length > 1 ? "s" : ""}: ` +
-        `amax from ${formatAmax(Math.min(...a))} to ${formatAmax(Math.max(...a))}`));
+        `amax from ${formatAmax(minOf(a))} to ${formatAmax(maxOf(a))}`));
     }
     return;
   }
