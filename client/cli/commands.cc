@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 #include <memory>
 #include <utility>
 
@@ -99,7 +100,10 @@ absl::Status ListAllModels(const std::vector<std::string>& replicas, const Clien
   std::vector<ReplicaModel> listed;
   std::map<std::string, std::vector<std::string>> replicas_of;
   absl::Status first_error;
+  std::set<std::string> asked;
   for (const std::string& replica : replicas) {
+    // The same address twice would list its models twice, as if split across replicas.
+    if (!asked.insert(replica).second) continue;
     absl::StatusOr<std::vector<v1::ModelInfo>> models = [&] {
       absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(replica, options);
       if (!client.ok()) return absl::StatusOr<std::vector<v1::ModelInfo>>(client.status());

@@ -71,6 +71,6 @@ def test_each_model_stays_on_one_replica_and_a_down_one_is_unavailable(router):
             error = errors[(model, rep)]
             if model in by_replica[router.down]:
                 assert error is not None and error.code() == grpc.StatusCode.UNAVAILABLE
-                assert "qcal router: the replica that holds this model is unreachable" in error.details()
+                assert "qcal router: the replica for this call is unreachable" in error.details()
             else:
                 assert error is None, f"{model}: {error}"

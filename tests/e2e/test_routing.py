@@ -31,7 +31,7 @@ BATCHES = 16  # per model: 2 per client
 REPLICAS = 3
 CALL_TIMEOUT = 60
 # deploy/nginx/qcal.conf's answer for a replica that is down.
-UNAVAILABLE_MESSAGE = "qcal router: the replica that holds this model is unreachable; retry"
+UNAVAILABLE_MESSAGE = "qcal router: the replica for this call is unreachable (the one that holds its model; calls that name no model, such as ListModels, go to one fixed replica); retry"
 
 
 def model_names(prefix):
@@ -204,6 +204,9 @@ def test_each_model_lives_on_one_replica_and_matches_a_single_server(cluster, re
                     ",".join(r.address for r in replicas[1:]))
     assert text.splitlines()[0].split() == ["REPLICA", "MODEL", "QUANTIZERS", "ONNX", "AMAX"]
     assert len(text.splitlines()) == 1 + MODELS
+    # An address given twice is asked once: its models are not "on 2 replicas".
+    twice = qcal_cli("models", "--all", f"{replicas[0].address},{replicas[0].address}")
+    assert len(twice.splitlines()) == 1 + sum(r == [replicas[0].address] for r in where.values())
     one = {m["name"] for m in json.loads(qcal_cli("--server", router.address, "models",
                                                   "--format", "json"))}
     assert one in [{n for n, r in where.items() if r == [replica.address]}

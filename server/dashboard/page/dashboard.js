@@ -208,6 +208,7 @@ function drawHistogram(data) {
 
 // Loops, not Math.max(...a): spreading an array passes each value as an argument, and V8
 // refuses about 125,000 of them (an LLM's vocabulary-sized weight has more channels).
+function plural(n, one, many) { return `${formatCount(n)} ${n === 1 ? one : many}`; }
 function maxOf(a) { let m = -Infinity; for (const v of a) if (v > m) m = v; return m; }
 function minOf(a) { let m = Infinity; for (const v of a) if (v < m) m = v; return m; }
 
@@ -293,8 +294,8 @@ async function loadQuantizer() {
       : `histogram, ${formatCount(data.histogram.counts.length)} bins` +
         (data.histogram.merged_bins > 1 ? ` (shown ${data.histogram.merged_bins} to a bar)` : "");
     document.getElementById("detail-meta").textContent =
-      `${kind} · ${data.num_bits} bits · ${formatCount(data.batches)} batches · ` +
-      `${formatCount(data.elements)} elements`;
+      `${kind} · ${data.num_bits} bits · ${plural(data.batches, "batch", "batches")} · ` +
+      `${plural(data.elements, "element", "elements")}`;
     if (data.calibrator === "max") drawChannels(data); else drawHistogram(data);
     amaxTable(data);
   } catch (error) {
