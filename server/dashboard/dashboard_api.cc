@@ -168,6 +168,7 @@ absl::StatusOr<json> QuantizerJson(const Model& model, const QuantizerInfo& info
 }
 
 absl::StatusOr<std::string> DecodeName(absl::string_view segment, absl::string_view what) {
+  if (segment.empty()) return absl::InvalidArgumentError(absl::StrCat(what, " is empty"));
   std::optional<std::string> decoded = PercentDecode(segment);
   if (!decoded.has_value() || decoded->empty()) {
     return absl::InvalidArgumentError(

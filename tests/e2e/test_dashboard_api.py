@@ -92,6 +92,7 @@ def test_weight_quantizer_shows_its_per_channel_amax(server, recorded):
     # An unencoded '/' splits the name: no such path.
     ("/api/v1/models/team-a/dash/quantizers/x", 404, "no API at /api/v1/models/team-a/dash/"),
     ("/api/v1/models/bad%zz", 400, "'bad%zz' is not a percent-encoded name"),
+    ("/api/v1/models/team-a%2Fdash/quantizers/", 400, "quantizer is empty"),
     ("/api/v2", 404, "no API at /api/v2"),
 ])
 def test_unknown_names_answer_json_errors_naming_them(server, recorded, path, status, message):
