@@ -58,7 +58,8 @@ def test_wheel_is_tagged_and_holds_the_package(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = archive.read(f"qcal-{project_version()}.dist-info/METADATA").decode()
-    for module in ("__init__", "_aggregate", "_args", "_errors", "_partial", "_tensors", "torch"):
+    for module in ("__init__", "_aggregate", "_args", "_errors", "_partial", "_tensors", "_version",
+                   "torch"):
         assert f"qcal/{module}.py" in names
     assert any(re.fullmatch(r"qcal/_qcal\.cpython-.*\.so", n) for n in names), names
     # The project's own library is bundled; gRPC, protobuf and abseil stay system libraries.
@@ -99,6 +100,7 @@ def test_wheel_installs_into_a_venv_and_calibrates(wheel, tmp_path, server):
     found = json.loads(run.stdout)
 
     assert pathlib.Path(found["prefix"]) == venv
+    assert found["version"] == project_version()
     assert not any(str(BUILD) in entry for entry in found["path"]), found["path"]
     site = venv / "lib"
     assert len(found["proto_libraries"]) == 1, found["proto_libraries"]

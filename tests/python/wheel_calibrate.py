@@ -50,6 +50,7 @@ def main(address, tag):
             "prefix": sys.prefix,
             "path": sys.path,
             "qcal": qcal.__file__,
+            "version": qcal.__version__,
             "extension": _qcal.__file__,
             "proto_libraries": loaded_libraries("libqcal_proto"),
             "numpy": numpy_table["quantizers"],

@@ -36,6 +36,7 @@ import stat
 import warnings
 
 from qcal import _args, _qcal
+from qcal._version import __version__
 from qcal._errors import QcalError, QcalWarning
 from qcal._aggregate import Aggregator, count_partial, merge_partial
 from qcal._partial import partial_state
