@@ -62,13 +62,21 @@ std::string AmaxText(const v1::QuantizerAmax& amax) {
   return absl::StrFormat("%d ch in [%.4g, %.4g]", amax.amax_size(), *lo, *hi);
 }
 
+// `name` padded with spaces to `width` characters: counted in UTF-8 code points, not bytes, so a
+// column of names such as 'modèle' stays aligned (printf's %-32s counts bytes).
+std::string PadName(const std::string& name, size_t width) {
+  size_t characters = 0;
+  for (const char c : name) characters += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return characters >= width ? name : name + std::string(width - characters, ' ');
+}
+
 }  // namespace
 
 std::string FormatModels(const std::vector<v1::ModelInfo>& models) {
   std::string out = absl::StrFormat("%-32s %10s %5s %s\n", "MODEL", "QUANTIZERS", "ONNX", "AMAX");
   for (const v1::ModelInfo& model : models) {
-    absl::StrAppendFormat(&out, "%-32s %10d %5s %s\n", model.name(), model.quantizers_size(),
-                          model.has_onnx() ? "yes" : "no",
+    absl::StrAppendFormat(&out, "%s %10d %5s %s\n", PadName(model.name(), 32),
+                          model.quantizers_size(), model.has_onnx() ? "yes" : "no",
                           model.amax_method().empty() ? "-" : model.amax_method());
   }
   return out;
@@ -84,7 +92,7 @@ std::string FormatReplicaModels(const std::vector<ReplicaModel>& models) {
   std::string out = absl::StrFormat("%-21s %-32s %10s %5s %s\n", "REPLICA", "MODEL", "QUANTIZERS",
                                     "ONNX", "AMAX");
   for (const auto& [replica, model] : models) {
-    absl::StrAppendFormat(&out, "%-21s %-32s %10d %5s %s\n", replica, model.name(),
+    absl::StrAppendFormat(&out, "%-21s %s %10d %5s %s\n", replica, PadName(model.name(), 32),
                           model.quantizers_size(), model.has_onnx() ? "yes" : "no",
                           model.amax_method().empty() ? "-" : model.amax_method());
   }

@@ -16,6 +16,21 @@ v1::Histogram FourBins() {
   return histogram;
 }
 
+// Names are padded by characters, not bytes: 'modèle' (7 bytes, 6 characters) lines up with
+// 'plain1'.
+TEST(FormatTest, ModelTableAlignsNamesByCharacters) {
+  std::vector<v1::ModelInfo> models(2);
+  models[0].set_name("plain1");
+  models[1].set_name("mod\xC3\xA8le");
+  const std::string table = FormatModels(models);
+  const size_t first = table.find('\n');
+  const size_t second = table.find('\n', first + 1);
+  const std::string plain = table.substr(first + 1, second - first - 1);
+  const std::string accented = table.substr(second + 1, table.find('\n', second + 1) - second - 1);
+  EXPECT_EQ(accented.size(), plain.size() + 1);  // one more byte, the same columns
+  EXPECT_EQ(plain.substr(32), accented.substr(33));
+}
+
 TEST(FormatTest, HistogramJsonKeepsCountsEdgesAndTotals) {
   const nlohmann::json json = HistogramJson(FourBins());
   EXPECT_EQ(json["counts"], nlohmann::json({10, 0, 5, 1}));

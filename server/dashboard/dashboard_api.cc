@@ -19,6 +19,9 @@
 namespace qcal::server {
 namespace {
 
+// Prometheus counters are doubles; these count whole batches and bytes (exact below 2^53).
+int64_t Count(double counter) { return static_cast<int64_t>(counter); }
+
 using nlohmann::json;
 
 constexpr char kJson[] = "application/json";
@@ -68,9 +71,10 @@ json ModelEntry(const ModelInfo& info, const Metrics::Ingest& ingest) {
   for (const QuantizerInfo& quantizer : info.quantizers) {
     quantizers.push_back(QuantizerEntry(quantizer));
   }
-  return {{"name", info.name},
-          {"ingest", {{"bytes_total", ingest.bytes}, {"batches_total", ingest.batches}}},
-          {"quantizers", std::move(quantizers)}};
+  return {
+      {"name", info.name},
+      {"ingest", {{"bytes_total", Count(ingest.bytes)}, {"batches_total", Count(ingest.batches)}}},
+      {"quantizers", std::move(quantizers)}};
 }
 
 // The share of the histogram's elements above `amax` (what the method clips): each bin's elements
@@ -215,9 +219,10 @@ HttpAnswer DashboardApi::Answer(absl::string_view path) const {
       all.batches += ingest.batches;
       models.push_back(ModelEntry(info, ingest));
     }
-    return JsonAnswer(200,
-                      {{"models", std::move(models)},
-                       {"ingest", {{"bytes_total", all.bytes}, {"batches_total", all.batches}}}});
+    return JsonAnswer(
+        200,
+        {{"models", std::move(models)},
+         {"ingest", {{"bytes_total", Count(all.bytes)}, {"batches_total", Count(all.batches)}}}});
   }
   // /api/v1/models/{model}[/quantizers/{quantizer}]: a name's '/' is %2F, so segments split.
   const std::vector<absl::string_view> parts =

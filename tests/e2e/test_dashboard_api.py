@@ -34,6 +34,7 @@ def test_models_lists_quantizers_with_their_counters(server, recorded):
     assert by_name[WEIGHT]["axis"] == 0 and by_name[WEIGHT]["calibrator"] == "max"
     # The ingest counters are qcal_record_*_total: every batch of the model.
     assert model["ingest"]["batches_total"] == 2 * BATCHES
+    assert all(isinstance(v, int) for v in model["ingest"].values()), model["ingest"]
     assert model["ingest"]["bytes_total"] == sum(q["bytes"] for q in info.values())
     assert body["ingest"]["batches_total"] >= 2 * BATCHES
     status, one = get_json(server.http_address, "/api/v1/models/team-a%2Fdash")
