@@ -11,6 +11,7 @@ import pytest
 
 import qcal
 from qcal_server_process import QcalServerProcess
+from restartable_server import RestartableServer
 
 QUANTIZER = "x._input_quantizer"
 
@@ -22,12 +23,6 @@ def batch(i):
     return values
 
 
-def same_port(server_bin, address):
-    process = QcalServerProcess(server_bin)
-    process.args[process.args.index("--listen") + 1] = address
-    return process
-
-
 def wait_applied(client, model, count):
     while True:
         quantizers = client.info(model)["quantizers"]
@@ -37,21 +32,17 @@ def wait_applied(client, model, count):
 
 
 def test_kill_restart_counts_every_batch_once(server_bin):
-    first = QcalServerProcess(server_bin).start()
+    server = RestartableServer(server_bin).start()
     try:
-        client = qcal.Client(first.address, timeout=60)
+        client = qcal.Client(server.address, timeout=60)
         session = client.model("once", reconnect_deadline=30)
         for i in range(50):
             session.record(QUANTIZER, batch(i))
         # Applied by the server, not yet confirmed to the client (its stream is still open).
         wait_applied(client, "once", 50)
         state = client.save_state("once")  # holds the session's sequence, 50
-        first._process.kill()  # kill -9: the open stream breaks
-        first._process.wait()
-    finally:
-        first.stop()
-    second = same_port(server_bin, first.address).start()
-    try:
+        server.kill9()  # the open stream breaks
+        server.start()  # same port, no --data-dir: the model is gone
         # The test's own first call may meet the dead connection (gRPC does not retry unary
         # calls); the session's stream reconnects by itself.
         for attempt in range(50):
@@ -87,7 +78,7 @@ def test_kill_restart_counts_every_batch_once(server_bin):
         assert error.value.code == "NOT_FOUND"
         session.close()
     finally:
-        second.stop()
+        server.stop()
 
 
 def test_a_server_gone_past_the_deadline_is_an_error(server_bin):
@@ -131,10 +122,10 @@ def test_data_dir_kill_restart_counts_every_batch_once(server_bin, tmp_path):
     # the session does not see (the client's `qcal commit`), 81..100 applied but never written;
     # then kill -9 and a restart on the same directory and port. The session resends 31..100:
     # the server drops 31..80 (restored from its file) and applies 81..100 again, once.
-    args = ("--data-dir", str(tmp_path / "data"), "--commit-interval-seconds", "3600")
-    first = QcalServerProcess(server_bin, *args).start()
+    server = RestartableServer(server_bin, "--data-dir", str(tmp_path / "data"),
+                               "--commit-interval-seconds", "3600").start()
     try:
-        client = qcal.Client(first.address, timeout=60)
+        client = qcal.Client(server.address, timeout=60)
         session = client.model("durable", reconnect_deadline=30)
         for i in range(30):
             session.record(QUANTIZER, batch(i))
@@ -146,14 +137,8 @@ def test_data_dir_kill_restart_counts_every_batch_once(server_bin, tmp_path):
         for i in range(80, 100):
             session.record(QUANTIZER, batch(i))
         wait_applied(client, "durable", 100)
-        first._process.kill()
-        first._process.wait()
-    finally:
-        first.stop()
-    second = same_port(server_bin, first.address)
-    second.args += args
-    second.start()
-    try:
+        server.kill9()
+        server.start()  # same port, same --data-dir
         for i in range(100, 120):
             session.record(QUANTIZER, batch(i))
         session.flush()
@@ -172,7 +157,7 @@ def test_data_dir_kill_restart_counts_every_batch_once(server_bin, tmp_path):
         assert session.info()["quantizers"][QUANTIZER]["batches"] == 120
         session.close()
     finally:
-        second.stop()
+        server.stop()
 
 
 def test_a_commit_after_a_restart_that_lost_applied_batches_resends_them(server_bin, tmp_path):
@@ -180,27 +165,21 @@ def test_a_commit_after_a_restart_that_lost_applied_batches_resends_them(server_
     # on the same directory and port; the session's next call is commit(). The server answers
     # that it holds the session up to 0: the session resends 1..20 and commits them, where it
     # once returned durable 0 with no error.
-    args = ("--data-dir", str(tmp_path / "data"), "--commit-interval-seconds", "3600")
-    first = QcalServerProcess(server_bin, *args).start()
+    server = RestartableServer(server_bin, "--data-dir", str(tmp_path / "data"),
+                               "--commit-interval-seconds", "3600").start()
     try:
-        client = qcal.Client(first.address, timeout=60)
+        client = qcal.Client(server.address, timeout=60)
         session = client.model("lost", reconnect_deadline=30)
         for i in range(20):
             session.record(QUANTIZER, batch(i))
         session.flush()
         assert session.stats()["applied_sequence"] == 20
-        first._process.kill()
-        first._process.wait()
-    finally:
-        first.stop()
-    second = same_port(server_bin, first.address)
-    second.args += args
-    second.start()
-    try:
+        server.kill9()
+        server.start()  # same port, same --data-dir
         assert session.commit() == {"applied_sequence": 20, "durable_sequence": 20}
         assert session.info()["quantizers"][QUANTIZER]["batches"] == 20
         stats = session.stats()
         assert (stats["applied_batches"], stats["dropped_batches"]) == (20, 0)
         session.close()
     finally:
-        second.stop()
+        server.stop()
