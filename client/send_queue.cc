@@ -124,8 +124,6 @@ bool SendQueue::ServerLost(int64_t applied) {
   if (applied >= applied_) return false;
   applied_ = applied;
   durable_ = std::min(durable_, applied);
-  next_ = 0;
-  sync_due_ = true;
   return true;
 }
 

@@ -75,8 +75,9 @@ class SendQueue {
   void Committed(int64_t applied, int64_t durable);
   // A Commit's answer says the server holds less than it had applied (`applied` below the
   // session's applied sequence): it restarted before those batches were written. The session's
-  // applied sequence falls back to the server's, and the held batches are sent again (Rewind):
-  // the server drops what it holds. False when the server holds everything it had applied.
+  // applied sequence falls back to the server's; the caller then resends the held batches
+  // (Rewind; the server drops what it holds). False when the server holds everything it had
+  // applied.
   bool ServerLost(int64_t applied);
   // A stream broke and a new one starts: every held batch is written again from the first (the
   // server drops those it applied already).

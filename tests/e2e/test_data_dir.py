@@ -481,15 +481,18 @@ def fails_to_commit_keeping_the_last_good_state(server, data_dir, reason,
     return good
 
 
+def limit_file_size():
+    """The server's files may not pass 256 KiB (RLIMIT_FSIZE, set in the child before exec):
+    a full disk that works everywhere, root or not."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
+
+
 def test_a_file_size_limit_fails_commit_cleanly_and_keeps_the_last_good_state(server_bin,
                                                                              tmp_path):
     data_dir = tmp_path / "data"
 
-    def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
-
     server = Server(server_bin, data_dir, "--commit-interval-seconds", "3600",
-                    preexec_fn=limit).start()
+                    preexec_fn=limit_file_size).start()
     good = fails_to_commit_keeping_the_last_good_state(server, data_dir, "File too large")
     server.kill9()
     again = Server(server_bin, data_dir).start()
@@ -526,11 +529,8 @@ def test_a_session_on_a_server_that_cannot_write_fails_at_its_reconnect_deadline
 
     data_dir = tmp_path / "data"
 
-    def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, 256 << 10))
-
     server = Server(server_bin, data_dir, "--commit-interval-seconds", "3600",
-                    preexec_fn=limit).start()
+                    preexec_fn=limit_file_size).start()
     try:
         client = qcal.Client(server.address)
         session = client.model("cf", reconnect_deadline=2)
