@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/quant_format.h"
 
 namespace qcal::kernels {
 
@@ -42,6 +43,9 @@ struct SearchOptions {
   // it first returns true, without calling it again. Null: never cancelled. The caller keeps
   // it alive during the call. The CUDA twins poll it once, before their launches.
   const std::function<bool()>* cancelled = nullptr;
+  // kFp8E4M3: mse and entropy score candidates by simulating E4M3 (num_bits and is_unsigned are
+  // then ignored); percentile does not depend on the format.
+  QuantFormat format = QuantFormat::kInt;
 };
 
 // KL-divergence search (TensorRT's entropy calibration, as pytorch-quantization implements it):

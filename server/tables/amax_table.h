@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/quant_format.h"
+
 namespace qcal::server {
 
 // Every member has a default initializer, so designated initializers may leave members out
@@ -26,6 +28,8 @@ struct QuantizerAmax {
   int64_t batches = 0;
   int64_t elements = 0;
   int64_t nonfinite = 0;
+  // kFp8E4M3: scale = amax / 448 (num_bits 8, signed).
+  kernels::QuantFormat format = kernels::QuantFormat::kInt;
 };
 
 struct AmaxTable {

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "kernels/histogram.h"
+#include "kernels/quant_format.h"
 
 namespace qcal::server {
 
@@ -50,6 +51,8 @@ struct QuantizerSpec {
   // the wire's QuantizerSpec: the model sets it from its ModelConfig::histogram_layout, one
   // layout for all its quantizers.
   kernels::HistogramLayout layout = kernels::HistogramLayout::kMergeable;
+  // kFp8E4M3: num_bits 8 and signed (ValidateSpec).
+  kernels::QuantFormat format = kernels::QuantFormat::kInt;
 
   friend bool operator==(const QuantizerSpec&, const QuantizerSpec&) = default;
 };
