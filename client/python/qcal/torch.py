@@ -19,12 +19,22 @@ import torch
 from torch import nn
 
 from qcal import _args
+from qcal._errors import QcalError
 from qcal._aggregate import Aggregator
 from qcal._progress import batch_progress
+from qcal._residual import ResidualQuantizer, ResidualTraceWarning, find_residual_sites
 
-__all__ = ["calibrate", "DEFAULT_MODULES", "quantizer_names"]
+__all__ = [
+    "calibrate",
+    "DEFAULT_MODULES",
+    "quantizer_names",
+    "ResidualQuantizer",
+    "ResidualTraceWarning",
+]
 
-# The module types pytorch-quantization replaces with Quant* modules that have an input quantizer.
+# The module types pytorch-quantization replaces with Quant* modules that have an input quantizer
+# (quant_modules._DEFAULT_QUANT_MAP: QuantConv*, QuantConvTranspose*, QuantLinear, and the pools
+# QuantMaxPool*, QuantAvgPool*, QuantAdaptiveAvgPool*).
 DEFAULT_MODULES = (
     nn.Conv1d,
     nn.Conv2d,
@@ -33,30 +43,92 @@ DEFAULT_MODULES = (
     nn.ConvTranspose2d,
     nn.ConvTranspose3d,
     nn.Linear,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
 )
+
+_RESIDUAL_CHOICES = (True, False, "explicit")
 
 
 def _prefix(path):
     return f"{path}." if path else ""
 
 
-def quantizer_names(model, modules=DEFAULT_MODULES):
-    """{module path: "<module path>._input_quantizer"} for each module of the given types, in
-    model.named_modules() order (the root module's path is "", its quantizer "_input_quantizer")."""
-    return {
-        path: f"{_prefix(path)}_input_quantizer"
-        for path, module in model.named_modules()
-        if isinstance(module, tuple(modules))
-    }
+def _residual_mode(call, residual):
+    if isinstance(residual, bool) or residual == "explicit":
+        return residual
+    if not isinstance(residual, str):
+        raise TypeError(f"{call}(): residual must be a bool or \"explicit\", got "
+                        f"{type(residual).__name__}")
+    raise QcalError("INVALID_ARGUMENT",
+                    f"residual must be True, False or \"explicit\", got {residual!r}")
+
+
+def _sites(call, model, modules, residual, stacklevel):
+    """[(key, quantizer name, module to hook, positional input index or None for the output)] in
+    named_modules() order; a block's automatic residual sites follow the block itself."""
+    residual = _residual_mode(call, residual)
+    automatic = {}
+    if residual is True:
+        for block, site in find_residual_sites(model, stacklevel=stacklevel + 1):
+            automatic.setdefault(block, []).append(site)
+    sites = []
+    for path, module in model.named_modules():
+        if isinstance(module, tuple(modules)):
+            sites.append((path, f"{_prefix(path)}_input_quantizer", module, 0))
+        if residual and isinstance(module, ResidualQuantizer):
+            sites.append((path, path, module, 0))
+        for site in automatic.get(path, ()):
+            sites.append((site.name, site.name, site.module, site.index))
+    return sites
+
+
+def quantizer_names(model, modules=DEFAULT_MODULES, residual=True):
+    """{path: quantizer name} of what calibrate(model, ..., modules, residual) records, in
+    model.named_modules() order:
+    - "<module path>" -> "<module path>._input_quantizer" for each module of the given types
+      (the root module's path is "", its quantizer "_input_quantizer");
+    - with residual=True or "explicit": "<path>" -> "<path>" for each ResidualQuantizer (the
+      quantizer is the module, as pytorch-quantization's residual_quantizer TensorQuantizer);
+    - with residual=True: "<block>.residual_quantizer" -> the same, for each residual add that
+      torch.fx finds (qcal/_residual.py), right after the block.
+    Raises as calibrate does for a bad `residual`; warns ResidualTraceWarning as calibrate does."""
+    return {key: name for key, name, _, _ in _sites("quantizer_names", model, modules, residual, 3)}
 
 
 @contextlib.contextmanager
 def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=False,
-              send_every=None, progress=None, total=None):
-    """Streams the input of each `modules` module of `model` to `session` while in the block.
+              send_every=None, progress=None, total=None, residual=True):
+    """Streams the input of each `modules` module of `model` to `session` while in the block,
+    and the shortcut of each residual add.
 
     Registers forward pre-hooks recording input[0] (detached; any device and float dtype that
     ModelSession.record accepts) as "<module path>._input_quantizer", one batch per forward call.
+    The default modules are Conv/ConvTranspose 1d-3d, Linear, and the pools MaxPool,
+    AvgPool and AdaptiveAvgPool 1d-3d (pytorch-quantization's QuantMaxPool*, QuantAvgPool* and
+    QuantAdaptiveAvgPool* input quantizers).
+    residual (True, "explicit" or False) records the shortcut (identity) input of residual adds,
+    as pytorch-quantization's ResNet example quantizes it (`out +=
+    self.residual_quantizer(identity)`), one batch per forward call of the block:
+    - "explicit" and True: the input of each qcal.torch.ResidualQuantizer module, under its path
+      ("layer1.0.residual_quantizer" for `self.residual_quantizer = ResidualQuantizer()`);
+    - True also finds the adds with torch.fx, block by block (the rule: qcal/_residual.py and
+      the README, "Residual and pooling quantizers"): each shortcut is recorded as
+      "<block>.residual_quantizer" by a forward pre-hook on the block (the shortcut is the
+      block's input) or a forward hook on the child that computes it (`downsample`); a block
+      owning a ResidualQuantizer is not searched. Blocks fx cannot trace are skipped with one
+      ResidualTraceWarning per call listing them;
+    - False: no residual quantizer.
+    quantizer_names(model, modules, residual) lists every name recorded.
+    Raises TypeError for a residual that is neither a bool nor a str, QcalError INVALID_ARGUMENT
+    for another str.
     weights=True also records each such module's weight once, on entry, as
     "<module path>._weight_quantizer" (normally not needed: the export takes weight amax from
     the ONNX initializers, which an eval-mode export has already folded BatchNorm into).
@@ -84,6 +156,7 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
     Yields the session.
     """
     send_every = _args.send_every("calibrate", aggregate, send_every)
+    sites = _sites("calibrate", model, modules, residual, 4)
     handles = []
     aggregator = Aggregator(session) if aggregate else None
 
@@ -93,10 +166,17 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
         else:
             session.record(quantizer, tensor)
 
-    def hook_for(quantizer):
+    def pre_hook_for(quantizer, index):
         def hook(module, inputs):
-            if inputs and isinstance(inputs[0], torch.Tensor):
-                record(quantizer, inputs[0].detach())
+            if len(inputs) > index and isinstance(inputs[index], torch.Tensor):
+                record(quantizer, inputs[index].detach())
+
+        return hook
+
+    def output_hook_for(quantizer):
+        def hook(module, inputs, output):
+            if isinstance(output, torch.Tensor):
+                record(quantizer, output.detach())
 
         return hook
 
@@ -112,7 +192,7 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
         selected = [(path, module) for path, module in model.named_modules()
                     if isinstance(module, tuple(modules))]
         if aggregator is not None:
-            names = [f"{_prefix(path)}_input_quantizer" for path, _ in selected]
+            names = [name for _, name, _, _ in sites]
             if weights:
                 names += [f"{_prefix(path)}_weight_quantizer" for path, module in selected
                           if getattr(module, "weight", None) is not None]
@@ -120,10 +200,12 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
             handles.append(model.register_forward_hook(step_done))
         if shown.active:
             handles.append(model.register_forward_hook(lambda *_: shown.update()))
+        for _, name, module, index in sites:
+            if index is None:
+                handles.append(module.register_forward_hook(output_hook_for(name)))
+            else:
+                handles.append(module.register_forward_pre_hook(pre_hook_for(name, index)))
         for path, module in selected:
-            handles.append(
-                module.register_forward_pre_hook(hook_for(f"{_prefix(path)}_input_quantizer"))
-            )
             if weights and getattr(module, "weight", None) is not None:
                 record(f"{_prefix(path)}_weight_quantizer", module.weight.detach())
         yield session
