@@ -23,7 +23,13 @@ def test_calibrate_compute_and_export_through_the_api(client, model_name, onnx_m
             net(batch)
 
     info = session.info()
-    assert set(info["quantizers"]) == {"conv1._input_quantizer", "fc._input_quantizer"}
+    # The pool's input too, as pytorch-quantization's QuantMaxPool2d (issue 12).
+    assert set(info["quantizers"]) == {
+        "conv1._input_quantizer",
+        "pool._input_quantizer",
+        "fc._input_quantizer",
+    }
+    assert info["quantizers"]["pool._input_quantizer"]["elements"] == 3 * 16 * 4 * 64
     assert info["quantizers"]["conv1._input_quantizer"]["batches"] == 3
     assert info["quantizers"]["conv1._input_quantizer"]["elements"] == 3 * 16 * 64
     assert info["quantizers"]["fc._input_quantizer"]["elements"] == 3 * 16 * 64
