@@ -13,9 +13,9 @@
 // Every function visits the quantizers among the model's submodules, in named_modules() order,
 // named as named_modules() names them ("features.0._input_quantizer", the names
 // pytorch-quantization and a qcal-server use); a block's own TensorQuantizer submodule counts
-// too, e.g. "layer1.0.residual_quantizer" (residual_quantizer.h). The model itself is not visited (so it may live on
-// the stack; named_modules() with include_self needs a shared_ptr). No function contacts a server
-// itself; load_calib_amax does through RemoteCalibrators (remote_model.h).
+// too, e.g. "layer1.0.residual_quantizer" (residual_quantizer.h). The model itself is not
+// visited (so it may live on the stack; named_modules() with include_self needs a shared_ptr).
+// No function contacts a server itself; load_calib_amax does through RemoteCalibrators (remote_model.h).
 #ifndef QCAL_QUANT_MODULES_MODEL_QUANTIZERS_H_
 #define QCAL_QUANT_MODULES_MODEL_QUANTIZERS_H_
 
