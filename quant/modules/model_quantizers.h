@@ -15,7 +15,8 @@
 // pytorch-quantization and a qcal-server use); a block's own TensorQuantizer submodule counts
 // too, e.g. "layer1.0.residual_quantizer" (residual_quantizer.h). The model itself is not
 // visited (so it may live on the stack; named_modules() with include_self needs a shared_ptr).
-// No function contacts a server itself; load_calib_amax does through RemoteCalibrators (remote_model.h).
+// No function contacts a server itself; load_calib_amax does through RemoteCalibrators
+// (remote_model.h).
 #ifndef QCAL_QUANT_MODULES_MODEL_QUANTIZERS_H_
 #define QCAL_QUANT_MODULES_MODEL_QUANTIZERS_H_
 
