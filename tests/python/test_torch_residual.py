@@ -250,3 +250,59 @@ def test_untraceable_blocks_warn_once_and_are_skipped(session):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "explicit" traces nothing, so warns nothing
         assert qcal.torch.quantizer_names(net, residual="explicit") == names
+
+
+class TwoAdds(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(2, 2, 3, padding=1)
+        self.b = nn.Conv2d(2, 2, 3, padding=1)
+        self.mix = nn.Conv2d(2, 2, 1)
+
+    def forward(self, x):
+        y = self.mix(x + self.a(x))  # shortcut: the block's input
+        return y + self.b(y)  # shortcut: mix's output (a forward hook on mix)
+
+
+class FunctionShortcut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+
+    def forward(self, x):
+        s = torch.relu(x)  # no module boundary carries s
+        return s + self.conv(s)
+
+
+def test_two_adds_in_one_block_are_numbered(client, session):
+    net = nn.Sequential(TwoAdds())
+    names = qcal.torch.quantizer_names(net)
+    assert [n for n in names.values() if "residual" in n] == ["0.residual_quantizer",
+                                                               "0.residual_quantizer_1"]
+    x = torch.randn(2, 2, 6, 6, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        with qcal.torch.calibrate(net, session):
+            net(x)
+        block = net[0]
+        by_hand = {"0.residual_quantizer": x, "0.residual_quantizer_1": block.mix(x + block.a(x))}
+    ref = reference(client, session, {n: [t] for n, t in by_hand.items()})
+    assert_same_histograms(session, ref, list(by_hand))
+
+
+def test_a_shortcut_without_module_boundary_is_reported():
+    net = nn.Sequential(FunctionShortcut())
+    with pytest.warns(ResidualTraceWarning, match=r"no module boundary carries the shortcut of "
+                                                  r"0 \(add\)"):
+        names = qcal.torch.quantizer_names(net)
+    assert set(names.values()) == {"0.conv._input_quantizer"}
+
+
+def test_residual_quantizer_leaves_no_onnx_node():
+    import io
+
+    import onnx
+
+    buffer = io.BytesIO()
+    torch.onnx.export(Explicit().eval(), torch.randn(1, 6, 4, 4), buffer, opset_version=13)
+    model = onnx.load_from_string(buffer.getvalue())
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Add"]

@@ -123,8 +123,9 @@ def calibrate(model, session, modules=DEFAULT_MODULES, weights=False, aggregate=
       the README, "Residual and pooling quantizers"): each shortcut is recorded as
       "<block>.residual_quantizer" by a forward pre-hook on the block (the shortcut is the
       block's input) or a forward hook on the child that computes it (`downsample`); a block
-      owning a ResidualQuantizer is not searched. Blocks fx cannot trace are skipped with one
-      ResidualTraceWarning per call listing them;
+      owning a ResidualQuantizer is not searched. Blocks fx cannot trace, and shortcuts no
+      module boundary carries, are skipped and listed in one ResidualTraceWarning per call
+      (Python's default filter shows it once per calling line);
     - False: no residual quantizer.
     quantizer_names(model, modules, residual) lists every name recorded.
     Raises TypeError for a residual that is neither a bool nor a str, QcalError INVALID_ARGUMENT
