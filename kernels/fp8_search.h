@@ -7,9 +7,14 @@
 // fake-quantized as FakeTensorQuant does for FP8 (E4M3(c / s) * s; 0 where c_i <= 2^-24) and
 // the error is sum_k w_k (fake(c_k) - c_k)^2 in double (the difference taken in double), added
 // in bin order, divided by L. The first minimum wins, as the int search. There is no reference
-// implementation to match bit for bit, so each candidate is scored one bin at a time:
-// O(candidates x occupied bins) (about 10 ms at 2048 bins; quadratic in L, so 2^17 bins take
-// seconds and are better searched with fewer candidates through `stride`).
+// implementation to match bit for bit. Histograms of at most kFp8MseDirectBins occupied bins
+// (every 2048-bin one) are scored exactly that way, one bin at a time: O(candidates x occupied
+// bins). Larger ones (a reference histogram grows to 2^20 bins) are scored by runs: bins whose
+// centers E4M3 rounds to one value share one fake value a, so a run costs
+// S2 - a (2 S1 - a W) from double-double prefix sums of w, w c, w c^2, and a candidate costs
+// O(runs log L), runs <= 127 (E4M3's non-negative finite values). Those errors agree with the
+// one-bin-at-a-time sum to about 1e-12 relative (a run's sums are rounded to double before they
+// cancel), so between candidates closer than that the choice may differ from it.
 //
 // entropy: the int method (TensorRT's KL calibration as pytorch-quantization's
 // _compute_amax_entropy) with its quantization groups replaced by E4M3's. For candidate edge i,
@@ -22,6 +27,10 @@
 // bin i-1 is empty but mass lies beyond, NaN where nothing lies below i; the last NaN, else the
 // last minimum, wins). Groups are found by bisection on the monotonic code, so a candidate costs
 // O(groups log i) after O(L) prefix sums, groups <= 127 (E4M3's non-negative finite values).
+//
+// Measured on a shared 2-core machine (start_bin 128, stride 1): 2048 bins take milliseconds;
+// 2^17 bins about 2.5 s per search, 2^20 (a reference histogram's default limit) about 26 s,
+// both polling SearchOptions::cancelled as the int searches do.
 #ifndef QCAL_KERNELS_FP8_SEARCH_H_
 #define QCAL_KERNELS_FP8_SEARCH_H_
 
@@ -38,8 +47,18 @@ namespace qcal::kernels::internal {
 absl::StatusOr<std::vector<double>> Fp8MseErrors(std::span<const uint64_t> counts,
                                                  std::span<const float> edges,
                                                  const SearchOptions& options);
+// Up to this many occupied bins a histogram's candidates are scored one bin at a time.
+inline constexpr int64_t kFp8MseDirectBins = 8192;
+
 absl::StatusOr<AmaxChoice> Fp8MseAmax(std::span<const uint64_t> counts,
-                                      std::span<const float> edges, const SearchOptions& options);
+                                      std::span<const float> edges, const SearchOptions& options,
+                                      int64_t direct_bins = kFp8MseDirectBins);
+
+// Fp8MseErrors with another limit for one-bin-at-a-time scoring (tests force runs with 0).
+absl::StatusOr<std::vector<double>> Fp8MseErrorsWith(std::span<const uint64_t> counts,
+                                                     std::span<const float> edges,
+                                                     const SearchOptions& options,
+                                                     int64_t direct_bins);
 
 // KlDivergences for FP8: errors as EntropyAmax (num_bits not checked).
 absl::StatusOr<std::vector<double>> Fp8KlDivergences(std::span<const uint64_t> counts,

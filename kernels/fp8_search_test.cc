@@ -2,6 +2,8 @@
 // brute-force references written here from the definitions: mse fake-quantizes every center
 // through FakeTensorQuant; entropy builds p and q bin by bin as pytorch-quantization's
 // _compute_amax_entropy does, with E4M3's groups.
+#include "kernels/fp8_search.h"
+
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -125,6 +127,27 @@ TEST(Fp8SearchTest, MseMatchesFakeQuantizingEveryCenter) {
     const auto int_choice = MseAmax(counts, edges, {.start_bin = 20, .stride = stride});
     ASSERT_TRUE(int_choice.ok());
     EXPECT_LE(choice->score, brute[(int_choice->index - 20) / stride]);
+  }
+}
+
+TEST(Fp8SearchTest, MseByRunsAgreesWithBinByBin) {
+  // What a histogram beyond kFp8MseDirectBins occupied bins gets, forced here on smaller ones.
+  for (const uint64_t seed : {1, 2, 3}) {
+    const int bins = 1024 * static_cast<int>(seed);
+    const std::vector<float> edges = UniformEdges(bins, 3.0f / static_cast<float>(bins));
+    const std::vector<uint64_t> counts = TailedCounts(bins, seed);
+    const SearchOptions options = {.start_bin = 64, .format = QuantFormat::kFp8E4M3};
+    const auto direct = internal::Fp8MseErrorsWith(counts, edges, options, 1 << 30);
+    const auto runs = internal::Fp8MseErrorsWith(counts, edges, options, 0);
+    ASSERT_TRUE(direct.ok() && runs.ok());
+    ASSERT_EQ(direct->size(), runs->size());
+    for (size_t k = 0; k < direct->size(); ++k) {
+      EXPECT_NEAR((*runs)[k], (*direct)[k], 1e-12 * (*direct)[k]) << seed << " " << k;
+    }
+    EXPECT_EQ(FirstMin(*runs), FirstMin(*direct)) << seed;
+    const auto choice = internal::Fp8MseAmax(counts, edges, options, 0);
+    ASSERT_TRUE(choice.ok());
+    EXPECT_EQ(choice->index, 64 + FirstMin(*runs));
   }
 }
 
