@@ -18,13 +18,16 @@
 //   step = amax / 448 in float32; q = RoundToFp8E4M3(x / step) (fp8_e4m3.h: nearest E4M3FN
 //   value, ties to even, saturating at +-448, NaN stays NaN, -0 kept); fake = q * step.
 // This is ONNX's QuantizeLinear (saturate=1) then DequantizeLinear to FLOAT8E4M3FN with
-// y_scale = amax / 448, bit for bit, so ONNX Runtime's output on a Q/DQ pair exported from this
-// amax is the oracle; TensorRT's FP8 scale is the same amax / 448. ModelOpt's fp8_eager
+// y_scale = amax / 448 as the operators define them (y = saturate(round(x / y_scale)), then
+// y * y_scale), so ONNX Runtime's output on a Q/DQ pair exported from this amax is the oracle;
+// TensorRT's FP8 scale is the same amax / 448. ModelOpt's fp8_eager
 // (modelopt/torch/quantization/tensor_quant.py) multiplies by 448 / amax and by its inverse
 // instead, which can differ in the last bit of x * scale and so, where that lands on a midpoint
 // between E4M3 values, by one E4M3 step.
 // amax <= 2^-24 is treated as the int path treats it: q = 0 with x's sign (NaN for an infinite
 // or NaN x) and scale 1, so fake = q (ModelOpt would quantize with amax 1 there instead).
+// A NaN amax gives NaN; an infinite amax gives q = 0 and fake NaN (0 * inf), as the int path's
+// 0 / 0.
 // scale reports 448 / amax (1 where amax <= 2^-24), the int path's bound / amax with bound =
 // 448; fake is computed as quantized * (amax / 448), not quantized / scale.
 #ifndef QCAL_KERNELS_FAKE_QUANT_H_

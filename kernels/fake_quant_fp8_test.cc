@@ -101,6 +101,18 @@ TEST(FakeQuantFp8Test, TinyAmaxGivesZeroAsTheIntPathDoes) {
   EXPECT_EQ(std::bit_cast<uint32_t>(fq->data[1]), 0x80000000u);
 }
 
+TEST(FakeQuantFp8Test, InfiniteAmaxGivesNaNAsTheIntPathDoes) {
+  const std::vector<float> x = {1.0f, -3.0f};
+  const std::vector<float> amax = {kInf};
+  const auto fp8 = FakeTensorQuant(View(x, {2}), View(amax, kScalar), kFp8);
+  const auto int8 = FakeTensorQuant(View(x, {2}), View(amax, kScalar), {});
+  ASSERT_TRUE(fp8.ok() && int8.ok());
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_TRUE(std::isnan(fp8->data[k])) << k;
+    EXPECT_TRUE(std::isnan(int8->data[k])) << k;
+  }
+}
+
 TEST(FakeQuantFp8Test, IgnoresTheIntegerParameters) {
   const std::vector<float> x = {-3.3f, 0.7f, -1000.0f};
   const std::vector<float> amax = {10.0f};
