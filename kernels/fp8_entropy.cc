@@ -5,7 +5,7 @@
 // bin, the divergence regroups (as entropy_amax.cc's) into
 //   T * D_i = sum_{j < i-1} h_j ln h_j - sum_g G_g ln q_g + h[i-1] ln q_last
 //             + p_l ln(p_l / q_last) + T ln(H / T)
-// so a candidate costs its groups, found by bisection on the monotonic code of a bin.
+// so a candidate costs its groups, each found from a guess (fp8_runs.h).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "kernels/amax_search_checks.h"
 #include "kernels/fp8_e4m3.h"
+#include "kernels/fp8_runs.h"
 #include "kernels/fp8_search.h"
 #include "kernels/parallel.h"
 #include "kernels/search_cancel.h"
@@ -59,16 +60,10 @@ double Divergence(const Prefix& prefix, int64_t bins, int64_t i, int64_t* groups
   double q_last = 0.0;
   for (int64_t begin = 0; begin < i;) {
     const float code = Code(begin, i);
-    int64_t lo = begin + 1;
-    int64_t hi = i;
-    while (lo < hi) {  // the first bin past `begin` with another code, or i
-      const int64_t mid = lo + (hi - lo) / 2;
-      if (Code(mid, i) == code) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
+    // Bin j's center sits at (j + 0.5) 448 / i: the run probably ends past the midpoint above.
+    const double guess = Fp8UpperMidpoint(code) * static_cast<double>(i) / kFp8E4M3Max - 0.5;
+    const int64_t lo =
+        Fp8RunEnd(begin, i, code, std::ceil(guess), [i](int64_t j) { return Code(j, i); });
     const double count = prefix.count[lo] - prefix.count[begin];
     const int64_t occupied = prefix.occupied[lo] - prefix.occupied[begin];
     if (count > 0.0) {

@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "kernels/amax_search_checks.h"
 #include "kernels/fp8_e4m3.h"
+#include "kernels/fp8_runs.h"
 #include "kernels/fp8_search.h"
 #include "kernels/mse_centers.h"
 #include "kernels/parallel.h"
@@ -81,9 +82,12 @@ double Between(const std::vector<double>& hi, const std::vector<double>& lo, int
 
 // CandidateError by runs: bins whose centers round to one E4M3 value (contiguous, as rounding
 // is monotonic and centers ascend) share one fake value a, and a run's error is
-// S2 - a (2 S1 - a W) from the tables. Runs are found by bisection on the code.
+// S2 - a (2 S1 - a W) from the tables. Runs are found from a guess (fp8_runs.h).
 double RunError(const RunTables& t, const std::vector<float>& centers, float amax, int64_t* runs) {
   const int64_t n = static_cast<int64_t>(centers.size());
+  // The mean step between centers, for guessing where runs end.
+  const double width =
+      n > 1 ? std::max(1e-300, (static_cast<double>(centers[n - 1]) - centers[0]) / (n - 1)) : 1.0;
   const bool zero = amax <= kZeroAmax;
   const float s = amax / kFp8E4M3Max;
   const float divisor = zero ? std::numeric_limits<float>::infinity() : s;
@@ -93,16 +97,10 @@ double RunError(const RunTables& t, const std::vector<float>& centers, float ama
   *runs = 0;
   for (int64_t begin = 0; begin < n;) {
     const float q = code(begin);
-    int64_t lo = begin + 1;
-    int64_t hi = n;
-    while (lo < hi) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      if (code(mid) == q) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
-    }
+    // Centers step by about `width`: the run probably ends past the midpoint above q.
+    const double guess =
+        (Fp8UpperMidpoint(q) * static_cast<double>(divisor) - centers[begin]) / width + begin;
+    const int64_t lo = Fp8RunEnd(begin, n, q, std::ceil(guess), code);
     const double a = static_cast<double>(q * step);
     const double w = Between(t.w_hi, t.w_lo, begin, lo);
     if (w > 0.0) {

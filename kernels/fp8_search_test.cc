@@ -15,6 +15,7 @@
 #include "kernels/amax_search.h"
 #include "kernels/fake_quant.h"
 #include "kernels/fp8_e4m3.h"
+#include "kernels/fp8_runs.h"
 #include "kernels/mse_amax_internal.h"
 
 namespace qcal::kernels {
@@ -149,6 +150,28 @@ TEST(Fp8SearchTest, MseByRunsAgreesWithBinByBin) {
     ASSERT_TRUE(choice.ok());
     EXPECT_EQ(choice->index, 64 + FirstMin(*runs));
   }
+}
+
+TEST(Fp8SearchTest, RunEndIsRightWhateverTheGuess) {
+  // A non-decreasing code over 40 bins, runs of uneven length.
+  const std::vector<float> codes = {0, 0, 1, 2, 2, 2, 2, 2, 2, 3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
+                                    4, 4, 5, 6, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 10};
+  const int64_t n = static_cast<int64_t>(codes.size());
+  auto code = [&](int64_t k) { return codes[k]; };
+  for (int64_t begin = 0; begin < n; ++begin) {
+    int64_t want = begin + 1;
+    while (want < n && codes[want] == codes[begin]) ++want;
+    std::vector<double> guesses = {-1e300, -1.0, 0.0, 1e300, std::nan(""), INFINITY, -INFINITY};
+    for (int64_t g = 0; g <= n + 2; ++g) guesses.push_back(static_cast<double>(g));
+    for (const double g : guesses) {
+      EXPECT_EQ(internal::Fp8RunEnd(begin, n, codes[begin], g, code), want)
+          << "begin " << begin << " guess " << g;
+    }
+  }
+  EXPECT_EQ(internal::Fp8UpperMidpoint(1.0f), 1.0625);
+  EXPECT_EQ(internal::Fp8UpperMidpoint(0.0f), 0x1p-10);
+  EXPECT_EQ(internal::Fp8UpperMidpoint(416.0f), 432.0);
+  EXPECT_EQ(internal::Fp8UpperMidpoint(448.0f), INFINITY);
 }
 
 // pytorch-quantization's _compute_amax_entropy for one candidate, bin by bin, with the
