@@ -12,9 +12,9 @@
 // bins). Larger ones (a reference histogram grows to 2^20 bins) are scored by runs: bins whose
 // centers E4M3 rounds to one value share one fake value a, so a run costs
 // S2 - a (2 S1 - a W) from double-double prefix sums of w, w c, w c^2, and a candidate costs
-// about O(runs) (fp8_runs.h), runs <= 127 (E4M3's non-negative finite values). Those errors agree with the
-// one-bin-at-a-time sum to about 1e-12 relative (a run's sums are rounded to double before they
-// cancel), so between candidates closer than that the choice may differ from it.
+// about O(runs) (fp8_runs.h), runs <= 127 (E4M3's non-negative finite values). Those errors agree
+// with the one-bin-at-a-time sum to about 1e-12 relative (a run's sums are rounded to double before
+// they cancel), so between candidates closer than that the choice may differ from it.
 //
 // entropy: the int method (TensorRT's KL calibration as pytorch-quantization's
 // _compute_amax_entropy) with its quantization groups replaced by E4M3's. For candidate edge i,
@@ -26,7 +26,8 @@
 // count evenly over its occupied bins. D_i = KL(p || q) with the int search's rules (+inf where
 // bin i-1 is empty but mass lies beyond, NaN where nothing lies below i; the last NaN, else the
 // last minimum, wins). Group ends are found from a guess, galloping and bisecting on the monotonic
-// code (fp8_runs.h), so a candidate costs about O(groups) after O(L) prefix sums, groups <= 127 (E4M3's non-negative finite values).
+// code (fp8_runs.h), so a candidate costs about O(groups) after O(L) prefix sums, groups <= 127
+// (E4M3's non-negative finite values).
 //
 // Measured on a shared 2-core machine (start_bin 128, stride 1): 2048 bins take milliseconds;
 // 2^17 bins about 1.8 s per search, 2^20 (a reference histogram's default limit) about 15 s
