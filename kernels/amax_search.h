@@ -8,6 +8,13 @@
 //
 // `counts` has L bins, `edges` L + 1 float32 edges (edges[0] == 0 for qcal's histograms).
 // Every function is deterministic: the same inputs give the same bits whatever the thread count.
+//
+// FP8 E4M3 (options.format = kFp8E4M3): EntropyAmax, KlDivergences, MseAmax and MseErrors run
+// fp8_search.h's searches instead, with the same arguments, candidates, tie rules and errors
+// (num_bits is not checked): mse fake-quantizes the bin centers with E4M3 at each candidate's
+// amax / 448 and scores the count-weighted squared error; entropy merges the bins whose centers
+// E4M3 maps to one value where the int method merges 2^(num_bits-1) equal groups. Their costs
+// differ from the int ones (fp8_search.h); the bit-for-bit notes below are the int searches'.
 #ifndef QCAL_KERNELS_AMAX_SEARCH_H_
 #define QCAL_KERNELS_AMAX_SEARCH_H_
 
@@ -43,8 +50,9 @@ struct SearchOptions {
   // it first returns true, without calling it again. Null: never cancelled. The caller keeps
   // it alive during the call. The CUDA twins poll it once, before their launches.
   const std::function<bool()>* cancelled = nullptr;
-  // kFp8E4M3: mse and entropy score candidates by simulating E4M3 (num_bits and is_unsigned are
-  // then ignored); percentile does not depend on the format.
+  // kFp8E4M3: mse and entropy score candidates by simulating E4M3 at scale amax / 448
+  // (fp8_search.h has the construction and cost; num_bits and is_unsigned are then ignored);
+  // percentile does not depend on the format.
   QuantFormat format = QuantFormat::kInt;
 };
 

@@ -17,6 +17,7 @@
 #include "kernels/amax_search.h"
 #include "kernels/amax_search_checks.h"
 #include "kernels/fast_log.h"
+#include "kernels/fp8_search.h"
 #include "kernels/parallel.h"
 #include "kernels/quant_bound.h"
 #include "kernels/search_cancel.h"
@@ -166,6 +167,7 @@ absl::StatusOr<Candidates> EntropyCandidates(std::span<const uint64_t> counts,
 
 absl::StatusOr<std::vector<double>> KlDivergences(std::span<const uint64_t> counts,
                                                   const SearchOptions& options) {
+  if (options.format == QuantFormat::kFp8E4M3) return internal::Fp8KlDivergences(counts, options);
   absl::StatusOr<Candidates> candidates = EntropyCandidates(counts, options);
   if (!candidates.ok()) return candidates.status();
   const int shift = options.num_bits - 1 + (options.is_unsigned ? 1 : 0);

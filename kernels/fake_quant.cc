@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/fp8_e4m3.h"
 #include "kernels/quant_bound.h"
 #include "kernels/tensor_shape.h"
 
@@ -68,12 +70,14 @@ struct Grid {
 
 absl::StatusOr<Grid> CheckInputs(const TensorView& x, const TensorView& amax,
                                  const QuantParams& params) {
-  absl::StatusOr<float> bound = QuantBound(params.num_bits, params.is_unsigned);
+  const bool fp8 = params.format == QuantFormat::kFp8E4M3;
+  absl::StatusOr<float> bound =
+      fp8 ? absl::StatusOr<float>(kFp8E4M3Max) : QuantBound(params.num_bits, params.is_unsigned);
   if (!bound.ok()) return bound.status();
   if (absl::Status s = CheckView(x, "x"); !s.ok()) return s;
   if (absl::Status s = CheckView(amax, "amax"); !s.ok()) return s;
   if (amax.data.empty()) return absl::InvalidArgumentError("amax is empty");
-  if (params.is_unsigned) {
+  if (params.is_unsigned && !fp8) {
     // NaN is not negative, and -0.0 is not either.
     if (std::any_of(x.data.begin(), x.data.end(), [](float v) { return v < 0.0f; })) {
       return absl::InvalidArgumentError("negative values in x for unsigned quantization");
@@ -84,6 +88,33 @@ absl::StatusOr<Grid> CheckInputs(const TensorView& x, const TensorView& amax,
   }
   const float lo = params.is_unsigned ? 0.0f : params.narrow_range ? -*bound : -*bound - 1.0f;
   return Grid{*bound, lo};
+}
+
+// The FP8 branch of Quantize (fake_quant.h): q = E4M3(x / step), fake = q * step with
+// step = amax / 448 in float32, as ONNX's QuantizeLinear / DequantizeLinear compute with
+// y_scale = step. Where amax <= 2^-24, x / inf rounds as the int path's x * 0 does (0 with x's
+// sign, NaN for an infinite or NaN x) and step is 1.
+void QuantizeFp8(const TensorView& x, const TensorView& amax, std::span<const int64_t> out_shape,
+                 bool fake, QuantizedTensor& result) {
+  std::vector<float> divisor(amax.data.size());
+  std::vector<float> step(amax.data.size());
+  for (size_t k = 0; k < amax.data.size(); ++k) {
+    const bool zero = amax.data[k] <= kFakeQuantZeroAmax;
+    const float s = amax.data[k] / kFp8E4M3Max;
+    divisor[k] = zero ? std::numeric_limits<float>::infinity() : s;
+    step[k] = zero ? 1.0f : s;
+    result.scale.data[k] = zero ? 1.0f : kFp8E4M3Max / amax.data[k];
+  }
+  int64_t total = 1;
+  for (const int64_t d : out_shape) total *= d;
+  result.quantized.shape.assign(out_shape.begin(), out_shape.end());
+  result.quantized.data.resize(static_cast<size_t>(total));
+  float* out = result.quantized.data.data();
+  ForEachBroadcast(out_shape, BroadcastStrides(x.shape, out_shape),
+                   BroadcastStrides(amax.shape, out_shape), [&](int64_t o, int64_t xi, int64_t ai) {
+                     const float q = RoundToFp8E4M3(x.data[xi] / divisor[ai]);
+                     out[o] = fake ? q * step[ai] : q;
+                   });
 }
 
 // The quantization of x (quantized values, or fake-quantized when `fake`).
@@ -100,6 +131,10 @@ absl::StatusOr<QuantizedTensor> Quantize(const TensorView& x, const TensorView& 
   QuantizedTensor result;
   result.scale.shape.assign(amax.shape.begin(), amax.shape.end());
   result.scale.data.resize(amax.data.size());
+  if (params.format == QuantFormat::kFp8E4M3) {
+    QuantizeFp8(x, amax, *out_shape, fake, result);
+    return result;
+  }
   for (size_t k = 0; k < amax.data.size(); ++k) {
     const float scale = grid->bound / amax.data[k];
     const bool zero = amax.data[k] <= kFakeQuantZeroAmax;

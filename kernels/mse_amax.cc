@@ -59,6 +59,7 @@
 
 #include "absl/status/status.h"
 #include "kernels/amax_search.h"
+#include "kernels/fp8_search.h"
 #include "kernels/mse_amax_internal.h"
 #include "kernels/mse_centers.h"
 #include "kernels/parallel.h"
@@ -572,12 +573,16 @@ absl::StatusOr<AmaxChoice> MseAmaxWithStats(std::span<const uint64_t> counts,
 
 absl::StatusOr<AmaxChoice> MseAmax(std::span<const uint64_t> counts, std::span<const float> edges,
                                    const SearchOptions& options) {
+  if (options.format == QuantFormat::kFp8E4M3) return internal::Fp8MseAmax(counts, edges, options);
   return internal::MseAmaxWithStats(counts, edges, options, nullptr);
 }
 
 absl::StatusOr<std::vector<double>> MseErrors(std::span<const uint64_t> counts,
                                               std::span<const float> edges,
                                               const SearchOptions& options) {
+  if (options.format == QuantFormat::kFp8E4M3) {
+    return internal::Fp8MseErrors(counts, edges, options);
+  }
   absl::StatusOr<MseSearch> search = MakeSearch(counts, edges, options);
   if (!search.ok()) return search.status();
   SearchCancel cancel(options.cancelled);

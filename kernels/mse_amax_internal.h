@@ -57,7 +57,9 @@ inline float MseLevel(float c, float scale, float lo, float bound) {
 double CandidateError(const MseTables& t, int64_t i, float bound, float lo);
 double ClippedError(const MseTables& t, int64_t i, float bound);
 
-// The checks every mse search makes (amax_search.h's errors); *bound is the grid's bound.
+// The checks every int mse search makes (amax_search.h's errors); *bound is the grid's bound.
+// INVALID_ARGUMENT for options.format != kInt: the functions of this header are int only
+// (MseAmax and MseErrors route FP8 to fp8_search.h first).
 absl::Status CheckMseArguments(std::span<const uint64_t> counts, std::span<const float> edges,
                                const SearchOptions& options, float* bound);
 

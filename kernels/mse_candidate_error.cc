@@ -164,6 +164,12 @@ double CandidateError(const MseTables& t, int64_t i, float bound, float lo) {
 
 absl::Status CheckMseArguments(std::span<const uint64_t> counts, std::span<const float> edges,
                                const SearchOptions& options, float* bound) {
+  if (options.format != QuantFormat::kInt) {
+    // MseAmax and MseErrors send FP8 to fp8_search.h before this; never an int answer for FP8.
+    return absl::InvalidArgumentError(
+        "this mse search is for int quantizers only (FP8 E4M3 is "
+        "searched by MseAmax / MseErrors)");
+  }
   absl::StatusOr<float> b = QuantBound(options.num_bits, options.is_unsigned);
   if (!b.ok()) return b.status();
   if (absl::Status s = CheckEdges(counts, edges); !s.ok()) return s;

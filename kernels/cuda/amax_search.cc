@@ -102,11 +102,34 @@ absl::StatusOr<std::vector<double>> CopyBack(Stager& stager, const double* devic
   return out;
 }
 
+// The counts on the host, for the FP8 searches that run there (amax_search.h): device counts
+// are copied back, host ones copied.
+absl::StatusOr<std::vector<uint64_t>> HostCounts(const Context& context,
+                                                 std::span<const uint64_t> counts) {
+  std::vector<uint64_t> out(counts.size());
+  if (counts.empty()) return out;
+  QCAL_CUDA_ASSIGN_OR_RETURN(const internal::MemoryKind kind,
+                             internal::FindMemoryKind(counts.data()));
+  if (kind != internal::MemoryKind::kDevice) {
+    std::copy(counts.begin(), counts.end(), out.begin());
+    return out;
+  }
+  QCAL_CUDA_ASSIGN_OR_RETURN(internal::StagerLease stager, context.impl().Acquire());
+  QCAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out.data(), counts.data(), counts.size_bytes(),
+                                            cudaMemcpyDeviceToHost, stager->stream()));
+  QCAL_CUDA_RETURN_IF_NOT_OK(stager->Synchronize());
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<double>> KlDivergences(const Context& context,
                                                   std::span<const uint64_t> counts,
                                                   const SearchOptions& options) {
+  if (options.format == QuantFormat::kFp8E4M3) {
+    QCAL_CUDA_ASSIGN_OR_RETURN(const std::vector<uint64_t> host, HostCounts(context, counts));
+    return kernels::KlDivergences(host, options);
+  }
   QCAL_CUDA_RETURN_IF_NOT_OK(QuantBound(options.num_bits, options.is_unsigned).status());
   const int64_t bins = static_cast<int64_t>(counts.size());
   if (bins == 0) return CheckNotEmpty(counts);
@@ -170,6 +193,9 @@ absl::StatusOr<std::vector<double>> ScaledMseErrors(const Context& context,
                                                     std::span<const uint64_t> counts,
                                                     std::span<const float> edges,
                                                     const SearchOptions& options, MseScale* scale) {
+  if (options.format != QuantFormat::kInt) {  // MseErrors and MseAmax route FP8 before this
+    return absl::InvalidArgumentError("the GPU mse search is for int quantizers only");
+  }
   QCAL_CUDA_ASSIGN_OR_RETURN(const float bound, QuantBound(options.num_bits, options.is_unsigned));
   QCAL_CUDA_RETURN_IF_NOT_OK(CheckEdges(counts, edges));
   const int64_t bins = static_cast<int64_t>(counts.size());
@@ -226,6 +252,10 @@ absl::StatusOr<std::vector<double>> MseErrors(const Context& context,
                                               std::span<const uint64_t> counts,
                                               std::span<const float> edges,
                                               const SearchOptions& options) {
+  if (options.format == QuantFormat::kFp8E4M3) {
+    QCAL_CUDA_ASSIGN_OR_RETURN(const std::vector<uint64_t> host, HostCounts(context, counts));
+    return kernels::MseErrors(host, edges, options);
+  }
   MseScale scale;
   QCAL_CUDA_ASSIGN_OR_RETURN(std::vector<double> errors,
                              ScaledMseErrors(context, counts, edges, options, &scale));
@@ -237,6 +267,10 @@ absl::StatusOr<std::vector<double>> MseErrors(const Context& context,
 
 absl::StatusOr<AmaxChoice> MseAmax(const Context& context, std::span<const uint64_t> counts,
                                    std::span<const float> edges, const SearchOptions& options) {
+  if (options.format == QuantFormat::kFp8E4M3) {
+    QCAL_CUDA_ASSIGN_OR_RETURN(const std::vector<uint64_t> host, HostCounts(context, counts));
+    return kernels::MseAmax(host, edges, options);
+  }
   MseScale scale;
   QCAL_CUDA_ASSIGN_OR_RETURN(const std::vector<double> errors,
                              ScaledMseErrors(context, counts, edges, options, &scale));

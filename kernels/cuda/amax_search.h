@@ -22,6 +22,11 @@
 // SearchOptions::cancelled is polled once, after the checks and before the launches (CANCELLED
 // then); launched kernels run to completion. PercentileAmax takes no hook.
 //
+// FP8 E4M3 (SearchOptions::format = kFp8E4M3): entropy and mse run on the host, through
+// kernels/amax_search.h's FP8 searches (kernels/fp8_search.h), with the counts copied back from
+// the device first; results are the CPU's bit for bit, and `cancelled` is polled as there. There
+// is no GPU version of them yet. Percentile does not depend on the format.
+//
 // Scores agree with the CPU twin to about 1e-13 relative (they are summed in another order and
 // use CUDA's log), percentile results bit for bit. Counts are exact below 2^53 in total.
 #ifndef QCAL_KERNELS_CUDA_AMAX_SEARCH_H_

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -170,6 +171,57 @@ TEST(AmaxSearch, EntropyAndMseLikeTheCpu) {
         const auto gpu_mse = MseAmax(gpu, counts, h.edges, mse_options);
         ASSERT_EQ(gpu_mse.status().code(), cpu_mse.status().code()) << what;
         if (cpu_mse.ok()) ExpectSameChoice(*gpu_mse, *cpu_mse, *cpu_errors, mse_options, what);
+      }
+    }
+  }
+}
+
+// FP8 runs the CPU's searches on the host (amax_search.h): the same bits, from host or device
+// counts, and never the int answer.
+TEST(AmaxSearch, Fp8IsTheCpuSearchBitForBit) {
+  QCAL_REQUIRE_GPU();
+  const Context& gpu = *TestContext();
+  for (const TestHistogram& h : Histograms()) {
+    if (h.counts.size() > 4096) continue;  // the FP8 mse is quadratic on the host
+    testing::DeviceBytes device(h.counts.data(), h.counts.size() * sizeof(uint64_t));
+    const std::span<const uint64_t> on_device(static_cast<const uint64_t*>(device.data()),
+                                              h.counts.size());
+    const int start = std::min<int>(128, static_cast<int>(h.counts.size()) - 1);
+    const SearchOptions o = {.start_bin = start, .format = QuantFormat::kFp8E4M3};
+    const SearchOptions as_int = {.start_bin = start};
+    for (const bool device_counts : {false, true}) {
+      const std::span<const uint64_t> counts =
+          device_counts ? on_device : std::span<const uint64_t>(h.counts);
+      const std::string what = absl::StrCat(h.name, device_counts ? " device" : " host");
+      const auto cpu_kl = kernels::KlDivergences(h.counts, o);
+      const auto gpu_kl = KlDivergences(gpu, counts, o);
+      ASSERT_EQ(gpu_kl.status().code(), cpu_kl.status().code()) << what << gpu_kl.status();
+      if (cpu_kl.ok()) {
+        EXPECT_EQ(std::memcmp(gpu_kl->data(), cpu_kl->data(), cpu_kl->size() * sizeof(double)), 0)
+            << what;
+        const auto int_kl = kernels::KlDivergences(h.counts, as_int);
+        ASSERT_TRUE(int_kl.ok());
+        EXPECT_NE(std::memcmp(gpu_kl->data(), int_kl->data(), int_kl->size() * sizeof(double)), 0)
+            << what;
+      }
+      const auto cpu_entropy = kernels::EntropyAmax(h.counts, h.edges, o);
+      const auto gpu_entropy = EntropyAmax(gpu, counts, h.edges, o);
+      ASSERT_EQ(gpu_entropy.status().code(), cpu_entropy.status().code()) << what;
+      if (cpu_entropy.ok()) {
+        EXPECT_EQ(gpu_entropy->index, cpu_entropy->index) << what;
+      }
+      const auto cpu_errors = kernels::MseErrors(h.counts, h.edges, o);
+      const auto gpu_errors = MseErrors(gpu, counts, h.edges, o);
+      ASSERT_EQ(gpu_errors.status().code(), cpu_errors.status().code()) << what;
+      if (cpu_errors.ok()) {
+        EXPECT_EQ(*gpu_errors, *cpu_errors) << what;
+      }
+      const auto cpu_mse = kernels::MseAmax(h.counts, h.edges, o);
+      const auto gpu_mse = MseAmax(gpu, counts, h.edges, o);
+      ASSERT_EQ(gpu_mse.status().code(), cpu_mse.status().code()) << what;
+      if (cpu_mse.ok()) {
+        EXPECT_EQ(gpu_mse->index, cpu_mse->index) << what;
+        EXPECT_EQ(gpu_mse->score, cpu_mse->score) << what;
       }
     }
   }

@@ -1,7 +1,9 @@
 #include "kernels/cuda/fake_quant.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/internal/context_impl.h"
@@ -36,7 +38,10 @@ absl::StatusOr<std::vector<int64_t>> Quantize(const Context& context, const Batc
                                               std::span<const int64_t> x_shape, TensorView amax,
                                               const QuantParams& params, bool fake, float* out,
                                               std::vector<float>* scale_out) {
-  QCAL_CUDA_ASSIGN_OR_RETURN(const float bound, QuantBound(params.num_bits, params.is_unsigned));
+  const bool fp8 = params.format == QuantFormat::kFp8E4M3;
+  QCAL_CUDA_ASSIGN_OR_RETURN(
+      const float bound,
+      fp8 ? absl::StatusOr<float>(kFp8E4M3Max) : QuantBound(params.num_bits, params.is_unsigned));
   QCAL_CUDA_RETURN_IF_NOT_OK(CheckBatchRef(x));
   QCAL_CUDA_RETURN_IF_NOT_OK(CheckShape(x.count, x_shape, "x"));
   QCAL_CUDA_RETURN_IF_NOT_OK(
@@ -65,7 +70,7 @@ absl::StatusOr<std::vector<int64_t>> Quantize(const Context& context, const Batc
       x_device = x_copy->data();
     }
   }
-  if (params.is_unsigned && x.count > 0) {
+  if (params.is_unsigned && !fp8 && x.count > 0) {
     // NaN is not negative, and -0.0 is not either.
     QCAL_CUDA_RETURN_IF_NOT_OK(stager->ResetStats());
     QCAL_CUDA_RETURN_IF_LAUNCH_ERROR(internal::LaunchCountNegative(
@@ -87,14 +92,24 @@ absl::StatusOr<std::vector<int64_t>> Quantize(const Context& context, const Batc
   }
 
   // Per amax element: the scale used for rounding (0 for amax <= 2^-24) and the one reported and
-  // divided by (1 there).
+  // divided by (1 there). FP8 (kernels/fake_quant.h): the divisor amax / 448 (inf there) and the
+  // step multiplied by (1 there); the reported scale is 448 / amax (1 there).
   const size_t scales = amax.data.size();
   std::vector<float> host_scales(2 * scales);
+  std::vector<float> reported(scales);
   for (size_t k = 0; k < scales; ++k) {
-    const float scale = bound / amax.data[k];
     const bool zero = amax.data[k] <= kFakeQuantZeroAmax;
+    if (fp8) {
+      const float step = amax.data[k] / kFp8E4M3Max;
+      host_scales[k] = zero ? std::numeric_limits<float>::infinity() : step;
+      host_scales[scales + k] = zero ? 1.0f : step;
+      reported[k] = zero ? 1.0f : kFp8E4M3Max / amax.data[k];
+      continue;
+    }
+    const float scale = bound / amax.data[k];
     host_scales[k] = zero ? 0.0f : scale;
     host_scales[scales + k] = zero ? 1.0f : scale;
+    reported[k] = host_scales[scales + k];
   }
   int64_t total = 1;
   for (const int64_t d : out_shape) total *= d;
@@ -122,9 +137,15 @@ absl::StatusOr<std::vector<int64_t>> Quantize(const Context& context, const Batc
     layout.x_dense = std::equal(x_shape.begin(), x_shape.end(), out_shape.begin(), out_shape.end());
     layout.amax_scalar = scales == 1;
     const float* round_scale = scale_device->as<float>();
-    QCAL_CUDA_RETURN_IF_LAUNCH_ERROR(internal::LaunchQuantize(
-        x_device, x.dtype, total, layout, round_scale, round_scale + scales, lo, bound, fake,
-        out_device, stager->launch()));
+    if (fp8) {
+      QCAL_CUDA_RETURN_IF_LAUNCH_ERROR(
+          internal::LaunchQuantizeFp8(x_device, x.dtype, total, layout, round_scale,
+                                      round_scale + scales, fake, out_device, stager->launch()));
+    } else {
+      QCAL_CUDA_RETURN_IF_LAUNCH_ERROR(internal::LaunchQuantize(
+          x_device, x.dtype, total, layout, round_scale, round_scale + scales, lo, bound, fake,
+          out_device, stager->launch()));
+    }
     if (out_copy != nullptr) {
       QCAL_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(out, out_device, static_cast<size_t>(out_bytes),
                                                 cudaMemcpyDeviceToHost, stager->stream()));
@@ -134,9 +155,7 @@ absl::StatusOr<std::vector<int64_t>> Quantize(const Context& context, const Batc
   } else {
     QCAL_CUDA_RETURN_IF_NOT_OK(stager->Synchronize());
   }
-  if (scale_out != nullptr) {
-    scale_out->assign(host_scales.begin() + static_cast<int64_t>(scales), host_scales.end());
-  }
+  if (scale_out != nullptr) *scale_out = std::move(reported);
   return out_shape;
 }
 

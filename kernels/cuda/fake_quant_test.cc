@@ -134,6 +134,56 @@ TEST(FakeQuant, RandomLikeTheCpu) {
   }
 }
 
+TEST(FakeQuant, Fp8RandomLikeTheCpu) {
+  QCAL_REQUIRE_GPU();
+  const ShapeCase shapes[] = {
+      {{1000}, {}},
+      {{16, 3, 5, 5}, {16, 1, 1, 1}},
+      {{4, 8, 7, 9}, {1, 8, 1, 1}},
+      {{5}, {3, 1}},
+      {{0, 4}, {}},
+      {{70000}, {}},
+  };
+  std::mt19937_64 rng(8);
+  uint64_t seed = 800;
+  // num_bits and is_unsigned are ignored for FP8 (negative x allowed).
+  const QuantParams params_list[] = {
+      {.format = QuantFormat::kFp8E4M3},
+      {.num_bits = 99, .is_unsigned = true, .format = QuantFormat::kFp8E4M3}};
+  for (const ShapeCase& c : shapes) {
+    for (const DType dtype : testing::kAllDTypes) {
+      for (const QuantParams& params : params_list) {
+        RawBatch x = RandomBatch(dtype, Elements(c.x), ++seed, {.nonfinite = 0.02, .scale = 3.0f});
+        const std::vector<float> amax = AmaxValues(Elements(c.amax), rng);
+        const std::string what =
+            absl::StrCat("fp8 x [", absl::StrJoin(c.x, ","), "] amax [", absl::StrJoin(c.amax, ","),
+                         "] ", std::string(DTypeName(dtype)), " bits ", params.num_bits);
+        Compare(x, c, amax, params, Placement::kPageable, false, what);
+        Compare(x, c, amax, params, Placement::kDeviceUnaligned, true, what + " device");
+      }
+    }
+  }
+}
+
+TEST(FakeQuant, Fp8TiesSaturationAndSubnormals) {
+  QCAL_REQUIRE_GPU();
+  // With amax 448 the step is 1: E4M3's ties, its largest value and beyond, its subnormals.
+  std::vector<float> values = {1.0625f,  1.1875f,   15.5f, 432.0f,  464.0f,    1e9f,
+                               -1e9f,    INFINITY,  NAN,   -0.0f,   0x1p-10f,  0x1.8p-9f,
+                               -0x1p-9f, 0x1p-149f, 3.3f,  -240.0f, 0x1.ep-7f, 447.9f};
+  RawBatch x;
+  x.dtype = DType::kFloat32;
+  x.count = static_cast<int64_t>(values.size());
+  x.bytes.resize(values.size() * 4);
+  std::memcpy(x.bytes.data(), values.data(), x.bytes.size());
+  x.decoded = values;
+  for (const float a : {448.0f, 224.0f, 1.0f, 0.0f}) {
+    const std::vector<float> amax = {a};
+    Compare(x, {{x.count}, {}}, amax, {.format = QuantFormat::kFp8E4M3}, Placement::kDevice, false,
+            absl::StrCat("fp8 amax ", a));
+  }
+}
+
 TEST(FakeQuant, UnsignedOnNonNegativeValues) {
   QCAL_REQUIRE_GPU();
   std::vector<float> values = {0.0f, -0.0f, 0.5f, 1.5f, 2.5f, 254.5f, 255.5f, 1e9f, NAN};

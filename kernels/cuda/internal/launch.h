@@ -158,6 +158,12 @@ cudaError_t LaunchQuantize(const void* x, DType dtype, int64_t total, const Quan
                            const float* round_scale, const float* scale, float lo, float hi,
                            bool fake, float* out, const Launch& launch);
 
+// FP8 E4M3: out[o] = RoundToFp8E4M3(x / divisor[a]) (kernels/fp8_e4m3.h), times step[a] when
+// `fake`.
+cudaError_t LaunchQuantizeFp8(const void* x, DType dtype, int64_t total, const QuantLayout& layout,
+                              const float* divisor, const float* step, bool fake, float* out,
+                              const Launch& launch);
+
 }  // namespace qcal::kernels::cuda::internal
 
 #endif  // QCAL_KERNELS_CUDA_INTERNAL_LAUNCH_H_
