@@ -8,8 +8,12 @@
 //   - a node without scope (another exporter, "Conv_3") binds by its weight initializer's name:
 //     "conv1.weight" belongs to module "conv1".
 // "<module>._input_quantizer" binds to the data input (input 0) of that module's Conv,
-// ConvTranspose, Gemm or MatMul node(s); "<module>._weight_quantizer" to their weight (input 1).
-// Only nodes of exactly that module count, not those of its children.
+// ConvTranspose, Gemm or MatMul node(s), and of its MaxPool, AveragePool or GlobalAveragePool
+// node(s) (pytorch-quantization's QuantMaxPool/QuantAvgPool/QuantAdaptiveAvgPool);
+// "<module>._weight_quantizer" to the weight (input 1) of the former;
+// "<block>.residual_quantizer" to the shortcut input of the block's residual Add(s) (the Add's
+// scope names the block: torchvision's "/layer1/layer1.0/Add"; which input is the shortcut:
+// residual_add.h). Only nodes of exactly that module count, not those of its children.
 //
 // Explicit quantizer -> tensor pairs override the matching: the quantizer binds to the
 // quantizable nodes reading that tensor in its slot (input 0 for an input quantizer, input 1 for
@@ -34,6 +38,9 @@ struct QuantizerBinding {
   // Indices into graph.node of the quantizable nodes this quantizer feeds, ascending. More than
   // one when the module ran more than once.
   std::vector<int> nodes;
+  // The input slot of each of `nodes` (same length): 0 for input quantizers, 1 for weight
+  // quantizers, the shortcut's slot (0 or 1) for residual quantizers.
+  std::vector<int> slots;
   // The tensor it quantizes: the nodes' data input (input quantizers) or weight (weight
   // quantizers); that of nodes.front() when the calls read different tensors.
   std::string tensor;
@@ -41,8 +48,9 @@ struct QuantizerBinding {
   std::vector<std::string> tensors;
 };
 
-// Binds every name of `quantizers` that can be matched; names that match nothing, or that are
-// neither input nor weight quantizers, are left out.
+// Binds every name of `quantizers` that can be matched; names that match nothing, or that are of
+// no QuantizerKind, are left out. An explicit pair of a residual quantizer binds the two-input
+// Adds reading that tensor in either slot.
 // Errors: INVALID_ARGUMENT when an explicit pair names a quantizer not in `quantizers` or of
 // neither kind, a tensor the model lacks or that no Conv/ConvTranspose/Gemm/MatMul reads in the
 // quantizer's slot, or a node input another explicit pair already claims.
@@ -51,8 +59,8 @@ absl::StatusOr<std::map<std::string, QuantizerBinding>> BindQuantizers(
     const std::map<std::string, std::string>& explicit_pairs);
 
 // For the TensorRT calibration cache, keyed by ONNX tensor names: activation tensor -> the input
-// quantizers that quantize it (several when one tensor feeds several modules; the cache takes
-// the largest amax). Weight quantizers are left out.
+// quantizers (input and residual) that quantize it (several when one tensor feeds several
+// modules; the cache takes the largest amax). Weight quantizers are left out.
 std::map<std::string, std::vector<std::string>> ActivationTensorQuantizers(
     const std::map<std::string, QuantizerBinding>& bindings);
 

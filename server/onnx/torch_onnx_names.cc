@@ -13,6 +13,11 @@ namespace {
 
 constexpr absl::string_view kInputSuffix = "_input_quantizer";
 constexpr absl::string_view kWeightSuffix = "_weight_quantizer";
+constexpr absl::string_view kResidualSuffix = "residual_quantizer";
+
+bool IsDefaultDomain(const onnx::NodeProto& node) {
+  return node.domain().empty() || node.domain() == "ai.onnx";
+}
 
 bool IsNumber(absl::string_view s) {
   return !s.empty() &&
@@ -46,7 +51,8 @@ void AppendComponent(std::vector<std::string>& path, absl::string_view c) {
 
 std::optional<QuantizerName> ParseQuantizerName(absl::string_view name) {
   for (auto [suffix, kind] : {std::pair{kInputSuffix, QuantizerKind::kInput},
-                              std::pair{kWeightSuffix, QuantizerKind::kWeight}}) {
+                              std::pair{kWeightSuffix, QuantizerKind::kWeight},
+                              std::pair{kResidualSuffix, QuantizerKind::kResidual}}) {
     if (!absl::EndsWith(name, suffix)) continue;
     absl::string_view module = name.substr(0, name.size() - suffix.size());
     if (module.empty()) return QuantizerName{"", kind};
@@ -59,7 +65,9 @@ std::optional<QuantizerName> ParseQuantizerName(absl::string_view name) {
 }
 
 std::string QuantizerNameOf(absl::string_view module, QuantizerKind kind) {
-  const absl::string_view suffix = kind == QuantizerKind::kInput ? kInputSuffix : kWeightSuffix;
+  const absl::string_view suffix = kind == QuantizerKind::kInput    ? kInputSuffix
+                                   : kind == QuantizerKind::kWeight ? kWeightSuffix
+                                                                    : kResidualSuffix;
   if (module.empty()) return std::string(suffix);
   return absl::StrCat(module, ".", suffix);
 }
@@ -94,7 +102,7 @@ std::vector<std::string> CandidateModules(const onnx::NodeProto& node) {
   }
   // A scope is torch.onnx's own record of the call; weight names only stand in without one,
   // since a tied weight ("embed.weight" used by lm_head) names the wrong module.
-  if (node.input_size() > 1) {
+  if (IsQuantizableNode(node)) {
     if (std::optional<std::string> module = ModuleOfWeight(node.input(1))) {
       candidates.push_back(*module);
     }
@@ -103,10 +111,32 @@ std::vector<std::string> CandidateModules(const onnx::NodeProto& node) {
 }
 
 bool IsQuantizableNode(const onnx::NodeProto& node) {
-  if (!node.domain().empty() && node.domain() != "ai.onnx") return false;
+  if (!IsDefaultDomain(node)) return false;
   if (node.input_size() < 2) return false;
   const std::string& op = node.op_type();
   return op == "Conv" || op == "ConvTranspose" || op == "Gemm" || op == "MatMul";
+}
+
+bool IsPoolingNode(const onnx::NodeProto& node) {
+  if (!IsDefaultDomain(node) || node.input_size() < 1) return false;
+  const std::string& op = node.op_type();
+  return op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool";
+}
+
+bool IsTwoInputAdd(const onnx::NodeProto& node) {
+  return IsDefaultDomain(node) && node.op_type() == "Add" && node.input_size() == 2;
+}
+
+bool KindBindsTo(QuantizerKind kind, const onnx::NodeProto& node) {
+  switch (kind) {
+    case QuantizerKind::kInput:
+      return IsQuantizableNode(node) || IsPoolingNode(node);
+    case QuantizerKind::kWeight:
+      return IsQuantizableNode(node);
+    case QuantizerKind::kResidual:
+      return IsTwoInputAdd(node);
+  }
+  return false;
 }
 
 }  // namespace qcal::server

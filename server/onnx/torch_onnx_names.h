@@ -14,6 +14,7 @@
 //   ModuleOfScope("Conv_3")                                     -> nullopt (no scope)
 //   ModuleOfWeight("layer1.0.conv1.weight")                     -> "layer1.0.conv1"
 //   ParseQuantizerName("fc._input_quantizer")                   -> {"fc", kInput}
+//   ParseQuantizerName("layer1.0.residual_quantizer")           -> {"layer1.0", kResidual}
 #ifndef QCAL_SERVER_ONNX_TORCH_ONNX_NAMES_H_
 #define QCAL_SERVER_ONNX_TORCH_ONNX_NAMES_H_
 
@@ -29,6 +30,11 @@ namespace qcal::server {
 enum class QuantizerKind {
   kInput,   // "<module>._input_quantizer": the node's data input (input 0)
   kWeight,  // "<module>._weight_quantizer": the node's weight (input 1)
+  // "<block>.residual_quantizer": the shortcut input of the block's residual Add. The name is
+  // pytorch-quantization's (examples/torchvision/models/classification/resnet.py: a
+  // TensorQuantizer the BasicBlock/Bottleneck owns, applied to `identity`); it has no leading
+  // underscore, unlike the Quant* modules' own quantizers.
+  kResidual,
 };
 
 struct QuantizerName {
@@ -36,10 +42,12 @@ struct QuantizerName {
   QuantizerKind kind;
 };
 
-// nullopt for names that end in neither "_input_quantizer" nor "_weight_quantizer".
+// nullopt for names that end in none of "_input_quantizer", "_weight_quantizer",
+// "residual_quantizer" (each preceded by "." or nothing).
 std::optional<QuantizerName> ParseQuantizerName(absl::string_view name);
 
-// "<module>._input_quantizer" / "<module>._weight_quantizer" ("_input_quantizer" for the root).
+// "<module>._input_quantizer" / "<module>._weight_quantizer" / "<module>.residual_quantizer"
+// ("_input_quantizer" etc. for the root).
 std::string QuantizerNameOf(absl::string_view module, QuantizerKind kind);
 
 // The module a torch.onnx node name's scope names; nullopt when the name has no scope (does not
@@ -51,12 +59,26 @@ std::optional<std::string> ModuleOfScope(absl::string_view node_name, bool strip
 std::optional<std::string> ModuleOfWeight(absl::string_view initializer_name);
 
 // Modules the node may belong to, most likely first: its literal scope, then the scope without
-// repeated-call suffixes; for a node without scope, the module of its weight input's name.
+// repeated-call suffixes; for a Conv/ConvTranspose/Gemm/MatMul without scope, the module of its
+// weight input's name (other nodes without scope: none).
 std::vector<std::string> CandidateModules(const onnx::NodeProto& node);
 
 // A default-domain Conv, ConvTranspose, Gemm or MatMul with a data input and a weight: the ops
 // whose inputs pytorch-quantization's Quant* modules quantize.
 bool IsQuantizableNode(const onnx::NodeProto& node);
+
+// A default-domain MaxPool, AveragePool or GlobalAveragePool: what torch 1.13's torch.onnx emits
+// for MaxPool{1,2,3}d, AvgPool{1,2,3}d (AveragePool, read through a Pad node it adds in front)
+// and AdaptiveAvgPool{1,2,3}d (GlobalAveragePool for output size 1, AveragePool otherwise).
+// pytorch-quantization's QuantMaxPool/QuantAvgPool/QuantAdaptiveAvgPool quantize their input 0.
+bool IsPoolingNode(const onnx::NodeProto& node);
+
+// A default-domain Add with two inputs: a candidate residual (skip-connection) add.
+bool IsTwoInputAdd(const onnx::NodeProto& node);
+
+// Whether a quantizer of `kind` can bind to `node`: kInput to a quantizable or pooling node,
+// kWeight to a quantizable node, kResidual to a two-input Add.
+bool KindBindsTo(QuantizerKind kind, const onnx::NodeProto& node);
 
 }  // namespace qcal::server
 
