@@ -197,34 +197,79 @@ TEST(ExportQdq, CnnWithFoldedBatchNorm) {
   EXPECT_EQ(QdqFeeding(g, "/conv1/Conv", 1).q->input(1), "conv1._weight_quantizer/scale");
 }
 
-TEST(ExportQdq, SharedInputGetsOnePairPerQuantizer) {
+AmaxTable ResNetBlockTable() {
+  return InputTable({{"conv1", 1.0f},
+                     {"layer1.0.conv1", 2.0f},
+                     {"layer1.0.conv2", 3.0f},
+                     {"layer1.1.conv1", 4.0f},
+                     {"layer1.1.conv2", 5.0f},
+                     {"layer1.1.downsample.0", 6.0f},
+                     {"classifier.1", 7.0f}});
+}
+
+// TensorRT: one pair per tensor, shared by every quantized reader, at their largest amax.
+TEST(ExportQdq, SharedInputGetsOnePairPerTensorForTensorRT) {
   const onnx::ModelProto model = LoadModel("resnet_block.onnx");
-  const AmaxTable table = InputTable({{"conv1", 1.0f},
-                                      {"layer1.0.conv1", 2.0f},
-                                      {"layer1.0.conv2", 3.0f},
-                                      {"layer1.1.conv1", 4.0f},
-                                      {"layer1.1.conv2", 5.0f},
-                                      {"layer1.1.downsample.0", 6.0f},
-                                      {"classifier.1", 7.0f}});
-  absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
+  absl::StatusOr<QdqResult> r = ExportQdq(model, ResNetBlockTable(), {});
   ASSERT_TRUE(r.ok()) << r.status();
   ExpectWellFormed(model, r->model);
   const onnx::GraphProto& g = r->model.graph();
-  EXPECT_EQ(CountOps(g, "QuantizeLinear"), 14);
-  // layer1.1.conv1 and its downsample read the same tensor with different amax.
+  EXPECT_EQ(CountOps(g, "QuantizeLinear"), 13);  // 6 activation tensors, 7 weights
+  // layer1.1.conv1 and its downsample read the same tensor with amax 4 and 6: one pair, amax 6.
   const Qdq a = QdqFeeding(g, "/layer1/layer1.1/conv1/Conv", 0);
   const Qdq b = QdqFeeding(g, "/layer1/layer1.1/downsample/downsample.0/Conv", 0);
   EXPECT_EQ(a.source, "/layer1/layer1.0/Relu_1_output_0");
+  EXPECT_EQ(a.q, b.q);
+  EXPECT_THAT(a.scale, ElementsAreArray({6.0f / 127.0f}));
+  EXPECT_THAT(r->warnings, ::testing::Contains(HasSubstr(
+                               "tensor '/layer1/layer1.0/Relu_1_output_0' is read through 2 "
+                               "quantizers; TensorRT gets one Q/DQ pair per tensor, so all use "
+                               "the largest amax 6 (of 'layer1.1.downsample.0._input_quantizer')")));
+  // The residual Add of layer1.0 (no downsample): its shortcut is layer1.0.conv1's input, so it
+  // reads that conv's pair; its conv-side input stays float.
+  const Qdq shortcut = QdqFeeding(g, "/layer1/layer1.0/Add", 1);
+  EXPECT_EQ(shortcut.q, QdqFeeding(g, "/layer1/layer1.0/conv1/Conv", 0).q);
+  EXPECT_THAT(shortcut.scale, ElementsAreArray({2.0f / 127.0f}));
+  const onnx::NodeProto& add = g.node(testing::NodeIndex(g, "/layer1/layer1.0/Add"));
+  EXPECT_EQ(add.input(0), "/layer1/layer1.0/conv2/Conv_output_0");
+  // layer1.1's Add has no residual quantizer and its shortcut (the downsample) is no conv input.
+  const onnx::NodeProto& add1 = g.node(testing::NodeIndex(g, "/layer1/layer1.1/Add"));
+  EXPECT_EQ(add1.input(1), "/layer1/layer1.1/downsample/downsample.0/Conv_output_0");
+  const Qdq fc = QdqFeeding(g, "/classifier/classifier.1/Gemm", 1);
+  EXPECT_THAT(fc.scale, ElementsAreArray(ReferenceWeightScale(
+                            *Initializer(model.graph(), "classifier.1.weight"), 0)));
+}
+
+// ONNX Runtime: a dedicated pair per reader, each with its own quantizer's scale.
+TEST(ExportQdq, SharedInputGetsDedicatedPairsForOnnxRuntime) {
+  const onnx::ModelProto model = LoadModel("resnet_block.onnx");
+  QdqOptions options;
+  options.target = QdqTarget::kOnnxRuntime;
+  absl::StatusOr<QdqResult> r = ExportQdq(model, ResNetBlockTable(), options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectWellFormed(model, r->model);
+  const onnx::GraphProto& g = r->model.graph();
+  EXPECT_EQ(CountOps(g, "QuantizeLinear"), 15);  // 8 activation readers, 7 weights
+  const Qdq a = QdqFeeding(g, "/layer1/layer1.1/conv1/Conv", 0);
+  const Qdq b = QdqFeeding(g, "/layer1/layer1.1/downsample/downsample.0/Conv", 0);
   EXPECT_EQ(b.source, a.source);
   EXPECT_NE(a.q, b.q);
   EXPECT_THAT(a.scale, ElementsAreArray({4.0f / 127.0f}));
   EXPECT_THAT(b.scale, ElementsAreArray({6.0f / 127.0f}));
-  // The residual Add still reads the float tensor.
-  const onnx::NodeProto& add = g.node(testing::NodeIndex(g, "/layer1/layer1.0/Add"));
-  EXPECT_EQ(add.input(1), "/Relu_output_0");
-  const Qdq fc = QdqFeeding(g, "/classifier/classifier.1/Gemm", 1);
-  EXPECT_THAT(fc.scale, ElementsAreArray(ReferenceWeightScale(
-                            *Initializer(model.graph(), "classifier.1.weight"), 0)));
+  const Qdq shortcut = QdqFeeding(g, "/layer1/layer1.0/Add", 1);
+  const Qdq conv = QdqFeeding(g, "/layer1/layer1.0/conv1/Conv", 0);
+  EXPECT_NE(shortcut.q, conv.q);
+  EXPECT_EQ(shortcut.source, conv.source);
+  EXPECT_THAT(shortcut.scale, ElementsAreArray({2.0f / 127.0f}));
+  // Every DequantizeLinear has exactly one reader.
+  for (const auto& n : g.node()) {
+    if (n.op_type() != "DequantizeLinear") continue;
+    int readers = 0;
+    for (const auto& m : g.node()) {
+      for (const auto& in : m.input()) readers += in == n.output(0);
+    }
+    EXPECT_EQ(readers, 1) << n.name();
+  }
 }
 
 TEST(ExportQdq, MatMulWeightInOutIsPerChannelOnTheLastAxis) {
@@ -350,7 +395,9 @@ TEST(ExportQdq, WeightFormatFromTableElseOptions) {
   QuantizerAmax w = Entry("conv2._weight_quantizer", {});
   w.is_unsigned = true;
   table.quantizers[w.name] = w;
-  absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
+  QdqOptions ort;
+  ort.target = QdqTarget::kOnnxRuntime;
+  absl::StatusOr<QdqResult> r = ExportQdq(model, table, ort);
   ASSERT_TRUE(r.ok()) << r.status();
   ExpectWellFormed(model, r->model);
   const onnx::GraphProto& g = r->model.graph();
@@ -364,11 +411,40 @@ TEST(ExportQdq, WeightFormatFromTableElseOptions) {
   EXPECT_EQ(QdqFeeding(g, "/conv1/Conv", 1).zero_point_type, onnx::TensorProto::INT8);
 
   QdqOptions options;
+  options.target = QdqTarget::kOnnxRuntime;
   options.default_weight_unsigned = true;
   r = ExportQdq(model, InputTable({{"conv1", 1.0f}}), options);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(QdqFeeding(r->model.graph(), "/conv1/Conv", 1).zero_point_type,
             onnx::TensorProto::UINT8);
+}
+
+// TensorRT's INT8 is signed: unsigned quantizers are written as int8 with scale amax / 127 and a
+// warning, as the TensorRT calibration cache does.
+TEST(ExportQdq, UnsignedIsSignedInt8ForTensorRT) {
+  const onnx::ModelProto model = LoadModel("cnn_bn.onnx");
+  AmaxTable table = InputTable({{"conv1", 1.0f}, {"conv2", 2.0f}});
+  table.quantizers["conv1._input_quantizer"].is_unsigned = true;
+  QuantizerAmax w = Entry("conv2._weight_quantizer", {});
+  w.is_unsigned = true;
+  table.quantizers[w.name] = w;
+  absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectWellFormed(model, r->model);
+  const onnx::GraphProto& g = r->model.graph();
+  const Qdq in = QdqFeeding(g, "/conv1/Conv", 0);
+  EXPECT_EQ(in.zero_point_type, onnx::TensorProto::INT8);
+  EXPECT_THAT(in.scale, ElementsAreArray({1.0f / 127.0f}));
+  const Qdq w2 = QdqFeeding(g, "/conv2/Conv", 1);
+  EXPECT_EQ(w2.zero_point_type, onnx::TensorProto::INT8);
+  EXPECT_THAT(w2.scale, ElementsAreArray(ReferenceWeightScale(
+                            *Initializer(model.graph(), "onnx::Conv_38"), 0, 127)));
+  const std::string why =
+      "' is unsigned; TensorRT's INT8 is signed, so it is written as signed INT8 (scale amax / "
+      "127, zero point int8 0); export with target onnxruntime to keep uint8";
+  EXPECT_THAT(r->warnings, ::testing::Contains("quantizer 'conv1._input_quantizer" + why));
+  EXPECT_THAT(r->warnings, ::testing::Contains("quantizer 'conv2._weight_quantizer" + why));
+  EXPECT_EQ(r->explain[0].reason, "per-tensor int8, amax 1, scale 0.00787402");
 }
 
 TEST(ExportQdq, OnlyEightBitsFitOpset13) {

@@ -248,7 +248,7 @@ TEST(BindQuantizers, ExplicitPairErrorsNameThePair) {
       BindQuantizers(model, {"conv1._output_quantizer"}, {{"conv1._output_quantizer", "input"}});
   ASSERT_FALSE(odd.ok());
   EXPECT_THAT(odd.status().ToString(),
-              HasSubstr("is neither an _input_quantizer nor a _weight_quantizer"));
+              HasSubstr("is none of _input_quantizer, _weight_quantizer, residual_quantizer"));
 }
 
 }  // namespace
