@@ -482,8 +482,12 @@ absl::Status PairsFromRequests(std::vector<Request>& requests, std::vector<Place
       is_unsigned = is_unsigned && requests[k].is_unsigned;
     }
     std::set<std::string> quantizers;
-    for (size_t k : members) quantizers.insert(requests[k].quantizer);
-    if (quantizers.size() > 1) {
+    bool differ = false;
+    for (size_t k : members) {
+      quantizers.insert(requests[k].quantizer);
+      differ = differ || requests[k].amax != amax;
+    }
+    if (differ) {
       warnings->push_back(absl::StrCat(
           "tensor '", first.tensor, "' is read through ", quantizers.size(),
           " quantizers; TensorRT gets one Q/DQ pair per tensor, so all use the largest amax ",

@@ -221,10 +221,11 @@ TEST(ExportQdq, SharedInputGetsOnePairPerTensorForTensorRT) {
   EXPECT_EQ(a.source, "/layer1/layer1.0/Relu_1_output_0");
   EXPECT_EQ(a.q, b.q);
   EXPECT_THAT(a.scale, ElementsAreArray({6.0f / 127.0f}));
-  EXPECT_THAT(r->warnings, ::testing::Contains(HasSubstr(
-                               "tensor '/layer1/layer1.0/Relu_1_output_0' is read through 2 "
-                               "quantizers; TensorRT gets one Q/DQ pair per tensor, so all use "
-                               "the largest amax 6 (of 'layer1.1.downsample.0._input_quantizer')")));
+  EXPECT_THAT(r->warnings,
+              ::testing::Contains(
+                  HasSubstr("tensor '/layer1/layer1.0/Relu_1_output_0' is read through 2 "
+                            "quantizers; TensorRT gets one Q/DQ pair per tensor, so all use "
+                            "the largest amax 6 (of 'layer1.1.downsample.0._input_quantizer')")));
   // The residual Add of layer1.0 (no downsample): its shortcut is layer1.0.conv1's input, so it
   // reads that conv's pair; its conv-side input stays float.
   const Qdq shortcut = QdqFeeding(g, "/layer1/layer1.0/Add", 1);
