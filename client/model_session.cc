@@ -258,6 +258,25 @@ absl::StatusOr<v1::UploadOnnxResponse> ModelSession::UploadOnnx(
   return response;
 }
 
+namespace {
+
+std::string ExplainDecisionText(v1::ExplainDecision decision) {
+  switch (decision) {
+    case v1::EXPLAIN_DECISION_QUANTIZED:
+      return "quantized";
+    case v1::EXPLAIN_DECISION_REWRITTEN:
+      return "rewritten";
+    case v1::EXPLAIN_DECISION_KEPT:
+      return "kept";
+    case v1::EXPLAIN_DECISION_SKIPPED:
+      return "skipped";
+    default:
+      return "unspecified";
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_view> onnx,
                                                       const ExportOptions& options) {
   QCAL_CLIENT_RETURN_IF_ERROR(CheckNames(model_));
@@ -281,6 +300,7 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
   v1::ExportOnnxRequest first;
   first.set_model(model_);
   first.set_target(options.target);
+  first.set_explain(options.explain);
   AddTensorMap(options.tensor_map, &first);
   if (options.compute.has_value()) {
     QCAL_CLIENT_ASSIGN_OR_RETURN(*first.mutable_compute(), ToRequest(model_, *options.compute));
@@ -309,7 +329,19 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
   v1::ExportOnnxResponse message;
   bool first_message = true;
   while (stream->Read(&message)) {
-    if (first_message) result.amax_method = message.amax_method();
+    if (first_message) {
+      result.amax_method = message.amax_method();
+      for (const v1::ExplainEntry& e : message.explain()) {
+        result.explain.push_back({.node = e.node(),
+                                  .op_type = e.op_type(),
+                                  .input = e.input(),
+                                  .tensor = e.tensor(),
+                                  .decision = ExplainDecisionText(e.decision()),
+                                  .quantizer = e.quantizer(),
+                                  .rule = e.rule(),
+                                  .reason = e.reason()});
+      }
+    }
     first_message = false;
     result.onnx += message.data();
     result.warnings.insert(result.warnings.end(), message.warnings().begin(),

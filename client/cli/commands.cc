@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <set>
 #include <memory>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -239,6 +239,7 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTa
   ExportOptions options;
   options.compute = args.compute;
   options.target = args.target;
+  options.explain = args.explain;
   QCAL_CLIENT_ASSIGN_OR_RETURN(options.tensor_map, ParseMaps(args.maps));
   QCAL_CLIENT_ASSIGN_OR_RETURN(const std::string onnx, ReadLocalFile(args.onnx_in, "--onnx "));
   if (onnx.empty()) {
@@ -269,6 +270,7 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTa
         << ", computed by an earlier ComputeAmax)\n";
   }
   QCAL_CLIENT_RETURN_IF_ERROR(output.Commit(result.onnx));
+  if (args.explain) out << FormatExplain(result.explain);
   out << "wrote " << args.onnx_out << " (" << result.onnx.size() << " bytes, "
       << result.warnings.size() << " warnings)\n";
   return absl::OkStatus();

@@ -62,9 +62,13 @@ struct ExportArgs {
   // "QUANTIZER=TENSOR" pairs.
   std::vector<std::string> maps;
   std::string target;
+  // --explain: print the explain table (FormatExplain) to `out`, before the "wrote" line.
+  bool explain = false;
 };
 // Exports onnx_in (sent with the export: stored on the server only if the export succeeds) and
-// writes onnx_out; warnings, and which amax table the export used, go to `err`. Without `compute` a
+// writes onnx_out; warnings, and which amax table the export used, go to `err`; with `explain`,
+// the explain table goes to `out` (so `qcal export ... --explain > table.txt` keeps it apart from
+// warnings and progress), followed as always by the one "wrote ..." line. Without `compute` a
 // missing amax table (FAILED_PRECONDITION) gets a hint to pass --method. A bar on `progress`
 // shows onnx_in's bytes sent.
 absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTarget& progress,

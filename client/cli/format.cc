@@ -1,6 +1,7 @@
 #include "client/cli/format.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
 
@@ -232,6 +233,28 @@ nlohmann::json HistogramJson(const v1::Histogram& histogram) {
           {"abs_max", histogram.abs_max()},
           {"total", histogram.total()},
           {"nonfinite", histogram.nonfinite()}};
+}
+
+std::string FormatExplain(const std::vector<ExplainEntry>& entries) {
+  if (entries.empty()) return "explain: the export considered no node input\n";
+  std::vector<std::array<std::string, 8>> rows;
+  rows.push_back({"NODE", "OP", "IN", "TENSOR", "DECISION", "RULE", "QUANTIZER", "REASON"});
+  for (const ExplainEntry& e : entries) {
+    rows.push_back({e.node, e.op_type, absl::StrCat(e.input), e.tensor, e.decision, e.rule,
+                    e.quantizer.empty() ? "-" : e.quantizer, e.reason});
+  }
+  std::array<size_t, 7> width{};
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < width.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < width.size(); ++c) {
+      absl::StrAppend(&out, row[c], std::string(width[c] - row[c].size() + 2, ' '));
+    }
+    absl::StrAppend(&out, row[7], "\n");
+  }
+  return out;
 }
 
 }  // namespace qcal::cli

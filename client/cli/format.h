@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "qcal/client.h"
 #include "qcal/v1/calibration.pb.h"
 
 namespace qcal::cli {
@@ -46,6 +47,12 @@ std::string FormatAmaxTable(const v1::AmaxTable& table);
 std::string FormatHistogram(const v1::Histogram& histogram, int rows = 16);
 // {"model", "quantizer", "counts": [...], "edges": [...], "abs_max", "total", "nonfinite"}
 nlohmann::json HistogramJson(const v1::Histogram& histogram);
+
+// `qcal export --explain`: one row per node input the export considered, columns NODE, OP, IN
+// (input index), TENSOR, DECISION, RULE, QUANTIZER ("-" when none), aligned to the widest value,
+// then REASON (unaligned, last, so long reasons do not widen the table). Empty entries: a line
+// saying so.
+std::string FormatExplain(const std::vector<ExplainEntry>& entries);
 
 }  // namespace qcal::cli
 

@@ -187,5 +187,32 @@ TEST(FormatTest, ModelInfoShowsTheHistogramLayout) {
   EXPECT_EQ(ModelInfoJson(info)["histogram_layout"], "unspecified");
 }
 
+TEST(FormatTest, ExplainTableAlignsColumnsAndEndsWithTheReason) {
+  const std::vector<ExplainEntry> entries = {{.node = "/layer1/layer1.0/Add",
+                                              .op_type = "Add",
+                                              .input = 1,
+                                              .tensor = "x",
+                                              .decision = "quantized",
+                                              .quantizer = "layer1.0.residual_quantizer",
+                                              .rule = "residual add shortcut",
+                                              .reason = "per-tensor int8, amax 3"},
+                                             {.node = "/c/Conv",
+                                              .op_type = "Conv",
+                                              .input = 0,
+                                              .tensor = "y",
+                                              .decision = "skipped",
+                                              .quantizer = "",
+                                              .rule = "weighted-op input",
+                                              .reason = "no quantizer recorded"}};
+  EXPECT_EQ(FormatExplain(entries),
+            "NODE                  OP    IN  TENSOR  DECISION   RULE                   QUANTIZER  "
+            "                  REASON\n"
+            "/layer1/layer1.0/Add  Add   1   x       quantized  residual add shortcut  "
+            "layer1.0.residual_quantizer  per-tensor int8, amax 3\n"
+            "/c/Conv               Conv  0   y       skipped    weighted-op input      -        "
+            "                    no quantizer recorded\n");
+  EXPECT_EQ(FormatExplain({}), "explain: the export considered no node input\n");
+}
+
 }  // namespace
 }  // namespace qcal::cli

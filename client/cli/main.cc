@@ -250,8 +250,13 @@ int main(int argc, char** argv) {
           "QUANTIZER=TENSOR"));
   export_onnx
       ->add_option("--target", export_args.target,
-                   "tensorrt (default) or onnxruntime: ConvTranspose weight axis")
+                   "tensorrt (default) or onnxruntime: the placement rules' target (shared vs "
+                   "dedicated Q/DQ pairs, unsigned as INT8 for TensorRT, ConvTranspose weight "
+                   "axis)")
       ->check(CLI::IsMember({"tensorrt", "onnxruntime"}));
+  export_onnx->add_flag("--explain", export_args.explain,
+                        "print, on stdout, every node input the placement rules considered: "
+                        "quantized or why not");
 
   CLI::App* reset = app.add_subcommand("reset", "drop a model's data, keep its configuration");
   reset->add_option("MODEL", model)->required();

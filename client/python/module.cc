@@ -479,19 +479,34 @@ PYBIND11_MODULE(_qcal, m) {
           [](ModelSession& self, const std::optional<py::bytes>& onnx,
              const std::optional<MethodTuple>& method,
              const std::map<std::string, MethodTuple>& overrides,
-             const std::map<std::string, std::string>& tensor_map, const std::string& target) {
+             const std::map<std::string, std::string>& tensor_map, const std::string& target,
+             bool explain) {
             ExportOptions options;
             if (method.has_value()) options.compute = ToOptions(*method, overrides);
             options.tensor_map = tensor_map;
             options.target = target;
+            options.explain = explain;
             std::optional<std::string_view> bytes;
             if (onnx.has_value()) bytes = BytesView(*onnx);
             ExportResult result = Released([&] { return self.ExportOnnx(bytes, options); });
+            py::list explain;
+            for (const ExplainEntry& e : result.explain) {
+              py::dict entry;
+              entry["node"] = e.node;
+              entry["op_type"] = e.op_type;
+              entry["input"] = e.input;
+              entry["tensor"] = e.tensor;
+              entry["decision"] = e.decision;
+              entry["quantizer"] = e.quantizer;
+              entry["rule"] = e.rule;
+              entry["reason"] = e.reason;
+              explain.append(entry);
+            }
             return std::make_tuple(py::bytes(result.onnx), result.warnings, result.amax_method,
-                                   result.computed_table);
+                                   result.computed_table, explain);
           },
           py::arg("onnx"), py::arg("method"), py::arg("overrides"), py::arg("tensor_map"),
-          py::arg("target"));
+          py::arg("target"), py::arg("explain") = false);
 
   py::class_<Client>(m, "Client")
       .def(py::init([](const std::string& address, std::optional<double> timeout,

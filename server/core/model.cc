@@ -783,6 +783,7 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
     return absl::InternalError(absl::StrCat(where, ": could not serialize the QDQ model"));
   }
   out.warnings = std::move(exported->warnings);
+  out.explain = std::move(exported->explain);
   for (const std::string& warning : out.warnings) spdlog::warn("{}: {}", where, warning);
   // Stored only now, and together, so a refused export leaves the previous ONNX, tensor map and
   // table in place.

@@ -127,6 +127,9 @@ struct OnnxExportResult {
   std::string amax_method{};
   // True when `compute` computed the table for this export; false for the stored table.
   bool computed = false;
+  // Every node input a placement rule considered (QdqResult::explain), in graph order. Filled
+  // always by Model::ExportOnnx; OnnxExport::Finish keeps it only when the stream asked for it.
+  std::vector<ExplainEntry> explain{};
 };
 
 // A batch of an exactly-once session (RecordRequest.session_id and sequence).

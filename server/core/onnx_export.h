@@ -33,6 +33,9 @@ struct OnnxExportChunk {
   std::optional<AmaxRequest> compute{};
   std::optional<QdqTarget> target{};
   std::map<std::string, std::string> tensor_map{};
+  // First chunk only: return the explain entries (OnnxExportResult::explain); otherwise they are
+  // dropped. A later chunk may leave it false only.
+  bool explain = false;
   // A piece of the serialized float ModelProto to export; no data at all exports the stored one.
   std::string data{};
 };
@@ -63,6 +66,7 @@ class OnnxExport {
   std::optional<AmaxRequest> compute_;
   QdqTarget target_ = QdqTarget::kTensorRT;
   std::map<std::string, std::string> tensor_map_;
+  bool explain_ = false;
   std::string bytes_;
   StateBudget::Charge received_;
 };

@@ -383,6 +383,9 @@ grpc::Status CalibrationService::ExportOnnx(
     if (offset == 0) {
       message.mutable_warnings()->Add(result->warnings.begin(), result->warnings.end());
       message.set_amax_method(result->amax_method);
+      for (const ExplainEntry& entry : result->explain) {
+        ExplainEntryToProto(entry, message.add_explain());
+      }
     }
     const size_t size = std::min(kExportChunkBytes, bytes.size() - offset);
     message.set_data(std::string(bytes.substr(offset, size)));

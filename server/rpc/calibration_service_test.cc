@@ -773,6 +773,66 @@ TEST_F(CalibrationServiceTest, OnnxUploadAndExport) {
   EXPECT_EQ(table.table().quantizers_size(), 3);
 }
 
+// ExportOnnxRequest.explain fills the first response message's explain entries; without it they
+// stay empty (old clients see no change); explain in a later message is an option out of place.
+TEST_F(CalibrationServiceTest, ExportExplainIsOptIn) {
+  ASSERT_TRUE(CreateModel("cnn").ok());
+  ASSERT_TRUE(
+      Record(FloatBatch("cnn", "conv1._input_quantizer", {1, 1, 2, 2}, {0.5f, -1.0f, 2.0f, 0.25f}))
+          .status.ok());
+  v1::UploadOnnxResponse uploaded;
+  ASSERT_TRUE(UploadOnnx("cnn", ReadFile(TestModelPath("cnn_bn.onnx")), 1 << 20, &uploaded).ok());
+  const auto run = [&](const std::vector<v1::ExportOnnxRequest>& messages,
+                       std::vector<v1::ExportOnnxResponse>* responses) {
+    grpc::ClientContext context;
+    auto stream = stub_->ExportOnnx(&context);
+    for (const v1::ExportOnnxRequest& m : messages) {
+      if (!stream->Write(m)) break;
+    }
+    stream->WritesDone();
+    v1::ExportOnnxResponse message;
+    while (stream->Read(&message)) responses->push_back(message);
+    return stream->Finish();
+  };
+  v1::ExportOnnxRequest request;
+  request.set_model("cnn");
+  request.mutable_compute()->set_method("max");
+  std::vector<v1::ExportOnnxResponse> plain;
+  ASSERT_TRUE(run({request}, &plain).ok());
+  ASSERT_FALSE(plain.empty());
+  EXPECT_EQ(plain[0].explain_size(), 0);
+
+  request.set_explain(true);
+  std::vector<v1::ExportOnnxResponse> explained;
+  const grpc::Status status = run({request}, &explained);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_FALSE(explained.empty());
+  ASSERT_GT(explained[0].explain_size(), 2);
+  const v1::ExplainEntry& first = explained[0].explain(0);
+  EXPECT_EQ(first.node(), "/conv1/Conv");
+  EXPECT_EQ(first.op_type(), "Conv");
+  EXPECT_EQ(first.input(), 0);
+  EXPECT_EQ(first.tensor(), "input");
+  EXPECT_EQ(first.decision(), v1::EXPLAIN_DECISION_QUANTIZED);
+  EXPECT_EQ(first.quantizer(), "conv1._input_quantizer");
+  EXPECT_EQ(first.rule(), "weighted-op input");
+  EXPECT_EQ(first.reason(), "per-tensor int8, amax 2, scale 0.015748");
+  const v1::ExplainEntry& second = explained[0].explain(2);  // /pool/MaxPool input 0
+  EXPECT_EQ(second.node(), "/pool/MaxPool");
+  EXPECT_EQ(second.decision(), v1::EXPLAIN_DECISION_SKIPPED);
+  EXPECT_EQ(second.reason(), "no quantizer recorded (looked for 'pool._input_quantizer')");
+  for (size_t i = 1; i < explained.size(); ++i) EXPECT_EQ(explained[i].explain_size(), 0);
+
+  v1::ExportOnnxRequest later;
+  later.set_explain(true);
+  request.set_explain(false);
+  std::vector<v1::ExportOnnxResponse> refused;
+  const grpc::Status out_of_place = run({request, later}, &refused);
+  EXPECT_EQ(out_of_place.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(out_of_place.error_message(),
+              HasSubstr("compute, target, tensor_map and explain belong in the first message"));
+}
+
 // exist_ok compares configurations after the defaults are filled in: the wire's 0 and unset
 // fields equal the values they stand for. GetModel reports the histogram's bins now, the max
 // calibrators' channel counts and the ONNX bindings; ExportOnnx's first message the table used.
@@ -1315,7 +1375,7 @@ TEST_F(CalibrationServiceTest, RefusedExportWithANewOnnxChangesNothing) {
   std::string bytes;
   // No node of linear3d (fc, proj) belongs to conv1, conv2 or fc1.
   EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings, ReadFile(TestModelPath("linear3d.onnx"))),
-                 FAILED_PRECONDITION, "matches a Conv, ConvTranspose, Gemm or MatMul node");
+                 FAILED_PRECONDITION, "matches a Conv, ConvTranspose, Gemm, MatMul, pooling node");
   EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings, "not an ONNX model"), INVALID_ARGUMENT,
                  "model 'cnn', ExportOnnx");
   v1::ExportOnnxRequest mapped = request;
@@ -1396,7 +1456,7 @@ TEST_F(CalibrationServiceTest, MalformedExportStreamsAreRefused) {
   later.set_data(cnn_bn);
   later.set_target("onnxruntime");
   EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
-                 "compute, target and tensor_map belong in the first message only");
+                 "compute, target, tensor_map and explain belong in the first message only");
   later.clear_target();
   later.set_model("other");
   EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,

@@ -217,6 +217,7 @@ absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& requ
                         .compute = std::nullopt,
                         .target = std::nullopt,
                         .tensor_map = {},
+                        .explain = request.explain(),
                         .data = std::move(*request.mutable_data())};
   QCAL_ASSIGN_OR_RETURN(chunk.tensor_map,
                         TensorMapFromProto(request.tensor_map(),
@@ -227,6 +228,30 @@ absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& requ
     QCAL_ASSIGN_OR_RETURN(chunk.target, QdqTargetFromProto(request.target()));
   }
   return chunk;
+}
+
+void ExplainEntryToProto(const ExplainEntry& entry, v1::ExplainEntry* proto) {
+  proto->set_node(entry.node);
+  proto->set_op_type(entry.op_type);
+  proto->set_input(entry.input);
+  proto->set_tensor(entry.tensor);
+  switch (entry.decision) {
+    case ExplainDecision::kQuantized:
+      proto->set_decision(v1::EXPLAIN_DECISION_QUANTIZED);
+      break;
+    case ExplainDecision::kRewritten:
+      proto->set_decision(v1::EXPLAIN_DECISION_REWRITTEN);
+      break;
+    case ExplainDecision::kKept:
+      proto->set_decision(v1::EXPLAIN_DECISION_KEPT);
+      break;
+    case ExplainDecision::kSkipped:
+      proto->set_decision(v1::EXPLAIN_DECISION_SKIPPED);
+      break;
+  }
+  proto->set_quantizer(entry.quantizer);
+  proto->set_rule(entry.rule);
+  proto->set_reason(entry.reason);
 }
 
 void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto) {

@@ -65,6 +65,9 @@ absl::StatusOr<std::optional<AmaxRequest>> ExportComputeFromProto(
 // Errors: those of ExportComputeFromProto and QdqTargetFromProto.
 absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& request);
 
+// server/onnx/explain_entry.h -> v1::ExplainEntry (same fields; decisions map one to one).
+void ExplainEntryToProto(const ExplainEntry& entry, v1::ExplainEntry* proto);
+
 // ComputeAmax's and GetAmaxTable's response.
 void AmaxTableFormsToProto(AmaxTableForms forms, v1::AmaxTableResponse* proto);
 

@@ -60,8 +60,22 @@ def test_calibrate_compute_and_export_through_the_api(client, model_name, onnx_m
     amax = np.float32(entropy["quantizers"]["conv1._input_quantizer"]["amax"])
     assert inits[q_input.input[1]] == amax / np.float32(127)
 
+    # Explain is opt-in: empty unless asked; then one dict per node input considered.
+    assert session.last_export_explain == []
+    assert session.export_onnx(explain=True) == qdq_bytes
+    first = session.last_export_explain[0]
+    assert first == {
+        "node": "/conv1/Conv", "op_type": "Conv", "input": 0, "tensor": "input",
+        "decision": "quantized", "quantizer": "conv1._input_quantizer",
+        "rule": "weighted-op input", "reason": first["reason"],
+    }
+    assert first["reason"].startswith(f"per-tensor int8, amax {amax:g}")
+    with pytest.raises(TypeError, match="explain must be a bool"):
+        session.export_onnx(explain=1)
+
     # Without a method the stored (entropy) table is used again: the same bytes.
     assert session.export_onnx() == qdq_bytes
+    assert session.last_export_explain == []
     assert session.info()["has_onnx"] is True
 
 

@@ -221,3 +221,29 @@ def test_export_of_a_bn_folded_model_from_the_server_testdata(cli, model_name, t
     for weight in ("onnx::Conv_35", "onnx::Conv_38", "conv3.weight", "fc1.weight", "fc2.weight"):
         scale = inits[quantize[weight].input[1]]
         assert scale.ndim == 1 and np.all(scale > 0), weight
+
+
+def test_export_explain_prints_a_table_on_stdout_before_the_wrote_line(cli, model_name, tmp_path):
+    # resnet_block.onnx: layer1.0's residual Add reads conv1's output relu ("/Relu_output_0"),
+    # which is also layer1.0.conv1's input: the shortcut shares that conv's Q/DQ pair.
+    source = REPO / "server" / "onnx" / "testdata" / "resnet_block.onnx"
+    cli.ok("create", model_name)
+    for module, shape in (("conv1", (1, 3, 8, 8)), ("layer1.0.conv1", (1, 4, 8, 8))):
+        data = np.linspace(-1.0, 2.0, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        cli.ok("record", model_name, f"{module}._input_quantizer",
+               save_npy(tmp_path, f"{module}.npy", data))
+    out = tmp_path / "qdq.onnx"
+    plain = cli.ok("export", model_name, "--onnx", source, "--out", out, "--method", "max")
+    assert plain.startswith(f"wrote {out} (") and len(plain.splitlines()) == 1
+    stdout = cli.ok("export", model_name, "--onnx", source, "--out", out, "--explain")
+    lines = stdout.splitlines()
+    assert lines[0].split() == ["NODE", "OP", "IN", "TENSOR", "DECISION", "RULE", "QUANTIZER",
+                                "REASON"]
+    assert lines[-1].startswith(f"wrote {out} (")
+    rows = {(line.split()[0], line.split()[2]): line for line in lines[1:-1]}
+    shortcut = rows[("/layer1/layer1.0/Add", "1")]
+    assert "quantized" in shortcut and "residual add shortcut" in shortcut
+    assert "layer1.0.conv1._input_quantizer" in shortcut
+    conv_side = rows[("/layer1/layer1.0/Add", "0")]
+    assert "skipped" in conv_side and "residual add conv side" in conv_side
+    assert "no quantizer recorded" in rows[("/layer1/layer1.0/conv2/Conv", "0")]

@@ -182,6 +182,27 @@ struct ExportOptions {
   // Called after each chunk of the ONNX bytes given to ExportOnnx is sent (qcal/progress.h):
   // bytes sent, of their size.
   ProgressCallback progress = nullptr;
+  // Also return ExportResult::explain (ExportOnnxRequest.explain); off by default.
+  bool explain = false;
+};
+
+// One node input that a placement rule of the export considered (ExportOnnxResponse.explain).
+struct ExplainEntry {
+  // The node's name and op_type, which of its inputs (0-based), and that input's tensor.
+  std::string node;
+  std::string op_type;
+  int32_t input = 0;
+  std::string tensor;
+  // "quantized" (a new Q/DQ pair feeds it), "rewritten" / "kept" (it came from a
+  // DequantizeLinear of the uploaded model), "skipped" (left float; see reason).
+  std::string decision;
+  // The quantizer whose amax gave the scale, or the one looked for.
+  std::string quantizer;
+  // The placement rule, e.g. "weighted-op input", "residual add shortcut", "pooling input",
+  // "concat shared scale".
+  std::string rule;
+  // Why not, or how the scale was chosen.
+  std::string reason;
 };
 
 struct ExportResult {
@@ -194,6 +215,8 @@ struct ExportResult {
   // True when the export computed that table (ExportOptions::compute); false when it used the
   // stored one, which any client may have computed last.
   bool computed_table = false;
+  // With ExportOptions::explain: every node input considered, in graph order; else empty.
+  std::vector<ExplainEntry> explain;
 };
 
 // `QuantizerDescriptor::axis = kPerTensor` asks for a per-tensor calibrator.

@@ -110,6 +110,7 @@ class ModelSession:
         self.last_export_warnings = []
         self.last_export_amax_method = None
         self.last_export_computed_table = None
+        self.last_export_explain = []
         self.last_amax_warnings = []
 
     @property
@@ -284,6 +285,7 @@ class ModelSession:
         overrides=None,
         tensor_map=None,
         target=None,
+        explain=False,
     ):
         """The QDQ ONNX model (bytes): the uploaded float model with QuantizeLinear /
         DequantizeLinear pairs, scale = amax / bound.
@@ -300,7 +302,13 @@ class ModelSession:
         method (and percentile, start_bin, stride, overrides as in compute_amax): compute the
         table first (stored only if the export succeeds); None uses the table of the last
         compute_amax. A refused export changes nothing on the server.
-        target: "tensorrt" (default) or "onnxruntime" (ConvTranspose weight axis).
+        target: "tensorrt" (default) or "onnxruntime": the placement rules' target (README,
+        "TensorRT placement rules": shared vs dedicated Q/DQ pairs, unsigned as INT8 for
+        TensorRT, ConvTranspose weight axis).
+        explain: True also fills .last_export_explain with one dict per node input a placement
+        rule considered, in graph order: {"node", "op_type", "input" (int), "tensor",
+        "decision" ("quantized", "rewritten", "kept" or "skipped"), "quantizer", "rule",
+        "reason"}; False (default) leaves it empty. The return value is the same either way.
         Export warnings (e.g. an amax of 0 given scale 1) are issued as QcalWarning and kept in
         .last_export_warnings. Which table the export used: .last_export_amax_method (its
         method) and .last_export_computed_table (True when computed by this call, False for the
@@ -332,12 +340,15 @@ class ModelSession:
             _overrides(call, overrides),
             _args.string_map(call, "tensor_map", tensor_map),
             "" if target is None else _args.utf8_text(call, "target", target),
+            _args.boolean(call, "explain", explain),
         )
         # The output is opened before anything is sent (as the CLI does), so an out that cannot
         # be written raises its OSError and the server keeps nothing of this export.
         output = None if out is None else _PartialFile(out)
         try:
-            data, warning_list, amax_method, computed = self._session.export_onnx(*arguments)
+            data, warning_list, amax_method, computed, explained = self._session.export_onnx(
+                *arguments
+            )
             if output is not None:
                 output.commit(data)
         finally:
@@ -346,6 +357,7 @@ class ModelSession:
         self.last_export_warnings = list(warning_list)
         self.last_export_amax_method = amax_method
         self.last_export_computed_table = computed
+        self.last_export_explain = list(explained)
         for warning in warning_list:
             warnings.warn(warning, QcalWarning, stacklevel=2)
         return data
