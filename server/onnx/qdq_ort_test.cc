@@ -17,6 +17,7 @@
 
 #include "server/onnx/qdq_export.h"
 #include "server/onnx/quantizer_binding.h"
+#include "server/onnx/test_graphs.h"
 #include "server/onnx/testing.h"
 #include "server/onnx/torch_onnx_names.h"
 
@@ -341,10 +342,16 @@ TEST_F(OrtTest, CalibratedNetworksStayCloseToFloat) {
     options.target = networks[n].target;
     absl::StatusOr<QdqResult> qdq = ExportQdq(c.model, table, options);
     ASSERT_TRUE(qdq.ok()) << qdq.status();
-    // A pair on each data input and weight; reuse.onnx's fc shares its weight pair.
-    EXPECT_EQ(
-        testing::CountOps(qdq->model.graph(), "QuantizeLinear"),
-        2 * static_cast<int>(c.quantizers.size()) - (networks[n].file == "reuse.onnx" ? 1 : 0));
+    // A pair on each weight (reuse.onnx's fc shares its weight pair) and data input; TensorRT
+    // shares one pair per tensor (resnet_block's layer1.1 conv1 and downsample read one tensor,
+    // and layer1.0's residual Add reads layer1.0.conv1's pair).
+    const int activation_pairs =
+        networks[n].target == QdqTarget::kTensorRT
+            ? static_cast<int>(ActivationTensorQuantizers(c.bindings).size())
+            : static_cast<int>(c.quantizers.size());
+    EXPECT_EQ(testing::CountOps(qdq->model.graph(), "QuantizeLinear"),
+              activation_pairs + static_cast<int>(c.quantizers.size()) -
+                  (networks[n].file == "reuse.onnx" ? 1 : 0));
     const std::filesystem::path path = Write(qdq->model, "qdq" + std::to_string(n) + ".onnx");
     qdq_runs.push_back({path, false, c.feeds});
     qdq_runs.push_back({path, true, c.feeds});
@@ -367,6 +374,114 @@ TEST_F(OrtTest, CalibratedNetworksStayCloseToFloat) {
       EXPECT_LE(error, 0.05f * largest) << (optimised ? "optimised" : "not optimised");
       EXPECT_GT(error, 0.0f) << "QDQ changes the numbers";
     }
+  }
+}
+
+// The fake-quant twin of a QDQ model, built from float ops only: every per-tensor
+// QuantizeLinear -> DequantizeLinear pair becomes Div(scale) -> Round (half to even, as
+// QuantizeLinear rounds) -> Clip(-128, 127) -> Mul(scale); every per-channel weight pair becomes
+// an initializer holding the fake-quantized weight (FakeQuantWeight). Same placement and scales,
+// an independent implementation of the arithmetic.
+onnx::ModelProto FakeQuantTwin(const onnx::ModelProto& qdq) {
+  onnx::ModelProto twin = qdq;
+  onnx::GraphProto* g = twin.mutable_graph();
+  std::map<std::string, const onnx::NodeProto*> q_of;  // Q output -> Q
+  for (const onnx::NodeProto& n : qdq.graph().node()) {
+    if (n.op_type() == "QuantizeLinear") q_of[n.output(0)] = &n;
+  }
+  auto add_scalar = [&](const std::string& name, float v) {
+    onnx::TensorProto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_float_data(v);
+  };
+  add_scalar("twin/lo", -128.0f);
+  add_scalar("twin/hi", 127.0f);
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (const onnx::NodeProto& n : qdq.graph().node()) {
+    if (n.op_type() == "QuantizeLinear") continue;
+    if (n.op_type() != "DequantizeLinear") {
+      *nodes.Add() = n;
+      continue;
+    }
+    const onnx::NodeProto& q = *q_of.at(n.input(0));
+    const onnx::TensorProto& scale = *Initializer(qdq.graph(), q.input(1));
+    const std::string& out = n.output(0);
+    if (scale.dims_size() == 1) {  // per channel: a weight initializer
+      const onnx::TensorProto& w = *Initializer(qdq.graph(), q.input(0));
+      const int axis = static_cast<int>(testing::IntAttr(q, "axis", 1));
+      EXPECT_EQ(Values(scale), ReferenceWeightScale(w, axis));
+      onnx::TensorProto* t = g->add_initializer();
+      *t = w;
+      t->set_name(out);
+      t->clear_float_data();
+      t->clear_raw_data();
+      for (float v : FakeQuantWeight(w, axis)) t->add_float_data(v);
+      continue;
+    }
+    EXPECT_EQ(Initializer(qdq.graph(), q.input(2))->data_type(), onnx::TensorProto::INT8);
+    const std::string a = out + "/twin_div", b = out + "/twin_round", c = out + "/twin_clip";
+    auto add = [&](const std::string& op, std::vector<std::string> in, const std::string& o) {
+      onnx::NodeProto* node = nodes.Add();
+      node->set_op_type(op);
+      node->set_name(o + "/node");
+      for (const std::string& x : in) node->add_input(x);
+      node->add_output(o);
+    };
+    add("Div", {q.input(0), q.input(1)}, a);
+    add("Round", {a}, b);
+    add("Clip", {b, "twin/lo", "twin/hi"}, c);
+    add("Mul", {c, q.input(1)}, out);
+  }
+  g->mutable_node()->Swap(&nodes);
+  return twin;
+}
+
+// Residual + pool + concat in one network (test_graphs.h): TensorRT's placement runs in ORT and
+// matches its float-op fake-quant twin; ONNX Runtime's placement too.
+TEST_F(OrtTest, ResidualPoolConcatMatchesFakeQuantTwin) {
+  const onnx::ModelProto model = testing::ResidualPoolConcatNet();
+  const AmaxTable table = Table({{"conv1._input_quantizer", 1.0f},
+                                 {"layer1.0.conv1._input_quantizer", 6.0f},
+                                 {"layer1.0.conv2._input_quantizer", 8.0f},
+                                 {"maxpool._input_quantizer", 10.0f},
+                                 {"b1._input_quantizer", 9.0f},
+                                 {"b2._input_quantizer", 9.0f},
+                                 {"avgpool._input_quantizer", 12.0f},
+                                 {"fc._input_quantizer", 4.0f}});
+  const Tensor x = RandomInput({1, 4, 8, 8}, 11);
+  std::vector<OrtRun> runs = {{Write(model, "float.onnx"), false, {{"x", x}}}};
+  for (QdqTarget target : {QdqTarget::kTensorRT, QdqTarget::kOnnxRuntime}) {
+    QdqOptions options;
+    options.target = target;
+    absl::StatusOr<QdqResult> qdq = ExportQdq(model, table, options);
+    ASSERT_TRUE(qdq.ok()) << qdq.status();
+    const std::string tag = target == QdqTarget::kTensorRT ? "trt" : "ort";
+    // The shortcut, the pools' inputs and the Concat's third input read a DequantizeLinear.
+    for (const auto& [node, slot] :
+         std::vector<std::pair<std::string, int>>{{"/layer1/layer1.0/Add", 1},
+                                                  {"/maxpool/MaxPool", 0},
+                                                  {"/avgpool/GlobalAveragePool", 0},
+                                                  {"/cat/Concat", 2}}) {
+      const onnx::GraphProto& g = qdq->model.graph();
+      const onnx::NodeProto* dq =
+          testing::Producer(g, g.node(testing::NodeIndex(g, node)).input(slot));
+      EXPECT_TRUE(dq != nullptr && dq->op_type() == "DequantizeLinear") << tag << " " << node;
+    }
+    const std::filesystem::path path = Write(qdq->model, tag + ".onnx");
+    runs.push_back({path, false, {{"x", x}}});
+    runs.push_back({path, true, {{"x", x}}});
+    runs.push_back({Write(FakeQuantTwin(qdq->model), tag + "_twin.onnx"), false, {{"x", x}}});
+  }
+  const std::vector<Outputs> out = RunAll(runs);
+  ASSERT_EQ(out.size(), runs.size());
+  const std::vector<float>& float_logits = out[0].at("logits").data;
+  for (int t = 0; t < 2; ++t) {
+    SCOPED_TRACE(t == 0 ? "TensorRT placement" : "ONNX Runtime placement");
+    const std::vector<float>& twin = out[3 + 3 * t].at("logits").data;
+    ExpectMatchesReference(out[1 + 3 * t].at("logits").data, twin, float_logits);
+    // Optimised, ORT fuses the pairs into its integer kernels: close, not bit-equal.
+    EXPECT_LE(MaxAbsDiff(out[2 + 3 * t].at("logits").data, twin), 0.02f * MaxAbs(twin));
   }
 }
 
