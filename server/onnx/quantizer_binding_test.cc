@@ -251,5 +251,34 @@ TEST(BindQuantizers, ExplicitPairErrorsNameThePair) {
               HasSubstr("is none of _input_quantizer, _weight_quantizer, residual_quantizer"));
 }
 
+// Pools bind by scope to input 0; a block's residual quantizer to its Add's shortcut input, and
+// both are activation tensors of the TensorRT cache.
+TEST(BindQuantizers, PoolsAndResidualQuantizers) {
+  const onnx::ModelProto model = LoadModel("resnet_block.onnx");
+  absl::StatusOr<std::map<std::string, QuantizerBinding>> b =
+      BindQuantizers(model,
+                     {"avgpool._input_quantizer", "layer1.0.residual_quantizer",
+                      "layer1.1.residual_quantizer", "avgpool._weight_quantizer"},
+                     {});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE(b->contains("avgpool._weight_quantizer"));
+  const QuantizerBinding& pool = b->at("avgpool._input_quantizer");
+  EXPECT_EQ(pool.tensor, "/layer1/layer1.1/Relu_1_output_0");
+  EXPECT_THAT(pool.slots, ElementsAre(0));
+  const QuantizerBinding& r0 = b->at("layer1.0.residual_quantizer");
+  EXPECT_THAT(r0.nodes, ElementsAre(NodeIndex(model.graph(), "/layer1/layer1.0/Add")));
+  EXPECT_THAT(r0.slots, ElementsAre(1));
+  EXPECT_EQ(r0.tensor, "/Relu_output_0");
+  const QuantizerBinding& r1 = b->at("layer1.1.residual_quantizer");
+  EXPECT_EQ(r1.tensor, "/layer1/layer1.1/downsample/downsample.0/Conv_output_0");
+  const auto cache = ActivationTensorQuantizers(*b);
+  EXPECT_THAT(cache.at("/Relu_output_0"), ElementsAre("layer1.0.residual_quantizer"));
+  // An explicit pair of a residual quantizer binds the Adds reading that tensor in any slot.
+  b = BindQuantizers(model, {"blk.residual_quantizer"},
+                     {{"blk.residual_quantizer", "/Relu_output_0"}});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_THAT(b->at("blk.residual_quantizer").slots, ElementsAre(1));
+}
+
 }  // namespace
 }  // namespace qcal::server

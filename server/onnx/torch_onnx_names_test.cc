@@ -112,5 +112,33 @@ TEST(IsQuantizableNode, OpsAndDomain) {
   EXPECT_FALSE(IsQuantizableNode(Node("Conv", "a", {"x"})));
 }
 
+TEST(ParseQuantizerName, ResidualQuantizerOfABlock) {
+  // pytorch-quantization's resnet.py: BasicBlock.residual_quantizer, no leading underscore.
+  std::optional<QuantizerName> q = ParseQuantizerName("layer1.0.residual_quantizer");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->module, "layer1.0");
+  EXPECT_EQ(q->kind, QuantizerKind::kResidual);
+  q = ParseQuantizerName("residual_quantizer");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->module, "");
+  EXPECT_EQ(ParseQuantizerName("layer1.0._residual_quantizer"), std::nullopt);
+  EXPECT_EQ(ParseQuantizerName("layer1.0.my_residual_quantizer"), std::nullopt);
+  EXPECT_EQ(QuantizerNameOf("layer1.0", QuantizerKind::kResidual), "layer1.0.residual_quantizer");
+}
+
+TEST(IsPoolingNode, WhatTorchOnnxEmitsForPools) {
+  EXPECT_TRUE(IsPoolingNode(Node("MaxPool", "/mp/MaxPool", {"x"})));
+  EXPECT_TRUE(IsPoolingNode(Node("AveragePool", "/ap/AveragePool", {"x"})));
+  EXPECT_TRUE(IsPoolingNode(Node("GlobalAveragePool", "/aap/GlobalAveragePool", {"x"})));
+  EXPECT_FALSE(IsPoolingNode(Node("GlobalMaxPool", "/g/GlobalMaxPool", {"x"})));
+  EXPECT_FALSE(IsPoolingNode(Node("MaxPool", "a", {"x"}, "com.microsoft")));
+  EXPECT_TRUE(KindBindsTo(QuantizerKind::kInput, Node("MaxPool", "a", {"x"})));
+  EXPECT_FALSE(KindBindsTo(QuantizerKind::kWeight, Node("MaxPool", "a", {"x"})));
+  EXPECT_TRUE(KindBindsTo(QuantizerKind::kResidual, Node("Add", "a", {"x", "y"})));
+  EXPECT_FALSE(KindBindsTo(QuantizerKind::kResidual, Node("Add", "a", {"x"})));
+  // Pools and Adds without scope bind nothing (no weight to name a module by).
+  EXPECT_THAT(CandidateModules(Node("Add", "Add_3", {"x", "conv.weight"})), ElementsAre());
+}
+
 }  // namespace
 }  // namespace qcal::server
