@@ -489,7 +489,7 @@ PYBIND11_MODULE(_qcal, m) {
             std::optional<std::string_view> bytes;
             if (onnx.has_value()) bytes = BytesView(*onnx);
             ExportResult result = Released([&] { return self.ExportOnnx(bytes, options); });
-            py::list explain;
+            py::list entries;
             for (const ExplainEntry& e : result.explain) {
               py::dict entry;
               entry["node"] = e.node;
@@ -500,10 +500,10 @@ PYBIND11_MODULE(_qcal, m) {
               entry["quantizer"] = e.quantizer;
               entry["rule"] = e.rule;
               entry["reason"] = e.reason;
-              explain.append(entry);
+              entries.append(entry);
             }
             return std::make_tuple(py::bytes(result.onnx), result.warnings, result.amax_method,
-                                   result.computed_table, explain);
+                                   result.computed_table, entries);
           },
           py::arg("onnx"), py::arg("method"), py::arg("overrides"), py::arg("tensor_map"),
           py::arg("target"), py::arg("explain") = false);
