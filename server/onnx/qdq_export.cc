@@ -132,7 +132,12 @@ class Planner {
   Planner(const onnx::GraphProto& graph, const AmaxTable& table,
           const std::map<std::string, QuantizerBinding>& bindings, const QdqOptions& options,
           std::vector<std::string>* warnings)
-      : graph_(graph), table_(table), options_(options), edges_(graph), warnings_(warnings) {
+      : graph_(graph),
+        table_(table),
+        options_(options),
+        edges_(graph),
+        residual_rank_(ResidualAddRanks(graph, edges_)),
+        warnings_(warnings) {
     for (const auto& [quantizer, binding] : bindings) {
       for (size_t k = 0; k < binding.nodes.size(); ++k) {
         bound_[{binding.nodes[k], binding.slots[k]}] = quantizer;
@@ -294,7 +299,12 @@ class Planner {
   absl::Status Add(int i) {
     const ResidualAdd r = ClassifyResidualAdd(graph_, edges_, i);
     if (r.kind == ResidualAdd::kConstant) return absl::OkStatus();
-    const std::string looked_for = LookedFor(i, QuantizerKind::kResidual);
+    const std::vector<std::string> modules = CandidateModules(graph_.node(i));
+    const auto rank = residual_rank_.find(i);
+    const std::string looked_for =
+        modules.empty() ? ""
+                        : QuantizerNameOf(modules.front(), QuantizerKind::kResidual,
+                                          rank == residual_rank_.end() ? 0 : rank->second);
     if (r.kind == ResidualAdd::kNotResidual) {
       for (int slot = 0; slot < 2; ++slot) {
         AddEntry(i, slot, ExplainDecision::kSkipped, "", kRuleNotResidual, r.reason);
@@ -439,6 +449,7 @@ class Planner {
   const AmaxTable& table_;
   const QdqOptions& options_;
   const GraphEdges edges_;
+  const std::map<int, int> residual_rank_;  // residual Add -> its rank in its block
   std::vector<std::string>* warnings_;
   std::map<std::pair<int, int>, std::string> bound_;  // (node, slot) -> quantizer
   std::set<std::string> unsigned_warned_;

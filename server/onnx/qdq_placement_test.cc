@@ -169,6 +169,28 @@ TEST(Placement, ResidualWithDownsampleQuantizesTheDownsampleSide) {
   }
 }
 
+// A block with two residual adds: qcal.torch names their quantizers residual_quantizer and
+// residual_quantizer_1, in graph order; torch.onnx names the adds Add and Add_1.
+TEST(Placement, SecondResidualAddOfABlockTakesResidualQuantizer1) {
+  testing::GraphBuilder b;
+  b.Input("x", {1, 2, 4, 4});
+  const std::string a = b.Conv("/blk/a", "blk.a", "x", 2, 2, 3);
+  b.Node("Add", "/blk/Add", {a, "x"}, {"y"});
+  const std::string c = b.Conv("/blk/c", "blk.c", "y", 2, 2, 3);
+  b.Node("Add", "/blk/Add_1", {"y", c}, {"z"});
+  b.Output("z");
+  absl::StatusOr<QdqResult> r =
+      Export(b.model, Table({{"blk.residual_quantizer", 3}, {"blk.residual_quantizer_1", 5}}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const onnx::GraphProto& g = r->model.graph();
+  EXPECT_FLOAT_EQ(ScaleOf(g, QFeeding(g, "/blk/Add", 1)), 3.0f / 127);
+  EXPECT_FLOAT_EQ(ScaleOf(g, QFeeding(g, "/blk/Add_1", 0)), 5.0f / 127);
+  EXPECT_EQ(QFeeding(g, "/blk/Add_1", 1), nullptr);
+  const ExplainEntry* e = Find(*r, "/blk/Add_1", 0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->quantizer, "blk.residual_quantizer_1");
+}
+
 // Two convs of equal depth from one tensor: no shortcut to tell apart, nothing guessed.
 TEST(Placement, SymmetricAddIsNotResidual) {
   testing::GraphBuilder b;

@@ -114,13 +114,14 @@ absl::StatusOr<std::map<std::string, QuantizerBinding>> BindQuantizers(
   }
 
   // module -> its quantizers (an input and/or a weight quantizer) that no explicit pair owns.
-  std::map<std::string, std::vector<std::pair<std::string, QuantizerKind>>> by_module;
+  std::map<std::string, std::vector<std::pair<std::string, QuantizerName>>> by_module;
   for (const std::string& quantizer : known) {
     if (explicit_pairs.contains(quantizer)) continue;
     if (std::optional<QuantizerName> parsed = ParseQuantizerName(quantizer)) {
-      by_module[parsed->module].emplace_back(quantizer, parsed->kind);
+      by_module[parsed->module].emplace_back(quantizer, *parsed);
     }
   }
+  const std::map<int, int> residual_rank = ResidualAddRanks(graph, edges);
   std::set<std::string> automatic;
   for (int i = 0; i < graph.node_size(); ++i) {
     const onnx::NodeProto& node = graph.node(i);
@@ -128,8 +129,12 @@ absl::StatusOr<std::map<std::string, QuantizerBinding>> BindQuantizers(
     for (const std::string& module : CandidateModules(node)) {
       auto found = by_module.find(module);
       if (found == by_module.end()) continue;
-      for (const auto& [quantizer, kind] : found->second) {
-        const int slot = SlotOf(kind, graph, edges, i);
+      for (const auto& [quantizer, parsed] : found->second) {
+        if (parsed.kind == QuantizerKind::kResidual) {
+          const auto rank = residual_rank.find(i);
+          if (rank == residual_rank.end() || rank->second != parsed.index) continue;
+        }
+        const int slot = SlotOf(parsed.kind, graph, edges, i);
         if (slot < 0 || claimed.contains({i, slot})) continue;
         QuantizerBinding& binding = bindings[quantizer];
         binding.quantizer = quantizer;

@@ -13,7 +13,9 @@
 // "<module>._weight_quantizer" to the weight (input 1) of the former;
 // "<block>.residual_quantizer" to the shortcut input of the block's residual Add(s) (the Add's
 // scope names the block: torchvision's "/layer1/layer1.0/Add"; which input is the shortcut:
-// residual_add.h). Only nodes of exactly that module count, not those of its children.
+// residual_add.h); "<block>.residual_quantizer_N" to the block's (N+1)-th residual Add in graph
+// order (qcal.torch's numbering; "/layer1/layer1.0/Add_1" when both adds are residual). Only nodes
+// of exactly that module count, not those of its children.
 //
 // Explicit quantizer -> tensor pairs override the matching: the quantizer binds to the
 // quantizable nodes reading that tensor in its slot (input 0 for an input quantizer, input 1 for

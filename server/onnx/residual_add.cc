@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "server/onnx/torch_onnx_names.h"
 
 namespace qcal::server {
 namespace {
@@ -124,6 +125,19 @@ ResidualAdd ClassifyResidualAdd(const onnx::GraphProto& graph, const GraphEdges&
                           " has the shorter path to their common ancestor '", lca, "' (",
                           std::min(d0, d1), " vs ", std::max(d0, d1), " nodes)");
   return r;
+}
+
+std::map<int, int> ResidualAddRanks(const onnx::GraphProto& graph, const GraphEdges& edges) {
+  std::map<int, int> ranks;
+  std::map<std::string, int> seen;  // block -> residual adds so far
+  for (int i = 0; i < graph.node_size(); ++i) {
+    if (!IsTwoInputAdd(graph.node(i))) continue;
+    const std::vector<std::string> modules = CandidateModules(graph.node(i));
+    if (modules.empty()) continue;
+    if (ClassifyResidualAdd(graph, edges, i).kind != ResidualAdd::kResidual) continue;
+    ranks[i] = seen[modules.front()]++;
+  }
+  return ranks;
 }
 
 }  // namespace qcal::server

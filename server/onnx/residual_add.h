@@ -55,6 +55,12 @@ struct ResidualAdd {
 ResidualAdd ClassifyResidualAdd(const onnx::GraphProto& graph, const GraphEdges& edges,
                                 int add_index);
 
+// Each residual Add's rank among the residual Adds of its block (the literal scope module,
+// CandidateModules(node).front()), in graph order: the N of "<block>.residual_quantizer_N" (0 for
+// plain "residual_quantizer"), as qcal.torch numbers a block's residual adds. Adds without scope
+// or not residual are absent.
+std::map<int, int> ResidualAddRanks(const onnx::GraphProto& graph, const GraphEdges& edges);
+
 }  // namespace qcal::server
 
 #endif  // QCAL_SERVER_ONNX_RESIDUAL_ADD_H_

@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -50,6 +51,19 @@ void AppendComponent(std::vector<std::string>& path, absl::string_view c) {
 }  // namespace
 
 std::optional<QuantizerName> ParseQuantizerName(absl::string_view name) {
+  // "residual_quantizer_3": the fourth residual add of the block.
+  if (const size_t u = name.rfind('_'); u != absl::string_view::npos &&
+                                        IsNumber(name.substr(u + 1)) &&
+                                        absl::EndsWith(name.substr(0, u), kResidualSuffix)) {
+    std::optional<QuantizerName> base = ParseQuantizerName(name.substr(0, u));
+    int index = 0;
+    if (!base || base->kind != QuantizerKind::kResidual || name.size() - u > 6 ||
+        !absl::SimpleAtoi(name.substr(u + 1), &index) || index == 0) {
+      return std::nullopt;
+    }
+    base->index = index;
+    return base;
+  }
   for (auto [suffix, kind] : {std::pair{kInputSuffix, QuantizerKind::kInput},
                               std::pair{kWeightSuffix, QuantizerKind::kWeight},
                               std::pair{kResidualSuffix, QuantizerKind::kResidual}}) {
@@ -64,12 +78,15 @@ std::optional<QuantizerName> ParseQuantizerName(absl::string_view name) {
   return std::nullopt;
 }
 
-std::string QuantizerNameOf(absl::string_view module, QuantizerKind kind) {
+std::string QuantizerNameOf(absl::string_view module, QuantizerKind kind, int index) {
   const absl::string_view suffix = kind == QuantizerKind::kInput    ? kInputSuffix
                                    : kind == QuantizerKind::kWeight ? kWeightSuffix
                                                                     : kResidualSuffix;
-  if (module.empty()) return std::string(suffix);
-  return absl::StrCat(module, ".", suffix);
+  const std::string numbered = kind == QuantizerKind::kResidual && index > 0
+                                   ? absl::StrCat(suffix, "_", index)
+                                   : std::string(suffix);
+  if (module.empty()) return numbered;
+  return absl::StrCat(module, ".", numbered);
 }
 
 std::optional<std::string> ModuleOfScope(absl::string_view node_name, bool strip_call_suffix) {

@@ -40,15 +40,20 @@ enum class QuantizerKind {
 struct QuantizerName {
   std::string module;  // "" for a quantizer of the root module itself
   QuantizerKind kind;
+  // kResidual: which residual add of the block, in graph order. qcal.torch names a block's
+  // residual quantizers "residual_quantizer", "residual_quantizer_1", ... (README, "Residual and
+  // pooling quantizers").
+  int index = 0;
 };
 
 // nullopt for names that end in none of "_input_quantizer", "_weight_quantizer",
-// "residual_quantizer" (each preceded by "." or nothing).
+// "residual_quantizer", "residual_quantizer_<N>" (each preceded by "." or nothing).
 std::optional<QuantizerName> ParseQuantizerName(absl::string_view name);
 
 // "<module>._input_quantizer" / "<module>._weight_quantizer" / "<module>.residual_quantizer"
 // ("_input_quantizer" etc. for the root).
-std::string QuantizerNameOf(absl::string_view module, QuantizerKind kind);
+// "residual_quantizer_<index>" for a residual quantizer with index > 0.
+std::string QuantizerNameOf(absl::string_view module, QuantizerKind kind, int index = 0);
 
 // The module a torch.onnx node name's scope names; nullopt when the name has no scope (does not
 // start with '/'). With strip_call_suffix, "_N" endings of components are dropped first (the

@@ -124,6 +124,16 @@ TEST(ParseQuantizerName, ResidualQuantizerOfABlock) {
   EXPECT_EQ(ParseQuantizerName("layer1.0._residual_quantizer"), std::nullopt);
   EXPECT_EQ(ParseQuantizerName("layer1.0.my_residual_quantizer"), std::nullopt);
   EXPECT_EQ(QuantizerNameOf("layer1.0", QuantizerKind::kResidual), "layer1.0.residual_quantizer");
+  // qcal.torch's numbering of a block's further residual adds.
+  q = ParseQuantizerName("layer1.0.residual_quantizer_2");
+  ASSERT_TRUE(q.has_value());
+  EXPECT_EQ(q->module, "layer1.0");
+  EXPECT_EQ(q->kind, QuantizerKind::kResidual);
+  EXPECT_EQ(q->index, 2);
+  EXPECT_EQ(ParseQuantizerName("residual_quantizer_1")->index, 1);
+  EXPECT_EQ(ParseQuantizerName("layer1.0.residual_quantizer_0"), std::nullopt);
+  EXPECT_EQ(ParseQuantizerName("fc._input_quantizer_1"), std::nullopt);
+  EXPECT_EQ(QuantizerNameOf("b", QuantizerKind::kResidual, 2), "b.residual_quantizer_2");
 }
 
 TEST(IsPoolingNode, WhatTorchOnnxEmitsForPools) {
