@@ -457,9 +457,9 @@ class Planner {
 
 // TensorRT: one pair per tensor, shared by every quantized reader (the developer guide's
 // placement; TensorRT folds one Q/DQ per tensor, and differing scales on one tensor cannot all
-// hold), with the largest amax of its readers. ONNX Runtime: a dedicated pair per reader (ORT's
-// quantize_static option DedicatedQDQPair; its QDQ node-unit selectors fuse a DQ into a node
-// only when that DQ has a single consumer).
+// hold), with the largest amax of its readers. ONNX Runtime: a dedicated pair per reader (its
+// quantizer's DedicatedQDQPair option; node_unit.cc QDQ::NodeGroup::CanCreateNodeGroup groups a
+// DQ with a node only when the node is its only consumer).
 absl::Status PairsFromRequests(std::vector<Request>& requests, std::vector<PlacedEntry>& entries,
                                QdqTarget target, std::vector<QdqPair>* pairs,
                                std::vector<std::string>* warnings) {

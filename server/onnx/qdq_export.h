@@ -28,8 +28,11 @@
 //     amax (a warning when they differ); unsigned 8-bit quantizers written as signed INT8, scale
 //     amax / 127, with a warning (TensorRT's INT8 is signed; same rule as trt_cache.h);
 //     ConvTranspose weights per channel on axis 0.
-//   kOnnxRuntime: a dedicated pair per reader (ORT's quantize_static DedicatedQDQPair; its QDQ
-//     node-unit fusion takes a DQ whose only consumer is the node); unsigned stays uint8;
+//   kOnnxRuntime: a dedicated pair per reader: ORT groups DQ -> op -> Q into a node unit only
+//     when the op is the DQ's only consumer (onnxruntime core/framework/node_unit.cc,
+//     QDQ::NodeGroup::CanCreateNodeGroup; its quantizer's DedicatedQDQPair option). Newer ORT
+//     duplicates shared DQs itself (EnsureUniqueDQForNodeUnit); writing them dedicated serves
+//     every version and other QDQ consumers alike. Unsigned stays uint8;
 //     ConvTranspose weights on axis 1. The residual Add then runs in float in ORT, as in TRT
 //     terms the conv side is left to fuse.
 // scale = amax / bound (bound = kernels::QuantBound(num_bits, unsigned)), zero point 0: int8, or
