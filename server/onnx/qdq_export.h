@@ -1,6 +1,6 @@
 // Inserts QuantizeLinear/DequantizeLinear pairs into a float ONNX model for TensorRT (default) or
-// ONNX Runtime. Placement rules, each listed in QdqResult::explain under its rule name
-// (explain_entry.h):
+// ONNX Runtime. Placement rules (applied by qdq_placement.h), each listed in QdqResult::explain
+// under its rule name (explain_entry.h):
 //   - "weighted-op input": input 0 of every Conv, ConvTranspose, Gemm and MatMul, per tensor,
 //     from "<module>._input_quantizer" (pytorch-quantization's Quant* modules; TensorRT
 //     developer guide, "Q/DQ layer-placement recommendations": quantize all inputs of weighted
