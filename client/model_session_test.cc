@@ -418,6 +418,45 @@ TEST(ModelSessionTest, ExportOnnxJoinsChunksAndWarnings) {
   EXPECT_TRUE(result->computed_table);
 }
 
+// ExportOptions::explain goes out in the first request; the first response's entries come back
+// with their decision as text, later messages' are ignored as the wire contract says.
+TEST(ModelSessionTest, ExportOnnxExplainIsSentAndParsed) {
+  FakeServer server;
+  std::vector<v1::ExportOnnxResponse> messages(2);
+  messages[0].set_data("ab");
+  v1::ExplainEntry* e = messages[0].add_explain();
+  e->set_node("/layer1/layer1.0/Add");
+  e->set_op_type("Add");
+  e->set_input(1);
+  e->set_tensor("x");
+  e->set_decision(v1::EXPLAIN_DECISION_SKIPPED);
+  e->set_quantizer("layer1.0.residual_quantizer");
+  e->set_rule("residual add shortcut");
+  e->set_reason("no residual quantizer recorded");
+  messages[1].set_data("c");
+  messages[1].add_explain()->set_node("ignored");
+  server.service().SetExportMessages(messages);
+  auto session = Connect(server)->Model("m");
+  ExportOptions options;
+  options.explain = true;
+  absl::StatusOr<ExportResult> result = session->ExportOnnx(std::nullopt, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->onnx, "abc");
+  ASSERT_EQ(result->explain.size(), 1u);
+  const ExplainEntry& got = result->explain[0];
+  EXPECT_EQ(got.node, "/layer1/layer1.0/Add");
+  EXPECT_EQ(got.op_type, "Add");
+  EXPECT_EQ(got.input, 1);
+  EXPECT_EQ(got.tensor, "x");
+  EXPECT_EQ(got.decision, "skipped");
+  EXPECT_EQ(got.quantizer, "layer1.0.residual_quantizer");
+  EXPECT_EQ(got.rule, "residual add shortcut");
+  EXPECT_EQ(got.reason, "no residual quantizer recorded");
+  const std::vector<v1::ExportOnnxRequest> sent = server.service().export_requests();
+  ASSERT_FALSE(sent.empty());
+  EXPECT_TRUE(sent[0].explain());
+}
+
 // An empty ONNX model would reach the server as "no data", i.e. "export the stored model".
 TEST(ModelSessionTest, ExportOfEmptyOnnxBytesIsRefusedBeforeSending) {
   FakeServer server;
