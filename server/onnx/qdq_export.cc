@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/quant_bound.h"
+#include "server/onnx/existing_qdq.h"
 #include "server/onnx/graph_names.h"
 #include "server/onnx/onnx_model.h"
 #include "server/onnx/quantizer_binding.h"
@@ -255,9 +256,14 @@ onnx::ModelProto InsertPairs(const onnx::ModelProto& model, const std::vector<Qd
 
 }  // namespace
 
-absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTable& table,
+absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& input, const AmaxTable& table,
                                     const QdqOptions& options) {
-  if (absl::Status s = CheckMinOpset(model); !s.ok()) return s;
+  if (absl::Status s = CheckMinOpset(input); !s.ok()) return s;
+  // Pairs the model already carries get the table's scales first (existing_qdq.h); the rest of
+  // the export works on that model.
+  absl::StatusOr<ExistingQdq> existing = RewriteExistingQdq(input, table, options);
+  if (!existing.ok()) return existing.status();
+  const onnx::ModelProto& model = existing->model;
   // Explicit pairs may name quantizers the table lacks (one that saw no data): they still claim
   // their node inputs, and export nothing of their own.
   std::vector<std::string> quantizers;
@@ -270,6 +276,7 @@ absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTab
   if (!bindings.ok()) return bindings.status();
 
   QdqResult result;
+  result.warnings = std::move(existing->warnings);
   std::vector<QdqPair> pairs;
   std::map<int, std::string> weight_quantizer_of;
   if (absl::Status s = PlanInputPairs(model.graph(), table, *bindings, &pairs, &weight_quantizer_of,
@@ -277,7 +284,7 @@ absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTab
       !s.ok()) {
     return s;
   }
-  if (pairs.empty()) {
+  if (pairs.empty() && existing->rewritten == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no calibrated input quantizer of model '", table.model, "' (", table.quantizers.size(),
         " quantizers in its table) matches a Conv, ConvTranspose, Gemm or MatMul node of the "
