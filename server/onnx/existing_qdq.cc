@@ -474,10 +474,9 @@ absl::StatusOr<ExistingQdq> RewriteExistingQdq(const onnx::ModelProto& model,
   std::vector<Found> found = FindPairs(graph, index);
 
   ExistingQdq result;
-  result.model = model;
   GraphNames names(graph);
   std::set<std::string> detached;
-  onnx::GraphProto* out = result.model.mutable_graph();
+  onnx::GraphProto* out = nullptr;  // the copy, made at the first rewrite only
   for (Found& f : found) {
     ExistingPair& pair = f.pair;
     pair.is_weight = index.ConstantTensor(pair.tensor) != nullptr;
@@ -525,6 +524,10 @@ absl::StatusOr<ExistingQdq> RewriteExistingQdq(const onnx::ModelProto& model,
       result.pairs.push_back(std::move(pair));
       continue;
     }
+    if (out == nullptr) {
+      result.model = model;
+      out = result.model.mutable_graph();
+    }
     const std::string scale = names.Unique(pair.quantizer + "/scale");
     const std::string zero_point = names.Unique(pair.quantizer + "/zero_point");
     *out->add_initializer() = ScaleInitializer(scale, *written);
@@ -537,7 +540,7 @@ absl::StatusOr<ExistingQdq> RewriteExistingQdq(const onnx::ModelProto& model,
     ++result.rewritten;
     result.pairs.push_back(std::move(pair));
   }
-  RemoveDetached(detached, out);
+  if (out != nullptr) RemoveDetached(detached, out);
   return result;
 }
 

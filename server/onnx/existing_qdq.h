@@ -93,7 +93,9 @@ struct ExistingPair {
 };
 
 struct ExistingQdq {
-  // The input model with the rewritten scales; equal to it when nothing was rewritten.
+  // The input model with the rewritten scales when rewritten > 0; left empty otherwise (use the
+  // input model), so a model without covered pairs is not copied. The one copy made otherwise is
+  // a third model-sized allocation during ExportQdq, next to its QDQ graph and serialization.
   onnx::ModelProto model;
   // In graph order of their QuantizeLinear (or lone DequantizeLinear).
   std::vector<ExistingPair> pairs;

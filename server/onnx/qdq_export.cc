@@ -263,7 +263,7 @@ absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& input, const AmaxTab
   // the export works on that model.
   absl::StatusOr<ExistingQdq> existing = RewriteExistingQdq(input, table, options);
   if (!existing.ok()) return existing.status();
-  const onnx::ModelProto& model = existing->model;
+  const onnx::ModelProto& model = existing->rewritten > 0 ? existing->model : input;
   // Explicit pairs may name quantizers the table lacks (one that saw no data): they still claim
   // their node inputs, and export nothing of their own.
   std::vector<std::string> quantizers;
