@@ -158,6 +158,36 @@ TEST(RewriteExistingQdq, PytorchQuantizationModelGetsTheTablesScales) {
   EXPECT_GE(NodeIndex(g, "/fc/_input_quantizer/Constant_1"), 0);
 }
 
+// A nested module called twice: torch.onnx scopes the second call's quantizer
+// "/layer/layer.0/_input_quantizer_1/..." (a repeated-call suffix), and both Gemms read one
+// weight pair.
+TEST(RewriteExistingQdq, RepeatedCallOfANestedModuleMapsToItsQuantizer) {
+  const onnx::ModelProto model = LoadModel("qdq_pq_reuse.onnx");
+  const AmaxTable table = Table({{"layer.0._input_quantizer", {0.5f}}});
+  absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const onnx::GraphProto& g = r->model.graph();
+  ASSERT_TRUE(CheckOnnxModel(r->model).ok());
+  EXPECT_EQ(r->rewritten, 3);
+  EXPECT_EQ(CountOps(g, "QuantizeLinear"), 3);
+  for (const char* q : {"/layer/layer.0/_input_quantizer/QuantizeLinear",
+                        "/layer/layer.0/_input_quantizer_1/QuantizeLinear"}) {
+    const ExistingPair* p = PairOf(*r, q);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p->quantizer, "layer.0._input_quantizer") << q;
+    EXPECT_THAT(ConstantValues(g, Node(g, q).input(1)), ElementsAre(0.5f / 127.0f)) << q;
+  }
+  const ExistingPair* w = PairOf(*r, "/layer/layer.0/_weight_quantizer/QuantizeLinear");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->quantizer, "layer.0._weight_quantizer");
+  ASSERT_EQ(w->consumers.size(), 2u);
+  EXPECT_EQ(w->consumers[0].node, "/layer/layer.0/Gemm");
+  EXPECT_EQ(w->consumers[1].node, "/layer/layer.0_1/Gemm");
+  EXPECT_EQ(w->consumers[1].input, 1);
+  EXPECT_THAT(w->scale,
+              ElementsAreArray(ReferenceWeightScale(*Initializer(g, "layer.0.weight"), 0)));
+}
+
 TEST(RewriteExistingQdq, UnsignedQuantizerWritesUint8AndBound255) {
   const onnx::ModelProto model = LoadModel("qdq_pq.onnx");
   AmaxTable table = Table({{"conv1._input_quantizer", {2.0f}}});

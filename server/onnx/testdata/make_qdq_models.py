@@ -90,11 +90,23 @@ class PqNet(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-def export_pq(name, opset):
+class PqReuse(nn.Module):
+    """A nested QuantLinear called twice: the second call's pair is scoped
+    "/layer/layer.0/_input_quantizer_1/QuantizeLinear"; both Gemms share one weight pair."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Sequential(QuantLinear(4, 4, input_amax=2.0))
+
+    def forward(self, x):
+        return self.layer(torch.relu(self.layer(x)))
+
+
+def export_pq(name, opset, model=None, shape=(1, 1, 8, 8)):
     torch.manual_seed(0)
-    model = PqNet().eval()
+    model = (model or PqNet()).eval()
     path = os.path.join(HERE, name)
-    torch.onnx.export(model, torch.randn(1, 1, 8, 8), path, opset_version=opset,
+    torch.onnx.export(model, torch.randn(*shape), path, opset_version=opset,
                       input_names=["input"], output_names=["output"], do_constant_folding=True)
     onnx.checker.check_model(onnx.load(path))
     print(f"{name}: {os.path.getsize(path)} bytes")
@@ -147,6 +159,8 @@ def other_tool():
 def main():
     export_pq("qdq_pq.onnx", 13)
     export_pq("qdq_pq_opset17.onnx", 17)
+    torch.manual_seed(0)
+    export_pq("qdq_pq_reuse.onnx", 13, PqReuse(), (2, 4))
     other_tool()
 
 
