@@ -141,7 +141,7 @@ std::vector<Found> FindPairs(const onnx::GraphProto& graph, const GraphIndex& in
     std::vector<std::string> others;
     for (const auto& [reader, slot] : index.Readers(node.output(0))) {
       const onnx::NodeProto& r = graph.node(reader);
-      if (IsOp(r, "DequantizeLinear") && slot == 0) {
+      if (IsOp(r, "DequantizeLinear") && slot == 0 && r.input_size() >= 2 && r.output_size() > 0) {
         f.dq.push_back(reader);
         f.pair.dq_nodes.push_back(r.name());
       } else {
@@ -358,6 +358,10 @@ absl::StatusOr<std::optional<Written>> WeightScale(
                             "' is not a constant scalar or vector, so its granularity is unknown");
     return std::optional<Written>();
   }
+  if (weight->dims_size() == 0) {
+    *why_not = absl::StrCat("'", pair.tensor, "' is a scalar constant, not a weight");
+    return std::optional<Written>();
+  }
   const bool per_channel = scale_dims->size() == 1;
   int axis = 0;
   if (per_channel) {
@@ -374,6 +378,10 @@ absl::StatusOr<std::optional<Written>> WeightScale(
   }
   absl::StatusOr<std::vector<float>> amax = PerChannelAbsMax(*weight, axis);
   if (!amax.ok()) return Prefixed(pair, amax.status());
+  if (amax->empty()) {
+    *why_not = absl::StrCat("weight '", pair.tensor, "' has no elements");
+    return std::optional<Written>();
+  }
   if (!per_channel) *amax = {*std::max_element(amax->begin(), amax->end())};
   const absl::StatusOr<float> bound = kernels::QuantBound(num_bits, is_unsigned);
   if (!bound.ok()) return Prefixed(pair, bound.status());

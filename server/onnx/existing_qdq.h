@@ -38,7 +38,7 @@
 // pair stays INT8); a QuantizeLinear whose output feeds anything but DequantizeLinear; a
 // DequantizeLinear without QuantizeLinear (pre-quantized integer data such as ONNX Runtime's
 // int8 weights: its scale belongs to the stored integers); a weight pair whose scale's shape
-// cannot be read (not an initializer or Constant).
+// cannot be read (not an initializer or Constant), or whose constant is a scalar or empty.
 //
 // Nothing is inserted: the number of QuantizeLinear/DequantizeLinear nodes is unchanged; the
 // export's planner leaves node inputs already fed by a DequantizeLinear to this rewrite.
