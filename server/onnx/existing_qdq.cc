@@ -109,8 +109,10 @@ void AddReaders(const onnx::GraphProto& graph, const GraphIndex& index, Found* f
   for (int dq : f->dq) {
     for (const auto& [node, slot] : index.Readers(graph.node(dq).output(0))) {
       f->readers.emplace_back(node, slot);
-      f->pair.consumers.push_back(
-          {.node = graph.node(node).name(), .op_type = graph.node(node).op_type(), .input = slot});
+      f->pair.consumers.push_back({.node = graph.node(node).name(),
+                                   .op_type = graph.node(node).op_type(),
+                                   .input = slot,
+                                   .tensor = graph.node(dq).output(0)});
     }
   }
 }

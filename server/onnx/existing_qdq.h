@@ -70,11 +70,12 @@ struct ExistingConsumer {
   std::string node;
   std::string op_type;
   int input = 0;
+  std::string tensor;  // the DequantizeLinear output it reads
 };
 
 // One pair as found in the input model, and what was done with it: plain data that maps onto
-// proto ExplainEntry, one entry per consumer (node, op_type, input; tensor = the DequantizeLinear
-// output it reads, decision, quantizer, rule "existing Q/DQ", reason).
+// proto ExplainEntry, one entry per consumer (node, op_type, input, tensor; decision, quantizer,
+// reason; rule e.g. "existing Q/DQ").
 struct ExistingPair {
   std::string q_node;                 // "" for a DequantizeLinear without QuantizeLinear
   std::vector<std::string> dq_nodes;  // in graph order

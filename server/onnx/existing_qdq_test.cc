@@ -107,6 +107,7 @@ TEST(RewriteExistingQdq, PytorchQuantizationModelGetsTheTablesScales) {
   ASSERT_EQ(in1->consumers.size(), 1u);
   EXPECT_EQ(in1->consumers[0].node, "/conv1/Conv");
   EXPECT_EQ(in1->consumers[0].input, 0);
+  EXPECT_EQ(in1->consumers[0].tensor, "/conv1/_input_quantizer/DequantizeLinear_output_0");
 
   // Weights: max |w| of the initializer per channel on the pair's axis (the table's 9.0 is not
   // used, as for the export's new weight pairs); conv2's weight follows conv2's input quantizer.
