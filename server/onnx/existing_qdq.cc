@@ -328,22 +328,37 @@ absl::Status CheckNumBits(const ExistingPair& pair, int num_bits) {
                    "; the QDQ export (opset-13 QuantizeLinear, int8/uint8) supports 8 only"));
 }
 
+// TensorRT's INT8 is signed (developer guide: "no UINT8"): an unsigned 8-bit quantizer is written
+// as signed INT8, scale amax / 127, as the export's new pairs and the TensorRT calibration cache
+// (server/tables/trt_cache.h) do; ONNX Runtime runs uint8 Q/DQ, so it keeps unsigned. One warning
+// per quantizer.
+bool WrittenUnsigned(const std::string& quantizer, bool is_unsigned, QdqTarget target,
+                     std::set<std::string>* warned, std::vector<std::string>* warnings) {
+  if (!is_unsigned || target != QdqTarget::kTensorRT) return is_unsigned;
+  if (warned->insert(quantizer).second) {
+    warnings->push_back(absl::StrCat(
+        "quantizer '", quantizer,
+        "' is unsigned; TensorRT's INT8 is signed, so it is written as signed INT8 (scale "
+        "amax / 127, zero point int8 0); export with target onnxruntime to keep uint8"));
+  }
+  return false;
+}
+
 // Scale of an activation pair: the table's one amax / bound, per tensor.
 absl::StatusOr<Written> ActivationScale(const ExistingPair& pair, const QuantizerAmax& entry,
-                                        std::vector<std::string>* warnings) {
+                                        bool is_unsigned, std::vector<std::string>* warnings) {
   if (absl::Status s = CheckNumBits(pair, entry.num_bits); !s.ok()) return s;
   if (entry.amax.size() != 1) {
     return absl::InvalidArgumentError(
         absl::StrCat(Where(pair), ": the quantizer has ", entry.amax.size(),
                      " amax values; an activation is quantized per tensor (one amax)"));
   }
-  const absl::StatusOr<float> bound = kernels::QuantBound(entry.num_bits, entry.is_unsigned);
+  const absl::StatusOr<float> bound = kernels::QuantBound(entry.num_bits, is_unsigned);
   if (!bound.ok()) return Prefixed(pair, bound.status());
   absl::StatusOr<std::vector<float>> scale =
       ScalesFromAmax(entry.amax, *bound, {pair.quantizer, pair.tensor, std::nullopt}, warnings);
   if (!scale.ok()) return Prefixed(pair, scale.status());
-  return Written{
-      .scale = *std::move(scale), .axis = std::nullopt, .is_unsigned = entry.is_unsigned};
+  return Written{.scale = *std::move(scale), .axis = std::nullopt, .is_unsigned = is_unsigned};
 }
 
 // Scale of a weight pair: max |w| of the constant, per channel on the pair's own axis when its
@@ -486,6 +501,7 @@ absl::StatusOr<ExistingQdq> RewriteExistingQdq(const onnx::ModelProto& model,
   ExistingQdq result;
   GraphNames names(graph);
   std::set<std::string> detached;
+  std::set<std::string> unsigned_warned;
   onnx::GraphProto* out = nullptr;  // the copy, made at the first rewrite only
   for (Found& f : found) {
     ExistingPair& pair = f.pair;
@@ -502,11 +518,13 @@ absl::StatusOr<ExistingQdq> RewriteExistingQdq(const onnx::ModelProto& model,
                                    "' is FP8 E4M3; an existing INT8 pair is not turned into FP8");
       } else if (pair.is_weight) {
         const bool has_entry = entry != table.quantizers.end();
+        const bool is_unsigned = WrittenUnsigned(
+            pair.quantizer, has_entry ? entry->second.is_unsigned : options.default_weight_unsigned,
+            options.target, &unsigned_warned, &result.warnings);
         absl::StatusOr<std::optional<Written>> w =
             WeightScale(graph.node(f.q), index, pair,
                         has_entry ? entry->second.num_bits : options.default_weight_num_bits,
-                        has_entry ? entry->second.is_unsigned : options.default_weight_unsigned,
-                        &result.warnings, &pair.reason);
+                        is_unsigned, &result.warnings, &pair.reason);
         if (!w.ok()) return w.status();
         written = *std::move(w);
         if (written) {
@@ -517,7 +535,11 @@ absl::StatusOr<ExistingQdq> RewriteExistingQdq(const onnx::ModelProto& model,
                            " / bound");
         }
       } else {
-        absl::StatusOr<Written> w = ActivationScale(pair, entry->second, &result.warnings);
+        const bool is_unsigned =
+            WrittenUnsigned(pair.quantizer, entry->second.is_unsigned, options.target,
+                            &unsigned_warned, &result.warnings);
+        absl::StatusOr<Written> w =
+            ActivationScale(pair, entry->second, is_unsigned, &result.warnings);
         if (!w.ok()) return w.status();
         written = *std::move(w);
         pair.reason = absl::StrCat("found by ", via, "; scale = amax ", entry->second.amax[0],

@@ -25,8 +25,10 @@
 //     when its scale has one value per channel, else per tensor; num_bits/unsigned from the
 //     weight's table entry, else QdqOptions' defaults;
 //   - bound = kernels::QuantBound(num_bits, unsigned), num_bits 8 only (opset-13 QuantizeLinear);
-//     zero point 0, int8 or uint8 for an unsigned quantizer (server/tables/qdq_scale.h for scale
-//     rules: finite and > 0).
+//     zero point 0, int8, or uint8 for an unsigned quantizer under QdqTarget::kOnnxRuntime; under
+//     kTensorRT an unsigned quantizer is written as signed INT8, scale amax / 127, with a warning
+//     (TensorRT's INT8 is signed; the export's and trt_cache.h's rule); scales finite and > 0
+//     (server/tables/qdq_scale.h).
 // Every rewritten pair gets its own new scale and zero-point initializers
 // ("<quantizer>/scale", "<quantizer>/zero_point", made unique), and its QuantizeLinear and
 // DequantizeLinear nodes read them. So a scale shared by several pairs (one initializer or

@@ -189,17 +189,32 @@ TEST(RewriteExistingQdq, RepeatedCallOfANestedModuleMapsToItsQuantizer) {
               ElementsAreArray(ReferenceWeightScale(*Initializer(g, "layer.0.weight"), 0)));
 }
 
-TEST(RewriteExistingQdq, UnsignedQuantizerWritesUint8AndBound255) {
+TEST(RewriteExistingQdq, UnsignedQuantizerIsUint8ForOnnxRuntimeAndSignedInt8ForTensorRT) {
   const onnx::ModelProto model = LoadModel("qdq_pq.onnx");
   AmaxTable table = Table({{"conv1._input_quantizer", {2.0f}}});
   table.quantizers["conv1._input_quantizer"].is_unsigned = true;
-  absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
+  QdqOptions ort;
+  ort.target = QdqTarget::kOnnxRuntime;
+  absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, ort);
   ASSERT_TRUE(r.ok()) << r.status();
   const onnx::GraphProto& g = r->model.graph();
   const onnx::NodeProto& q = Node(g, "/conv1/_input_quantizer/QuantizeLinear");
   EXPECT_THAT(ConstantValues(g, q.input(1)), ElementsAre(2.0f / 255.0f));
   EXPECT_EQ(Constant(g, q.input(2))->data_type(), onnx::TensorProto::UINT8);
   ASSERT_TRUE(CheckOnnxModel(r->model).ok());
+
+  absl::StatusOr<ExistingQdq> trt = RewriteExistingQdq(model, table, {});  // kTensorRT
+  ASSERT_TRUE(trt.ok()) << trt.status();
+  const onnx::GraphProto& tg = trt->model.graph();
+  const onnx::NodeProto& tq = Node(tg, "/conv1/_input_quantizer/QuantizeLinear");
+  EXPECT_THAT(ConstantValues(tg, tq.input(1)), ElementsAre(2.0f / 127.0f));
+  EXPECT_EQ(Constant(tg, tq.input(2))->data_type(), onnx::TensorProto::INT8);
+  int signed_warnings = 0;
+  for (const std::string& w : trt->warnings) {
+    signed_warnings += w.find("'conv1._input_quantizer' is unsigned; TensorRT's INT8 is signed") !=
+                       std::string::npos;
+  }
+  EXPECT_EQ(signed_warnings, 1);
 }
 
 TEST(RewriteExistingQdq, UncalibratedQuantizerIsKeptWithItsReason) {

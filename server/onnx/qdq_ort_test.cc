@@ -219,7 +219,9 @@ TEST_F(OrtTest, ExistingPairsRewrittenFromTheTableRunAsTheTableSays) {
                                  {"conv2._input_quantizer", 1.5f},
                                  {"fc._input_quantizer", 4.0f}});
   as_exported.quantizers["conv2._input_quantizer"].is_unsigned = true;
-  absl::StatusOr<ExistingQdq> pq_rewritten = RewriteExistingQdq(pq, as_exported, {});
+  QdqOptions keep_uint8;  // conv2's pair was exported uint8
+  keep_uint8.target = QdqTarget::kOnnxRuntime;
+  absl::StatusOr<ExistingQdq> pq_rewritten = RewriteExistingQdq(pq, as_exported, keep_uint8);
   ASSERT_TRUE(pq_rewritten.ok()) << pq_rewritten.status();
   ASSERT_EQ(pq_rewritten->rewritten, 6);
 
