@@ -5,10 +5,12 @@
 // A pair is one default-domain QuantizeLinear and the DequantizeLinear node(s) reading its output.
 // Its quantizer is found, first match wins:
 //   1. an explicit pair (QdqOptions::explicit_pairs) naming the QuantizeLinear's input tensor;
-//   2. the QuantizeLinear's scope: pytorch-quantization exports a TensorQuantizer's nodes under
-//      its module path, "/layer1/layer1.0/conv1/_input_quantizer/QuantizeLinear" is quantizer
+//   2. the QuantizeLinear's scope, when it names a quantizer (one in the table, or a path ending
+//      in "_quantizer"): torch.onnx exports a TensorQuantizer's nodes under its module path,
+//      "/layer1/layer1.0/conv1/_input_quantizer/QuantizeLinear" is quantizer
 //      "layer1.0.conv1._input_quantizer" (torch_onnx_names.h's ModuleOfScope, which also strips
-//      repeated-call suffixes: "/fc_1/_input_quantizer/..." is "fc._input_quantizer");
+//      repeated-call suffixes: a module's second call, "/fc/_input_quantizer_1/QuantizeLinear" in
+//      torch 1.13, is "fc._input_quantizer");
 //   3. its consumers (a tool without scopes): a DequantizeLinear output read as input 0 of a
 //      Conv/ConvTranspose/Gemm/MatMul belongs to that module's _input_quantizer, as input 1 to its
 //      _weight_quantizer (modules found as quantizer_binding.h does; a node without scope by its
