@@ -23,6 +23,8 @@ absl::StatusOr<onnx::ModelProto> ParseOnnxModel(std::string_view bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("ONNX model of ", bytes.size(), " bytes does not parse as a ModelProto"));
   }
+  // Before the checker: ONNX 1.12 would check an opset-18 model against its opset-17 schemas.
+  if (absl::Status s = CheckMaxOpset(model); !s.ok()) return s;
   if (absl::Status s = CheckOnnxModel(model); !s.ok()) return s;
   if (absl::Status s = CheckMinOpset(model); !s.ok()) return s;
   return model;
@@ -52,6 +54,15 @@ absl::Status CheckMinOpset(const onnx::ModelProto& model) {
         kMinOnnxOpset, " or later"));
   }
   return absl::OkStatus();
+}
+
+absl::Status CheckMaxOpset(const onnx::ModelProto& model) {
+  const int64_t opset = DefaultOpset(model);
+  if (opset <= kMaxOnnxOpset) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("ONNX model has opset ", opset, "; opset ", opset, " is above ", kMaxOnnxOpset,
+                   ", the highest this server's ONNX 1.12 can check; export at opset ",
+                   kMinOnnxOpset, "..", kMaxOnnxOpset));
 }
 
 int64_t DefaultOpset(const onnx::ModelProto& model) {

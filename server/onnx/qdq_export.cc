@@ -11,6 +11,7 @@
 #include "kernels/quant_bound.h"
 #include "server/base/status_util.h"
 #include "server/onnx/explain_entry.h"
+#include "server/onnx/existing_qdq.h"
 #include "server/onnx/graph_names.h"
 #include "server/onnx/onnx_model.h"
 #include "server/onnx/qdq_placement.h"
@@ -280,9 +281,14 @@ onnx::ModelProto InsertPairs(const onnx::ModelProto& model, const std::vector<Qd
 
 }  // namespace
 
-absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTable& table,
+absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& input, const AmaxTable& table,
                                     const QdqOptions& options) {
-  if (absl::Status s = CheckMinOpset(model); !s.ok()) return s;
+  if (absl::Status s = CheckMinOpset(input); !s.ok()) return s;
+  // Pairs the model already carries get the table's scales first (existing_qdq.h); the rest of
+  // the export works on that model.
+  absl::StatusOr<ExistingQdq> existing = RewriteExistingQdq(input, table, options);
+  if (!existing.ok()) return existing.status();
+  const onnx::ModelProto& model = existing->rewritten > 0 ? existing->model : input;
   // Explicit pairs may name quantizers the table lacks (one that saw no data): they still claim
   // their node inputs, and export nothing of their own.
   std::vector<std::string> quantizers;
@@ -295,10 +301,16 @@ absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTab
   if (!bindings.ok()) return bindings.status();
 
   QdqResult result;
+  result.warnings = std::move(existing->warnings);
+  std::set<std::string> rewritten_quantizers;
+  for (const ExistingPair& p : existing->pairs) {
+    if (p.decision == ExistingDecision::kRewritten) rewritten_quantizers.insert(p.quantizer);
+  }
   // Quantizers that bind to nothing, or bind but are not calibrated, are reported once each.
   for (const auto& [quantizer, entry] : table.quantizers) {
     const std::optional<QuantizerName> parsed = ParseQuantizerName(quantizer);
     if (!parsed || parsed->kind == QuantizerKind::kWeight) continue;
+    if (rewritten_quantizers.contains(quantizer)) continue;
     if (!bindings->contains(quantizer)) {
       if (!entry.amax.empty()) {
         result.warnings.push_back(absl::StrCat(
@@ -316,7 +328,7 @@ absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTab
   }
   QCAL_ASSIGN_OR_RETURN(Placement placement,
                         PlanPlacement(model.graph(), table, *bindings, options, &result.warnings));
-  if (placement.requests.empty()) {
+  if (placement.requests.empty() && existing->rewritten == 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no calibrated input quantizer of model '", table.model, "' (", table.quantizers.size(),
         " quantizers in its table) matches a Conv, ConvTranspose, Gemm, MatMul, pooling node or "
@@ -337,7 +349,24 @@ absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTab
                    [](const PlacedEntry& a, const PlacedEntry& b) {
                      return std::pair{a.node, a.slot} < std::pair{b.node, b.slot};
                    });
-  for (PlacedEntry& e : placement.entries) result.explain.push_back(std::move(e.entry));
+  // Inputs fed by a pair of the input model: what the rewrite decided (existing_qdq.h).
+  std::map<std::pair<std::string, int>, const ExistingPair*> existing_of;
+  for (const ExistingPair& p : existing->pairs) {
+    for (const ExistingConsumer& c : p.consumers) existing_of[{c.node, c.input}] = &p;
+  }
+  for (PlacedEntry& e : placement.entries) {
+    if (e.entry.rule == kRuleAlreadyQuantized) {
+      if (const auto it = existing_of.find({e.entry.node, e.entry.input});
+          it != existing_of.end()) {
+        const ExistingPair& p = *it->second;
+        e.entry.decision = p.decision == ExistingDecision::kRewritten ? ExplainDecision::kRewritten
+                                                                      : ExplainDecision::kKept;
+        e.entry.quantizer = p.quantizer;
+        e.entry.reason = p.reason;
+      }
+    }
+    result.explain.push_back(std::move(e.entry));
+  }
   return result;
 }
 

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "server/onnx/existing_qdq.h"
 #include "server/onnx/qdq_export.h"
 #include "server/onnx/quantizer_binding.h"
 #include "server/onnx/test_graphs.h"
@@ -198,6 +199,48 @@ TEST_F(OrtTest, GemmTransB0MatchesFakeQuantReference) {
   const std::vector<float> reference =
       MatMul(FakeQuant(x.data, 0.8f / 127.0f), FakeQuantWeight(w, 1), 6, 4, b);
   ExpectMatchesReference(out[0].at("output").data, reference, MatMul(x.data, Values(w), 6, 4, b));
+}
+
+// Models that already carry Q/DQ (existing_qdq.h), run by ONNX Runtime:
+//   - a Gemm whose pairs another exporter wrote (here qcal's own export at amax 0.8) rewritten to
+//     amax 0.3 matches fake quant at 0.3 / 127 (x in [-1, 1] clips, so the old scale would not);
+//   - the pytorch-quantization-style export rewritten with the amax it was exported with gives
+//     the same outputs as the model as exported.
+TEST_F(OrtTest, ExistingPairsRewrittenFromTheTableRunAsTheTableSays) {
+  const onnx::ModelProto gemm = LoadModel("gemm_transb0.onnx");
+  absl::StatusOr<QdqResult> carried = ExportQdq(gemm, Table({{"fc._input_quantizer", 0.8f}}), {});
+  ASSERT_TRUE(carried.ok()) << carried.status();
+  absl::StatusOr<ExistingQdq> gemm_rewritten =
+      RewriteExistingQdq(carried->model, Table({{"fc._input_quantizer", 0.3f}}), {});
+  ASSERT_TRUE(gemm_rewritten.ok()) << gemm_rewritten.status();
+  ASSERT_EQ(gemm_rewritten->rewritten, 2);
+
+  const onnx::ModelProto pq = LoadModel("qdq_pq.onnx");
+  AmaxTable as_exported = Table({{"conv1._input_quantizer", 2.5f},
+                                 {"conv2._input_quantizer", 1.5f},
+                                 {"fc._input_quantizer", 4.0f}});
+  as_exported.quantizers["conv2._input_quantizer"].is_unsigned = true;
+  QdqOptions keep_uint8;  // conv2's pair was exported uint8
+  keep_uint8.target = QdqTarget::kOnnxRuntime;
+  absl::StatusOr<ExistingQdq> pq_rewritten = RewriteExistingQdq(pq, as_exported, keep_uint8);
+  ASSERT_TRUE(pq_rewritten.ok()) << pq_rewritten.status();
+  ASSERT_EQ(pq_rewritten->rewritten, 6);
+
+  const Tensor x = RandomInput({2, 6}, 3);
+  const Tensor image = RandomInput({1, 1, 8, 8}, 4);
+  const std::vector<Outputs> out =
+      RunAll({{Write(gemm_rewritten->model, "gemm.onnx"), false, {{"input", x}}},
+              {Write(pq, "pq.onnx"), false, {{"input", image}}},
+              {Write(pq_rewritten->model, "pq_rewritten.onnx"), false, {{"input", image}}}});
+  ASSERT_EQ(out.size(), 3u);
+
+  const onnx::TensorProto& w = *Initializer(gemm.graph(), "fc.weight");  // [6, 4]
+  const std::vector<float> b = Values(*Initializer(gemm.graph(), "fc.bias"));
+  ExpectMatchesReference(out[0].at("output").data,
+                         MatMul(FakeQuant(x.data, 0.3f / 127.0f), FakeQuantWeight(w, 1), 6, 4, b),
+                         MatMul(FakeQuant(x.data, 0.8f / 127.0f), FakeQuantWeight(w, 1), 6, 4, b));
+  const std::vector<float>& exported = out[1].at("output").data;
+  EXPECT_LE(MaxAbsDiff(out[2].at("output").data, exported), 1e-5f * MaxAbs(exported));
 }
 
 TEST_F(OrtTest, DeadChannelConvMatchesFakeQuantReference) {

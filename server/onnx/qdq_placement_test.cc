@@ -325,11 +325,11 @@ TEST(Placement, InputFromDequantizeLinearIsAlreadyQuantized) {
   EXPECT_EQ(CountOps(r->model.graph(), "QuantizeLinear"), 3);  // the old one, c's input, c.weight
   const ExplainEntry* e = Find(*r, "/a/Conv", 0);
   ASSERT_NE(e, nullptr);
-  EXPECT_EQ(e->decision, ExplainDecision::kKept);
+  // The table covers the pair's quantizer (its scope): its scale is rewritten (existing_qdq.h).
+  EXPECT_EQ(e->decision, ExplainDecision::kRewritten);
   EXPECT_EQ(e->rule, "already quantized");
-  EXPECT_EQ(e->reason,
-            "already quantized: produced by DequantizeLinear '/a/_input_quantizer/"
-            "DequantizeLinear' of the input model; nothing inserted");
+  EXPECT_EQ(e->quantizer, "a._input_quantizer");
+  EXPECT_EQ(e->reason, "found by node scope; scale = amax 9 / bound from the table");
 }
 
 // The whole explain list of one small graph: every considered input, in graph order.

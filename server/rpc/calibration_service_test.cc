@@ -719,6 +719,35 @@ TEST_F(CalibrationServiceTest, BadOnnxIsRefusedAndChangesNothing) {
                  "unknown target 'tflite'");
 }
 
+// Input models stop at opset 17 (Debian's ONNX 1.12 checks no later one): 18 is refused by
+// UploadOnnx and by an ExportOnnx that sends its own model, saying so; 17 is taken.
+TEST_F(CalibrationServiceTest, OnnxAboveOpset17IsRefusedAtUploadAndExport) {
+  ASSERT_TRUE(CreateModel("m").ok());
+  onnx::ModelProto model;
+  ASSERT_TRUE(model.ParseFromString(ReadFile(TestModelPath("qdq_pq_opset17.onnx"))));
+  ASSERT_EQ(model.opset_import(0).version(), 17);
+  const std::string opset17 = model.SerializeAsString();
+  model.mutable_opset_import(0)->set_version(18);
+  const std::string opset18 = model.SerializeAsString();
+  constexpr char kRefused[] =
+      "ONNX model has opset 18; opset 18 is above 17, the highest this server's ONNX 1.12 can "
+      "check; export at opset 13..17";
+  v1::UploadOnnxResponse response;
+  EXPECT_REFUSED(UploadOnnx("m", opset18, 1000, &response), INVALID_ARGUMENT,
+                 absl::StrCat("model 'm', UploadOnnx: ", kRefused));
+  EXPECT_FALSE(GetModel("m").has_onnx());
+  v1::ExportOnnxRequest request;
+  request.set_model("m");
+  std::string bytes;
+  std::vector<std::string> warnings;
+  EXPECT_REFUSED(ExportOnnx(request, &bytes, &warnings, opset18), INVALID_ARGUMENT,
+                 absl::StrCat("model 'm', ExportOnnx: ", kRefused));
+  EXPECT_FALSE(GetModel("m").has_onnx());
+
+  ASSERT_TRUE(UploadOnnx("m", opset17, 1000, &response).ok());
+  EXPECT_EQ(response.opset(), 17);
+}
+
 // UploadOnnx, Record, GetAmaxTable keyed by ONNX tensors, ExportOnnx with `compute`.
 TEST_F(CalibrationServiceTest, OnnxUploadAndExport) {
   ASSERT_TRUE(CreateModel("cnn").ok());
