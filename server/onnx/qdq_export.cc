@@ -24,6 +24,7 @@ struct QdqPair {
   std::vector<float> scale;  // one value (per-tensor) or one per index of `axis`
   std::optional<int> axis;
   bool is_unsigned = false;
+  kernels::QuantFormat format = kernels::QuantFormat::kInt;
   std::vector<std::pair<int, int>> consumers;  // (node index, input slot), ascending
 };
 
@@ -77,7 +78,7 @@ onnx::TensorProto ScaleInitializer(const std::string& name, const QdqPair& pair)
 onnx::TensorProto ZeroPointInitializer(const std::string& name, const QdqPair& pair) {
   onnx::TensorProto t;
   t.set_name(name);
-  t.set_data_type(pair.is_unsigned ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8);
+  t.set_data_type(ZeroPointDataType(pair.format, pair.is_unsigned));
   if (pair.axis) t.add_dims(static_cast<int64_t>(pair.scale.size()));
   t.set_raw_data(std::string(pair.scale.size(), '\0'));
   return t;
@@ -143,7 +144,8 @@ absl::Status PlanInputPairs(const onnx::GraphProto& graph, const AmaxTable& tabl
       const std::string& tensor = graph.node(i).input(0);
       auto [it, inserted] = pair_of_tensor.emplace(tensor, pairs->size());
       if (inserted) {
-        const absl::StatusOr<float> bound = kernels::QuantBound(entry.num_bits, entry.is_unsigned);
+        const absl::StatusOr<float> bound =
+            QdqBound(quantizer, entry.format, entry.num_bits, entry.is_unsigned);
         if (!bound.ok()) return bound.status();
         absl::StatusOr<std::vector<float>> scale =
             ScalesFromAmax(entry.amax, *bound, {quantizer, tensor, std::nullopt}, warnings);
@@ -153,6 +155,7 @@ absl::Status PlanInputPairs(const onnx::GraphProto& graph, const AmaxTable& tabl
                           .scale = *std::move(scale),
                           .axis = std::nullopt,
                           .is_unsigned = entry.is_unsigned,
+                          .format = entry.format,
                           .consumers = {}});
       }
       (*pairs)[it->second].consumers.emplace_back(i, 0);
@@ -165,6 +168,16 @@ absl::Status PlanInputPairs(const onnx::GraphProto& graph, const AmaxTable& tabl
   return absl::OkStatus();
 }
 
+// The format of the pair feeding input 0 of node `node`.
+kernels::QuantFormat InputFormatOf(const std::vector<QdqPair>& pairs, int node) {
+  for (const QdqPair& pair : pairs) {
+    for (const auto& consumer : pair.consumers) {
+      if (consumer == std::pair{node, 0}) return pair.format;
+    }
+  }
+  return kernels::QuantFormat::kInt;
+}
+
 // Plans the weight pairs of the quantized nodes: one per (weight, axis, signedness), amax from
 // the initializer.
 absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& table,
@@ -175,7 +188,7 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
   for (int i = 0; i < graph.initializer_size(); ++i) {
     initializer_index.emplace(graph.initializer(i).name(), i);
   }
-  std::map<std::tuple<std::string, int, bool>, size_t> pair_of_weight;
+  std::map<std::tuple<std::string, int, bool, kernels::QuantFormat>, size_t> pair_of_weight;
   for (const auto& [i, quantizer] : weight_quantizer_of) {
     const onnx::NodeProto& node = graph.node(i);
     const std::string& name = node.input(1);
@@ -191,18 +204,21 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
     if (!axis.ok()) return axis.status();
     int num_bits = options.default_weight_num_bits;
     bool is_unsigned = options.default_weight_unsigned;
+    // A weight without a table entry takes its node's input format: an FP8 node gets FP8 weights.
+    kernels::QuantFormat format = InputFormatOf(*pairs, i);
     if (const auto entry = table.quantizers.find(quantizer); entry != table.quantizers.end()) {
       if (absl::Status s = CheckWeightEntry(entry->second, weight); !s.ok()) return s;
       num_bits = entry->second.num_bits;
       is_unsigned = entry->second.is_unsigned;
+      format = entry->second.format;
     }
     if (absl::Status s = CheckNumBits(quantizer, num_bits); !s.ok()) return s;
     auto [it, inserted] =
-        pair_of_weight.emplace(std::tuple{name, *axis, is_unsigned}, pairs->size());
+        pair_of_weight.emplace(std::tuple{name, *axis, is_unsigned, format}, pairs->size());
     if (inserted) {
       absl::StatusOr<std::vector<float>> amax = PerChannelAbsMax(weight, *axis);
       if (!amax.ok()) return amax.status();
-      const absl::StatusOr<float> bound = kernels::QuantBound(num_bits, is_unsigned);
+      const absl::StatusOr<float> bound = QdqBound(quantizer, format, num_bits, is_unsigned);
       if (!bound.ok()) return bound.status();
       absl::StatusOr<std::vector<float>> scale =
           ScalesFromAmax(*amax, *bound, {quantizer, name, *axis}, warnings);
@@ -212,6 +228,7 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
                         .scale = *std::move(scale),
                         .axis = *axis,
                         .is_unsigned = is_unsigned,
+                        .format = format,
                         .consumers = {}});
     }
     (*pairs)[it->second].consumers.emplace_back(i, 1);
@@ -292,6 +309,9 @@ absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTab
   if (absl::Status s = CheckOnnxModel(result.model); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the QDQ model fails onnx::checker: ", s.message()));
+  }
+  if (absl::Status s = FinishFp8Qdq(options.fp8_ops, &result.model, &result.warnings); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("model '", table.model, "': ", s.message()));
   }
   return result;
 }
