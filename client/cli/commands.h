@@ -62,6 +62,7 @@ struct ExportArgs {
   // "QUANTIZER=TENSOR" pairs.
   std::vector<std::string> maps;
   std::string target;
+  std::string fp8_ops;
 };
 // Exports onnx_in (sent with the export: stored on the server only if the export succeeds) and
 // writes onnx_out; warnings, and which amax table the export used, go to `err`. Without `compute` a

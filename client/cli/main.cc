@@ -252,6 +252,11 @@ int main(int argc, char** argv) {
       ->add_option("--target", export_args.target,
                    "tensorrt (default) or onnxruntime: ConvTranspose weight axis")
       ->check(CLI::IsMember({"tensorrt", "onnxruntime"}));
+  export_onnx
+      ->add_option("--fp8-ops", export_args.fp8_ops,
+                   "onnx (default; opset-19 QuantizeLinear, FLOAT8E4M3FN) or trt (TensorRT's "
+                   "trt::TRT_FP8QuantizeLinear): how FP8 quantizers are written")
+      ->check(CLI::IsMember({"onnx", "trt"}));
 
   CLI::App* reset = app.add_subcommand("reset", "drop a model's data, keep its configuration");
   reset->add_option("MODEL", model)->required();

@@ -21,15 +21,17 @@ absl::Status OnnxExport::Add(OnnxExportChunk chunk) {
     compute_ = std::move(chunk.compute);
     target_ = chunk.target.value_or(QdqTarget::kTensorRT);
     tensor_map_ = std::move(chunk.tensor_map);
+    fp8_ops_ = chunk.fp8_ops.value_or(Fp8Ops::kOnnx);
   } else if (!chunk.model.empty() && chunk.model != model_) {
     return absl::InvalidArgumentError(absl::StrCat("an ExportOnnx stream of model '", model_,
                                                    "' got a message for model '", chunk.model,
                                                    "'"));
-  } else if (chunk.compute.has_value() || chunk.target.has_value() || !chunk.tensor_map.empty()) {
+  } else if (chunk.compute.has_value() || chunk.target.has_value() || !chunk.tensor_map.empty() ||
+             chunk.fp8_ops.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat("model '", model_,
-                     "', ExportOnnx: compute, target and tensor_map belong in the first message "
-                     "only"));
+                     "', ExportOnnx: compute, target, tensor_map and fp8_ops belong in the first "
+                     "message only"));
   }
   return AppendOnnxChunk(bytes_, std::move(chunk.data), max_bytes_, received_,
                          absl::StrCat("model '", model_, "', ExportOnnx"));
@@ -50,7 +52,7 @@ absl::StatusOr<OnnxExportResult> OnnxExport::Finish() {
         "model's tensor_map"));
   }
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Find(model_));
-  return model->ExportOnnx(compute_, target_, sent);
+  return model->ExportOnnx(compute_, target_, sent, fp8_ops_);
 }
 
 }  // namespace qcal::server

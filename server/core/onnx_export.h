@@ -33,6 +33,8 @@ struct OnnxExportChunk {
   std::optional<AmaxRequest> compute{};
   std::optional<QdqTarget> target{};
   std::map<std::string, std::string> tensor_map{};
+  // How FP8 pairs are written (nullopt: Fp8Ops::kOnnx); first chunk only.
+  std::optional<Fp8Ops> fp8_ops{};
   // A piece of the serialized float ModelProto to export; no data at all exports the stored one.
   std::string data{};
 };
@@ -62,6 +64,7 @@ class OnnxExport {
   std::string model_;
   std::optional<AmaxRequest> compute_;
   QdqTarget target_ = QdqTarget::kTensorRT;
+  Fp8Ops fp8_ops_ = Fp8Ops::kOnnx;
   std::map<std::string, std::string> tensor_map_;
   std::string bytes_;
   StateBudget::Charge received_;
