@@ -479,11 +479,13 @@ PYBIND11_MODULE(_qcal, m) {
           [](ModelSession& self, const std::optional<py::bytes>& onnx,
              const std::optional<MethodTuple>& method,
              const std::map<std::string, MethodTuple>& overrides,
-             const std::map<std::string, std::string>& tensor_map, const std::string& target) {
+             const std::map<std::string, std::string>& tensor_map, const std::string& target,
+             const std::string& fp8_ops) {
             ExportOptions options;
             if (method.has_value()) options.compute = ToOptions(*method, overrides);
             options.tensor_map = tensor_map;
             options.target = target;
+            options.fp8_ops = fp8_ops;
             std::optional<std::string_view> bytes;
             if (onnx.has_value()) bytes = BytesView(*onnx);
             ExportResult result = Released([&] { return self.ExportOnnx(bytes, options); });
@@ -491,7 +493,7 @@ PYBIND11_MODULE(_qcal, m) {
                                    result.computed_table);
           },
           py::arg("onnx"), py::arg("method"), py::arg("overrides"), py::arg("tensor_map"),
-          py::arg("target"));
+          py::arg("target"), py::arg("fp8_ops"));
 
   py::class_<Client>(m, "Client")
       .def(py::init([](const std::string& address, std::optional<double> timeout,

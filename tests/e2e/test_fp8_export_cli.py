@@ -25,3 +25,18 @@ def test_fp8_ops_leave_an_int8_export_unchanged(cli, model_name, tmp_path, onnx_
     assert sum(n.op_type == "QuantizeLinear" for n in qdq.graph.node) == 2  # conv1 input, weight
     cli.usage_error("export", model_name, "--onnx", onnx_models[13], "--out",
                     tmp_path / "x.onnx", "--fp8-ops", "fp8", message="--fp8-ops")
+
+
+def test_python_fp8_ops_reaches_the_server(client, model_name, tmp_path, onnx_models):
+    import qcal
+
+    session = client.model(model_name)
+    session.record("conv1._input_quantizer", np.ones((1, 1, 8, 8), dtype=np.float32))
+    default = session.export_onnx(onnx_models[13], method="max")
+    assert session.export_onnx(onnx_models[13], method="max", fp8_ops="trt") == default
+    try:
+        session.export_onnx(onnx_models[13], method="max", fp8_ops="fp8")
+    except qcal.QcalError as e:
+        assert e.code == "INVALID_ARGUMENT" and "FP8 ops 'fp8'" in str(e), e
+    else:
+        raise AssertionError("fp8_ops='fp8' was accepted")
