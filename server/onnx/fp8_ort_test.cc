@@ -82,8 +82,10 @@ class Fp8OrtTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  // Runs `model` once in onnxruntime-node (testdata/ort_run.js), optimisation off.
-  Outputs Run(const onnx::ModelProto& model, const std::map<std::string, Tensor>& feeds) {
+  // Runs `model` once in onnxruntime-node (testdata/ort_run.js) at graph optimisation level
+  // `optimization` ("disabled", "basic", "extended", "all").
+  Outputs Run(const onnx::ModelProto& model, const std::map<std::string, Tensor>& feeds,
+              const std::string& optimization = "disabled") {
     const std::filesystem::path path = dir_ / "model.onnx";
     {
       std::ofstream out(path, std::ios::binary);
@@ -92,7 +94,7 @@ class Fp8OrtTest : public ::testing::Test {
     nlohmann::json f = nlohmann::json::object();
     for (const auto& [name, t] : feeds) f[name] = {{"dims", t.dims}, {"data", t.data}};
     const nlohmann::json request = nlohmann::json::array(
-        {{{"model", path.string()}, {"optimization", "disabled"}, {"feeds", f}}});
+        {{{"model", path.string()}, {"optimization", optimization}, {"feeds", f}}});
     const std::filesystem::path in = dir_ / "runs.json", out = dir_ / "results.json";
     std::ofstream(in) << request.dump();
     const std::string source = QCAL_SOURCE_DIR;
@@ -248,9 +250,12 @@ TEST_F(Fp8OrtTest, EveryPairMatchesTheE4M3ReferenceBitForBit) {
   EXPECT_GT(saturated, 4);  // the crafted input and conv2's small amax reach the clamp
 }
 
-// TensorRT's custom ops are not ONNX Runtime's; the same export with --fp8-ops onnx (the
-// default) loads, and the whole network's output stays near float: a check that ORT accepts the
-// mixed FP8/INT8 graph end to end, optimisation on.
+// The whole mixed FP8/INT8 network, amax from its float activations: ORT loads and runs it with
+// graph optimisation off and at "basic", and its output stays near float while differing from
+// it. Not at "extended" or "all": onnxruntime-node 1.31.1's CPU QDQ fusion turns the FP8
+// Q -> DQ -> Conv into a QLinearConv, which takes no float8e4m3fn, and refuses the model
+// ("Type 'tensor(float8e4m3fn)' of input parameter ... of operator (QLinearConv) ... is
+// invalid"); an ORT limitation, not the file's (the README says so).
 TEST_F(Fp8OrtTest, Fp8NetworkStaysNearFloat) {
   const onnx::ModelProto model = LoadModel("cnn_bn.onnx");
   AmaxTable table{.model = "fp8", .method = "max", .quantizers = {}};
@@ -283,19 +288,21 @@ TEST_F(Fp8OrtTest, Fp8NetworkStaysNearFloat) {
   }
   absl::StatusOr<QdqResult> qdq = ExportQdq(model, table, {});
   ASSERT_TRUE(qdq.ok()) << qdq.status();
-  const Outputs q = Run(qdq->model, {{"input", x}});
-  ASSERT_FALSE(q.empty());
-  const std::vector<float>& a = q.at("output").data;
-  const std::vector<float>& b = fl.at("output").data;
-  ASSERT_EQ(a.size(), b.size());
-  double dot = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    dot += double{a[i]} * b[i];
-    na += double{a[i]} * a[i];
-    nb += double{b[i]} * b[i];
+  for (const char* optimize : {"disabled", "basic"}) {
+    const Outputs q = Run(qdq->model, {{"input", x}}, optimize);
+    ASSERT_FALSE(q.empty());
+    const std::vector<float>& a = q.at("output").data;
+    const std::vector<float>& b = fl.at("output").data;
+    ASSERT_EQ(a.size(), b.size());
+    double dot = 0, na = 0, nb = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      dot += double{a[i]} * b[i];
+      na += double{a[i]} * a[i];
+      nb += double{b[i]} * b[i];
+    }
+    EXPECT_GT(dot / std::sqrt(na * nb), 0.99) << "optimize " << optimize;
+    EXPECT_NE(a, b) << "optimize " << optimize;  // the quantization is there
   }
-  EXPECT_GT(dot / std::sqrt(na * nb), 0.99);
-  EXPECT_NE(a, b);  // the quantization is there
 }
 
 }  // namespace
