@@ -1396,8 +1396,12 @@ TEST_F(CalibrationServiceTest, MalformedExportStreamsAreRefused) {
   later.set_data(cnn_bn);
   later.set_target("onnxruntime");
   EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
-                 "compute, target and tensor_map belong in the first message only");
+                 "compute, target, tensor_map and fp8_ops belong in the first message only");
   later.clear_target();
+  later.set_fp8_ops("trt");
+  EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
+                 "fp8_ops belong in the first message only");
+  later.clear_fp8_ops();
   later.set_model("other");
   EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
                  "got a message for model 'other'");
@@ -1408,6 +1412,11 @@ TEST_F(CalibrationServiceTest, MalformedExportStreamsAreRefused) {
   first.set_target("tflite");
   EXPECT_REFUSED(ExportOnnx(first, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT,
                  "unknown target 'tflite'");
+  first.clear_target();
+  first.set_fp8_ops("fp8");
+  EXPECT_REFUSED(ExportOnnx(first, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT,
+                 "ExportOnnx: FP8 ops 'fp8': expected \"onnx\"");
+  first.clear_fp8_ops();
   EXPECT_EQ(StateOf("m"), before);
 
   // The sent model counts against --max-batch-bytes, as an upload does.
