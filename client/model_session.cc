@@ -301,6 +301,7 @@ absl::StatusOr<ExportResult> ModelSession::ExportOnnx(std::optional<std::string_
   first.set_model(model_);
   first.set_target(options.target);
   first.set_explain(options.explain);
+  first.set_fp8_ops(options.fp8_ops);
   AddTensorMap(options.tensor_map, &first);
   if (options.compute.has_value()) {
     QCAL_CLIENT_ASSIGN_OR_RETURN(*first.mutable_compute(), ToRequest(model_, *options.compute));

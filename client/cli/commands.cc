@@ -240,6 +240,7 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTa
   options.compute = args.compute;
   options.target = args.target;
   options.explain = args.explain;
+  options.fp8_ops = args.fp8_ops;
   QCAL_CLIENT_ASSIGN_OR_RETURN(options.tensor_map, ParseMaps(args.maps));
   QCAL_CLIENT_ASSIGN_OR_RETURN(const std::string onnx, ReadLocalFile(args.onnx_in, "--onnx "));
   if (onnx.empty()) {

@@ -64,6 +64,7 @@ struct ExportArgs {
   std::string target;
   // --explain: print the explain table (FormatExplain) to `out`, before the "wrote" line.
   bool explain = false;
+  std::string fp8_ops;
 };
 // Exports onnx_in (sent with the export: stored on the server only if the export succeeds) and
 // writes onnx_out; warnings, and which amax table the export used, go to `err`; with `explain`,

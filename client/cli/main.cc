@@ -257,6 +257,11 @@ int main(int argc, char** argv) {
   export_onnx->add_flag("--explain", export_args.explain,
                         "print, on stdout, every node input the placement rules considered: "
                         "quantized or why not");
+  export_onnx
+      ->add_option("--fp8-ops", export_args.fp8_ops,
+                   "onnx (default; opset-19 QuantizeLinear, FLOAT8E4M3FN) or trt (TensorRT's "
+                   "trt::TRT_FP8QuantizeLinear): how FP8 quantizers are written")
+      ->check(CLI::IsMember({"onnx", "trt"}));
 
   CLI::App* reset = app.add_subcommand("reset", "drop a model's data, keep its configuration");
   reset->add_option("MODEL", model)->required();

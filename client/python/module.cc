@@ -480,12 +480,13 @@ PYBIND11_MODULE(_qcal, m) {
              const std::optional<MethodTuple>& method,
              const std::map<std::string, MethodTuple>& overrides,
              const std::map<std::string, std::string>& tensor_map, const std::string& target,
-             bool explain) {
+             bool explain, const std::string& fp8_ops) {
             ExportOptions options;
             if (method.has_value()) options.compute = ToOptions(*method, overrides);
             options.tensor_map = tensor_map;
             options.target = target;
             options.explain = explain;
+            options.fp8_ops = fp8_ops;
             std::optional<std::string_view> bytes;
             if (onnx.has_value()) bytes = BytesView(*onnx);
             ExportResult result = Released([&] { return self.ExportOnnx(bytes, options); });
@@ -506,7 +507,7 @@ PYBIND11_MODULE(_qcal, m) {
                                    result.computed_table, entries);
           },
           py::arg("onnx"), py::arg("method"), py::arg("overrides"), py::arg("tensor_map"),
-          py::arg("target"), py::arg("explain") = false);
+          py::arg("target"), py::arg("explain") = false, py::arg("fp8_ops") = "");
 
   py::class_<Client>(m, "Client")
       .def(py::init([](const std::string& address, std::optional<double> timeout,

@@ -723,7 +723,8 @@ absl::StatusOr<OnnxUploadResult> Model::UploadOnnx(const std::string& bytes,
 
 absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxRequest>& compute,
                                                    QdqTarget target,
-                                                   const std::optional<SentOnnx>& sent) {
+                                                   const std::optional<SentOnnx>& sent,
+                                                   Fp8Ops fp8_ops) {
   const std::string where = absl::StrCat("model '", name_, "', ExportOnnx");
   std::shared_ptr<const onnx::ModelProto> onnx;
   std::map<std::string, std::string> tensor_map;
@@ -774,7 +775,8 @@ absl::StatusOr<OnnxExportResult> Model::ExportOnnx(const std::optional<AmaxReque
   const QdqOptions options{.target = target,
                            .default_weight_num_bits = default_weight_.num_bits,
                            .default_weight_unsigned = default_weight_.is_unsigned,
-                           .explicit_pairs = tensor_map};
+                           .explicit_pairs = tensor_map,
+                           .fp8_ops = fp8_ops};
   absl::StatusOr<QdqResult> exported = ExportQdq(*onnx, *table, options);
   if (!exported.ok()) return Annotate(exported.status(), where);
 

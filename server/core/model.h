@@ -349,7 +349,8 @@ class Model {
   // twice the float graph's in-memory bytes: the QDQ graph and its serialization).
   absl::StatusOr<OnnxExportResult> ExportOnnx(const std::optional<AmaxRequest>& compute,
                                               QdqTarget target,
-                                              const std::optional<SentOnnx>& sent = std::nullopt);
+                                              const std::optional<SentOnnx>& sent = std::nullopt,
+                                              Fp8Ops fp8_ops = Fp8Ops::kOnnx);
 
  private:
   explicit Model(ModelConfig config);

@@ -22,16 +22,17 @@ absl::Status OnnxExport::Add(OnnxExportChunk chunk) {
     target_ = chunk.target.value_or(QdqTarget::kTensorRT);
     tensor_map_ = std::move(chunk.tensor_map);
     explain_ = chunk.explain;
+    fp8_ops_ = chunk.fp8_ops.value_or(Fp8Ops::kOnnx);
   } else if (!chunk.model.empty() && chunk.model != model_) {
     return absl::InvalidArgumentError(absl::StrCat("an ExportOnnx stream of model '", model_,
                                                    "' got a message for model '", chunk.model,
                                                    "'"));
   } else if (chunk.compute.has_value() || chunk.target.has_value() || !chunk.tensor_map.empty() ||
-             chunk.explain) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model '", model_,
-                     "', ExportOnnx: compute, target, tensor_map and explain belong in the first "
-                     "message only"));
+             chunk.explain || chunk.fp8_ops.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model '", model_,
+        "', ExportOnnx: compute, target, tensor_map, explain and fp8_ops belong in the first "
+        "message only"));
   }
   return AppendOnnxChunk(bytes_, std::move(chunk.data), max_bytes_, received_,
                          absl::StrCat("model '", model_, "', ExportOnnx"));
@@ -52,7 +53,8 @@ absl::StatusOr<OnnxExportResult> OnnxExport::Finish() {
         "model's tensor_map"));
   }
   QCAL_ASSIGN_OR_RETURN(std::shared_ptr<Model> model, registry_.Find(model_));
-  QCAL_ASSIGN_OR_RETURN(OnnxExportResult result, model->ExportOnnx(compute_, target_, sent));
+  QCAL_ASSIGN_OR_RETURN(OnnxExportResult result,
+                        model->ExportOnnx(compute_, target_, sent, fp8_ops_));
   if (!explain_) result.explain.clear();
   return result;
 }

@@ -36,6 +36,8 @@ struct OnnxExportChunk {
   // First chunk only: return the explain entries (OnnxExportResult::explain); otherwise they are
   // dropped. A later chunk may leave it false only.
   bool explain = false;
+  // How FP8 pairs are written (nullopt: Fp8Ops::kOnnx); first chunk only.
+  std::optional<Fp8Ops> fp8_ops{};
   // A piece of the serialized float ModelProto to export; no data at all exports the stored one.
   std::string data{};
 };
@@ -65,6 +67,7 @@ class OnnxExport {
   std::string model_;
   std::optional<AmaxRequest> compute_;
   QdqTarget target_ = QdqTarget::kTensorRT;
+  Fp8Ops fp8_ops_ = Fp8Ops::kOnnx;
   std::map<std::string, std::string> tensor_map_;
   bool explain_ = false;
   std::string bytes_;

@@ -10,8 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "kernels/quant_bound.h"
 #include "server/base/status_util.h"
-#include "server/onnx/explain_entry.h"
 #include "server/onnx/existing_qdq.h"
+#include "server/onnx/explain_entry.h"
 #include "server/onnx/graph_names.h"
 #include "server/onnx/onnx_model.h"
 #include "server/onnx/qdq_placement.h"
@@ -30,6 +30,7 @@ struct QdqPair {
   std::vector<float> scale;  // one value (per-tensor) or one per index of `axis`
   std::optional<int> axis;
   bool is_unsigned = false;
+  kernels::QuantFormat format = kernels::QuantFormat::kInt;
   std::vector<std::pair<int, int>> consumers;  // (node index, input slot), ascending
 };
 
@@ -75,7 +76,7 @@ onnx::TensorProto ScaleInitializer(const std::string& name, const QdqPair& pair)
 onnx::TensorProto ZeroPointInitializer(const std::string& name, const QdqPair& pair) {
   onnx::TensorProto t;
   t.set_name(name);
-  t.set_data_type(pair.is_unsigned ? onnx::TensorProto::UINT8 : onnx::TensorProto::INT8);
+  t.set_data_type(ZeroPointDataType(pair.format, pair.is_unsigned));
   if (pair.axis) t.add_dims(static_cast<int64_t>(pair.scale.size()));
   t.set_raw_data(std::string(pair.scale.size(), '\0'));
   return t;
@@ -118,8 +119,10 @@ absl::Status PairsFromRequests(std::vector<ActivationRequest>& requests,
   });
   for (size_t k : sorted) {
     const ActivationRequest& r = requests[k];
-    const std::string key =
-        target == QdqTarget::kTensorRT ? r.tensor : absl::StrCat(r.node, "/", r.slot);
+    // A tensor read as INT8 by one node and FP8 by another needs a pair of each format.
+    const std::string key = target == QdqTarget::kTensorRT
+                                ? absl::StrCat(r.tensor, "/", kernels::QuantFormatName(r.format))
+                                : absl::StrCat(r.node, "/", r.slot);
     auto [it, inserted] = groups.try_emplace(key);
     if (inserted) order.push_back(key);
     it->second.push_back(k);
@@ -149,7 +152,7 @@ absl::Status PairsFromRequests(std::vector<ActivationRequest>& requests,
           " quantizers; TensorRT gets one Q/DQ pair per tensor, so all use the largest amax ",
           FormatAmax(amax), " (of '", quantizer, "')"));
     }
-    const absl::StatusOr<float> bound = kernels::QuantBound(8, is_unsigned);
+    const absl::StatusOr<float> bound = QdqBound(quantizer, first.format, 8, is_unsigned);
     if (!bound.ok()) return bound.status();
     absl::StatusOr<std::vector<float>> scale = ScalesFromAmax(
         std::vector<float>{amax}, *bound, {quantizer, first.tensor, std::nullopt}, warnings);
@@ -159,12 +162,17 @@ absl::Status PairsFromRequests(std::vector<ActivationRequest>& requests,
                  .scale = *scale,
                  .axis = std::nullopt,
                  .is_unsigned = is_unsigned,
+                 .format = first.format,
                  .consumers = {}};
     for (size_t k : members) {
       pair.consumers.emplace_back(requests[k].node, requests[k].slot);
       std::string& reason = entries[requests[k].entry].entry.reason;
-      std::string how = absl::StrCat("per-tensor ", is_unsigned ? "uint8" : "int8", ", amax ",
-                                     FormatAmax(amax), ", scale ", FormatAmax((*scale)[0]));
+      std::string how =
+          absl::StrCat("per-tensor ",
+                       first.format == kernels::QuantFormat::kFp8E4M3 ? "fp8 e4m3"
+                       : is_unsigned                                  ? "uint8"
+                                                                      : "int8",
+                       ", amax ", FormatAmax(amax), ", scale ", FormatAmax((*scale)[0]));
       if (members.size() > 1) {
         absl::StrAppend(&how, ", one pair shared by ", members.size(), " readers");
       }
@@ -180,6 +188,16 @@ absl::Status PairsFromRequests(std::vector<ActivationRequest>& requests,
   return absl::OkStatus();
 }
 
+// The format of the pair feeding input 0 of node `node`.
+kernels::QuantFormat InputFormatOf(const std::vector<QdqPair>& pairs, int node) {
+  for (const QdqPair& pair : pairs) {
+    for (const auto& consumer : pair.consumers) {
+      if (consumer == std::pair{node, 0}) return pair.format;
+    }
+  }
+  return kernels::QuantFormat::kInt;
+}
+
 // Plans the weight pairs of the quantized nodes: one per (weight, axis, signedness), amax from
 // the initializer; ONNX Runtime: one per reader (see PairsFromRequests).
 absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& table,
@@ -190,7 +208,7 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
   for (int i = 0; i < graph.initializer_size(); ++i) {
     initializer_index.emplace(graph.initializer(i).name(), i);
   }
-  std::map<std::tuple<std::string, int, bool, int>, size_t> pair_of_weight;
+  std::map<std::tuple<std::string, int, bool, int, kernels::QuantFormat>, size_t> pair_of_weight;
   std::set<std::string> unsigned_warned;
   for (const auto& [i, quantizer] : weight_quantizer_of) {
     const onnx::NodeProto& node = graph.node(i);
@@ -207,12 +225,16 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
     if (!axis.ok()) return axis.status();
     int num_bits = options.default_weight_num_bits;
     bool is_unsigned = options.default_weight_unsigned;
+    // A weight without a table entry takes its node's input format: an FP8 node gets FP8 weights.
+    kernels::QuantFormat format = InputFormatOf(*pairs, i);
     if (const auto entry = table.quantizers.find(quantizer); entry != table.quantizers.end()) {
       if (absl::Status s = CheckWeightEntry(entry->second, weight); !s.ok()) return s;
       num_bits = entry->second.num_bits;
       is_unsigned = entry->second.is_unsigned;
+      format = entry->second.format;
     }
     if (absl::Status s = CheckQdqNumBits(quantizer, num_bits); !s.ok()) return s;
+    QCAL_RETURN_IF_ERROR(QdqBound(quantizer, format, num_bits, is_unsigned).status());
     if (is_unsigned && options.target == QdqTarget::kTensorRT) {
       is_unsigned = false;
       if (unsigned_warned.insert(quantizer).second) {
@@ -224,11 +246,11 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
     }
     const int reader = options.target == QdqTarget::kOnnxRuntime ? i : -1;
     auto [it, inserted] =
-        pair_of_weight.emplace(std::tuple{name, *axis, is_unsigned, reader}, pairs->size());
+        pair_of_weight.emplace(std::tuple{name, *axis, is_unsigned, reader, format}, pairs->size());
     if (inserted) {
       absl::StatusOr<std::vector<float>> amax = PerChannelAbsMax(weight, *axis);
       if (!amax.ok()) return amax.status();
-      const absl::StatusOr<float> bound = kernels::QuantBound(num_bits, is_unsigned);
+      const absl::StatusOr<float> bound = QdqBound(quantizer, format, num_bits, is_unsigned);
       if (!bound.ok()) return bound.status();
       absl::StatusOr<std::vector<float>> scale =
           ScalesFromAmax(*amax, *bound, {quantizer, name, *axis}, warnings);
@@ -238,6 +260,7 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
                         .scale = *std::move(scale),
                         .axis = *axis,
                         .is_unsigned = is_unsigned,
+                        .format = format,
                         .consumers = {}});
     }
     (*pairs)[it->second].consumers.emplace_back(i, 1);
@@ -344,6 +367,9 @@ absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& input, const AmaxTab
   if (absl::Status s = CheckOnnxModel(result.model); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("the QDQ model fails onnx::checker: ", s.message()));
+  }
+  if (absl::Status s = FinishFp8Qdq(options.fp8_ops, &result.model, &result.warnings); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("model '", table.model, "': ", s.message()));
   }
   std::stable_sort(placement.entries.begin(), placement.entries.end(),
                    [](const PlacedEntry& a, const PlacedEntry& b) {

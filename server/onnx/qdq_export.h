@@ -62,6 +62,7 @@
 #include "absl/status/statusor.h"
 #include "onnx/onnx_pb.h"
 #include "server/onnx/explain_entry.h"
+#include "server/onnx/fp8_qdq.h"
 #include "server/tables/amax_table.h"
 
 namespace qcal::server {
@@ -82,6 +83,9 @@ struct QdqOptions {
   // A pair may name a quantizer the table lacks: it still takes its node input away from the
   // automatic matching, and exports nothing itself.
   std::map<std::string, std::string> explicit_pairs;
+  // How FP8 E4M3 pairs are written (fp8_qdq.h): opset-19 QuantizeLinear/DequantizeLinear, or
+  // TensorRT's TRT_FP8 custom ops.
+  Fp8Ops fp8_ops = Fp8Ops::kOnnx;
 };
 
 struct QdqResult {
@@ -103,7 +107,8 @@ struct QdqResult {
 //     a weight entry whose per-channel amax length differs from the weight's channel count;
 //     num_bits other than 8 (opset-13 QuantizeLinear holds int8/uint8 only); a weight that is
 //     not a float32 initializer in the model, or holds NaN/Inf; a bad explicit pair; a result
-//     that fails onnx::checker.
+//     that fails onnx::checker; FP8 pairs in a model with an op whose meaning changes on the
+//     way to opset 19 (fp8_qdq.h, opset_upgrade.h).
 //   FAILED_PRECONDITION: no rule quantizes any activation (no calibrated input or residual
 //     quantizer of the table matches a node).
 absl::StatusOr<QdqResult> ExportQdq(const onnx::ModelProto& model, const AmaxTable& table,

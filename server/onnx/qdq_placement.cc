@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/base/status_util.h"
+#include "server/onnx/fp8_qdq.h"
 #include "server/onnx/residual_add.h"
 #include "server/onnx/torch_onnx_names.h"
 
@@ -130,6 +131,10 @@ class Planner {
           "quantizer '", quantizer, "' has ", amax.amax.size(),
           " amax values; the data input of a node is quantized per tensor (one amax)"));
     }
+    // FP8's checks (signed, 8 bits) come before TensorRT's unsigned-as-signed rule could hide
+    // an unsigned FP8 entry.
+    QCAL_RETURN_IF_ERROR(
+        QdqBound(quantizer, amax.format, amax.num_bits, amax.is_unsigned).status());
     const bool is_unsigned = Signedness(quantizer, amax.is_unsigned);
     const size_t e = AddEntry(i, slot, ExplainDecision::kQuantized, quantizer, rule, why);
     requests.push_back({.node = i,
@@ -138,7 +143,8 @@ class Planner {
                         .quantizer = quantizer,
                         .amax = amax.amax[0],
                         .is_unsigned = is_unsigned,
-                        .entry = e});
+                        .entry = e,
+                        .format = amax.format});
     return true;
   }
 

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "kernels/quant_format.h"
 #include "onnx/onnx_pb.h"
 #include "server/onnx/explain_entry.h"
 #include "server/onnx/qdq_export.h"
@@ -29,8 +30,9 @@ struct ActivationRequest {
   std::string tensor;
   std::string quantizer;  // whose amax (after sharing: that of the pair)
   float amax = 0;
-  bool is_unsigned = false;  // as written (TensorRT: always signed)
-  size_t entry = 0;          // index into Placement::entries
+  bool is_unsigned = false;                                  // as written (TensorRT: always signed)
+  size_t entry = 0;                                          // index into Placement::entries
+  kernels::QuantFormat format = kernels::QuantFormat::kInt;  // the quantizer's (FP8: fp8_qdq.h)
 };
 
 // An explain entry with its position, for sorting into graph order.

@@ -859,7 +859,7 @@ TEST_F(CalibrationServiceTest, ExportExplainIsOptIn) {
   const grpc::Status out_of_place = run({request, later}, &refused);
   EXPECT_EQ(out_of_place.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(out_of_place.error_message(),
-              HasSubstr("compute, target, tensor_map and explain belong in the first message"));
+              HasSubstr("compute, target, tensor_map, explain and fp8_ops belong in the first message"));
 }
 
 // exist_ok compares configurations after the defaults are filled in: the wire's 0 and unset
@@ -1485,8 +1485,12 @@ TEST_F(CalibrationServiceTest, MalformedExportStreamsAreRefused) {
   later.set_data(cnn_bn);
   later.set_target("onnxruntime");
   EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
-                 "compute, target, tensor_map and explain belong in the first message only");
+                 "compute, target, tensor_map, explain and fp8_ops belong in the first message only");
   later.clear_target();
+  later.set_fp8_ops("trt");
+  EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
+                 "fp8_ops belong in the first message only");
+  later.clear_fp8_ops();
   later.set_model("other");
   EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
                  "got a message for model 'other'");
@@ -1497,6 +1501,11 @@ TEST_F(CalibrationServiceTest, MalformedExportStreamsAreRefused) {
   first.set_target("tflite");
   EXPECT_REFUSED(ExportOnnx(first, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT,
                  "unknown target 'tflite'");
+  first.clear_target();
+  first.set_fp8_ops("fp8");
+  EXPECT_REFUSED(ExportOnnx(first, &bytes, &warnings, cnn_bn), INVALID_ARGUMENT,
+                 "ExportOnnx: FP8 ops 'fp8': expected \"onnx\"");
+  first.clear_fp8_ops();
   EXPECT_EQ(StateOf("m"), before);
 
   // The sent model counts against --max-batch-bytes, as an upload does.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/base/names.h"
 #include "server/base/status_util.h"
+#include "server/onnx/fp8_qdq.h"
 
 namespace qcal::server {
 
@@ -226,6 +227,13 @@ absl::StatusOr<OnnxExportChunk> ExportChunkFromProto(v1::ExportOnnxRequest& requ
   QCAL_ASSIGN_OR_RETURN(chunk.compute, ExportComputeFromProto(request));
   if (!request.target().empty()) {
     QCAL_ASSIGN_OR_RETURN(chunk.target, QdqTargetFromProto(request.target()));
+  }
+  if (!request.fp8_ops().empty()) {
+    absl::StatusOr<Fp8Ops> fp8_ops = ParseFp8Ops(request.fp8_ops());
+    if (!fp8_ops.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("ExportOnnx: ", fp8_ops.status().message()));
+    }
+    chunk.fp8_ops = *fp8_ops;
   }
   return chunk;
 }

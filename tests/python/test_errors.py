@@ -94,6 +94,7 @@ TYPE_ERRORS = [
     (lambda c, s: s.upload_onnx(3), "onnx"),
     (lambda c, s: s.upload_onnx(b"", tensor_map=[("a", "b")]), "tensor_map"),
     (lambda c, s: s.export_onnx(target=1), "target"),
+    (lambda c, s: s.export_onnx(fp8_ops=1), "fp8_ops"),
     (lambda c, s: s.export_onnx(out=3), "out"),
     (lambda c, s: c.model(b"x"), "name"),
     (lambda c, s: c.model("x", chunk_bytes=1.5), "chunk_bytes"),

@@ -176,6 +176,9 @@ struct ExportOptions {
   // Per-channel axis of ConvTranspose weights: "tensorrt" (the default when empty; axis 0) or
   // "onnxruntime" (axis 1).
   std::string target;
+  // FP8 E4M3 quantizers as "onnx" (the default when empty: opset-19 QuantizeLinear with a
+  // FLOAT8E4M3FN zero point) or "trt" (TensorRT's TRT_FP8QuantizeLinear custom ops).
+  std::string fp8_ops;
   // Quantizer -> ONNX tensor pairs overriding the automatic matching, for the ONNX bytes given
   // to ExportOnnx (INVALID_ARGUMENT without them).
   std::map<std::string, std::string> tensor_map;

@@ -286,6 +286,7 @@ class ModelSession:
         tensor_map=None,
         target=None,
         explain=False,
+        fp8_ops=None,
     ):
         """The QDQ ONNX model (bytes): the uploaded float model with QuantizeLinear /
         DequantizeLinear pairs, scale = amax / bound.
@@ -309,6 +310,10 @@ class ModelSession:
         rule considered, in graph order: {"node", "op_type", "input" (int), "tensor",
         "decision" ("quantized", "rewritten", "kept" or "skipped"), "quantizer", "rule",
         "reason"}; False (default) leaves it empty. The return value is the same either way.
+        fp8_ops: how FP8 E4M3 quantizers are written: "onnx" (default; opset-19
+        QuantizeLinear/DequantizeLinear with a FLOAT8E4M3FN zero point, the model's opset raised
+        to 19, INVALID_ARGUMENT naming an op whose meaning changes on the way) or "trt"
+        (TensorRT's trt::TRT_FP8QuantizeLinear/TRT_FP8DequantizeLinear; opset unchanged).
         Export warnings (e.g. an amax of 0 given scale 1) are issued as QcalWarning and kept in
         .last_export_warnings. Which table the export used: .last_export_amax_method (its
         method) and .last_export_computed_table (True when computed by this call, False for the
@@ -341,6 +346,7 @@ class ModelSession:
             _args.string_map(call, "tensor_map", tensor_map),
             "" if target is None else _args.utf8_text(call, "target", target),
             _args.boolean(call, "explain", explain),
+            "" if fp8_ops is None else _args.utf8_text(call, "fp8_ops", fp8_ops),
         )
         # The output is opened before anything is sent (as the CLI does), so an out that cannot
         # be written raises its OSError and the server keeps nothing of this export.
