@@ -321,8 +321,7 @@ TEST(ModelTest, CreateRefusesBadDescriptors) {
   QuantizerSpec fp8_unsigned = fp8;
   fp8_unsigned.name = "a._input_quantizer";
   fp8_unsigned.is_unsigned = true;
-  const absl::Status unsigned_status =
-      code({.name = "m", .quantizers = {fp8_unsigned}});
+  const absl::Status unsigned_status = code({.name = "m", .quantizers = {fp8_unsigned}});
   EXPECT_EQ(unsigned_status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(unsigned_status.message()),
               HasSubstr("quantizer 'a._input_quantizer': format fp8_e4m3 is signed; unsigned "

@@ -366,9 +366,8 @@ absl::StatusOr<QuantizerAmax> QuantizerState::ComputeAmax(
       return out;
     }
   }
-  QCAL_ASSIGN_OR_RETURN(
-      out.amax, snapshot->Amax(params, spec_.num_bits, spec_.is_unsigned, spec_.format,
-                                        spec_.name, cancelled));
+  QCAL_ASSIGN_OR_RETURN(out.amax, snapshot->Amax(params, spec_.num_bits, spec_.is_unsigned,
+                                                 spec_.format, spec_.name, cancelled));
   return out;
 }
 

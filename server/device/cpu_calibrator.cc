@@ -69,9 +69,8 @@ class CpuHistogramCalibrator : public Calibrator {
                                           bool is_unsigned, kernels::QuantFormat format,
                                           absl::string_view quantizer,
                                           const std::function<bool()>* cancelled) const override {
-    QCAL_ASSIGN_OR_RETURN(
-        float amax, HistogramAmax(histogram_, params, num_bits, is_unsigned, format, quantizer,
-                                  cancelled));
+    QCAL_ASSIGN_OR_RETURN(float amax, HistogramAmax(histogram_, params, num_bits, is_unsigned,
+                                                    format, quantizer, cancelled));
     return std::vector<float>{amax};
   }
   // A copy of the counts and edges: at most tens of MiB, copied in milliseconds, where an mse or

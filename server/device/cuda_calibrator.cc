@@ -90,8 +90,8 @@ class CudaHistogramCalibrator : public Calibrator {
           }
           return absl::InvalidArgumentError("max is not a histogram search");
         }};
-    QCAL_ASSIGN_OR_RETURN(float amax,
-                          HistogramAmax(view, params, num_bits, is_unsigned, format, quantizer, cancelled));
+    QCAL_ASSIGN_OR_RETURN(float amax, HistogramAmax(view, params, num_bits, is_unsigned, format,
+                                                    quantizer, cancelled));
     return std::vector<float>{amax};
   }
   absl::StatusOr<HistogramSnapshot> Histogram() const override {

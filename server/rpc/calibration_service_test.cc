@@ -404,7 +404,8 @@ TEST_F(CalibrationServiceTest, Fp8FormatOnTheWireAndOldClientsGetIntegers) {
   EXPECT_EQ(info.default_input().num_bits(), 8);
   EXPECT_EQ(info.default_weight().format(), v1::QUANT_FORMAT_INT);
   std::map<std::string, v1::QuantFormat> formats;
-  for (const v1::QuantizerStats& q : info.quantizers()) formats[q.spec().name()] = q.spec().format();
+  for (const v1::QuantizerStats& q : info.quantizers())
+    formats[q.spec().name()] = q.spec().format();
   EXPECT_EQ(formats, (std::map<std::string, v1::QuantFormat>{
                          {"a._input_quantizer", v1::QUANT_FORMAT_FP8_E4M3},
                          {"b._input_quantizer", v1::QUANT_FORMAT_FP8_E4M3},
@@ -413,7 +414,8 @@ TEST_F(CalibrationServiceTest, Fp8FormatOnTheWireAndOldClientsGetIntegers) {
   v1::AmaxTableResponse table;
   ASSERT_TRUE(ComputeAmax("f", "max", &table).ok());
   std::map<std::string, v1::QuantFormat> table_formats;
-  for (const v1::QuantizerAmax& q : table.table().quantizers()) table_formats[q.name()] = q.format();
+  for (const v1::QuantizerAmax& q : table.table().quantizers())
+    table_formats[q.name()] = q.format();
   EXPECT_EQ(table_formats, formats);
   EXPECT_THAT(table.json(), HasSubstr("\"format\": \"fp8_e4m3\""));
   EXPECT_EQ(table.trt_cache(), "TRT-8601-EntropyCalibration2\n");

@@ -123,9 +123,9 @@ absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
                      .num_bins = proto.num_bins() == 0 ? kDefaultNumBins : proto.num_bins(),
                      .skip_zeros = proto.skip_zeros()};
   if (proto.has_axis()) spec.axis = proto.axis();
-  QCAL_ASSIGN_OR_RETURN(spec.format,
-                        QuantFormatFromProto(proto.format(),
-                                             absl::StrCat("quantizer '", proto.name(), "'")));
+  QCAL_ASSIGN_OR_RETURN(
+      spec.format,
+      QuantFormatFromProto(proto.format(), absl::StrCat("quantizer '", proto.name(), "'")));
   switch (proto.calibrator()) {
     case v1::CALIBRATOR_UNSPECIFIED:
       break;

@@ -23,9 +23,10 @@ namespace qcal::server {
 // outside the enum (a newer client's format this server does not know).
 absl::StatusOr<kernels::QuantFormat> QuantFormatFromProto(int format, absl::string_view where);
 
-// num_bits 0 -> 8, num_bins 0 -> 2048, format unset -> QUANT_FORMAT_INT, CALIBRATOR_UNSPECIFIED -> `unspecified` (the role's
-// default). Not validated here (Model and QuantizerState do that); the layout is left at its
-// default (the model sets it). INVALID_ARGUMENT for a calibrator or format value outside its enum.
+// num_bits 0 -> 8, num_bins 0 -> 2048, format unset -> QUANT_FORMAT_INT, CALIBRATOR_UNSPECIFIED ->
+// `unspecified` (the role's default). Not validated here (Model and QuantizerState do that); the
+// layout is left at its default (the model sets it). INVALID_ARGUMENT for a calibrator or format
+// value outside its enum.
 absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
                                             CalibratorKind unspecified);
 void SpecToProto(const QuantizerSpec& spec, v1::QuantizerSpec* proto);

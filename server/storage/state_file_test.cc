@@ -200,8 +200,7 @@ TEST(StateFileFormatTest, Fp8RoundTripsAndUnknownFormatsAreRefused) {
   ModelSnapshot snapshot = Sample(kernels::HistogramLayout::kMergeable);
   snapshot.default_input.format = kernels::QuantFormat::kFp8E4M3;
   snapshot.quantizers[0].spec.format = kernels::QuantFormat::kFp8E4M3;
-  snapshot.amax_table->quantizers.at("x._input_quantizer").format =
-      kernels::QuantFormat::kFp8E4M3;
+  snapshot.amax_table->quantizers.at("x._input_quantizer").format = kernels::QuantFormat::kFp8E4M3;
   const std::string bytes = EncodeStateFile(snapshot);
   absl::StatusOr<ModelSnapshot> back = DecodeStateFile(bytes);
   ASSERT_TRUE(back.ok()) << back.status();

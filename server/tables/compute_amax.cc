@@ -104,9 +104,9 @@ absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const Method
   const std::string where =
       absl::StrCat("quantizer '", quantizer, "' (method ", params.method, ")");
   if (params.method == "percentile") {
-    absl::StatusOr<kernels::AmaxChoice> choice = histogram.search(kernels::AmaxMethod::kPercentile,
-                                                                {.cancelled = cancelled, .format = format},
-                                                                params.percentile);
+    absl::StatusOr<kernels::AmaxChoice> choice =
+        histogram.search(kernels::AmaxMethod::kPercentile,
+                         {.cancelled = cancelled, .format = format}, params.percentile);
     if (!choice.ok()) return Annotate(choice.status(), where);
     return choice->amax;
   }

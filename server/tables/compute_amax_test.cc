@@ -139,7 +139,8 @@ TEST(HistogramAmaxTest, PercentileTakesTheEdgeWhereTheCdfReachesIt) {
 TEST(HistogramAmaxTest, StartBinBeyondTheBinsIsRefused) {
   const kernels::Histogram histogram = FourBins();
   // Entropy's default start_bin 128 is beyond 4 bins.
-  absl::StatusOr<float> amax = HistogramAmax(histogram, Params("entropy"), 8, false, kInt, "conv1.q");
+  absl::StatusOr<float> amax =
+      HistogramAmax(histogram, Params("entropy"), 8, false, kInt, "conv1.q");
   EXPECT_EQ(amax.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(amax.status().message()), HasSubstr("quantizer 'conv1.q'"));
   EXPECT_THAT(std::string(amax.status().message()),
@@ -190,7 +191,8 @@ TEST(HistogramAmaxTest, MaxAndPercentileDoNotDependOnTheFormat) {
   std::vector<float> values;
   for (int i = 0; i < 500; ++i) values.push_back(std::sin(0.37f * i) * (1.0f + 0.01f * i));
   ASSERT_TRUE(histogram.Collect(values).ok());
-  for (const MethodParams& params : {Params("max"), Params("percentile", 99), Params("percentile")}) {
+  for (const MethodParams& params :
+       {Params("max"), Params("percentile", 99), Params("percentile")}) {
     const absl::StatusOr<float> int_amax = HistogramAmax(histogram, params, 8, false, kInt, "q");
     const absl::StatusOr<float> fp8_amax = HistogramAmax(histogram, params, 8, false, kFp8, "q");
     ASSERT_TRUE(int_amax.ok() && fp8_amax.ok()) << params.method;

@@ -43,10 +43,10 @@ struct TrtCache {
 
 // `tensor_quantizers`: ONNX activation tensor -> the input quantizers that quantize it (from
 // ActivationTensorQuantizers once an ONNX model is uploaded; empty before). A tensor takes the
-// largest amax of its 8-bit integer quantizers that are in the table; an activation quantizer of the
-// table bound to no tensor is listed under its own name.
-// Errors (for a table no ComputeAmax produces): INVALID_ARGUMENT for a num_bits outside
-// kernels::QuantBound's range, or a negative or non-finite amax.
+// largest amax of its 8-bit integer quantizers that are in the table; an activation quantizer of
+// the table bound to no tensor is listed under its own name. Errors (for a table no ComputeAmax
+// produces): INVALID_ARGUMENT for a num_bits outside kernels::QuantBound's range, or a negative or
+// non-finite amax.
 absl::StatusOr<TrtCache> TrtCacheText(
     const AmaxTable& table,
     const std::map<std::string, std::vector<std::string>>& tensor_quantizers);
