@@ -11,6 +11,7 @@ import pytest
 
 import qcal
 from conftest import Cli
+from dashboard_data import get_json
 from restartable_server import RestartableServer
 
 FP8_INPUT = "conv1._input_quantizer"
@@ -76,6 +77,9 @@ def test_fp8_model_records_calibrates_and_survives_kill9(server_bin, cli_bin, tm
         assert formats(restored.info()) == want
         assert restored.info()["default_input"]["format"] == "fp8_e4m3"
         assert restored.amax_table() == table
+        status, body = get_json(server.http_address, "/api/v1/models/fp8")
+        assert status == 200
+        assert {q["name"]: q["format"] for q in body["quantizers"]} == want
         # Quantizers first seen after the restart still take the FP8 default.
         restored.record("late._input_quantizer", x[:1])
         restored.flush()
