@@ -67,8 +67,10 @@ def test_fp8_model_records_calibrates_and_survives_kill9(server_bin, cli_bin, tm
         assert cache[1] == f"{INT_INPUT}: {np.float32(scale).view(np.uint32):08x}"
 
         cli = Cli(cli_bin, server.address)
-        rows = {line.split()[0]: line.split() for line in cli.ok("amax", "fp8", "--method", "max").splitlines()[2:]}
-        assert rows[FP8_INPUT][4] == "fp8_e4m3" and rows[INT_INPUT][4] == "int", rows
+        text = cli.ok("amax", "fp8", "--method", "max")
+        # QUANTIZER METHOD AMAX BITS FORMAT ... (per-tensor rows: AMAX is one word)
+        rows = {line.split()[0]: line.split() for line in text.splitlines()[2:]}
+        assert rows[FP8_INPUT][4] == "fp8_e4m3" and rows[INT_INPUT][4] == "int", text
 
         client.commit("fp8")
         server.kill9()
