@@ -48,6 +48,7 @@ struct FullSpec {
   v1::CalibratorKind calibrator = v1::CALIBRATOR_HISTOGRAM;
   int32_t num_bins = 2048;
   bool skip_zeros = false;
+  v1::QuantFormat format = v1::QUANT_FORMAT_INT;
 };
 
 constexpr int32_t kMaxNumBins = int32_t{1} << 24;
@@ -64,6 +65,25 @@ absl::StatusOr<FullSpec> Fill(const QuantizerDescriptor& given, const FullSpec& 
     spec.num_bits = *given.num_bits;
   }
   if (given.is_unsigned.has_value()) spec.is_unsigned = *given.is_unsigned;
+  if (given.format.has_value()) {
+    absl::StatusOr<v1::QuantFormat> format = ParseQuantFormat(*given.format);
+    if (!format.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": ", format.status().message()));
+    }
+    spec.format = *format;
+    // E4M3 has 8 bits whatever the role's integer width.
+    if (spec.format == v1::QUANT_FORMAT_FP8_E4M3 && !given.num_bits.has_value()) spec.num_bits = 8;
+  }
+  if (spec.format == v1::QUANT_FORMAT_FP8_E4M3) {
+    if (spec.num_bits != 8) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": num_bits ", spec.num_bits, " does not fit format fp8_e4m3 (8 bits, or unset)"));
+    }
+    if (spec.is_unsigned) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": format fp8_e4m3 is signed; unsigned must be false"));
+    }
+  }
   if (given.calibrator.has_value()) {
     if (*given.calibrator == "max") {
       spec.calibrator = v1::CALIBRATOR_MAX;
@@ -107,6 +127,7 @@ void ToProto(const FullSpec& spec, const std::string& name, v1::QuantizerSpec* p
   proto->set_calibrator(spec.calibrator);
   proto->set_num_bins(spec.num_bins);
   proto->set_skip_zeros(spec.skip_zeros);
+  proto->set_format(spec.format);
 }
 
 bool IsWeightQuantizer(std::string_view name) { return name.ends_with("_weight_quantizer"); }

@@ -99,6 +99,52 @@ TEST(CreateModelRequestTest, BadDescriptorsAreRefusedNamingTheField) {
   EXPECT_EQ(CreateModelRequestFor("", {}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// FP8 E4M3: 8 bits whatever the role's width; declared quantizers inherit the role's format and
+// may set it back to integers.
+TEST(CreateModelRequestTest, Fp8FormatIsFilledInAndChecked) {
+  ModelOptions options;
+  options.default_input = QuantizerDescriptor{.num_bits = 6};
+  options.default_weight = QuantizerDescriptor{.format = "fp8_e4m3"};
+  options.quantizers = {
+      {.name = "a._input_quantizer", .format = "fp8_e4m3"},
+      {.name = "a._weight_quantizer"},
+      {.name = "b._weight_quantizer", .format = "int"},
+  };
+  absl::StatusOr<v1::CreateModelRequest> request = CreateModelRequestFor("m", options);
+  ASSERT_TRUE(request.ok()) << request.status();
+  v1::QuantizerSpec fp8_weight = Spec(8, false, 0, v1::CALIBRATOR_MAX, 2048, false);
+  fp8_weight.set_format(v1::QUANT_FORMAT_FP8_E4M3);
+  EXPECT_EQ(request->default_input().format(), v1::QUANT_FORMAT_INT);
+  EXPECT_EQ(Text(request->default_weight()), Text(fp8_weight));
+  v1::QuantizerSpec fp8_input =
+      Spec(8, false, std::nullopt, v1::CALIBRATOR_HISTOGRAM, 2048, false, "a._input_quantizer");
+  fp8_input.set_format(v1::QUANT_FORMAT_FP8_E4M3);
+  EXPECT_EQ(Text(request->quantizers(0)), Text(fp8_input));
+  fp8_weight.set_name("a._weight_quantizer");
+  EXPECT_EQ(Text(request->quantizers(1)), Text(fp8_weight));
+  EXPECT_EQ(Text(request->quantizers(2)),
+            Text(Spec(8, false, 0, v1::CALIBRATOR_MAX, 2048, false, "b._weight_quantizer")));
+
+  const auto refused = [](const ModelOptions& bad, const std::string& message) {
+    const absl::Status status = CreateModelRequestFor("m", bad).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+    EXPECT_EQ(std::string(status.message()), message);
+  };
+  refused({.default_input = QuantizerDescriptor{.num_bits = 4, .format = "fp8_e4m3"}},
+          "model 'm', default_input: num_bits 4 does not fit format fp8_e4m3 (8 bits, or unset)");
+  refused({.default_weight = QuantizerDescriptor{.is_unsigned = true, .format = "fp8_e4m3"}},
+          "model 'm', default_weight: format fp8_e4m3 is signed; unsigned must be false");
+  refused({.quantizers = {{.name = "q", .format = "fp8"}}},
+          "model 'm', quantizer 'q': format 'fp8' is not int or fp8_e4m3");
+  // A declared quantizer inherits FP8 from its role, so a 4-bit one must say "int".
+  refused({.default_input = QuantizerDescriptor{.format = "fp8_e4m3"},
+           .quantizers = {{.name = "q", .num_bits = 4}}},
+          "model 'm', quantizer 'q': num_bits 4 does not fit format fp8_e4m3 (8 bits, or unset)");
+  EXPECT_EQ(QuantFormatName(*ParseQuantFormat("fp8_e4m3")), "fp8_e4m3");
+  EXPECT_EQ(QuantFormatName(*ParseQuantFormat("int")), "int");
+  EXPECT_EQ(QuantFormatName(static_cast<v1::QuantFormat>(7)), "unknown");
+}
+
 TEST(CreateModelRequestTest, HistogramLayoutIsSentWhenGiven) {
   absl::StatusOr<v1::CreateModelRequest> request = CreateModelRequestFor("m", {});
   ASSERT_TRUE(request.ok()) << request.status();

@@ -46,8 +46,11 @@ std::string Calibrator::BaseRepr() const {
 
 std::shared_ptr<Calibrator> MakeCalibrator(const QuantDescriptor& desc) {
   if (desc.calib_method() == "histogram") {
-    return std::make_shared<HistogramCalibrator>(HistogramCalibrator::Options{
-        .num_bits = desc.num_bits(), .axis = desc.axis(), .is_unsigned = desc.is_unsigned()});
+    return std::make_shared<HistogramCalibrator>(
+        HistogramCalibrator::Options{.num_bits = desc.num_bits(),
+                                     .axis = desc.axis(),
+                                     .is_unsigned = desc.is_unsigned(),
+                                     .format = desc.format()});
   }
   return std::make_shared<MaxCalibrator>(MaxCalibrator::Options{
       .num_bits = desc.num_bits(), .axis = desc.axis(), .is_unsigned = desc.is_unsigned()});

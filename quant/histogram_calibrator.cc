@@ -34,7 +34,8 @@ kernels::Histogram NewHistogram(const HistogramCalibrator::Options& options) {
 
 HistogramCalibrator::HistogramCalibrator(Options options)
     : Calibrator(options.num_bits, options.axis, options.is_unsigned),
-      histogram_(NewHistogram(options)) {}
+      histogram_(NewHistogram(options)),
+      format_(options.format) {}
 
 void HistogramCalibrator::collect(const at::Tensor& inputs) {
   const at::Tensor x = internal::ContiguousCpuFloat(inputs, "HistogramCalibrator input");
@@ -59,7 +60,8 @@ std::optional<at::Tensor> HistogramCalibrator::compute_amax(const CalibAmaxArgs&
   const kernels::SearchOptions search{.num_bits = num_bits(),
                                       .is_unsigned = is_unsigned(),
                                       .start_bin = args.start_bin,
-                                      .stride = args.stride};
+                                      .stride = args.stride,
+                                      .format = format_};
   const absl::StatusOr<kernels::AmaxChoice> choice =
       kernels::HistogramAmax(histogram_, *method, search, args.percentile);
   // FAILED_PRECONDITION: nothing collected yet (the reference returns None).

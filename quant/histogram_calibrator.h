@@ -24,6 +24,7 @@
 #define QCAL_QUANT_HISTOGRAM_CALIBRATOR_H_
 
 #include "kernels/histogram.h"
+#include "kernels/quant_format.h"
 #include "quant/calibrator.h"
 
 namespace qcal::quant {
@@ -37,6 +38,8 @@ class HistogramCalibrator : public Calibrator {
     int num_bins = 2048;
     bool skip_zeros = false;
     bool torch_hist = true;
+    // kFp8E4M3: entropy and mse simulate E4M3 (kernels::SearchOptions::format).
+    kernels::QuantFormat format = kernels::QuantFormat::kInt;
   };
 
   explicit HistogramCalibrator(Options options);
@@ -62,6 +65,7 @@ class HistogramCalibrator : public Calibrator {
 
  private:
   kernels::Histogram histogram_;
+  kernels::QuantFormat format_;
 };
 
 }  // namespace qcal::quant

@@ -51,6 +51,11 @@ QuantDescriptor::QuantDescriptor(Options options) : options_(std::move(options))
     ThrowValueError(absl::StrCat("num_bits must be > 0, not ", o.num_bits, "."));
   }
   ThrowIfError(kernels::QuantBound(o.num_bits, o.is_unsigned).status(), "QuantDescriptor");
+  if (o.format == kernels::QuantFormat::kFp8E4M3 && (o.num_bits != 8 || o.is_unsigned)) {
+    ThrowValueError(
+        absl::StrCat("QuantDescriptor: FP8 E4M3 (num_bits=(4, 3)) is 8-bit and signed, ",
+                     "got num_bits ", o.num_bits, o.is_unsigned ? " unsigned" : ""));
+  }
   if (o.axis.is_tuple() && o.axis.axes().empty()) {
     ThrowValueError("QuantDescriptor: axis is an empty tuple; leave it unset for per-tensor");
   }
@@ -86,6 +91,11 @@ QuantDescriptor::QuantDescriptor(Options options) : options_(std::move(options))
   }
 }
 
+std::string QuantDescriptor::num_bits_str() const {
+  return options_.format == kernels::QuantFormat::kFp8E4M3 ? "(4, 3)"
+                                                           : std::to_string(options_.num_bits);
+}
+
 int64_t QuantDescriptor::bound() const {
   return (int64_t{1} << (options_.num_bits - 1 + (options_.is_unsigned ? 1 : 0))) - 1;
 }
@@ -93,7 +103,7 @@ int64_t QuantDescriptor::bound() const {
 std::string QuantDescriptor::str() const {
   const Options& o = options_;
   std::string s = o.name.has_value() ? absl::StrCat(*o.name, ": ") : "QuantDescriptor";
-  absl::StrAppend(&s, "(", o.is_unsigned ? "unsigned " : "", o.num_bits, "bit");
+  absl::StrAppend(&s, "(", o.is_unsigned ? "unsigned " : "", num_bits_str(), "bit");
   absl::StrAppend(&s, o.fake_quant ? " fake" : " real");
   // The reference formats a missing axis as " per-tensor" after "axis=".
   absl::StrAppend(&s, " axis=", o.axis.per_tensor() ? " per-tensor" : o.axis.str());
@@ -116,7 +126,7 @@ bool operator==(const QuantDescriptor& a, const QuantDescriptor& b) {
   return x.num_bits == y.num_bits && x.name == y.name && x.fake_quant == y.fake_quant &&
          x.axis == y.axis && x.amax == y.amax && x.learn_amax == y.learn_amax &&
          x.scale_amax == y.scale_amax && x.calib_method == y.calib_method &&
-         x.is_unsigned == y.is_unsigned && x.narrow_range == y.narrow_range;
+         x.is_unsigned == y.is_unsigned && x.narrow_range == y.narrow_range && x.format == y.format;
 }
 
 }  // namespace qcal::quant

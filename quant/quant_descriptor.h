@@ -9,6 +9,9 @@
 //
 // Fields (read-only after construction; build a new descriptor to change one):
 //   num_bits      bits of the integer grid; bound = 2^(num_bits - 1 + unsigned) - 1
+//   format        kInt (the grid above) or kFp8E4M3: FP8 E4M3, scale = amax / 448, which
+//                 pytorch-quantization writes num_bits=(4, 3) (QuantDescriptorFromJson reads
+//                 that form); num_bits must then stay 8 and is_unsigned false
 //   name          optional, printed in str()
 //   fake_quant    true: quantize then dequantize (float output); false: integer values
 //   axis          per-tensor (default), one kept axis (int) or several (tuple); amax has one
@@ -25,7 +28,8 @@
 // [2, 16] signed or [1, 16] unsigned (the reference accepts 0 and 1 signed and then computes
 // NaN or a degenerate grid; qcal refuses them), an empty or repeated axis tuple, an amax value
 // that is negative, NaN or infinite or whose size does not match its shape, a scale_amax that
-// is not finite and > 0, and a calib_method other than "max" / "histogram"; c10::TypeError
+// is not finite and > 0, a calib_method other than "max" / "histogram", and an FP8 descriptor
+// whose num_bits is not 8 or that is unsigned; c10::TypeError
 // when learn_amax is combined with an axis (as the reference).
 #ifndef QCAL_QUANT_QUANT_DESCRIPTOR_H_
 #define QCAL_QUANT_QUANT_DESCRIPTOR_H_
@@ -34,6 +38,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "kernels/quant_format.h"
 
 namespace qcal::quant {
 
@@ -95,6 +101,7 @@ class QuantDescriptor {
     std::string calib_method = "max";
     bool is_unsigned = false;
     bool narrow_range = false;
+    kernels::QuantFormat format = kernels::QuantFormat::kInt;
   };
 
   // 8-bit, fake, per-tensor, max calibration, signed, full range.
@@ -112,7 +119,11 @@ class QuantDescriptor {
   const std::string& calib_method() const { return options_.calib_method; }
   bool is_unsigned() const { return options_.is_unsigned; }
   bool narrow_range() const { return options_.narrow_range; }
-  // 2^(num_bits - 1 + unsigned) - 1: 127 for signed 8-bit, 255 unsigned.
+  kernels::QuantFormat format() const { return options_.format; }
+  // "8" or, for FP8 E4M3, "(4, 3)": num_bits as the reference prints it.
+  std::string num_bits_str() const;
+  // 2^(num_bits - 1 + unsigned) - 1: 127 for signed 8-bit, 255 unsigned (integers only; an FP8
+  // descriptor's largest value is kernels::kFp8E4M3Max).
   int64_t bound() const;
   const Options& options() const { return options_; }
 

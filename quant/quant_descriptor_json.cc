@@ -122,12 +122,23 @@ QuantDescriptor QuantDescriptorFromJson(const Json& kwargs) {
   // In the reference's order of checks: num_bits, name, then the rest.
   if (kwargs.contains("num_bits")) {
     const Json& v = kwargs["num_bits"];
-    if (!v.is_number_integer()) {
-      ThrowTypeError(absl::StrCat("num_bits must be a positive integer, not ", PyType(v), "."));
-    }
-    o.num_bits = v.get<int>();
-    if (o.num_bits < 0) {
-      ThrowValueError(absl::StrCat("num_bits must be > 0, not ", o.num_bits, "."));
+    // pytorch-quantization's FP8 E4M3: num_bits=(4, 3), exponent and mantissa bits.
+    if (v.is_array() || (v.is_object() && v.contains("tuple"))) {
+      const Json& bits = v.is_array() ? v : v["tuple"];
+      if (bits != Json::array({4, 3})) {
+        ThrowValueError(absl::StrCat("num_bits ", bits.dump(),
+                                     ": the only (exponent, mantissa) form is (4, 3), FP8 E4M3"));
+      }
+      o.num_bits = 8;
+      o.format = kernels::QuantFormat::kFp8E4M3;
+    } else {
+      if (!v.is_number_integer()) {
+        ThrowTypeError(absl::StrCat("num_bits must be a positive integer, not ", PyType(v), "."));
+      }
+      o.num_bits = v.get<int>();
+      if (o.num_bits < 0) {
+        ThrowValueError(absl::StrCat("num_bits must be > 0, not ", o.num_bits, "."));
+      }
     }
   }
   for (const auto& [key, v] : kwargs.items()) {

@@ -4,7 +4,8 @@
 //   auto desc = qcal::quant::QuantDescriptorFromJson(
 //       nlohmann::json::parse(R"({"num_bits": 8, "axis": 0, "calib_method": "histogram"})"));
 //
-// Keys are QuantDescriptor(**kwargs)'s: num_bits (integer), name (string), fake_quant (bool),
+// Keys are QuantDescriptor(**kwargs)'s: num_bits (integer, or [4, 3] / {"tuple": [4, 3]}:
+// pytorch-quantization's num_bits=(4, 3), FP8 E4M3), name (string), fake_quant (bool),
 // axis (null, an integer, a list of integers or {"tuple": [...]}, both tuples), amax (a float,
 // a list of numbers, nested lists or {"shape": [...], "data": [...]}, float32), learn_amax
 // (bool), scale_amax (number or null), calib_method (string), unsigned (bool), narrow_range

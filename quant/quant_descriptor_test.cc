@@ -78,6 +78,23 @@ TEST(QuantDescriptor, RefusesBadValues) {
   EXPECT_THROW(QuantDescriptor({.calib_method = "entropy"}), c10::ValueError);
 }
 
+// pytorch-quantization's num_bits=(4, 3) is FP8 E4M3: 8-bit, signed, printed as the tuple.
+TEST(QuantDescriptor, Fp8E4M3IsNumBitsFourThree) {
+  const QuantDescriptor fp8({.format = kernels::QuantFormat::kFp8E4M3});
+  EXPECT_EQ(fp8.num_bits(), 8);
+  EXPECT_EQ(fp8.num_bits_str(), "(4, 3)");
+  EXPECT_EQ(fp8.str(), "QuantDescriptor((4, 3)bit fake axis= per-tensor)");
+  EXPECT_NE(fp8, QuantDescriptor());
+  EXPECT_EQ(QuantDescriptorFromJson(Json::parse(R"({"num_bits": [4, 3], "axis": 0})")),
+            QuantDescriptor({.axis = 0, .format = kernels::QuantFormat::kFp8E4M3}));
+  EXPECT_EQ(QuantDescriptorFromJson(Json::parse(R"({"num_bits": {"tuple": [4, 3]}})")), fp8);
+  EXPECT_THROW(QuantDescriptorFromJson(Json::parse(R"({"num_bits": [5, 2]})")), c10::ValueError);
+  EXPECT_THROW(QuantDescriptorFromJson(Json::parse(R"({"num_bits": [4, 3], "unsigned": true})")),
+               c10::ValueError);
+  EXPECT_THROW(QuantDescriptor({.num_bits = 4, .format = kernels::QuantFormat::kFp8E4M3}),
+               c10::ValueError);
+}
+
 TEST(QuantAxis, ResolvesAgainstTheRank) {
   EXPECT_EQ(QuantAxis(-1).Resolve(4), std::vector<int64_t>({3}));
   EXPECT_EQ(QuantAxis::Tuple({0, -1}).Resolve(2), std::vector<int64_t>({0, 1}));

@@ -22,6 +22,8 @@ v1::QuantizerSpec RemoteQuantizerSpec(const std::string& name, const QuantDescri
   spec.set_name(name);
   spec.set_num_bits(desc.num_bits());
   spec.set_is_unsigned(desc.is_unsigned());
+  spec.set_format(desc.format() == kernels::QuantFormat::kFp8E4M3 ? v1::QUANT_FORMAT_FP8_E4M3
+                                                                  : v1::QUANT_FORMAT_INT);
   const bool histogram = desc.calib_method() == "histogram";
   spec.set_calibrator(histogram ? v1::CALIBRATOR_HISTOGRAM : v1::CALIBRATOR_MAX);
   spec.set_num_bins(2048);

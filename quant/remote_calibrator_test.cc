@@ -105,6 +105,39 @@ TEST_F(RemoteCalibratorTest, SameAmaxAsTheLocalCalibrators) {
             "calibrator=histogram)");
 }
 
+// An FP8 E4M3 descriptor (pytorch-quantization's num_bits=(4, 3)) is declared FP8 on the server,
+// and every method gives the local calibrator's amax: both pass the format to the kernels'
+// searches (SearchOptions::format), so entropy and mse agree whether or not they simulate E4M3.
+TEST_F(RemoteCalibratorTest, Fp8DescriptorsAreDeclaredFp8AndGiveTheLocalAmax) {
+  auto session = NewSession("fp8", {.histogram_layout = v1::HISTOGRAM_LAYOUT_REFERENCE});
+  const QuantDescriptor fp8(
+      {.calib_method = "histogram", .format = kernels::QuantFormat::kFp8E4M3});
+  TensorQuantizer local(fp8), remote(fp8);
+  UseRemoteCalibrator(*remote, session, "conv1._input_quantizer");
+  StartCalibration(local);
+  StartCalibration(remote);
+  torch::manual_seed(5);
+  for (int step = 0; step < 3; ++step) {
+    const at::Tensor x = torch::randn({8, 3, 10, 10}) * (1.0 + step);
+    local(x);
+    remote(x);
+  }
+  for (const CalibAmaxArgs& args :
+       {CalibAmaxArgs{.method = "entropy"}, CalibAmaxArgs{.method = "mse"},
+        CalibAmaxArgs{.method = "percentile", .percentile = 99.9},
+        CalibAmaxArgs{.method = "max"}}) {
+    SCOPED_TRACE(args.method);
+    local->load_calib_amax(args);
+    remote->load_calib_amax(args);
+    ExpectSameTensor(*remote->amax(), *local->amax());
+  }
+  const absl::StatusOr<v1::ModelInfo> info = client_->GetModel("fp8");
+  ASSERT_TRUE(info.ok()) << info.status();
+  ASSERT_EQ(info->quantizers_size(), 1);
+  EXPECT_EQ(info->quantizers(0).spec().format(), v1::QUANT_FORMAT_FP8_E4M3);
+  EXPECT_EQ(info->quantizers(0).spec().num_bits(), 8);
+}
+
 // Options::aggregate counts on the trainer (CPU tensors here, by the kernels) and sends partial
 // states: every amax equals raw streaming's bit for bit, whatever the dtype and send_every.
 TEST_F(RemoteCalibratorTest, PreAggregationGivesTheAmaxOfStreaming) {

@@ -31,8 +31,8 @@ std::optional<DType> WireDType(at::ScalarType t) {
 bool SameCalibration(const v1::QuantizerSpec& a, const v1::QuantizerSpec& b) {
   const bool histogram = a.calibrator() == v1::CALIBRATOR_HISTOGRAM;
   return a.num_bits() == b.num_bits() && a.is_unsigned() == b.is_unsigned() &&
-         a.has_axis() == b.has_axis() && (!a.has_axis() || a.axis() == b.axis()) &&
-         a.calibrator() == b.calibrator() &&
+         a.format() == b.format() && a.has_axis() == b.has_axis() &&
+         (!a.has_axis() || a.axis() == b.axis()) && a.calibrator() == b.calibrator() &&
          (!histogram || (a.num_bins() == b.num_bins() && a.skip_zeros() == b.skip_zeros()));
 }
 

@@ -152,6 +152,13 @@ at::Tensor TensorQuantizerImpl::QuantForward(const at::Tensor& inputs) {
   } else {
     amax = GetAmax(inputs);
   }
+  if (desc_.format() == kernels::QuantFormat::kFp8E4M3) {
+    // Until kernels/ rounds to E4M3 (issue 12), an integer grid here would be a silent wrong
+    // number.
+    ThrowNotImplemented(absl::StrCat("TensorQuantizer ", desc_.str(),
+                                     ": FP8 fake quant needs kernels' E4M3 rounding, which this "
+                                     "build does not have; calibrate it (amax) only"));
+  }
   if (desc_.fake_quant()) {
     return fake_tensor_quant(x, amax, desc_.num_bits(), desc_.is_unsigned(), desc_.narrow_range());
   }
@@ -177,7 +184,7 @@ at::Tensor TensorQuantizerImpl::forward(const at::Tensor& inputs) {
 
 std::string TensorQuantizerImpl::ExtraRepr(bool python_scale) const {
   if (disabled_) return "disabled";
-  std::string s = absl::StrCat(desc_.is_unsigned() ? "unsigned " : "", desc_.num_bits(), "bit");
+  std::string s = absl::StrCat(desc_.is_unsigned() ? "unsigned " : "", desc_.num_bits_str(), "bit");
   if (desc_.narrow_range()) absl::StrAppend(&s, " narrow");
   if (desc_.fake_quant()) absl::StrAppend(&s, " fake");
   absl::StrAppend(

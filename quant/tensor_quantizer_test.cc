@@ -39,6 +39,27 @@ TEST(TensorQuantizer, DefaultIsDynamicEightBitFakeFullRange) {
             "quant)");
 }
 
+// Until kernels/ has E4M3 rounding, an FP8 quantizer calibrates but refuses to quantize (an
+// integer grid would be a silent wrong number).
+TEST(TensorQuantizer, Fp8CalibratesButRefusesToQuantize) {
+  TensorQuantizer q(QuantDescriptor({.format = kernels::QuantFormat::kFp8E4M3}));
+  const at::Tensor x = Floats({-3.0f, 0.5f, 0.25f}, {3});
+  try {
+    q(x);
+    ADD_FAILURE() << "FP8 fake quant ran";
+  } catch (const c10::NotImplementedError& error) {
+    EXPECT_NE(std::string(error.what()).find("FP8 fake quant needs kernels' E4M3"),
+              std::string::npos)
+        << error.what();
+  }
+  q->disable_quant();
+  q->enable_calib();
+  q(x);
+  q->load_calib_amax();
+  EXPECT_EQ(q->amax()->item<float>(), 3.0f);
+  EXPECT_NE(q->str().find("(4, 3)bit fake"), std::string::npos) << q->str();
+}
+
 TEST(TensorQuantizer, RealQuantizationUsesTheNarrowRangeAndRecordsScale) {
   TensorQuantizer q(QuantDescriptor({.fake_quant = false}));
   EXPECT_FALSE(q->scale().has_value());

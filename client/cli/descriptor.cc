@@ -12,7 +12,7 @@ namespace qcal::cli {
 namespace {
 
 constexpr absl::string_view kKeys =
-    "name, num_bits, unsigned, axis, calibrator, num_bins, skip_zeros";
+    "name, num_bits, unsigned, axis, calibrator, num_bins, skip_zeros, format";
 
 absl::Status BadValue(absl::string_view option, const std::string& key, const std::string& value,
                       absl::string_view expected) {
@@ -91,6 +91,9 @@ absl::StatusOr<QuantizerDescriptor> ParseDescriptor(std::string_view text,
       auto parsed = Bool(option, key, value);
       if (!parsed.ok()) return parsed.status();
       descriptor.skip_zeros = *parsed;
+    } else if (key == "format") {
+      if (!ParseQuantFormat(value).ok()) return BadValue(option, key, value, "int or fp8_e4m3");
+      descriptor.format = value;
     } else {
       return absl::InvalidArgumentError(
           absl::StrCat(option, ": unknown key '", key, "' (keys: ", kKeys, ")"));

@@ -3,10 +3,12 @@
 //   --default-input num_bits=8,unsigned=true,calibrator=histogram,num_bins=4096,skip_zeros=false
 //   --default-weight axis=0,calibrator=max
 //   --quantizer name=conv1._input_quantizer,num_bins=4096
+//   --default-input format=fp8_e4m3           // FP8 E4M3 (num_bits 8, scale = amax / 448)
 //
 // Keys as in the JSON amax table and pytorch-quantization: name (--quantizer only, required
 // there), num_bits, unsigned (true|false), axis (an int, or none for per-tensor), calibrator
-// (max|histogram), num_bins, skip_zeros (true|false). Values cannot contain commas.
+// (max|histogram), num_bins, skip_zeros (true|false), format (int|fp8_e4m3). Values cannot
+// contain commas.
 #ifndef QCAL_CLIENT_CLI_DESCRIPTOR_H_
 #define QCAL_CLIENT_CLI_DESCRIPTOR_H_
 

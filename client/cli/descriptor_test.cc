@@ -29,6 +29,11 @@ TEST(DescriptorTest, ParsesEveryKey) {
   // Keys left out stay unset: CreateModelRequestFor fills them from the role's default.
   EXPECT_FALSE(parsed->num_bits.has_value());
   EXPECT_FALSE(parsed->calibrator.has_value());
+  EXPECT_FALSE(parsed->format.has_value());
+
+  parsed = ParseDescriptor("format=fp8_e4m3", "--default-input", false);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->format, "fp8_e4m3");
 }
 
 TEST(DescriptorTest, RefusesNamingTheOptionAndTheKey) {
@@ -44,6 +49,7 @@ TEST(DescriptorTest, RefusesNamingTheOptionAndTheKey) {
   refused("calibrator=kl", false, "--opt: calibrator=kl: expected max or histogram");
   refused("num_bins=1e3", false, "--opt: num_bins=1e3: expected an integer");
   refused("skip_zeros=1", false, "--opt: skip_zeros=1: expected true or false");
+  refused("format=fp8", false, "--opt: format=fp8: expected int or fp8_e4m3");
   refused("num_bits=8,num_bits=4", false, "--opt: key num_bits is given twice");
   refused("num_bits", false, "--opt: 'num_bits' is not KEY=VALUE");
   refused("", false, "--opt: '' is not KEY=VALUE");

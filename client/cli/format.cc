@@ -30,9 +30,12 @@ std::string AxisText(const v1::QuantizerSpec& spec) {
 
 std::string SpecText(const v1::QuantizerSpec& spec) {
   const bool histogram = spec.calibrator() == v1::CALIBRATOR_HISTOGRAM;
-  return absl::StrCat(CalibratorName(spec.calibrator()), ", ",
-                      spec.num_bits() == 0 ? "8 (default)" : absl::StrCat(spec.num_bits()), "-bit",
-                      spec.is_unsigned() ? " unsigned" : "", ", ",
+  const std::string width =
+      spec.format() == v1::QUANT_FORMAT_FP8_E4M3
+          ? "FP8 E4M3"
+          : absl::StrCat(spec.num_bits() == 0 ? "8 (default)" : absl::StrCat(spec.num_bits()),
+                         "-bit", spec.is_unsigned() ? " unsigned" : "");
+  return absl::StrCat(CalibratorName(spec.calibrator()), ", ", width, ", ",
                       spec.has_axis() ? absl::StrCat("axis ", spec.axis()) : "per-tensor",
                       histogram ? absl::StrCat(", ", spec.num_bins(), " bins") : "",
                       histogram && spec.skip_zeros() ? ", skip_zeros" : "");
@@ -44,7 +47,8 @@ nlohmann::json SpecJson(const v1::QuantizerSpec& spec) {
                          {"unsigned", spec.is_unsigned()},
                          {"axis", nullptr},
                          {"num_bins", spec.num_bins()},
-                         {"skip_zeros", spec.skip_zeros()}};
+                         {"skip_zeros", spec.skip_zeros()},
+                         {"format", std::string(QuantFormatName(spec.format()))}};
   if (spec.has_axis()) json["axis"] = spec.axis();
   return json;
 }
@@ -124,14 +128,14 @@ std::string FormatModelInfo(const v1::ModelInfo& info) {
   if (info.quantizers_size() > 0) {
     // BINS: a histogram's bins at the start (num_bins) -> now (growth appends bins, coarsening
     // merges them); CHANNELS: the amax values a max calibrator holds.
-    absl::StrAppendFormat(&out, "  %-40s %-10s %4s %4s %-17s %8s %8s %12s %9s %12s\n", "QUANTIZER",
-                          "CALIBRATOR", "BITS", "AXIS", "BINS (START->NOW)", "CHANNELS", "BATCHES",
-                          "ELEMENTS", "NONFINITE", "BYTES");
+    absl::StrAppendFormat(&out, "  %-40s %-10s %4s %-8s %4s %-17s %8s %8s %12s %9s %12s\n",
+                          "QUANTIZER", "CALIBRATOR", "BITS", "FORMAT", "AXIS", "BINS (START->NOW)",
+                          "CHANNELS", "BATCHES", "ELEMENTS", "NONFINITE", "BYTES");
     for (const v1::QuantizerStats& q : info.quantizers()) {
       absl::StrAppendFormat(
-          &out, "  %-40s %-10s %4d %4s %-17s %8s %8d %12d %9d %12d\n", q.spec().name(),
-          CalibratorName(q.spec().calibrator()), q.spec().num_bits(), AxisText(q.spec()),
-          BinsText(q),
+          &out, "  %-40s %-10s %4d %-8s %4s %-17s %8s %8d %12d %9d %12d\n", q.spec().name(),
+          CalibratorName(q.spec().calibrator()), q.spec().num_bits(),
+          std::string(QuantFormatName(q.spec().format())), AxisText(q.spec()), BinsText(q),
           q.spec().calibrator() == v1::CALIBRATOR_MAX ? absl::StrCat(q.amax_size()) : "-",
           q.batches(), q.elements(), q.nonfinite(), q.bytes());
     }
@@ -178,12 +182,14 @@ nlohmann::json ModelInfoJson(const v1::ModelInfo& info) {
 
 std::string FormatAmaxTable(const v1::AmaxTable& table) {
   std::string out = absl::StrFormat("model %s, method %s\n", table.model(), table.method());
-  absl::StrAppendFormat(&out, "%-40s %-10s %-28s %4s %4s %8s %12s %9s\n", "QUANTIZER", "METHOD",
-                        "AMAX", "BITS", "AXIS", "BATCHES", "ELEMENTS", "NONFINITE");
+  absl::StrAppendFormat(&out, "%-40s %-10s %-28s %4s %-8s %4s %8s %12s %9s\n", "QUANTIZER",
+                        "METHOD", "AMAX", "BITS", "FORMAT", "AXIS", "BATCHES", "ELEMENTS",
+                        "NONFINITE");
   for (const v1::QuantizerAmax& q : table.quantizers()) {
-    absl::StrAppendFormat(&out, "%-40s %-10s %-28s %4d %4s %8d %12d %9d\n", q.name(), q.method(),
-                          AmaxText(q), q.num_bits(), q.has_axis() ? absl::StrCat(q.axis()) : "-",
-                          q.batches(), q.elements(), q.nonfinite());
+    absl::StrAppendFormat(
+        &out, "%-40s %-10s %-28s %4d %-8s %4s %8d %12d %9d\n", q.name(), q.method(), AmaxText(q),
+        q.num_bits(), std::string(QuantFormatName(q.format())),
+        q.has_axis() ? absl::StrCat(q.axis()) : "-", q.batches(), q.elements(), q.nonfinite());
   }
   return out;
 }

@@ -33,12 +33,12 @@ std::string FormatModelInfo(const v1::ModelInfo& info);
 //  "unspecified" from a server without layouts), "default_input", "default_weight",
 //  "quantizers": [{"name", "calibrator", "num_bits", "unsigned", "axis", "num_bins" (at the
 //                  start), "skip_zeros", "batches", "elements", "nonfinite", "bytes", "bins"
-//                  (now), "amax_size"}],
+//                  (now), "amax_size", "format" ("int" or "fp8_e4m3")}],
 //  "onnx_bindings": {quantizer: ONNX tensor}}
 nlohmann::json ModelInfoJson(const v1::ModelInfo& info);
 
-// One row per quantizer: name, method, amax (per-channel: count, min and max), bits, axis,
-// batches, elements, non-finite values.
+// One row per quantizer: name, method, amax (per-channel: count, min and max), bits, format
+// ("int" or "fp8_e4m3"), axis, batches, elements, non-finite values.
 std::string FormatAmaxTable(const v1::AmaxTable& table);
 
 // Summary lines, then at most `rows` coarse bars over [0, last edge]: the bins summed in groups of

@@ -102,7 +102,11 @@ TEST(FormatTest, AmaxTableShowsPerTensorValueAndPerChannelRange) {
   for (float amax : {0.78f, 0.25f, 1.5f}) weight->add_amax(amax);
   weight->set_axis(0);
   weight->set_num_bits(8);
+  input->set_format(v1::QUANT_FORMAT_FP8_E4M3);
   const std::string text = FormatAmaxTable(table);
+  EXPECT_NE(text.find(" BITS FORMAT   AXIS "), std::string::npos) << text;
+  EXPECT_NE(text.find("    8 fp8_e4m3    - "), std::string::npos) << text;
+  EXPECT_NE(text.find("    8 int         0 "), std::string::npos) << text;
   EXPECT_NE(text.find("model m, method entropy"), std::string::npos) << text;
   EXPECT_NE(text.find("2.64 "), std::string::npos) << text;
   EXPECT_NE(text.find("3 ch in [0.25, 1.5]"), std::string::npos) << text;
@@ -129,6 +133,12 @@ TEST(FormatTest, ModelInfoJsonHasStatisticsPerQuantizer) {
   EXPECT_EQ(json["quantizers"][0]["elements"], 40);
   EXPECT_EQ(json["default_input"]["axis"], nullptr);
   EXPECT_EQ(json["quantizers"][0]["amax_size"], 0);
+  EXPECT_EQ(json["quantizers"][0]["format"], "int");
+  info.mutable_default_input()->set_format(v1::QUANT_FORMAT_FP8_E4M3);
+  EXPECT_EQ(ModelInfoJson(info)["default_input"]["format"], "fp8_e4m3");
+  EXPECT_NE(FormatModelInfo(info).find("default input   default, FP8 E4M3, per-tensor"),
+            std::string::npos)
+      << FormatModelInfo(info);
   EXPECT_TRUE(json["onnx_bindings"].empty());
 }
 

@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
   create->add_option("--default-input", default_input_text,
                      "descriptor of input quantizers first seen by record: KEY=VALUE,... with keys "
                      "num_bits, unsigned, axis (int or none), calibrator (max|histogram), "
-                     "num_bins, skip_zeros; keys left out keep pytorch-quantization's defaults");
+                     "num_bins, skip_zeros, format (int|fp8_e4m3: FP8 E4M3, scale amax/448); "
+                     "keys left out keep pytorch-quantization's defaults");
   create->add_option("--default-weight", default_weight_text,
                      "descriptor of *_weight_quantizer quantizers first seen by record, as "
                      "--default-input");

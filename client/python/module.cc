@@ -104,6 +104,7 @@ py::dict SpecDict(const v1::QuantizerSpec& spec) {
   dict["axis"] = Axis(spec);
   dict["num_bins"] = spec.num_bins();
   dict["skip_zeros"] = spec.skip_zeros();
+  dict["format"] = std::string(QuantFormatName(spec.format()));
   return dict;
 }
 
@@ -137,19 +138,21 @@ py::dict InfoDict(const v1::ModelInfo& info) {
   return dict;
 }
 
-// (name, num_bits, unsigned, axis given, axis, calibrator, num_bins, skip_zeros) as the Python
-// layer passes a descriptor dict: unset keys are None, and "axis": None (per-tensor) is told
-// apart from no "axis" key by the flag.
-using DescriptorTuple = std::tuple<std::string, std::optional<int32_t>, std::optional<bool>, bool,
-                                   std::optional<int32_t>, std::optional<std::string>,
-                                   std::optional<int32_t>, std::optional<bool>>;
+// (name, num_bits, unsigned, axis given, axis, calibrator, num_bins, skip_zeros, format) as the
+// Python layer passes a descriptor dict: unset keys are None, and "axis": None (per-tensor) is
+// told apart from no "axis" key by the flag.
+using DescriptorTuple =
+    std::tuple<std::string, std::optional<int32_t>, std::optional<bool>, bool,
+               std::optional<int32_t>, std::optional<std::string>, std::optional<int32_t>,
+               std::optional<bool>, std::optional<std::string>>;
 
 QuantizerDescriptor ToDescriptor(const DescriptorTuple& tuple) {
   QuantizerDescriptor descriptor;
   bool axis_given = false;
   std::optional<int32_t> axis;
   std::tie(descriptor.name, descriptor.num_bits, descriptor.is_unsigned, axis_given, axis,
-           descriptor.calibrator, descriptor.num_bins, descriptor.skip_zeros) = tuple;
+           descriptor.calibrator, descriptor.num_bins, descriptor.skip_zeros, descriptor.format) =
+      tuple;
   if (axis_given) descriptor.axis = axis;
   return descriptor;
 }

@@ -82,6 +82,10 @@ std::string AxisText(const std::optional<int>& axis) {
 // The first field in which `have` differs from `want`, as "num_bins 2048, not 4096"; nullopt
 // when they are equal. Names are not compared.
 std::optional<std::string> SpecDifference(const QuantizerSpec& have, const QuantizerSpec& want) {
+  if (have.format != want.format) {
+    return absl::StrCat("format ", kernels::QuantFormatName(have.format), ", not ",
+                        kernels::QuantFormatName(want.format));
+  }
   if (have.num_bits != want.num_bits) {
     return absl::StrCat("num_bits ", have.num_bits, ", not ", want.num_bits);
   }

@@ -89,6 +89,14 @@ TEST(ModelRegistryTest, ExistOkJoinsAnEqualConfigurationAndNamesTheFirstDifferen
   a8.num_bits = 8;
   refused(Config(4096, {a8, w}),
           "model 'm' exists with quantizer 'a._input_quantizer' num_bits 6, not 8");
+  // The format is part of the configuration (CreateModelRequest's exist_ok).
+  QuantizerSpec fp8_a = a8;
+  fp8_a.format = kernels::QuantFormat::kFp8E4M3;
+  refused(Config(4096, {fp8_a, w}),
+          "model 'm' exists with quantizer 'a._input_quantizer' format int, not fp8_e4m3");
+  ModelConfig fp8_default = Config(4096, {a, w});
+  fp8_default.default_input.format = kernels::QuantFormat::kFp8E4M3;
+  refused(fp8_default, "model 'm' exists with default_input format int, not fp8_e4m3");
 
   // A refused request is checked before the name: INVALID_ARGUMENT, not a difference.
   ModelConfig bad = Config(4096, {a, w});

@@ -306,6 +306,26 @@ TEST(ModelTest, CreateRefusesBadDescriptors) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bits;
     EXPECT_THAT(std::string(status.message()), HasSubstr("outside 2..16"));
   }
+  // FP8 E4M3 is one signed 8-bit format: other num_bits, or unsigned, are refused, naming the
+  // descriptor and the field.
+  QuantizerSpec fp8 = DefaultInputSpec();
+  fp8.format = kernels::QuantFormat::kFp8E4M3;
+  EXPECT_TRUE(code({.name = "m", .default_input = fp8}).ok());
+  QuantizerSpec fp8_4bit = fp8;
+  fp8_4bit.num_bits = 4;
+  const absl::Status bits_status = code({.name = "m", .default_input = fp8_4bit});
+  EXPECT_EQ(bits_status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bits_status.message()),
+              HasSubstr("default_input: default descriptor: num_bits 4 does not fit format "
+                        "fp8_e4m3 (8 bits, or unset)"));
+  QuantizerSpec fp8_unsigned = fp8;
+  fp8_unsigned.name = "a._input_quantizer";
+  fp8_unsigned.is_unsigned = true;
+  const absl::Status unsigned_status = code({.name = "m", .quantizers = {fp8_unsigned}});
+  EXPECT_EQ(unsigned_status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(unsigned_status.message()),
+              HasSubstr("quantizer 'a._input_quantizer': format fp8_e4m3 is signed; unsigned "
+                        "must be false"));
   const absl::Status twice = code({.name = "m",
                                    .default_input = DefaultInputSpec(),
                                    .default_weight = DefaultWeightSpec(),

@@ -347,7 +347,8 @@ absl::StatusOr<QuantizerAmax> QuantizerState::ComputeAmax(
       .method = spec_.calibrator == CalibratorKind::kHistogram ? params.method : "max",
       .batches = 0,
       .elements = 0,
-      .nonfinite = 0};
+      .nonfinite = 0,
+      .format = spec_.format};
   std::unique_ptr<Calibrator> snapshot;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -361,12 +362,12 @@ absl::StatusOr<QuantizerAmax> QuantizerState::ComputeAmax(
     snapshot = calibrator_->Snapshot();
     if (snapshot == nullptr) {  // no snapshot (a GPU's state): search under the lock
       QCAL_ASSIGN_OR_RETURN(out.amax, calibrator_->Amax(params, spec_.num_bits, spec_.is_unsigned,
-                                                        spec_.name, cancelled));
+                                                        spec_.format, spec_.name, cancelled));
       return out;
     }
   }
-  QCAL_ASSIGN_OR_RETURN(
-      out.amax, snapshot->Amax(params, spec_.num_bits, spec_.is_unsigned, spec_.name, cancelled));
+  QCAL_ASSIGN_OR_RETURN(out.amax, snapshot->Amax(params, spec_.num_bits, spec_.is_unsigned,
+                                                 spec_.format, spec_.name, cancelled));
   return out;
 }
 

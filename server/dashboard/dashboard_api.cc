@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "kernels/quant_format.h"
 #include "nlohmann/json.hpp"
 #include "server/base/status_util.h"
 #include "server/core/model.h"
@@ -57,6 +58,7 @@ json QuantizerEntry(const QuantizerInfo& quantizer) {
           {"calibrator", CalibratorKindName(quantizer.spec.calibrator)},
           {"axis", quantizer.spec.axis.has_value() ? json(*quantizer.spec.axis) : json(nullptr)},
           {"num_bits", quantizer.spec.num_bits},
+          {"format", std::string(kernels::QuantFormatName(quantizer.spec.format))},
           {"unsigned", quantizer.spec.is_unsigned},
           {"batches", quantizer.stats.batches},
           {"elements", quantizer.stats.elements},

@@ -80,13 +80,13 @@ class Calibrator {
   // growth appends bins, coarsening merges them). Max calibrators: 0.
   virtual int64_t bins() const = 0;
 
-  // A max calibrator's amax (`params` ignored), or a histogram's one amax by `params`
-  // (normalized), as compute_amax.h's HistogramAmax. `cancelled` (null: never) is polled by the
-  // search (kernels::SearchOptions::cancelled). Errors: FAILED_PRECONDITION without data; those of
-  // HistogramAmax (CANCELLED included); INTERNAL for a device failure.
+  // A max calibrator's amax (`params` and the number format ignored), or a histogram's one amax
+  // by `params` (normalized), as compute_amax.h's HistogramAmax. `cancelled` (null: never) is
+  // polled by the search (kernels::SearchOptions::cancelled). Errors: FAILED_PRECONDITION without
+  // data; those of HistogramAmax (CANCELLED included); INTERNAL for a device failure.
   virtual absl::StatusOr<std::vector<float>> Amax(
-      const MethodParams& params, int num_bits, bool is_unsigned, absl::string_view quantizer,
-      const std::function<bool()>* cancelled = nullptr) const = 0;
+      const MethodParams& params, int num_bits, bool is_unsigned, kernels::QuantFormat format,
+      absl::string_view quantizer, const std::function<bool()>* cancelled = nullptr) const = 0;
 
   // A frozen copy of the state whose Amax gives the same result and runs without the owner's
   // lock, so that a long search does not hold up Record; nullptr where a copy would cost more

@@ -24,7 +24,8 @@ class CpuMaxCalibrator : public Calibrator {
   }
   int64_t amax_size() const override { return static_cast<int64_t>(calibrator_.amax().size()); }
   int64_t bins() const override { return 0; }
-  absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool, absl::string_view,
+  absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool, kernels::QuantFormat,
+                                          absl::string_view,
                                           const std::function<bool()>*) const override {
     return calibrator_.amax();
   }
@@ -65,10 +66,11 @@ class CpuHistogramCalibrator : public Calibrator {
   int64_t amax_size() const override { return 0; }
   int64_t bins() const override { return static_cast<int64_t>(histogram_.Counts().size()); }
   absl::StatusOr<std::vector<float>> Amax(const MethodParams& params, int num_bits,
-                                          bool is_unsigned, absl::string_view quantizer,
+                                          bool is_unsigned, kernels::QuantFormat format,
+                                          absl::string_view quantizer,
                                           const std::function<bool()>* cancelled) const override {
-    QCAL_ASSIGN_OR_RETURN(
-        float amax, HistogramAmax(histogram_, params, num_bits, is_unsigned, quantizer, cancelled));
+    QCAL_ASSIGN_OR_RETURN(float amax, HistogramAmax(histogram_, params, num_bits, is_unsigned,
+                                                    format, quantizer, cancelled));
     return std::vector<float>{amax};
   }
   // A copy of the counts and edges: at most tens of MiB, copied in milliseconds, where an mse or

@@ -28,7 +28,8 @@ class CudaMaxCalibrator : public Calibrator {
   }
   int64_t amax_size() const override { return calibrator_->amax_size(); }
   int64_t bins() const override { return 0; }
-  absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool, absl::string_view,
+  absl::StatusOr<std::vector<float>> Amax(const MethodParams&, int, bool, kernels::QuantFormat,
+                                          absl::string_view,
                                           const std::function<bool()>*) const override {
     return calibrator_->amax();
   }
@@ -67,7 +68,8 @@ class CudaHistogramCalibrator : public Calibrator {
   int64_t amax_size() const override { return 0; }
   int64_t bins() const override { return histogram_->num_bins(); }
   absl::StatusOr<std::vector<float>> Amax(const MethodParams& params, int num_bits,
-                                          bool is_unsigned, absl::string_view quantizer,
+                                          bool is_unsigned, kernels::QuantFormat format,
+                                          absl::string_view quantizer,
                                           const std::function<bool()>* cancelled) const override {
     const cuda::Histogram& h = *histogram_;
     const HistogramView view{
@@ -88,8 +90,8 @@ class CudaHistogramCalibrator : public Calibrator {
           }
           return absl::InvalidArgumentError("max is not a histogram search");
         }};
-    QCAL_ASSIGN_OR_RETURN(float amax,
-                          HistogramAmax(view, params, num_bits, is_unsigned, quantizer, cancelled));
+    QCAL_ASSIGN_OR_RETURN(float amax, HistogramAmax(view, params, num_bits, is_unsigned, format,
+                                                    quantizer, cancelled));
     return std::vector<float>{amax};
   }
   absl::StatusOr<HistogramSnapshot> Histogram() const override {

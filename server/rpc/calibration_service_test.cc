@@ -378,6 +378,71 @@ TEST_F(CalibrationServiceTest, AnOldClientsModelGetsTheMergeableLayout) {
   EXPECT_EQ(info.histogram_layout(), v1::HISTOGRAM_LAYOUT_REFERENCE);
 }
 
+// FP8 on the wire: a CreateModelRequest from before formats (no field 8) gets integer
+// quantizers; an FP8 default reaches the quantizers Record creates, GetModel, and both forms of
+// the amax table; the TensorRT cache leaves it out with a warning (issue 5's rule: INT8 only).
+// Format values outside the enum and FP8 with other num_bits or unsigned are refused.
+TEST_F(CalibrationServiceTest, Fp8FormatOnTheWireAndOldClientsGetIntegers) {
+  v1::CreateModelRequest old;
+  old.mutable_default_input()->set_num_bits(8);
+  ASSERT_TRUE(CreateModel("old", old).ok());
+  EXPECT_EQ(GetModel("old").default_input().format(), v1::QUANT_FORMAT_INT);
+
+  v1::CreateModelRequest fp8;
+  fp8.mutable_default_input()->set_format(v1::QUANT_FORMAT_FP8_E4M3);  // num_bits unset: 8
+  v1::QuantizerSpec* declared = fp8.add_quantizers();
+  declared->set_name("b._input_quantizer");
+  declared->set_calibrator(v1::CALIBRATOR_MAX);
+  declared->set_format(v1::QUANT_FORMAT_FP8_E4M3);
+  ASSERT_TRUE(CreateModel("f", fp8).ok());
+  ASSERT_TRUE(Record(Concat({FloatBatch("f", "a._input_quantizer", {3}, {0.5f, -2.54f, 1.0f}),
+                             FloatBatch("f", "b._input_quantizer", {2}, {4.0f, -1.0f}),
+                             FloatBatch("f", "c._weight_quantizer", {2, 1}, {1.0f, 2.0f})}))
+                  .status.ok());
+  const v1::ModelInfo info = GetModel("f");
+  EXPECT_EQ(info.default_input().format(), v1::QUANT_FORMAT_FP8_E4M3);
+  EXPECT_EQ(info.default_input().num_bits(), 8);
+  EXPECT_EQ(info.default_weight().format(), v1::QUANT_FORMAT_INT);
+  std::map<std::string, v1::QuantFormat> formats;
+  for (const v1::QuantizerStats& q : info.quantizers())
+    formats[q.spec().name()] = q.spec().format();
+  EXPECT_EQ(formats, (std::map<std::string, v1::QuantFormat>{
+                         {"a._input_quantizer", v1::QUANT_FORMAT_FP8_E4M3},
+                         {"b._input_quantizer", v1::QUANT_FORMAT_FP8_E4M3},
+                         {"c._weight_quantizer", v1::QUANT_FORMAT_INT}}));
+
+  v1::AmaxTableResponse table;
+  ASSERT_TRUE(ComputeAmax("f", "max", &table).ok());
+  std::map<std::string, v1::QuantFormat> table_formats;
+  for (const v1::QuantizerAmax& q : table.table().quantizers())
+    table_formats[q.name()] = q.format();
+  EXPECT_EQ(table_formats, formats);
+  EXPECT_THAT(table.json(), HasSubstr("\"format\": \"fp8_e4m3\""));
+  EXPECT_EQ(table.trt_cache(), "TRT-8601-EntropyCalibration2\n");
+  EXPECT_THAT(table.warnings(),
+              testing::Contains(HasSubstr("quantizer 'a._input_quantizer' tensor "
+                                          "'a._input_quantizer' is FP8 (fp8_e4m3)")));
+
+  v1::CreateModelRequest unknown;
+  unknown.mutable_default_input()->set_format(static_cast<v1::QuantFormat>(5));
+  EXPECT_REFUSED(CreateModel("u", unknown), INVALID_ARGUMENT, "unknown format 5");
+  v1::CreateModelRequest four_bits;
+  v1::QuantizerSpec* q4 = four_bits.add_quantizers();
+  q4->set_name("x._input_quantizer");
+  q4->set_num_bits(4);
+  q4->set_format(v1::QUANT_FORMAT_FP8_E4M3);
+  EXPECT_REFUSED(CreateModel("u", four_bits), INVALID_ARGUMENT,
+                 "quantizer 'x._input_quantizer': num_bits 4 does not fit format fp8_e4m3");
+  v1::CreateModelRequest unsigned_fp8;
+  unsigned_fp8.mutable_default_weight()->set_format(v1::QUANT_FORMAT_FP8_E4M3);
+  unsigned_fp8.mutable_default_weight()->set_is_unsigned(true);
+  EXPECT_REFUSED(CreateModel("u", unsigned_fp8), INVALID_ARGUMENT,
+                 "default_weight: default descriptor: format fp8_e4m3 is signed");
+  grpc::Status status;
+  GetModel("u", &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 // The same bytes chunked by 1 byte, 7 bytes and whole give bit-identical state, equal to the
 // kernel's histogram fed directly.
 TEST_F(CalibrationServiceTest, ChunkingNeverChangesTheResult) {

@@ -300,6 +300,15 @@ TEST(DataDirTest, Version1FilesLoad) {
     const auto& weight = snapshot.amax_table->quantizers.at("fc._weight_quantizer").amax;
     ASSERT_EQ(weight.size(), 4u);
     for (int i = 0; i < 4; ++i) EXPECT_EQ(bits(weight[i]), weight_bits[i]) << i;
+    // Written before formats existed: every spec and table entry reads as integers.
+    EXPECT_EQ(snapshot.default_input.format, kernels::QuantFormat::kInt);
+    EXPECT_EQ(snapshot.default_weight.format, kernels::QuantFormat::kInt);
+    for (const QuantizerSnapshot& quantizer : snapshot.quantizers) {
+      EXPECT_EQ(quantizer.spec.format, kernels::QuantFormat::kInt) << quantizer.spec.name;
+    }
+    for (const auto& [name, entry] : snapshot.amax_table->quantizers) {
+      EXPECT_EQ(entry.format, kernels::QuantFormat::kInt) << name;
+    }
   }
 }
 

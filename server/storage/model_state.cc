@@ -93,7 +93,25 @@ absl::StatusOr<CalibratorState> StateFromProto(const v1::QuantizerSnapshot& prot
   return absl::InvalidArgumentError(absl::StrCat(where, ": unknown calibrator state"));
 }
 
+v1::QuantFormat QuantFormatToProto(kernels::QuantFormat format) {
+  return format == kernels::QuantFormat::kFp8E4M3 ? v1::QUANT_FORMAT_FP8_E4M3
+                                                  : v1::QUANT_FORMAT_INT;
+}
+
 }  // namespace
+
+absl::StatusOr<kernels::QuantFormat> QuantFormatFromProto(int format, absl::string_view where) {
+  switch (format) {
+    case v1::QUANT_FORMAT_INT:
+      return kernels::QuantFormat::kInt;
+    case v1::QUANT_FORMAT_FP8_E4M3:
+      return kernels::QuantFormat::kFp8E4M3;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": unknown format ", format,
+                       "; expected QUANT_FORMAT_INT (0, or unset) or QUANT_FORMAT_FP8_E4M3 (1)"));
+  }
+}
 
 absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
                                             CalibratorKind unspecified) {
@@ -105,6 +123,9 @@ absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
                      .num_bins = proto.num_bins() == 0 ? kDefaultNumBins : proto.num_bins(),
                      .skip_zeros = proto.skip_zeros()};
   if (proto.has_axis()) spec.axis = proto.axis();
+  QCAL_ASSIGN_OR_RETURN(
+      spec.format,
+      QuantFormatFromProto(proto.format(), absl::StrCat("quantizer '", proto.name(), "'")));
   switch (proto.calibrator()) {
     case v1::CALIBRATOR_UNSPECIFIED:
       break;
@@ -135,6 +156,7 @@ void SpecToProto(const QuantizerSpec& spec, v1::QuantizerSpec* proto) {
                                                                 : v1::CALIBRATOR_HISTOGRAM);
   proto->set_num_bins(spec.num_bins);
   proto->set_skip_zeros(spec.skip_zeros);
+  proto->set_format(QuantFormatToProto(spec.format));
 }
 
 void AmaxTableToProto(const AmaxTable& table, v1::AmaxTable* proto) {
@@ -151,6 +173,7 @@ void AmaxTableToProto(const AmaxTable& table, v1::AmaxTable* proto) {
     out->set_batches(entry.batches);
     out->set_elements(entry.elements);
     out->set_nonfinite(entry.nonfinite);
+    out->set_format(QuantFormatToProto(entry.format));
   }
 }
 
@@ -167,6 +190,9 @@ AmaxTable AmaxTableFromProto(const v1::AmaxTable& proto) {
                         .elements = in.elements(),
                         .nonfinite = in.nonfinite()};
     if (in.has_axis()) entry.axis = in.axis();
+    // A value this build does not know reads as integers: this form is only read back from a
+    // table this server wrote.
+    if (in.format() == v1::QUANT_FORMAT_FP8_E4M3) entry.format = kernels::QuantFormat::kFp8E4M3;
     table.quantizers.insert_or_assign(in.name(), std::move(entry));
   }
   return table;

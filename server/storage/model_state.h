@@ -9,7 +9,9 @@
 #define QCAL_SERVER_STORAGE_MODEL_STATE_H_
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "kernels/mergeable_histogram.h"
+#include "kernels/quant_format.h"
 #include "qcal/v1/calibration.pb.h"
 #include "server/storage/model_snapshot.h"
 #include "server/tables/amax_table.h"
@@ -17,9 +19,14 @@
 
 namespace qcal::server {
 
-// num_bits 0 -> 8, num_bins 0 -> 2048, CALIBRATOR_UNSPECIFIED -> `unspecified` (the role's
-// default). Not validated here (Model and QuantizerState do that); the layout is left at its
-// default (the model sets it). INVALID_ARGUMENT for a calibrator value outside the enum.
+// The wire's QuantFormat (unset: QUANT_FORMAT_INT). INVALID_ARGUMENT naming `where` for a value
+// outside the enum (a newer client's format this server does not know).
+absl::StatusOr<kernels::QuantFormat> QuantFormatFromProto(int format, absl::string_view where);
+
+// num_bits 0 -> 8, num_bins 0 -> 2048, format unset -> QUANT_FORMAT_INT, CALIBRATOR_UNSPECIFIED ->
+// `unspecified` (the role's default). Not validated here (Model and QuantizerState do that); the
+// layout is left at its default (the model sets it). INVALID_ARGUMENT for a calibrator or format
+// value outside its enum.
 absl::StatusOr<QuantizerSpec> SpecFromProto(const v1::QuantizerSpec& proto,
                                             CalibratorKind unspecified);
 void SpecToProto(const QuantizerSpec& spec, v1::QuantizerSpec* proto);

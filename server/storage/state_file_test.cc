@@ -194,6 +194,35 @@ TEST(StateFileVersionTest, LastUseRoundTripsInVersion2AndIsDroppedFromVersion1) 
   EXPECT_EQ(back->last_used_unix_seconds, 0);
 }
 
+// An FP8 quantizer's format (its spec, the model's defaults, its amax table entry) survives a
+// save and load; a format value this server does not know is refused, naming the quantizer.
+TEST(StateFileFormatTest, Fp8RoundTripsAndUnknownFormatsAreRefused) {
+  ModelSnapshot snapshot = Sample(kernels::HistogramLayout::kMergeable);
+  snapshot.default_input.format = kernels::QuantFormat::kFp8E4M3;
+  snapshot.quantizers[0].spec.format = kernels::QuantFormat::kFp8E4M3;
+  snapshot.amax_table->quantizers.at("x._input_quantizer").format = kernels::QuantFormat::kFp8E4M3;
+  const std::string bytes = EncodeStateFile(snapshot);
+  absl::StatusOr<ModelSnapshot> back = DecodeStateFile(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->default_input.format, kernels::QuantFormat::kFp8E4M3);
+  EXPECT_EQ(back->default_weight.format, kernels::QuantFormat::kInt);
+  EXPECT_EQ(back->quantizers[0].spec.format, kernels::QuantFormat::kFp8E4M3);
+  EXPECT_EQ(back->quantizers[1].spec.format, kernels::QuantFormat::kInt);
+  EXPECT_EQ(back->amax_table->quantizers.at("x._input_quantizer").format,
+            kernels::QuantFormat::kFp8E4M3);
+  EXPECT_EQ(EncodeStateFile(*back), bytes);
+
+  v1::StateFile file;
+  ASSERT_TRUE(file.ParseFromString(bytes));
+  v1::ModelState state;
+  ASSERT_TRUE(state.ParseFromString(file.model_state()));
+  EXPECT_EQ(state.quantizers(0).spec().format(), v1::QUANT_FORMAT_FP8_E4M3);
+  state.mutable_quantizers(0)->mutable_spec()->set_format(static_cast<v1::QuantFormat>(9));
+  file.set_model_state(state.SerializeAsString());
+  file.set_crc32(StateFileCrc32(file.model_state()));
+  ExpectRefused(file.SerializeAsString(), "quantizer 'x._input_quantizer': unknown format 9");
+}
+
 TEST(StateFileCrcTest, IsZlibsCrc32) {
   // The check value of CRC-32 (IEEE), as gzip and PNG compute it.
   EXPECT_EQ(StateFileCrc32("123456789"), 0xCBF43926u);

@@ -39,6 +39,7 @@ std::string AmaxTableToJson(const AmaxTable& table) {
         {"batches", entry.batches},
         {"elements", entry.elements},
         {"nonfinite", entry.nonfinite},
+        {"format", std::string(kernels::QuantFormatName(entry.format))},
     };
   }
   const nlohmann::ordered_json root = {

@@ -17,7 +17,8 @@ AmaxTable HandMadeTable() {
                                                 .method = "entropy",
                                                 .batches = 2,
                                                 .elements = 123,
-                                                .nonfinite = 1};
+                                                .nonfinite = 1,
+                                                .format = kernels::QuantFormat::kFp8E4M3};
   table.quantizers["conv1._weight_quantizer"] = {.name = "conv1._weight_quantizer",
                                                  .amax = {0.78f, 0.5f},
                                                  .axis = 0,
@@ -43,7 +44,8 @@ TEST(AmaxTableJsonTest, ExactText) {
       "method": "entropy",
       "batches": 2,
       "elements": 123,
-      "nonfinite": 1
+      "nonfinite": 1,
+      "format": "fp8_e4m3"
     },
     "conv1._weight_quantizer": {
       "amax": [
@@ -56,7 +58,8 @@ TEST(AmaxTableJsonTest, ExactText) {
       "method": "max",
       "batches": 1,
       "elements": 18,
-      "nonfinite": 0
+      "nonfinite": 0,
+      "format": "int"
     }
   }
 })");

@@ -64,7 +64,8 @@ absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
 }
 
 absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const MethodParams& params,
-                                    int num_bits, bool is_unsigned, absl::string_view quantizer,
+                                    int num_bits, bool is_unsigned, kernels::QuantFormat format,
+                                    absl::string_view quantizer,
                                     const std::function<bool()>* cancelled) {
   const HistogramView view{
       .empty = histogram.empty(),
@@ -85,11 +86,12 @@ absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const M
         }
         return absl::InvalidArgumentError("max is not a histogram search");
       }};
-  return HistogramAmax(view, params, num_bits, is_unsigned, quantizer, cancelled);
+  return HistogramAmax(view, params, num_bits, is_unsigned, format, quantizer, cancelled);
 }
 
 absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const MethodParams& params,
-                                    int num_bits, bool is_unsigned, absl::string_view quantizer,
+                                    int num_bits, bool is_unsigned, kernels::QuantFormat format,
+                                    absl::string_view quantizer,
                                     const std::function<bool()>* cancelled) {
   if (histogram.empty) {
     return absl::FailedPreconditionError(absl::StrCat("quantizer '", quantizer, "' has no data"));
@@ -102,8 +104,9 @@ absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const Method
   const std::string where =
       absl::StrCat("quantizer '", quantizer, "' (method ", params.method, ")");
   if (params.method == "percentile") {
-    absl::StatusOr<kernels::AmaxChoice> choice = histogram.search(
-        kernels::AmaxMethod::kPercentile, {.cancelled = cancelled}, params.percentile);
+    absl::StatusOr<kernels::AmaxChoice> choice =
+        histogram.search(kernels::AmaxMethod::kPercentile,
+                         {.cancelled = cancelled, .format = format}, params.percentile);
     if (!choice.ok()) return Annotate(choice.status(), where);
     return choice->amax;
   }
@@ -117,7 +120,8 @@ absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const Method
                                        .is_unsigned = is_unsigned,
                                        .start_bin = params.start_bin,
                                        .stride = params.stride,
-                                       .cancelled = cancelled};
+                                       .cancelled = cancelled,
+                                       .format = format};
   absl::StatusOr<kernels::AmaxChoice> choice = histogram.search(
       entropy ? kernels::AmaxMethod::kEntropy : kernels::AmaxMethod::kMse, options, 0.0);
   if (!choice.ok()) return Annotate(choice.status(), where);

@@ -3,7 +3,8 @@
 // HistogramCalibrator.compute_amax); this file decides which one runs and checks its inputs.
 //
 //   QCAL_ASSIGN_OR_RETURN(MethodParams params, NormalizeMethodParams({.method = "entropy"}));
-//   QCAL_ASSIGN_OR_RETURN(std::vector<float> amax, HistogramAmax(hist, params, 8, false, name));
+//   QCAL_ASSIGN_OR_RETURN(std::vector<float> amax, HistogramAmax(hist, params, 8, false,
+//                                                             kernels::QuantFormat::kInt, name));
 #ifndef QCAL_SERVER_TABLES_COMPUTE_AMAX_H_
 #define QCAL_SERVER_TABLES_COMPUTE_AMAX_H_
 
@@ -16,6 +17,7 @@
 #include "kernels/amax_search.h"
 #include "kernels/histogram.h"
 #include "kernels/histogram_amax.h"
+#include "kernels/quant_format.h"
 
 namespace qcal::server {
 
@@ -54,12 +56,16 @@ absl::StatusOr<MethodParams> NormalizeMethodParams(const MethodParams& params,
 // Amax of a histogram calibrator by `params` (normalized): "max" is the exact running max of the
 // finite |x|; "entropy", "mse", "percentile" search the histogram. A histogram that has seen only
 // zeros (or only non-finite values) has amax 0 whatever the method.
+// `format` reaches the entropy and mse searches (kernels::SearchOptions::format: kFp8E4M3
+// scores candidates by simulating E4M3, and then num_bits and is_unsigned are not used); max and
+// percentile do not depend on it.
 // `cancelled` (null: never) is polled by the search (kernels::SearchOptions::cancelled).
 // Errors: INVALID_ARGUMENT when start_bin lies beyond the histogram's bins (entropy: > bins,
 // mse: >= bins), naming the quantizer; FAILED_PRECONDITION for a histogram without data;
 // CANCELLED when `cancelled` returned true.
 absl::StatusOr<float> HistogramAmax(const kernels::Histogram& histogram, const MethodParams& params,
-                                    int num_bits, bool is_unsigned, absl::string_view quantizer,
+                                    int num_bits, bool is_unsigned, kernels::QuantFormat format,
+                                    absl::string_view quantizer,
                                     const std::function<bool()>* cancelled = nullptr);
 
 // What HistogramAmax reads of a histogram, wherever its counts live (a GPU's histogram searches
@@ -78,7 +84,8 @@ struct HistogramView {
 
 // HistogramAmax on a view, with the same rules and errors.
 absl::StatusOr<float> HistogramAmax(const HistogramView& histogram, const MethodParams& params,
-                                    int num_bits, bool is_unsigned, absl::string_view quantizer,
+                                    int num_bits, bool is_unsigned, kernels::QuantFormat format,
+                                    absl::string_view quantizer,
                                     const std::function<bool()>* cancelled = nullptr);
 
 }  // namespace qcal::server

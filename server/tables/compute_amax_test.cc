@@ -15,6 +15,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
+constexpr kernels::QuantFormat kInt = kernels::QuantFormat::kInt;
+constexpr kernels::QuantFormat kFp8 = kernels::QuantFormat::kFp8E4M3;
+
 TEST(NormalizeMethodParamsTest, FillsDefaults) {
   const absl::StatusOr<MethodParams> params = NormalizeMethodParams({.method = "entropy"});
   ASSERT_TRUE(params.ok()) << params.status();
@@ -122,43 +125,85 @@ TEST(HistogramAmaxTest, MaxIsTheExactRunningMax) {
   ASSERT_TRUE(histogram.Collect(std::vector<float>{1.0f, -3.0f}).ok());
   // Grows the range by whole bins of width 0.75 past 3.1; the last edge is 3.75, the max 3.1.
   ASSERT_TRUE(histogram.Collect(std::vector<float>{3.1f}).ok());
-  EXPECT_EQ(*HistogramAmax(histogram, Params("max"), 8, false, "q"), 3.1f);
+  EXPECT_EQ(*HistogramAmax(histogram, Params("max"), 8, false, kInt, "q"), 3.1f);
 }
 
 TEST(HistogramAmaxTest, PercentileTakesTheEdgeWhereTheCdfReachesIt) {
   const kernels::Histogram histogram = FourBins();
   // cdf = 0.25, 0.5, 0.75, 1: the first index reaching p, then that edge (the reference's rule).
-  EXPECT_EQ(*HistogramAmax(histogram, Params("percentile", 50), 8, false, "q"), 1.0f);
-  EXPECT_EQ(*HistogramAmax(histogram, Params("percentile", 75), 8, false, "q"), 2.0f);
-  EXPECT_EQ(*HistogramAmax(histogram, Params("percentile", 100), 8, false, "q"), 3.0f);
+  EXPECT_EQ(*HistogramAmax(histogram, Params("percentile", 50), 8, false, kInt, "q"), 1.0f);
+  EXPECT_EQ(*HistogramAmax(histogram, Params("percentile", 75), 8, false, kInt, "q"), 2.0f);
+  EXPECT_EQ(*HistogramAmax(histogram, Params("percentile", 100), 8, false, kInt, "q"), 3.0f);
 }
 
 TEST(HistogramAmaxTest, StartBinBeyondTheBinsIsRefused) {
   const kernels::Histogram histogram = FourBins();
   // Entropy's default start_bin 128 is beyond 4 bins.
-  absl::StatusOr<float> amax = HistogramAmax(histogram, Params("entropy"), 8, false, "conv1.q");
+  absl::StatusOr<float> amax =
+      HistogramAmax(histogram, Params("entropy"), 8, false, kInt, "conv1.q");
   EXPECT_EQ(amax.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(amax.status().message()), HasSubstr("quantizer 'conv1.q'"));
   EXPECT_THAT(std::string(amax.status().message()),
               HasSubstr("start_bin 128 is beyond the histogram's 4 bins"));
   // Entropy allows start_bin == bins, mse does not.
-  EXPECT_TRUE(HistogramAmax(histogram, Params("entropy", 0, 4), 8, false, "q").ok());
-  EXPECT_EQ(HistogramAmax(histogram, Params("mse", 0, 4), 8, false, "q").status().code(),
+  EXPECT_TRUE(HistogramAmax(histogram, Params("entropy", 0, 4), 8, false, kInt, "q").ok());
+  EXPECT_EQ(HistogramAmax(histogram, Params("mse", 0, 4), 8, false, kInt, "q").status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(HistogramAmax(histogram, Params("mse", 0, 3), 8, false, "q").ok());
+  EXPECT_TRUE(HistogramAmax(histogram, Params("mse", 0, 3), 8, false, kInt, "q").ok());
 }
 
 TEST(HistogramAmaxTest, OnlyZerosGiveAmaxZeroForEveryMethod) {
   kernels::Histogram histogram = NewHistogram(16);
   ASSERT_TRUE(histogram.Collect(std::vector<float>(10, 0.0f)).ok());
   for (const char* method : {"max", "entropy", "mse", "percentile"}) {
-    EXPECT_EQ(*HistogramAmax(histogram, Params(method), 8, false, "q"), 0.0f) << method;
+    EXPECT_EQ(*HistogramAmax(histogram, Params(method), 8, false, kInt, "q"), 0.0f) << method;
+  }
+}
+
+// The quantizer's format reaches the kernels' searches (SearchOptions::format), where entropy
+// and mse simulate E4M3; a view records what each search was given.
+TEST(HistogramAmaxTest, TheFormatReachesEverySearch) {
+  for (kernels::QuantFormat format : {kInt, kFp8}) {
+    std::vector<std::pair<kernels::AmaxMethod, kernels::QuantFormat>> seen;
+    const HistogramView view{
+        .empty = false,
+        .abs_max = 4.0f,
+        .bins = 256,
+        .search = [&](kernels::AmaxMethod method, const kernels::SearchOptions& options,
+                      double) -> absl::StatusOr<kernels::AmaxChoice> {
+          seen.emplace_back(method, options.format);
+          return kernels::AmaxChoice{.amax = 1.5f};
+        }};
+    for (const char* method : {"entropy", "mse", "percentile"}) {
+      EXPECT_EQ(*HistogramAmax(view, Params(method), 8, false, format, "q"), 1.5f) << method;
+    }
+    const std::vector<std::pair<kernels::AmaxMethod, kernels::QuantFormat>> want = {
+        {kernels::AmaxMethod::kEntropy, format},
+        {kernels::AmaxMethod::kMse, format},
+        {kernels::AmaxMethod::kPercentile, format}};
+    EXPECT_EQ(seen, want);
+  }
+}
+
+// max and percentile read the data only: an FP8 quantizer gets the integer quantizer's amax.
+TEST(HistogramAmaxTest, MaxAndPercentileDoNotDependOnTheFormat) {
+  kernels::Histogram histogram = NewHistogram(64);
+  std::vector<float> values;
+  for (int i = 0; i < 500; ++i) values.push_back(std::sin(0.37f * i) * (1.0f + 0.01f * i));
+  ASSERT_TRUE(histogram.Collect(values).ok());
+  for (const MethodParams& params :
+       {Params("max"), Params("percentile", 99), Params("percentile")}) {
+    const absl::StatusOr<float> int_amax = HistogramAmax(histogram, params, 8, false, kInt, "q");
+    const absl::StatusOr<float> fp8_amax = HistogramAmax(histogram, params, 8, false, kFp8, "q");
+    ASSERT_TRUE(int_amax.ok() && fp8_amax.ok()) << params.method;
+    EXPECT_EQ(*fp8_amax, *int_amax) << params.method << " " << params.percentile;
+    EXPECT_GT(*int_amax, 0.0f);
   }
 }
 
 TEST(HistogramAmaxTest, EmptyHistogramIsAPreconditionError) {
   const kernels::Histogram histogram = NewHistogram(16);
-  EXPECT_EQ(HistogramAmax(histogram, Params("max"), 8, false, "q").status().code(),
+  EXPECT_EQ(HistogramAmax(histogram, Params("max"), 8, false, kInt, "q").status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 

@@ -23,6 +23,18 @@ QuantizerSpec DefaultWeightSpec() {
 absl::Status ValidateSpec(const QuantizerSpec& spec) {
   const std::string who =
       spec.name.empty() ? "default descriptor" : absl::StrCat("quantizer '", spec.name, "'");
+  if (spec.format == kernels::QuantFormat::kFp8E4M3) {
+    // E4M3 is one 8-bit signed format; SpecFromProto has already turned the wire's unset
+    // num_bits (0) into 8.
+    if (spec.num_bits != 8) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          who, ": num_bits ", spec.num_bits, " does not fit format fp8_e4m3 (8 bits, or unset)"));
+    }
+    if (spec.is_unsigned) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, ": format fp8_e4m3 is signed; unsigned must be false"));
+    }
+  }
   if (spec.num_bits < 2 || spec.num_bits > 16) {
     return absl::InvalidArgumentError(
         absl::StrCat(who, ": num_bits ", spec.num_bits, " is outside 2..16"));

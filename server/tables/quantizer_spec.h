@@ -68,7 +68,8 @@ QuantizerSpec DefaultWeightSpec();
 
 // INVALID_ARGUMENT (naming the quantizer and the field) for num_bits outside 2..16, a histogram
 // calibrator with an axis (pytorch-quantization's HistogramCalibrator has none), num_bins outside
-// 1..kMaxHistogramBins, or skip_zeros on a max calibrator.
+// 1..kMaxHistogramBins, skip_zeros on a max calibrator, or a kFp8E4M3 spec whose num_bits is not 8
+// or that is unsigned (E4M3 is one signed 8-bit format: calibration.proto's QuantFormat).
 absl::Status ValidateSpec(const QuantizerSpec& spec);
 
 }  // namespace qcal::server

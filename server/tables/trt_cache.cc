@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "kernels/quant_bound.h"
+#include "kernels/quant_format.h"
 #include "server/base/status_util.h"
 #include "server/tables/qdq_scale.h"
 #include "server/tables/quantizer_spec.h"
@@ -42,6 +43,15 @@ class Selection {
   // out with a warning. INVALID_ARGUMENT for a num_bits outside kernels::QuantBound's range.
   absl::Status Offer(const std::string& tensor, const QuantizerAmax& entry) {
     if (IsWeightQuantizer(entry.name) || entry.amax.empty()) return absl::OkStatus();
+    // An FP8 quantizer's amax maps to 448, not 127: written as INT8 it would give TensorRT a
+    // scale for a different format. Issue 5's rule: the cache is INT8 only.
+    if (entry.format == kernels::QuantFormat::kFp8E4M3) {
+      warnings_.push_back(absl::StrCat(Subject(entry.name, tensor),
+                                       " is FP8 (fp8_e4m3); TensorRT's cache holds 8-bit integer "
+                                       "quantizers only: left out (export a QDQ ONNX model for "
+                                       "FP8)"));
+      return absl::OkStatus();
+    }
     const absl::StatusOr<float> bound = kernels::QuantBound(entry.num_bits, entry.is_unsigned);
     if (!bound.ok()) {
       return absl::InvalidArgumentError(

@@ -8,7 +8,8 @@
 // of scale = amax / 127, in name order. TensorRT reads every entry as signed INT8 (scale x 127),
 // so that is what is written for every 8-bit quantizer: an unsigned one (bound 255) is written as
 // signed, scale amax / 127 (amax / 255 would make TensorRT see half its range), with a warning.
-// Quantizers that are not 8-bit are left out with a warning, and so is an entry whose name (the
+// Quantizers that are not 8-bit integers (FP8 E4M3 ones included: the cache is INT8 only, issue
+// 5's rule) are left out with a warning, and so is an entry whose name (the
 // tensor's, or an unbound quantizer's) contains ": ", which would make its line ambiguous
 // ("x: 3f800000: 3c010a14").
 // Activation quantizers are those whose name does not end in "_weight_quantizer" (TensorRT
@@ -42,10 +43,10 @@ struct TrtCache {
 
 // `tensor_quantizers`: ONNX activation tensor -> the input quantizers that quantize it (from
 // ActivationTensorQuantizers once an ONNX model is uploaded; empty before). A tensor takes the
-// largest amax of its 8-bit quantizers that are in the table; an activation quantizer of the
-// table bound to no tensor is listed under its own name.
-// Errors (for a table no ComputeAmax produces): INVALID_ARGUMENT for a num_bits outside
-// kernels::QuantBound's range, or a negative or non-finite amax.
+// largest amax of its 8-bit integer quantizers that are in the table; an activation quantizer of
+// the table bound to no tensor is listed under its own name. Errors (for a table no ComputeAmax
+// produces): INVALID_ARGUMENT for a num_bits outside kernels::QuantBound's range, or a negative or
+// non-finite amax.
 absl::StatusOr<TrtCache> TrtCacheText(
     const AmaxTable& table,
     const std::map<std::string, std::vector<std::string>>& tensor_quantizers);

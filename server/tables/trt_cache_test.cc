@@ -118,6 +118,30 @@ TEST(TrtCacheTest, QuantizersThatAreNot8BitAreLeftOutWithAWarning) {
                           "quantizers only: left out"));
 }
 
+// Issue 5's rule: the cache is INT8 only. An FP8 quantizer (amax maps to 448, not 127) is left
+// out with a warning, also where it shares a tensor with an INT8 quantizer, which is written.
+TEST(TrtCacheTest, Fp8QuantizersAreLeftOutWithAWarning) {
+  AmaxTable table{.model = "m", .method = "max", .quantizers = {}};
+  QuantizerAmax fp8 = Entry("a._input_quantizer", {9.0f});
+  fp8.format = kernels::QuantFormat::kFp8E4M3;
+  QuantizerAmax shared_fp8 = Entry("b._input_quantizer", {7.0f});
+  shared_fp8.format = kernels::QuantFormat::kFp8E4M3;
+  for (const QuantizerAmax& entry : {fp8, shared_fp8, Entry("c._input_quantizer", {3.0f})}) {
+    table.quantizers[entry.name] = entry;
+  }
+  const absl::StatusOr<TrtCache> cache =
+      TrtCacheText(table, {{"t", {"b._input_quantizer", "c._input_quantizer"}}});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_EQ(cache->text, "TRT-8601-EntropyCalibration2\nt: " + Hex(3.0f / 127.0f) + "\n");
+  EXPECT_THAT(cache->warnings,
+              ElementsAre("TensorRT calibration cache: quantizer 'b._input_quantizer' tensor 't' "
+                          "is FP8 (fp8_e4m3); TensorRT's cache holds 8-bit integer quantizers "
+                          "only: left out (export a QDQ ONNX model for FP8)",
+                          "TensorRT calibration cache: quantizer 'a._input_quantizer' tensor "
+                          "'a._input_quantizer' is FP8 (fp8_e4m3); TensorRT's cache holds 8-bit "
+                          "integer quantizers only: left out (export a QDQ ONNX model for FP8)"));
+}
+
 // A cache line is "<name>: <hex>"; a name holding ": " could be read as another name and scale
 // ("x: 3f800000: 3c010a14").
 TEST(TrtCacheTest, NamesContainingColonSpaceAreLeftOutWithAWarning) {

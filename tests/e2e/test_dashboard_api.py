@@ -28,7 +28,7 @@ def test_models_lists_quantizers_with_their_counters(server, recorded):
     by_name = {q["name"]: q for q in model["quantizers"]}
     assert set(by_name) == {HISTOGRAM, WEIGHT}
     for name, quantizer in by_name.items():
-        for key in ("batches", "elements", "nonfinite", "bytes", "calibrator", "axis"):
+        for key in ("batches", "elements", "nonfinite", "bytes", "calibrator", "axis", "format"):
             assert quantizer[key] == info[name][key], (name, key)
     assert by_name[HISTOGRAM]["nonfinite"] == 1
     assert by_name[WEIGHT]["axis"] == 0 and by_name[WEIGHT]["calibrator"] == "max"

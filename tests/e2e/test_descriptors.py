@@ -9,7 +9,8 @@ import qcal
 from conftest import save_npy
 
 INPUT_8BIT_HISTOGRAM = {"calibrator": "histogram", "num_bits": 8, "unsigned": False,
-                        "axis": None, "num_bins": 2048, "skip_zeros": False}
+                        "axis": None, "num_bins": 2048, "skip_zeros": False,
+                        "format": "int"}
 
 
 def test_cli_create_with_descriptors_and_exist_ok(cli, model_name):
@@ -22,7 +23,8 @@ def test_cli_create_with_descriptors_and_exist_ok(cli, model_name):
     assert cli.ok(*args) == f"created model '{model_name}'\n"
     info = cli.json("info", model_name, "--format", "json")
     assert info["default_input"] == {"calibrator": "histogram", "num_bits": 8, "unsigned": True,
-                                     "axis": None, "num_bins": 4096, "skip_zeros": False}
+                                     "axis": None, "num_bins": 4096, "skip_zeros": False,
+                        "format": "int"}
     assert info["default_weight"]["axis"] == 1 and info["default_weight"]["calibrator"] == "max"
     by_name = {q["name"]: q for q in info["quantizers"]}
     # Keys left out take the default descriptor of the quantizer's role given in the same call.
@@ -80,7 +82,8 @@ def test_python_model_creates_or_joins_with_descriptors(client, server, model_na
     info = session.info()
     assert info["default_input"] == dict(INPUT_8BIT_HISTOGRAM, unsigned=True, num_bins=4096)
     assert info["default_weight"] == {"calibrator": "max", "num_bits": 4, "unsigned": False,
-                                      "axis": 0, "num_bins": 2048, "skip_zeros": False}
+                                      "axis": 0, "num_bins": 2048, "skip_zeros": False,
+                        "format": "int"}
     head = info["quantizers"]["head._input_quantizer"]
     assert head["calibrator"] == "max" and head["axis"] is None and head["unsigned"] is True
     fc = info["quantizers"]["fc._weight_quantizer"]
@@ -166,7 +169,8 @@ def test_info_shows_starting_and_current_bins_and_channel_counts(cli, client, mo
     (x_line,) = [line for line in text.splitlines() if "x._input_quantizer" in line]
     assert "2048 -> 2233" in x_line
     (fc_line,) = [line for line in text.splitlines() if "fc._weight_quantizer" in line]
-    assert fc_line.split()[5] == "5"
+    # QUANTIZER CALIBRATOR BITS FORMAT AXIS BINS CHANNELS ...
+    assert fc_line.split()[3] == "int" and fc_line.split()[6] == "5"
     assert "bindings        none (no ONNX model uploaded)" in text
 
 

@@ -317,3 +317,21 @@ def test_a_100kb_method_or_target_gets_a_short_message(stub, model):
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value
     assert "unknown target 'tttt" in error.value.details()
     assert len(error.value.details()) < 1024, len(error.value.details())
+
+
+def _varint_field(number, value):
+    """A varint field (wire type 0): ints, bools, enums."""
+    return _varint(number << 3) + _varint(value)
+
+
+def test_an_old_clients_descriptors_get_integer_quantizers(server, model_name):
+    # A CreateModelRequest from before QuantizerSpec.format (field 8): default_input {num_bits 8,
+    # calibrator MAX}, one declared quantizer. Every quantizer is then QUANT_FORMAT_INT.
+    spec = _varint_field(2, 8) + _varint_field(5, pb.CALIBRATOR_MAX)
+    declared = _field(1, b"q._input_quantizer") + _varint_field(2, 6)
+    request = _field(1, model_name.encode()) + _field(2, declared) + _field(3, spec)
+    info = _raw_unary(server, "CreateModel", request, pb.ModelInfo)
+    assert info.default_input.format == pb.QUANT_FORMAT_INT
+    assert info.default_input.calibrator == pb.CALIBRATOR_MAX
+    assert [(q.spec.name, q.spec.num_bits, q.spec.format) for q in info.quantizers] == [
+        (b"q._input_quantizer", 6, pb.QUANT_FORMAT_INT)]

@@ -248,6 +248,10 @@ struct QuantizerDescriptor {
   std::optional<int32_t> num_bins;
   // Histogram only: drop exact zeros before binning.
   std::optional<bool> skip_zeros;
+  // "int" (num_bits integers) or "fp8_e4m3" (FP8 E4M3, scale = amax / 448; calibration.proto's
+  // QuantFormat). FP8 takes num_bits 8 when num_bits is unset, and refuses any other num_bits and
+  // is_unsigned true (pytorch-quantization writes it num_bits=(4, 3)).
+  std::optional<std::string> format;
 };
 
 struct ModelOptions {
@@ -267,6 +271,12 @@ struct ModelOptions {
   // mergeable unless set). Part of the configuration that exist_ok compares.
   std::optional<std::string> histogram_layout = std::nullopt;
 };
+
+// "int" -> QUANT_FORMAT_INT, "fp8_e4m3" -> QUANT_FORMAT_FP8_E4M3; INVALID_ARGUMENT naming `text`
+// for anything else (case-sensitive).
+absl::StatusOr<v1::QuantFormat> ParseQuantFormat(std::string_view text);
+// "int", "fp8_e4m3", or "unknown" (a value newer than this client).
+std::string_view QuantFormatName(v1::QuantFormat format);
 
 // "mergeable" -> HISTOGRAM_LAYOUT_MERGEABLE, "reference" -> HISTOGRAM_LAYOUT_REFERENCE;
 // INVALID_ARGUMENT naming `text` for anything else (case-sensitive).
@@ -288,7 +298,8 @@ struct LoadStateOptions {
 // INVALID_ARGUMENT, naming the descriptor ("default_input", "quantizer 'q'") and the field, for:
 // a model or quantizer name that is not a name, a default descriptor with a name, a declared
 // quantizer without one, num_bits outside 2..16, num_bins outside 1..2^24, a calibrator other
-// than "max" or "histogram", a histogram with an axis, skip_zeros on a max calibrator, a
+// than "max" or "histogram", a histogram with an axis, skip_zeros on a max calibrator, a format
+// other than "int" or "fp8_e4m3", an FP8 descriptor with num_bits other than 8 or unsigned, a
 // histogram_layout other than "mergeable" or "reference".
 absl::StatusOr<v1::CreateModelRequest> CreateModelRequestFor(std::string_view model,
                                                              const ModelOptions& options);

@@ -189,8 +189,9 @@ class ModelSession:
         """The model: {"name", "has_onnx", "amax_method" (None before compute_amax),
         "histogram_layout" ("mergeable" or "reference"; None from a server without layouts),
         "default_input", "default_weight", "quantizers": {name: {"calibrator", "num_bits",
-        "unsigned", "axis", "num_bins", "skip_zeros", "batches", "elements", "nonfinite",
-        "bytes", "bins", "amax_size"}}, "onnx_bindings": {quantizer: ONNX tensor}}.
+        "unsigned", "axis", "num_bins", "skip_zeros", "format" ("int" or "fp8_e4m3"),
+        "batches", "elements", "nonfinite", "bytes", "bins", "amax_size"}}, "onnx_bindings":
+        {quantizer: ONNX tensor}}.
 
         num_bins is the bins a histogram starts with; bins the bins it holds now (0 before its
         first non-zero value): growth appends bins of the same width, and past 2^20 bins
@@ -211,7 +212,8 @@ class ModelSession:
     ):
         """Computes amax for every quantizer with data, stores the table, and returns it parsed:
         {"model", "method", "quantizers": {name: {"amax": float or [per channel], "num_bits",
-        "unsigned", "axis", "batches", "elements", ...}}}.
+        "unsigned", "axis", "batches", "elements", ..., "format": "int" | "fp8_e4m3"}}}. An
+        "fp8_e4m3" quantizer's scale is amax / 448, not amax / bound.
 
         method (str): "max", "entropy", "mse" or "percentile" (histogram quantizers; max
         quantizers always report their max). percentile (number): percentile method only, in
@@ -222,7 +224,7 @@ class ModelSession:
         The table returned is the one this call computed (one server call), even while another
         client computes another method on the same model. Its TensorRT cache warnings (a scale
         replaced: amax 0, or a scale below the smallest normal float; an unsigned quantizer
-        written as signed INT8; a quantizer left out: not 8-bit, or a name containing ": ") are
+        written as signed INT8; a quantizer left out: not 8-bit, FP8, or a name containing ": ") are
         issued as QcalWarning and kept in .last_amax_warnings.
         Raises QcalError: FAILED_PRECONDITION before any data; INVALID_ARGUMENT for an unknown
         method, a percentile outside (0, 100], a start_bin or stride below 1 or beyond int32, a
@@ -576,7 +578,10 @@ class Client:
         Descriptors (pytorch-quantization's QuantDescriptor, the parts calibration uses), dicts
         with the keys of the JSON amax table: {"num_bits": 2..16, "unsigned": bool, "axis": int
         (per-channel, max calibrators) or None (per-tensor), "calibrator": "max" | "histogram",
-        "num_bins": 1..2**24, "skip_zeros": bool}. A key left out takes the role's default:
+        "num_bins": 1..2**24, "skip_zeros": bool, "format": "int" | "fp8_e4m3"}. FP8 E4M3
+        (scale = amax / 448) is "format": "fp8_e4m3" or pytorch-quantization's "num_bits": (4, 3);
+        it is 8-bit and signed (another num_bits, or "unsigned": True, is INVALID_ARGUMENT), and
+        the TensorRT cache leaves it out. A key left out takes the role's default:
         for default_input / default_weight pytorch-quantization's (input: 8-bit signed
         per-tensor histogram of 2048 bins; weight: 8-bit signed per-channel axis 0, max); for
         a declared quantizer the default_input, or default_weight for a name ending in

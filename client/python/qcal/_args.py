@@ -162,7 +162,36 @@ def boolean(call, argument, value):
     return value
 
 
-DESCRIPTOR_KEYS = ("name", "num_bits", "unsigned", "axis", "calibrator", "num_bins", "skip_zeros")
+DESCRIPTOR_KEYS = ("name", "num_bits", "unsigned", "axis", "calibrator", "num_bins", "skip_zeros",
+                   "format")
+
+# pytorch-quantization's spelling of FP8 E4M3: num_bits=(exponent bits, mantissa bits).
+FP8_E4M3_NUM_BITS = (4, 3)
+
+
+def _num_bits_and_format(call, argument, value):
+    """(num_bits, format) of a descriptor dict: num_bits=(4, 3) (pytorch-quantization's FP8 E4M3)
+    is format "fp8_e4m3" with num_bits unset (8); "format" is "int" or "fp8_e4m3" (the C++ client
+    checks the text and the num_bits and unsigned that FP8 allows)."""
+    num_bits = value.get("num_bits")
+    fmt = value.get("format")
+    if fmt is not None:
+        fmt = utf8_text(call, f"{argument}['format']", fmt)
+    if isinstance(num_bits, (tuple, list)):
+        if tuple(num_bits) != FP8_E4M3_NUM_BITS or not all(
+                isinstance(b, numbers.Integral) and not isinstance(b, bool) for b in num_bits):
+            raise QcalError(
+                "INVALID_ARGUMENT",
+                f"{argument}['num_bits'] {tuple(num_bits)!r}: the only (exponent, mantissa) form "
+                "is (4, 3), FP8 E4M3",
+            )
+        if fmt not in (None, "fp8_e4m3"):
+            raise QcalError(
+                "INVALID_ARGUMENT",
+                f"{argument}: num_bits (4, 3) is FP8 E4M3, but format is {fmt!r}",
+            )
+        return None, "fp8_e4m3"
+    return optional_int32(call, f"{argument}['num_bits']", num_bits), fmt
 
 
 def _optional_bool(call, argument, value):
@@ -174,10 +203,11 @@ def _optional_bool(call, argument, value):
 
 
 def descriptor(call, argument, value, named):
-    """A descriptor dict ({"num_bits": 8, "unsigned": False, "axis": 0 or None, "calibrator":
-    "max" | "histogram", "num_bins": 2048, "skip_zeros": False}, plus "name" when `named`) as the
-    C++ layer's tuple (name, num_bits, unsigned, axis given, axis, calibrator, num_bins,
-    skip_zeros). Keys left out stay None (the role's default); "axis": None is per-tensor.
+    """A descriptor dict ({"num_bits": 8 or (4, 3), "unsigned": False, "axis": 0 or None,
+    "calibrator": "max" | "histogram", "num_bins": 2048, "skip_zeros": False, "format": "int" |
+    "fp8_e4m3"}, plus "name" when `named`) as the C++ layer's tuple (name, num_bits, unsigned,
+    axis given, axis, calibrator, num_bins, skip_zeros, format). Keys left out stay None (the
+    role's default); "axis": None is per-tensor; num_bits=(4, 3) is format "fp8_e4m3".
     TypeError for a value of the wrong type; QcalError INVALID_ARGUMENT for an unknown key, a
     missing or forbidden name (ranges are the C++ client's to check)."""
     if not isinstance(value, dict):
@@ -197,15 +227,17 @@ def descriptor(call, argument, value, named):
     calibrator = value.get("calibrator")
     if calibrator is not None:
         calibrator = utf8_text(call, f"{argument}['calibrator']", calibrator)
+    num_bits, fmt = _num_bits_and_format(call, argument, value)
     return (
         name_value,
-        optional_int32(call, f"{argument}['num_bits']", value.get("num_bits")),
+        num_bits,
         _optional_bool(call, f"{argument}['unsigned']", value.get("unsigned")),
         "axis" in value,
         optional_int32(call, f"{argument}['axis']", value.get("axis")),
         calibrator,
         optional_int32(call, f"{argument}['num_bins']", value.get("num_bins")),
         _optional_bool(call, f"{argument}['skip_zeros']", value.get("skip_zeros")),
+        fmt,
     )
 
 

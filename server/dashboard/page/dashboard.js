@@ -294,7 +294,7 @@ async function loadQuantizer() {
       : `histogram, ${formatCount(data.histogram.counts.length)} bins` +
         (data.histogram.merged_bins > 1 ? ` (shown ${data.histogram.merged_bins} to a bar)` : "");
     document.getElementById("detail-meta").textContent =
-      `${kind} · ${data.num_bits} bits · ${plural(data.batches, "batch", "batches")} · ` +
+      `${kind} · ${data.format === "fp8_e4m3" ? "FP8 E4M3" : data.num_bits + " bits"} · ${plural(data.batches, "batch", "batches")} · ` +
       `${plural(data.elements, "element", "elements")}`;
     if (data.calibrator === "max") drawChannels(data); else drawHistogram(data);
     amaxTable(data);
