@@ -1,6 +1,6 @@
 """The residual CNN of this example: a small ResNet in torchvision's layout.
 
-  conv1 (3x3, 1 -> 16) -> bn1 -> relu -> maxpool (2x2)            28x28 -> 14x14
+  conv1 (3x3, 1 -> 16, no bias, no BatchNorm) -> relu -> maxpool   28x28 -> 14x14
   layer1.0: BasicBlock(16 -> 16)                                  14x14
   layer2.0: BasicBlock(16 -> 32, stride 2, 1x1 conv downsample)   7x7
   layer3.0: BasicBlock(32 -> 32)                                  7x7
@@ -14,13 +14,21 @@ Each BasicBlock holds a `residual_quantizer` slot on its shortcut, as pytorch-qu
 examples/torchvision/models/classification/resnet.py does (`out += self.residual_quantizer(
 identity)`): an nn.Identity (no state, so checkpoints do not depend on it) that
 use_residual_quantizers() replaces with qcal.torch.ResidualQuantizer where qcal has it.
+
+Why the stem has no BatchNorm (unlike torchvision's): about half of all Fashion-MNIST pixels are
+background, exactly 0. A bias-free conv keeps them 0, which histogram calibration ignores (bin 0).
+With BatchNorm, its shift turns the background into one constant per channel (0.02 to 0.78 in
+the trained v1 network, 24% of all values of the stem's output), and entropy calibration (KL
+divergence, pytorch-quantization's algorithm; both histogram layouts agree) put
+layer1.0.conv1's amax just above those spikes, 0.78 instead of max's 8.46: INT8 entropy top-1
+73.09% against float 90.32% (max 90.25%, mse and percentile 90.32%). Measured 2026-12-06.
 """
 
 import torch
 from torch import nn
 
 # Bump when the architecture changes, so cached checkpoints of the old one are not reused.
-ARCH_VERSION = "resnet3-v1"
+ARCH_VERSION = "resnet3-v2"  # v2: stem without BatchNorm
 
 
 class BasicBlock(nn.Module):
@@ -56,8 +64,8 @@ class ResidualFashionCNN(nn.Module):
 
     def __init__(self, num_classes=10):
         super().__init__()
+        # No bias and no BatchNorm: the background stays exactly 0 (module docstring).
         self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(2)
         self.layer1 = nn.Sequential(BasicBlock(16, 16))
@@ -67,7 +75,7 @@ class ResidualFashionCNN(nn.Module):
         self.fc = nn.Linear(32, num_classes)
 
     def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.relu(self.conv1(x)))
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
