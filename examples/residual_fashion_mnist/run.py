@@ -84,7 +84,7 @@ def parse_args():
                         "pool quantizers), on, off (counts are printed in any case)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch and ORT")
     p.add_argument("--quick", action="store_true",
-                   help="smoke test: train 1 epoch on 2,000 images, evaluate 1,000 test images")
+                   help="smoke test: train 1 epoch on 10,000 images, evaluate 1,000 test images")
     return p.parse_args()
 
 
@@ -186,8 +186,8 @@ def run(args, qcal):
     out_dir = args.out_dir or os.path.join(REPO, "out", NAME, *(["quick"] if args.quick else []))
     os.makedirs(out_dir, exist_ok=True)
     config = train.TrainConfig(epochs=args.epochs or (1 if args.quick else 3),
-                               train_images=2000 if args.quick else 60000,
-                               batch_size=32 if args.quick else 128)
+                               train_images=10000 if args.quick else 60000,
+                               batch_size=64 if args.quick else 128)
     eval_count = 1000 if args.quick else None
     max_drop = args.max_drop if args.max_drop is not None else (3.0 if args.quick else 1.0)
     residual_factory = getattr(qcal.torch, "ResidualQuantizer", None)
