@@ -13,19 +13,25 @@ METHODS = (("max", None), ("entropy", None), ("mse", None), ("percentile", 99.99
 
 
 def calibrate_on_server(client, net, batches, float_onnx, out_dir, log=print,
-                        layout="mergeable", aggregate=False, export=True):
+                        layout="mergeable", aggregate=False, export=True, name="fashion_mnist",
+                        descriptors=None, suffix=None, export_options=None):
     """Streams net's Conv/Linear inputs over batches into a fresh model on client's server (its
     histograms in `layout`, "mergeable" or "reference"; aggregate=True counts them here and sends
     partial states instead of tensors), uploads float_onnx, then for each of METHODS computes
     amax and (export=True) exports out_dir/model_qdq_<method><suffix>.onnx, its table written as
     amax_<method><suffix>.json; the suffix is "" for the mergeable layout and "_reference" for
-    the reference layout.
-    Returns {method: {"path" (None without export), "seconds" (compute + export), "table"}}. The
-    model is deleted on return, so a shared server keeps nothing of the run."""
+    the reference layout, unless given.
+    Other examples reuse it: name prefixes the server's model name; descriptors are extra
+    keyword arguments of client.model (default_input, default_weight, quantizers);
+    export_options extra keyword arguments of session.export_onnx (e.g. target, explain).
+    Returns {method: {"path" (None without export), "seconds" (compute + export), "table",
+    "explain": the session's last_export_explain after the export, None where the client has
+    none)}}. The model is deleted on return, so a shared server keeps nothing of the run."""
     # A fresh name per run: a shared server may hold data of earlier runs.
-    model_name = f"fashion_mnist-{layout}-{uuid.uuid4().hex[:8]}"
-    session = client.model(model_name, histogram_layout=layout)
-    suffix = "" if layout == "mergeable" else f"_{layout}"
+    model_name = f"{name}-{layout}-{uuid.uuid4().hex[:8]}"
+    session = client.model(model_name, histogram_layout=layout, **(descriptors or {}))
+    if suffix is None:
+        suffix = "" if layout == "mergeable" else f"_{layout}"
     try:
         stream_activations(net, session, batches, log, aggregate)
         if export:
@@ -35,11 +41,13 @@ def calibrate_on_server(client, net, batches, float_onnx, out_dir, log=print,
         results = {}
         for method, percentile in METHODS:
             table, path, seconds = compute_and_export(session, out_dir, method, percentile,
-                                                      suffix if export else None)
+                                                      suffix if export else None,
+                                                      export_options)
             if export:
                 with open(os.path.join(out_dir, f"amax_{method}{suffix}.json"), "w") as f:
                     json.dump(table, f, indent=1)
-            results[method] = {"path": path, "seconds": seconds, "table": table}
+            results[method] = {"path": path, "seconds": seconds, "table": table,
+                               "explain": getattr(session, "last_export_explain", None)}
             log(f"  {method}: amax {'+ QDQ export ' if export else ''}in {seconds:.3f} s"
                 + (f" -> {path}" if path else ""))
         return results
@@ -67,10 +75,12 @@ def stream_activations(net, session, batches, log=print, aggregate=False):
         + ("of partial states)" if aggregate else "of tensors)"))
 
 
-def compute_and_export(session, out_dir, method, percentile=None, suffix=""):
+def compute_and_export(session, out_dir, method, percentile=None, suffix="",
+                       export_options=None):
     """Computes amax by method on the server and, unless suffix is None, exports the QDQ model
-    of the uploaded float ONNX to out_dir/model_qdq_<method><suffix>.onnx. Returns (amax table,
-    onnx path or None, seconds of compute + export)."""
+    of the uploaded float ONNX to out_dir/model_qdq_<method><suffix>.onnx (export_options: extra
+    keyword arguments of session.export_onnx). Returns (amax table, onnx path or None, seconds
+    of compute + export)."""
     out = None if suffix is None else os.path.join(out_dir, f"model_qdq_{method}{suffix}.onnx")
     start = time.perf_counter()
     kwargs = {"method": method}
@@ -78,7 +88,8 @@ def compute_and_export(session, out_dir, method, percentile=None, suffix=""):
         kwargs["percentile"] = percentile
     table = session.compute_amax(**kwargs)
     if out is not None:
-        session.export_onnx(out=out)  # the uploaded model, with the table just computed
+        # The uploaded model, with the table just computed.
+        session.export_onnx(out=out, **(export_options or {}))
     return table, out, time.perf_counter() - start
 
 

@@ -23,9 +23,10 @@ class TrainConfig:
     train_images: int = 60000  # first N training images
     seed: int = 0
 
-    def key(self):
-        """Short hash of everything that determines the trained weights."""
-        blob = json.dumps({"arch": model_lib.ARCH_VERSION, "input": data.NORMALIZATION,
+    def key(self, arch=model_lib.ARCH_VERSION):
+        """Short hash of everything that determines the trained weights (arch: the network's
+        ARCH_VERSION, which another example passes for its own network)."""
+        blob = json.dumps({"arch": arch, "input": data.NORMALIZATION,
                            **dataclasses.asdict(self)},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -42,13 +43,13 @@ def accuracy(net, x, y, batch_size=1000):
     return correct / len(x)
 
 
-def train(config, x, y, log=print):
-    """Trains a fresh FashionCNN on x (float32 [N, 1, 28, 28]) and y (labels [N]); Adam with a
-    one-cycle learning rate. Returns the network in eval mode."""
+def train(config, x, y, log=print, factory=model_lib.FashionCNN):
+    """Trains a fresh factory() network (default FashionCNN) on x (float32 [N, 1, 28, 28]) and
+    y (labels [N]); Adam with a one-cycle learning rate. Returns the network in eval mode."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     x, y = x[:config.train_images], y[:config.train_images].astype(np.int64)
-    net = model_lib.FashionCNN()
+    net = factory()
     steps_per_epoch = (len(x) + config.batch_size - 1) // config.batch_size
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
@@ -72,18 +73,20 @@ def train(config, x, y, log=print):
     return net.eval()
 
 
-def load_or_train(config, x, y, cache_dir, log=print):
+def load_or_train(config, x, y, cache_dir, log=print, factory=model_lib.FashionCNN,
+                  arch=model_lib.ARCH_VERSION):
     """Returns the network for config from cache_dir/model-<key>.pt, training (and caching) it
-    first when that file is missing."""
-    path = os.path.join(cache_dir, f"model-{config.key()}.pt")
-    net = model_lib.FashionCNN()
+    first when that file is missing. factory builds the network (default FashionCNN), arch is
+    its ARCH_VERSION (part of the key)."""
+    path = os.path.join(cache_dir, f"model-{config.key(arch)}.pt")
+    net = factory()
     if os.path.exists(path):
         net.load_state_dict(torch.load(path))
         log(f"reusing trained model {path}")
         return net.eval()
     log(f"training {config.epochs} epoch(s) on {min(len(x), config.train_images)} images "
         f"(checkpoint {path})")
-    net = train(config, x, y, log)
+    net = train(config, x, y, log, factory)
     os.makedirs(cache_dir, exist_ok=True)
     tmp = path + ".tmp"
     torch.save(net.state_dict(), tmp)
