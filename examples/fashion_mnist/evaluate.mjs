@@ -2,10 +2,13 @@
 // (onnxruntime-node, installed into third_party/node by scripts/install-deps.sh).
 //
 //   node evaluate.mjs --model M.onnx --images test_images.f32 --labels test_labels.u8
-//                     [--count N] [--batch-size B] [--threads T]
+//                     [--count N] [--batch-size B] [--threads T] [--optimization LEVEL]
 //
 // images: float32 little-endian [N, 1, 28, 28], already normalized (data.py write_eval_set);
 // labels: uint8 [N]. The model takes "images" (first input) and gives logits [batch, classes].
+// --optimization: ONNX Runtime's graph optimization level, "all" (default: Q/DQ pairs run as
+// int8 kernels) or "basic" (what FP8 Q/DQ models need: at "extended" and above onnxruntime 1.31
+// fuses FP8 pairs into QLinearConv, which has no FP8 kernel, and the model fails to load).
 // Prints one JSON line: {"model", "top1" (fraction), "correct", "total", "seconds"}.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -30,6 +33,7 @@ const { values: args } = parseArgs({
     count: { type: 'string' },
     'batch-size': { type: 'string', default: '500' },
     threads: { type: 'string', default: '2' },
+    optimization: { type: 'string', default: 'all' },
   },
 });
 for (const required of ['model', 'images', 'labels']) {
@@ -54,6 +58,7 @@ const start = process.hrtime.bigint();
 const session = await ort.InferenceSession.create(args.model, {
   intraOpNumThreads: Number(args.threads),
   interOpNumThreads: 1,
+  graphOptimizationLevel: args.optimization,
 });
 const inputName = session.inputNames[0];
 const outputName = session.outputNames[0];
