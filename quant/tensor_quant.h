@@ -8,6 +8,7 @@
 //   at::Tensor amax = x.abs().max();
 //   at::Tensor fq = qcal::quant::fake_tensor_quant(x, amax);          // float32, like x
 //   auto [q, scale] = qcal::quant::tensor_quant(x, amax);              // q in [-127, 127]
+//   at::Tensor f8 = qcal::quant::fake_tensor_quant_fp8(x, amax);      // E4M3 grid * amax / 448
 //
 // Arithmetic (bit for bit the reference's, see ../shared/DESIGN.md "Numerics"): bound =
 // 2^(num_bits - 1 + unsigned) - 1; scale = bound / amax; where amax <= 2^-24 the scale is 0 for
