@@ -50,17 +50,13 @@ at::Tensor Adopt(kernels::Tensor t) {
 
 }  // namespace
 
-QuantOutputs QuantForwardKernels(const at::Tensor& inputs, const at::Tensor& amax, int num_bits,
-                                 bool is_unsigned, bool narrow_range, bool fake) {
-  const at::Tensor x = inputs.detach().contiguous();
-  const at::Tensor a = amax.detach().contiguous();
-  if (x.scalar_type() != at::kFloat || a.scalar_type() != at::kFloat || !x.device().is_cpu() ||
-      !a.device().is_cpu()) {
-    ThrowValueError("QuantForwardKernels takes CPU float32 inputs and amax");
-  }
+namespace {
+
+// kernels' TensorQuant (and FakeTensorQuant when `fake`) on CPU float32 contiguous tensors.
+QuantOutputs RunKernels(const at::Tensor& x, const at::Tensor& a,
+                        const kernels::QuantParams& params, bool fake) {
   const kernels::TensorView xv{{x.data_ptr<float>(), static_cast<size_t>(x.numel())}, x.sizes()};
   const kernels::TensorView av{{a.data_ptr<float>(), static_cast<size_t>(a.numel())}, a.sizes()};
-  const kernels::QuantParams params{num_bits, is_unsigned, narrow_range};
   absl::StatusOr<kernels::QuantizedTensor> q = kernels::TensorQuant(xv, av, params);
   ThrowIfError(q.status(), "tensor_quant");
   QuantOutputs out;
@@ -71,6 +67,36 @@ QuantOutputs QuantForwardKernels(const at::Tensor& inputs, const at::Tensor& ama
   }
   out.quantized = Adopt(std::move(q->quantized));
   out.scale = Adopt(std::move(q->scale));
+  return out;
+}
+
+}  // namespace
+
+QuantOutputs QuantForwardKernels(const at::Tensor& inputs, const at::Tensor& amax, int num_bits,
+                                 bool is_unsigned, bool narrow_range, bool fake) {
+  const at::Tensor x = inputs.detach().contiguous();
+  const at::Tensor a = amax.detach().contiguous();
+  if (x.scalar_type() != at::kFloat || a.scalar_type() != at::kFloat || !x.device().is_cpu() ||
+      !a.device().is_cpu()) {
+    ThrowValueError("QuantForwardKernels takes CPU float32 inputs and amax");
+  }
+  return RunKernels(x, a, kernels::QuantParams{num_bits, is_unsigned, narrow_range}, fake);
+}
+
+QuantOutputs QuantForwardFp8(const at::Tensor& inputs, const at::Tensor& amax, bool fake) {
+  CheckFloating(inputs, "inputs");
+  CheckFloating(amax, "amax");
+  // No float8 dtype in torch 1.13 and one rounding rule for all: CPU float32 through kernels/.
+  const at::Tensor x = inputs.detach().to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor a = amax.detach().to(at::kCPU, at::kFloat).contiguous();
+  QuantOutputs out =
+      RunKernels(x, a, kernels::QuantParams{.format = kernels::QuantFormat::kFp8E4M3}, fake);
+  const auto back = [&](const at::Tensor& t) {
+    return t.to(inputs.device(), inputs.scalar_type());
+  };
+  out.quantized = back(out.quantized);
+  out.scale = back(out.scale);
+  if (fake) out.fake = back(out.fake);
   return out;
 }
 
@@ -172,6 +198,32 @@ struct TensorQuantFunction : public torch::autograd::Function<TensorQuantFunctio
   }
 };
 
+struct FakeTensorQuantFp8Function : public torch::autograd::Function<FakeTensorQuantFp8Function> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& inputs,
+                            const at::Tensor& amax) {
+    ctx->save_for_backward({inputs, amax});
+    return internal::QuantForwardFp8(inputs, amax, /*fake=*/true).fake;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    return {StraightThrough(saved[0], saved[1], grad_outputs[0]), at::Tensor()};
+  }
+};
+
+struct TensorQuantFp8Function : public torch::autograd::Function<TensorQuantFp8Function> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& inputs,
+                               const at::Tensor& amax) {
+    ctx->save_for_backward({inputs, amax});
+    internal::QuantOutputs out = internal::QuantForwardFp8(inputs, amax, /*fake=*/false);
+    ctx->mark_non_differentiable({out.scale});
+    return {out.quantized, out.scale};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const variable_list saved = ctx->get_saved_variables();
+    return {StraightThrough(saved[0], saved[1], grad_outputs[0]), at::Tensor()};
+  }
+};
+
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> tensor_quant(const at::Tensor& inputs, const at::Tensor& amax,
@@ -184,6 +236,16 @@ std::tuple<at::Tensor, at::Tensor> tensor_quant(const at::Tensor& inputs, const 
 at::Tensor fake_tensor_quant(const at::Tensor& inputs, const at::Tensor& amax, int num_bits,
                              bool is_unsigned, bool narrow_range) {
   return FakeTensorQuantFunction::apply(inputs, amax, int64_t{num_bits}, is_unsigned, narrow_range);
+}
+
+std::tuple<at::Tensor, at::Tensor> tensor_quant_fp8(const at::Tensor& inputs,
+                                                    const at::Tensor& amax) {
+  variable_list out = TensorQuantFp8Function::apply(inputs, amax);
+  return {out[0], out[1]};
+}
+
+at::Tensor fake_tensor_quant_fp8(const at::Tensor& inputs, const at::Tensor& amax) {
+  return FakeTensorQuantFp8Function::apply(inputs, amax);
 }
 
 }  // namespace qcal::quant

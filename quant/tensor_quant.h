@@ -8,6 +8,7 @@
 //   at::Tensor amax = x.abs().max();
 //   at::Tensor fq = qcal::quant::fake_tensor_quant(x, amax);          // float32, like x
 //   auto [q, scale] = qcal::quant::tensor_quant(x, amax);              // q in [-127, 127]
+//   at::Tensor f8 = qcal::quant::fake_tensor_quant_fp8(x, amax);      // E4M3 grid * amax / 448
 //
 // Arithmetic (bit for bit the reference's, see ../shared/DESIGN.md "Numerics"): bound =
 // 2^(num_bits - 1 + unsigned) - 1; scale = bound / amax; where amax <= 2^-24 the scale is 0 for
@@ -30,6 +31,22 @@
 // any amax < 0, an amax that does not broadcast against inputs, and (unsigned) any input < 0
 // (the reference's TypeError); TypeError for a non-floating input. An empty input gives an
 // empty output (the reference fails in min() on an empty unsigned input).
+//
+// FP8 E4M3 (tensor_quant_fp8 / fake_tensor_quant_fp8; pytorch-quantization's num_bits=(4, 3),
+// ModelOpt's scaled_e4m3 in modelopt/torch/quantization/tensor_quant.py): kernels/fake_quant.h
+// with QuantParams{.format = kFp8E4M3}, the code the server runs: step = amax / 448 in float32;
+// q = RoundToFp8E4M3(x / step) (kernels/fp8_e4m3.h: nearest E4M3FN value, ties to even,
+// saturating at +-448, subnormals down to 2^-9, |x / step| <= 2^-10 gives +-0, NaN stays NaN);
+// fake = q * step, so |fake| <= amax and values beyond amax give +-amax. scale is 448 / amax
+// (the int functions' bound / amax with bound 448), 1 where amax <= 2^-24 (q is then +-0). This
+// is ONNX QuantizeLinear(saturate=1) + DequantizeLinear to FLOAT8E4M3FN with y_scale = amax /
+// 448, what TensorRT runs on the exported Q/DQ pair; ModelOpt multiplies by 448 / amax instead,
+// which can differ by one E4M3 step where x * scale lands on a midpoint. Every dtype and device
+// is computed in float32 on the CPU (torch 1.13 has no float8 dtype) and returned in inputs'
+// dtype and device (float64 inputs are rounded to float32 first). Backward: the same
+// straight-through estimator as above (ModelOpt's ScaledE4M3Function: grad where |x| <= amax).
+// Errors: TypeError for a non-floating input or amax; ValueError for an empty amax, any amax < 0
+// or an amax that does not broadcast; negative inputs are allowed.
 #ifndef QCAL_QUANT_TENSOR_QUANT_H_
 #define QCAL_QUANT_TENSOR_QUANT_H_
 
@@ -48,6 +65,13 @@ std::tuple<at::Tensor, at::Tensor> tensor_quant(const at::Tensor& inputs, const 
 at::Tensor fake_tensor_quant(const at::Tensor& inputs, const at::Tensor& amax, int num_bits = 8,
                              bool is_unsigned = false, bool narrow_range = true);
 
+// FP8 E4M3 (above): the E4M3 values of x / (amax / 448), in [-448, 448], and the scale 448 / amax.
+std::tuple<at::Tensor, at::Tensor> tensor_quant_fp8(const at::Tensor& inputs,
+                                                    const at::Tensor& amax);
+
+// FP8 E4M3 (above): q * amax / 448, in the units of inputs.
+at::Tensor fake_tensor_quant_fp8(const at::Tensor& inputs, const at::Tensor& amax);
+
 namespace internal {
 
 struct QuantOutputs {
@@ -63,6 +87,8 @@ QuantOutputs QuantForwardKernels(const at::Tensor& inputs, const at::Tensor& ama
                                  bool is_unsigned, bool narrow_range, bool fake);
 QuantOutputs QuantForwardTorch(const at::Tensor& inputs, const at::Tensor& amax, int num_bits,
                                bool is_unsigned, bool narrow_range, bool fake);
+// FP8 E4M3 on kernels/, any floating dtype and device (through CPU float32). Errors as above.
+QuantOutputs QuantForwardFp8(const at::Tensor& inputs, const at::Tensor& amax, bool fake);
 
 }  // namespace internal
 }  // namespace qcal::quant

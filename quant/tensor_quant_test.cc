@@ -181,5 +181,67 @@ TEST(TensorQuant, GradientIsSummedBackWhenAmaxBroadcastsLarger) {
   EXPECT_EQ(Values(x.grad()), std::vector<float>({1, 1, 1, 0, 1, 1}));
 }
 
+// FP8 E4M3 with amax 896: step = amax / 448 = 2, so q = RoundToFp8E4M3(x / 2) and fake = 2 q.
+TEST(TensorQuantFp8, RoundsToE4M3WithStepAmaxOver448) {
+  const at::Tensor x = Floats({34.0f, 38.0f, -38.0f, 0.5f, 1000.0f, -1e30f, kInf, 0x3p-9f, 0x1p-9f,
+                               -0x1p-9f, 0x5p-9f, kNan},
+                              {12});
+  const at::Tensor amax = at::tensor(896.0f);
+  // 17 and 19 are ties (E4M3 steps of 2 in [16, 32)): to the even mantissa, 16 and 20; 500,
+  // 1e30 and inf saturate at 448; in the subnormal region (units of 2^-9) 3 * 2^-10 and
+  // 5 * 2^-10 are ties giving 2 units, 2^-10 ties down to (signed) zero.
+  ExpectSameBits(fake_tensor_quant_fp8(x, amax),
+                 Floats({32.0f, 40.0f, -40.0f, 0.5f, 896.0f, -896.0f, 896.0f, 0x1p-7f, 0.0f, -0.0f,
+                         0x1p-7f, kNan},
+                        {12}));
+  const auto [q, scale] = tensor_quant_fp8(x, amax);
+  ExpectSameBits(q, Floats({16.0f, 20.0f, -20.0f, 0.25f, 448.0f, -448.0f, 448.0f, 0x1p-8f, 0.0f,
+                            -0.0f, 0x1p-8f, kNan},
+                           {12}));
+  EXPECT_EQ(Values(scale), std::vector<float>({0.5f}));  // 448 / amax
+  // Per channel, and a zero amax: q is 0 with x's sign and the scale reads 1.
+  const auto [q2, scale2] =
+      tensor_quant_fp8(Floats({0.5f, 7.5f, 1.0f, -2.0f}, {2, 2}), Floats({7.0f, 0.0f}, {2, 1}));
+  ExpectSameBits(q2, Floats({32.0f, 448.0f, 0.0f, -0.0f}, {2, 2}));
+  EXPECT_EQ(Values(scale2), std::vector<float>({64.0f, 1.0f}));
+  EXPECT_EQ(scale2.sizes(), c10::IntArrayRef({2, 1}));
+}
+
+TEST(TensorQuantFp8, OtherDtypesKeepTheirDtypeAndErrors) {
+  const at::Tensor x = Floats({-1.5f, 0.3f, 0.7f, 2.0f}, {4});
+  const at::Tensor amax = at::tensor(1.0f);
+  const at::Tensor f = fake_tensor_quant_fp8(x, amax);
+  const at::Tensor d = fake_tensor_quant_fp8(x.to(at::kDouble), amax.to(at::kDouble));
+  EXPECT_EQ(d.scalar_type(), at::kDouble);
+  ExpectSameBits(d.to(at::kFloat), f);
+  const at::Tensor h = fake_tensor_quant_fp8(x.to(at::kHalf), amax);
+  EXPECT_EQ(h.scalar_type(), at::kHalf);
+  ExpectSameBits(
+      h.to(at::kFloat),
+      fake_tensor_quant_fp8(x.to(at::kHalf).to(at::kFloat), amax).to(at::kHalf).to(at::kFloat));
+  EXPECT_THROW(fake_tensor_quant_fp8(x, at::tensor(-1.0f)), c10::ValueError);
+  EXPECT_THROW(fake_tensor_quant_fp8(x, at::empty({0})), c10::ValueError);
+  EXPECT_THROW(tensor_quant_fp8(Floats({1, 2, 3, 4, 5, 6}, {2, 3}), Floats({1, 1}, {2})),
+               c10::ValueError);
+  EXPECT_THROW(fake_tensor_quant_fp8(at::tensor({1, 2}), amax), c10::TypeError);
+  EXPECT_THROW(fake_tensor_quant_fp8(x, at::tensor({1})), c10::TypeError);
+  EXPECT_EQ(fake_tensor_quant_fp8(at::empty({0, 3}), amax).sizes(), c10::IntArrayRef({0, 3}));
+}
+
+TEST(TensorQuantFp8, StraightThroughGradients) {
+  // ModelOpt's ScaledE4M3Function backward: grad where |x| <= amax, as the int functions.
+  const at::Tensor x =
+      Floats({0.0f, 0.5f, -1.0f, 1.0f, 1.0000001f, -3.0f, kNan}, {7}).requires_grad_(true);
+  const at::Tensor amax = at::tensor(1.0f).requires_grad_(true);
+  fake_tensor_quant_fp8(x, amax).backward(Floats({1, 2, 3, 4, 5, 6, 7}, {7}));
+  EXPECT_EQ(Values(x.grad()), std::vector<float>({1, 2, 3, 4, 0, 0, 0}));
+  EXPECT_FALSE(amax.grad().defined());
+  const at::Tensor x2 = Floats({0.5f, 2.0f, -0.25f, 0.75f}, {2, 2}).requires_grad_(true);
+  auto [q, scale] = tensor_quant_fp8(x2, Floats({1.0f, 0.5f}, {2, 1}));
+  EXPECT_FALSE(scale.requires_grad());
+  q.sum().backward();
+  EXPECT_EQ(Values(x2.grad()), std::vector<float>({1, 0, 1, 0}));
+}
+
 }  // namespace
 }  // namespace qcal::quant

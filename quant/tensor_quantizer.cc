@@ -153,11 +153,10 @@ at::Tensor TensorQuantizerImpl::QuantForward(const at::Tensor& inputs) {
     amax = GetAmax(inputs);
   }
   if (desc_.format() == kernels::QuantFormat::kFp8E4M3) {
-    // Until kernels/ rounds to E4M3 (issue 12), an integer grid here would be a silent wrong
-    // number.
-    ThrowNotImplemented(absl::StrCat("TensorQuantizer ", desc_.str(),
-                                     ": FP8 fake quant needs kernels' E4M3 rounding, which this "
-                                     "build does not have; calibrate it (amax) only"));
+    if (desc_.fake_quant()) return fake_tensor_quant_fp8(x, amax);
+    auto [outputs, scale] = tensor_quant_fp8(x, amax);
+    scale_ = scale.detach();
+    return outputs;
   }
   if (desc_.fake_quant()) {
     return fake_tensor_quant(x, amax, desc_.num_bits(), desc_.is_unsigned(), desc_.narrow_range());

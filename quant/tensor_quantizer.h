@@ -17,8 +17,13 @@
 // the calibrator collects inputs; clip enabled (learn_amax only) -> the clip stage; quant
 // enabled -> fake_tensor_quant(inputs, amax, num_bits, unsigned, narrow_range) (fake_quant) or
 // tensor_quant(inputs, amax, num_bits, unsigned) (real quantization, which always uses the
-// narrow range [-bound, bound] as the reference, and records scale()). The output has inputs'
-// shape and dtype; gradients follow the straight-through estimator (tensor_quant.h).
+// narrow range [-bound, bound] as the reference, and records scale()). An FP8 E4M3 descriptor
+// (format kFp8E4M3, the reference's num_bits=(4, 3)) runs fake_tensor_quant_fp8(inputs, amax)
+// (values on the E4M3 grid scaled by amax / 448, saturating at +-amax) or tensor_quant_fp8
+// (the E4M3 values of inputs / (amax / 448), in [-448, 448]; scale() records 448 / amax), as
+// ModelOpt's TensorQuantizer with num_bits=(4, 3) (tensor_quant.h gives the rounding rules).
+// The output has inputs' shape and dtype; gradients follow the straight-through estimator
+// (tensor_quant.h).
 // amax: the "_amax" buffer once set (set_amax, load_calib_amax, the descriptor's amax), else
 // "dynamic": max |x| of each input over the non-axis dimensions (reduce_amax.h); times
 // scale_amax when the descriptor has one. With learn_amax the input first passes clip(x, min,

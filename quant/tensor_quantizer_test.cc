@@ -39,25 +39,56 @@ TEST(TensorQuantizer, DefaultIsDynamicEightBitFakeFullRange) {
             "quant)");
 }
 
-// Until kernels/ has E4M3 rounding, an FP8 quantizer calibrates but refuses to quantize (an
-// integer grid would be a silent wrong number).
-TEST(TensorQuantizer, Fp8CalibratesButRefusesToQuantize) {
+// An FP8 E4M3 quantizer (num_bits=(4, 3)) calibrates its amax, then fake-quantizes on the
+// E4M3 grid scaled by amax / 448 (tensor_quant.h).
+TEST(TensorQuantizer, Fp8CalibratesThenFakeQuantizesToE4M3) {
   TensorQuantizer q(QuantDescriptor({.format = kernels::QuantFormat::kFp8E4M3}));
-  const at::Tensor x = Floats({-3.0f, 0.5f, 0.25f}, {3});
-  try {
-    q(x);
-    ADD_FAILURE() << "FP8 fake quant ran";
-  } catch (const c10::NotImplementedError& error) {
-    EXPECT_NE(std::string(error.what()).find("FP8 fake quant needs kernels' E4M3"),
-              std::string::npos)
-        << error.what();
-  }
   q->disable_quant();
   q->enable_calib();
-  q(x);
+  const at::Tensor calib = Floats({-3.5f, 0.5f, 0.25f}, {3});
+  EXPECT_EQ(Values(q(calib)), Values(calib));
   q->load_calib_amax();
-  EXPECT_EQ(q->amax()->item<float>(), 3.0f);
-  EXPECT_NE(q->str().find("(4, 3)bit fake"), std::string::npos) << q->str();
+  EXPECT_EQ(q->amax()->item<float>(), 3.5f);
+  q->disable_calib();
+  q->enable_quant();
+  // step = 3.5 / 448 = 2^-7: in units of the step, 17 and 19 tie to 16 and 20 (even mantissa),
+  // 304 ties to 320 (E4M3 steps of 32 in [256, 448)), 640 and -12800 saturate at +-448 (so at
+  // +-amax), and in the subnormal region (units of 2^-9 steps) 3 * 2^-10 ties up to 2^-8 and
+  // -2^-10 down to -0.
+  const at::Tensor x = Floats({17 * 0x1p-7f, 19 * 0x1p-7f, -19 * 0x1p-7f, 2.375f, 0.25f, 3.5f, 5.0f,
+                               -100.0f, 3 * 0x1p-17f, -0x1p-17f},
+                              {10})
+                           .requires_grad_(true);
+  const at::Tensor y = q(x);
+  const std::vector<float> expected = {16 * 0x1p-7f, 20 * 0x1p-7f, -20 * 0x1p-7f, 2.5f,     0.25f,
+                                       3.5f,         3.5f,         -3.5f,         0x1p-15f, -0.0f};
+  EXPECT_EQ(Values(y), expected);
+  EXPECT_TRUE(std::signbit(Values(y)[9]));
+  y.sum().backward();
+  EXPECT_EQ(Values(x.grad()), std::vector<float>({1, 1, 1, 1, 1, 1, 0, 0, 1, 1}));
+  EXPECT_EQ(q->str(),
+            "TensorQuantizer((4, 3)bit fake per-tensor amax=3.5000 calibrator=MaxCalibrator "
+            "scale=1.0 quant)");
+}
+
+// Real FP8 quantization per channel: the E4M3 values of x / (amax / 448), and scale() records
+// 448 / amax as the int path records bound / amax.
+TEST(TensorQuantizer, Fp8RealQuantizationPerChannelRecordsScale) {
+  TensorQuantizer q(
+      QuantDescriptor({.fake_quant = false, .axis = 0, .format = kernels::QuantFormat::kFp8E4M3}));
+  q->set_amax(Floats({448.0f, 7.0f}, {2, 1}));
+  // Channel 0: step 1; channel 1: step 7 / 448 = 2^-6.
+  const at::Tensor x = Floats({17.0f, 19.0f, 500.0f, 3 * 0x1p-10f, -0x1p-10f,  //
+                               0.5f, 7.5f, -100.0f, 19 * 0x1p-6f, 3 * 0x1p-16f},
+                              {2, 5});
+  const std::vector<float> expected = {16.0f, 20.0f,  448.0f,  0x1p-8f, -0.0f,  //
+                                       32.0f, 448.0f, -448.0f, 20.0f,   0x1p-8f};
+  EXPECT_EQ(Values(q(x)), expected);
+  ASSERT_TRUE(q->scale().has_value());
+  EXPECT_EQ(Values(*q->scale()), std::vector<float>({1.0f, 64.0f}));
+  EXPECT_EQ(q->str(),
+            "TensorQuantizer((4, 3)bit axis=0 amax=[7.0000, 448.0000](2) calibrator=MaxCalibrator "
+            "scale=[1.0000, 64.0000](2) quant)");
 }
 
 TEST(TensorQuantizer, RealQuantizationUsesTheNarrowRangeAndRecordsScale) {

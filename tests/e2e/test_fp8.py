@@ -2,7 +2,8 @@
 pytorch-quantization's num_bits=(4, 3), recorded, calibrated with max; the amax table (message
 and JSON) says fp8_e4m3, the TensorRT cache leaves the FP8 quantizers out with a warning (INT8
 only, issue 5's rule), and the formats survive kill -9 and a restart on the same --data-dir.
-Also the CLI's descriptor key format= and its table column."""
+Also the CLI's descriptor key format= and its table column, and mse / entropy choosing another
+amax for an FP8 quantizer than for an INT one on the same data."""
 
 import warnings
 
@@ -132,3 +133,25 @@ def test_cli_creates_fp8_quantizers(cli, model_name):
         ("a._weight_quantizer", "fp8_e4m3")]
     cli.usage_error("create", model_name + "x", "--default-input", "format=fp8",
                     message="--default-input: format=fp8: expected int or fp8_e4m3")
+
+
+@pytest.mark.parametrize("method", ["mse", "entropy"])
+def test_fp8_mse_and_entropy_differ_from_int(client, model_name, method):
+    # The same heavy-tailed data in an FP8 model and an INT one: mse and entropy simulate E4M3
+    # for the FP8 quantizer (kernels' FP8 searches) and pick another amax than the INT grid's.
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.laplace(size=20000), [25.0, -30.0, 40.0]]).astype(np.float32)
+    amax = {}
+    for fmt, descriptor in [("fp8_e4m3", {"num_bits": (4, 3)}), ("int", {"num_bits": 8})]:
+        session = client.model(f"{model_name}-{fmt}", default_input=descriptor)
+        session.record(FP8_INPUT, x)
+        session.flush()
+        with warnings.catch_warnings():  # the TensorRT cache's FP8 warning: tested above
+            warnings.simplefilter("ignore", qcal.QcalWarning)
+            entry = session.compute_amax(method)["quantizers"][FP8_INPUT]
+        assert entry["format"] == fmt and entry["method"] == method
+        amax[fmt] = np.float32(entry["amax"])
+        session.close()
+    for fmt, value in amax.items():
+        assert np.isfinite(value) and 0 < value <= np.abs(x).max(), (fmt, amax)
+    assert amax["fp8_e4m3"] != amax["int"], amax
