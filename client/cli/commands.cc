@@ -10,6 +10,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/cli/format.h"
@@ -254,9 +255,10 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTa
   if (exported.ok()) bar.Finish();
   if (!exported.ok()) {
     const absl::Status& status = exported.status();
-    // The ONNX model was sent with the export, so the missing precondition is the amax table;
-    // this lists the methods --method takes.
-    if (status.code() == absl::StatusCode::kFailedPrecondition && !args.compute.has_value()) {
+    // A missing amax table gets the methods --method takes; other preconditions (no quantizer
+    // name matches a node) are not helped by --method.
+    if (status.code() == absl::StatusCode::kFailedPrecondition && !args.compute.has_value() &&
+        absl::StrContains(status.message(), "has no amax table")) {
       return absl::FailedPreconditionError(absl::StrCat(
           status.message(), " (use --method M, M one of max, entropy, mse, percentile)"));
     }

@@ -171,24 +171,51 @@ class Planner {
       return absl::OkStatus();
     }
     const auto bound = bound_.find({i, 1});
-    const bool data_quantized = !requests.empty() && requests.back().node == i;
-    if (!data_quantized) {
+    const bool data_requested = !requests.empty() && requests.back().node == i;
+    // Input 0 quantized by a pair of the input model counts too: TensorRT runs a Conv in INT8
+    // only when both its inputs are quantized.
+    const bool data_in_input_model = DequantizeProducer(node.input(0)) != nullptr;
+    if (!data_requested && !data_in_input_model) {
       AddEntry(i, 1, ExplainDecision::kSkipped,
                bound != bound_.end() ? bound->second : LookedFor(i, QuantizerKind::kWeight),
                kRuleWeight,
                "the data input (input 0) gets no new Q/DQ, so the weight stays float too");
       return absl::OkStatus();
     }
-    const std::string weight_quantizer =
-        bound != bound_.end()
-            ? bound->second
-            : QuantizerNameOf(ParseQuantizerName(requests.back().quantizer)->module,
-                              QuantizerKind::kWeight);
+    std::string weight_quantizer;
+    if (bound != bound_.end()) {
+      weight_quantizer = bound->second;
+    } else if (data_requested) {
+      weight_quantizer = QuantizerNameOf(ParseQuantizerName(requests.back().quantizer)->module,
+                                         QuantizerKind::kWeight);
+    } else {
+      weight_quantizer = LookedFor(i, QuantizerKind::kWeight);
+      // No scope and no weight name to name it by: the node's own name keeps new names unique.
+      if (weight_quantizer.empty())
+        weight_quantizer = absl::StrCat(node.name(), "._weight_quantizer");
+    }
     weight_quantizer_of[i] = weight_quantizer;
     AddEntry(i, 1, ExplainDecision::kQuantized, weight_quantizer, kRuleWeight,
-             "per-channel, amax = max |w| per output channel of the initializer (BatchNorm "
-             "folded in)");
+             absl::StrCat(data_requested ? "" : "input 0 is quantized by the input model's pair; ",
+                          "per-channel, amax = max |w| per output channel of the initializer "
+                          "(as exported: an eval-mode export has folded BatchNorm into it)"));
     return absl::OkStatus();
+  }
+
+  // An explicit pair (--map) that puts a residual quantizer on an Add input no rule quantizes
+  // would be dropped here while the TensorRT cache still used it: refused instead.
+  absl::Status RefuseMisplacedMap(int i, int slot, const std::string& why,
+                                  const std::string& reason) const {
+    const auto bound = bound_.find({i, slot});
+    if (bound == bound_.end() || !options_.explicit_pairs.contains(bound->second)) {
+      return absl::OkStatus();
+    }
+    const std::optional<QuantizerName> parsed = ParseQuantizerName(bound->second);
+    if (!parsed || parsed->kind != QuantizerKind::kResidual) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "explicit pair '", bound->second, "' -> '", graph_.node(i).input(slot),
+        "': a residual quantizer quantizes the shortcut input of a residual Add, but for Add '",
+        graph_.node(i).name(), "' ", why, " (", reason, "); map it to the shortcut or drop it"));
   }
 
   // Residual Add: the shortcut input is quantized, the conv-side input is not (residual_add.h).
@@ -203,11 +230,17 @@ class Planner {
                                           rank == residual_rank_.end() ? 0 : rank->second);
     if (r.kind == ResidualAdd::kNotResidual) {
       for (int slot = 0; slot < 2; ++slot) {
+        QCAL_RETURN_IF_ERROR(RefuseMisplacedMap(i, slot, "it is not a residual Add", r.reason));
         AddEntry(i, slot, ExplainDecision::kSkipped, "", kRuleNotResidual, r.reason);
       }
       return absl::OkStatus();
     }
     const int shortcut = r.shortcut_slot;
+    QCAL_RETURN_IF_ERROR(
+        RefuseMisplacedMap(i, 1 - shortcut,
+                           absl::StrCat("that is its conv-side input; its shortcut is '",
+                                        graph_.node(i).input(shortcut), "'"),
+                           r.reason));
     const onnx::NodeProto& conv = graph_.node(r.conv_node);
     AddEntry(i, 1 - shortcut, ExplainDecision::kSkipped, "", kRuleResidualConvSide,
              absl::StrCat("conv-side input of a residual Add: it fuses into the epilogue of ",
@@ -299,7 +332,7 @@ class Planner {
         const size_t e =
             AddEntry(i, slot, ExplainDecision::kQuantized, other->quantizer, kRuleConcat,
                      absl::StrCat("the tensor is quantized for '", graph_.node(other->node).name(),
-                                  "'; the Concat reads the same scale so it can run in INT8"));
+                                  "'; the Concat reads the same scale so it can run quantized"));
         ActivationRequest copy = *other;
         copy.node = i;
         copy.slot = slot;
@@ -308,18 +341,21 @@ class Planner {
       }
     }
     if (parent.empty()) return;
-    std::map<std::string, float> group_amax;
-    std::map<std::string, bool> group_signed;
+    // Scales are shared within one format only: an FP8 scale (amax / 448) and an INT8 one
+    // (amax / 127) differ whatever their amax, so raising one to the other's amax gains nothing.
+    using Group = std::pair<std::string, kernels::QuantFormat>;
+    std::map<Group, float> group_amax;
+    std::map<Group, bool> group_signed;
     for (const ActivationRequest& r : requests) {
       if (!parent.contains(r.tensor)) continue;
-      const std::string g = find(r.tensor);
+      const Group g{find(r.tensor), r.format};
       group_amax[g] = std::max(group_amax[g], r.amax);
       group_signed[g] = group_signed[g] || !r.is_unsigned;
     }
     std::set<std::pair<std::string, std::string>> warned;
     for (ActivationRequest& r : requests) {
       if (!parent.contains(r.tensor)) continue;
-      const std::string g = find(r.tensor);
+      const Group g{find(r.tensor), r.format};
       const float amax = group_amax[g];
       std::string& reason = entries[r.entry].entry.reason;
       if (r.amax < amax) {
@@ -329,7 +365,8 @@ class Planner {
         absl::StrAppend(&reason, reason.empty() ? "" : "; ", note);
         if (warned.insert({r.quantizer, r.tensor}).second) {
           warnings_->push_back(absl::StrCat("quantizer '", r.quantizer, "' tensor '", r.tensor,
-                                            "': ", note, " (TensorRT keeps it INT8)"));
+                                            "': ", note,
+                                            " (so TensorRT can drop the requantization)"));
         }
         r.amax = amax;
       }

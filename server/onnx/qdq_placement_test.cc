@@ -17,6 +17,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::Initializer;
 using testing::NodeIndex;
+using ::testing::Not;
 using testing::Producer;
 using testing::Values;
 
@@ -288,7 +289,7 @@ TEST(Placement, ConcatOfThreeBranchesSharesOneScale) {
   EXPECT_FLOAT_EQ(ScaleOf(g, QFeeding(g, "/b1/Conv", 0)), 5.0f / 127);  // x: not in the group
   EXPECT_THAT(r->warnings, Contains("quantizer 'p1._input_quantizer' tensor '/b1/Conv_output_0': "
                                     "amax raised from 3 to 4 to share one scale across Concat "
-                                    "'/cat/Concat' (TensorRT keeps it INT8)"));
+                                    "'/cat/Concat' (so TensorRT can drop the requantization)"));
   EXPECT_THAT(r->warnings, Contains(HasSubstr("'c2._input_quantizer' tensor '/b2/Conv_output_0': "
                                               "amax raised from 1 to 4")));
   const ExplainEntry* e = Find(*r, "/cat/Concat", 2);
@@ -322,7 +323,14 @@ TEST(Placement, InputFromDequantizeLinearIsAlreadyQuantized) {
   absl::StatusOr<QdqResult> r =
       Export(b.model, Table({{"a._input_quantizer", 9}, {"c._input_quantizer", 1}}));
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(CountOps(r->model.graph(), "QuantizeLinear"), 3);  // the old one, c's input, c.weight
+  // The old one, a.weight (its input 0 is quantized, so TensorRT needs the weight quantized
+  // too), c's input, c.weight.
+  EXPECT_EQ(CountOps(r->model.graph(), "QuantizeLinear"), 4);
+  const ExplainEntry* w = Find(*r, "/a/Conv", 1);
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->decision, ExplainDecision::kQuantized);
+  EXPECT_EQ(w->quantizer, "a._weight_quantizer");
+  EXPECT_THAT(w->reason, HasSubstr("input 0 is quantized by the input model's pair"));
   const ExplainEntry* e = Find(*r, "/a/Conv", 0);
   ASSERT_NE(e, nullptr);
   // The table covers the pair's quantizer (its scope): its scale is rewritten (existing_qdq.h).
@@ -357,7 +365,7 @@ TEST(Placement, ExplainListsEveryConsideredInputInGraphOrder) {
           "conv2._input_quantizer|weighted-op input|per-tensor int8, amax 2, scale 0.015748",
           "/layer1/layer1.0/conv2/Conv|1|layer1.0.conv2.weight|quantized|layer1.0.conv2._weight_"
           "quantizer|weighted-op weight|per-channel, amax = max |w| per output channel of the "
-          "initializer (BatchNorm folded in)",
+          "initializer (as exported: an eval-mode export has folded BatchNorm into it)",
           "/layer1/layer1.0/Add|0|x|skipped|layer1.0.residual_quantizer|residual add "
           "shortcut|no residual quantizer recorded (looked for 'layer1.0.residual_quantizer'), "
           "and the shortcut is no quantized Conv's or pool's input; input 1 comes from Conv "
@@ -366,6 +374,51 @@ TEST(Placement, ExplainListsEveryConsideredInputInGraphOrder) {
           "conv side|conv-side input of a residual Add: it fuses into the epilogue of Conv "
           "'/layer1/layer1.0/conv2/Conv' (TensorRT); input 1 comes from Conv "
           "'/layer1/layer1.0/conv2/Conv', input 0 does not"));
+}
+
+// A --map pair that puts a residual quantizer on the conv-side input is refused, naming the
+// shortcut (it used to be dropped while the TensorRT cache still used it).
+TEST(Placement, ResidualQuantizerMappedToTheConvSideIsRefused) {
+  testing::GraphBuilder b;
+  b.Input("x", {1, 2, 4, 4});
+  const std::string a = b.Conv("/blk/a", "blk.a", "x", 2, 2, 3);
+  b.Node("Add", "/blk/Add", {a, "x"}, {"y"});
+  b.Output("y");
+  QdqOptions options;
+  options.explicit_pairs = {{"blk.residual_quantizer", a}};
+  absl::StatusOr<QdqResult> r = ExportQdq(
+      b.model, Table({{"blk.residual_quantizer", 3}, {"blk.a._input_quantizer", 2}}), options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr(absl::StrCat("explicit pair 'blk.residual_quantizer' -> '", a, "'")));
+  EXPECT_THAT(r.status().message(), HasSubstr("its shortcut is 'x'"));
+}
+
+// Concat scales are shared within one format: an FP8 reader keeps its own amax.
+TEST(Placement, ConcatSharesScalesWithinOneFormatOnly) {
+  testing::GraphBuilder b;
+  b.Input("x", {1, 2, 4, 4});
+  const std::string c1 = b.Conv("/c1", "c1", "x", 2, 2, 1);
+  const std::string c2 = b.Conv("/c2", "c2", "x", 2, 2, 1);
+  b.Node("Concat", "/cat/Concat", {c1, c2}, {"cat"}, {{"axis", 1}});
+  const std::string h1 = b.Conv("/h1", "h1", c1, 2, 2, 1);
+  const std::string h2 = b.Conv("/h2", "h2", c2, 2, 2, 1);
+  const std::string head = b.Conv("/head", "head", "cat", 4, 2, 1);
+  b.Output(h1);
+  b.Output(h2);
+  b.Output(head);
+  AmaxTable table =
+      Table({{"h1._input_quantizer", 1}, {"h2._input_quantizer", 4}, {"head._input_quantizer", 2}});
+  table.quantizers["h1._input_quantizer"].format = kernels::QuantFormat::kFp8E4M3;
+  // ExportQdq itself: ONNX 1.12's checker cannot read the opset-19 result (fp8_qdq.h).
+  absl::StatusOr<QdqResult> r = ExportQdq(b.model, table, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->warnings, Not(Contains(HasSubstr("'h1._input_quantizer' tensor"))));
+  const ExplainEntry* e = Find(*r, "/h1/Conv", 0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_THAT(e->reason, Not(HasSubstr("amax raised")));
+  EXPECT_THAT(e->reason, HasSubstr("amax 1,"));
 }
 
 }  // namespace
