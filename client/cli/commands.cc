@@ -258,7 +258,7 @@ absl::Status ExportOnnx(Client& client, const ExportArgs& args, const ProgressTa
     // A missing amax table gets the methods --method takes; other preconditions (no quantizer
     // name matches a node) are not helped by --method.
     if (status.code() == absl::StatusCode::kFailedPrecondition && !args.compute.has_value() &&
-        absl::StrContains(status.message(), "has no amax table")) {
+        absl::StrContains(status.message(), "no amax table")) {
       return absl::FailedPreconditionError(absl::StrCat(
           status.message(), " (use --method M, M one of max, entropy, mse, percentile)"));
     }
