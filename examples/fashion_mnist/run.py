@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import functools
 import os
-import signal
 import sys
 import time
 
@@ -27,6 +26,7 @@ import torch
 
 import calibrate
 import data
+import entry
 import evaluate
 import export
 import reference_amax
@@ -63,26 +63,6 @@ def parse_args():
     p.add_argument("--quick", action="store_true",
                    help="smoke test: train 1 epoch on 2,000 images, evaluate 1,000 test images")
     return p.parse_args()
-
-
-def import_qcal(build_dir):
-    """Imports qcal, from <build>/python when PYTHONPATH does not already provide it."""
-    python_dir = os.path.join(build_dir, "python")
-    if os.path.isdir(python_dir) and python_dir not in sys.path:
-        sys.path.insert(0, python_dir)
-    import qcal
-    import qcal.torch  # noqa: F401
-    return qcal
-
-
-def main():
-    args = parse_args()
-    qcal = import_qcal(args.build_dir)
-    try:
-        return run(args, qcal)
-    except qcal.QcalError as error:
-        print(f"run.py: qcal error {error.code}: {error.message}", file=sys.stderr)
-        return 1
 
 
 def run(args, qcal):
@@ -179,12 +159,4 @@ def run(args, qcal):
 
 
 if __name__ == "__main__":
-    # SIGTERM (e.g. from a CI timeout) unwinds like an exception, so the server gets stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except (OSError, RuntimeError, TimeoutError) as error:
-        print(f"run.py: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    entry.main(parse_args, run)

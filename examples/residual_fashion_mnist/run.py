@@ -28,7 +28,6 @@ import functools
 import inspect
 import json
 import os
-import signal
 import sys
 import time
 import uuid
@@ -43,6 +42,7 @@ sys.path.insert(1, os.path.join(REPO, "examples", "fashion_mnist"))
 
 import calibrate  # noqa: E402  (examples/fashion_mnist)
 import data  # noqa: E402
+import entry  # noqa: E402
 import evaluate  # noqa: E402
 import export  # noqa: E402
 import qdq_check  # noqa: E402  (this folder)
@@ -88,26 +88,6 @@ def parse_args():
     return p.parse_args()
 
 
-def import_qcal(build_dir):
-    """Imports qcal, from <build>/python when PYTHONPATH does not already provide it."""
-    python_dir = os.path.join(build_dir, "python")
-    if os.path.isdir(python_dir) and python_dir not in sys.path:
-        sys.path.insert(0, python_dir)
-    import qcal
-    import qcal.torch  # noqa: F401
-    return qcal
-
-
-def main():
-    args = parse_args()
-    qcal = import_qcal(args.build_dir)
-    try:
-        return run(args, qcal)
-    except qcal.QcalError as error:
-        print(f"run.py: qcal error {error.code}: {error.message}", file=sys.stderr)
-        return 1
-
-
 def export_options(qcal):
     """Keyword arguments for ModelSession.export_onnx: TensorRT's placement, plus explain=True
     where the client has it."""
@@ -136,8 +116,8 @@ def fp8_descriptors(client, qcal):
 
 def explain_summary(entries):
     """{"<rule>: <decision>": count} of a list of explain entries (dicts or objects)."""
-    def field(entry, key):
-        return entry.get(key) if isinstance(entry, dict) else getattr(entry, key, None)
+    def field(item, key):
+        return item.get(key) if isinstance(item, dict) else getattr(item, key, None)
 
     counts = collections.Counter(f"{field(e, 'rule')}: {field(e, 'decision')}"
                                  for e in entries or [])
@@ -340,12 +320,4 @@ def write_results(path, float_top1, evaluated, placements, runs, features):
 
 
 if __name__ == "__main__":
-    # SIGTERM (e.g. from a CI timeout) unwinds like an exception, so the server gets stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except (OSError, RuntimeError, TimeoutError, ValueError) as error:
-        print(f"run.py: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    entry.main(parse_args, run, errors=(OSError, RuntimeError, TimeoutError, ValueError))
