@@ -118,7 +118,8 @@ def test_python_model_creates_or_joins_with_descriptors(client, server, model_na
 
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(default_input=8), TypeError, "model(): default_input must be a dict or None, got int"),
-    (dict(default_input={"num_bits": 8.0}), TypeError, "default_input['num_bits'] must be an int"),
+    (dict(default_input={"num_bits": 8.0}), TypeError,
+     "default_input['num_bits'] must be an int, (4, 3) (FP8 E4M3) or None, got float"),
     (dict(default_weight={"unsigned": 1}), TypeError, "default_weight['unsigned'] must be a bool"),
     (dict(default_input={"axis": "0"}), TypeError, "default_input['axis'] must be an int or None"),
     (dict(quantizers={"name": "q"}), TypeError, "quantizers must be a list of dicts or None"),

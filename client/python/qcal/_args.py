@@ -191,6 +191,10 @@ def _num_bits_and_format(call, argument, value):
                 f"{argument}: num_bits (4, 3) is FP8 E4M3, but format is {fmt!r}",
             )
         return None, "fp8_e4m3"
+    if num_bits is not None and (not isinstance(num_bits, numbers.Integral)
+                                 or isinstance(num_bits, bool)):
+        raise TypeError(f"{call}(): {argument}['num_bits'] must be an int, (4, 3) (FP8 E4M3) or "
+                        f"None, got {_type_name(num_bits)}")
     return optional_int32(call, f"{argument}['num_bits']", num_bits), fmt
 
 
