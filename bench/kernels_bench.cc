@@ -155,6 +155,28 @@ void BM_MseSearchQuadratic(benchmark::State& state) {
   }
 }
 
+// FP8 E4M3 (issue 12): candidates scored by rounding to E4M3 instead of an integer grid
+// (kernels/fp8_search.h), on the same histograms.
+void BM_EntropySearchFp8(benchmark::State& state) {
+  const kernels::Histogram& h = SearchHistogram(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    absl::StatusOr<kernels::AmaxChoice> choice = kernels::EntropyAmax(
+        h.Counts(), h.Edges(), {.format = kernels::QuantFormat::kFp8E4M3});
+    if (!choice.ok()) state.SkipWithError("EntropyAmax (FP8) failed");
+    benchmark::DoNotOptimize(choice);
+  }
+}
+
+void BM_MseSearchFp8(benchmark::State& state) {
+  const kernels::Histogram& h = SearchHistogram(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    absl::StatusOr<kernels::AmaxChoice> choice =
+        kernels::MseAmax(h.Counts(), h.Edges(), {.format = kernels::QuantFormat::kFp8E4M3});
+    if (!choice.ok()) state.SkipWithError("MseAmax (FP8) failed");
+    benchmark::DoNotOptimize(choice);
+  }
+}
+
 void BM_PercentileSearch(benchmark::State& state) {
   const kernels::Histogram& h = SearchHistogram(static_cast<int>(state.range(0)));
   for (auto _ : state) {
@@ -186,6 +208,8 @@ QCAL_BENCH(BM_EntropySearch)->ArgName("bins")->Arg(2048)->Arg(8192);
 QCAL_BENCH(BM_MseSearch)->ArgName("bins")->Arg(2048)->Arg(8192)->Arg(1 << 17)->Arg(1 << 20);
 QCAL_BENCH(BM_MseSearchQuadratic)->ArgName("bins")->Arg(2048)->Arg(8192)->Arg(1 << 17);
 QCAL_BENCH(BM_PercentileSearch)->ArgName("bins")->Arg(2048)->Arg(8192);
+QCAL_BENCH(BM_EntropySearchFp8)->ArgName("bins")->Arg(2048)->Arg(8192);
+QCAL_BENCH(BM_MseSearchFp8)->ArgName("bins")->Arg(2048)->Arg(8192)->Arg(1 << 17);
 
 }  // namespace
 }  // namespace qcal::bench
