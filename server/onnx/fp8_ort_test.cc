@@ -10,14 +10,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 
 #include "server/onnx/onnx_model.h"
+#include "server/onnx/ort_testing.h"
 #include "server/onnx/qdq_export.h"
 #include "server/onnx/testing.h"
 
@@ -30,11 +29,8 @@ using testing::LoadModel;
 using testing::Producer;
 using testing::Values;
 
-struct Tensor {
-  std::vector<int64_t> dims;
-  std::vector<float> data;
-};
-using Outputs = std::map<std::string, Tensor>;
+using Tensor = testing::OrtTensor;
+using Outputs = testing::OrtOutputs;
 
 // The E4M3FN value nearest to v, ties to even, saturating: |v| >= 448 gives +-448 (the largest
 // finite value; E4M3FN has no infinity). Quantum: 2^(e - 3) for normal values 2^e <= |v| <
@@ -91,34 +87,8 @@ class Fp8OrtTest : public ::testing::Test {
       std::ofstream out(path, std::ios::binary);
       EXPECT_TRUE(model.SerializeToOstream(&out));
     }
-    nlohmann::json f = nlohmann::json::object();
-    for (const auto& [name, t] : feeds) f[name] = {{"dims", t.dims}, {"data", t.data}};
-    const nlohmann::json request = nlohmann::json::array(
-        {{{"model", path.string()}, {"optimization", optimization}, {"feeds", f}}});
-    const std::filesystem::path in = dir_ / "runs.json", out = dir_ / "results.json";
-    std::ofstream(in) << request.dump();
-    const std::string source = QCAL_SOURCE_DIR;
-    const std::string command = "NODE_PATH='" + source + "/third_party/node/node_modules' '" +
-                                QCAL_NODE_EXECUTABLE + "' '" + source +
-                                "/server/onnx/testdata/ort_run.js' '" + in.string() + "' '" +
-                                out.string() + "' 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string log;
-    char buffer[4096];
-    while (pipe != nullptr && fgets(buffer, sizeof buffer, pipe) != nullptr) log += buffer;
-    const int status = pipe != nullptr ? pclose(pipe) : -1;
-    EXPECT_EQ(status, 0) << "onnxruntime-node failed (needs node and "
-                            "third_party/node/node_modules from scripts/install-deps.sh):\n"
-                         << command << "\n"
-                         << log;
-    Outputs outputs;
-    if (status != 0) return outputs;
-    const nlohmann::json parsed = nlohmann::json::parse(std::ifstream(out));
-    for (const auto& [name, t] : parsed.at(0).items()) {
-      outputs[name] = {t.at("dims").get<std::vector<int64_t>>(),
-                       t.at("data").get<std::vector<float>>()};
-    }
-    return outputs;
+    const std::vector<Outputs> out = testing::RunInOrt({{path, optimization, feeds}}, dir_);
+    return out.empty() ? Outputs{} : out.front();
   }
 
   std::filesystem::path dir_;

@@ -9,13 +9,12 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <random>
 
 #include "server/onnx/existing_qdq.h"
+#include "server/onnx/ort_testing.h"
 #include "server/onnx/qdq_export.h"
 #include "server/onnx/quantizer_binding.h"
 #include "server/onnx/test_graphs.h"
@@ -30,10 +29,7 @@ using testing::LoadModel;
 using testing::ReferenceWeightScale;
 using testing::Values;
 
-struct Tensor {
-  std::vector<int64_t> dims;
-  std::vector<float> data;
-};
+using Tensor = testing::OrtTensor;
 
 struct OrtRun {
   std::filesystem::path model;
@@ -41,7 +37,7 @@ struct OrtRun {
   std::map<std::string, Tensor> feeds;
 };
 
-using Outputs = std::map<std::string, Tensor>;
+using Outputs = testing::OrtOutputs;
 
 // A scratch folder per test, removed afterwards.
 class OrtTest : public ::testing::Test {
@@ -61,45 +57,13 @@ class OrtTest : public ::testing::Test {
     return path;
   }
 
-  // Runs every model in one node process (testdata/ort_run.js).
+  // Runs every model in one node process (ort_testing.h).
   std::vector<Outputs> RunAll(const std::vector<OrtRun>& runs) {
-    nlohmann::json request = nlohmann::json::array();
+    std::vector<testing::OrtRun> ort;
     for (const OrtRun& run : runs) {
-      nlohmann::json feeds = nlohmann::json::object();
-      for (const auto& [name, t] : run.feeds) feeds[name] = {{"dims", t.dims}, {"data", t.data}};
-      request.push_back({{"model", run.model.string()},
-                         {"optimization", run.optimize ? "all" : "disabled"},
-                         {"feeds", feeds}});
+      ort.push_back({run.model, run.optimize ? "all" : "disabled", run.feeds});
     }
-    const std::filesystem::path in = dir_ / "runs.json", out = dir_ / "results.json";
-    std::ofstream(in) << request.dump();
-    const std::string source = QCAL_SOURCE_DIR;
-    const std::string command = "NODE_PATH='" + source + "/third_party/node/node_modules' '" +
-                                QCAL_NODE_EXECUTABLE + "' '" + source +
-                                "/server/onnx/testdata/ort_run.js' '" + in.string() + "' '" +
-                                out.string() + "' 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string log;
-    char buffer[4096];
-    while (pipe != nullptr && fgets(buffer, sizeof buffer, pipe) != nullptr) log += buffer;
-    const int status = pipe != nullptr ? pclose(pipe) : -1;
-    EXPECT_EQ(status, 0) << "onnxruntime-node failed (needs node and "
-                            "third_party/node/node_modules from scripts/install-deps.sh):\n"
-                         << command << "\n"
-                         << log;
-    std::vector<Outputs> results;
-    if (status != 0) return results;
-    const nlohmann::json parsed = nlohmann::json::parse(std::ifstream(out));
-    for (const auto& run : parsed) {
-      Outputs outputs;
-      for (const auto& [name, t] : run.items()) {
-        outputs[name] = {t.at("dims").get<std::vector<int64_t>>(),
-                         t.at("data").get<std::vector<float>>()};
-      }
-      results.push_back(std::move(outputs));
-    }
-    EXPECT_EQ(results.size(), runs.size());
-    return results;
+    return testing::RunInOrt(ort, dir_);
   }
 
   std::filesystem::path dir_;
