@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "kernels/quant_bound.h"
 #include "kernels/quant_format.h"
 #include "server/base/status_util.h"
@@ -46,10 +47,7 @@ class Selection {
     // An FP8 quantizer's amax maps to 448, not 127: written as INT8 it would give TensorRT a
     // scale for a different format. Issue 5's rule: the cache is INT8 only.
     if (entry.format == kernels::QuantFormat::kFp8E4M3) {
-      warnings_.push_back(absl::StrCat(Subject(entry.name, tensor),
-                                       " is FP8 (fp8_e4m3); TensorRT's cache holds 8-bit integer "
-                                       "quantizers only: left out (export a QDQ ONNX model for "
-                                       "FP8)"));
+      fp8_.push_back(Subject(entry.name, tensor));
       return absl::OkStatus();
     }
     const absl::StatusOr<float> bound = kernels::QuantBound(entry.num_bits, entry.is_unsigned);
@@ -79,11 +77,30 @@ class Selection {
 
   // Cache key -> the candidate written there, in key order.
   const std::map<std::string, Candidate>& tensors() const { return tensors_; }
-  std::vector<std::string>& warnings() { return warnings_; }
+
+  // The warnings, with the FP8 quantizers left out said in one: an all-FP8 model has one per
+  // quantizer, which would bury every other warning of each ComputeAmax.
+  std::vector<std::string> TakeWarnings() {
+    constexpr size_t kNamed = 8;
+    constexpr absl::string_view kWhy =
+        "TensorRT's cache holds 8-bit integer quantizers only: left out (export a QDQ ONNX model "
+        "for FP8)";
+    if (fp8_.size() == 1) {
+      warnings_.push_back(absl::StrCat(fp8_.front(), " is FP8 (fp8_e4m3); ", kWhy));
+    } else if (!fp8_.empty()) {
+      const size_t named = std::min(fp8_.size(), kNamed);
+      std::string list = absl::StrJoin(fp8_.begin(), fp8_.begin() + named, ", ");
+      if (fp8_.size() > named) absl::StrAppend(&list, " and ", fp8_.size() - named, " more");
+      warnings_.push_back(
+          absl::StrCat(fp8_.size(), " FP8 (fp8_e4m3) quantizers, ", list, "; ", kWhy));
+    }
+    return std::move(warnings_);
+  }
 
  private:
   std::map<std::string, Candidate> tensors_;
   std::vector<std::string> warnings_;
+  std::vector<std::string> fp8_;  // Subject() of each FP8 quantizer offered
 };
 
 }  // namespace
@@ -109,7 +126,7 @@ absl::StatusOr<TrtCache> TrtCacheText(
   const absl::StatusOr<float> signed_bound = kernels::QuantBound(kTrtNumBits, false);
   if (!signed_bound.ok()) return signed_bound.status();
   TrtCache out{.text = absl::StrCat(kTrtCacheHeader, "\n"), .warnings = {}};
-  std::vector<std::string> notes = std::move(selection.warnings());
+  std::vector<std::string> notes = selection.TakeWarnings();
   for (const auto& [tensor, candidate] : selection.tensors()) {
     const QuantizerAmax& entry = *candidate.entry;
     if (entry.is_unsigned) {

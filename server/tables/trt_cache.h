@@ -9,7 +9,8 @@
 // so that is what is written for every 8-bit quantizer: an unsigned one (bound 255) is written as
 // signed, scale amax / 127 (amax / 255 would make TensorRT see half its range), with a warning.
 // Quantizers that are not 8-bit integers (FP8 E4M3 ones included: the cache is INT8 only, issue
-// 5's rule) are left out with a warning, and so is an entry whose name (the
+// 5's rule; the FP8 ones in one warning that names the first 8) are left out with a warning,
+// and so is an entry whose name (the
 // tensor's, or an unbound quantizer's) contains ": ", which would make its line ambiguous
 // ("x: 3f800000: 3c010a14").
 // Activation quantizers are those whose name does not end in "_weight_quantizer" (TensorRT
@@ -36,8 +37,8 @@ inline constexpr absl::string_view kTrtCacheHeader = "TRT-8601-EntropyCalibratio
 struct TrtCache {
   std::string text{};
   // One per replaced scale, "TensorRT calibration cache: quantizer 'Q' tensor 'T' (per-tensor):
-  // amax is 0; scale written as 1", per unsigned quantizer written as signed, and per entry left
-  // out.
+  // amax is 0; scale written as 1", per unsigned quantizer written as signed, per entry left
+  // out, and one for all FP8 quantizers left out.
   std::vector<std::string> warnings{};
 };
 

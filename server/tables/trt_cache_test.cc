@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 namespace qcal::server {
 namespace {
 
@@ -133,13 +135,39 @@ TEST(TrtCacheTest, Fp8QuantizersAreLeftOutWithAWarning) {
       TrtCacheText(table, {{"t", {"b._input_quantizer", "c._input_quantizer"}}});
   ASSERT_TRUE(cache.ok()) << cache.status();
   EXPECT_EQ(cache->text, "TRT-8601-EntropyCalibration2\nt: " + Hex(3.0f / 127.0f) + "\n");
+  // One warning for all of them (an all-FP8 model would otherwise give one per quantizer).
   EXPECT_THAT(cache->warnings,
-              ElementsAre("TensorRT calibration cache: quantizer 'b._input_quantizer' tensor 't' "
-                          "is FP8 (fp8_e4m3); TensorRT's cache holds 8-bit integer quantizers "
-                          "only: left out (export a QDQ ONNX model for FP8)",
-                          "TensorRT calibration cache: quantizer 'a._input_quantizer' tensor "
+              ElementsAre("TensorRT calibration cache: 2 FP8 (fp8_e4m3) quantizers, quantizer "
+                          "'b._input_quantizer' tensor 't', quantizer 'a._input_quantizer' tensor "
+                          "'a._input_quantizer'; TensorRT's cache holds 8-bit integer quantizers "
+                          "only: left out (export a QDQ ONNX model for FP8)"));
+}
+
+TEST(TrtCacheTest, OneFp8QuantizerIsNamedAndManyAreCounted) {
+  AmaxTable one{.model = "m", .method = "max", .quantizers = {}};
+  QuantizerAmax fp8 = Entry("a._input_quantizer", {9.0f});
+  fp8.format = kernels::QuantFormat::kFp8E4M3;
+  one.quantizers[fp8.name] = fp8;
+  absl::StatusOr<TrtCache> cache = TrtCacheText(one, {});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  EXPECT_THAT(cache->warnings,
+              ElementsAre("TensorRT calibration cache: quantizer 'a._input_quantizer' tensor "
                           "'a._input_quantizer' is FP8 (fp8_e4m3); TensorRT's cache holds 8-bit "
                           "integer quantizers only: left out (export a QDQ ONNX model for FP8)"));
+
+  AmaxTable many{.model = "m", .method = "max", .quantizers = {}};
+  for (int i = 0; i < 31; ++i) {
+    QuantizerAmax q = Entry(absl::StrCat("q", 10 + i, "._input_quantizer"), {1.0f});
+    q.format = kernels::QuantFormat::kFp8E4M3;
+    many.quantizers[q.name] = q;
+  }
+  cache = TrtCacheText(many, {});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  ASSERT_EQ(cache->warnings.size(), 1u);
+  EXPECT_THAT(cache->warnings[0], HasSubstr("31 FP8 (fp8_e4m3) quantizers, quantizer "
+                                            "'q10._input_quantizer' tensor"));
+  EXPECT_THAT(cache->warnings[0], HasSubstr("'q17._input_quantizer' and 23 more; TensorRT's"));
+  EXPECT_EQ(cache->text, "TRT-8601-EntropyCalibration2\n");
 }
 
 // A cache line is "<name>: <hex>"; a name holding ": " could be read as another name and scale
