@@ -420,8 +420,8 @@ TEST_F(CalibrationServiceTest, Fp8FormatOnTheWireAndOldClientsGetIntegers) {
   EXPECT_THAT(table.json(), HasSubstr("\"format\": \"fp8_e4m3\""));
   EXPECT_EQ(table.trt_cache(), "TRT-8601-EntropyCalibration2\n");
   EXPECT_THAT(table.warnings(),
-              testing::Contains(HasSubstr("quantizer 'a._input_quantizer' tensor "
-                                          "'a._input_quantizer' is FP8 (fp8_e4m3)")));
+              testing::Contains(HasSubstr("2 FP8 (fp8_e4m3) quantizers, quantizer "
+                                          "'a._input_quantizer' tensor 'a._input_quantizer'")));
 
   v1::CreateModelRequest unknown;
   unknown.mutable_default_input()->set_format(static_cast<v1::QuantFormat>(5));
@@ -923,8 +923,9 @@ TEST_F(CalibrationServiceTest, ExportExplainIsOptIn) {
   std::vector<v1::ExportOnnxResponse> refused;
   const grpc::Status out_of_place = run({request, later}, &refused);
   EXPECT_EQ(out_of_place.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(out_of_place.error_message(),
-              HasSubstr("compute, target, tensor_map, explain and fp8_ops belong in the first message"));
+  EXPECT_THAT(
+      out_of_place.error_message(),
+      HasSubstr("compute, target, tensor_map, explain and fp8_ops belong in the first message"));
 }
 
 // exist_ok compares configurations after the defaults are filled in: the wire's 0 and unset
@@ -1549,8 +1550,9 @@ TEST_F(CalibrationServiceTest, MalformedExportStreamsAreRefused) {
   v1::ExportOnnxRequest later;
   later.set_data(cnn_bn);
   later.set_target("onnxruntime");
-  EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
-                 "compute, target, tensor_map, explain and fp8_ops belong in the first message only");
+  EXPECT_REFUSED(
+      ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
+      "compute, target, tensor_map, explain and fp8_ops belong in the first message only");
   later.clear_target();
   later.set_fp8_ops("trt");
   EXPECT_REFUSED(ExportOnnxMessages({first, later}, &bytes, &warnings), INVALID_ARGUMENT,
