@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "kernels/amax_search.h"
 #include "kernels/amax_search_checks.h"
+#include "kernels/entropy_prefix.h"
 #include "kernels/fast_log.h"
 #include "kernels/fp8_search.h"
 #include "kernels/parallel.h"
@@ -26,26 +27,8 @@
 namespace qcal::kernels {
 namespace {
 
-// Prefix sums over the counts with h[0] replaced by h[1], as the reference's working copy.
-struct Prefix {
-  std::vector<double> count;      // sum h
-  std::vector<double> h_log_h;    // sum h ln h
-  std::vector<int64_t> occupied;  // number of bins with h != 0
-};
-
-Prefix BuildPrefix(std::span<const uint64_t> counts) {
-  const size_t n = counts.size();
-  Prefix p{std::vector<double>(n + 1, 0.0), std::vector<double>(n + 1, 0.0),
-           std::vector<int64_t>(n + 1, 0)};
-  for (size_t j = 0; j < n; ++j) {
-    // The zero bin takes its neighbour's count (a histogram of one bin keeps its own).
-    const double h = static_cast<double>(j == 0 && n > 1 ? counts[1] : counts[j]);
-    p.count[j + 1] = p.count[j] + h;
-    p.h_log_h[j + 1] = p.h_log_h[j] + (h > 0 ? h * std::log(h) : 0.0);
-    p.occupied[j + 1] = p.occupied[j] + (h > 0 ? 1 : 0);
-  }
-  return p;
-}
+using internal::BuildEntropyPrefix;
+using Prefix = internal::EntropyPrefix;
 
 // sum_g G_g ln(G_g / n_g) = sum_g G_g (ln G_g - ln n_g) over groups whose boundary prefix
 // counts are count_at[0..groups] and whose ln n_g is log_occupied[g] (groups a multiple of 4;
@@ -78,7 +61,7 @@ class KlSearch {
  public:
   KlSearch(std::span<const uint64_t> counts, int shift)
       : counts_(counts),
-        prefix_(BuildPrefix(counts)),
+        prefix_(BuildEntropyPrefix(counts)),
         shift_(shift),
         levels_(int64_t{1} << shift),
         padded_(static_cast<int>((levels_ + 3) / 4 * 4)),

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "kernels/amax_search_checks.h"
+#include "kernels/entropy_prefix.h"
 #include "kernels/fp8_e4m3.h"
 #include "kernels/fp8_runs.h"
 #include "kernels/fp8_search.h"
@@ -21,25 +22,7 @@
 namespace qcal::kernels::internal {
 namespace {
 
-struct Prefix {
-  std::vector<double> count;      // sum h
-  std::vector<double> h_log_h;    // sum h ln h
-  std::vector<int64_t> occupied;  // bins with h != 0
-};
-
-Prefix BuildPrefix(std::span<const uint64_t> counts) {
-  const size_t n = counts.size();
-  Prefix p{std::vector<double>(n + 1, 0.0), std::vector<double>(n + 1, 0.0),
-           std::vector<int64_t>(n + 1, 0)};
-  for (size_t j = 0; j < n; ++j) {
-    // The zero bin takes its neighbour's count, as the int search's working copy.
-    const double h = static_cast<double>(j == 0 && n > 1 ? counts[1] : counts[j]);
-    p.count[j + 1] = p.count[j] + h;
-    p.h_log_h[j + 1] = p.h_log_h[j] + (h > 0 ? h * std::log(h) : 0.0);
-    p.occupied[j + 1] = p.occupied[j] + (h > 0 ? 1 : 0);
-  }
-  return p;
-}
+using Prefix = EntropyPrefix;
 
 // The E4M3 value bin j's center maps to under candidate edge i (fp8_search.h).
 float Code(int64_t j, int64_t i) {
@@ -94,7 +77,7 @@ absl::StatusOr<std::vector<double>> Fp8KlDivergences(std::span<const uint64_t> c
   }
   SearchCancel cancel(options.cancelled);
   if (cancel.Poll()) return SearchCancel::Status("entropy");
-  const Prefix prefix = BuildPrefix(counts);
+  const Prefix prefix = BuildEntropyPrefix(counts);
   const int64_t candidates = (bins - options.start_bin) / options.stride + 1;
   std::vector<double> divergences(static_cast<size_t>(candidates));
   // Each candidate is scored on its own, so the split cannot change a result.
