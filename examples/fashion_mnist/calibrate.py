@@ -6,10 +6,18 @@ import sys
 import time
 import uuid
 
+import numpy as np
 import torch
 
 # (method, percentile) pairs of the example; percentile is only sent for "percentile".
 METHODS = (("max", None), ("entropy", None), ("mse", None), ("percentile", 99.99))
+
+
+def calibration_batches(x_train, batches, batch_size):
+    """The same `batches` x `batch_size` training images every run: the first ones of a fixed
+    permutation (seed 1)."""
+    order = np.random.default_rng(1).permutation(len(x_train))
+    return [x_train[order[i * batch_size:(i + 1) * batch_size]] for i in range(batches)]
 
 
 def calibrate_on_server(client, net, batches, float_onnx, out_dir, log=print,

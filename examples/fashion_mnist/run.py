@@ -21,7 +21,6 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 
 import calibrate
@@ -94,20 +93,10 @@ def run(args, qcal):
     float_onnx = export.export_float_onnx(net, os.path.join(out_dir, "model_float.onnx"))
     log(f"  {float_onnx}")
 
-    # The same 2 x 512 training images every run: the first ones of a fixed permutation.
-    order = np.random.default_rng(1).permutation(len(x_train))
-    calib = [x_train[order[i * args.calib_batch_size:(i + 1) * args.calib_batch_size]]
-             for i in range(args.calib_batches)]
+    calib = calibrate.calibration_batches(x_train, args.calib_batches, args.calib_batch_size)
     problems = []
     with contextlib.ExitStack() as stack:
-        address = args.server
-        if address:
-            log(f"[4/6] calibrating through qcal-server at {address}")
-        else:
-            log("[4/6] starting qcal-server and calibrating")
-            address = stack.enter_context(server.local_server(
-                os.path.join(args.build_dir, "qcal-server"), log=log))
-        client = qcal.Client(address)
+        client = qcal.Client(server.server_address(stack, args.server, args.build_dir, log))
         log("  mergeable layout (the default), tensors streamed:")
         results = calibrate.calibrate_on_server(client, net, calib, float_onnx, out_dir, log)
         log("  mergeable layout, counted here and sent as partial states:")

@@ -12,6 +12,16 @@ import threading
 _READY = re.compile(r"qcal-server listening on (\S+) http (\S+)")
 
 
+def server_address(stack, address, build_dir, log=print):
+    """`address` (a running server, --server), or a local qcal-server from `build_dir` started
+    on `stack` (a contextlib.ExitStack) and stopped when it closes. Logs step 4's header."""
+    if address:
+        log(f"[4/6] calibrating through qcal-server at {address}")
+        return address
+    log("[4/6] starting qcal-server and calibrating")
+    return stack.enter_context(local_server(os.path.join(build_dir, "qcal-server"), log=log))
+
+
 @contextlib.contextmanager
 def local_server(binary, timeout_s=30.0, log=print):
     """Runs `binary --listen 127.0.0.1:0 --http-listen 127.0.0.1:0` and yields its gRPC address

@@ -32,7 +32,6 @@ import sys
 import time
 import uuid
 
-import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -197,20 +196,10 @@ def run(args, qcal):
             "qcal.torch.calibrate finds residual adds itself")
     log(f"  export options: {options}")
 
-    # The same 2 x 512 training images every run: the first ones of a fixed permutation.
-    order = np.random.default_rng(1).permutation(len(x_train))
-    calib = [x_train[order[i * args.calib_batch_size:(i + 1) * args.calib_batch_size]]
-             for i in range(args.calib_batches)]
+    calib = calibrate.calibration_batches(x_train, args.calib_batches, args.calib_batch_size)
     problems = []
     with contextlib.ExitStack() as stack:
-        address = args.server
-        if address:
-            log(f"[4/6] calibrating through qcal-server at {address}")
-        else:
-            log("[4/6] starting qcal-server and calibrating")
-            address = stack.enter_context(server.local_server(
-                os.path.join(args.build_dir, "qcal-server"), log=log))
-        client = qcal.Client(address)
+        client = qcal.Client(server.server_address(stack, args.server, args.build_dir, log))
         runs, fp8_note = calibrate_all(args, qcal, client, net, calib, float_onnx, out_dir,
                                        options)
     if fp8_note:
