@@ -12,6 +12,8 @@
 namespace qcal::server {
 namespace {
 
+using testing::AmaxEntry;
+using testing::AmaxTableOf;
 using testing::CountOps;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
@@ -22,22 +24,6 @@ using testing::LoadModel;
 using testing::NodeIndex;
 using testing::ReferenceWeightScale;
 using testing::Values;
-
-QuantizerAmax Entry(const std::string& name, std::vector<float> amax) {
-  QuantizerAmax e;
-  e.name = name;
-  e.amax = std::move(amax);
-  e.method = "max";
-  return e;
-}
-
-AmaxTable Table(const std::map<std::string, std::vector<float>>& amax_by_quantizer) {
-  AmaxTable table;
-  table.model = "m";
-  table.method = "max";
-  for (const auto& [name, amax] : amax_by_quantizer) table.quantizers[name] = Entry(name, amax);
-  return table;
-}
 
 const onnx::NodeProto& Node(const onnx::GraphProto& graph, const std::string& name) {
   const int i = NodeIndex(graph, name);
@@ -72,9 +58,9 @@ const ExistingPair* PairOf(const ExistingQdq& r, const std::string& q_node) {
 // model, fc is not in the table.
 TEST(RewriteExistingQdq, PytorchQuantizationModelGetsTheTablesScales) {
   const onnx::ModelProto model = LoadModel("qdq_pq.onnx");
-  const AmaxTable table = Table({{"conv1._input_quantizer", {3.0f}},
-                                 {"conv2._input_quantizer", {1.5f}},
-                                 {"conv1._weight_quantizer", {9.0f, 9.0f, 9.0f, 9.0f}}});
+  const AmaxTable table = AmaxTableOf({{"conv1._input_quantizer", {3.0f}},
+                                       {"conv2._input_quantizer", {1.5f}},
+                                       {"conv1._weight_quantizer", {9.0f, 9.0f, 9.0f, 9.0f}}});
   absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
   ASSERT_TRUE(r.ok()) << r.status();
   const onnx::GraphProto& g = r->model.graph();
@@ -164,7 +150,7 @@ TEST(RewriteExistingQdq, PytorchQuantizationModelGetsTheTablesScales) {
 // weight pair.
 TEST(RewriteExistingQdq, RepeatedCallOfANestedModuleMapsToItsQuantizer) {
   const onnx::ModelProto model = LoadModel("qdq_pq_reuse.onnx");
-  const AmaxTable table = Table({{"layer.0._input_quantizer", {0.5f}}});
+  const AmaxTable table = AmaxTableOf({{"layer.0._input_quantizer", {0.5f}}});
   absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
   ASSERT_TRUE(r.ok()) << r.status();
   const onnx::GraphProto& g = r->model.graph();
@@ -191,7 +177,7 @@ TEST(RewriteExistingQdq, RepeatedCallOfANestedModuleMapsToItsQuantizer) {
 
 TEST(RewriteExistingQdq, UnsignedQuantizerIsUint8ForOnnxRuntimeAndSignedInt8ForTensorRT) {
   const onnx::ModelProto model = LoadModel("qdq_pq.onnx");
-  AmaxTable table = Table({{"conv1._input_quantizer", {2.0f}}});
+  AmaxTable table = AmaxTableOf({{"conv1._input_quantizer", {2.0f}}});
   table.quantizers["conv1._input_quantizer"].is_unsigned = true;
   QdqOptions ort;
   ort.target = QdqTarget::kOnnxRuntime;
@@ -219,7 +205,7 @@ TEST(RewriteExistingQdq, UnsignedQuantizerIsUint8ForOnnxRuntimeAndSignedInt8ForT
 
 TEST(RewriteExistingQdq, UncalibratedQuantizerIsKeptWithItsReason) {
   const onnx::ModelProto model = LoadModel("qdq_pq.onnx");
-  const AmaxTable table = Table({{"conv1._input_quantizer", {}}});
+  const AmaxTable table = AmaxTableOf({{"conv1._input_quantizer", {}}});
   absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->rewritten, 0);
@@ -235,7 +221,7 @@ TEST(RewriteExistingQdq, UncalibratedQuantizerIsKeptWithItsReason) {
 // initializer, act_scale, is shared by the pairs of Conv_1's and Conv_2's inputs.
 TEST(RewriteExistingQdq, OtherToolModelMapsByConsumersAndKeepsTheSharedScaleForOthers) {
   const onnx::ModelProto model = LoadModel("qdq_other_tool.onnx");
-  const AmaxTable table = Table({{"conv1._input_quantizer", {3.0f}}});
+  const AmaxTable table = AmaxTableOf({{"conv1._input_quantizer", {3.0f}}});
   absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
   ASSERT_TRUE(r.ok()) << r.status();
   const onnx::GraphProto& g = r->model.graph();
@@ -284,7 +270,7 @@ TEST(RewriteExistingQdq, OtherToolModelMapsByConsumersAndKeepsTheSharedScaleForO
 TEST(RewriteExistingQdq, SharedScaleRemovedOnceNoPairReadsIt) {
   const onnx::ModelProto model = LoadModel("qdq_other_tool.onnx");
   const AmaxTable table =
-      Table({{"conv1._input_quantizer", {3.0f}}, {"conv2._input_quantizer", {6.0f}}});
+      AmaxTableOf({{"conv1._input_quantizer", {3.0f}}, {"conv2._input_quantizer", {6.0f}}});
   absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
   ASSERT_TRUE(r.ok()) << r.status();
   const onnx::GraphProto& g = r->model.graph();
@@ -299,7 +285,7 @@ TEST(RewriteExistingQdq, SharedScaleRemovedOnceNoPairReadsIt) {
 
 TEST(RewriteExistingQdq, ExplicitPairNamesTheQuantizer) {
   const onnx::ModelProto model = LoadModel("qdq_other_tool.onnx");
-  const AmaxTable table = Table({{"stem._input_quantizer", {2.0f}}});
+  const AmaxTable table = AmaxTableOf({{"stem._input_quantizer", {2.0f}}});
   QdqOptions options;
   options.explicit_pairs = {{"stem._input_quantizer", "input"}};
   absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, options);
@@ -313,7 +299,7 @@ TEST(RewriteExistingQdq, ExplicitPairNamesTheQuantizer) {
 
 TEST(RewriteExistingQdq, RefusesNumBitsOtherThan8NamingNodeTensorAndQuantizer) {
   const onnx::ModelProto model = LoadModel("qdq_pq.onnx");
-  AmaxTable table = Table({{"conv1._input_quantizer", {3.0f}}});
+  AmaxTable table = AmaxTableOf({{"conv1._input_quantizer", {3.0f}}});
   table.quantizers["conv1._input_quantizer"].num_bits = 4;
   absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
   ASSERT_FALSE(r.ok());
@@ -327,7 +313,7 @@ TEST(RewriteExistingQdq, RefusesNumBitsOtherThan8NamingNodeTensorAndQuantizer) {
 
 TEST(RewriteExistingQdq, RefusesANegativeAmax) {
   const onnx::ModelProto model = LoadModel("qdq_pq.onnx");
-  const AmaxTable table = Table({{"conv2._input_quantizer", {-1.0f}}});
+  const AmaxTable table = AmaxTableOf({{"conv2._input_quantizer", {-1.0f}}});
   absl::StatusOr<ExistingQdq> r = RewriteExistingQdq(model, table, {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -338,7 +324,7 @@ TEST(RewriteExistingQdq, RefusesANegativeAmax) {
 // fire when existing pairs were rewritten, and the kept pairs' warnings reach QdqResult.
 TEST(ExportQdqWithExistingPairs, OtherToolModelExportsItsRewrittenPairs) {
   const onnx::ModelProto model = LoadModel("qdq_other_tool.onnx");
-  const AmaxTable table = Table({{"conv1._input_quantizer", {3.0f}}});
+  const AmaxTable table = AmaxTableOf({{"conv1._input_quantizer", {3.0f}}});
   absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
   ASSERT_TRUE(r.ok()) << r.status();
   const onnx::GraphProto& g = r->model.graph();
@@ -353,9 +339,9 @@ TEST(ExportQdqWithExistingPairs, OtherToolModelExportsItsRewrittenPairs) {
 // says REWRITTEN or KEPT for them.
 TEST(ExportQdqWithExistingPairs, PytorchQuantizationModelInsertsNothingTwice) {
   const onnx::ModelProto model = LoadModel("qdq_pq.onnx");
-  const AmaxTable table = Table({{"conv1._input_quantizer", {3.0f}},
-                                 {"conv2._input_quantizer", {}},
-                                 {"fc._input_quantizer", {5.0f}}});
+  const AmaxTable table = AmaxTableOf({{"conv1._input_quantizer", {3.0f}},
+                                       {"conv2._input_quantizer", {}},
+                                       {"fc._input_quantizer", {5.0f}}});
   absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
   ASSERT_TRUE(r.ok()) << r.status();
   const onnx::GraphProto& g = r->model.graph();
@@ -383,7 +369,7 @@ TEST(ExistingQdqOpset, Opset17ExportIsAcceptedAndRewritten) {
   const onnx::ModelProto model = LoadModel("qdq_pq_opset17.onnx");
   EXPECT_EQ(DefaultOpset(model), 17);
   absl::StatusOr<ExistingQdq> r =
-      RewriteExistingQdq(model, Table({{"conv1._input_quantizer", {3.0f}}}), {});
+      RewriteExistingQdq(model, AmaxTableOf({{"conv1._input_quantizer", {3.0f}}}), {});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->rewritten, 2);
 }
@@ -398,7 +384,7 @@ TEST(ExistingQdqOpset, Opset18IsRefusedAtUploadAndExport) {
   EXPECT_THAT(parsed.status().message(), HasSubstr("ONNX model has opset 18"));
 
   absl::StatusOr<QdqResult> exported =
-      ExportQdq(model, Table({{"conv1._input_quantizer", {3.0f}}}), {});
+      ExportQdq(model, AmaxTableOf({{"conv1._input_quantizer", {3.0f}}}), {});
   ASSERT_FALSE(exported.ok());
   EXPECT_EQ(exported.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(exported.status().message(), HasSubstr(kOpset18Message));

@@ -13,6 +13,7 @@
 namespace qcal::server {
 namespace {
 
+using testing::AmaxEntry;
 using testing::CountOps;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
@@ -24,14 +25,6 @@ using testing::Producer;
 using testing::ReferenceWeightScale;
 using testing::Values;
 
-QuantizerAmax Entry(const std::string& name, std::vector<float> amax) {
-  QuantizerAmax e;
-  e.name = name;
-  e.amax = std::move(amax);
-  e.method = "max";
-  return e;
-}
-
 // Input quantizers "<module>._input_quantizer" with one amax each.
 AmaxTable InputTable(const std::map<std::string, float>& amax_by_module) {
   AmaxTable table;
@@ -39,7 +32,7 @@ AmaxTable InputTable(const std::map<std::string, float>& amax_by_module) {
   table.method = "max";
   for (const auto& [module, amax] : amax_by_module) {
     const std::string name = module + "._input_quantizer";
-    table.quantizers[name] = Entry(name, {amax});
+    table.quantizers[name] = AmaxEntry(name, {amax});
   }
   return table;
 }
@@ -362,7 +355,7 @@ TEST(ExportQdq, NegativeOrNonFiniteAmaxIsAnErrorNamingQuantizerAndTensor) {
 TEST(ExportQdq, PerTensorInputWithSeveralAmaxValuesIsAnError) {
   const onnx::ModelProto model = LoadModel("dead_channel.onnx");
   AmaxTable table;
-  table.quantizers["conv._input_quantizer"] = Entry("conv._input_quantizer", {1.0f, 2.0f});
+  table.quantizers["conv._input_quantizer"] = AmaxEntry("conv._input_quantizer", {1.0f, 2.0f});
   absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
@@ -373,7 +366,7 @@ TEST(ExportQdq, PerTensorInputWithSeveralAmaxValuesIsAnError) {
 TEST(ExportQdq, WeightEntryWithWrongChannelCountIsAnError) {
   const onnx::ModelProto model = LoadModel("dead_channel.onnx");  // conv.weight [3, 2, 3, 3]
   AmaxTable table = InputTable({{"conv", 1.0f}});
-  QuantizerAmax weight = Entry("conv._weight_quantizer", {0.1f, 0.2f});
+  QuantizerAmax weight = AmaxEntry("conv._weight_quantizer", {0.1f, 0.2f});
   weight.axis = 0;
   table.quantizers[weight.name] = weight;
   absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
@@ -393,7 +386,7 @@ TEST(ExportQdq, WeightFormatFromTableElseOptions) {
   const onnx::ModelProto model = LoadModel("cnn_bn.onnx");
   AmaxTable table = InputTable({{"conv1", 1.0f}, {"conv2", 1.0f}});
   table.quantizers["conv1._input_quantizer"].is_unsigned = true;  // after nothing: raw input
-  QuantizerAmax w = Entry("conv2._weight_quantizer", {});
+  QuantizerAmax w = AmaxEntry("conv2._weight_quantizer", {});
   w.is_unsigned = true;
   table.quantizers[w.name] = w;
   QdqOptions ort;
@@ -426,7 +419,7 @@ TEST(ExportQdq, UnsignedIsSignedInt8ForTensorRT) {
   const onnx::ModelProto model = LoadModel("cnn_bn.onnx");
   AmaxTable table = InputTable({{"conv1", 1.0f}, {"conv2", 2.0f}});
   table.quantizers["conv1._input_quantizer"].is_unsigned = true;
-  QuantizerAmax w = Entry("conv2._weight_quantizer", {});
+  QuantizerAmax w = AmaxEntry("conv2._weight_quantizer", {});
   w.is_unsigned = true;
   table.quantizers[w.name] = w;
   absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
@@ -466,7 +459,7 @@ TEST(ExportQdq, OnlyEightBitsFitOpset13) {
 TEST(ExportQdq, UncalibratedAndUnmatchedQuantizersAreReported) {
   const onnx::ModelProto model = LoadModel("cnn_bn.onnx");
   AmaxTable table = InputTable({{"conv1", 1.0f}, {"nosuch", 1.0f}});
-  table.quantizers["conv2._input_quantizer"] = Entry("conv2._input_quantizer", {});
+  table.quantizers["conv2._input_quantizer"] = AmaxEntry("conv2._input_quantizer", {});
   absl::StatusOr<QdqResult> r = ExportQdq(model, table, {});
   ASSERT_TRUE(r.ok()) << r.status();
   ExpectWellFormed(model, r->model);

@@ -25,13 +25,7 @@ AmaxTable Table(const std::map<std::string, float>& amax) {
   AmaxTable table;
   table.model = "m";
   table.method = "max";
-  for (const auto& [name, a] : amax) {
-    QuantizerAmax e;
-    e.name = name;
-    e.amax = {a};
-    e.method = "max";
-    table.quantizers[name] = e;
-  }
+  for (const auto& [name, a] : amax) table.quantizers[name] = testing::AmaxEntry(name, {a});
   return table;
 }
 

@@ -105,4 +105,20 @@ int CountOps(const onnx::GraphProto& graph, const std::string& op_type) {
   return n;
 }
 
+QuantizerAmax AmaxEntry(const std::string& name, std::vector<float> amax) {
+  QuantizerAmax e;
+  e.name = name;
+  e.amax = std::move(amax);
+  e.method = "max";
+  return e;
+}
+
+AmaxTable AmaxTableOf(const std::map<std::string, std::vector<float>>& amax_by_quantizer) {
+  AmaxTable table;
+  table.model = "m";
+  table.method = "max";
+  for (const auto& [name, amax] : amax_by_quantizer) table.quantizers[name] = AmaxEntry(name, amax);
+  return table;
+}
+
 }  // namespace qcal::server::testing

@@ -3,10 +3,12 @@
 #ifndef QCAL_SERVER_ONNX_TESTING_H_
 #define QCAL_SERVER_ONNX_TESTING_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "onnx/onnx_pb.h"
+#include "server/tables/amax_table.h"
 
 namespace qcal::server::testing {
 
@@ -38,6 +40,12 @@ int64_t IntAttr(const onnx::NodeProto& node, const std::string& name, int64_t fa
 std::vector<float> ReferenceWeightScale(const onnx::TensorProto& w, int axis, float bound = 127);
 
 int CountOps(const onnx::GraphProto& graph, const std::string& op_type);
+
+// An amax table entry as ComputeAmax writes one for a max calibrator: `amax`, method "max",
+// 8-bit signed integers.
+QuantizerAmax AmaxEntry(const std::string& name, std::vector<float> amax);
+// Model "m", method "max", one AmaxEntry per quantizer.
+AmaxTable AmaxTableOf(const std::map<std::string, std::vector<float>>& amax_by_quantizer);
 
 }  // namespace qcal::server::testing
 
