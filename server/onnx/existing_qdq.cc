@@ -11,6 +11,7 @@
 #include "kernels/quant_bound.h"
 #include "server/onnx/graph_names.h"
 #include "server/onnx/onnx_model.h"
+#include "server/onnx/tensorrt_signedness.h"
 #include "server/onnx/torch_onnx_names.h"
 #include "server/onnx/weight_amax.h"
 #include "server/tables/qdq_scale.h"
@@ -126,7 +127,7 @@ std::vector<Found> FindPairs(const onnx::GraphProto& graph, const GraphIndex& in
     if (IsOp(node, "DequantizeLinear") && node.input_size() > 0 && node.output_size() > 0) {
       const onnx::NodeProto* producer = index.Producer(node.input(0));
       if (producer != nullptr && IsOp(*producer, "QuantizeLinear")) continue;  // with its Q
-      Found lone{.q = -1, .dq = {i}, .pair = {}};
+      Found lone{.q = -1, .dq = {i}, .readers = {}, .pair = {}};
       lone.pair.dq_nodes = {node.name()};
       lone.pair.tensor = node.input(0);
       lone.pair.reason =
@@ -137,7 +138,7 @@ std::vector<Found> FindPairs(const onnx::GraphProto& graph, const GraphIndex& in
       continue;
     }
     if (!IsOp(node, "QuantizeLinear") || node.input_size() < 2 || node.output_size() < 1) continue;
-    Found f{.q = i, .dq = {}, .pair = {}};
+    Found f{.q = i, .dq = {}, .readers = {}, .pair = {}};
     f.pair.q_node = node.name();
     f.pair.tensor = node.input(0);
     std::vector<std::string> others;
@@ -326,22 +327,6 @@ absl::Status CheckNumBits(const ExistingPair& pair, int num_bits) {
   return absl::InvalidArgumentError(
       absl::StrCat(Where(pair), ": num_bits ", num_bits,
                    "; the QDQ export (opset-13 QuantizeLinear, int8/uint8) supports 8 only"));
-}
-
-// TensorRT's INT8 is signed (developer guide: "no UINT8"): an unsigned 8-bit quantizer is written
-// as signed INT8, scale amax / 127, as the export's new pairs and the TensorRT calibration cache
-// (server/tables/trt_cache.h) do; ONNX Runtime runs uint8 Q/DQ, so it keeps unsigned. One warning
-// per quantizer.
-bool WrittenUnsigned(const std::string& quantizer, bool is_unsigned, QdqTarget target,
-                     std::set<std::string>* warned, std::vector<std::string>* warnings) {
-  if (!is_unsigned || target != QdqTarget::kTensorRT) return is_unsigned;
-  if (warned->insert(quantizer).second) {
-    warnings->push_back(absl::StrCat(
-        "quantizer '", quantizer,
-        "' is unsigned; TensorRT's INT8 is signed, so it is written as signed INT8 (scale "
-        "amax / 127, zero point int8 0); export with target onnxruntime to keep uint8"));
-  }
-  return false;
 }
 
 // Scale of an activation pair: the table's one amax / bound, per tensor.

@@ -16,6 +16,7 @@
 #include "server/onnx/onnx_model.h"
 #include "server/onnx/qdq_placement.h"
 #include "server/onnx/quantizer_binding.h"
+#include "server/onnx/tensorrt_signedness.h"
 #include "server/onnx/torch_onnx_names.h"
 #include "server/onnx/weight_amax.h"
 #include "server/tables/qdq_scale.h"
@@ -235,15 +236,8 @@ absl::Status PlanWeightPairs(const onnx::GraphProto& graph, const AmaxTable& tab
     }
     if (absl::Status s = CheckQdqNumBits(quantizer, num_bits); !s.ok()) return s;
     QCAL_RETURN_IF_ERROR(QdqBound(quantizer, format, num_bits, is_unsigned).status());
-    if (is_unsigned && options.target == QdqTarget::kTensorRT) {
-      is_unsigned = false;
-      if (unsigned_warned.insert(quantizer).second) {
-        warnings->push_back(absl::StrCat(
-            "quantizer '", quantizer,
-            "' is unsigned; TensorRT's INT8 is signed, so it is written as signed INT8 (scale "
-            "amax / 127, zero point int8 0); export with target onnxruntime to keep uint8"));
-      }
-    }
+    is_unsigned =
+        WrittenUnsigned(quantizer, is_unsigned, options.target, &unsigned_warned, warnings);
     const int reader = options.target == QdqTarget::kOnnxRuntime ? i : -1;
     auto [it, inserted] =
         pair_of_weight.emplace(std::tuple{name, *axis, is_unsigned, reader, format}, pairs->size());

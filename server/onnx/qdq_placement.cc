@@ -10,6 +10,7 @@
 #include "server/base/status_util.h"
 #include "server/onnx/fp8_qdq.h"
 #include "server/onnx/residual_add.h"
+#include "server/onnx/tensorrt_signedness.h"
 #include "server/onnx/torch_onnx_names.h"
 
 namespace qcal::server {
@@ -135,7 +136,8 @@ class Planner {
     // an unsigned FP8 entry.
     QCAL_RETURN_IF_ERROR(
         QdqBound(quantizer, amax.format, amax.num_bits, amax.is_unsigned).status());
-    const bool is_unsigned = Signedness(quantizer, amax.is_unsigned);
+    const bool is_unsigned =
+        WrittenUnsigned(quantizer, amax.is_unsigned, options_.target, &unsigned_warned_, warnings_);
     const size_t e = AddEntry(i, slot, ExplainDecision::kQuantized, quantizer, rule, why);
     requests.push_back({.node = i,
                         .slot = slot,
@@ -146,20 +148,6 @@ class Planner {
                         .entry = e,
                         .format = amax.format});
     return true;
-  }
-
-  // TensorRT's INT8 is signed (developer guide: "no UINT8"): an unsigned 8-bit quantizer is
-  // written as signed INT8, scale amax / 127, as the TensorRT calibration cache does
-  // (server/tables/trt_cache.h). ONNX Runtime runs uint8 Q/DQ, so it keeps unsigned.
-  bool Signedness(const std::string& quantizer, bool is_unsigned) {
-    if (!is_unsigned || options_.target != QdqTarget::kTensorRT) return is_unsigned;
-    if (unsigned_warned_.insert(quantizer).second) {
-      warnings_->push_back(absl::StrCat(
-          "quantizer '", quantizer,
-          "' is unsigned; TensorRT's INT8 is signed, so it is written as signed INT8 (scale "
-          "amax / 127, zero point int8 0); export with target onnxruntime to keep uint8"));
-    }
-    return false;
   }
 
   absl::Status Weight(int i) {
